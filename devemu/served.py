@@ -1,0 +1,54 @@
+"""What the daemon serves: a device plus what the kernel must be told.
+
+Each device family turns its configuration section into
+:class:`ServedDevice` values (``devemu.<family>.config.from_config``); the
+daemon creates one TCMU backstore per value, with ``dev_config`` set to
+``devemu/<name>``, and feeds its ring to ``device``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from devemu.scsi.command import Command
+from devemu.scsi.device import ScsiDevice
+
+#: A control-socket operation: takes the request's arguments, returns the reply.
+ControlOp = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def never_replay(cmd: Command) -> bool:
+    """Replay policy that refuses every command found half-done after a restart."""
+    return False
+
+
+def always_replay(cmd: Command) -> bool:
+    """Replay policy for idempotent devices (a disk READ or WRITE may run twice)."""
+    return True
+
+
+@dataclass(slots=True)
+class ServedDevice:
+    """One logical unit the daemon serves through one TCMU backstore.
+
+    ``size`` is the backstore's ``dev_size`` in bytes and ``block_size`` its
+    ``hw_block_size``; both only inform the kernel, the device answers
+    READ CAPACITY itself. ``may_replay`` decides whether a command found
+    between cmd_tail and cmd_head after a restart may run again (a disk
+    READ may; a tape WRITE or SPACE must not: it is completed with
+    an error instead). ``control`` holds the operations this device offers
+    on the daemon's control socket (``insert``, ``eject``, ``status``, ...).
+    ``close`` flushes state on shutdown.
+    """
+
+    name: str
+    kind: str
+    device: ScsiDevice
+    size: int = 0
+    block_size: int = 512
+    may_replay: Callable[[Command], bool] = never_replay
+    control: dict[str, ControlOp] = field(default_factory=dict)
+    status: Callable[[], dict[str, Any]] = field(default=lambda: {})
+    close: Callable[[], None] = field(default=lambda: None)
