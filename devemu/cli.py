@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from devemu.errors import DevemuError
 
-#: Modules that contribute subcommands, in the order ``--help`` lists them.
-SUBCOMMAND_MODULES: tuple[str, ...] = ()
+#: ``module:function`` pairs that add subcommands, in the order ``--help`` lists them.
+SUBCOMMANDS: tuple[str, ...] = ()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,8 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in SUBCOMMAND_MODULES:
-        importlib.import_module(name).add_parser(sub)
+    for entry in SUBCOMMANDS:
+        module, _, function = entry.partition(":")
+        getattr(importlib.import_module(module), function or "add_parser")(sub)
     return parser
 
 
