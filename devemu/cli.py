@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from devemu.errors import DevemuError
 
 #: ``module:function`` pairs that add subcommands, in the order ``--help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ()
+SUBCOMMANDS: tuple[str, ...] = ("devemu.daemon_cli:add_parser",)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,16 +29,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import ClassVar
 
+from devemu.scsi.block_descriptor import BlockDescriptor
 from devemu.scsi.command import Command, Result, Status
 from devemu.scsi.identity import Identity
-from devemu.scsi.mode_pages import ModePage, ModePageSet
+from devemu.scsi.mode_pages import CONTROL_MODE_PAGE, ModePage, ModePageSet, control_mode_page
+from devemu.scsi.reservations import Reservations
 from devemu.scsi.sense import (
     INTERNAL_TARGET_FAILURE,
     INVALID_COMMAND_OPERATION_CODE,
     INVALID_FIELD_IN_CDB,
     POWER_ON_RESET_OR_BUS_DEVICE_RESET,
+    SenseCode,
     SenseError,
     cdb_field,
 )
@@ -66,12 +70,48 @@ class ScsiDevice:
     removable: ClassVar[bool] = False
     #: The command table of this device type.
     commands: ClassVar[CommandTable] = CommandTable()
+    #: Version descriptors of standard INQUIRY data (SPC-5 6.7.2 table 160)
+    #: for the standards of this device type, e.g. ``(VERSION_SBC4,)`` from
+    #: :mod:`devemu.scsi.inquiry`. SAM-5 and SPC-5 are always reported first.
+    version_descriptors: ClassVar[tuple[int, ...]] = ()
 
-    def __init__(self, identity: Identity) -> None:
+    def __init__(self, identity: Identity, *, reservation_file: Path | None = None) -> None:
         self.identity = identity
         self.unit_attentions = UnitAttentionQueue(POWER_ON_RESET_OR_BUS_DEVICE_RESET)
         self.mode_pages = ModePageSet(self.make_mode_pages())
+        if (CONTROL_MODE_PAGE, 0) not in self.mode_pages:
+            self.mode_pages.add(control_mode_page())
+        #: SPC-2 and persistent reservations (SPC-5 5.13); kept in
+        #: ``reservation_file`` when one is given, else in memory.
+        self.reservations = Reservations(reservation_file)
+        #: I_T nexuses seen so far (empty through TCMU, which names none).
+        self.seen_nexuses: set[str] = set()
+        #: Unit attentions for one I_T nexus only (MODE PARAMETERS CHANGED,
+        #: RESERVATIONS PREEMPTED, ...), reported after the shared ones.
+        self.nexus_unit_attentions: dict[str, UnitAttentionQueue] = {}
         self.log = logging.getLogger(f"devemu.{type(self).__name__.lower()}.{identity.serial}")
+
+    def set_reservation_file(self, path: Path | None) -> None:
+        """Keep persistent reservations in ``path`` (loaded now if it exists)."""
+        self.reservations.set_file(path)
+
+    def post_unit_attention_to_others(self, code: SenseCode, nexus: str) -> None:
+        """Post ``code`` for every known I_T nexus except ``nexus`` (SPC-5 5.14).
+
+        Through TCMU there is one (unnamed) nexus, so nothing is posted.
+        """
+        for other in self.seen_nexuses:
+            if other != nexus:
+                self.nexus_unit_attentions.setdefault(other, UnitAttentionQueue()).post(code)
+
+    def take_unit_attention(self, nexus: str = "") -> SenseCode | None:
+        """Take the oldest unit attention for ``nexus``: shared ones first (SPC-5 5.14)."""
+        code = self.unit_attentions.pop()
+        if code is None and self.nexus_unit_attentions:
+            queue = self.nexus_unit_attentions.get(nexus)
+            if queue is not None:
+                code = queue.pop()
+        return code
 
     # --- hooks a device type overrides -------------------------------------------
 
@@ -92,7 +132,47 @@ class ScsiDevice:
 
     def reservation_conflict(self, cmd: Command, spec: CommandSpec) -> bool:
         """True when a reservation forbids ``cmd`` from its nexus (SPC-5 5.13)."""
-        return False
+        return self.reservations.conflict(cmd, spec)
+
+    def block_descriptor(self) -> BlockDescriptor | None:
+        """The mode parameter block descriptor (SPC-5 7.5.5), or None for none.
+
+        MODE SENSE encodes it in the general form, or the short/long LBA form
+        for a direct-access device (peripheral type 0).
+        """
+        return None
+
+    def block_descriptor_changeable(self) -> BlockDescriptor:
+        """Changeable mask of the block descriptor: a one bit per changeable bit."""
+        return BlockDescriptor()
+
+    def apply_block_descriptor(self, descriptor: BlockDescriptor) -> None:
+        """Apply a block descriptor sent by MODE SELECT (SPC-5 6.11).
+
+        Called after the mask check passed, with zero density code and zero
+        number of blocks replaced by the current values ("no change"). May
+        raise :class:`SenseError` to refuse a value the device cannot do.
+        """
+
+    def mode_medium_type(self) -> int:
+        """MEDIUM TYPE of the mode parameter header (SPC-5 7.5.4)."""
+        return 0
+
+    def mode_device_specific_parameter(self) -> int:
+        """DEVICE-SPECIFIC PARAMETER of the mode parameter header (SPC-5 7.5.4).
+
+        SBC-4 6.5.1: WP and DPOFUA; SSC-5 8.3.3: WP, BUFFERED MODE and SPEED.
+        """
+        return 0
+
+    def apply_mode_header(self, medium_type: int, device_specific_parameter: int) -> None:
+        """Apply the header fields sent by MODE SELECT (SSC-5 buffered mode, speed)."""
+
+    def self_test(self) -> None:
+        """The default self-test of SEND DIAGNOSTIC (SPC-5 6.42); raise on failure."""
+
+    def reset_log_parameters(self) -> None:
+        """LOG SELECT with PCR: reset the cumulative log parameters (SPC-5 6.9)."""
 
     @property
     def descriptor_sense(self) -> bool:
@@ -105,10 +185,12 @@ class ScsiDevice:
     def execute(self, cmd: Command) -> Result:
         """Run one command to completion; never raises (SAM-5 5.1)."""
         cdb = cmd.cdb
+        if cmd.nexus:
+            self.seen_nexuses.add(cmd.nexus)
         try:
-            spec = self._resolve(cdb)
+            spec = self._resolve(cdb, cmd.nexus)
             if spec.blocked_by_unit_attention:
-                self._report_unit_attention()
+                self._report_unit_attention(cmd.nexus)
             if len(cdb) < spec.length:
                 raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(0))
             bad = spec.first_reserved_bit(cdb)
@@ -134,22 +216,22 @@ class ScsiDevice:
             return Result(Status.GOOD, b"", answer)
         return answer
 
-    def _report_unit_attention(self) -> None:
+    def _report_unit_attention(self, nexus: str = "") -> None:
         """Raise the oldest pending unit attention, if any (SPC-5 5.14)."""
-        code = self.unit_attentions.pop()
+        code = self.take_unit_attention(nexus)
         if code is not None:
             raise SenseError(code)
 
-    def _resolve(self, cdb: bytes) -> CommandSpec:
+    def _resolve(self, cdb: bytes, nexus: str = "") -> CommandSpec:
         entry = self.commands.lookup_opcode(cdb[0]) if cdb else None
         if entry is None:
-            self._report_unit_attention()
+            self._report_unit_attention(nexus)
             raise SenseError(INVALID_COMMAND_OPERATION_CODE, field=cdb_field(0))
         if isinstance(entry, dict):
             sa = service_action_of(cdb)
             spec = entry.get(sa) if sa is not None else None
             if spec is None:
-                self._report_unit_attention()
+                self._report_unit_attention(nexus)
                 byte = 8 if cdb[0] == 0x7F else 1
                 raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(byte, 4 if byte == 1 else 7))
             return spec

@@ -187,3 +187,23 @@ class ModePageSet:
             if save:
                 page.saved = body
         return changed
+
+
+CONTROL_MODE_PAGE = 0x0A
+#: D_SENSE: descriptor format sense data (SPC-5 7.5.8 table 462, byte 2 bit 2).
+D_SENSE = 0x04
+#: GLTSD: no implicit saving of log parameters (SPC-5 7.5.8).
+GLTSD = 0x02
+#: QUEUE ALGORITHM MODIFIER 1: unrestricted reordering allowed.
+UNRESTRICTED_REORDERING = 0x10
+
+
+def control_mode_page() -> ModePage:
+    """The control mode page every logical unit has, SPC-5 7.5.8.
+
+    Fixed sense data by default; D_SENSE is the only changeable bit, so an
+    initiator may switch the device to descriptor format sense data.
+    """
+    default = bytes([GLTSD, UNRESTRICTED_REORDERING, 0, 0, 0, 0, 0, 0, 0, 0])
+    changeable = bytes([D_SENSE, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    return ModePage(CONTROL_MODE_PAGE, default, changeable)

@@ -140,6 +140,7 @@ CANNOT_READ_MEDIUM_INCOMPATIBLE_FORMAT_ILLEGAL = SenseCode(_K.ILLEGAL_REQUEST, 0
 INVALID_COMBINATION_OF_WINDOWS = SenseCode(_K.ILLEGAL_REQUEST, 0x2C, 0x02)
 NO_DEFECT_SPARE_LOCATION_AVAILABLE = SenseCode(_K.ILLEGAL_REQUEST, 0x32, 0x00)
 MEDIUM_NOT_FORMATTED = SenseCode(_K.ILLEGAL_REQUEST, 0x30, 0x10)
+UNLOAD_TAPE_FAILURE_ILLEGAL = SenseCode(_K.ILLEGAL_REQUEST, 0x53, 0x01)
 
 # --- UNIT ATTENTION
 NOT_READY_TO_READY_CHANGE = SenseCode(_K.UNIT_ATTENTION, 0x28, 0x00)
@@ -182,6 +183,10 @@ VOLUME_OVERFLOW_END_OF_PARTITION = SenseCode(_K.VOLUME_OVERFLOW, 0x00, 0x02)
 
 # --- MISCOMPARE
 MISCOMPARE_DURING_VERIFY_OPERATION = SenseCode(_K.MISCOMPARE, 0x1D, 0x00)
+
+# --- SBC-4: data-out shorter or longer than the CDB asks, thin provisioning out of space
+INVALID_FIELD_IN_COMMAND_INFORMATION_UNIT = SenseCode(_K.ILLEGAL_REQUEST, 0x0E, 0x03)
+SPACE_ALLOCATION_FAILED_WRITE_PROTECT = SenseCode(_K.DATA_PROTECT, 0x27, 0x07)
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,3 +455,6 @@ def parse_sense(data: bytes) -> tuple[SenseCode, dict[str, object]]:
             pos += 2 + dlen
         return code, fields
     raise ValueError(f"not sense data: response code 0x{rc:02x}")
+
+# --- SSC-5: FORMAT MEDIUM away from BOP of partition 0
+POSITION_PAST_BEGINNING_OF_MEDIUM = SenseCode(_K.ILLEGAL_REQUEST, 0x3B, 0x0C)

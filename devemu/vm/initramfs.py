@@ -1,8 +1,9 @@
 """A small initramfs that turns the host's own root into the guest's root.
 
-The image holds a static busybox, the virtio and 9p modules of the
-unpacked kernel, and ``/init``. ``/init`` mounts the host's ``/`` read-only
-over 9p, puts tmpfs on ``/tmp`` and ``/run``, mounts the run's control
+The image holds a static busybox, the virtio, 9p and overlay modules of
+the unpacked kernel, and ``/init``. ``/init`` mounts the host's ``/``
+read-only over 9p and lays a tmpfs overlay on it (the guest may write
+anywhere; nothing reaches the host), puts tmpfs on ``/tmp`` and ``/run``, mounts the run's control
 share at ``/run/devemu-vm`` (and an optional read-write share at its host
 path), loads ``target_core_user``, ``tcm_loop`` and the SCSI upper drivers
 with the host's ``modprobe -d <unpacked kernel>``, mounts configfs, and runs
@@ -29,8 +30,8 @@ from devemu.vm import newc
 from devemu.vm.errors import VmSetupError
 from devemu.vm.kernel import Kernel, module_load_order
 
-#: Modules ``/init`` loads from the initramfs to reach the 9p root.
-INITRAMFS_MODULES = ("virtio_pci", "virtio_mmio", "9pnet_virtio", "9p")
+#: Modules ``/init`` loads from the initramfs to reach the 9p root and overlay it.
+INITRAMFS_MODULES = ("virtio_pci", "virtio_mmio", "9pnet_virtio", "9p", "overlay")
 
 #: Busybox applets ``/init`` calls by name.
 APPLETS = (
@@ -71,8 +72,12 @@ for m in $(cat /modules.order); do
     insmod "/lib/modules/$m" || fail "insmod $m failed"
 done
 O=trans=virtio,version=9p2000.L,msize={MSIZE}
-mkdir -p $R
-mount -t 9p -o "$O,ro,cache=loose" {ROOT_TAG} $R || fail "cannot mount the host root over 9p"
+mkdir -p $R /host /rw
+mount -t 9p -o "$O,ro,cache=loose" {ROOT_TAG} /host || fail "cannot mount the host root over 9p"
+mount -t tmpfs -o mode=755 tmpfs /rw
+mkdir -p /rw/upper /rw/work
+mount -t overlay -o lowerdir=/host,upperdir=/rw/upper,workdir=/rw/work overlay $R \
+    || fail "cannot put a writable overlay on the host root"
 mount -t tmpfs -o mode=1777 tmpfs $R/tmp || fail "cannot mount /tmp"
 mount -t tmpfs -o mode=755 tmpfs $R/run || fail "cannot mount /run"
 mkdir -p "$C"
@@ -96,7 +101,7 @@ mount -t configfs configfs $R/sys/kernel/config || fail "cannot mount configfs"
 stty -F $R{SCRIPT_TTY} raw -echo
 cat $R/proc/uptime > "$C/boot-uptime"
 chroot $R /bin/sh -c '. {CONTROL_DIR}/env.sh; cd "$DEVEMU_VM_CWD" 2>/dev/null || cd /
-exec /bin/sh {CONTROL_DIR}/script.sh' < /dev/null > $R{SCRIPT_TTY} 2>&1
+exec /bin/sh {CONTROL_DIR}/script.sh' < $R/dev/null > $R{SCRIPT_TTY} 2>&1
 echo $? > "$C/exit-code.new"
 mv "$C/exit-code.new" "$C/exit-code"
 sync
@@ -116,7 +121,7 @@ def is_static_elf(data: bytes) -> bool:
     """True when ``data`` is a 64-bit little-endian ELF with no PT_INTERP."""
     if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
         return False
-    phoff, = struct.unpack_from("<Q", data, 0x20)
+    (phoff,) = struct.unpack_from("<Q", data, 0x20)
     phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
     for index in range(phnum):
         (p_type,) = struct.unpack_from("<I", data, phoff + index * phentsize)
@@ -129,9 +134,8 @@ def find_busybox() -> Path:
     """Locate a statically linked busybox (Debian package busybox-static)."""
     candidates = [os.environ.get("DEVEMU_VM_BUSYBOX"), "/bin/busybox", shutil.which("busybox")]
     for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            if is_static_elf(Path(candidate).read_bytes()):
-                return Path(candidate)
+        if candidate and Path(candidate).is_file() and is_static_elf(Path(candidate).read_bytes()):
+            return Path(candidate)
     raise VmSetupError("no statically linked busybox found: install busybox-static")
 
 

@@ -102,10 +102,10 @@ def module_load_order(modules_dep: str, names: Iterable[str]) -> list[str]:
         order.append(path)
 
     for name in names:
-        path = by_name.get(name) or by_name.get(name.replace("-", "_"))
-        if path is None:
+        found = by_name.get(name) or by_name.get(name.replace("-", "_"))
+        if found is None:
             raise VmSetupError(f"kernel module {name!r} is not in modules.dep")
-        visit(path)
+        visit(found)
     return order
 
 
@@ -180,14 +180,18 @@ def ensure_kernel(cache: Path, environ: Mapping[str, str] | None = None) -> Kern
         if not (staging / "root" / "boot" / f"vmlinuz-{version}").is_file():
             raise VmSetupError(f"{debs[-1]} holds no boot/vmlinuz-{version}")
         (staging / _COMPLETE_MARKER).write_text(f"{debs[-1].name}\n")
-        if home.exists():
+        if home.exists() and not (home / _COMPLETE_MARKER).is_file():
             shutil.rmtree(home)
-        staging.rename(home)
+        try:
+            staging.rename(home)
+        except OSError:
+            if not (home / _COMPLETE_MARKER).is_file():
+                raise
     finally:
         if staging.exists():
             shutil.rmtree(staging)
     for deb in debs:
-        deb.unlink()
+        deb.unlink(missing_ok=True)
     return kernel
 
 

@@ -9,6 +9,7 @@ folder and, optionally, a read-write folder of the caller's.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import threading
@@ -121,7 +122,7 @@ def run_qemu(
 
     def pump_stdout() -> None:
         assert process.stdout is not None
-        while chunk := process.stdout.read1(65536):
+        while chunk := os.read(process.stdout.fileno(), 65536):
             chunks.append(chunk)
             if echo is not None:
                 echo(chunk)

@@ -1,10 +1,13 @@
 """Boot a guest, run one shell script in it, bring back what it printed.
 
-The script runs as root in a chroot of the host's own filesystem (read
-only), so the host's Python, the devemu package and the SCSI tools are
-all there. Writable places: tmpfs on ``/tmp``, ``/run`` and ``/dev/shm``,
-and the optional ``share`` folder, mounted at its own host path. Images
-that devices serve must live in one of those.
+The script runs as root in a chroot of the host's own filesystem, so the
+host's Python, the devemu package and the SCSI tools are all there. The
+host root is shared read-only; a RAM overlay takes the guest's writes
+(``/var/lib/devemu``, ``/etc/target``, ...) and forgets them at power
+off. ``/tmp``, ``/run`` and ``/dev/shm`` are fresh tmpfs (host files
+under them are not visible). The optional ``share`` folder is mounted
+read-write at its own host path: images the devices serve and results to
+keep go there (or on the guest's tmpfs).
 """
 
 from __future__ import annotations
@@ -19,14 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import devemu
-from devemu.vm.cache import cache_dir
+from devemu.vm.cache import CACHE_ENV, cache_dir
 from devemu.vm.errors import VmBootError, VmSetupError, VmTimeoutError
-from devemu.vm.initramfs import CONTROL_DIR, ensure_initramfs
+from devemu.vm.initramfs import ensure_initramfs
 from devemu.vm.kernel import Kernel, ensure_kernel
 from devemu.vm.qemu import MachineSpec, find_qemu, qemu_command, run_qemu
 
 #: Loaded in the guest before the script starts.
-GUEST_MODULES = ("target_core_user", "tcm_loop", "sd_mod", "sr_mod", "st", "ch", "sg")
+GUEST_MODULES = ("target_core_user", "tcm_loop", "sd_mod", "sr_mod", "st", "ch", "sg", "loop")
 
 #: Paths the guest hides behind its own tmpfs mounts.
 _GUEST_TMPFS = (Path("/tmp"), Path("/run"), Path("/dev"), Path("/proc"), Path("/sys"))
@@ -90,6 +93,14 @@ def env_script(env: Mapping[str, str]) -> str:
     return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items())
 
 
+def visible_in_guest(path: Path, share: Path | None = None) -> bool:
+    """True when the guest sees the host's ``path`` (not hidden by a guest mount)."""
+    path = path.resolve()
+    if share is not None and path.is_relative_to(share.resolve()):
+        return True
+    return not any(path.is_relative_to(hidden) for hidden in _GUEST_TMPFS)
+
+
 def _check_share(share: Path) -> Path:
     share = share.resolve()
     if not share.is_dir():
@@ -120,14 +131,27 @@ def run(
     """
     cache = cache_dir()
     kernel = kernel or ensure_kernel(cache)
+    shared = _check_share(share) if share is not None else None
+    for needed, remedy in (
+        (Path(sys.executable), "install Python outside /tmp and /run"),
+        (Path(sys.prefix), "create the Python environment outside /tmp and /run"),
+        (package_root(), "install the project outside /tmp and /run"),
+        (kernel.root, f"point {CACHE_ENV} outside /tmp and /run"),
+    ):
+        if not visible_in_guest(needed, shared):
+            raise VmSetupError(
+                f"the guest cannot see {needed} (it mounts its own tmpfs there): {remedy}"
+            )
     initramfs = ensure_initramfs(kernel, cache)
     qemu = find_qemu()
-    shared = _check_share(share) if share is not None else None
     with tempfile.TemporaryDirectory(prefix="devemu-vm-") as workdir:
         control = Path(workdir) / "control"
         control.mkdir()
         (control / "script.sh").write_text(script)
-        (control / "env.sh").write_text(env_script(guest_environment(env)))
+        guest_env = dict(env or {})
+        if shared is not None:
+            guest_env.setdefault("DEVEMU_VM_SHARE", str(shared))
+        (control / "env.sh").write_text(env_script(guest_environment(guest_env)))
         (control / "kernel-root").write_text(str(kernel.root.resolve()))
         (control / "modules").write_text(" ".join(modules) + "\n")
         if shared is not None:

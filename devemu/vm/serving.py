@@ -23,16 +23,14 @@ USER_SCRIPT = "/tmp/devemu-vm-script.sh"
 STATUS_SERVE_FAILED = 125
 STATUS_SERVE_NOT_READY = 124
 
-_DEVEMU_CLI = 'import sys; from devemu.cli import main; sys.argv[0] = "devemu"; sys.exit(main())'
-
 
 def serve_command(config: Path, ready_file: str = READY_FILE) -> str:
     """The shell command that starts the daemon for ``config``."""
     return " ".join(
         [
             '"$DEVEMU_VM_PYTHON"',
-            "-c",
-            shlex.quote(_DEVEMU_CLI),
+            "-m",
+            "devemu",
             "serve",
             shlex.quote(str(config)),
             "--ready-file",
@@ -41,47 +39,56 @@ def serve_command(config: Path, ready_file: str = READY_FILE) -> str:
     )
 
 
-def serving_script(script: str, config: Path, *, ready_timeout: float = 60.0) -> str:
+def serving_script(
+    script: str,
+    config: Path,
+    *,
+    ready_timeout: float = 60.0,
+    ready_file: str = READY_FILE,
+    log_file: str = SERVE_LOG,
+    script_file: str = USER_SCRIPT,
+) -> str:
     """Wrap ``script`` so that it runs while ``devemu serve config`` is up."""
     delimiter = f"DEVEMU_SCRIPT_{secrets.token_hex(8)}"
     ticks = max(1, int(ready_timeout * 10))
-    return f"""export DEVEMU_SERVE_LOG={SERVE_LOG}
-export DEVEMU_SERVE_READY={READY_FILE}
-cat > {USER_SCRIPT} <<'{delimiter}'
+    ready, log, user = (shlex.quote(p) for p in (ready_file, log_file, script_file))
+    return f"""export DEVEMU_SERVE_LOG={log}
+export DEVEMU_SERVE_READY={ready}
+cat > {user} <<'{delimiter}'
 {script}
 {delimiter}
-{serve_command(config)} > {SERVE_LOG} 2>&1 &
+{serve_command(config, ready_file)} > {log} 2>&1 &
 serve_pid=$!
 ticks=0
-while [ ! -e {READY_FILE} ]; do
+while [ ! -e {ready} ]; do
     if ! kill -0 "$serve_pid" 2>/dev/null; then
         wait "$serve_pid"
         echo "devemu-vm: devemu serve exited with status $? before its devices were ready"
-        cat {SERVE_LOG}
+        cat {log}
         exit {STATUS_SERVE_FAILED}
     fi
     if [ "$ticks" -ge {ticks} ]; then
         echo "devemu-vm: devemu serve not ready after {ready_timeout:g} s"
-        cat {SERVE_LOG}
+        cat {log}
         kill -KILL "$serve_pid"
         exit {STATUS_SERVE_NOT_READY}
     fi
     sleep 0.1
     ticks=$((ticks + 1))
 done
-/bin/sh {USER_SCRIPT}
+/bin/sh {user}
 status=$?
 if kill -TERM "$serve_pid" 2>/dev/null; then
     wait "$serve_pid"
     serve_status=$?
     if [ "$serve_status" -ne 0 ]; then
         echo "devemu-vm: devemu serve exited with status $serve_status on SIGTERM"
-        cat {SERVE_LOG}
+        cat {log}
     fi
 else
     wait "$serve_pid"
     echo "devemu-vm: devemu serve had already exited with status $?"
-    cat {SERVE_LOG}
+    cat {log}
 fi
 exit "$status"
 """

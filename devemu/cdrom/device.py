@@ -1,0 +1,201 @@
+"""The MMC-6 optical drive: a tray, a disc, and the commands that read it.
+
+Theory of operation
+-------------------
+The drive is a small state machine over three facts: whether the tray is
+open, which :class:`~devemu.cdrom.disc.Disc` (if any) lies in it, and
+whether the initiator has prevented medium removal (MMC-6 4.1.6, 6.39):
+
+================  ====================================  ===============================
+state             TEST UNIT READY / REQUEST SENSE        leaves by
+================  ====================================  ===============================
+tray open         NOT READY, MEDIUM NOT PRESENT -        START STOP UNIT LoEj=1 Start=1
+                  TRAY OPEN (3A/02)                      (load), control ``insert``
+closed, empty     NOT READY, MEDIUM NOT PRESENT -        control ``insert``, eject
+                  TRAY CLOSED (3A/01)
+closed, disc      GOOD (once BECOMING READY, 04/01,      START STOP UNIT LoEj=1 Start=0
+                  right after a disc arrives)            (refused while prevented),
+                                                         control ``eject``
+================  ====================================  ===============================
+
+A disc arriving (a control ``insert`` or a load with a disc on the tray)
+posts the NOT READY TO READY CHANGE, MEDIUM MAY HAVE CHANGED unit
+attention (28/00) and a NewMedia event; the tray opening posts a
+MediaRemoval event; a control ``eject`` refused because removal is
+prevented posts an EjectRequest event (GET EVENT STATUS NOTIFICATION,
+MMC-6 6.6). The current profile (CD-ROM, DVD-ROM, BD-ROM) follows the
+disc (:mod:`devemu.cdrom.profiles`).
+
+The command handlers live in one module per family and read this state;
+the table is in :mod:`devemu.cdrom.commands`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+from typing import Any, ClassVar
+
+from devemu.cdrom import pages
+from devemu.cdrom.audio import AudioPlayer
+from devemu.cdrom.commands import MMC_COMMANDS
+from devemu.cdrom.disc import Disc
+from devemu.cdrom.events import MediaEvent
+from devemu.cdrom.image import describe, load_image
+from devemu.cdrom.profiles import SETTINGS, Profile, profile_for
+from devemu.errors import DevemuError
+from devemu.scsi.device import ScsiDevice
+from devemu.scsi.identity import Identity
+from devemu.scsi.inquiry import VERSION_MMC6
+from devemu.scsi.mode_pages import ModePage
+from devemu.scsi.sense import (
+    LOGICAL_UNIT_BECOMING_READY,
+    MEDIUM_NOT_PRESENT_TRAY_CLOSED,
+    MEDIUM_NOT_PRESENT_TRAY_OPEN,
+    NOT_READY_TO_READY_CHANGE,
+    SenseError,
+)
+from devemu.scsi.spc import SPC_COMMANDS
+from devemu.scsi.table import CommandTable
+
+
+class MediumRemovalPreventedError(DevemuError):
+    """A control eject refused because the initiator prevents removal."""
+
+
+class CdromDevice(ScsiDevice):
+    """An MMC-6 CD/DVD/BD-ROM drive with a tray (peripheral device type 05h)."""
+
+    peripheral_type: ClassVar[int] = 0x05
+    removable: ClassVar[bool] = True
+    commands: ClassVar[CommandTable] = CommandTable(SPC_COMMANDS, MMC_COMMANDS)
+    version_descriptors: ClassVar[tuple[int, ...]] = (VERSION_MMC6,)
+
+    def __init__(self, identity: Identity, *, profile: str = "auto") -> None:
+        if profile not in SETTINGS:
+            raise ValueError(f"profile {profile!r} is not one of {', '.join(SETTINGS)}")
+        self.profile_setting = profile
+        self.disc: Disc | None = None
+        self.tray_open = False
+        self.prevented = False
+        self.persistent_prevented = False
+        self.becoming_ready = False
+        self.media_events: deque[MediaEvent] = deque()
+        self.operational_change = False
+        self.audio = AudioPlayer()
+        self.read_speed = 0xFFFF
+        super().__init__(identity)
+
+    # --- hooks of ScsiDevice --------------------------------------------------------
+
+    def make_mode_pages(self) -> list[ModePage]:
+        return pages.make_pages()
+
+    def check_ready(self) -> None:
+        """NOT READY with the tray state (MMC-6 4.1.6 and table F.1)."""
+        if self.tray_open:
+            raise SenseError(MEDIUM_NOT_PRESENT_TRAY_OPEN)
+        if self.disc is None:
+            raise SenseError(MEDIUM_NOT_PRESENT_TRAY_CLOSED)
+        if self.becoming_ready:
+            self.becoming_ready = False
+            raise SenseError(LOGICAL_UNIT_BECOMING_READY)
+
+    # --- state ------------------------------------------------------------------------
+
+    @property
+    def medium(self) -> Disc | None:
+        """The disc the drive can read: loaded and the tray closed."""
+        return None if self.tray_open else self.disc
+
+    @property
+    def profile(self) -> Profile:
+        return profile_for(self.medium, self.profile_setting)
+
+    def ready_disc(self) -> Disc:
+        """The readable disc; for handlers that ran the readiness check."""
+        disc = self.medium
+        if disc is None:
+            self.check_ready()
+            raise AssertionError("check_ready accepted a drive without a disc")
+        return disc
+
+    def _arrived(self) -> None:
+        self.unit_attentions.post(NOT_READY_TO_READY_CHANGE)
+        self.media_events.append(MediaEvent.NEW_MEDIA)
+        self.operational_change = True
+        self.becoming_ready = True
+        self.audio = AudioPlayer(self.audio.clock)
+        pages.update_dynamic(self)
+
+    def open_tray(self) -> None:
+        """Eject: the tray opens, the disc stays on it and can no longer be read."""
+        if not self.tray_open:
+            self.tray_open = True
+            self.becoming_ready = False
+            self.audio.stop()
+            if self.disc is not None:
+                self.media_events.append(MediaEvent.MEDIA_REMOVAL)
+                self.operational_change = True
+            pages.update_dynamic(self)
+
+    def close_tray(self) -> None:
+        """Load: the tray closes; a disc on it becomes readable."""
+        if self.tray_open:
+            self.tray_open = False
+            if self.disc is not None:
+                self._arrived()
+            pages.update_dynamic(self)
+
+    # --- live media changes (control operations) ----------------------------------------
+
+    def insert(self, disc: Disc) -> None:
+        """Put ``disc`` in the drive and close the tray (the old disc is taken out)."""
+        if self.medium is not None and self.prevented:
+            disc.close()
+            raise MediumRemovalPreventedError(
+                "the initiator prevents medium removal; eject with force first"
+            )
+        if self.disc is not None:
+            self.disc.close()
+        self.disc = disc
+        self.tray_open = False
+        self._arrived()
+
+    def eject(self, *, force: bool = False) -> None:
+        """Open the tray and take the disc out (the operator's eject button)."""
+        if self.prevented and self.medium is not None and not force:
+            self.media_events.append(MediaEvent.EJECT_REQUEST)
+            raise MediumRemovalPreventedError(
+                "the initiator prevents medium removal (an eject request was posted; "
+                "use force to eject anyway)"
+            )
+        self.open_tray()
+        if self.disc is not None:
+            self.disc.close()
+            self.disc = None
+        self.prevented = False
+        self.persistent_prevented = False
+        pages.update_dynamic(self)
+
+    def status(self) -> dict[str, Any]:
+        """Tray, medium and lock state for the control socket."""
+        out: dict[str, Any] = {
+            "tray": "open" if self.tray_open else "closed",
+            "prevented": self.prevented,
+            "profile": self.profile.name.lower().replace("_", "-"),
+            "medium": None,
+        }
+        if self.disc is not None:
+            out["medium"] = describe(self.disc)
+            out["loaded"] = not self.tray_open
+        return out
+
+    def close(self) -> None:
+        if self.disc is not None:
+            self.disc.close()
+
+
+def load_disc(path: str | Path) -> Disc:
+    """Open an image for :meth:`CdromDevice.insert`."""
+    return load_image(path)

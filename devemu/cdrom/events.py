@@ -1,0 +1,107 @@
+"""GET EVENT STATUS NOTIFICATION, polled (MMC-6 6.6).
+
+The drive reports one event per command from the lowest-numbered class
+the initiator asks for that has one pending (MMC-6 6.6.2), else that
+class's current status with "no change". Supported classes: operational
+change (1), power management (2), media (4) and device busy (6);
+asynchronous notification is not (Polled must be one).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import TYPE_CHECKING
+
+from construct import Int8ub, Int16ub, Struct
+
+from devemu.cdrom.cdbs import GetEventStatusCdb
+from devemu.scsi.command import Command
+from devemu.scsi.sense import INVALID_FIELD_IN_CDB, SenseError, cdb_field
+
+if TYPE_CHECKING:
+    from devemu.cdrom.device import CdromDevice
+
+
+class EventClass(IntEnum):
+    """Notification classes, MMC-6 table 112."""
+
+    OPERATIONAL_CHANGE = 1
+    POWER_MANAGEMENT = 2
+    EXTERNAL_REQUEST = 3
+    MEDIA = 4
+    MULTI_HOST = 5
+    DEVICE_BUSY = 6
+
+
+class MediaEvent(IntEnum):
+    """Media event codes, MMC-6 table 121."""
+
+    NO_CHANGE = 0
+    EJECT_REQUEST = 1
+    NEW_MEDIA = 2
+    MEDIA_REMOVAL = 3
+    MEDIA_CHANGED = 4
+
+
+SUPPORTED_CLASSES = (
+    (1 << EventClass.OPERATIONAL_CHANGE)
+    | (1 << EventClass.POWER_MANAGEMENT)
+    | (1 << EventClass.MEDIA)
+    | (1 << EventClass.DEVICE_BUSY)
+)
+#: Operational change event: "operational change"; change class: feature change.
+OPERATIONAL_CHANGE_EVENT = 0x02
+FEATURE_CHANGE = 0x0002
+POWER_ACTIVE = 0x01
+
+#: MMC-6 table 111: event status notification response header.
+EventHeader = Struct(
+    "descriptor_length" / Int16ub,
+    "nea_class" / Int8ub,
+    "supported" / Int8ub,
+)
+
+
+def _descriptor(device: CdromDevice, cls: EventClass) -> bytes:
+    if cls is EventClass.MEDIA:
+        event = device.media_events.popleft() if device.media_events else MediaEvent.NO_CHANGE
+        status = (0x02 if device.disc is not None else 0) | (0x01 if device.tray_open else 0)
+        return bytes((event, status, 0, 0))
+    if cls is EventClass.OPERATIONAL_CHANGE:
+        if device.operational_change:
+            device.operational_change = False
+            persistent = 0x80 if device.persistent_prevented else 0
+            return bytes((OPERATIONAL_CHANGE_EVENT, persistent)) + FEATURE_CHANGE.to_bytes(2, "big")
+        return bytes((0, 0x80 if device.persistent_prevented else 0, 0, 0))
+    if cls is EventClass.POWER_MANAGEMENT:
+        return bytes((0, POWER_ACTIVE, 0, 0))
+    return bytes(4)
+
+
+def _pending(device: CdromDevice, cls: EventClass) -> bool:
+    if cls is EventClass.MEDIA:
+        return bool(device.media_events)
+    if cls is EventClass.OPERATIONAL_CHANGE:
+        return device.operational_change
+    return False
+
+
+def get_event_status_notification(device: CdromDevice, cmd: Command) -> int:
+    """GET EVENT STATUS NOTIFICATION, MMC-6 6.6 (polled only)."""
+    cdb = GetEventStatusCdb.parse(cmd.cdb)
+    if not cdb.polled & 0x01:
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 0))
+    requested = [
+        c for c in EventClass if cdb.class_request & (1 << c) and SUPPORTED_CLASSES & (1 << c)
+    ]
+    if not requested:
+        head = EventHeader.build(
+            {"descriptor_length": 2, "nea_class": 0x80, "supported": SUPPORTED_CLASSES}
+        )
+        return cmd.data_in(head, cdb.allocation_length)
+    chosen = next((c for c in requested if _pending(device, c)), requested[0])
+    body = _descriptor(device, chosen)
+    head = EventHeader.build(
+        {"descriptor_length": 2 + len(body), "nea_class": chosen, "supported": SUPPORTED_CLASSES}
+    )
+    return cmd.data_in(head + body, cdb.allocation_length)

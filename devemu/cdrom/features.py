@@ -1,0 +1,135 @@
+"""GET CONFIGURATION and the feature descriptors of the drive (MMC-6 6.5, 5.3).
+
+Each feature is a :class:`Feature` value: its code, version, whether it
+is persistent, whether it is current with the loaded medium, and its
+additional data. RT 0 returns every feature from the starting feature
+number on, RT 1 only the current ones, RT 2 the one feature asked for
+(MMC-6 table 85). The header carries the current profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from construct import Int8ub, Int16ub, Int32ub, Padding, Struct
+
+from devemu.cdrom.cdbs import GetConfigurationCdb
+from devemu.cdrom.profiles import SUPPORTED, Profile
+from devemu.scsi.command import Command
+from devemu.scsi.sense import INVALID_FIELD_IN_CDB, SenseError, cdb_field
+
+if TYPE_CHECKING:
+    from devemu.cdrom.device import CdromDevice
+
+#: MMC-6 table 86: feature header.
+FeatureHeader = Struct(
+    "data_length" / Int32ub,
+    Padding(2),
+    "current_profile" / Int16ub,
+)
+
+#: MMC-6 table 87: feature descriptor generic format.
+FeatureDescriptorHeader = Struct(
+    "code" / Int16ub,
+    "flags" / Int8ub,
+    "additional_length" / Int8ub,
+)
+
+PROFILE_LIST = 0x0000
+CORE = 0x0001
+MORPHING = 0x0002
+REMOVABLE_MEDIUM = 0x0003
+RANDOM_READABLE = 0x0010
+MULTI_READ = 0x001D
+CD_READ = 0x001E
+DVD_READ = 0x001F
+BD_READ = 0x0040
+POWER_MANAGEMENT = 0x0100
+CD_EXTERNAL_AUDIO_PLAY = 0x0103
+TIMEOUT = 0x0105
+DVD_CSS = 0x0106
+REAL_TIME_STREAMING = 0x0107
+DRIVE_SERIAL_NUMBER = 0x0108
+
+#: Removable medium feature byte 4: tray mechanism (001b), Load, Eject, Lock (MMC-6 table 97).
+REMOVABLE_TRAY = 0x20 | 0x10 | 0x08 | 0x01
+#: Core feature: physical interface standard "SCSI family" (MMC-6 table 93).
+INTERFACE_SCSI = 0x00000001
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    code: int
+    version: int
+    persistent: bool
+    current: bool
+    data: bytes = b""
+
+    def encode(self) -> bytes:
+        flags = (
+            (self.version << 2) | (0x02 if self.persistent else 0) | (0x01 if self.current else 0)
+        )
+        head: bytes = FeatureDescriptorHeader.build(
+            {"code": self.code, "flags": flags, "additional_length": len(self.data)}
+        )
+        return head + self.data
+
+
+def features(device: CdromDevice) -> list[Feature]:
+    """Every feature of the drive, current flags as of now, in code order."""
+    profile = device.profile
+    loaded = profile is not Profile.NONE
+    cd = profile is Profile.CD_ROM
+    dvd = profile is Profile.DVD_ROM
+    bd = profile is Profile.BD_ROM
+    profiles = b"".join(
+        p.to_bytes(2, "big") + bytes((0x01 if p is profile else 0, 0)) for p in SUPPORTED
+    )
+    blocking = 32 if bd else 16 if dvd else 1
+    serial = device.identity.serial.encode("ascii")
+    serial = serial.ljust(-(-len(serial) // 4) * 4, b" ")
+    bd_classes = bytes(4) + bytes(8) + bytes(8) + (1).to_bytes(2, "big") + bytes(6)
+    return [
+        Feature(PROFILE_LIST, 0, True, True, profiles),
+        Feature(CORE, 2, True, True, INTERFACE_SCSI.to_bytes(4, "big") + bytes((0x01, 0, 0, 0))),
+        Feature(MORPHING, 1, True, True, bytes((0x02, 0, 0, 0))),
+        Feature(REMOVABLE_MEDIUM, 2, True, True, bytes((REMOVABLE_TRAY, 0, 0, 0))),
+        Feature(
+            RANDOM_READABLE,
+            0,
+            False,
+            loaded,
+            (2048).to_bytes(4, "big") + blocking.to_bytes(2, "big") + bytes((0x00, 0)),
+        ),
+        Feature(MULTI_READ, 0, False, cd),
+        Feature(CD_READ, 2, False, cd, bytes((0x03, 0, 0, 0))),
+        Feature(DVD_READ, 1, False, dvd, bytes(4)),
+        Feature(BD_READ, 0, False, bd, bd_classes),
+        Feature(POWER_MANAGEMENT, 0, True, True),
+        Feature(CD_EXTERNAL_AUDIO_PLAY, 0, False, cd, bytes((0x03, 0)) + (256).to_bytes(2, "big")),
+        Feature(TIMEOUT, 0, True, True, bytes(4)),
+        Feature(REAL_TIME_STREAMING, 3, False, loaded, bytes((0x08, 0, 0, 0))),
+        Feature(DRIVE_SERIAL_NUMBER, 0, True, True, serial),
+    ]
+
+
+def get_configuration(device: CdromDevice, cmd: Command) -> int:
+    """GET CONFIGURATION, MMC-6 6.5."""
+    cdb = GetConfigurationCdb.parse(cmd.cdb)
+    rt = cdb.rt & 0x03
+    start = cdb.starting_feature
+    if rt == 3:
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 1))
+    chosen = []
+    for f in features(device):
+        if rt == 2:
+            if f.code == start:
+                chosen.append(f)
+        elif f.code >= start and (rt == 0 or f.current):
+            chosen.append(f)
+    body = b"".join(f.encode() for f in chosen)
+    head: bytes = FeatureHeader.build(
+        {"data_length": 4 + len(body), "current_profile": device.profile}
+    )
+    return cmd.data_in(head + body, cdb.allocation_length)

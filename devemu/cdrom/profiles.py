@@ -1,0 +1,53 @@
+"""Profiles: what kind of medium the drive says is loaded (MMC-6 5.3.1).
+
+The drive can read CD-ROM, DVD-ROM and BD-ROM media. The current profile
+follows the loaded image: a CUE sheet is always a CD; an ISO image is a
+CD up to 900 MB, a DVD up to two layers of 4.7 GB, a BD above that,
+unless the configuration names the profile.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from devemu.cdrom.disc import Disc
+
+CD_LIMIT = 900 * 1000 * 1000
+DVD_LIMIT = 2 * 4_700_000_000
+
+
+class Profile(IntEnum):
+    """Profile numbers, MMC-6 table 91."""
+
+    NONE = 0x0000
+    CD_ROM = 0x0008
+    DVD_ROM = 0x0010
+    BD_ROM = 0x0040
+
+    @property
+    def kilobytes_per_second_1x(self) -> int:
+        """Read speed of 1x on this medium (CD 176.4, DVD 1385, BD 4496 kB/s)."""
+        return {Profile.CD_ROM: 176, Profile.DVD_ROM: 1385, Profile.BD_ROM: 4496}.get(self, 176)
+
+
+#: Every profile the drive supports, in the order of the profile list feature.
+SUPPORTED = (Profile.BD_ROM, Profile.DVD_ROM, Profile.CD_ROM)
+
+SETTINGS = {"auto": None, "cd": Profile.CD_ROM, "dvd": Profile.DVD_ROM, "bd": Profile.BD_ROM}
+
+
+def profile_for(disc: Disc | None, setting: str = "auto") -> Profile:
+    """The current profile with ``disc`` loaded (``setting``: auto, cd, dvd or bd)."""
+    if disc is None:
+        return Profile.NONE
+    if disc.kind == "cue":
+        return Profile.CD_ROM
+    forced = SETTINGS[setting]
+    if forced is not None:
+        return forced
+    size = disc.size_bytes
+    if size > DVD_LIMIT:
+        return Profile.BD_ROM
+    if size > CD_LIMIT:
+        return Profile.DVD_ROM
+    return Profile.CD_ROM

@@ -1,0 +1,90 @@
+"""``devemu serve`` and ``devemu status``.
+
+::
+
+    devemu serve CONFIG [--ready-file PATH] [--socket PATH]
+    devemu status [--socket PATH] [--json]
+
+``serve`` checks the whole configuration before it creates anything, then
+serves until SIGTERM or SIGINT (see :mod:`devemu.daemon`). ``status`` asks
+a running daemon, through its control socket, what it serves. The socket
+is ``--socket``, else ``$DEVEMU_SOCKET``, else (for ``serve``) the
+configuration's ``daemon.control_socket``, else ``/run/devemu/control.sock``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from devemu import config as config_module
+from devemu.control import call
+from devemu.daemon import serve
+
+
+def _serve(args: argparse.Namespace) -> int:
+    config = config_module.parse_file(args.config)
+    if args.socket is not None:
+        socket_path: Path | None = args.socket
+    elif os.environ.get(config_module.SOCKET_ENV):
+        socket_path = config_module.default_socket()
+    else:
+        socket_path = None
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    config_module.build_devices(config)
+    return serve(config, ready_file=args.ready_file, socket_path=socket_path)
+
+
+def _describe(device: dict[str, Any]) -> str:
+    name = device.get("name", "?")
+    kind = device.get("kind", "?")
+    rest = ", ".join(
+        f"{key}={value}" for key, value in device.items() if key not in ("name", "kind", "ops")
+    )
+    return f"{name:<16} {kind:<10} {rest}".rstrip()
+
+
+def _status(args: argparse.Namespace) -> int:
+    socket_path = args.socket or config_module.default_socket()
+    result = call(socket_path, None, "status")
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    devices = result.get("devices", [])
+    if not devices:
+        print("no devices served")
+    for device in devices:
+        print(_describe(device))
+    return 0
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add ``serve`` and ``status`` to the ``devemu`` command."""
+    serve_parser = subparsers.add_parser(
+        "serve",
+        help="serve the devices of a configuration file through TCMU",
+        description="Create the LIO objects of CONFIG, serve every device, "
+        "remove what was created on SIGTERM or SIGINT.",
+    )
+    serve_parser.add_argument("config", type=Path, metavar="CONFIG", help="TOML configuration")
+    serve_parser.add_argument(
+        "--ready-file",
+        type=Path,
+        metavar="PATH",
+        help="create PATH once every device is linked",
+    )
+    serve_parser.add_argument(
+        "--socket", type=Path, metavar="PATH", help="control socket (overrides the configuration)"
+    )
+    serve_parser.set_defaults(func=_serve)
+
+    status_parser = subparsers.add_parser(
+        "status",
+        help="list the devices a running daemon serves",
+    )
+    status_parser.add_argument("--socket", type=Path, metavar="PATH", help="control socket")
+    status_parser.add_argument("--json", action="store_true", help="print the raw JSON answer")
+    status_parser.set_defaults(func=_status)

@@ -1,0 +1,66 @@
+"""``devemu disk``: tools for disk images.
+
+``devemu disk create PATH --size 10G [--block-size 512]`` makes a sparse
+image (no block is allocated until written) that a ``[[disk]]`` table can
+serve. ``devemu disk info PATH`` tells its capacity and how much of it
+is allocated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import Any
+
+from devemu.disk.image import BLOCK_SIZES, DiskImage, create_image
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([KMGTP]?)(i?B)?\s*$", re.IGNORECASE)
+_UNITS = {"": 0, "K": 10, "M": 20, "G": 30, "T": 40, "P": 50}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``4096``, ``512K``, ``10G``, ``1TiB`` (binary units)."""
+    match = _SIZE.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 512M, 10G or 1T")
+    return int(match[1]) << _UNITS[match[2].upper()]
+
+
+def _create(args: argparse.Namespace) -> int:
+    size: int = args.size
+    block_size: int = args.block_size
+    if size <= 0 or size % block_size:
+        print(
+            f"devemu: disk create: size {size} must be a positive multiple of "
+            f"the block size {block_size}"
+        )
+        return 2
+    create_image(args.path, size, block_size)
+    print(f"{args.path}: {size} bytes, {size // block_size} blocks of {block_size} (sparse)")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    with DiskImage(args.path, args.block_size, read_only=True) as image:
+        size = image.capacity * image.block_size
+        allocated = image.allocated_bytes()
+        print(f"{args.path}: {size} bytes, {image.capacity} blocks of {image.block_size}")
+        print(f"allocated: {allocated} bytes ({100 * allocated / size:.1f}%)")
+    return 0
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add ``devemu disk ...`` to the top-level parser."""
+    disk = subparsers.add_parser("disk", help="disk images (SBC)", description=__doc__)
+    sub = disk.add_subparsers(dest="disk_command", required=True, metavar="ACTION")
+    create = sub.add_parser("create", help="create a sparse disk image")
+    create.add_argument("path", help="image file to create (must not exist)")
+    create.add_argument("--size", required=True, type=parse_size, help="e.g. 512M, 10G, 1T")
+    create.add_argument(
+        "--block-size", type=int, choices=BLOCK_SIZES, default=512, help="logical block length"
+    )
+    create.set_defaults(func=_create)
+    info = sub.add_parser("info", help="capacity and allocated space of an image")
+    info.add_argument("path", help="image file")
+    info.add_argument("--block-size", type=int, choices=BLOCK_SIZES, default=512)
+    info.set_defaults(func=_info)

@@ -1,0 +1,137 @@
+"""The SBC-4 disk: a direct-access logical unit over an image file.
+
+Theory of operation
+-------------------
+:class:`Disk` is a :class:`~devemu.scsi.device.ScsiDevice` whose command
+table is the SPC set plus the SBC commands of :mod:`devemu.disk.commands`.
+Its state is small: the open :class:`~devemu.disk.image.DiskImage`, the
+write cache setting (WCE of the caching mode page, SBC-4 6.5.5) and
+whether the unit is stopped (START STOP UNIT, SBC-4 5.25).
+
+The handlers take operations out of the CDB and hand them to the image;
+the image never sees a CDB. Checks every command shares live here:
+the LBA range (SBC-4 4.5: LOGICAL BLOCK ADDRESS OUT OF RANGE, with the
+first LBA outside the medium in INFORMATION), write protection (every
+writing command on a read-only image ends in DATA PROTECT / WRITE
+PROTECTED before anything is changed) and the length of the data-out
+buffer against what the CDB asks for.
+
+Durability: with WCE on, a write is GOOD once the data is in the host's
+page cache and SYNCHRONIZE CACHE makes it durable (``fdatasync``); with
+WCE off, or for a FUA write, the data reaches stable storage before
+GOOD (an ``RWF_DSYNC`` write).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from devemu.disk.checks import out_of_range
+from devemu.disk.commands import SBC_COMMANDS
+from devemu.disk.image import DiskImage
+from devemu.disk.pages import (
+    WCE,
+    Limits,
+    block_device_characteristics_vpd,
+    block_limits_vpd,
+    caching_page,
+    logical_block_provisioning_vpd,
+    read_write_error_recovery_page,
+)
+from devemu.scsi.block_descriptor import BlockDescriptor
+from devemu.scsi.command import Command
+from devemu.scsi.device import ScsiDevice, VpdProducer
+from devemu.scsi.identity import Identity
+from devemu.scsi.inquiry import VERSION_SBC4
+from devemu.scsi.mode_pages import ModePage
+from devemu.scsi.sense import (
+    INVALID_FIELD_IN_COMMAND_INFORMATION_UNIT,
+    LOGICAL_UNIT_NOT_READY_INITIALIZING_COMMAND_REQUIRED,
+    WRITE_PROTECTED,
+    SenseError,
+)
+from devemu.scsi.spc import SPC_COMMANDS
+from devemu.scsi.table import CommandTable
+
+#: DEVICE-SPECIFIC PARAMETER bits of the mode parameter header, SBC-4 6.5.1 table 203.
+WP = 0x80
+DPOFUA = 0x10
+
+
+class Disk(ScsiDevice):
+    """An SBC-4 direct-access block device backed by a :class:`DiskImage`."""
+
+    peripheral_type: ClassVar[int] = 0x00
+    removable: ClassVar[bool] = False
+    commands: ClassVar[CommandTable] = CommandTable(SPC_COMMANDS, SBC_COMMANDS)
+    version_descriptors: ClassVar[tuple[int, ...]] = (VERSION_SBC4,)
+
+    def __init__(self, image: DiskImage, identity: Identity, *, write_cache: bool = True) -> None:
+        self.image = image
+        self.fd = image.fd
+        self.shift = image.shift
+        self.block_size = image.block_size
+        self.capacity = image.capacity
+        self.read_only = image.read_only
+        self.limits = Limits.for_block_size(image.block_size)
+        #: WCE: True while writes may stay in the page cache until flushed.
+        self.write_cache = write_cache
+        #: The unit was stopped by START STOP UNIT and needs a START.
+        self.stopped = False
+        super().__init__(identity)
+
+    # --- ScsiDevice hooks -----------------------------------------------------------
+
+    def make_mode_pages(self) -> list[ModePage]:
+        return [
+            read_write_error_recovery_page(),
+            caching_page(self.write_cache, self._caching_changed),
+        ]
+
+    def _caching_changed(self, params: bytes) -> None:
+        self.write_cache = bool(params[0] & WCE)
+
+    def vpd_pages(self) -> dict[int, VpdProducer]:
+        limits = self.limits
+        return {
+            0xB0: lambda: block_limits_vpd(limits),
+            0xB1: block_device_characteristics_vpd,
+            0xB2: logical_block_provisioning_vpd,
+        }
+
+    def check_ready(self) -> None:
+        """A stopped unit needs START STOP UNIT with START (SBC-4 4.19, 5.25)."""
+        if self.stopped:
+            raise SenseError(LOGICAL_UNIT_NOT_READY_INITIALIZING_COMMAND_REQUIRED)
+
+    def block_descriptor(self) -> BlockDescriptor:
+        """Short/long LBA block descriptor: capacity and block length (SBC-4 6.5.2)."""
+        return BlockDescriptor(0, self.capacity, self.block_size)
+
+    def mode_device_specific_parameter(self) -> int:
+        """WP for a read-only image, DPOFUA always (SBC-4 6.5.1)."""
+        return (WP if self.read_only else 0) | DPOFUA
+
+    # --- checks shared by the handlers ------------------------------------------------
+
+    def check_range(self, lba: int, count: int) -> None:
+        """LOGICAL BLOCK ADDRESS OUT OF RANGE unless ``count`` blocks at ``lba`` exist."""
+        if lba + count > self.capacity:
+            raise out_of_range(lba, self.capacity)
+
+    def check_writable(self) -> None:
+        """DATA PROTECT / WRITE PROTECTED on a read-only image (SBC-4 4.11)."""
+        if self.read_only:
+            raise SenseError(WRITE_PROTECTED)
+
+    def check_data_out(self, cmd: Command, length: int) -> None:
+        """The data-out buffer must hold exactly what the CDB asks for."""
+        if cmd.data_length != length:
+            raise SenseError(INVALID_FIELD_IN_COMMAND_INFORMATION_UNIT)
+
+    def durable(self, fua: bool) -> bool:
+        """Must this write reach stable storage before GOOD? (FUA, or WCE off)."""
+        return fua or not self.write_cache
+
+    def close(self) -> None:
+        self.image.close()

@@ -1,0 +1,45 @@
+"""Operation codes and service actions of the SBC-4 commands a disk answers.
+
+SBC-4 5.1 table 27 (commands for direct access block devices) lists them;
+the values here are the ones a disk built on this package implements.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class Opcode(IntEnum):
+    """SBC-4 operation codes (SBC-4 5.1 table 27)."""
+
+    FORMAT_UNIT = 0x04
+    READ_6 = 0x08
+    WRITE_6 = 0x0A
+    START_STOP_UNIT = 0x1B
+    READ_CAPACITY_10 = 0x25
+    READ_10 = 0x28
+    WRITE_10 = 0x2A
+    WRITE_AND_VERIFY_10 = 0x2E
+    VERIFY_10 = 0x2F
+    PRE_FETCH_10 = 0x34
+    SYNCHRONIZE_CACHE_10 = 0x35
+    WRITE_SAME_10 = 0x41
+    UNMAP = 0x42
+    READ_16 = 0x88
+    COMPARE_AND_WRITE = 0x89
+    WRITE_16 = 0x8A
+    WRITE_AND_VERIFY_16 = 0x8E
+    VERIFY_16 = 0x8F
+    PRE_FETCH_16 = 0x90
+    SYNCHRONIZE_CACHE_16 = 0x91
+    WRITE_SAME_16 = 0x93
+    SERVICE_ACTION_IN_16 = 0x9E
+    READ_12 = 0xA8
+    WRITE_12 = 0xAA
+
+
+class ServiceActionIn16(IntEnum):
+    """Service actions of SERVICE ACTION IN (16), SBC-4 5.1 table 27."""
+
+    READ_CAPACITY_16 = 0x10
+    GET_LBA_STATUS = 0x12

@@ -1,0 +1,181 @@
+"""Logical block provisioning: UNMAP, WRITE SAME, GET LBA STATUS, FORMAT UNIT.
+
+The disk is thin provisioned (SBC-4 4.7.3): a deallocated block is a hole
+in the image file and reads as zeros (LBPRZ). UNMAP (SBC-4 5.32) and
+WRITE SAME with the UNMAP bit and a zero block (SBC-4 5.49, 5.50) punch
+holes; GET LBA STATUS (SBC-4 5.8) reports the holes as deallocated and
+everything else as mapped. A command that is refused changes nothing:
+every descriptor of an UNMAP parameter list is checked before any hole
+is punched.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+from devemu.disk.cdbs import FormatUnit
+from devemu.disk.checks import out_of_range, write_error
+from devemu.disk.parameters import (
+    DEALLOCATED,
+    LBA_STATUS_DESCRIPTOR_LENGTH,
+    LBA_STATUS_HEADER_LENGTH,
+    MAPPED,
+    UNMAP_DESCRIPTOR_LENGTH,
+    UNMAP_HEADER_LENGTH,
+    LbaStatusDescriptor,
+    LbaStatusHeader,
+    UnmapDescriptor,
+    UnmapHeader,
+)
+from devemu.scsi.command import Command
+from devemu.scsi.sense import (
+    INVALID_FIELD_IN_CDB,
+    INVALID_FIELD_IN_PARAMETER_LIST,
+    PARAMETER_LIST_LENGTH_ERROR,
+    SenseError,
+    cdb_field,
+    param_field,
+)
+
+if TYPE_CHECKING:
+    from devemu.disk.device import Disk
+
+#: WRITE SAME byte 1 bits, SBC-4 5.49 table 121.
+_WS_UNMAP = 0x08
+_WS_NDOB = 0x01
+_WS10 = struct.Struct(">xBIxH")
+_WS16 = struct.Struct(">xBQI")
+_SAI16 = struct.Struct(">xxQI")
+#: The most LBA status descriptors one GET LBA STATUS returns.
+MAX_LBA_STATUS_DESCRIPTORS = 1024
+
+
+# --- UNMAP ------------------------------------------------------------------------
+
+
+def unmap(dev: Disk, cmd: Command) -> None:
+    """UNMAP, SBC-4 5.32: deallocate every run the parameter list names."""
+    dev.check_writable()
+    length = int.from_bytes(cmd.cdb[7:9], "big")
+    if length == 0:
+        return
+    if length < UNMAP_HEADER_LENGTH:
+        raise SenseError(PARAMETER_LIST_LENGTH_ERROR)
+    data = cmd.data_out(length)
+    if len(data) < length:
+        raise SenseError(PARAMETER_LIST_LENGTH_ERROR)
+    header = UnmapHeader.parse(data)
+    described = min(header.block_descriptor_data_length, len(data) - UNMAP_HEADER_LENGTH)
+    # A partial trailing descriptor is ignored (SBC-4 5.32.2).
+    count = described // UNMAP_DESCRIPTOR_LENGTH
+    if count > dev.limits.max_unmap_descriptors:
+        raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST, field=param_field(2))
+    runs: list[tuple[int, int]] = []
+    total = 0
+    for i in range(count):
+        pos = UNMAP_HEADER_LENGTH + i * UNMAP_DESCRIPTOR_LENGTH
+        desc = UnmapDescriptor.parse(data[pos : pos + UNMAP_DESCRIPTOR_LENGTH])
+        total += desc.count
+        if total > dev.limits.max_unmap_lba_count:
+            raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST, field=param_field(pos + 8))
+        if desc.lba + desc.count > dev.capacity:
+            raise out_of_range(desc.lba, dev.capacity)
+        if desc.count:
+            runs.append((desc.lba, desc.count))
+    try:
+        for lba, n in runs:
+            dev.image.unmap(lba, n)
+        if runs and not dev.write_cache:
+            dev.image.flush()
+    except OSError as err:
+        raise write_error(err, runs[0][0]) from err
+
+
+# --- WRITE SAME -------------------------------------------------------------------
+
+
+def _write_same(
+    dev: Disk, cmd: Command, flags: int, lba: int, count: int, *, count_byte: int
+) -> None:
+    dev.check_writable()
+    # WSNZ is set in the Block Limits page: a zero length is not "to the end".
+    if count == 0 or count > dev.limits.max_write_same:
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(count_byte))
+    dev.check_range(lba, count)
+    if flags & _WS_NDOB:
+        dev.check_data_out(cmd, 0)
+        block = bytes(dev.block_size)
+    else:
+        dev.check_data_out(cmd, dev.block_size)
+        block = cmd.data_out()
+    zeros = not any(block)
+    durable = not dev.write_cache
+    try:
+        if zeros and flags & _WS_UNMAP:
+            dev.image.unmap(lba, count, durable=durable)
+        elif zeros:
+            dev.image.write_zeros(lba, count, durable=durable)
+        else:
+            dev.image.write_pattern(lba, count, block, durable=durable)
+    except OSError as err:
+        raise write_error(err, lba) from err
+
+
+def write_same_10(dev: Disk, cmd: Command) -> None:
+    """WRITE SAME (10), SBC-4 5.49: one block written to a run, or the run unmapped."""
+    flags, lba, count = _WS10.unpack_from(cmd.cdb)
+    _write_same(dev, cmd, flags, lba, count, count_byte=7)
+
+
+def write_same_16(dev: Disk, cmd: Command) -> None:
+    """WRITE SAME (16), SBC-4 5.50: as (10), plus NDOB (no data-out, zeros)."""
+    flags, lba, count = _WS16.unpack_from(cmd.cdb)
+    _write_same(dev, cmd, flags, lba, count, count_byte=10)
+
+
+# --- GET LBA STATUS ---------------------------------------------------------------
+
+
+def get_lba_status(dev: Disk, cmd: Command) -> int:
+    """GET LBA STATUS, SBC-4 5.8: mapped and deallocated runs from an LBA on."""
+    lba, allocation_length = _SAI16.unpack_from(cmd.cdb)
+    if lba >= dev.capacity:
+        raise out_of_range(lba, dev.capacity)
+    room = (allocation_length - LBA_STATUS_HEADER_LENGTH) // LBA_STATUS_DESCRIPTOR_LENGTH
+    limit = min(MAX_LBA_STATUS_DESCRIPTORS, max(1, room))
+    extents = dev.image.lba_status(lba, limit)
+    body = b"".join(
+        LbaStatusDescriptor.build(
+            {
+                "lba": e.lba,
+                "count": min(e.count, 0xFFFFFFFF),
+                "provisioning_status": {
+                    "reserved": 0,
+                    "status": DEALLOCATED if e.deallocated else MAPPED,
+                },
+            }
+        )
+        for e in extents
+    )
+    header = LbaStatusHeader.build({"parameter_data_length": len(body) + 4})
+    return cmd.data_in(header + body, allocation_length)
+
+
+# --- FORMAT UNIT ------------------------------------------------------------------
+
+
+def format_unit(dev: Disk, cmd: Command) -> None:
+    """FORMAT UNIT, SBC-4 5.4, without a parameter list (FMTDATA 0).
+
+    Formatting a thin-provisioned image deallocates every block: the
+    medium reads as zeros afterwards, as a freshly formatted disk.
+    """
+    cdb = FormatUnit.parse(cmd.cdb)
+    if cdb.flags.fmtdata:
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 4))
+    dev.check_writable()
+    try:
+        dev.image.unmap(0, dev.capacity, durable=True)
+    except OSError as err:
+        raise write_error(err, 0) from err

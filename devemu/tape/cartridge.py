@@ -1,0 +1,668 @@
+"""A tape cartridge stored in one file that survives kill -9 at any instant.
+
+Theory of operation
+-------------------
+The file is a header written once (:data:`~devemu.tape.records.CartridgeHeader`)
+followed by a journal of entries that is only ever appended to
+(:mod:`devemu.tape.records`). The tape itself (per partition, a sequence of
+logical objects: data blocks and filemarks, then end of data) is what
+replaying the journal produces. Overwriting in the middle of a tape is an
+append too: a ``DATA`` entry at position 5 replaces objects 5 onwards, an
+``END`` entry at 5 erases them. Nothing is ever rewritten in place, so a
+crash can only leave a damaged *tail*.
+
+When the cartridge is opened the journal is read header by header (payloads
+are not read: the in-memory index keeps, per partition, each object's file
+offset and length, the running byte count and the sorted filemark
+positions, so LOCATE, SPACE and READ POSITION never touch the file).
+
+Durability. :meth:`Cartridge.flush` calls ``fdatasync`` and then appends a
+``SYNC`` entry: everything before a ``SYNC`` was on stable storage before
+the ``SYNC`` itself was written. The drive flushes on every synchronising
+command (WRITE FILEMARKS with IMMED=0, REWIND, LOAD UNLOAD, an unload by the
+library, WRITE ATTRIBUTE, FORMAT MEDIUM) and on close. Opening applies:
+
+- entries up to the last ``SYNC`` are durable; their payload CRCs are not
+  re-read (``devemu tape info --verify`` checks them all);
+- entries after it are the unsynchronised tail: each one's payload CRC is
+  checked, and the first entry that is short, has a bad header CRC, a
+  sequence number out of order or a bad payload CRC ends the tape there;
+  the file is truncated back to the last good entry (unless opened read
+  only) so that new entries follow good ones;
+- a damaged entry *followed somewhere by a valid later* ``SYNC`` is not a
+  torn tail but damage to data that had been synchronised: that is an
+  :class:`~devemu.errors.ImageError` naming the offset, never a silent
+  truncation.
+
+So a kill -9 reopens to the last entry that made it to the file intact,
+and never loses what a synchronising command acknowledged.
+
+The tape position is not part of the file: a cartridge is opened at the
+beginning of partition 0, like a freshly threaded tape.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import time
+import uuid
+import zlib
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from construct import ConstructError
+
+from devemu.errors import ImageError
+from devemu.tape import mam
+from devemu.tape.media import MediumType, medium_type
+from devemu.tape.records import (
+    ENTRY_HEADER_SIZE,
+    ENTRY_MAGIC,
+    FORMAT_VERSION,
+    HEADER_SIZE,
+    MAGIC,
+    WHOLE_CARTRIDGE,
+    CartridgeHeader,
+    EntryKind,
+    FormatPayload,
+    pack_entry,
+    unpack_entry,
+)
+
+#: The length recorded for a filemark in the index.
+FILEMARK = -1
+
+_DATA = int(EntryKind.DATA)
+_FILEMARKS = int(EntryKind.FILEMARKS)
+_END = int(EntryKind.END)
+_SYNC = int(EntryKind.SYNC)
+_ATTRIBUTES = int(EntryKind.ATTRIBUTES)
+_FORMAT = int(EntryKind.FORMAT)
+_RESYNC_CHUNK = 1 << 20
+
+
+class PartitionIndex:
+    """The objects of one partition, as arrays (no file access)."""
+
+    __slots__ = ("capacity", "cum", "filemarks", "lengths", "offsets")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        #: File offset of each object's payload (of its entry for a filemark).
+        self.offsets = array("q")
+        #: Length of each data block; FILEMARK for filemarks.
+        self.lengths = array("q")
+        #: cum[i] = bytes of data in objects 0 .. i-1; len(cum) = eod + 1.
+        self.cum = array("q", [0])
+        #: Positions of the filemarks, ascending.
+        self.filemarks: list[int] = []
+
+    @property
+    def eod(self) -> int:
+        """The logical object number of end of data (= number of objects)."""
+        return len(self.lengths)
+
+    @property
+    def used(self) -> int:
+        """Bytes of data between BOP and EOD."""
+        return self.cum[-1]
+
+    def truncate(self, n: int) -> None:
+        if n < len(self.lengths):
+            del self.offsets[n:]
+            del self.lengths[n:]
+            del self.cum[n + 1 :]
+            del self.filemarks[bisect_left(self.filemarks, n) :]
+
+    def add_block(self, offset: int, length: int) -> None:
+        self.offsets.append(offset)
+        self.lengths.append(length)
+        self.cum.append(self.cum[-1] + length)
+
+    def add_filemarks(self, offset: int, count: int) -> None:
+        total = self.cum[-1]
+        for _ in range(count):
+            self.filemarks.append(len(self.lengths))
+            self.offsets.append(offset)
+            self.lengths.append(FILEMARK)
+            self.cum.append(total)
+
+    def file_number(self, position: int) -> int:
+        """Filemarks between BOP and ``position`` (the logical file identifier)."""
+        return bisect_left(self.filemarks, position)
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One entry of the journal, for listings (``devemu tape dump``)."""
+
+    offset: int
+    seq: int
+    kind: EntryKind
+    partition: int
+    position: int
+    length: int
+    count: int
+
+
+@dataclass(slots=True)
+class _Pending:
+    """An entry read after the last SYNC, applied once its payload checks out."""
+
+    offset: int
+    kind: int
+    partition: int
+    position: int
+    length: int
+    crc: int
+    count: int
+    payload: bytes | None
+
+
+def _check_barcode(barcode: str) -> str:
+    if not 1 <= len(barcode) <= 32:
+        raise ValueError(f"barcode {barcode!r} must be 1 to 32 characters")
+    if not all(0x21 <= ord(c) <= 0x7E for c in barcode):
+        raise ValueError(f"barcode {barcode!r} must be printable ASCII without spaces")
+    return barcode
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _initial_attributes(
+    barcode: str, medium: MediumType, worm: bool, ident: bytes, made: float
+) -> list[mam.Attribute]:
+    """Medium type attributes of a new cartridge (SPC-5 7.4.2.3) and its barcode."""
+    std = mam.standard
+    serial = ident.hex()[:10].upper()
+    return [
+        std(0x0400, "DEVEMU"),
+        std(0x0401, serial),
+        std(0x0402, medium.length_m),
+        std(0x0403, medium.width),
+        std(0x0404, medium.assigning_organization),
+        std(0x0405, medium.density_code),
+        std(0x0406, time.strftime("%Y%m%d", time.gmtime(made))),
+        std(0x0407, medium.mam_capacity),
+        std(0x0408, mam.MEDIUM_TYPE_WORM if worm else mam.MEDIUM_TYPE_DATA),
+        std(0x0409, 0),
+        std(0x0806, barcode, read_only=False),
+    ]
+
+
+class Cartridge:
+    """An open cartridge file: header facts, the index, and tape operations.
+
+    Operations take partitions and logical object positions, never CDBs;
+    the caller (the drive) checks positions against :meth:`eod` first.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        fd: int,
+        *,
+        barcode: str,
+        medium: MediumType,
+        worm: bool,
+        capacity: int,
+        created: int,
+        ident: bytes,
+        header_attributes: list[mam.Attribute],
+        read_only: bool,
+    ) -> None:
+        self.path = path
+        self._fd = fd
+        self.barcode = barcode
+        self.medium = medium
+        self.worm = worm
+        self.capacity = capacity
+        self.created = created
+        self.uuid = ident
+        self.read_only = read_only
+        self.partitions: list[PartitionIndex] = [PartitionIndex(capacity)]
+        self._header_attributes = {a.identifier: a for a in header_attributes}
+        self._attributes: dict[int, dict[int, mam.Attribute]] = {}
+        self._end = HEADER_SIZE
+        self._seq = 1
+        self._dirty = False
+        self._closed = False
+        #: Bytes of journal no longer part of the tape (overwritten, erased).
+        self.entries = 0
+        self.truncated_tail = 0
+
+    # --- making and opening --------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        barcode: str,
+        media_type: str = "LTO-8",
+        worm: bool = False,
+        *,
+        capacity: int | None = None,
+    ) -> Cartridge:
+        """Make a new, blank cartridge file; FileExistsError if ``path`` exists.
+
+        ``capacity`` (bytes) overrides the medium's native capacity: small
+        cartridges make end-of-medium behaviour easy to exercise.
+        """
+        path = Path(path)
+        medium = medium_type(media_type)
+        _check_barcode(barcode)
+        if capacity is None:
+            capacity = medium.capacity
+        if capacity <= 0:
+            raise ValueError("capacity must be positive")
+        made = time.time()
+        ident = uuid.uuid4().bytes
+        attrs = _initial_attributes(barcode, medium, worm, ident, made)
+        header: bytes = CartridgeHeader.build(
+            {
+                "body": {
+                    "value": {
+                        "barcode": barcode,
+                        "media_type": medium.name,
+                        "density_code": medium.density_code,
+                        "worm": worm,
+                        "capacity": capacity,
+                        "created": int(made),
+                        "uuid": ident,
+                        "attributes": mam.encode_attributes(attrs),
+                    }
+                }
+            }
+        )
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, header)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # fails if path exists: never replaces a cartridge
+        finally:
+            tmp.unlink()
+        _fsync_dir(path)
+        return cls.open(path)
+
+    @classmethod
+    def open(cls, path: str | Path, *, read_only: bool = False) -> Cartridge:
+        """Open a cartridge, recovering from a torn tail (see the module notes).
+
+        A read-write open takes an exclusive lock: one drive at a time.
+        """
+        path = Path(path)
+        try:
+            fd = os.open(path, os.O_RDONLY if read_only else os.O_RDWR)
+        except OSError as err:
+            raise ImageError(path, None, f"cannot open: {err.strerror}") from err
+        try:
+            if not read_only:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise ImageError(path, None, "cartridge is in use by another drive") from None
+            cart = cls._read_header(path, fd, read_only)
+            cart._replay()
+        except BaseException:
+            os.close(fd)
+            raise
+        return cart
+
+    @classmethod
+    def _read_header(cls, path: Path, fd: int, read_only: bool) -> Cartridge:
+        raw = os.pread(fd, HEADER_SIZE, 0)
+        if raw[: len(MAGIC)] != MAGIC:
+            raise ImageError(path, "offset 0", "not a devemu cartridge (bad magic)")
+        if len(raw) < HEADER_SIZE:
+            raise ImageError(path, f"offset {len(raw)}", "header cut short")
+        version = int.from_bytes(raw[8:10], "big")
+        if version != FORMAT_VERSION:
+            raise ImageError(path, "offset 8", f"format version {version} is not supported")
+        try:
+            head = CartridgeHeader.parse(raw).body.value
+        except ConstructError as err:
+            raise ImageError(path, f"offset {HEADER_SIZE - 4}", f"bad header: {err}") from None
+        try:
+            medium = medium_type(head.media_type)
+        except ValueError as err:
+            raise ImageError(path, "offset 44", str(err)) from None
+        try:
+            attrs = mam.decode_attributes(head.attributes)
+        except ValueError as err:
+            raise ImageError(path, "offset 96", f"bad attributes: {err}") from None
+        return cls(
+            path,
+            fd,
+            barcode=head.barcode,
+            medium=medium,
+            worm=bool(head.worm),
+            capacity=head.capacity,
+            created=head.created,
+            ident=bytes(head.uuid),
+            header_attributes=attrs,
+            read_only=read_only,
+        )
+
+    # --- replaying the journal -----------------------------------------------------
+
+    def _replay(self) -> None:
+        fd, size = self._fd, os.fstat(self._fd).st_size
+        pos, seq = HEADER_SIZE, 1
+        pending: list[_Pending] = []
+        broken_at: int | None = None
+        while pos < size:
+            raw = os.pread(fd, ENTRY_HEADER_SIZE, pos)
+            entry = unpack_entry(raw)
+            if entry is None:
+                broken_at = pos
+                break
+            kind, part, eseq, position, length, crc, count = entry
+            if eseq != seq or pos + ENTRY_HEADER_SIZE + length > size:
+                broken_at = pos
+                break
+            payload = None
+            if kind in (_ATTRIBUTES, _FORMAT):
+                payload = os.pread(fd, length, pos + ENTRY_HEADER_SIZE)
+            if kind == _SYNC:
+                for p in pending:
+                    self._apply(p)
+                pending.clear()
+                self._end, self._seq = pos + ENTRY_HEADER_SIZE, seq + 1
+            else:
+                pending.append(_Pending(pos, kind, part, position, length, crc, count, payload))
+            pos += ENTRY_HEADER_SIZE + length
+            seq += 1
+        for p in pending:
+            data = p.payload
+            if data is None and p.length:
+                data = os.pread(fd, p.length, p.offset + ENTRY_HEADER_SIZE)
+            if zlib.crc32(data or b"") != p.crc:
+                broken_at = p.offset
+                break
+            self._apply(p)
+            self._end, self._seq = p.offset + ENTRY_HEADER_SIZE + p.length, self._seq + 1
+        if broken_at is not None and self._later_sync(broken_at, size):
+            raise ImageError(
+                self.path,
+                f"offset {broken_at}",
+                "damaged journal entry in data that had been synchronised",
+            )
+        self.entries = self._seq - 1
+        if self._end < size:
+            self.truncated_tail = size - self._end
+            if not self.read_only:
+                os.ftruncate(fd, self._end)
+                os.fsync(fd)
+
+    def _later_sync(self, start: int, size: int) -> bool:
+        """True when a valid SYNC entry lies after ``start`` (scan for its magic)."""
+        pos = start + 1
+        while pos < size:
+            chunk = os.pread(self._fd, _RESYNC_CHUNK + ENTRY_HEADER_SIZE, pos)
+            at = chunk.find(ENTRY_MAGIC)
+            while at != -1 and at < _RESYNC_CHUNK:
+                entry = unpack_entry(chunk[at : at + ENTRY_HEADER_SIZE])
+                if entry is not None and entry[0] == _SYNC and entry[2] >= self._seq:
+                    return True
+                at = chunk.find(ENTRY_MAGIC, at + 1)
+            pos += _RESYNC_CHUNK
+        return False
+
+    def _apply(self, p: _Pending) -> None:
+        kind, part = p.kind, p.partition
+        if kind == _ATTRIBUTES:
+            try:
+                attrs = mam.decode_attributes(p.payload or b"")
+            except ValueError as err:
+                raise ImageError(self.path, f"offset {p.offset}", str(err)) from None
+            self._merge_attributes(part, attrs)
+            return
+        if kind == _FORMAT:
+            try:
+                caps = list(FormatPayload.parse(p.payload or b""))
+            except ConstructError as err:
+                raise ImageError(self.path, f"offset {p.offset}", f"bad format entry: {err}") from None
+            if not caps:
+                raise ImageError(self.path, f"offset {p.offset}", "format entry without partitions")
+            self.partitions = [PartitionIndex(c) for c in caps]
+            return
+        if part >= len(self.partitions):
+            raise ImageError(self.path, f"offset {p.offset}", f"partition {part} does not exist")
+        index = self.partitions[part]
+        if p.position > index.eod:
+            raise ImageError(
+                self.path,
+                f"offset {p.offset}",
+                f"entry at position {p.position} beyond end of data {index.eod}",
+            )
+        index.truncate(p.position)
+        if kind == _DATA:
+            index.add_block(p.offset + ENTRY_HEADER_SIZE, p.length)
+        elif kind == _FILEMARKS:
+            index.add_filemarks(p.offset, p.count)
+
+    def _merge_attributes(self, part: int, attrs: list[mam.Attribute]) -> None:
+        table = self._attributes.setdefault(part, {})
+        for a in attrs:
+            if a.value:
+                table[a.identifier] = a
+            else:
+                table.pop(a.identifier, None)
+
+    # --- facts -----------------------------------------------------------------------
+
+    @property
+    def media_type(self) -> str:
+        """The medium name, ``"LTO-8"``."""
+        return self.medium.name
+
+    @property
+    def partition_count(self) -> int:
+        return len(self.partitions)
+
+    def eod(self, partition: int) -> int:
+        return self.partitions[partition].eod
+
+    def block_length(self, partition: int, position: int) -> int:
+        """Length of the data block at ``position``, or FILEMARK."""
+        return self.partitions[partition].lengths[position]
+
+    @property
+    def file_size(self) -> int:
+        return self._end
+
+    # --- tape operations -----------------------------------------------------------
+
+    def _append(self, parts: Sequence[bytes | memoryview], total: int) -> int:
+        """Write one entry at the end; return its offset."""
+        if self.read_only:
+            raise OSError(errno.EROFS, "cartridge opened read only", str(self.path))
+        offset = self._end
+        try:
+            written = os.pwritev(self._fd, parts, offset)
+            if written != total:
+                raise OSError(errno.ENOSPC, "short write", str(self.path))
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, offset)
+            raise
+        self._end = offset + total
+        self._seq += 1
+        self.entries += 1
+        self._dirty = True
+        return offset
+
+    def write_block(
+        self, partition: int, position: int, data: Sequence[bytes | memoryview]
+    ) -> None:
+        """Write one data block at ``position`` (ending the data after it)."""
+        index = self.partitions[partition]
+        self._check_position(index, position)
+        length = 0
+        crc = 0
+        for piece in data:
+            length += len(piece)
+            crc = zlib.crc32(piece, crc)
+        header = pack_entry(_DATA, partition, self._seq, position, length, crc, 0)
+        offset = self._append([header, *data], ENTRY_HEADER_SIZE + length)
+        index.truncate(position)
+        index.add_block(offset + ENTRY_HEADER_SIZE, length)
+
+    def write_filemarks(self, partition: int, position: int, count: int) -> None:
+        """Write ``count`` filemarks at ``position`` (ending the data after them)."""
+        index = self.partitions[partition]
+        self._check_position(index, position)
+        header = pack_entry(_FILEMARKS, partition, self._seq, position, 0, 0, count)
+        offset = self._append([header], ENTRY_HEADER_SIZE)
+        index.truncate(position)
+        index.add_filemarks(offset, count)
+
+    def erase(self, partition: int, position: int) -> None:
+        """Make ``position`` the end of data of ``partition``."""
+        index = self.partitions[partition]
+        self._check_position(index, position)
+        header = pack_entry(_END, partition, self._seq, position, 0, 0, 0)
+        self._append([header], ENTRY_HEADER_SIZE)
+        index.truncate(position)
+
+    def format(self, capacities: Sequence[int]) -> None:
+        """Repartition: every partition empty, with these capacities (bytes); durable."""
+        if not 1 <= len(capacities) <= 255 or any(c < 0 for c in capacities):
+            raise ValueError(f"bad partition layout {list(capacities)}")
+        payload: bytes = FormatPayload.build(list(capacities))
+        header = pack_entry(_FORMAT, 0, self._seq, 0, len(payload), zlib.crc32(payload), 0)
+        self._append([header, payload], ENTRY_HEADER_SIZE + len(payload))
+        self.partitions = [PartitionIndex(c) for c in capacities]
+        self.flush()
+
+    def read_block(self, partition: int, position: int, into: Sequence[memoryview]) -> int:
+        """Read the block at ``position`` into the buffers; bytes placed.
+
+        Stops at the end of the buffers or of the block, whichever is first.
+        """
+        index = self.partitions[partition]
+        length = index.lengths[position]
+        if length <= 0:
+            return 0
+        return os.preadv(self._fd, _window(into, length), index.offsets[position])
+
+    def read_block_bytes(self, partition: int, position: int) -> bytes:
+        """The whole block at ``position`` (listings and tests)."""
+        index = self.partitions[partition]
+        length = index.lengths[position]
+        if length <= 0:
+            return b""
+        return os.pread(self._fd, length, index.offsets[position])
+
+    def _check_position(self, index: PartitionIndex, position: int) -> None:
+        if not 0 <= position <= index.eod:
+            raise ValueError(f"position {position} is beyond end of data {index.eod}")
+
+    # --- MAM -------------------------------------------------------------------------
+
+    def attributes(self, partition: int) -> dict[int, mam.Attribute]:
+        """The stored attributes seen from ``partition``: medium, cartridge-wide, own."""
+        merged = dict(self._header_attributes)
+        merged.update(self._attributes.get(WHOLE_CARTRIDGE, {}))
+        merged.update(self._attributes.get(partition, {}))
+        return merged
+
+    def set_attributes(self, partition: int, attrs: Sequence[mam.Attribute]) -> None:
+        """Store attribute changes (an empty value deletes) durably.
+
+        ``partition`` WHOLE_CARTRIDGE applies them to every partition.
+        """
+        payload = mam.encode_attributes(list(attrs))
+        header = pack_entry(
+            _ATTRIBUTES, partition, self._seq, 0, len(payload), zlib.crc32(payload), 0
+        )
+        self._append([header, payload], ENTRY_HEADER_SIZE + len(payload))
+        self._merge_attributes(partition, list(attrs))
+        self.flush()
+
+    # --- durability ------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Make everything written so far durable (fdatasync, then a SYNC entry)."""
+        if not self._dirty or self.read_only:
+            return
+        os.fdatasync(self._fd)
+        self._dirty = False
+        header = pack_entry(_SYNC, 0, self._seq, 0, 0, 0, 0)
+        self._append([header], ENTRY_HEADER_SIZE)
+        self._dirty = False
+
+    def close(self) -> None:
+        """Flush and release the file (idempotent)."""
+        if self._closed:
+            return
+        try:
+            self.flush()
+        finally:
+            self._closed = True
+            os.close(self._fd)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Cartridge:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- inspection ------------------------------------------------------------------
+
+    def journal(self) -> Iterator[JournalEntry]:
+        """The entries of the journal as stored (up to the recovered end)."""
+        pos = HEADER_SIZE
+        while pos < self._end:
+            entry = unpack_entry(os.pread(self._fd, ENTRY_HEADER_SIZE, pos))
+            if entry is None:
+                return
+            kind, part, seq, position, length, _crc, count = entry
+            yield JournalEntry(pos, seq, EntryKind(kind), part, position, length, count)
+            pos += ENTRY_HEADER_SIZE + length
+
+    def verify(self) -> list[str]:
+        """Re-read every payload and check its CRC; a list of problems (empty: good)."""
+        problems = []
+        for e in self.journal():
+            if e.length:
+                data = os.pread(self._fd, e.length, e.offset + ENTRY_HEADER_SIZE)
+                raw = os.pread(self._fd, ENTRY_HEADER_SIZE, e.offset)
+                crc = int.from_bytes(raw[28:32], "big")
+                if zlib.crc32(data) != crc:
+                    problems.append(f"offset {e.offset}: {e.kind.name} entry payload CRC mismatch")
+        return problems
+
+
+def _window(iov: Sequence[memoryview], length: int) -> list[memoryview]:
+    """The first ``length`` bytes of a buffer list, as a buffer list."""
+    if len(iov) == 1:
+        return [iov[0][:length]]
+    out = []
+    for buf in iov:
+        if length <= 0:
+            break
+        take = buf[:length]
+        out.append(take)
+        length -= len(take)
+    return out

@@ -1,0 +1,330 @@
+"""``[[library]]`` tables: a tape library with its changer and drives.
+
+Schema (keys not listed are refused)::
+
+    [[library]]
+    name = "vtl0"                 # the changer's LIO backstore name (required)
+    directory = "tapes"           # cartridge folder; relative: to the config file's folder
+    slots = 20                    # storage elements (required, 1..64511)
+    import_export = 2             # import/export elements (mail slots), default 0
+    barcodes = ["E01001L8", ...]  # cartridges placed in the first slots on the first start,
+    # or: barcode_prefix = "E01", count = 10, barcode_start = 1
+    #     -> E01001L8 ... E01010L8 (6-character volume serial + LTO media id)
+    media_type = "LTO-8"          # media of cartridges the library creates
+    vendor = "DEVEMU"             # the changer's INQUIRY identity (optional)
+    product = "VIRTUAL LIBRARY"
+    revision = "0100"
+    serial = "..."                # default: derived from the name
+
+    [[library.drives]]            # one table per drive (at least one), in element order
+    name = "vtl0-drive0"          # the drive's LIO backstore name (required)
+    type = "LTO-8"                # drive generation, default LTO-8
+    serial = "..."                # default: derived from the library and drive names
+    vendor = "IBM"                # default IBM / ULT3580-TD<generation>
+    product = "ULT3580-TD8"
+    revision = "0100"
+
+A configured barcode whose cartridge file (``BARCODE.tape``) is missing is
+created blank. Barcodes are placed only once: a cartridge the operator
+exported stays out of the library until it is imported again.
+
+State: the inventory is ``<state_dir>/library/<name>.json``; each drive
+keeps its own state under ``<state_dir>/tape/<drive name>/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from devemu.errors import ConfigError, DevemuError
+from devemu.scsi.command import Command
+from devemu.scsi.identity import Identity
+from devemu.served import ServedDevice
+from devemu.tape.cartridge_store import CartridgeDirectory
+from devemu.tape.changer import MediumChanger, may_replay
+from devemu.tape.elements import Element, ElementLayout, ElementType
+from devemu.tape.library import Library, LibraryError
+from devemu.tape.media import drive_type, medium_type
+
+LIBRARY_KEYS = (
+    "name",
+    "directory",
+    "slots",
+    "import_export",
+    "barcodes",
+    "barcode_prefix",
+    "count",
+    "barcode_start",
+    "media_type",
+    "drives",
+    "vendor",
+    "product",
+    "revision",
+    "serial",
+)
+DRIVE_KEYS = ("name", "type", "serial", "vendor", "product", "revision")
+
+#: Barcodes double as file names: letters, digits, '-' and '_', up to 32 (SMC-3 volume tag).
+BARCODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+VOLSER_LENGTH = 6
+
+#: TCMU wants a size for every backstore; the changer has no blocks of its own.
+CHANGER_DEV_SIZE = 1 << 20
+
+if TYPE_CHECKING:
+    from devemu.tape.drive import TapeDrive
+
+DriveFactory = Callable[[Identity, str, Path], "TapeDrive"]
+
+
+def _default_drive(identity: Identity, drive_type_name: str, state_dir: Path) -> TapeDrive:
+    from devemu.tape.drive import TapeDrive  # noqa: PLC0415 - the drive imports the changer's peers
+
+    return TapeDrive(identity, drive_type=drive_type_name, state_dir=state_dir)
+
+
+def derived_serial(prefix: str, *names: str) -> str:
+    """A stable serial from names: ``prefix`` + 10 hex digits, upper case."""
+    digest = hashlib.sha256("/".join(names).encode()).hexdigest()[:10].upper()
+    return f"{prefix}{digest}"
+
+
+def media_id(media: str) -> str:
+    """The two-character LTO media identifier of a barcode: ``L8``, ``M8`` (LTO-7 Type M)."""
+    medium = medium_type(media)
+    if medium.name.endswith("M8"):
+        return "M8"
+    return f"L{medium.generation}"
+
+
+class _Reader:
+    """Typed access to one table's keys, every refusal a ConfigError on the right key."""
+
+    def __init__(self, table: dict[str, Any], path: Path, key: str, known: tuple[str, ...]) -> None:
+        self.table = table
+        self.path = path
+        self.key = key
+        for name in table:
+            if name not in known:
+                raise self.error(name, f"unknown key (known: {', '.join(known)})")
+
+    def error(self, name: str, reason: str) -> ConfigError:
+        return ConfigError(self.path, f"{self.key}.{name}", reason)
+
+    def string(self, name: str, default: str | None = None) -> str:
+        value = self.table.get(name, default)
+        if value is None:
+            raise self.error(name, "is required")
+        if not isinstance(value, str) or not value:
+            raise self.error(name, f"must be a non-empty string, not {value!r}")
+        return value
+
+    def integer(self, name: str, default: int | None, low: int, high: int) -> int:
+        value = self.table.get(name, default)
+        if value is None:
+            raise self.error(name, "is required")
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.error(name, f"must be an integer from {low} to {high}, not {value!r}")
+        return value
+
+    def identity(self, defaults: Identity) -> Identity:
+        try:
+            return Identity(
+                vendor=self.string("vendor", defaults.vendor),
+                product=self.string("product", defaults.product),
+                revision=self.string("revision", defaults.revision),
+                serial=self.string("serial", defaults.serial),
+            )
+        except ValueError as err:
+            field = str(err).split(" ", 1)[0]
+            raise self.error(field if field in self.table else "serial", str(err)) from None
+
+
+def _barcodes(r: _Reader, media: str) -> list[str]:
+    if "barcodes" in r.table:
+        if "barcode_prefix" in r.table or "count" in r.table:
+            raise r.error("barcodes", "give either barcodes or barcode_prefix + count")
+        value = r.table["barcodes"]
+        if not isinstance(value, list) or not all(isinstance(b, str) for b in value):
+            raise r.error("barcodes", "must be a list of strings")
+        barcodes: list[str] = value
+    elif "barcode_prefix" in r.table or "count" in r.table:
+        prefix = r.string("barcode_prefix")
+        count = r.integer("count", None, 0, 0xFFFF)
+        start = r.integer("barcode_start", 1, 0, 999_999)
+        digits = VOLSER_LENGTH - len(prefix)
+        if digits < 1:
+            raise r.error("barcode_prefix", f"{prefix!r} leaves no room for a number")
+        if start + count - 1 >= 10**digits:
+            raise r.error("count", f"{count} barcodes from {start} need more than {digits} digits")
+        suffix = media_id(media)
+        barcodes = [f"{prefix}{n:0{digits}d}{suffix}" for n in range(start, start + count)]
+    else:
+        barcodes = []
+    seen: set[str] = set()
+    for i, barcode in enumerate(barcodes):
+        if not BARCODE_PATTERN.match(barcode):
+            raise r.error(f"barcodes[{i}]", f"{barcode!r}: use 1-32 of A-Z, a-z, 0-9, '-', '_'")
+        if barcode in seen:
+            raise r.error(f"barcodes[{i}]", f"{barcode} is listed twice")
+        seen.add(barcode)
+    return barcodes
+
+
+def _element_arg(layout: ElementLayout, value: Any) -> Element:
+    """An ``export`` slot: an mtx slot number, or an element address like ``0x0300``."""
+    element: Element | None = None
+    if isinstance(value, str) and value.lower().startswith("0x"):
+        try:
+            element = layout.element(int(value, 16))
+        except ValueError:
+            element = None
+    elif isinstance(value, int) and not isinstance(value, bool):
+        element = layout.mtx_slot(value)
+    elif isinstance(value, str) and value.isdigit():
+        element = layout.mtx_slot(int(value))
+    if element is None or element.type not in (ElementType.STORAGE, ElementType.IMPORT_EXPORT):
+        last = layout.slots + layout.import_export
+        raise LibraryError(f"no slot {value!r}: slots are 1 to {last} (mail slots last)")
+    return element
+
+
+def _mtx_number(layout: ElementLayout, element: Element) -> int:
+    if element.type is ElementType.IMPORT_EXPORT:
+        return layout.slots + element.number
+    return element.number
+
+
+def control_ops(changer: MediumChanger) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+    """The changer's control-socket operations: ``import`` and ``export``."""
+    layout = changer.library.layout
+
+    def do_import(args: dict[str, Any]) -> dict[str, Any]:
+        barcode = args.get("barcode")
+        if not isinstance(barcode, str) or not BARCODE_PATTERN.match(barcode):
+            raise LibraryError(f"import needs a barcode, not {barcode!r}")
+        element = changer.import_cartridge(barcode)
+        return {
+            "barcode": barcode,
+            "element": element.name,
+            "address": element.address,
+            "slot": _mtx_number(layout, element),
+        }
+
+    def do_export(args: dict[str, Any]) -> dict[str, Any]:
+        element = _element_arg(layout, args.get("slot"))
+        barcode = changer.export_cartridge(element)
+        return {"barcode": barcode, "element": element.name, "address": element.address}
+
+    return {"import": do_import, "export": do_export}
+
+
+def from_config(
+    table: dict[str, Any],
+    *,
+    path: Path,
+    key: str,
+    base_dir: Path,
+    state_dir: Path,
+    make_drive: DriveFactory = _default_drive,
+) -> list[ServedDevice]:
+    """The changer and the drives of one ``[[library]]`` table."""
+    r = _Reader(table, path, key, LIBRARY_KEYS)
+    name = r.string("name")
+    folder = Path(r.string("directory")).expanduser()
+    if not folder.is_absolute():
+        folder = base_dir / folder
+    media = r.string("media_type", "LTO-8")
+    try:
+        medium_type(media)
+    except ValueError as err:
+        raise r.error("media_type", str(err)) from None
+    drives_table = table.get("drives")
+    if not isinstance(drives_table, list) or not drives_table:
+        raise r.error("drives", "needs at least one [[library.drives]] table")
+    try:
+        layout = ElementLayout(
+            drives=len(drives_table),
+            slots=r.integer("slots", None, 1, 0xFC00),
+            import_export=r.integer("import_export", 0, 0, 0x100),
+        )
+    except ValueError as err:
+        raise r.error("drives", str(err)) from None
+    barcodes = _barcodes(r, media)
+    changer_identity = r.identity(
+        Identity("DEVEMU", "VIRTUAL LIBRARY", "0100", derived_serial("LIB", name))
+    )
+
+    drives: list[TapeDrive] = []
+    drive_names: list[str] = []
+    for i, entry in enumerate(drives_table):
+        if not isinstance(entry, dict):
+            raise r.error(f"drives[{i}]", "must be a table: [[library.drives]]")
+        d = _Reader(entry, path, f"{key}.drives[{i}]", DRIVE_KEYS)
+        drive_name = d.string("name")
+        kind = d.string("type", "LTO-8")
+        try:
+            generation = drive_type(kind).generation
+        except ValueError as err:
+            raise d.error("type", str(err)) from None
+        identity = d.identity(
+            Identity("IBM", f"ULT3580-TD{generation}", "0100", derived_serial("", name, drive_name))
+        )
+        drive_names.append(drive_name)
+        try:
+            drives.append(make_drive(identity, kind, state_dir / "tape" / drive_name))
+        except (DevemuError, ValueError, OSError) as err:
+            raise d.error("name", f"cannot make the drive: {err}") from err
+
+    library = Library(
+        name,
+        layout,
+        CartridgeDirectory(folder, media),
+        drives,
+        state_dir / "library" / f"{name}.json",
+        drive_names=drive_names,
+    )
+    try:
+        library.open(barcodes)
+    except (DevemuError, ValueError, OSError) as err:
+        raise ConfigError(path, key, f"cannot open library {name}: {err}") from err
+    changer = MediumChanger(changer_identity, library)
+
+    served = [
+        ServedDevice(
+            name=name,
+            kind="changer",
+            device=changer,
+            size=CHANGER_DEV_SIZE,
+            block_size=512,
+            may_replay=may_replay,
+            control=control_ops(changer),
+            status=library.status,
+            close=library.close,
+        )
+    ]
+    for drive_name, drive in zip(drive_names, drives, strict=True):
+        served.append(drive_served(drive_name, drive))
+    return served
+
+
+def drive_served(name: str, drive: TapeDrive) -> ServedDevice:
+    """A tape drive of the library as a served device (it never replays: SSC state)."""
+    return ServedDevice(
+        name=name,
+        kind="tape",
+        device=drive,
+        size=CHANGER_DEV_SIZE,
+        block_size=512,
+        may_replay=_never,
+        status=lambda: {"loaded": str(drive.loaded_path) if drive.loaded_path else None},
+        close=drive.close,
+    )
+
+
+def _never(cmd: Command) -> bool:
+    return False

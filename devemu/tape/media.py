@@ -1,0 +1,119 @@
+"""LTO generations: media, densities and what each drive reads and writes.
+
+The density codes are those LTO drives report in the block descriptor
+(SSC-5 8.3.2) and in REPORT DENSITY SUPPORT (SSC-5 6.6): LTO-3 0x44,
+LTO-4 0x46, LTO-5 0x58, LTO-6 0x5A, LTO-7 0x5C, LTO-7 Type M (an LTO-7
+cartridge formatted by an LTO-8 drive) 0x5D, LTO-8 0x5E and LTO-9 0x60.
+Capacities are native (uncompressed) and in decimal bytes, as the LTO
+program states them.
+
+The compatibility rules are the LTO program's: up to LTO-7 a drive reads
+its own generation and the two before and writes its own and the one
+before; an LTO-8 drive reads and writes LTO-7 and LTO-8 (and Type M);
+an LTO-9 drive reads and writes LTO-8 and LTO-9.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GB = 1000**3
+TB = 1000**4
+
+
+@dataclass(frozen=True, slots=True)
+class MediumType:
+    """One kind of cartridge, as REPORT DENSITY SUPPORT and the MAM describe it."""
+
+    name: str
+    generation: int
+    density_code: int
+    capacity: int
+    density_name: str
+    description: str
+    tracks: int
+    bits_per_mm: int
+    length_m: int
+    mam_capacity: int
+    max_partitions: int
+    #: Medium width in tenths of a millimetre: half-inch tape for every LTO.
+    width: int = 127
+    assigning_organization: str = "LTO-CVE"
+
+
+MEDIA: dict[str, MediumType] = {
+    m.name: m
+    for m in (
+        MediumType("LTO-3", 3, 0x44, 400 * GB, "U-316", "Ultrium 3/16T", 704, 9638, 680, 4096, 1),
+        MediumType("LTO-4", 4, 0x46, 800 * GB, "U-416", "Ultrium 4/16T", 896, 13250, 820, 8192, 1),
+        MediumType(
+            "LTO-5", 5, 0x58, 1500 * GB, "U-516", "Ultrium 5/16T", 1280, 15142, 846, 8192, 2
+        ),
+        MediumType(
+            "LTO-6", 6, 0x5A, 2500 * GB, "U-616", "Ultrium 6/16T", 2176, 15142, 846, 16384, 4
+        ),
+        MediumType("LTO-7", 7, 0x5C, 6 * TB, "U-716", "Ultrium 7/32T", 3584, 19107, 960, 16384, 4),
+        MediumType(
+            "LTO-7M8", 7, 0x5D, 9 * TB, "U-7M8", "Ultrium 7 Type M/32T", 6656, 20669, 960, 16384, 4
+        ),
+        MediumType("LTO-8", 8, 0x5E, 12 * TB, "U-832", "Ultrium 8/32T", 6656, 20669, 960, 16384, 4),
+        MediumType(
+            "LTO-9", 9, 0x60, 18 * TB, "U-932", "Ultrium 9/32T", 8960, 23830, 1035, 32768, 4
+        ),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DriveType:
+    """A drive personality: which media it reads and which it writes."""
+
+    name: str
+    generation: int
+    reads: frozenset[str]
+    writes: frozenset[str]
+    #: The medium a FORMAT MEDIUM or a blank write produces by default.
+    native: str
+
+    def can_read(self, medium: MediumType) -> bool:
+        return medium.name in self.reads
+
+    def can_write(self, medium: MediumType) -> bool:
+        return medium.name in self.writes
+
+    @property
+    def densities(self) -> list[MediumType]:
+        """Every medium the drive reads, newest first (REPORT DENSITY SUPPORT order)."""
+        return sorted((MEDIA[n] for n in self.reads), key=lambda m: -m.density_code)
+
+
+def _drive(gen: int, reads: tuple[str, ...], writes: tuple[str, ...]) -> DriveType:
+    return DriveType(f"LTO-{gen}", gen, frozenset(reads), frozenset(writes), f"LTO-{gen}")
+
+
+DRIVES: dict[str, DriveType] = {
+    d.name: d
+    for d in (
+        _drive(5, ("LTO-3", "LTO-4", "LTO-5"), ("LTO-4", "LTO-5")),
+        _drive(6, ("LTO-4", "LTO-5", "LTO-6"), ("LTO-5", "LTO-6")),
+        _drive(7, ("LTO-5", "LTO-6", "LTO-7"), ("LTO-6", "LTO-7")),
+        _drive(8, ("LTO-7", "LTO-7M8", "LTO-8"), ("LTO-7", "LTO-7M8", "LTO-8")),
+        _drive(9, ("LTO-8", "LTO-9"), ("LTO-8", "LTO-9")),
+    )
+}
+
+
+def medium_type(name: str) -> MediumType:
+    """The medium called ``name`` (``"LTO-8"``); ValueError names the choices."""
+    try:
+        return MEDIA[name.upper()]
+    except KeyError:
+        raise ValueError(f"unknown media type {name!r}; choose from {', '.join(MEDIA)}") from None
+
+
+def drive_type(name: str) -> DriveType:
+    """The drive personality called ``name``; ValueError names the choices."""
+    try:
+        return DRIVES[name.upper()]
+    except KeyError:
+        raise ValueError(f"unknown drive type {name!r}; choose from {', '.join(DRIVES)}") from None

@@ -1,0 +1,412 @@
+"""Parameter data a tape drive returns, declared with construct.
+
+READ POSITION (SSC-5 7.7.2-7.7.4), READ BLOCK LIMITS (SSC-5 7.6.2),
+REPORT DENSITY SUPPORT (SSC-5 6.6.2, 6.6.3), and the drive's mode pages
+(SSC-5 8.3.3 data compression, 8.3.4 device configuration, 8.3.5 medium
+partition; SPC-5 7.5.10 informational exceptions control).
+"""
+
+from __future__ import annotations
+
+from construct import (
+    BitsInteger,
+    BitStruct,
+    Const,
+    Flag,
+    Int8ub,
+    Int16ub,
+    Int24ub,
+    Int32ub,
+    Int64ub,
+    PaddedString,
+    Padding,
+    Struct,
+)
+
+from devemu.scsi.mode_pages import ModePage
+from devemu.tape.media import DriveType, MediumType
+
+# --- READ POSITION, SSC-5 7.7 --------------------------------------------------------
+
+# SSC-5 7.7.2 table 46: short form (service actions 00h and 01h), 20 bytes.
+ShortPosition = Struct(
+    "flags"
+    / BitStruct(
+        "bop" / Flag,
+        "eop" / Flag,
+        "locu" / Flag,
+        "bycu" / Flag,
+        Padding(1),
+        "lolu" / Flag,
+        "perr" / Flag,
+        "bpew" / Flag,
+    ),
+    "partition" / Int8ub,
+    Padding(2),
+    "first_location" / Int32ub,
+    "last_location" / Int32ub,
+    Padding(1),
+    "objects_in_buffer" / Int24ub,
+    "bytes_in_buffer" / Int32ub,
+)
+
+# SSC-5 7.7.3 table 47: long form (service action 06h), 32 bytes.
+LongPosition = Struct(
+    "flags"
+    / BitStruct(
+        "bop" / Flag,
+        "eop" / Flag,
+        Padding(2),
+        "mpu" / Flag,
+        "lonu" / Flag,
+        Padding(1),
+        "bpew" / Flag,
+    ),
+    Padding(3),
+    "partition" / Int32ub,
+    "logical_object_number" / Int64ub,
+    "logical_file_identifier" / Int64ub,
+    "obsolete" / Const(0, Int64ub),
+)
+
+# SSC-5 7.7.4 table 48: extended form (service action 08h), 32 bytes.
+ExtendedPosition = Struct(
+    "flags"
+    / BitStruct(
+        "bop" / Flag,
+        "eop" / Flag,
+        "locu" / Flag,
+        "bycu" / Flag,
+        Padding(1),
+        "lolu" / Flag,
+        "perr" / Flag,
+        "bpew" / Flag,
+    ),
+    "partition" / Int8ub,
+    "additional_length" / Const(0x1C, Int16ub),
+    Padding(1),
+    "objects_in_buffer" / Int24ub,
+    "first_location" / Int64ub,
+    "last_location" / Int64ub,
+    "bytes_in_buffer" / Int64ub,
+)
+
+
+def read_position_data(
+    form: int, *, partition: int, position: int, file_number: int, bop: bool, eop: bool, bpew: bool
+) -> bytes:
+    """The READ POSITION answer for ``form``; nothing is ever buffered."""
+    flags = {"bop": bop, "eop": eop, "bpew": bpew}
+    if form == 0x06:
+        out: bytes = LongPosition.build(
+            {
+                "flags": {**flags, "mpu": False, "lonu": False},
+                "partition": partition,
+                "logical_object_number": position,
+                "logical_file_identifier": file_number,
+            }
+        )
+        return out
+    unknown = {"locu": False, "bycu": False, "lolu": False, "perr": False}
+    if form == 0x08:
+        out = ExtendedPosition.build(
+            {
+                "flags": {**flags, **unknown},
+                "partition": partition,
+                "objects_in_buffer": 0,
+                "first_location": position,
+                "last_location": position,
+                "bytes_in_buffer": 0,
+            }
+        )
+        return out
+    out = ShortPosition.build(
+        {
+            "flags": {**flags, **unknown},
+            "partition": partition,
+            "first_location": min(position, 0xFFFFFFFF),
+            "last_location": min(position, 0xFFFFFFFF),
+            "objects_in_buffer": 0,
+            "bytes_in_buffer": 0,
+        }
+    )
+    return out
+
+
+# --- READ BLOCK LIMITS, SSC-5 7.6.2 ---------------------------------------------------
+
+BlockLimits = Struct(
+    "granularity" / BitStruct(Padding(3), "granularity" / BitsInteger(5)),
+    "maximum_block_length" / Int24ub,
+    "minimum_block_length" / Int16ub,
+)
+# SSC-5 7.6.3: with MLOI, the maximum logical object identifier.
+MaximumObjectIdentifier = Struct(Padding(12), "maximum_logical_object_identifier" / Int64ub)
+
+# --- REPORT DENSITY SUPPORT, SSC-5 6.6 ------------------------------------------------
+
+DensityHeader = Struct("available_length" / Int16ub, Padding(2))
+
+# SSC-5 6.6.2 table 17: density support descriptor, 52 bytes.
+DensityDescriptor = Struct(
+    "primary_density_code" / Int8ub,
+    "secondary_density_code" / Int8ub,
+    "flags" / BitStruct("wrtok" / Flag, "dup" / Flag, "deflt" / Flag, Padding(4), "dlv" / Flag),
+    "descriptor_length" / Int16ub,
+    "bits_per_mm" / Int24ub,
+    "media_width" / Int16ub,
+    "tracks" / Int16ub,
+    "capacity" / Int32ub,
+    "assigning_organization" / PaddedString(8, "ascii"),
+    "density_name" / PaddedString(8, "ascii"),
+    "description" / PaddedString(20, "ascii"),
+)
+DENSITY_DESCRIPTOR_LENGTH = 52
+
+
+def density_descriptor(medium: MediumType, *, writable: bool, default: bool) -> bytes:
+    out: bytes = DensityDescriptor.build(
+        {
+            "primary_density_code": medium.density_code,
+            "secondary_density_code": medium.density_code,
+            "flags": {"wrtok": writable, "dup": False, "deflt": default, "dlv": True},
+            "descriptor_length": DENSITY_DESCRIPTOR_LENGTH - 3,
+            "bits_per_mm": medium.bits_per_mm,
+            "media_width": medium.width,
+            "tracks": medium.tracks,
+            "capacity": medium.capacity // 1_000_000,
+            "assigning_organization": medium.assigning_organization,
+            "density_name": medium.density_name,
+            "description": medium.description,
+        }
+    )
+    return out
+
+
+def density_support(drive: DriveType, media: list[MediumType]) -> bytes:
+    """REPORT DENSITY SUPPORT data for the given densities."""
+    body = b"".join(
+        density_descriptor(m, writable=drive.can_write(m), default=m.name == drive.native)
+        for m in media
+    )
+    head: bytes = DensityHeader.build({"available_length": len(body) + 2})
+    return head + body
+
+
+# --- mode pages, SSC-5 8.3 -------------------------------------------------------------
+
+DATA_COMPRESSION_PAGE = 0x0F
+DEVICE_CONFIGURATION_PAGE = 0x10
+MEDIUM_PARTITION_PAGE = 0x11
+INFORMATIONAL_EXCEPTIONS_PAGE = 0x1C
+
+# SSC-5 8.3.3 table 94: data compression mode page parameters (after the header).
+DataCompression = Struct(
+    "dce" / BitStruct("dce" / Flag, "dcc" / Flag, Padding(6)),
+    "dde" / BitStruct("dde" / Flag, "red" / BitsInteger(2), Padding(5)),
+    "compression_algorithm" / Int32ub,
+    "decompression_algorithm" / Int32ub,
+    Padding(4),
+)
+
+# SSC-5 8.3.4 table 97: device configuration mode page parameters.
+DeviceConfiguration = Struct(
+    "format" / BitStruct(Padding(1), "cap" / Flag, "caf" / Flag, "active_format" / BitsInteger(5)),
+    "active_partition" / Int8ub,
+    "write_buffer_full_ratio" / Int8ub,
+    "read_buffer_empty_ratio" / Int8ub,
+    "write_delay_time" / Int16ub,
+    "flags1"
+    / BitStruct(
+        "obr" / Flag,
+        "lois" / Flag,
+        "rsmk" / Flag,
+        "avc" / Flag,
+        "socf" / BitsInteger(2),
+        "robo" / Flag,
+        "rew" / Flag,
+    ),
+    "gap_size" / Int8ub,
+    "flags2"
+    / BitStruct(
+        "eod_defined" / BitsInteger(3),
+        "eeg" / Flag,
+        "sew" / Flag,
+        "swp" / Flag,
+        "baml" / Flag,
+        "bam" / Flag,
+    ),
+    "buffer_size_at_early_warning" / Int24ub,
+    "select_data_compression_algorithm" / Int8ub,
+    "flags3" / Int8ub,
+)
+
+# SSC-5 8.3.5 table 99: medium partition mode page parameters, with two
+# partition size descriptors (what Linux st writes back, whatever the drive).
+MediumPartition = Struct(
+    "maximum_additional_partitions" / Int8ub,
+    "additional_partitions_defined" / Int8ub,
+    "flags"
+    / BitStruct(
+        "fdp" / Flag,
+        "sdp" / Flag,
+        "idp" / Flag,
+        "psum" / BitsInteger(2),
+        "pofm" / Flag,
+        "clear" / Flag,
+        "addp" / Flag,
+    ),
+    "medium_format_recognition" / Int8ub,
+    "partition_units" / BitStruct(Padding(4), "units" / BitsInteger(4)),
+    Padding(1),
+    "partition_sizes" / Int16ub[2],
+)
+PARTITION_DESCRIPTORS = 2
+
+PSUM_BYTES, PSUM_KB, PSUM_MB, PSUM_UNITS = 0, 1, 2, 3
+
+
+def data_compression_page() -> ModePage:
+    default = bytes([0xC0, 0x80, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0])
+    changeable = bytes([0x80, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    return ModePage(DATA_COMPRESSION_PAGE, default, changeable)
+
+
+def device_configuration_page() -> ModePage:
+    default: bytes = DeviceConfiguration.build(
+        {
+            "format": {"cap": False, "caf": False, "active_format": 0},
+            "active_partition": 0,
+            "write_buffer_full_ratio": 0,
+            "read_buffer_empty_ratio": 0,
+            "write_delay_time": 0,
+            "flags1": {
+                "obr": False,
+                "lois": True,
+                "rsmk": False,
+                "avc": False,
+                "socf": 0,
+                "robo": False,
+                "rew": False,
+            },
+            "gap_size": 0,
+            "flags2": {
+                "eod_defined": 0,
+                "eeg": True,
+                "sew": True,
+                "swp": False,
+                "baml": False,
+                "bam": False,
+            },
+            "buffer_size_at_early_warning": 0,
+            "select_data_compression_algorithm": 1,
+            "flags3": 0,
+        }
+    )
+    changeable = bytes(12) + b"\xff\x00"
+    return ModePage(DEVICE_CONFIGURATION_PAGE, default, changeable)
+
+
+def medium_partition_body(maximum_additional: int, capacities: list[int]) -> bytes:
+    """Page 0x11 values describing a partition layout (sizes in MB or GB)."""
+    sizes = [c // 1_000_000 for c in capacities[:PARTITION_DESCRIPTORS]]
+    psum, units = PSUM_MB, 0
+    if any(s > 0xFFFE for s in sizes):
+        sizes = [c // 1_000_000_000 for c in capacities[:PARTITION_DESCRIPTORS]]
+        psum, units = PSUM_UNITS, 9
+    sizes += [0] * (PARTITION_DESCRIPTORS - len(sizes))
+    out: bytes = MediumPartition.build(
+        {
+            "maximum_additional_partitions": maximum_additional,
+            "additional_partitions_defined": len(capacities) - 1,
+            "flags": {
+                "fdp": False,
+                "sdp": False,
+                "idp": True,
+                "psum": psum,
+                "pofm": True,
+                "clear": False,
+                "addp": False,
+            },
+            "medium_format_recognition": 0x03,
+            "partition_units": {"units": units},
+            "partition_sizes": [min(s, 0xFFFE) for s in sizes],
+        }
+    )
+    return out
+
+
+def medium_partition_page(maximum_additional: int, capacity: int) -> ModePage:
+    default = medium_partition_body(maximum_additional, [capacity])
+    changeable = bytes([0, 0x03, 0xF8, 0, 0x0F, 0, 0xFF, 0xFF, 0xFF, 0xFF])
+    return ModePage(MEDIUM_PARTITION_PAGE, default, changeable)
+
+
+def partition_layout(body: bytes, capacity: int, maximum_additional: int) -> list[int]:
+    """Partition capacities (bytes) that page 0x11 values ask for (SSC-5 8.3.5).
+
+    ValueError when the request cannot be met.
+    """
+    page = MediumPartition.parse(body)
+    count = page.additional_partitions_defined + 1
+    if count - 1 > maximum_additional:
+        raise ValueError(f"{count} partitions requested, {maximum_additional + 1} possible")
+    flags = page.flags
+    if count == 1:
+        return [capacity]
+    if flags.sdp or flags.fdp:
+        return [capacity // count] * count
+    if not flags.idp:
+        raise ValueError("more than one partition requested without FDP, SDP or IDP")
+    if count > PARTITION_DESCRIPTORS:
+        raise ValueError(f"IDP with {count} partitions needs more size descriptors")
+    unit = {
+        PSUM_BYTES: 1,
+        PSUM_KB: 1000,
+        PSUM_MB: 1_000_000,
+        PSUM_UNITS: 10**page.partition_units.units,
+    }[flags.psum]
+    sizes = list(page.partition_sizes)[:count]
+    rest = [i for i, s in enumerate(sizes) if s == 0xFFFF]
+    if len(rest) > 1:
+        raise ValueError("more than one partition asks for the remaining capacity")
+    fixed = sum(s * unit for i, s in enumerate(sizes) if i not in rest)
+    if fixed > capacity:
+        raise ValueError("partition sizes exceed the medium capacity")
+    out = [s * unit for s in sizes]
+    if rest:
+        out[rest[0]] = capacity - fixed
+    elif fixed < capacity:
+        out[-1] += capacity - fixed
+    if any(c == 0 for c in out):
+        raise ValueError("a partition would have no capacity")
+    return out
+
+
+def informational_exceptions_page() -> ModePage:
+    """SPC-5 7.5.10: TapeAlert is polled (DEXCPT=1), MRIE 3 if enabled."""
+    default = bytes([0x08, 0x03, 0, 0, 0, 0, 0, 0, 0, 0])
+    changeable = bytes([0x08, 0x0F, 0, 0, 0, 0, 0, 0, 0, 0])
+    return ModePage(INFORMATIONAL_EXCEPTIONS_PAGE, default, changeable)
+
+
+# --- VPD, SSC-5 8.4 ---------------------------------------------------------------------
+
+SEQUENTIAL_ACCESS_CAPABILITIES = 0xB0
+MANUFACTURER_SERIAL = 0xB1
+TAPEALERT_SUPPORTED_FLAGS = 0xB2
+
+# SSC-5 8.4.2 table 106: sequential-access device capabilities, after the header.
+SequentialAccessCapabilities = Struct(
+    "flags" / BitStruct(Padding(5), "tsmc" / Flag, "wrtm" / Flag, "worm" / Flag),
+    Padding(1),
+)
+
+
+def tapealert_bitmap(flags: frozenset[int]) -> bytes:
+    """64 TapeAlert flags as a bitmap, flag 1 in the top bit of byte 0 (SSC-5 8.4.4)."""
+    value = 0
+    for f in flags:
+        value |= 1 << (64 - f)
+    return value.to_bytes(8, "big")
+

@@ -1,0 +1,669 @@
+"""The command loop: the only code that reads and writes the TCMU ring.
+
+Theory of operation
+-------------------
+The kernel appends entries between ``cmd_tail`` and ``cmd_head`` and
+rings the doorbell. :meth:`RingLoop.poll` walks the new entries once,
+from where the previous walk stopped (at start-up: from the mailbox
+``cmd_tail``, never from 0, because a restarted handler finds the
+entries its predecessor left behind), and turns each into one of:
+
+- a PAD entry or a TMR entry: nothing to answer, the tail may pass it;
+- a CMD entry that checks out: a :class:`~devemu.scsi.command.Command`
+  whose data buffers are memoryviews into the data area, executed by the
+  device;
+- a CMD entry that does not check out (CDB or data buffers outside the
+  mapping, an iov count the entry cannot hold): answered with CHECK
+  CONDITION, HARDWARE ERROR, INTERNAL TARGET FAILURE (SPC-5 annex D)
+  without touching anything it names;
+- an entry too short to hold a response, or with an opcode this ABI does
+  not define: flagged ``TCMU_UFLAG_UNKNOWN_OP`` in place;
+- an entry whose length is unusable (zero, beyond ``cmd_head``, across
+  the ring end): the rest of the ring up to ``cmd_head`` cannot be
+  walked, so it is passed over whole and logged.
+
+Task management entries (SAM-5 7) are read in ring order while walking.
+A command they name that has not been started yet is completed once with
+TASK ABORTED and never executed (the kernel ignores the status of an
+aborted command: ``target_complete_cmd`` returns early through
+``target_cmd_interrupted``). A command already started completes as it
+would have; nothing is ever completed twice.
+
+Completion follows ``tcmu_handle_completions``: the kernel walks the ring
+from its last cleaned position up to ``cmd_tail``, skips PAD and TMR
+entries by their length and reads ``cmd_id`` and the response from every
+CMD slot. With ``TCMU_MAILBOX_FLAG_CAP_OOOC`` the loop therefore writes
+each response into the oldest CMD slot not yet used, whichever command
+it belongs to, keeping that slot's ``len_op``; without it, each command
+answers in its own slot and the tail waits for the oldest one. The tail
+moves once per walk and the doorbell rings once per walk.
+
+A device may answer later: ``execute`` returns :data:`DEFERRED` and the
+device calls :meth:`RingLoop.complete` from the loop's thread when done.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from devemu.scsi.command import Command, Result, Status
+from devemu.tcmu import abi
+
+log = logging.getLogger("devemu.tcmu.loop")
+
+
+class Deferred:
+    """The answer of a device that completes the command later."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "DEFERRED"
+
+
+DEFERRED: Final = Deferred()
+
+
+class Device(Protocol):
+    """What the loop serves: SAM-5 5.1 execute command, nothing else.
+
+    ``cmd.iov`` are views into the shared mapping, valid until the
+    command is completed; a device must not keep them afterwards.
+    """
+
+    def execute(self, cmd: Command) -> Result | Deferred: ...
+
+
+class Doorbell(Protocol):
+    """How the loop waits for the kernel and tells it about completions.
+
+    On the kernel ring, :meth:`wait` is a blocking 4-byte ``read()`` of
+    ``/dev/uioN`` and :meth:`notify` a 4-byte ``write()``; the simulator
+    has its own in-process doorbell.
+    """
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the kernel signals new entries; False on timeout."""
+        ...
+
+    def notify(self) -> None:
+        """Tell the kernel that completions wait behind ``cmd_tail``."""
+        ...
+
+
+ReplayPolicy = Callable[[Command], Result | None]
+"""Decides a command found in the ring when the loop attached.
+
+Such a command may have been started by a handler that died. The policy
+returns None to execute it again, or the result to complete it with
+without executing it (a disk READ may be replayed; a tape WRITE or
+SPACE must not).
+"""
+
+TaskManagementHook = Callable[[int, list[Command]], None]
+"""Hears a TMR entry: its TCMU_TMR_* type and the commands it names."""
+
+
+class UioDoorbell:
+    """The kernel doorbell: ``/dev/uioN`` read to wait, written to notify."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._poller = select.poll()
+        self._poller.register(fd, select.POLLIN)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """UIO read(): returns once the interrupt count has moved."""
+        if timeout is not None:
+            ready = self._poller.poll(max(0, int(timeout * 1000)))
+            if not ready:
+                return False
+        os.read(self.fd, 4)
+        return True
+
+    def notify(self) -> None:
+        """UIO write(): the kernel's irqcontrol reaps completions."""
+        os.write(self.fd, b"\0\0\0\0")
+
+
+def _fixed_sense(key: int, asc: int, ascq: int) -> bytes:
+    """Minimal fixed-format sense data, SPC-5 4.4.3 (response code 0x70)."""
+    return bytes([0x70, 0, key & 0xF, 0, 0, 0, 0, 10, 0, 0, 0, 0, asc, ascq, 0, 0, 0, 0])
+
+
+def _internal_target_failure_sense() -> bytes:
+    try:
+        from devemu.scsi import sense  # noqa: PLC0415
+
+        return sense.SenseError(sense.INTERNAL_TARGET_FAILURE).sense_bytes()
+    except (ImportError, AttributeError, TypeError):
+        return _fixed_sense(0x4, 0x44, 0x00)
+
+
+INTERNAL_TARGET_FAILURE_SENSE: Final = _internal_target_failure_sense()
+HARDWARE_ERROR_RESULT: Final = Result(Status.CHECK_CONDITION, INTERNAL_TARGET_FAILURE_SENSE)
+TASK_ABORTED_RESULT: Final = Result(Status.TASK_ABORTED)
+
+
+class RingLayoutError(ValueError):
+    """The mailbox describes a ring that does not fit the mapping."""
+
+
+@dataclass(slots=True)
+class RingStats:
+    """Counters of one loop, for logs and tests.
+
+    ``commands`` counts CMD entries answered (executed, refused or aborted).
+    """
+
+    commands: int = 0
+    replayed: int = 0
+    refused: int = 0
+    unknown: int = 0
+    aborted: int = 0
+    device_errors: int = 0
+    skipped_bytes: int = 0
+    tmrs: int = 0
+
+
+_Walked = tuple[int, int, object, int, "Command | None", bool]
+"""One walked entry: ring position, length, ticket (None: nothing to
+answer), cmd_id, the command (None: refused) and whether it is a replay."""
+
+
+class _Ticket:
+    """Stands for a CMD entry that is answered without a Command."""
+
+    __slots__ = ()
+
+
+_U32 = abi.FAST.u32
+_U16 = abi.FAST.u16
+_HDR = abi.FAST.hdr
+_REQ = abi.FAST.req
+_REQ1 = abi.FAST.req_iov1
+_IOV = abi.FAST.iov
+_TMR = abi.FAST.tmr
+# cmd_id, kflags, uflags, scsi_status, read_len: a response without len_op.
+_RSP = abi.fast_struct(*abi.EntryHeader.subcons[1:], *abi.CmdResponseHead.subcons[1:])
+_CMD = abi.Opcode.CMD
+_PAD = abi.Opcode.PAD
+_TMR_OP = abi.Opcode.TMR
+_READ_LEN = int(abi.UserFlag.READ_LEN)
+_UNKNOWN_OP = int(abi.UserFlag.UNKNOWN_OP)
+_SENSE_MAX = abi.SENSE_BUFFER_SIZE
+_CHECK = int(Status.CHECK_CONDITION)
+_GROUP_LENGTH = tuple(abi.cdb_length(op << 5) for op in range(8))
+
+
+class RingLoop:
+    """Serves one device over one TCMU mapping.
+
+    ``mapping`` is the whole shared area (an mmap of ``/dev/uioN`` or the
+    simulator's buffer). ``on_replay`` decides the commands found in the
+    ring at attach time; ``on_task_management`` hears every TMR entry with
+    the commands it names that were still in the loop's hands.
+    """
+
+    def __init__(
+        self,
+        mapping: memoryview | bytearray,
+        device: Device,
+        *,
+        doorbell: Doorbell,
+        on_replay: ReplayPolicy | None = None,
+        on_task_management: TaskManagementHook | None = None,
+        name: str = "",
+    ) -> None:
+        m = memoryview(mapping)
+        if m.format != "B" or m.ndim != 1:
+            m = m.cast("B")
+        if m.readonly:
+            raise RingLayoutError("the ring mapping is read-only")
+        self._m = m
+        self.size = len(m)
+        if self.size < abi.MAILBOX_SIZE:
+            raise RingLayoutError(f"mapping of {self.size} bytes cannot hold the mailbox")
+        mb = abi.FAST.mailbox.unpack_from(m, 0)
+        version, flags, cmdr_off, cmdr_size, head, tail = mb
+        if version != abi.MAILBOX_VERSION:
+            raise RingLayoutError(f"mailbox version {version}, expected {abi.MAILBOX_VERSION}")
+        if (
+            cmdr_off < abi.MAILBOX_SIZE
+            or cmdr_size < abi.ENTRY_SIZE
+            or cmdr_size % abi.OP_ALIGN_SIZE
+            or cmdr_off % abi.OP_ALIGN_SIZE
+            or cmdr_off + cmdr_size > self.size
+        ):
+            raise RingLayoutError(
+                f"command ring at {cmdr_off:#x}+{cmdr_size:#x} does not fit a mapping of "
+                f"{self.size:#x} bytes"
+            )
+        self.name = name or "ring"
+        self.flags = abi.MailboxFlag(flags & 0xF)
+        self.cmdr_off = cmdr_off
+        self.cmdr_size = cmdr_size
+        self.data_off = cmdr_off + cmdr_size
+        self.device = device
+        self.doorbell = doorbell
+        self.on_replay = on_replay
+        self.on_task_management = on_task_management
+        self.stats = RingStats()
+        self._ooo = bool(flags & abi.MailboxFlag.CAP_OOOC)
+        self._read_len_ok = bool(flags & abi.MailboxFlag.CAP_READ_LEN)
+        if tail >= cmdr_size or tail % abi.OP_ALIGN_SIZE:
+            log.error("%s: cmd_tail %#x is not a ring position; starting at cmd_head", name, tail)
+            tail = head if head < cmdr_size and not head % abi.OP_ALIGN_SIZE else 0
+        self._next = tail  # ring position of the next entry to walk
+        self._tail = tail  # last published cmd_tail
+        self._replay_bytes = (head - tail) % cmdr_size if head < cmdr_size else 0
+        # Entries walked but not yet behind the tail, in ring order:
+        # (position, length, ticket); ticket None for an entry with nothing to answer.
+        self._entries: list[_Walked] = []
+        self._fill = 0  # index in _entries of the oldest unanswered CMD slot
+        self._inflight: dict[Command, int] = {}  # deferred command -> cmd_id
+        self._aborted: set[object] = set()  # in-flight tickets named by a TMR
+        self._held: dict[object, tuple[int, Result]] = {}  # in-order mode only
+        self._bad_head_logged = False
+        bind = getattr(doorbell, "bind", None)
+        if callable(bind):
+            bind(self.poll)
+
+    # ----------------------------------------------------------------- walk
+
+    def poll(self) -> int:
+        """Walk the new entries, execute them, publish completions.
+
+        Returns the number of CMD entries answered. Never raises because
+        of what the ring holds.
+        """
+        m = self._m
+        head = _U32.unpack_from(m, abi.CMD_HEAD_OFFSET)[0]
+        pos = self._next
+        if head == pos:
+            return 0
+        size = self.cmdr_size
+        if head >= size or head & 7:
+            if not self._bad_head_logged:
+                log.error("%s: cmd_head %#x is not a ring position; waiting", self.name, head)
+                self._bad_head_logged = True
+            return 0
+        self._bad_head_logged = False
+        walked = self._walk(pos, head)
+        if self._entries:
+            self._entries.extend(walked)
+        else:
+            self._entries = walked
+            self._fill = 0
+        self._advance_fill()
+        answered = 0
+        aborted = self._aborted
+        stats = self.stats
+        execute = self.device.execute
+        fast = self._ooo
+        entries = self._entries
+        n_entries = len(entries)
+        fill = self._fill
+        base = self.cmdr_off
+        read_len_ok = self._read_len_ok
+        pack = _RSP.pack_into
+        for _pos, _length, ticket, cmd_id, cmd, replayed in walked:
+            if ticket is None:
+                continue
+            result: Result
+            if aborted and ticket in aborted:
+                aborted.discard(ticket)
+                stats.aborted += 1
+                result = TASK_ABORTED_RESULT
+            elif cmd is None:
+                stats.refused += 1
+                result = HARDWARE_ERROR_RESULT
+            else:
+                try:
+                    outcome = self._replay(cmd) if replayed else execute(cmd)
+                except Exception:
+                    outcome = self._device_error(cmd)
+                if isinstance(outcome, Deferred):
+                    self._inflight[cmd] = cmd_id
+                    continue
+                result = outcome
+            answered += 1
+            if not fast:
+                self._fill = fill
+                self._answer(ticket, cmd_id, result)
+                fill = self._fill
+                continue
+            # Out-of-order capable: the oldest free CMD slot takes the answer.
+            off = base + entries[fill][0]
+            try:
+                read_len = result.data_in_length
+                status = result.status
+                if read_len is None or not read_len_ok:
+                    pack(m, off + 4, cmd_id, m[off + 6], 0, status, 0)
+                else:
+                    pack(m, off + 4, cmd_id, m[off + 6], _READ_LEN, status, read_len)
+                if status == _CHECK or result.sense:
+                    self._write_sense(off, result.sense)
+            except Exception:
+                self._bad_result(off, cmd_id, result)
+            fill += 1
+            while fill < n_entries and entries[fill][2] is None:
+                fill += 1
+        self._fill = fill
+        stats.commands += answered
+        self._publish()
+        return answered
+
+    def _walk(self, pos: int, head: int) -> list[_Walked]:
+        """Read every entry from ``pos`` to ``head`` (phase one: nothing executes)."""
+        m = self._m
+        size = self.cmdr_size
+        base = self.cmdr_off
+        limit = self.size
+        data_off = self.data_off
+        walked: list[_Walked] = []
+        append = walked.append
+        stats = self.stats
+        replay = self._replay_bytes
+        unpack_req1 = _REQ1.unpack_from
+        group_length = _GROUP_LENGTH
+        while pos != head:
+            off = base + pos
+            if pos + 64 <= size:
+                len_op, cmd_id, _k, _u, iov_cnt, bidi, dif, cdb_off, iov_base, iov_len = (
+                    unpack_req1(m, off)
+                )
+            else:
+                len_op, cmd_id, _k, _u = _HDR.unpack_from(m, off)
+                iov_cnt = -1
+            op = len_op & 7
+            length = len_op & 0xFFFFFFF8
+            if length == 0 or length > (head - pos) % size or pos + length > size:
+                avail = (head - pos) % size
+                log.error(
+                    "%s: entry at %#x has length %#x (%#x bytes to cmd_head, %#x to the ring "
+                    "end); passing over the rest of the ring",
+                    self.name,
+                    pos,
+                    length,
+                    avail,
+                    size - pos,
+                )
+                stats.skipped_bytes += avail
+                walked.append((pos, avail, None, 0, None, False))
+                replay = 0
+                pos = head
+                break
+            if op == _CMD:
+                cmd: Command | None = None
+                if length < abi.ENTRY_SIZE:
+                    log.error(
+                        "%s: CMD entry %d of %d bytes is too short", self.name, cmd_id, length
+                    )
+                    m[off + 7] = _UNKNOWN_OP
+                    stats.unknown += 1
+                    walked.append((pos, length, None, cmd_id, None, False))
+                else:
+                    if (
+                        iov_cnt == 1
+                        and not bidi
+                        and not dif
+                        and cdb_off + 16 <= limit
+                        and data_off <= iov_base
+                        and iov_base + iov_len <= limit
+                        and m[cdb_off] != abi.VARIABLE_LENGTH_CMD
+                    ):
+                        end = cdb_off + group_length[m[cdb_off] >> 5]
+                        cmd = Command(m[cdb_off:end].tobytes(), [m[iov_base : iov_base + iov_len]])
+                    else:
+                        cmd = self._parse_cmd(off, length, cmd_id)
+                    ticket: object = cmd if cmd is not None else _Ticket()
+                    append((pos, length, ticket, cmd_id, cmd, replay > 0))
+            elif op == _PAD:
+                walked.append((pos, length, None, 0, None, False))
+            elif op == _TMR_OP:
+                self._walk_tmr(off, length, walked)
+                walked.append((pos, length, None, 0, None, False))
+            else:
+                log.error("%s: entry %d has unknown opcode %d", self.name, cmd_id, op)
+                m[off + 7] = _UNKNOWN_OP
+                stats.unknown += 1
+                walked.append((pos, length, None, cmd_id, None, False))
+            if replay > 0:
+                replay -= length
+            pos = (pos + length) % size
+        self._next = pos
+        self._replay_bytes = max(replay, 0)
+        return walked
+
+    def _parse_cmd(self, off: int, length: int, cmd_id: int) -> Command | None:
+        """The Command of a CMD entry, or None (logged) if it does not check out."""
+        m = self._m
+        size = self.size
+        data_off = self.data_off
+        iov_cnt, bidi, dif, cdb_off, base, ln = _REQ1.unpack_from(m, off)[4:]
+        iov_total = iov_cnt + bidi + dif
+        if abi.REQ_IOV_OFFSET + 16 * iov_total > length:
+            log.error(
+                "%s: CMD %d: %d iovs do not fit an entry of %d bytes",
+                self.name,
+                cmd_id,
+                iov_total,
+                length,
+            )
+            return None
+        if cdb_off >= size:
+            log.error("%s: CMD %d: cdb_off %#x outside the mapping", self.name, cmd_id, cdb_off)
+            return None
+        opcode = m[cdb_off]
+        if opcode == abi.VARIABLE_LENGTH_CMD:
+            if cdb_off + 8 > size:
+                log.error("%s: CMD %d: CDB runs past the mapping", self.name, cmd_id)
+                return None
+            cdb_len = 8 + m[cdb_off + 7]
+        else:
+            cdb_len = _GROUP_LENGTH[opcode >> 5]
+        if cdb_off + cdb_len > size:
+            log.error("%s: CMD %d: CDB runs past the mapping", self.name, cmd_id)
+            return None
+        cdb = bytes(m[cdb_off : cdb_off + cdb_len])
+        if iov_cnt == 1:
+            if base < data_off or base + ln > size:
+                log.error(
+                    "%s: CMD %d: iov %#x+%#x outside the data area", self.name, cmd_id, base, ln
+                )
+                return None
+            return Command(cdb, [m[base : base + ln]])
+        views: list[memoryview] = []
+        at = off + abi.REQ_IOV_OFFSET
+        for _ in range(iov_cnt):
+            base, ln = _IOV.unpack_from(m, at)
+            if base < data_off or base + ln > size:
+                log.error(
+                    "%s: CMD %d: iov %#x+%#x outside the data area", self.name, cmd_id, base, ln
+                )
+                return None
+            views.append(m[base : base + ln])
+            at += 16
+        return Command(cdb, views)
+
+    def _walk_tmr(
+        self,
+        off: int,
+        length: int,
+        walked: list[_Walked],
+    ) -> None:
+        """Mark the commands a TMR entry names as aborted, SAM-5 7.2."""
+        self.stats.tmrs += 1
+        if length < abi.TMR_CMD_IDS_OFFSET:
+            log.error("%s: TMR entry of %d bytes is too short; ignored", self.name, length)
+            return
+        tmr_type, cmd_cnt = _TMR.unpack_from(self._m, off)[4:]
+        if abi.TMR_CMD_IDS_OFFSET + 2 * cmd_cnt > length:
+            log.error(
+                "%s: TMR entry names %d commands in %d bytes; ignored", self.name, cmd_cnt, length
+            )
+            return
+        named: list[Command] = []
+        by_id = {w[3]: k for k, w in enumerate(walked) if w[2] is not None}
+        at = off + abi.TMR_CMD_IDS_OFFSET
+        inflight_by_id = {i: c for c, i in self._inflight.items()} if self._inflight else {}
+        for k in range(cmd_cnt):
+            cmd_id = _U16.unpack_from(self._m, at + 2 * k)[0]
+            index = by_id.get(cmd_id)
+            if index is not None:
+                ticket, cmd = walked[index][2], walked[index][4]
+                self._aborted.add(ticket)
+                if cmd is not None:
+                    named.append(cmd)
+            elif cmd_id in inflight_by_id:
+                started = inflight_by_id[cmd_id]
+                self._aborted.add(started)
+                named.append(started)
+        try:
+            kind = abi.TmrType(tmr_type).name
+        except ValueError:
+            kind = str(tmr_type)
+        log.info("%s: task management %s names %d command(s)", self.name, kind, cmd_cnt)
+        if self.on_task_management is not None:
+            try:
+                self.on_task_management(tmr_type, named)
+            except Exception:
+                log.exception("%s: task management hook failed", self.name)
+
+    def _replay(self, cmd: Command) -> Result | Deferred:
+        """A command found in the ring at attach time: ask the policy first."""
+        self.stats.replayed += 1
+        if self.on_replay is not None:
+            decided = self.on_replay(cmd)
+            if decided is not None:
+                return decided
+        return self.device.execute(cmd)
+
+    def _device_error(self, cmd: Command) -> Result:
+        """An exception out of the device: an internal error, SPC-5 annex D 44h/00h."""
+        self.stats.device_errors += 1
+        log.exception(
+            "%s: internal error executing CDB %s; answering HARDWARE ERROR",
+            self.name,
+            cmd.cdb.hex(),
+        )
+        return HARDWARE_ERROR_RESULT
+
+    # ------------------------------------------------------------- complete
+
+    def complete(self, cmd: Command, result: Result) -> None:
+        """Answer a command whose device returned :data:`DEFERRED`.
+
+        Call from the loop's thread. Publishes the tail and rings the
+        doorbell at once.
+        """
+        cmd_id = self._inflight.pop(cmd, None)
+        if cmd_id is None:
+            log.error("%s: completion of a command the ring does not hold", self.name)
+            return
+        if cmd in self._aborted:
+            self._aborted.discard(cmd)
+            self.stats.aborted += 1
+        self.stats.commands += 1
+        self._answer(cmd, cmd_id, result)
+        self._publish()
+
+    @property
+    def in_flight(self) -> int:
+        """Commands handed to the device and not answered yet."""
+        return len(self._inflight)
+
+    def _advance_fill(self) -> None:
+        entries = self._entries
+        fill = self._fill
+        n = len(entries)
+        while fill < n and entries[fill][2] is None:
+            fill += 1
+        self._fill = fill
+
+    def _answer(self, ticket: object, cmd_id: int, result: Result) -> None:
+        """Write one response into the ring, SPC-5 4.4 for the sense data."""
+        entries = self._entries
+        if not self._ooo:
+            self._held[ticket] = (cmd_id, result)
+            fill = self._fill
+            while fill < len(entries) and entries[fill][2] in self._held:
+                own_id, own = self._held.pop(entries[fill][2])
+                self._write(entries[fill][0], own_id, own)
+                fill += 1
+                while fill < len(entries) and entries[fill][2] is None:
+                    fill += 1
+            self._fill = fill
+            return
+        fill = self._fill
+        self._write(entries[fill][0], cmd_id, result)
+        fill += 1
+        n = len(entries)
+        while fill < n and entries[fill][2] is None:
+            fill += 1
+        self._fill = fill
+
+    def _write(self, pos: int, cmd_id: int, result: Result) -> None:
+        m = self._m
+        off = self.cmdr_off + pos
+        try:
+            read_len = result.data_in_length
+            status = result.status
+            if read_len is None or not self._read_len_ok:
+                _RSP.pack_into(m, off + 4, cmd_id, m[off + 6], 0, status, 0)
+            else:
+                _RSP.pack_into(m, off + 4, cmd_id, m[off + 6], _READ_LEN, status, read_len)
+            if status == _CHECK or result.sense:
+                self._write_sense(off, result.sense)
+        except Exception:
+            self._bad_result(off, cmd_id, result)
+
+    def _bad_result(self, off: int, cmd_id: int, result: object) -> None:
+        """A device answer that cannot be written (not a Result, values out of range)."""
+        self.stats.device_errors += 1
+        log.error("%s: device answered %r; answering HARDWARE ERROR", self.name, result)
+        _RSP.pack_into(self._m, off + 4, cmd_id, self._m[off + 6], 0, _CHECK, 0)
+        self._write_sense(off, INTERNAL_TARGET_FAILURE_SENSE)
+
+    def _write_sense(self, off: int, sense: bytes) -> None:
+        """Sense data into rsp.sense_buffer, cut to 96 bytes, the rest zeroed."""
+        m = self._m
+        n = len(sense)
+        start = off + abi.RSP_SENSE_OFFSET
+        if n >= _SENSE_MAX:
+            m[start : start + _SENSE_MAX] = sense[:_SENSE_MAX]
+        else:
+            m[start : start + n] = sense
+            m[start + n : start + _SENSE_MAX] = bytes(_SENSE_MAX - n)
+
+    def _publish(self) -> None:
+        """Move ``cmd_tail`` behind every answered entry; ring once."""
+        fill = self._fill
+        if fill == 0:
+            return
+        entries = self._entries
+        pos, length = entries[fill - 1][:2]
+        tail = (pos + length) % self.cmdr_size
+        if fill == len(entries):
+            entries.clear()
+        else:
+            del entries[:fill]
+        self._fill = 0
+        if tail != self._tail:
+            self._tail = tail
+            _U32.pack_into(self._m, abi.CMD_TAIL_OFFSET, tail)
+            self.doorbell.notify()
+
+    # ---------------------------------------------------------------- serve
+
+    def serve(self, should_stop: Callable[[], bool] | None = None, timeout: float = 1.0) -> None:
+        """Poll, then wait on the doorbell, until ``should_stop()`` is true."""
+        while should_stop is None or not should_stop():
+            self.poll()
+            self.doorbell.wait(timeout)

@@ -1,0 +1,103 @@
+"""``devemu vm``: run a command in a QEMU guest while devemu serves devices.
+
+    devemu vm [--config FILE] [--share DIR] [--timeout S] -- COMMAND...
+
+The guest's root is the host's own filesystem, read-only; ``--share``
+(by default the folder holding ``--config``) is mounted read-write at its
+own path, so images and results go there. With ``--config`` the guest
+starts ``devemu serve FILE``, waits until its devices are linked, runs
+COMMAND, then stops the daemon. The exit status is COMMAND's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from devemu.vm.errors import VmError, VmTimeoutError
+from devemu.vm.runner import run, visible_in_guest
+from devemu.vm.serving import serving_script
+
+STATUS_VM_FAILED = 3
+STATUS_TIMEOUT = 124
+
+
+def add_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
+    """Register ``vm`` on the ``devemu`` command's subparsers."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "vm",
+        help="run a command in a QEMU guest (Debian kernel, TCMU + tcm_loop)",
+        description=__doc__.split("\n\n", 1)[0] if __doc__ else None,
+    )
+    parser.add_argument("--config", type=Path, help="configuration for `devemu serve` in the guest")
+    parser.add_argument(
+        "--share",
+        type=Path,
+        help="folder mounted read-write at its own path (default: the config's)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds before QEMU is killed (600)"
+    )
+    parser.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait for the daemon's devices (60)",
+    )
+    parser.add_argument("--memory", type=int, default=1024, help="guest memory in MiB (1024)")
+    parser.add_argument(
+        "vm_command",
+        metavar="COMMAND",
+        nargs=argparse.REMAINDER,
+        help="command to run in the guest",
+    )
+    parser.set_defaults(func=main)
+    return parser
+
+
+def _echo(chunk: bytes) -> None:
+    sys.stdout.buffer.write(chunk)
+    sys.stdout.buffer.flush()
+
+
+def command_script(command: list[str]) -> str:
+    """The guest script for COMMAND (argv, ``--`` already stripped)."""
+    return shlex.join(command) + "\n"
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``devemu vm`` with parsed ``args``; return the exit status."""
+    command = list(args.vm_command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        print("devemu vm: no command given (devemu vm [options] -- COMMAND...)", file=sys.stderr)
+        return 2
+    share: Path | None = args.share
+    config: Path | None = args.config.resolve() if args.config else None
+    if config is not None and not config.is_file():
+        print(f"devemu vm: {config}: no such configuration file", file=sys.stderr)
+        return 2
+    if share is None and config is not None:
+        share = config.parent
+    if config is not None and not visible_in_guest(config, share):
+        print(
+            f"devemu vm: the guest cannot see {config}: pass --share with a folder holding it",
+            file=sys.stderr,
+        )
+        return 2
+    script = command_script(command)
+    if config is not None:
+        script = serving_script(script, config, ready_timeout=args.ready_timeout)
+    try:
+        result = run(script, timeout=args.timeout, share=share, memory_mb=args.memory, echo=_echo)
+    except VmTimeoutError as exc:
+        print(f"devemu vm: {exc}", file=sys.stderr)
+        return STATUS_TIMEOUT
+    except VmError as exc:
+        print(f"devemu vm: {exc}", file=sys.stderr)
+        return STATUS_VM_FAILED
+    return result.exit_code

@@ -1,0 +1,294 @@
+"""The daemon's single loop, served over the ring simulator instead of /dev/uioN."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from devemu.config import Config
+from devemu.control import call
+from devemu.daemon import Daemon, ServeError, check_host
+from devemu.scsi.command import Command, Result, Status
+from devemu.scsi.device import ScsiDevice
+from devemu.scsi.sense import COMMAND_ABORTED, parse_sense
+from devemu.served import ServedDevice, always_replay, never_replay
+from devemu.tcmu.netlink import DeviceEvent, TcmuCommand
+from devemu.testing import EchoCdbDevice, RingSimulator
+
+TUR = bytes(6)
+INQUIRY = bytes([0x12, 0, 0, 0, 36, 0])
+
+
+class SimChannel:
+    """A simulated ring whose doorbell is a pipe, as /dev/uioN is a file descriptor."""
+
+    def __init__(self, sim: RingSimulator) -> None:
+        self.sim = sim
+        self.mapping = sim.mapping
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._r, False)
+        self.gone = False
+        self.closed = False
+
+    def kick(self) -> None:
+        """The kernel's uio_event_notify."""
+        os.write(self._w, b"\1\0\0\0")
+
+    def fileno(self) -> int:
+        return self._r
+
+    def acknowledge(self) -> bool:
+        try:
+            os.read(self._r, 4096)
+        except BlockingIOError:
+            pass
+        return not self.gone
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return False
+
+    def notify(self) -> None:
+        self.sim.irqcontrol()
+        if self.sim.events:
+            self.sim.events = 0
+            self.kick()
+
+    def close(self) -> None:
+        self.closed = True
+        os.close(self._r)
+        os.close(self._w)
+
+
+class SimBackend:
+    def __init__(self) -> None:
+        self.sims: dict[str, RingSimulator] = {}
+        self.channels: dict[str, SimChannel] = {}
+        self.calls: list[str] = []
+        self.replies: list[tuple[DeviceEvent, int]] = []
+        self.expect_reply = False
+
+    def preflight(self) -> None:
+        self.calls.append("preflight")
+
+    def attach(self, device: ServedDevice) -> SimChannel:
+        sim = self.sims.setdefault(device.name, RingSimulator())
+        channel = SimChannel(sim)
+        self.channels[device.name] = channel
+        self.calls.append(f"attach {device.name}")
+        return channel
+
+    def export(self, device: ServedDevice, lun: int) -> None:
+        self.calls.append(f"export {device.name} {lun}")
+
+    def unexport(self, device: ServedDevice, lun: int) -> None:
+        self.calls.append(f"unexport {device.name} {lun}")
+
+    def release(self, device: ServedDevice) -> None:
+        self.calls.append(f"release {device.name}")
+
+    def events(self) -> None:
+        return None
+
+    def reply_expected(self, event: DeviceEvent) -> bool:
+        return self.expect_reply
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+
+class Recorder(EchoCdbDevice):
+    pass
+
+
+def _served(name: str, device: Any, **kw: Any) -> ServedDevice:
+    return ServedDevice(name, "disk", cast(ScsiDevice, device), **kw)
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[tuple[Daemon, SimBackend, list[str]]]:
+    closed: list[str] = []
+    config = Config(path=tmp_path / "lab.toml", control_socket=tmp_path / "c.sock", state_dir=tmp_path)
+    config.devices = [
+        _served("d0", Recorder(), close=lambda: closed.append("d0"), status=lambda: {"x": 1}),
+        _served("d1", Recorder(), close=lambda: closed.append("d1")),
+    ]
+    backend = SimBackend()
+    daemon = Daemon(config, backend, ready_file=tmp_path / "ready")
+    yield daemon, backend, closed
+    daemon.close()
+
+
+def _until(daemon: Daemon, predicate: Any, steps: int = 100) -> None:
+    for _ in range(steps):
+        if predicate():
+            return
+        daemon.step(0.05)
+    raise AssertionError("condition never became true")
+
+
+def test_serves_rings_control_and_shuts_down_in_order(
+    setup: tuple[Daemon, SimBackend, list[str]],
+) -> None:
+    daemon, backend, closed = setup
+    daemon.start()
+    assert daemon.ready_file is not None
+    _until(daemon, daemon.ready_file.exists)
+    assert backend.calls == ["attach d0", "attach d1", "export d0 0", "export d1 1"]
+
+    sim, channel = backend.sims["d1"], backend.channels["d1"]
+    handles = [sim.submit(INQUIRY, data_in_length=36) for _ in range(3)]
+    channel.kick()
+    _until(daemon, lambda: all(h.done for h in handles))
+    assert handles[0].result is not None
+    assert handles[0].result.data == INQUIRY
+    device = cast(Recorder, daemon.served["d1"].device.device)
+    assert device.seen == [INQUIRY] * 3
+
+    answers: list[dict[str, Any]] = []
+    client = threading.Thread(target=lambda: answers.append(call(daemon.config.control_socket, "d0", "status")))
+    client.start()
+    _until(daemon, lambda: bool(answers))
+    client.join()
+    assert answers == [{"name": "d0", "kind": "disk", "ops": ["status"], "x": 1}]
+
+    daemon.request_stop("test")
+    daemon.shutdown()
+    assert backend.calls[4:] == ["unexport d1 1", "unexport d0 0", "release d0", "release d1", "close"]
+    assert closed == ["d0", "d1"]
+    assert all(c.closed for c in backend.channels.values())
+    assert not daemon.ready_file.exists()
+    assert not daemon.config.control_socket.exists()
+
+
+@pytest.mark.parametrize(("policy", "replayed"), [(always_replay, True), (never_replay, False)])
+def test_restart_resumes_from_cmd_tail_with_the_replay_policy(
+    tmp_path: Path, policy: Any, replayed: bool
+) -> None:
+    config = Config(path=tmp_path / "lab.toml", control_socket=tmp_path / "c.sock")
+    device = Recorder()
+    config.devices = [_served("t0", device, may_replay=policy)]
+    backend = SimBackend()
+    sim = RingSimulator()
+    backend.sims["t0"] = sim
+    # Left in the ring by a handler that died: between cmd_tail and cmd_head.
+    stale = sim.submit(TUR)
+    daemon = Daemon(config, backend)
+    daemon.export = False
+    try:
+        daemon.start()
+        _until(daemon, lambda: stale.done)
+        assert stale.result is not None
+        if replayed:
+            assert stale.result.status == Status.GOOD
+            assert device.seen == [TUR]
+        else:
+            assert stale.result.status == Status.CHECK_CONDITION
+            code, _fields = parse_sense(stale.result.sense)
+            assert code == COMMAND_ABORTED
+            assert device.seen == []
+        # New commands after the restart run normally.
+        fresh = sim.submit(TUR)
+        backend.channels["t0"].kick()
+        _until(daemon, lambda: fresh.done)
+        assert fresh.result is not None and fresh.result.status == Status.GOOD
+        assert backend.calls == ["attach t0"]
+    finally:
+        daemon.shutdown()
+        daemon.close()
+
+
+def test_in_flight_commands_drain_before_the_ring_closes(tmp_path: Path) -> None:
+    from devemu.tcmu.loop import DEFERRED
+
+    class Slow:
+        def __init__(self) -> None:
+            self.pending: list[Command] = []
+
+        def execute(self, cmd: Command) -> Any:
+            self.pending.append(cmd)
+            return DEFERRED
+
+    config = Config(path=tmp_path / "lab.toml", control_socket=tmp_path / "c.sock")
+    slow = Slow()
+    config.devices = [_served("s0", slow)]
+    backend = SimBackend()
+    daemon = Daemon(config, backend)
+    daemon.export = False
+    daemon.start()
+    handle = backend.sims.setdefault("s0", RingSimulator()).submit(TUR)
+    backend.channels["s0"].kick()
+    _until(daemon, lambda: bool(slow.pending))
+    ring = daemon.served["s0"].ring
+    assert ring is not None and ring.in_flight == 1
+
+    def finish() -> None:
+        ring.complete(slow.pending[0], Result())
+
+    timer = threading.Timer(0.2, lambda: daemon._submit(lambda: None, lambda _f: finish()))
+    timer.start()
+    daemon.shutdown()
+    timer.join()
+    assert handle.done and handle.result is not None and handle.result.status == Status.GOOD
+    assert backend.channels["s0"].closed
+    daemon.close()
+
+
+def test_netlink_events_detach_reattach_and_reply(
+    setup: tuple[Daemon, SimBackend, list[str]],
+) -> None:
+    daemon, backend, _ = setup
+    daemon.export = False
+    daemon.start()
+
+    class Replies:
+        def __init__(self) -> None:
+            self.sent: list[tuple[TcmuCommand, int]] = []
+
+        def reply(self, event: DeviceEvent, status: int = 0) -> None:
+            self.sent.append((event.command, status))
+
+    replies = Replies()
+    daemon.events = cast(Any, replies)
+    backend.expect_reply = True
+    removed = DeviceEvent(TcmuCommand.REMOVED_DEVICE, "tcm-user/0/x/devemu/d0", 0, 5)
+    daemon.handle_event(removed)
+    assert daemon.served["d0"].channel is None
+    assert backend.channels["d0"].closed
+    daemon.handle_event(DeviceEvent(TcmuCommand.ADDED_DEVICE, "tcm-user/0/x/devemu/d0", 0, 6))
+    assert daemon.served["d0"].channel is not None
+    daemon.handle_event(DeviceEvent(TcmuCommand.ADDED_DEVICE, "tcm-user/0/y/devemu/zz", 0, 7))
+    daemon.handle_event(DeviceEvent(TcmuCommand.ADDED_DEVICE, "tcm-user/0/y/file/zz", 0, 8))
+    reconfig = DeviceEvent(TcmuCommand.RECONFIG_DEVICE, "tcm-user/0/x/devemu/d1", 0, 9, dev_size=1 << 20)
+    daemon.handle_event(reconfig)
+    assert replies.sent == [
+        (TcmuCommand.REMOVED_DEVICE, 0),
+        (TcmuCommand.ADDED_DEVICE, 0),
+        (TcmuCommand.ADDED_DEVICE, -2),  # ENOENT: not configured here
+        (TcmuCommand.ADDED_DEVICE, 0),  # another handler's subtype: no objection
+        (TcmuCommand.RECONFIG_DEVICE, 0),
+    ]
+    daemon.events = None
+    daemon.shutdown()
+
+
+def test_host_checks_say_what_to_run(tmp_path: Path) -> None:
+    sysfs, configfs = tmp_path / "sys", tmp_path / "config"
+    configfs.mkdir()
+    with pytest.raises(ServeError, match=r"must run as root.*sudo devemu serve"):
+        check_host(configfs, sysfs, euid=1000)
+    with pytest.raises(ServeError, match=r"run `modprobe target_core_user`"):
+        check_host(configfs, sysfs, euid=0)
+    (sysfs / "module" / "target_core_user").mkdir(parents=True)
+    with pytest.raises(ServeError, match=rf"run `mount -t configfs none {configfs}`"):
+        check_host(configfs, sysfs, euid=0)
+    (configfs / "target" / "core").mkdir(parents=True)
+    with pytest.raises(ServeError, match=r"run `modprobe tcm_loop`"):
+        check_host(configfs, sysfs, euid=0)
+    check_host(configfs, sysfs, euid=0, fabric="none")
+    (sysfs / "module" / "tcm_loop").mkdir()
+    check_host(configfs, sysfs, euid=0)

@@ -1,0 +1,136 @@
+"""The guest boots, loads TCMU and tcm_loop, and runs the host's Python."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from devemu.vm import VmResult, VmTimeoutError, cli
+from devemu.vm.runner import package_root
+from devemu.vm.session import VmSession
+from devemu.vm.steps import Step
+
+pytestmark = pytest.mark.vm
+
+C = "/sys/kernel/config/target"
+WWN = "naa.5001405000000e01"
+NEXUS = "naa.5001405000000e02"
+
+STEPS = {
+    "modules": "grep -q '^target_core_user ' /proc/modules\ngrep -q '^tcm_loop ' /proc/modules",
+    "configfs": f"grep -q ' /sys/kernel/config configfs ' /proc/mounts\ntest -d {C}/core",
+    "backstore": f"""
+mkdir -p {C}/core/user_0/probe
+echo -n dev_config=devemu/probe > {C}/core/user_0/probe/control
+echo -n dev_size=1048576 > {C}/core/user_0/probe/control
+echo 1 > {C}/core/user_0/probe/enable
+for uio in /sys/class/uio/uio*; do
+    if [ "$(cat $uio/name)" = tcm-user/0/probe/devemu/probe ]; then
+        test -c /dev/${{uio##*/}}
+        cat $uio/maps/map0/size
+    fi
+done
+""",
+    "loopback": f"""
+mkdir -p {C}/loopback/{WWN}/tpgt_1/lun/lun_0
+echo -n {NEXUS} > {C}/loopback/{WWN}/tpgt_1/nexus
+cat {C}/loopback/{WWN}/tpgt_1/nexus
+rmdir {C}/loopback/{WWN}/tpgt_1/lun/lun_0
+echo -n 0 > {C}/loopback/{WWN}/tpgt_1/enable 2>/dev/null || true
+""",
+    "teardown": f"rmdir {C}/core/user_0/probe\nrmdir {C}/core/user_0\n! ls /dev/uio0",
+    "python": '"$DEVEMU_VM_PYTHON" -c "import devemu, sys; print(devemu.__file__)"',
+    "python_on_path": "python3 -c 'import sys; print(sys.executable)'",
+    "root_writes_stay_in_guest": "touch /usr/devemu-vm-probe\nmkdir -p /var/lib/devemu/probe",
+    "tmp_writable": "echo x > /tmp/probe && test -s /tmp/probe",
+    "share": 'echo from-guest > "$DEVEMU_VM_SHARE/written-in-guest"',
+    "sg_tools": "command -v sg_inq lsscsi mt mtx fio",
+    "failing_step": "exit 3",
+}
+
+
+@pytest.fixture(scope="module")
+def boot(
+    vm_session: VmSession, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[VmResult, dict[str, Step], Path]:
+    share = tmp_path_factory.mktemp("boot-share")
+    result, steps = vm_session.run_steps(STEPS, share=share, timeout=240)
+    return result, steps, share
+
+
+def _step(boot: tuple[VmResult, dict[str, Step], Path], name: str) -> Step:
+    result, steps, _ = boot
+    assert name in steps, f"step {name} missing; output:\n{result.output}"
+    return steps[name]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "modules",
+        "configfs",
+        "backstore",
+        "loopback",
+        "teardown",
+        "python",
+        "python_on_path",
+        "root_writes_stay_in_guest",
+        "tmp_writable",
+        "share",
+        "sg_tools",
+    ],
+)
+def test_step_succeeds(boot: tuple[VmResult, dict[str, Step], Path], name: str) -> None:
+    step = _step(boot, name)
+    assert step.ok, f"{name} failed with status {step.status}:\n{step.output}"
+
+
+def test_backstore_maps_ring_and_data_area(boot: tuple[VmResult, dict[str, Step], Path]) -> None:
+    assert _step(boot, "backstore").output.split() == ["0x0000000040800000"]
+
+
+def test_loopback_nexus_is_set(boot: tuple[VmResult, dict[str, Step], Path]) -> None:
+    assert NEXUS in _step(boot, "loopback").output
+
+
+def test_guest_imports_host_package(boot: tuple[VmResult, dict[str, Step], Path]) -> None:
+    printed = Path(_step(boot, "python").output.strip())
+    assert printed == package_root() / "devemu" / "__init__.py"
+
+
+def test_failing_step_reports_its_status(boot: tuple[VmResult, dict[str, Step], Path]) -> None:
+    assert _step(boot, "failing_step").status == 3
+
+
+def test_share_written_by_guest(boot: tuple[VmResult, dict[str, Step], Path]) -> None:
+    _, _, share = boot
+    assert (share / "written-in-guest").read_text() == "from-guest\n"
+
+
+def test_host_root_untouched(boot: tuple[VmResult, dict[str, Step], Path]) -> None:
+    assert _step(boot, "root_writes_stay_in_guest").ok
+    assert not Path("/usr/devemu-vm-probe").exists()
+
+
+def test_boot_is_quick(boot: tuple[VmResult, dict[str, Step], Path]) -> None:
+    result, _, _ = boot
+    assert 0 < result.boot_seconds < 30
+
+
+def test_cli_runs_command_and_returns_its_status(
+    vm_session: VmSession, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser(prog="devemu")
+    cli.add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(
+        ["vm", "--timeout", "120", "--", "sh", "-c", "echo out; echo err >&2; exit 7"]
+    )
+    assert args.func(args) == 7
+    assert capsys.readouterr().out.splitlines() == ["out", "err"]
+
+
+def test_timeout_kills_the_guest(vm_session: VmSession) -> None:
+    with pytest.raises(VmTimeoutError, match="QEMU killed"):
+        vm_session.run("sleep 600", timeout=1.5)
