@@ -10,7 +10,11 @@ doorbell and the simulator's reaping. The device does nothing.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from devemu.testing import NullDevice, RingSimulator
 

@@ -15,7 +15,12 @@ from collections.abc import Sequence
 from devemu.errors import DevemuError
 
 #: ``module:function`` pairs that add subcommands, in the order ``--help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("devemu.daemon_cli:add_parser",)
+SUBCOMMANDS: tuple[str, ...] = (
+    "devemu.daemon_cli:add_parser",
+    "devemu.disk.cli:add_parser",
+    "devemu.tape.library_cli:add_library_parser",
+    "devemu.vm.cli:add_parser",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -104,12 +104,13 @@ def from_config(
             ("serial", dev_name),
         )
     }
-    try:
-        identity = Identity(**strings)
-    except ValueError as err:
-        first = str(err).split()[0]
-        bad = first if first in strings else "serial"
-        raise ConfigError(path, f"{key}.{bad}", str(err)) from err
+    for field, value in strings.items():
+        try:
+            Identity(**{field: value})
+        except ValueError as err:
+            reason = str(err) if "characters" in str(err) else f"{value!r} is not printable ASCII"
+            raise ConfigError(path, f"{key}.{field}", reason) from err
+    identity = Identity(**strings)
     if not image_path.exists():
         raise ConfigError(
             path, f"{key}.image", f"{image_path} does not exist (create it: devemu disk create)"

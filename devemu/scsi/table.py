@@ -16,7 +16,7 @@ answers (CONDITION MET). Errors are raised as
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from devemu.scsi.command import Command, Result
@@ -80,6 +80,13 @@ class CommandSpec:
     needs_medium: bool = False
     blocked_by_unit_attention: bool = True
     conflicts: bool = True
+    #: The complement of ``usage[1:]`` as one integer: a single AND finds a
+    #: reserved bit on the per-command path.
+    reserved_mask: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        inverse = bytes(~b & 0xFF for b in self.usage[1:])
+        object.__setattr__(self, "reserved_mask", int.from_bytes(inverse, "big"))
 
     @property
     def opcode(self) -> int:
@@ -92,6 +99,8 @@ class CommandSpec:
     def first_reserved_bit(self, cdb: bytes) -> tuple[int, int] | None:
         """(byte, bit) of the first bit set where usage has none, else None."""
         usage = self.usage
+        if not int.from_bytes(cdb[1 : len(usage)], "big") & self.reserved_mask:
+            return None
         for i in range(1, len(usage)):
             bad = cdb[i] & ~usage[i]
             if bad:

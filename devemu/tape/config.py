@@ -38,14 +38,15 @@ import hashlib
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from devemu.errors import ConfigError, DevemuError
-from devemu.scsi.command import Command
 from devemu.scsi.identity import Identity
 from devemu.served import ServedDevice
+from devemu.tape import drive as tape_drive
 from devemu.tape.cartridge_store import CartridgeDirectory
 from devemu.tape.changer import MediumChanger, may_replay
+from devemu.tape.drive import TapeDrive
 from devemu.tape.elements import Element, ElementLayout, ElementType
 from devemu.tape.library import Library, LibraryError
 from devemu.tape.media import drive_type, medium_type
@@ -72,18 +73,13 @@ DRIVE_KEYS = ("name", "type", "serial", "vendor", "product", "revision")
 BARCODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 VOLSER_LENGTH = 6
 
-#: TCMU wants a size for every backstore; the changer has no blocks of its own.
+#: TCMU wants a size for every backstore; changer and drives have no blocks of their own.
 CHANGER_DEV_SIZE = 1 << 20
 
-if TYPE_CHECKING:
-    from devemu.tape.drive import TapeDrive
-
-DriveFactory = Callable[[Identity, str, Path], "TapeDrive"]
+DriveFactory = Callable[[Identity, str, Path], TapeDrive]
 
 
 def _default_drive(identity: Identity, drive_type_name: str, state_dir: Path) -> TapeDrive:
-    from devemu.tape.drive import TapeDrive  # noqa: PLC0415 - the drive imports the changer's peers
-
     return TapeDrive(identity, drive_type=drive_type_name, state_dir=state_dir)
 
 
@@ -313,18 +309,14 @@ def from_config(
 
 
 def drive_served(name: str, drive: TapeDrive) -> ServedDevice:
-    """A tape drive of the library as a served device (it never replays: SSC state)."""
+    """A tape drive of the library as a served device (replay policy: the drive's)."""
     return ServedDevice(
         name=name,
         kind="tape",
         device=drive,
         size=CHANGER_DEV_SIZE,
         block_size=512,
-        may_replay=_never,
-        status=lambda: {"loaded": str(drive.loaded_path) if drive.loaded_path else None},
+        may_replay=tape_drive.may_replay,
+        status=drive.status,
         close=drive.close,
     )
-
-
-def _never(cmd: Command) -> bool:
-    return False

@@ -200,7 +200,7 @@ _BATCH_STRUCTS: dict[int, struct.Struct] = {}
 
 
 def _batch_struct(n: int) -> struct.Struct:
-    """``n`` one-iov entries with a 10-byte CDB, back to back."""
+    """``n`` one-iov entries with a CDB of 9 to 16 bytes, back to back."""
     st = _BATCH_STRUCTS.get(n)
     if st is None:
         st = _BATCH_STRUCTS[n] = struct.Struct("<" + _ENTRY1_CDB16.format[1:] * n)
@@ -389,8 +389,8 @@ class RingSimulator:
         k = (length + bs - 1) // bs
         if self._waiting or self._inflight or self.broken or not 0 < k * n <= self._free_blocks:
             return None
-        if any(len(c) != 10 or c[0] >> 5 not in (1, 2) for c in cdbs):
-            return None  # the single-format layout below is for 10-byte CDBs
+        if any(len(c) not in (10, 12, 16) or len(c) != _GROUP_LENGTH[c[0] >> 5] for c in cdbs):
+            return None  # the single layout below: CDBs of 10, 12 or 16 bytes (16 in the ring)
         size = abi.ENTRY_SIZE + 16
         head = self._head
         if head + n * size > self.cmdr_size or self.ring_free() < n * size:

@@ -37,11 +37,12 @@ SCRIPT = r"""
 C=/sys/kernel/config/target
 CFG="$DEVEMU_VM_SHARE/serve.toml"
 READY=/run/devemu.ready
-devemu() { "$DEVEMU_VM_PYTHON" -c 'import sys; from devemu.cli import main; sys.argv[0] = "devemu"; sys.exit(main())' "$@"; }
+MAIN='import sys; from devemu.cli import main; sys.argv[0] = "devemu"; sys.exit(main())'
+devemu() { "$DEVEMU_VM_PYTHON" -c "$MAIN" "$@"; }
 start() {
     rm -f "$READY"
     t0=$(date +%s.%N)
-    devemu -v serve "$CFG" --ready-file "$READY" > "/tmp/serve$1.log" 2>&1 &
+    "$DEVEMU_VM_PYTHON" -c "$MAIN" -v serve "$CFG" --ready-file "$READY" > "/tmp/serve$1.log" 2>&1 &
     pid=$!
     i=0
     while [ ! -e "$READY" ]; do
@@ -67,7 +68,9 @@ find_disk
 echo "HW_MAX_SECTORS $(cat $C/core/user_0/disk0/attrib/hw_max_sectors)"
 echo "PGR $(cat $C/core/user_0/disk0/attrib/pgr_support) ALUA $(cat $C/core/user_0/disk0/attrib/alua_support)"
 echo "MAX_SECTORS_KB $(cat /sys/block/${sd##*/}/queue/max_sectors_kb)"
-echo "SERIAL $(sg_inq -p 0x80 "$sd" | awk '/Unit serial number/ {print $NF}')"
+echo "SERIAL $(tail -c +5 /sys/block/${sd##*/}/device/vpd_pg80)"
+t0=$(date +%s.%N); "$DEVEMU_VM_PYTHON" -c 'import devemu.daemon_cli, devemu.disk.config'
+echo "IMPORT_SECONDS $(echo "$(date +%s.%N) - $t0" | bc)"
 devemu status | sed 's/^/STATUS /'
 dd if=/dev/urandom of=/tmp/pattern bs=1M count=8 2>/dev/null
 dd if=/tmp/pattern of="$sd" bs=1M oflag=direct 2>/dev/null

@@ -114,7 +114,12 @@ def rw16(op: int, lba: int, count: int, flags: int = 0) -> bytes:
 
 
 def sai16(action: int, lba: int, allocation_length: int) -> bytes:
-    return bytes([0x9E, action]) + lba.to_bytes(8, "big") + allocation_length.to_bytes(4, "big") + b"\0\0"
+    return (
+        bytes([0x9E, action])
+        + lba.to_bytes(8, "big")
+        + allocation_length.to_bytes(4, "big")
+        + b"\0\0"
+    )
 
 
 def unmap_cdb(length: int) -> bytes:

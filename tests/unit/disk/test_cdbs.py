@@ -388,7 +388,9 @@ CASES: list[tuple[str, Struct, str, dict[str, Any]]] = [
 
 
 @pytest.mark.parametrize(("name", "struct", "golden", "fields"), CASES, ids=[c[0] for c in CASES])
-def test_cdb_golden_both_ways(name: str, struct: Struct, golden: str, fields: dict[str, Any]) -> None:
+def test_cdb_golden_both_ways(
+    name: str, struct: Struct, golden: str, fields: dict[str, Any]
+) -> None:
     check_both_ways(struct, bytes.fromhex(golden), fields)
 
 
@@ -404,7 +406,9 @@ FAST_CASES = [
 
 @pytest.mark.parametrize(("struct", "length"), FAST_CASES)
 @given(data=st.data())
-def test_fast_path_agrees_with_declaration(struct: Struct, length: int, data: st.DataObject) -> None:
+def test_fast_path_agrees_with_declaration(
+    struct: Struct, length: int, data: st.DataObject
+) -> None:
     cdb = data.draw(st.binary(min_size=length, max_size=length))
     parsed = struct.parse(cdb)
     flags, lba, count = cdbs.decode_rw(cdb)

@@ -16,8 +16,7 @@ B0_512 = bytes.fromhex(
     "00000100"
     "00000008"
     "80000000"
-    "0000000000200000"
-    + "00" * 20
+    "0000000000200000" + "00" * 20
 )
 
 
@@ -143,11 +142,12 @@ def test_unmap_and_lba_status_structures_both_ways() -> None:
         {"lba": 0x10, "count": 0x20},
     )
     check_both_ways(
-        parameters.LbaStatusHeader, bytes.fromhex("00000014 00000000"), {"parameter_data_length": 20}
+        parameters.LbaStatusHeader,
+        bytes.fromhex("00000014 00000000"),
+        {"parameter_data_length": 20},
     )
     check_both_ways(
         parameters.LbaStatusDescriptor,
         bytes.fromhex("0000000000000008 000007f8 01 000000"),
         {"lba": 8, "count": 0x7F8, "provisioning_status": {"reserved": 0, "status": 1}},
     )
-

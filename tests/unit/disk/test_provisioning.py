@@ -52,7 +52,13 @@ def test_unmap_punches_holes(run: Run, image_path: Path, block_size: int) -> Non
     assert raw[64 * block_size : 128 * block_size] == bytes(64 * block_size)
     assert raw[63 * block_size : 64 * block_size] == b"\x5a" * block_size
     assert raw[1024 * block_size : 1536 * block_size] == bytes(512 * block_size)
-    assert lba_status(run, 0) == [(0, 64, 0), (64, 64, 1), (128, 896, 0), (1024, 512, 1), (1536, 512, 0)]
+    assert lba_status(run, 0) == [
+        (0, 64, 0),
+        (64, 64, 1),
+        (128, 896, 0),
+        (1024, 512, 1),
+        (1536, 512, 0),
+    ]
     # The first descriptor always starts at the requested LBA.
     assert lba_status(run, 100)[0] == (100, 28, 1)
     # A short allocation length returns fewer descriptors.
@@ -92,7 +98,9 @@ def test_unmap_anchor_is_refused(run: Run) -> None:
 
 
 @pytest.mark.parametrize("length", [10, 16])
-def test_write_same_writes_the_pattern(run: Run, image_path: Path, block_size: int, length: int) -> None:
+def test_write_same_writes_the_pattern(
+    run: Run, image_path: Path, block_size: int, length: int
+) -> None:
     op, build = (0x41, rw10) if length == 10 else (0x93, rw16)
     block = bytes(range(256)) * (block_size // 256)
     assert run(build(op, 10, 20), block).status == Status.GOOD
@@ -113,7 +121,9 @@ def test_write_same_unmap(run: Run, image_path: Path, block_size: int, length: i
     assert image_path.read_bytes()[: 8 * block_size] == b"\x01" * (8 * block_size)
 
 
-def test_write_same_zeros_without_unmap_stay_mapped(run: Run, image_path: Path, block_size: int) -> None:
+def test_write_same_zeros_without_unmap_stay_mapped(
+    run: Run, image_path: Path, block_size: int
+) -> None:
     fill(run, block_size)
     assert run(rw16(0x93, 0, 64), bytes(block_size)).status == Status.GOOD
     assert image_path.read_bytes()[: 64 * block_size] == bytes(64 * block_size)

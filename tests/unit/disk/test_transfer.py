@@ -85,13 +85,20 @@ def test_zero_length_transfers_nothing(run: Run, image_path: Path, length: int) 
 @pytest.mark.parametrize("length", [6, 10, 12, 16])
 def test_out_of_range_names_the_first_lba_outside(run: Run, image_path: Path, length: int) -> None:
     before = image_path.read_bytes()
-    for lba, count, first in [(BLOCKS - 1, 2, BLOCKS), (BLOCKS, 1, BLOCKS), (BLOCKS + 7, 1, BLOCKS + 7)]:
+    for lba, count, first in [
+        (BLOCKS - 1, 2, BLOCKS),
+        (BLOCKS, 1, BLOCKS),
+        (BLOCKS + 7, 1, BLOCKS + 7),
+    ]:
         answer = run(cdb(length, READS[length], lba, count), data_in=4096 * 2)
         assert answer.status == Status.CHECK_CONDITION
         assert answer.code == LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE
         assert answer.fields["information"] == first
         answer = run(cdb(length, WRITES[length], lba, count), bytes(count * 4096)[: count * 4096])
-        assert answer.code in (LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE, INVALID_FIELD_IN_COMMAND_INFORMATION_UNIT)
+        assert answer.code in (
+            LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE,
+            INVALID_FIELD_IN_COMMAND_INFORMATION_UNIT,
+        )
     assert image_path.read_bytes() == before
 
 
@@ -114,7 +121,9 @@ def test_last_block_is_readable(run: Run, block_size: int) -> None:
     assert answer.status == Status.GOOD and answer.data == bytes(block_size)
 
 
-def test_write_data_out_length_mismatch_is_refused(run: Run, image_path: Path, block_size: int) -> None:
+def test_write_data_out_length_mismatch_is_refused(
+    run: Run, image_path: Path, block_size: int
+) -> None:
     before = image_path.read_bytes()
     for data in (bytes(block_size), bytes(3 * block_size)):
         answer = run(rw10(0x2A, 0, 2), b"\x01" * len(data))
@@ -275,7 +284,9 @@ def test_write_and_verify_detects_a_bad_medium(
 
 
 def caw(lba: int, count: int, fua: bool = False) -> bytes:
-    return bytes([0x89, 0x08 if fua else 0]) + lba.to_bytes(8, "big") + bytes([0, 0, 0, count, 0, 0])
+    return (
+        bytes([0x89, 0x08 if fua else 0]) + lba.to_bytes(8, "big") + bytes([0, 0, 0, count, 0, 0])
+    )
 
 
 def test_compare_and_write(run: Run, image_path: Path, block_size: int) -> None:

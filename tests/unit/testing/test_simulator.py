@@ -159,9 +159,11 @@ def test_run_batch_and_its_fallback() -> None:
     dev = NullDevice()
     sim.attach(dev)
     assert sim.run_batch([READ10] * 8, 4096) == 8
+    read16 = bytes([0x88]) + bytes(15)
+    assert sim.run_batch([read16] * 4, 4096) == 4
     assert sim.run_batch([TUR] * 3, 0) == 3  # not the one-write layout
     assert sim.run_batch([READ10] * 40, 4096) == 40  # more than the ring holds at once
-    assert dev.calls == 51 and sim.outstanding == 0 and sim.free_blocks == 16
+    assert dev.calls == 55 and sim.outstanding == 0 and sim.free_blocks == 16
 
 
 def test_process_needs_a_handler() -> None:

@@ -1,0 +1,132 @@
+"""``devemu cdrom`` (live media changes) and ``devemu image`` (disc images).
+
+``add_parser(subparsers)`` registers both groups:
+
+- ``devemu cdrom insert DEVICE IMAGE [--force]``, ``devemu cdrom eject
+  DEVICE [--force]``, ``devemu cdrom status DEVICE``: through the daemon's
+  control socket (``--socket``, else ``$DEVEMU_SOCKET``, else
+  /run/devemu/control.sock);
+- ``devemu image iso SOURCE_DIR OUT.iso [--label L]``: build an ISO 9660
+  image with Joliet and Rock Ridge;
+- ``devemu image info IMAGE``: tracks, sessions, modes, label, size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from devemu.cdrom.image import describe, load_image
+from devemu.cdrom.iso_writer import make_iso
+from devemu.config import default_socket
+from devemu.control import call
+
+
+def _socket(args: argparse.Namespace) -> Path:
+    if args.socket is not None:
+        return Path(args.socket)
+    return default_socket()
+
+
+def _call(args: argparse.Namespace, op: str, **params: Any) -> int:
+    result = call(_socket(args), args.device, op, **params)
+    print(json.dumps(result, indent=2) if args.json else _summary(result))
+    return 0
+
+
+def _summary(status: dict[str, Any]) -> str:
+    medium = status.get("medium")
+    what = "empty"
+    if isinstance(medium, dict):
+        what = f"{medium.get('image')} ({medium.get('sectors')} sectors)"
+    lock = ", removal prevented" if status.get("prevented") else ""
+    return f"tray {status.get('tray')}, {what}, profile {status.get('profile')}{lock}"
+
+
+def _insert(args: argparse.Namespace) -> int:
+    image = str(Path(args.image).resolve())
+    return _call(args, "insert", image=image, force=args.force)
+
+
+def _eject(args: argparse.Namespace) -> int:
+    return _call(args, "eject", force=args.force)
+
+
+def _status(args: argparse.Namespace) -> int:
+    return _call(args, "status")
+
+
+def _progress(done: int, total: int) -> None:
+    width = 40
+    filled = width * done // max(total, 1)
+    sys.stderr.write(
+        f"\r[{'#' * filled}{'.' * (width - filled)}] {100 * done // max(total, 1):3d}%"
+    )
+    if done >= total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def _image_iso(args: argparse.Namespace) -> int:
+    progress = _progress if sys.stderr.isatty() else None
+    size = make_iso(Path(args.source), Path(args.out), label=args.label, progress=progress)
+    print(f"{args.out}: {size} bytes")
+    return 0
+
+
+def _image_info(args: argparse.Namespace) -> int:
+    disc = load_image(args.image)
+    try:
+        info = describe(disc)
+    finally:
+        disc.close()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{info['image']}: {info['kind']}, {info['sectors']} sectors, {info['size']} bytes")
+    if "label" in info:
+        ext = [k for k in ("joliet", "rock_ridge", "udf", "el_torito") if info[k]]
+        print(f"  label {info['label']!r}, extensions: {', '.join(ext) or 'none'}")
+    for s in info["sessions"]:
+        print(f"  session {s['number']} (lead-out at {s['leadout']})")
+        for t in s["tracks"]:
+            print(
+                f"    track {t['number']:2d} {t['mode']:<10} start {t['start']:>7} ({t['msf']})"
+                f"  length {t['length']}  pregap {t['pregap']}"
+            )
+    return 0
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register the ``cdrom`` and ``image`` command groups."""
+    cdrom = subparsers.add_parser("cdrom", help="change the disc in a served optical drive")
+    cdrom_sub = cdrom.add_subparsers(dest="cdrom_command", required=True, metavar="ACTION")
+    for name, func, helptext in (
+        ("insert", _insert, "put an ISO or CUE image in the drive and close the tray"),
+        ("eject", _eject, "open the tray and take the disc out"),
+        ("status", _status, "tray, lock and disc of the drive"),
+    ):
+        p = cdrom_sub.add_parser(name, help=helptext)
+        p.add_argument("device", help="the drive's name in the configuration")
+        if name == "insert":
+            p.add_argument("image", help="ISO 9660 image or CUE sheet")
+        if name != "status":
+            p.add_argument("--force", action="store_true", help="even if removal is prevented")
+        p.add_argument("--socket", help="control socket of the daemon")
+        p.add_argument("--json", action="store_true", help="print the reply as JSON")
+        p.set_defaults(func=func)
+
+    image = subparsers.add_parser("image", help="build and inspect disc images")
+    image_sub = image.add_subparsers(dest="image_command", required=True, metavar="ACTION")
+    iso = image_sub.add_parser("iso", help="build an ISO 9660 image (Joliet, Rock Ridge)")
+    iso.add_argument("source", help="folder to put on the disc")
+    iso.add_argument("out", help="image file to write")
+    iso.add_argument("--label", default="CDROM", help="volume label (up to 32 characters)")
+    iso.set_defaults(func=_image_iso)
+    info = image_sub.add_parser("info", help="tracks, sessions, modes, label and size")
+    info.add_argument("image", help="ISO 9660 image or CUE sheet")
+    info.add_argument("--json", action="store_true", help="print as JSON")
+    info.set_defaults(func=_image_info)
