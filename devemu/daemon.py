@@ -226,9 +226,6 @@ class Daemon:
         self.control = ControlServer(socket_path, devices, self.selector)
         for item in self.served.values():
             self._attach(item)
-        self.events = self.backend.events()
-        if self.events is not None:
-            self.selector.register(self.events, selectors.EVENT_READ, self._on_netlink)
         targets = [item for item in self.served.values() if self.export]
         if targets:
             self.pending_exports = 1
@@ -274,6 +271,11 @@ class Daemon:
         self._ready()
 
     def _ready(self) -> None:
+        # Device events are followed from here on; opening the socket is slow
+        # enough on an emulated machine to delay the first LUN scan.
+        self.events = self.backend.events()
+        if self.events is not None:
+            self.selector.register(self.events, selectors.EVENT_READ, self._on_netlink)
         if self.ready_file is not None:
             self.ready_file.parent.mkdir(parents=True, exist_ok=True)
             self.ready_file.touch()
@@ -346,8 +348,9 @@ class Daemon:
 
     def _submit(self, work: Callable[[], None], done: Callable[[Future[None]], None]) -> None:
         future = self._worker.submit(work)
-        future.add_done_callback(lambda _f: self._wake())
+        # Listed before the wake-up can arrive, so the loop always finds it.
         self._jobs.append(_Job(future, done))
+        future.add_done_callback(lambda _f: self._wake())
 
     def _wake(self) -> None:
         with contextlib.suppress(OSError):

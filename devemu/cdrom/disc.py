@@ -356,6 +356,16 @@ class Disc:
             lba += n
         return out.written
 
+    def read_plain(self, lba: int, count: int, into: list[memoryview]) -> int:
+        """User data of a plain data disc (:attr:`is_plain_data`) straight into ``into``."""
+        length = count * raw.USER_DATA_SIZE
+        ext = self.extents[0]
+        if sum(len(b) for b in into) == length:
+            done = os.preadv(self._fds[ext.path], into, ext.offset + lba * raw.USER_DATA_SIZE)  # type: ignore[index]
+            if done == length:
+                return done
+        return self.read_sectors(lba, count, USER_DATA, into)
+
     def stored_sector(self, ext: Extent, lba: int) -> bytes:
         """The bytes the image holds for one sector (generated for gaps)."""
         size = ext.mode.stored_size

@@ -92,9 +92,12 @@ def _check_types(disc: Disc, lba: int, count: int, expected: SectorType, *, user
 def read_user_data(device: CdromDevice, cmd: Command, lba: int, count: int) -> int:
     """Transfer ``count`` 2048-byte blocks from ``lba`` straight into the buffers."""
     disc = device.ready_disc()
-    _check_range(disc, lba, count)
+    if lba + count > disc.leadout:
+        raise SenseError(LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE, information=lba & 0xFFFFFFFF)
     if count == 0:
         return 0
+    if disc.is_plain_data:
+        return disc.read_plain(lba, count, cmd.iov)
     if not disc.is_plain_data:
         _check_types(disc, lba, count, SectorType.ANY, user=True)
     return disc.read_sectors(lba, count, USER_DATA, cmd.iov)

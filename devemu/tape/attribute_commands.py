@@ -172,7 +172,9 @@ def write_attribute(drive: TapeDrive, cmd: Command) -> None:
         try:
             (a,) = mam.decode_attributes(body[pos:end])
         except ValueError:
-            raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST, field=param_field(4 + pos + 2)) from None
+            raise SenseError(
+                INVALID_FIELD_IN_PARAMETER_LIST, field=param_field(4 + pos + 2)
+            ) from None
         _check_attribute(a, 4 + pos)
         attrs.append(a)
         pos = end

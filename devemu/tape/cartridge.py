@@ -239,8 +239,9 @@ class Cartridge:
         self._seq = 1
         self._dirty = False
         self._closed = False
-        #: Bytes of journal no longer part of the tape (overwritten, erased).
+        #: Journal entries replayed or written since opening.
         self.entries = 0
+        #: Bytes of a torn tail found (and, read-write, cut off) when opening.
         self.truncated_tail = 0
 
     # --- making and opening --------------------------------------------------------
@@ -437,7 +438,9 @@ class Cartridge:
             try:
                 caps = list(FormatPayload.parse(p.payload or b""))
             except ConstructError as err:
-                raise ImageError(self.path, f"offset {p.offset}", f"bad format entry: {err}") from None
+                raise ImageError(
+                    self.path, f"offset {p.offset}", f"bad format entry: {err}"
+                ) from None
             if not caps:
                 raise ImageError(self.path, f"offset {p.offset}", "format entry without partitions")
             self.partitions = [PartitionIndex(c) for c in caps]
@@ -514,12 +517,8 @@ class Cartridge:
         """Write one data block at ``position`` (ending the data after it)."""
         index = self.partitions[partition]
         self._check_position(index, position)
-        length = 0
-        crc = 0
-        for piece in data:
-            length += len(piece)
-            crc = zlib.crc32(piece, crc)
-        header = pack_entry(_DATA, partition, self._seq, position, length, crc, 0)
+        length = sum(len(piece) for piece in data)
+        header = pack_entry(_DATA, partition, self._seq, position, length, _crc(data), 0)
         offset = self._append([header, *data], ENTRY_HEADER_SIZE + length)
         index.truncate(position)
         index.add_block(offset + ENTRY_HEADER_SIZE, length)
@@ -652,6 +651,13 @@ class Cartridge:
                 if zlib.crc32(data) != crc:
                     problems.append(f"offset {e.offset}: {e.kind.name} entry payload CRC mismatch")
         return problems
+
+
+def _crc(data: Sequence[bytes | memoryview]) -> int:
+    crc = 0
+    for piece in data:
+        crc = zlib.crc32(piece, crc)
+    return crc
 
 
 def _window(iov: Sequence[memoryview], length: int) -> list[memoryview]:

@@ -180,8 +180,7 @@ LoadUnload = Struct(
     "opcode" / Int8ub,
     "flags" / BitStruct(Padding(7), "immed" / Flag),
     Padding(2),
-    "action"
-    / BitStruct(Padding(4), "hold" / Flag, "eot" / Flag, "reten" / Flag, "load" / Flag),
+    "action" / BitStruct(Padding(4), "hold" / Flag, "eot" / Flag, "reten" / Flag, "load" / Flag),
     "control" / Int8ub,
 )
 FormatMedium = Struct(

@@ -56,7 +56,7 @@ from devemu.scsi.command import Command, Result
 from devemu.scsi.device import LogProducer, ScsiDevice, VpdProducer
 from devemu.scsi.identity import Identity
 from devemu.scsi.inquiry import VERSION_SSC5
-from devemu.scsi.mode_pages import ModePage
+from devemu.scsi.mode_pages import ModePage, ModePageSet, PageControl
 from devemu.scsi.sense import (
     BEGINNING_OF_PARTITION_MEDIUM_DETECTED,
     CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT_DATA_PROTECT,
@@ -153,6 +153,23 @@ def _window(iov: Sequence[memoryview], start: int, length: int) -> list[memoryvi
     return out
 
 
+class TapeModePages(ModePageSet):
+    """The drive's mode pages, plus page 0 asking for no page at all.
+
+    Linux st opens a tape with MODE SENSE(6) for page code 0 and reads the
+    header and block descriptor (density, block length, WP, buffered
+    mode); page 0 is vendor specific (SPC-5 7.5.1), and a tape drive
+    answers it with no page.
+    """
+
+    __slots__ = ()
+
+    def sense(self, page: int, subpage: int, pc: PageControl, *, page_byte: int = 2) -> bytes:
+        if page == 0 and subpage == 0:
+            return b""
+        return super().sense(page, subpage, pc, page_byte=page_byte)
+
+
 class TapeDrive(ScsiDevice):
     """An LTO tape drive; see the module notes for its states."""
 
@@ -179,6 +196,7 @@ class TapeDrive(ScsiDevice):
         self._load_written = 0
         self._load_read = 0
         super().__init__(identity)
+        self.mode_pages = TapeModePages(list(self.mode_pages))
         self.state_file = (
             Path(state_dir) / f"drive-{identity.serial}.json" if state_dir is not None else None
         )
@@ -223,7 +241,7 @@ class TapeDrive(ScsiDevice):
                     self._thread()
                     return
                 raise DevemuError(f"drive {self.identity.serial} already holds {self._path}")
-            read_only = not os.access(path, os.W_OK)
+            read_only = _write_protected(path)
             self.cartridge = Cartridge.open(path, read_only=read_only)
             self._path = path
             self._thread()
@@ -372,7 +390,7 @@ class TapeDrive(ScsiDevice):
         ]
 
     def _max_additional(self) -> int:
-        cart = getattr(self, "cartridge", None)
+        cart: Cartridge | None = getattr(self, "cartridge", None)
         if cart is not None:
             return cart.medium.max_partitions - 1
         return 3 if self.drive_type.generation >= 6 else 1
@@ -527,6 +545,15 @@ class TapeDrive(ScsiDevice):
         """Make everything written durable (a synchronising command)."""
         if self.cartridge is not None:
             self.cartridge.flush()
+
+
+def _write_protected(path: Path) -> bool:
+    """A cartridge file without write permission is a write-protected cartridge."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not mode & 0o222 or not os.access(path, os.W_OK)
 
 
 def _drive_type(name: str) -> DriveType:
@@ -937,13 +964,9 @@ SSC_COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "SPACE(6)", _usage(0x11, 0x0F, 0xFF, 0xFF, 0xFF, 0), _space6, timeout=600, needs_medium=True
     ),
-    CommandSpec(
-        "ERASE(6)", _usage(0x19, 0x03, 0, 0, 0, 0), _erase, timeout=600, needs_medium=True
-    ),
+    CommandSpec("ERASE(6)", _usage(0x19, 0x03, 0, 0, 0, 0), _erase, timeout=600, needs_medium=True),
     CommandSpec("LOAD UNLOAD", _usage(0x1B, 0x01, 0, 0, 0x0F, 0), _load_unload, timeout=600),
-    CommandSpec(
-        "PREVENT ALLOW MEDIUM REMOVAL", _usage(0x1E, 0, 0, 0, 0x03, 0), _prevent_allow
-    ),
+    CommandSpec("PREVENT ALLOW MEDIUM REMOVAL", _usage(0x1E, 0, 0, 0, 0x03, 0), _prevent_allow),
     CommandSpec(
         "LOCATE(10)",
         _usage(0x2B, 0x07, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0xFF, 0),
@@ -1018,4 +1041,3 @@ def may_replay(cmd: Command) -> bool:
     state must not run twice: the daemon completes them with an error.
     """
     return bool(cmd.cdb) and cmd.cdb[0] in REPLAYABLE_OPCODES
-

@@ -11,6 +11,7 @@ from __future__ import annotations
 from construct import (
     BitsInteger,
     BitStruct,
+    Bytes,
     Const,
     Flag,
     Int8ub,
@@ -18,12 +19,12 @@ from construct import (
     Int24ub,
     Int32ub,
     Int64ub,
-    PaddedString,
     Padding,
     Struct,
 )
 
 from devemu.scsi.mode_pages import ModePage
+from devemu.tape.mam import ascii_value
 from devemu.tape.media import DriveType, MediumType
 
 # --- READ POSITION, SSC-5 7.7 --------------------------------------------------------
@@ -157,9 +158,9 @@ DensityDescriptor = Struct(
     "media_width" / Int16ub,
     "tracks" / Int16ub,
     "capacity" / Int32ub,
-    "assigning_organization" / PaddedString(8, "ascii"),
-    "density_name" / PaddedString(8, "ascii"),
-    "description" / PaddedString(20, "ascii"),
+    "assigning_organization" / Bytes(8),
+    "density_name" / Bytes(8),
+    "description" / Bytes(20),
 )
 DENSITY_DESCRIPTOR_LENGTH = 52
 
@@ -175,9 +176,9 @@ def density_descriptor(medium: MediumType, *, writable: bool, default: bool) -> 
             "media_width": medium.width,
             "tracks": medium.tracks,
             "capacity": medium.capacity // 1_000_000,
-            "assigning_organization": medium.assigning_organization,
-            "density_name": medium.density_name,
-            "description": medium.description,
+            "assigning_organization": ascii_value(medium.assigning_organization, 8),
+            "density_name": ascii_value(medium.density_name, 8),
+            "description": ascii_value(medium.description, 20),
         }
     )
     return out
@@ -409,4 +410,3 @@ def tapealert_bitmap(flags: frozenset[int]) -> bytes:
     for f in flags:
         value |= 1 << (64 - f)
     return value.to_bytes(8, "big")
-

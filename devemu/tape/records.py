@@ -47,9 +47,9 @@ from construct import (
     Int16ub,
     Int32ub,
     Int64ub,
+    Padded,
     PaddedString,
     Padding,
-    Padded,
     Prefixed,
     PrefixedArray,
     RawCopy,
@@ -98,7 +98,7 @@ CartridgeHeader = Struct(
             ),
         )
     ),
-    "crc" / Checksum(Int32ub, lambda data: zlib.crc32(data), this.body.data),
+    "crc" / Checksum(Int32ub, zlib.crc32, this.body.data),
 )
 
 # Journal entry header. header_crc covers the 36 bytes before it.
@@ -124,7 +124,7 @@ _ENTRY_BODY_SIZE = 36
 FormatPayload = PrefixedArray(Int8ub, Int64ub)
 
 
-def pack_entry(
+def pack_entry(  # noqa: PLR0917 - the header's fields, in their order
     kind: int, partition: int, seq: int, position: int, length: int, payload_crc: int, count: int
 ) -> bytes:
     """Build an entry header (fast path equal to ``EntryHeader.build``)."""

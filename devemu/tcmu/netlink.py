@@ -26,7 +26,9 @@ backstore says a reply is expected, and creates its own backstores with
 Messages are declared and parsed with pyroute2's netlink message classes.
 The socket itself is a plain ``socket.socket``: pyroute2's sockets run
 their own asyncio loop, and the daemon multiplexes this socket with the
-UIO devices and the control socket in one ``selectors`` loop.
+UIO devices and the control socket in one ``selectors`` loop. pyroute2 is
+imported on first use: importing it costs more than the rest of devemu
+together, which matters on a slow machine before the first LUN is up.
 """
 
 from __future__ import annotations
@@ -35,9 +37,8 @@ import socket
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
-
-from pyroute2.netlink import NLM_F_REQUEST, genlmsg
-from pyroute2.netlink.generic import GenericNetlinkSocket
+from functools import cache
+from typing import Any
 
 from devemu.errors import DevemuError
 
@@ -74,21 +75,29 @@ DONE_OF = {
 }
 
 
-class TcmuMessage(genlmsg):  # type: ignore[misc]
-    """A TCM-USER message; attribute order is ``enum tcmu_genl_attr``."""
+_NLM_F_REQUEST = 1
 
-    nla_map = (
-        ("TCMU_ATTR_UNSPEC", "none"),
-        ("TCMU_ATTR_DEVICE", "asciiz"),
-        ("TCMU_ATTR_MINOR", "uint32"),
-        ("TCMU_ATTR_PAD", "none"),
-        ("TCMU_ATTR_DEV_CFG", "asciiz"),
-        ("TCMU_ATTR_DEV_SIZE", "uint64"),
-        ("TCMU_ATTR_WRITECACHE", "uint8"),
-        ("TCMU_ATTR_CMD_STATUS", "int32"),
-        ("TCMU_ATTR_DEVICE_ID", "uint32"),
-        ("TCMU_ATTR_SUPP_KERN_CMD_REPLY", "uint8"),
-    )
+#: ``enum tcmu_genl_attr``, in order, with pyroute2's NLA types.
+ATTRIBUTES = (
+    ("TCMU_ATTR_UNSPEC", "none"),
+    ("TCMU_ATTR_DEVICE", "asciiz"),
+    ("TCMU_ATTR_MINOR", "uint32"),
+    ("TCMU_ATTR_PAD", "none"),
+    ("TCMU_ATTR_DEV_CFG", "asciiz"),
+    ("TCMU_ATTR_DEV_SIZE", "uint64"),
+    ("TCMU_ATTR_WRITECACHE", "uint8"),
+    ("TCMU_ATTR_CMD_STATUS", "int32"),
+    ("TCMU_ATTR_DEVICE_ID", "uint32"),
+    ("TCMU_ATTR_SUPP_KERN_CMD_REPLY", "uint8"),
+)
+
+
+@cache
+def message_class() -> Any:
+    """The pyroute2 message class of a TCM-USER message (genlmsghdr + attributes)."""
+    from pyroute2.netlink import genlmsg  # noqa: PLC0415 - see the module docstring
+
+    return type("TcmuMessage", (genlmsg,), {"__slots__": (), "nla_map": ATTRIBUTES})
 
 
 class NetlinkError(DevemuError):
@@ -117,7 +126,7 @@ def decode_events(data: bytes, family_id: int) -> list[DeviceEvent]:
         if length < _NLMSG_HEADER.size or offset + length > len(data):
             break
         if msg_type == family_id:
-            msg = TcmuMessage(data[offset : offset + length])
+            msg = message_class()(data[offset : offset + length])
             msg.decode()
             command = msg["cmd"]
             if command in DONE_OF:
@@ -139,12 +148,12 @@ def decode_events(data: bytes, family_id: int) -> list[DeviceEvent]:
 def _encode(
     family_id: int, command: TcmuCommand, attrs: list[tuple[str, int | str]], seq: int
 ) -> bytes:
-    msg = TcmuMessage()
+    msg = message_class()()
     msg["cmd"] = int(command)
     msg["version"] = FAMILY_VERSION
     msg["attrs"] = [list(a) for a in attrs]
     msg["header"]["type"] = family_id
-    msg["header"]["flags"] = NLM_F_REQUEST
+    msg["header"]["flags"] = _NLM_F_REQUEST
     msg["header"]["sequence_number"] = seq
     msg["header"]["pid"] = 0
     msg.encode()
@@ -186,9 +195,11 @@ def encode_set_features(reply_supported: bool, family_id: int, seq: int = 0) -> 
 
 def resolve_family() -> tuple[int, int]:
     """The TCM-USER family id and its ``config`` group id (CTRL_CMD_GETFAMILY)."""
+    from pyroute2.netlink.generic import GenericNetlinkSocket  # noqa: PLC0415
+
     probe = GenericNetlinkSocket()
     try:
-        probe.bind(FAMILY_NAME, TcmuMessage)
+        probe.bind(FAMILY_NAME, message_class())
         family_id = int(probe.prid)
         groups = dict(probe.mcast_groups)
     except Exception as err:

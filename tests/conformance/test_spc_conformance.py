@@ -6,9 +6,9 @@ itself is compared), so these checks hold for any transport.
 
 from __future__ import annotations
 
-from conftest import Answer, SimulatorTarget
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scsi_target import Answer, SimulatorTarget
 
 from devemu.scsi.command import Status
 from devemu.scsi.sense import (

@@ -123,7 +123,10 @@ def test_family_error_closes_what_was_built() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[[disk]]\nname='a'\n[[cdrom]]\nname='a'\n", r"cdrom\[0\]\.name: 'a' is already used by disk\[0\]"),
+        (
+            "[[disk]]\nname='a'\n[[cdrom]]\nname='a'\n",
+            r"cdrom\[0\]\.name: 'a' is already used by disk\[0\]",
+        ),
         ("[[disk]]\nname='a b'\n", r"disk\[0\]\.name: 'a b' must be 1-64 of"),
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from devemu.scsi.command import Command, Result, Status
 from devemu.scsi.device import ScsiDevice
 from devemu.scsi.sense import COMMAND_ABORTED, parse_sense
 from devemu.served import ServedDevice, always_replay, never_replay
+from devemu.tcmu.loop import DEFERRED
 from devemu.tcmu.netlink import DeviceEvent, TcmuCommand
 from devemu.testing import EchoCdbDevice, RingSimulator
 
@@ -43,10 +45,8 @@ class SimChannel:
         return self._r
 
     def acknowledge(self) -> bool:
-        try:
+        with contextlib.suppress(BlockingIOError):
             os.read(self._r, 4096)
-        except BlockingIOError:
-            pass
         return not self.gone
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -112,7 +112,9 @@ def _served(name: str, device: Any, **kw: Any) -> ServedDevice:
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[tuple[Daemon, SimBackend, list[str]]]:
     closed: list[str] = []
-    config = Config(path=tmp_path / "lab.toml", control_socket=tmp_path / "c.sock", state_dir=tmp_path)
+    config = Config(
+        path=tmp_path / "lab.toml", control_socket=tmp_path / "c.sock", state_dir=tmp_path
+    )
     config.devices = [
         _served("d0", Recorder(), close=lambda: closed.append("d0"), status=lambda: {"x": 1}),
         _served("d1", Recorder(), close=lambda: closed.append("d1")),
@@ -150,7 +152,9 @@ def test_serves_rings_control_and_shuts_down_in_order(
     assert device.seen == [INQUIRY] * 3
 
     answers: list[dict[str, Any]] = []
-    client = threading.Thread(target=lambda: answers.append(call(daemon.config.control_socket, "d0", "status")))
+    client = threading.Thread(
+        target=lambda: answers.append(call(daemon.config.control_socket, "d0", "status"))
+    )
     client.start()
     _until(daemon, lambda: bool(answers))
     client.join()
@@ -158,7 +162,13 @@ def test_serves_rings_control_and_shuts_down_in_order(
 
     daemon.request_stop("test")
     daemon.shutdown()
-    assert backend.calls[4:] == ["unexport d1 1", "unexport d0 0", "release d0", "release d1", "close"]
+    assert backend.calls[4:] == [
+        "unexport d1 1",
+        "unexport d0 0",
+        "release d0",
+        "release d1",
+        "close",
+    ]
     assert closed == ["d0", "d1"]
     assert all(c.closed for c in backend.channels.values())
     assert not daemon.ready_file.exists()
@@ -203,8 +213,6 @@ def test_restart_resumes_from_cmd_tail_with_the_replay_policy(
 
 
 def test_in_flight_commands_drain_before_the_ring_closes(tmp_path: Path) -> None:
-    from devemu.tcmu.loop import DEFERRED
-
     class Slow:
         def __init__(self) -> None:
             self.pending: list[Command] = []
@@ -263,7 +271,9 @@ def test_netlink_events_detach_reattach_and_reply(
     assert daemon.served["d0"].channel is not None
     daemon.handle_event(DeviceEvent(TcmuCommand.ADDED_DEVICE, "tcm-user/0/y/devemu/zz", 0, 7))
     daemon.handle_event(DeviceEvent(TcmuCommand.ADDED_DEVICE, "tcm-user/0/y/file/zz", 0, 8))
-    reconfig = DeviceEvent(TcmuCommand.RECONFIG_DEVICE, "tcm-user/0/x/devemu/d1", 0, 9, dev_size=1 << 20)
+    reconfig = DeviceEvent(
+        TcmuCommand.RECONFIG_DEVICE, "tcm-user/0/x/devemu/d1", 0, 9, dev_size=1 << 20
+    )
     daemon.handle_event(reconfig)
     assert replies.sent == [
         (TcmuCommand.REMOVED_DEVICE, 0),

@@ -10,7 +10,6 @@ with SIGTERM and checks that every configfs object it made is gone.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -46,8 +45,13 @@ start() {
     pid=$!
     i=0
     while [ ! -e "$READY" ]; do
-        if ! kill -0 "$pid" 2>/dev/null; then echo "SERVE_DIED $1"; cat "/tmp/serve$1.log"; exit 1; fi
-        i=$((i + 1)); [ "$i" -lt 600 ] || { echo "SERVE_NOT_READY $1"; cat "/tmp/serve$1.log"; exit 1; }
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "SERVE_DIED $1"; cat "/tmp/serve$1.log"; exit 1
+        fi
+        i=$((i + 1))
+        if [ "$i" -ge 1200 ]; then
+            echo "SERVE_NOT_READY $1"; cat "/tmp/serve$1.log"; exit 1
+        fi
         sleep 0.05
     done
     t1=$(date +%s.%N)
@@ -65,8 +69,9 @@ find_disk() {
 start 1
 lsscsi | sed 's/^/LSSCSI /'
 find_disk
-echo "HW_MAX_SECTORS $(cat $C/core/user_0/disk0/attrib/hw_max_sectors)"
-echo "PGR $(cat $C/core/user_0/disk0/attrib/pgr_support) ALUA $(cat $C/core/user_0/disk0/attrib/alua_support)"
+A=$C/core/user_0/disk0/attrib
+echo "HW_MAX_SECTORS $(cat $A/hw_max_sectors)"
+echo "PGR $(cat $A/pgr_support) ALUA $(cat $A/alua_support)"
 echo "MAX_SECTORS_KB $(cat /sys/block/${sd##*/}/queue/max_sectors_kb)"
 echo "SERIAL $(tail -c +5 /sys/block/${sd##*/}/device/vpd_pg80)"
 t0=$(date +%s.%N); "$DEVEMU_VM_PYTHON" -c 'import devemu.daemon_cli, devemu.disk.config'
@@ -81,7 +86,10 @@ dd if="$sd" of=/dev/null bs=1M count=64 iflag=direct 2>&1 | sed -n 's/^.*copied,
 dd if="$sd" of=/dev/null bs=4k count=4096 iflag=direct 2>&1 | sed -n 's/^.*copied, /READ_4K /p'
 
 kill -9 "$pid"; wait "$pid" 2>/dev/null
-echo "AFTER_KILL backstore=$(test -d $C/core/user_0/disk0 && echo yes) uio=$(ls /dev/uio* 2>/dev/null | wc -l) journal=$(test -s /run/devemu-state/lio.json && echo yes)"
+count() { ls -d "$@" 2>/dev/null | wc -l; }
+backstore=$(test -d $C/core/user_0/disk0 && echo yes)
+journal=$(test -s /run/devemu-state/lio.json && echo yes)
+echo "AFTER_KILL backstore=$backstore uio=$(count /dev/uio*) journal=$journal"
 start 2
 find_disk
 dd if="$sd" of=/tmp/back2 bs=1M count=8 iflag=direct 2>/dev/null
@@ -93,7 +101,12 @@ cmp /tmp/pattern2 /tmp/back3 && echo "RESTART_WRITE ok"
 grep -c "adopting" /tmp/serve2.log | sed 's/^/ADOPTED /'
 
 kill -TERM "$pid"; wait "$pid"; echo "TERM_STATUS $?"
-echo "LEFT core=$(ls $C/core | wc -l) loopback=$(ls -d $C/loopback 2>/dev/null | wc -l) uio=$(ls /dev/uio* 2>/dev/null | wc -l) journal=$(ls /run/devemu-state | wc -l) socket=$(ls /run/devemu 2>/dev/null | wc -l)"
+core=$(ls $C/core | grep -v '^alua$' | xargs)
+journal=$(test -e /run/devemu-state/lio.json && echo yes || echo no)
+sockets=$(count /run/devemu/*)
+uios=$(count /dev/uio*)
+echo "LEFT core=[$core] loopback=$(count $C/loopback) uio=$uios journal=$journal socket=$sockets"
+echo "STATE_DIR $(ls /run/devemu-state | xargs)"
 echo "LSSCSI_AFTER $(lsscsi | grep -c DEVEMU)"
 echo "--- serve logs"
 cat /tmp/serve1.log /tmp/serve2.log
@@ -148,5 +161,5 @@ def test_kill_9_then_restart_reattaches(served: tuple[VmResult, str]) -> None:
 def test_sigterm_removes_every_object(served: tuple[VmResult, str]) -> None:
     _, output = served
     assert _value(output, "TERM_STATUS") == "0"
-    assert _value(output, "LEFT") == "core=0 loopback=0 uio=0 journal=0 socket=0"
+    assert _value(output, "LEFT") == "core=[] loopback=0 uio=0 journal=no socket=0"
     assert _value(output, "LSSCSI_AFTER") == "0"

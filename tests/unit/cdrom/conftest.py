@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,8 +16,10 @@ from devemu.scsi.sense import SenseCode, parse_sense
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def _make_samples():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("make_samples", ROOT / "images" / "make_samples.py")
+def _make_samples() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "make_samples", ROOT / "images" / "make_samples.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -31,7 +34,7 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def make_samples():  # type: ignore[no-untyped-def]
+def make_samples() -> Any:
     return _make_samples()
 
 
@@ -67,3 +70,8 @@ class Drive:
 @pytest.fixture
 def drive() -> Drive:
     return Drive(CdromDevice(Identity(product="VIRTUAL CDROM", serial="CD0001")))
+
+
+@pytest.fixture
+def drive_class() -> type[Drive]:
+    return Drive

@@ -150,25 +150,51 @@ BAD_SHEETS = [
     ("TRACK 01 AUDIO\n", 1, "TRACK before any FILE"),
     ('FILE "x.bin" BINARY\nTRACK 01 AUDIO\nINDEX 01 00:00:00\nFROB\n', 4, "unknown command 'FROB'"),
     ('FILE "x.bin" BINARY\nTRACK 01 AUDIO\nINDEX 01 00:61:00\n', 3, "not a valid time"),
-    ('FILE "x.bin" BINARY\nTRACK 01 AUDIO\nINDEX 01 00:00:00\nTRACK 03 AUDIO\n', 4, "track 3 follows track 1"),
+    (
+        'FILE "x.bin" BINARY\nTRACK 01 AUDIO\nINDEX 01 00:00:00\nTRACK 03 AUDIO\n',
+        4,
+        "track 3 follows track 1",
+    ),
     ('FILE "x.bin" BINARY\nTRACK 01 MODE3/2352\n', 2, "unknown track mode"),
-    ('FILE "x.bin" BINARY\nTRACK 01 AUDIO\nINDEX 02 00:00:00\n', 3, "the first index of track 1 is 02"),
-    ('FILE "x.bin" BINARY\nTRACK 01 AUDIO\nTRACK 02 AUDIO\nINDEX 01 00:00:00\n', 2, "track 1 has no INDEX 01"),
-    ('FILE "x.bin" BINARY\nTRACK 01 AUDIO\nINDEX 01 00:00:10\nINDEX 02 00:00:05\n', 4, "is before INDEX 01"),
-    ('FILE "x.bin" BINARY\nTRACK 01 AUDIO\nINDEX 01 00:00:00\nPREGAP 00:02:00\n', 4, "PREGAP after INDEX"),
+    (
+        'FILE "x.bin" BINARY\nTRACK 01 AUDIO\nINDEX 02 00:00:00\n',
+        3,
+        "the first index of track 1 is 02",
+    ),
+    (
+        'FILE "x.bin" BINARY\nTRACK 01 AUDIO\nTRACK 02 AUDIO\nINDEX 01 00:00:00\n',
+        2,
+        "track 1 has no INDEX 01",
+    ),
+    (
+        'FILE "x.bin" BINARY\nTRACK 01 AUDIO\nINDEX 01 00:00:10\nINDEX 02 00:00:05\n',
+        4,
+        "is before INDEX 01",
+    ),
+    (
+        'FILE "x.bin" BINARY\nTRACK 01 AUDIO\nINDEX 01 00:00:00\nPREGAP 00:02:00\n',
+        4,
+        "PREGAP after INDEX",
+    ),
     ('FILE "x.bin" BINARY\nTRACK 01 AUDIO\nFLAGS DCP FOO\n', 3, "unknown flag 'FOO'"),
     ('FILE "x.bin" BINARY\nTRACK 01 AUDIO\nISRC 123\n', 3, "ISRC '123'"),
-    ('CATALOG 12\n', 1, "CATALOG must be 13 digits"),
+    ("CATALOG 12\n", 1, "CATALOG must be 13 digits"),
     ('FILE "missing.bin" BINARY\n', 1, "cannot open"),
     ('FILE "x.bin" AIFF\n', 1, "file type AIFF is not supported"),
     ('FILE "x.bin" BINARY\nTRACK 01 AUDIO\nINDEX 01 10:00:00\n', 3, "past the end"),
-    ('REM SESSION 01\nFILE "x.bin" BINARY\nTRACK 01 AUDIO\nINDEX 01 00:00:00\nREM SESSION 03\n', 5, "session 3 follows session 1"),
+    (
+        'REM SESSION 01\nFILE "x.bin" BINARY\nTRACK 01 AUDIO\nINDEX 01 00:00:00\nREM SESSION 03\n',
+        5,
+        "session 3 follows session 1",
+    ),
     ('FILE "x.bin" BINARY\n', 1, "the sheet has no TRACK"),
 ]
 
 
 @pytest.mark.parametrize(("text", "line", "reason"), BAD_SHEETS)
-def test_broken_sheet_names_file_and_line(tmp_path: Path, text: str, line: int, reason: str) -> None:
+def test_broken_sheet_names_file_and_line(
+    tmp_path: Path, text: str, line: int, reason: str
+) -> None:
     (tmp_path / "x.bin").write_bytes(bytes(2352 * 20))
     sheet = tmp_path / "bad.cue"
     with pytest.raises(ImageError) as info:

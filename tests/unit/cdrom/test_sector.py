@@ -115,9 +115,12 @@ def pow_alpha(e: int) -> int:
     return v
 
 
+def bcd(v: int) -> int:
+    return (v // 10) * 16 + v % 10
+
+
 def reference_mode1(lba: int, data: bytes) -> bytes:
     m, s, f = ((lba + 150) // 4500, (lba + 150) // 75 % 60, (lba + 150) % 75)
-    bcd = lambda v: (v // 10) * 16 + v % 10  # noqa: E731
     raw = bytearray(2352)
     raw[0:12] = bytes([0] + [0xFF] * 10 + [0])
     raw[12:16] = bytes([bcd(m), bcd(s), bcd(f), 1])
@@ -171,6 +174,9 @@ def test_mode2_form2_has_edc_and_no_parity() -> None:
 
 def test_mode2_sector_picks_form_from_subheader() -> None:
     body = sector.FORM1_SUBHEADER * 2 + bytes(2048) + bytes(280)
-    assert sector.mode2_sector(0, body)[2072:2076] == sector.mode2_form1_sector(0, bytes(2048))[2072:2076]
+    assert (
+        sector.mode2_sector(0, body)[2072:2076]
+        == sector.mode2_form1_sector(0, bytes(2048))[2072:2076]
+    )
     formless = bytes(range(256)) * 9 + bytes(32)
     assert sector.mode2_sector(0, formless)[16:] == formless

@@ -6,18 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-
-from devemu.disk.device import Disk
-from devemu.disk.pages import BlockLimitsVpd
-from devemu.disk.parameters import ReadCapacity16Data
-from devemu.scsi.command import Status
-from devemu.scsi.sense import (
-    INVALID_FIELD_IN_CDB,
-    LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE,
-    LOGICAL_UNIT_NOT_READY_INITIALIZING_COMMAND_REQUIRED,
-    POWER_ON_RESET_OR_BUS_DEVICE_RESET,
-)
-from tests.unit.disk.conftest import (
+from disk_fixtures import (
     BLOCKS,
     IDENTITY,
     Run,
@@ -29,10 +18,20 @@ from tests.unit.disk.conftest import (
     sai16,
 )
 
+from devemu.disk.device import Disk
+from devemu.disk.image import DiskImage
+from devemu.disk.pages import BlockLimitsVpd
+from devemu.disk.parameters import ReadCapacity16Data
+from devemu.scsi.command import Status
+from devemu.scsi.sense import (
+    INVALID_FIELD_IN_CDB,
+    LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE,
+    LOGICAL_UNIT_NOT_READY_INITIALIZING_COMMAND_REQUIRED,
+    POWER_ON_RESET_OR_BUS_DEVICE_RESET,
+)
+
 
 def test_power_on_unit_attention_first(image_path: Path, block_size: int) -> None:
-    from devemu.disk.image import DiskImage
-
     dev = Disk(DiskImage(image_path, block_size), IDENTITY)
     answer = execute(dev, rw10(0x28, 0, 1), data_in=block_size)
     assert answer.code == POWER_ON_RESET_OR_BUS_DEVICE_RESET
@@ -87,7 +86,7 @@ def test_read_capacity_10_of_a_huge_image(tmp_path: Path) -> None:
 
 def test_synchronize_cache(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
-    monkeypatch.setattr(os, "fdatasync", lambda fd: calls.append(fd))
+    monkeypatch.setattr(os, "fdatasync", calls.append)
     assert run(rw10(0x35, 0, 0)).status == Status.GOOD
     assert run(rw10(0x35, 10, 10, flags=0x02)).status == Status.GOOD
     assert run(rw16(0x91, 0, BLOCKS)).status == Status.GOOD
@@ -123,7 +122,7 @@ def ssu(byte4: int, immed: bool = False) -> bytes:
 
 def test_stop_then_start(run: Run, block_size: int, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
-    monkeypatch.setattr(os, "fdatasync", lambda fd: calls.append(fd))
+    monkeypatch.setattr(os, "fdatasync", calls.append)
     assert run(ssu(0x00)).status == Status.GOOD
     assert calls, "stopping flushes the cache"
     for cdb in (bytes(6), rw10(0x28, 0, 1), sai16(0x12, 0, 32)):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
+from disk_fixtures import execute, make_disk, make_image, unmap_list
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -12,36 +14,43 @@ from devemu.disk.device import Disk
 from devemu.scsi.command import Status
 from devemu.scsi.sense import SenseKey, parse_sense
 from devemu.scsi.table import cdb_length
-from tests.unit.disk.conftest import execute, make_disk, make_image
 
 BLOCKS = 64
 OPCODES = sorted({spec.opcode for spec in Disk.commands} | {0x02, 0x3B, 0x7F, 0xA0, 0xFF})
+#: Opcodes whose data-out is COUNT blocks, twice that, or one block.
+BLOCKS_OUT = {0x0A, 0x2A, 0xAA, 0x8A, 0x2E, 0x8E, 0x2F, 0x8F}
+FLAGS = [0, 0x02, 0x06, 0x08, 0x09, 0x10, 0x12, 0x18]
+
+
+@dataclass
+class Step:
+    cdb: bytes
+    data_out: bytes | None
+    data_in: int
+    pieces: int
 
 
 @st.composite
-def cdbs(draw: st.DrawFn) -> bytes:
+def steps(draw: st.DrawFn, block_size: int) -> Step:
     op = draw(st.sampled_from(OPCODES))
     length = cdb_length(op) or draw(st.sampled_from([6, 10, 12, 16]))
-    if draw(st.booleans()):
-        # Anything at all after the opcode, sometimes too short.
-        rest = draw(st.binary(min_size=0, max_size=length - 1))
-        return bytes([op]) + rest
-    # A plausible CDB: small LBA and length, random flag bits, zero control byte.
+    pieces = draw(st.integers(1, 3))
+    data_in = draw(st.integers(0, 12 * block_size))
+    if draw(st.integers(0, 3)) == 0:
+        # Anything at all after the opcode, sometimes too short, with any data.
+        cdb = bytes([op]) + draw(st.binary(min_size=0, max_size=length - 1))
+        data = draw(st.one_of(st.none(), st.binary(max_size=4 * block_size)))
+        return Step(cdb, data, data_in, pieces)
     body = bytearray(length)
     body[0] = op
-    body[1] = (
-        draw(st.integers(0, 255))
-        if draw(st.booleans())
-        else draw(st.sampled_from([0, 2, 6, 8, 9, 0x10, 0x12]))
-    )
-    if op == 0x9E:
-        body[1] = draw(st.sampled_from([0x10, 0x12, 0x11]))
+    body[1] = draw(st.sampled_from(FLAGS)) if draw(st.integers(0, 5)) else draw(st.integers(0, 255))
     lba = draw(st.integers(0, BLOCKS + 2))
     count = draw(st.integers(0, 10))
     if length == 6:
-        body[1] &= 0x1F if draw(st.booleans()) else 0xFF
+        body[1] = (lba >> 16) & 0x1F
         body[2:4] = lba.to_bytes(2, "big")
-        body[4] = count if op in (0x08, 0x0A) else draw(st.integers(0, 255))
+        body[4] = count if op in (0x08, 0x0A) else draw(st.sampled_from([0, 1, 4, 0x21, 0x30]))
+        count = count or 256
     elif length == 10:
         body[2:6] = lba.to_bytes(4, "big")
         body[7:9] = count.to_bytes(2, "big")
@@ -52,31 +61,30 @@ def cdbs(draw: st.DrawFn) -> bytes:
         body[2:10] = lba.to_bytes(8, "big")
         body[10:14] = count.to_bytes(4, "big")
         if op == 0x89:
-            body[10:13] = b"\0\0\0"
-            body[13] = count
-    return bytes(body)
+            body[10:14] = bytes([0, 0, 0, count])
+        if op == 0x9E:
+            body[1] = draw(st.sampled_from([0x10, 0x12, 0x11]))
+            body[10:14] = data_in.to_bytes(4, "big")
+    fill = draw(st.sampled_from([0, 0x5A]))
+    matching: bytes | None = None
+    if op in BLOCKS_OUT:
+        matching = bytes([fill]) * (count * block_size)
+    elif op == 0x89:
+        matching = bytes(2 * count * block_size)
+    elif op in (0x41, 0x93):
+        matching = bytes([fill]) * block_size
+    elif op == 0x42:
+        matching = unmap_list(*[(draw(st.integers(0, BLOCKS)), draw(st.integers(0, 8)))])
+        body[7:9] = len(matching).to_bytes(2, "big")
+    data = draw(st.one_of(st.just(matching), st.none(), st.binary(max_size=2 * block_size)))
+    return Step(bytes(body), data, data_in, pieces)
 
 
-commands = st.lists(
-    st.tuples(
-        cdbs(),
-        st.one_of(
-            st.none(),
-            st.binary(max_size=12 * 512),
-            st.just(b"\x00" * 24),
-            st.builds(
-                lambda n, unit, byte: bytes([byte]) * (n * unit),
-                st.integers(0, 8),
-                st.sampled_from([512, 4096]),
-                st.sampled_from([0, 0x5A]),
-            ),
-        ),
-        st.integers(0, 8192),
-        st.integers(1, 3),
-    ),
-    min_size=1,
-    max_size=6,
-)
+@st.composite
+def scenarios(draw: st.DrawFn) -> tuple[int, bool, list[Step]]:
+    block_size = draw(st.sampled_from([512, 4096]))
+    read_only = draw(st.integers(0, 3)) == 0
+    return block_size, read_only, draw(st.lists(steps(block_size), min_size=1, max_size=6))
 
 
 def well_formed(sense: bytes) -> SenseKey:
@@ -87,33 +95,28 @@ def well_formed(sense: bytes) -> SenseKey:
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(sequence=commands, block_size=st.sampled_from([512, 4096]), read_only=st.booleans())
-def test_random_cdbs(
-    sequence: list[tuple[bytes, bytes | None, int, int]], block_size: int, read_only: bool
-) -> None:
+@given(scenario=scenarios())
+def test_random_cdbs(scenario: tuple[int, bool, list[Step]]) -> None:
+    block_size, read_only, sequence = scenario
     with tempfile.TemporaryDirectory() as tmp:
         path = make_image(Path(tmp) / "fuzz.img", block_size, BLOCKS)
         dev = make_disk(path, block_size, read_only=read_only)
         try:
-            for cdb, data_out, data_in, pieces in sequence:
+            for step in sequence:
                 before = path.read_bytes()
-                answer = execute(
-                    dev, cdb, data_out, 0 if data_out is not None else data_in, pieces=pieces
-                )
+                data_in = 0 if step.data_out is not None else step.data_in
+                answer = execute(dev, step.cdb, step.data_out, data_in, pieces=step.pieces)
+                event(answer.status.name)
                 assert answer.status in (Status.GOOD, Status.CHECK_CONDITION, Status.CONDITION_MET)
-                event(f"{answer.status.name}")
                 if answer.status == Status.CHECK_CONDITION:
                     key = well_formed(answer.sense)
-                    assert key != SenseKey.HARDWARE_ERROR, (cdb.hex(), answer)
-                    assert path.read_bytes() == before, cdb.hex()
+                    assert key != SenseKey.HARDWARE_ERROR, (step, answer)
+                    assert path.read_bytes() == before, step
                 else:
                     assert answer.sense == b""
                     if answer.data_in_length is not None:
-                        assert (
-                            0
-                            <= answer.data_in_length
-                            <= (data_in if data_out is None else len(data_out))
-                        )
+                        room = data_in if step.data_out is None else len(step.data_out)
+                        assert 0 <= answer.data_in_length <= room
                 if read_only:
                     assert path.read_bytes() == before
         finally:

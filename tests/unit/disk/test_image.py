@@ -155,7 +155,7 @@ def test_bad_image_sizes_name_the_file(tmp_path: Path, size: int, message: str) 
 def test_missing_file_and_directory(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match="cannot open"):
         DiskImage(tmp_path / "nope.img")
-    with pytest.raises(ImageError, match="cannot open|not a regular file"):
+    with pytest.raises(ImageError, match=r"cannot open|not a regular file"):
         DiskImage(tmp_path)
 
 

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from disk_fixtures import BLOCKS, Run, rw10, rw16, sai16, unmap_cdb, unmap_list
 
 from devemu.disk.device import Disk
 from devemu.disk.parameters import LbaStatusDescriptor, LbaStatusHeader
@@ -17,7 +18,6 @@ from devemu.scsi.sense import (
     LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE,
     PARAMETER_LIST_LENGTH_ERROR,
 )
-from tests.unit.disk.conftest import BLOCKS, Run, rw10, rw16, sai16, unmap_cdb, unmap_list
 
 
 def fill(run: Run, block_size: int, byte: int = 0x5A) -> None:

@@ -8,18 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from devemu.disk.device import Disk
-from devemu.disk.image import DiskImage
-from devemu.scsi.command import Status
-from devemu.scsi.sense import (
-    INVALID_FIELD_IN_CDB,
-    INVALID_FIELD_IN_COMMAND_INFORMATION_UNIT,
-    LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE,
-    MISCOMPARE_DURING_VERIFY_OPERATION,
-    WRITE_PROTECTED,
-)
-from tests.unit.disk.conftest import (
+from disk_fixtures import (
     BLOCKS,
     Run,
     execute,
@@ -31,9 +20,20 @@ from tests.unit.disk.conftest import (
     rw16,
 )
 
+from devemu.disk.device import Disk
+from devemu.disk.image import DiskImage
+from devemu.scsi.command import Status
+from devemu.scsi.sense import (
+    INVALID_FIELD_IN_CDB,
+    INVALID_FIELD_IN_COMMAND_INFORMATION_UNIT,
+    LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE,
+    MISCOMPARE_DURING_VERIFY_OPERATION,
+    WRITE_PROTECTED,
+)
+
 READS = {6: 0x08, 10: 0x28, 12: 0xA8, 16: 0x88}
 WRITES = {6: 0x0A, 10: 0x2A, 12: 0xAA, 16: 0x8A}
-BUILD = {6: rw6, 10: rw10, 12: rw12, 16: rw16}
+BUILD = {10: rw10, 12: rw12, 16: rw16}
 
 
 def cdb(length: int, op: int, lba: int, count: int, flags: int = 0) -> bytes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Run, SpcDevice
+from spc_fixtures import Run, SpcDevice
 
 from devemu.scsi.command import Status
 from devemu.scsi.report_opcodes import CommandDescriptor, OneCommandHeader, TimeoutsDescriptor

@@ -24,6 +24,9 @@ class ConfigDrive(FakeDrive):
     def close(self) -> None:
         pass
 
+    def status(self) -> dict[str, object]:
+        return {"loaded": self.loaded_path}
+
 
 def fake_drive(identity: Identity, kind: str, state_dir: Path) -> Any:
     made.append((identity, kind, state_dir))
@@ -103,7 +106,8 @@ def test_replay_policy(tmp_path: Path) -> None:
     changer, drive, _ = build(tmp_path)
     for opcode, replay in ((0xA5, False), (0xA6, False), (0xB8, True), (0x00, True), (0x07, True)):
         assert changer.may_replay(Command(bytes([opcode]) + bytes(11))) is replay
-    assert drive.may_replay(Command(bytes(6))) is False
+    assert drive.may_replay(Command(bytes([0x0A, 1, 0, 0, 1, 0]))) is False  # WRITE(6)
+    assert drive.may_replay(Command(bytes([0x12, 0, 0, 0, 36, 0]))) is True  # INQUIRY
 
 
 def test_control_ops(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ class FakeKernelConfigfs(Configfs):
             (path / "lun").mkdir()
 
     def write(self, path: Path, value: str) -> None:
-        name = f"{path.name}:{value.split('=')[0]}"
+        name = f"{path.name}:{value.split('=', maxsplit=1)[0]}"
         if name in self.refuse:
             raise LioError(path, f"kernel refused {value!r}: {errno.errorcode[self.refuse[name]]}")
         super().write(path, value)

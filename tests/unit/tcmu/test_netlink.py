@@ -23,7 +23,9 @@ def _attr(kind: int, payload: bytes) -> bytes:
     return raw + bytes(-len(raw) % 4)
 
 
-def _message(cmd: int, attrs: bytes, *, seq: int = 0, flags: int = 1, family: int = FAMILY) -> bytes:
+def _message(
+    cmd: int, attrs: bytes, *, seq: int = 0, flags: int = 1, family: int = FAMILY
+) -> bytes:
     body = struct.pack("=BBH", cmd, 2, 0) + attrs
     return struct.pack("=IHHII", 16 + len(body), family, flags, seq, 0) + body
 
@@ -56,7 +58,11 @@ def test_reconfig_carries_one_change(extra: bytes, fields: dict[str, object]) ->
     base = _attr(1, UIO) + _attr(2, struct.pack("=I", 3)) + _attr(8, struct.pack("=I", 7))
     raw = _message(3, base + extra)
     event = DeviceEvent(
-        TcmuCommand.RECONFIG_DEVICE, "tcm-user/0/disk0/devemu/disk0", 3, 7, **fields  # type: ignore[arg-type]
+        TcmuCommand.RECONFIG_DEVICE,
+        "tcm-user/0/disk0/devemu/disk0",
+        3,
+        7,
+        **fields,  # type: ignore[arg-type]
     )
     assert decode_events(raw, FAMILY) == [event]
     assert encode_event(event, FAMILY) == raw

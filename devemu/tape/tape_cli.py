@@ -1,0 +1,172 @@
+"""``devemu tape``: make, describe and list cartridge files.
+
+- ``devemu tape create BARCODE --type LTO-8 [--worm] [--dir DIR] [--capacity SIZE]``
+  writes ``DIR/BARCODE.tape``, a blank cartridge;
+- ``devemu tape info FILE [--verify]`` prints the header facts, the
+  partitions and the MAM attributes (``--verify`` re-reads every record
+  and checks its CRC);
+- ``devemu tape dump FILE`` lists each partition's records and filemarks
+  like a tape listing, runs of equal blocks folded into one line.
+
+The file is opened read only: a torn tail is reported, not cut off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from devemu.errors import DevemuError
+from devemu.tape import mam
+from devemu.tape.cartridge import FILEMARK, Cartridge, PartitionIndex
+from devemu.tape.media import MEDIA
+
+SUFFIX = ".tape"
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """``"10M"``, ``"1.5T"``, ``"64KiB"``, ``"4096"`` to bytes (decimal or binary units)."""
+    m = _SIZE.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r}")
+    number, unit, binary = m.groups()
+    power = "kmgtp".find(unit.lower()) + 1 if unit else 0
+    base = 1024 if binary else 1000
+    return int(float(number) * base**power)
+
+
+def add_tape_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``devemu tape`` and its subcommands."""
+    tape = subparsers.add_parser("tape", help="tape cartridge files")
+    sub = tape.add_subparsers(dest="tape_command", required=True, metavar="ACTION")
+
+    create = sub.add_parser("create", help="make a blank cartridge file")
+    create.add_argument("barcode", help="volume label, e.g. A00001L8")
+    create.add_argument("--type", default="LTO-8", choices=list(MEDIA), help="media type")
+    create.add_argument("--worm", action="store_true", help="write-once cartridge")
+    create.add_argument("--dir", type=Path, default=Path("."), help="folder for the file")
+    create.add_argument(
+        "--capacity", type=parse_size, default=None, help="capacity instead of the native one"
+    )
+    create.set_defaults(func=_create)
+
+    info = sub.add_parser("info", help="describe a cartridge file")
+    info.add_argument("file", type=Path)
+    info.add_argument("--verify", action="store_true", help="check every record's CRC")
+    info.set_defaults(func=_info)
+
+    dump = sub.add_parser("dump", help="list the records and filemarks of a cartridge")
+    dump.add_argument("file", type=Path)
+    dump.add_argument("--journal", action="store_true", help="list the raw journal entries")
+    dump.set_defaults(func=_dump)
+
+
+add_parser = add_tape_parser
+
+
+def _create(args: argparse.Namespace) -> int:
+    path = args.dir / f"{args.barcode}{SUFFIX}"
+    try:
+        cart = Cartridge.create(
+            path, args.barcode, args.type, worm=args.worm, capacity=args.capacity
+        )
+    except FileExistsError:
+        raise DevemuError(f"{path} already exists") from None
+    except ValueError as err:
+        raise DevemuError(str(err)) from None
+    cart.close()
+    print(path)
+    return 0
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return str(n)
+
+
+def _attribute_text(a: mam.Attribute) -> str:
+    if a.format == mam.AttributeFormat.BINARY:
+        return str(int.from_bytes(a.value, "big")) if len(a.value) <= 8 else a.value.hex()
+    return a.value.decode("ascii", "replace").rstrip()
+
+
+def _info(args: argparse.Namespace) -> int:
+    with Cartridge.open(args.file, read_only=True) as cart:
+        print(f"file:        {cart.path}")
+        print(f"barcode:     {cart.barcode}")
+        print(f"media type:  {cart.media_type} (density 0x{cart.medium.density_code:02X})")
+        print(f"worm:        {'yes' if cart.worm else 'no'}")
+        print(f"capacity:    {_size(cart.capacity)}")
+        print(f"journal:     {cart.entries} entries, {cart.file_size} bytes")
+        if cart.truncated_tail:
+            print(f"torn tail:   {cart.truncated_tail} bytes after the last good record")
+        for n, part in enumerate(cart.partitions):
+            print(
+                f"partition {n}: {part.eod} objects, {len(part.filemarks)} filemarks, "
+                f"{_size(part.used)} of {_size(part.capacity)}"
+            )
+        print("attributes:")
+        for ident, a in sorted(cart.attributes(0).items()):
+            spec = mam.STANDARD.get(ident)
+            name = spec.name if spec else "(host attribute)"
+            print(f"  0x{ident:04X} {name}: {_attribute_text(a)}")
+        if args.verify:
+            problems = cart.verify()
+            for p in problems:
+                print(f"damaged: {p}")
+            print("verify: " + ("ok" if not problems else f"{len(problems)} damaged records"))
+            return 1 if problems else 0
+    return 0
+
+
+def listing(part: PartitionIndex) -> list[str]:
+    """Lines describing a partition: block runs, filemarks, end of data."""
+    lines = []
+    i = 0
+    n = part.eod
+    lengths = part.lengths
+    while i < n:
+        length = lengths[i]
+        if length == FILEMARK:
+            j = i
+            while j < n and lengths[j] == FILEMARK:
+                j += 1
+            what = "filemark" if j - i == 1 else f"{j - i} filemarks"
+            lines.append(f"{_span(i, j)}  {what}  (file {part.file_number(i)} ends)")
+        else:
+            j = i
+            while j < n and lengths[j] == length:
+                j += 1
+            count = j - i
+            blocks = "block" if count == 1 else f"{count} blocks"
+            lines.append(f"{_span(i, j)}  {blocks} of {length} bytes")
+        i = j
+    lines.append(f"{n:>10}  end of data")
+    return lines
+
+
+def _span(i: int, j: int) -> str:
+    return f"{i:>10}" if j - i == 1 else f"{i:>10}-{j - 1}"
+
+
+def _dump(args: argparse.Namespace) -> int:
+    with Cartridge.open(args.file, read_only=True) as cart:
+        if args.journal:
+            for e in cart.journal():
+                print(
+                    f"offset {e.offset:>12}  seq {e.seq:>8}  {e.kind.name:<10} "
+                    f"partition {e.partition:>3}  position {e.position:>10}  "
+                    f"length {e.length:>8}  count {e.count}"
+                )
+            return 0
+        print(f"{cart.barcode} {cart.media_type}{' WORM' if cart.worm else ''}")
+        for n, part in enumerate(cart.partitions):
+            print(f"partition {n}:")
+            for line in listing(part):
+                print(line)
+    return 0

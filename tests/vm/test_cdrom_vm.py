@@ -1,0 +1,175 @@
+"""Optical drives under the real kernel: sr, mount, blkid, cd-info, cdparanoia, eject.
+
+One boot. The guest serves two drives with ``devemu serve``: ``cd0`` holds
+the Rock Ridge/Joliet sample ISO, ``cd1`` the mixed-mode CUE/BIN. It
+checks that lsscsi shows them as cd/dvd drives, mounts cd0 and compares
+the tree with its source, reads the label with blkid, lists cd1's tracks
+with cd-info, rips its audio tracks with cdparanoia and compares the PCM
+with the BIN (track 2 as ripped runs to track 3's index 1, so it includes
+track 3's one-second INDEX 00 pregap), ejects cd0 (tray open, TUR: medium not present), inserts
+the second ISO with ``devemu cdrom insert`` and mounts the new content,
+and asks sg_get_config and sg_vpd what the drive is.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devemu.vm import VmResult
+from devemu.vm.session import VmSession
+
+pytestmark = pytest.mark.vm
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CONFIG = """\
+[daemon]
+control_socket = "/run/devemu/control.sock"
+state_dir = "/run/devemu-state"
+fabric = "loopback"
+
+[[cdrom]]
+name = "cd0"
+image = "data.iso"
+serial = "VMCD0001"
+
+[[cdrom]]
+name = "cd1"
+image = "mixed.cue"
+serial = "VMCD0002"
+"""
+
+SCRIPT = r"""
+S="$DEVEMU_VM_SHARE"
+CFG="$S/cd.toml"
+READY=/run/devemu.ready
+MAIN='import sys; from devemu.cli import main; sys.argv[0] = "devemu"; sys.exit(main())'
+devemu() { "$DEVEMU_VM_PYTHON" -c "$MAIN" "$@"; }
+rm -f "$READY"
+"$DEVEMU_VM_PYTHON" -c "$MAIN" -v serve "$CFG" --ready-file "$READY" > /tmp/serve.log 2>&1 &
+pid=$!
+i=0
+while [ ! -e "$READY" ]; do
+    if ! kill -0 "$pid" 2>/dev/null; then echo "SERVE_DIED"; cat /tmp/serve.log; exit 1; fi
+    i=$((i + 1)); [ "$i" -lt 900 ] || { echo "SERVE_NOT_READY"; cat /tmp/serve.log; exit 1; }
+    sleep 0.05
+done
+sr_for() {
+    for d in /sys/block/sr*; do
+        s=$(tail -c +5 "$d/device/vpd_pg80" 2>/dev/null | tr -d '\000 ')
+        [ "$s" = "$1" ] && { echo "/dev/${d##*/}"; return; }
+    done
+}
+for _ in $(seq 200); do
+    SR0=$(sr_for VMCD0001); SR1=$(sr_for VMCD0002)
+    [ -b "$SR0" ] && [ -b "$SR1" ] && break
+    sleep 0.05
+done
+echo "DEVICES $SR0 $SR1"
+lsscsi | sed 's/^/LSSCSI /'
+dmesg | grep -i 'scsi3-mmc\|scsi-1 drive' | sed 's/^/DMESG /'
+for _ in $(seq 50); do sg_turs "$SR0" > /dev/null 2>&1 && break; sleep 0.1; done
+mkdir -p /tmp/m
+mount -t iso9660 -o ro "$SR0" /tmp/m && echo "MOUNT1 ok"
+diff -r /tmp/m "$S/tree" && echo "TREE1 ok"
+umount /tmp/m
+echo "BLKID $(blkid -o value -s LABEL "$SR0")"
+cd-info --no-header --no-device-info --no-cddb -C "$SR1" 2>&1 | sed 's/^/CDINFO /'
+for _ in $(seq 50); do sg_turs "$SR1" > /dev/null 2>&1 && break; sleep 0.1; done
+cd /tmp
+cdparanoia -q -d "$SR1" 2 /tmp/t2.wav 2>&1 | sed "s/^/PARANOIA /"; [ -s /tmp/t2.wav ] && echo "RIP2 ok"
+cdparanoia -q -d "$SR1" 3 /tmp/t3.wav 2>&1 | sed "s/^/PARANOIA /"; [ -s /tmp/t3.wav ] && echo "RIP3 ok"
+dd if="$S/mixed.bin" bs=2352 skip=@T2@ count=300 of=/tmp/t2.raw 2>/dev/null
+dd if="$S/mixed.bin" bs=2352 skip=@T3@ count=300 of=/tmp/t3.raw 2>/dev/null
+ls -l /tmp/t2.wav /tmp/t2.raw /tmp/t3.wav /tmp/t3.raw 2>&1 | sed 's/^/SIZES /'
+tail -c +45 /tmp/t2.wav | cmp - /tmp/t2.raw 2>&1 | sed 's/^/CMP2 /'
+tail -c +45 /tmp/t2.wav | cmp -s - /tmp/t2.raw && echo "PCM2 ok"
+tail -c +45 /tmp/t3.wav | cmp -s - /tmp/t3.raw && echo "PCM3 ok"
+eject "$SR0" && echo "EJECT ok"
+sg_turs "$SR0" 2>&1 | sed 's/^/TUR_AFTER_EJECT /'
+sg_requests "$SR0" 2>&1 | sed 's/^/TUR_AFTER_EJECT /'
+devemu cdrom status cd0 | sed 's/^/STATUS /'
+devemu cdrom insert cd0 "$S/data2.iso" | sed 's/^/INSERT /'
+for _ in $(seq 50); do sg_turs "$SR0" > /dev/null 2>&1 && break; sleep 0.1; done
+mount -t iso9660 -o ro "$SR0" /tmp/m && echo "MOUNT2 ok"
+diff -r /tmp/m "$S/tree2" && echo "TREE2 ok"
+umount /tmp/m
+sg_get_config -c "$SR0" 2>&1 | sed 's/^/GETCONFIG /'
+sg_vpd -p sn "$SR0" 2>&1 | sed 's/^/VPD /'
+sg_inq "$SR0" 2>&1 | sed 's/^/INQ /'
+kill "$pid"; wait "$pid"
+echo "DONE"
+"""
+
+
+def _make_samples() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "make_samples", ROOT / "images" / "make_samples.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def boot(vm_session: VmSession, tmp_path_factory: pytest.TempPathFactory) -> VmResult:
+    share = tmp_path_factory.mktemp("cdrom-share")
+    _make_samples().build(share)
+    (share / "cd.toml").write_text(CONFIG)
+    data_sectors = (share / "data.iso").stat().st_size // 2048
+    t2 = data_sectors
+    t3 = data_sectors + 225 + 75
+    script = SCRIPT.replace("@T2@", str(t2)).replace("@T3@", str(t3))
+    return vm_session.run(script, share=share, timeout=420)
+
+
+def lines(result: VmResult, tag: str) -> list[str]:
+    return [
+        line[len(tag) + 1 :] for line in result.output.splitlines() if line.startswith(tag + " ")
+    ]
+
+
+def test_lsscsi_shows_optical_drives(boot: VmResult) -> None:
+    found = [line for line in lines(boot, "LSSCSI") if "cd/dvd" in line and "DEVEMU" in line]
+    assert len(found) == 2, boot.output
+    assert any("scsi3-mmc" in line for line in lines(boot, "DMESG")), boot.output
+    assert not any("scsi-1 drive" in line for line in lines(boot, "DMESG"))
+
+
+def test_mount_tree_and_label(boot: VmResult) -> None:
+    assert "MOUNT1 ok" in boot.output and "TREE1 ok" in boot.output, boot.output
+    assert lines(boot, "BLKID") == ["DEVEMU_SAMPLE1"]
+
+
+def test_cd_info_lists_tracks(boot: VmResult) -> None:
+    info = "\n".join(lines(boot, "CDINFO"))
+    assert re.search(r"^\s*1: 00:02:00\s+000000 data", info, re.M), info
+    assert re.search(r"^\s*2: 00:04:45\s+000195 audio", info, re.M), info
+    assert re.search(r"^\s*3: 00:08:45\s+000495 audio", info, re.M), info
+    assert re.search(r"170: 00:12:45\s+000795 leadout", info), info
+
+
+def test_cdparanoia_rips_exact_pcm(boot: VmResult) -> None:
+    for tag in ("RIP2", "RIP3", "PCM2", "PCM3"):
+        assert f"{tag} ok" in boot.output, boot.output
+
+
+def test_eject_and_live_insert(boot: VmResult) -> None:
+    assert "EJECT ok" in boot.output, boot.output
+    assert any("not present" in line.lower() for line in lines(boot, "TUR_AFTER_EJECT")), (
+        boot.output
+    )
+    assert "MOUNT2 ok" in boot.output and "TREE2 ok" in boot.output, boot.output
+
+
+def test_sg_tools_see_a_drive(boot: VmResult) -> None:
+    config = "\n".join(lines(boot, "GETCONFIG"))
+    assert "CD-ROM" in config and "Current profile" in config, config
+    assert any("VMCD0001" in line for line in lines(boot, "VPD")), boot.output
+    assert "DONE" in boot.output

@@ -1,0 +1,237 @@
+"""A disk survives ``kill -9`` of its daemon in the middle of a write load.
+
+One boot. The guest serves a disk image (on the share, so the host can
+check it afterwards) and starts fio writing to it with crc32c verify
+headers in every block (4 KiB random writes at queue depth 16 and 64 KiB
+sequential writes at depth 4, ``do_verify=0``). Once some writes are
+done the daemon gets SIGKILL while commands are in the ring; the guest
+checks that the I/O stalls, restarts ``devemu serve`` with the same
+configuration (it adopts the LIO objects and resumes the ring from
+``cmd_tail``, replaying what the dead process may have left half done,
+SBC-4 writes being idempotent), and the same fio run finishes without an
+error. A second fio run in verify-only mode then reads every block back
+through the disk and checks it. Finally the image file itself is checked:
+it holds exactly what the disk returns, and fio's verify passes on the
+file read directly, in the guest and again on the host after power-off.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devemu.disk.image import create_image
+from devemu.vm import VmResult
+from devemu.vm.session import VmSession
+
+pytestmark = pytest.mark.vm
+
+DISK_MB = 64
+JOB_MB = 24
+#: Writes of the whole load: 4 KiB random plus 64 KiB sequential, one region each.
+TOTAL_WRITES = (JOB_MB << 20) // 4096 + (JOB_MB << 20) // 65536
+#: The daemon is killed once this many writes are done.
+KILL_AFTER = 1500
+
+CONFIG = """\
+[daemon]
+control_socket = "/run/devemu/control.sock"
+state_dir = "/run/devemu-state"
+fabric = "loopback"
+
+[[disk]]
+name = "crash0"
+image = "crash.img"
+serial = "VMCRASH0001"
+"""
+
+#: fio options naming the two jobs; global options go before them.
+JOBS = (
+    f"--name=rand4k --rw=randwrite --bs=4k --iodepth=16 --offset=0 --size={JOB_MB}m "
+    f"--name=seq64k --rw=write --bs=64k --iodepth=4 --offset=32m --size={JOB_MB}m"
+)
+VERIFY = "--verify=crc32c --verify_fatal=1 --output-format=json"
+
+SCRIPT = rf"""
+set -u
+SHARE="$DEVEMU_VM_SHARE"
+CFG="$SHARE/crash.toml"
+IMG="$SHARE/crash.img"
+READY=/run/devemu-crash.ready
+fail() {{
+    echo "FAIL $*"
+    for f in /tmp/serve*.log /tmp/fio-*.log; do [ -e "$f" ] && {{ echo "--- $f"; cat "$f"; }}; done
+    exit 1
+}}
+now() {{ cat /proc/uptime | cut -d' ' -f1; }}
+start() {{
+    rm -f "$READY"
+    t0=$(now)
+    "$DEVEMU_VM_PYTHON" -m devemu -v serve "$CFG" --ready-file "$READY" > "/tmp/serve$1.log" 2>&1 &
+    pid=$!
+    i=0
+    while [ ! -e "$READY" ]; do
+        kill -0 "$pid" 2>/dev/null || fail "devemu serve $1 exited before it was ready"
+        i=$((i + 1)); [ "$i" -lt 600 ] || fail "devemu serve $1 not ready after 30 s"
+        sleep 0.05
+    done
+    echo "READY $1 $(awk "BEGIN {{ print $(now) - $t0 }}")"
+}}
+writes() {{ awk '{{print $5}}' "/sys/block/$name/stat"; }}
+
+start 1
+sd=""
+for _ in $(seq 100); do
+    sd=$(lsscsi | awk '/VMCRASH|DEVEMU/ && / disk / {{print $NF}}' | head -n1)
+    [ -b "$sd" ] && break
+    sleep 0.05
+done
+[ -b "$sd" ] || fail "no devemu disk"
+name=${{sd##*/}}
+echo "DISK $sd"
+
+t0=$(now)
+fio --filename="$sd" --ioengine=libaio --direct=1 {VERIFY} --do_verify=0 {JOBS} \
+    --output="$SHARE/write.json" > /tmp/fio-write.log 2>&1 &
+fio_pid=$!
+while [ "$(writes)" -lt {KILL_AFTER} ]; do
+    kill -0 "$fio_pid" 2>/dev/null || fail "fio ended before the daemon was killed"
+    sleep 0.02
+done
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null
+killed=$(writes)
+sleep 1
+inflight=$(awk '{{print $1 "," $2}}' "/sys/block/$name/inflight")
+running=$(kill -0 "$fio_pid" 2>/dev/null && echo yes || echo no)
+echo "KILLED writes=$killed after_pause=$(writes) inflight=$inflight fio_running=$running"
+start 2
+wait "$fio_pid"
+echo "WRITE_PHASE status=$? seconds=$(awk "BEGIN {{ print $(now) - $t0 }}") writes=$(writes)"
+
+fio --filename="$sd" --ioengine=libaio --direct=1 {VERIFY} --verify_only {JOBS} \
+    --output="$SHARE/verify.json" > /tmp/fio-verify.log 2>&1
+echo "VERIFY_PHASE status=$?"
+
+dd if="$sd" of=/tmp/device.bin bs=1M count={DISK_MB} iflag=direct status=none
+cmp /tmp/device.bin "$IMG" && echo "IMAGE_MATCHES_DEVICE ok"
+rm -f /tmp/device.bin
+fio --filename="$IMG" --ioengine=psync {VERIFY} --verify_only {JOBS} \
+    --output="$SHARE/verify-file.json" > /tmp/fio-verify-file.log 2>&1
+echo "FILE_VERIFY status=$?"
+
+kill -TERM "$pid"; wait "$pid"; echo "TERM status=$?"
+echo "REPLAYED $(grep -c 'replaying CDB' /tmp/serve2.log)"
+echo "NOT_REPLAYED $(grep -c 'not replayed' /tmp/serve2.log)"
+echo "ADOPTED $(grep -c 'adopting' /tmp/serve2.log)"
+for f in /tmp/serve1.log /tmp/serve2.log /tmp/fio-write.log /tmp/fio-verify.log; do
+    echo "--- $f"; cat "$f"
+done
+"""
+
+
+@pytest.fixture(scope="module")
+def crashed(
+    vm_session: VmSession, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[VmResult, Path]:
+    share = tmp_path_factory.mktemp("crash-share")
+    create_image(share / "crash.img", DISK_MB << 20)
+    (share / "crash.toml").write_text(CONFIG)
+    result = vm_session.run(SCRIPT, share=share, timeout=400)
+    print(result.output)
+    return result, share
+
+
+def _value(result: VmResult, key: str) -> str:
+    match = re.search(rf"^{key} (.*)$", result.output, re.MULTILINE)
+    assert match, f"{key} missing from the guest output:\n{result.output}"
+    return match[1].strip()
+
+
+def _fields(result: VmResult, key: str) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in _value(result, key).split() if "=" in item)
+
+
+def _fio_jobs(path: Path) -> dict[str, dict[str, Any]]:
+    report = json.loads(path.read_text())
+    return {job["jobname"]: job for job in report["jobs"]}
+
+
+def test_script_completed(crashed: tuple[VmResult, Path]) -> None:
+    result, _ = crashed
+    assert result.exit_code == 0, result.output
+    assert result.duration < 120
+
+
+def test_daemon_died_with_commands_in_the_ring(crashed: tuple[VmResult, Path]) -> None:
+    result, _ = crashed
+    killed = _fields(result, "KILLED")
+    assert KILL_AFTER <= int(killed["writes"]) < TOTAL_WRITES
+    # Nothing completes while no one serves the ring, and the load is still there.
+    assert killed["after_pause"] == killed["writes"]
+    reads, writes = (int(n) for n in killed["inflight"].split(","))
+    assert reads == 0 and writes > 0, killed
+    assert killed["fio_running"] == "yes"
+
+
+def test_restart_adopts_the_ring_and_replays_what_was_in_it(
+    crashed: tuple[VmResult, Path],
+) -> None:
+    result, _ = crashed
+    assert _value(result, "ADOPTED") == "1"
+    assert int(_value(result, "REPLAYED")) > 0
+    assert _value(result, "NOT_REPLAYED") == "0"
+
+
+def test_interrupted_write_load_finishes_without_error(crashed: tuple[VmResult, Path]) -> None:
+    result, share = crashed
+    phase = _fields(result, "WRITE_PHASE")
+    assert phase["status"] == "0", result.output
+    assert int(phase["writes"]) >= TOTAL_WRITES
+    for name, job in _fio_jobs(share / "write.json").items():
+        assert job["error"] == 0, name
+        assert job["write"]["io_bytes"] == JOB_MB << 20, name
+
+
+def test_every_block_verifies_through_the_disk(crashed: tuple[VmResult, Path]) -> None:
+    result, share = crashed
+    assert _fields(result, "VERIFY_PHASE")["status"] == "0", result.output
+    for name, job in _fio_jobs(share / "verify.json").items():
+        assert job["error"] == 0, name
+        assert job["read"]["io_bytes"] == JOB_MB << 20, name
+
+
+def test_image_file_holds_what_the_disk_returns(crashed: tuple[VmResult, Path]) -> None:
+    result, _ = crashed
+    assert _value(result, "IMAGE_MATCHES_DEVICE") == "ok"
+    assert _fields(result, "FILE_VERIFY")["status"] == "0", result.output
+
+
+def test_image_file_verifies_on_the_host(crashed: tuple[VmResult, Path]) -> None:
+    _, share = crashed
+    image = share / "crash.img"
+    assert image.stat().st_size == DISK_MB << 20
+    command = ["fio", f"--filename={image}", "--ioengine=psync", "--verify_only"]
+    completed = subprocess.run(
+        [*command, *VERIFY.split(), *JOBS.split()],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    jobs = {job["jobname"]: job for job in json.loads(completed.stdout)["jobs"]}
+    assert sorted(jobs) == ["rand4k", "seq64k"]
+    for name, job in jobs.items():
+        assert job["error"] == 0, name
+        assert job["read"]["io_bytes"] == JOB_MB << 20, name
+
+
+def test_daemon_stops_cleanly_after_the_restart(crashed: tuple[VmResult, Path]) -> None:
+    result, _ = crashed
+    assert _fields(result, "TERM")["status"] == "0"
