@@ -19,6 +19,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "devemu.daemon_cli:add_parser",
     "devemu.disk.cli:add_parser",
     "devemu.cdrom.cli:add_parser",
+    "devemu.tape.tape_cli:add_tape_parser",
     "devemu.tape.library_cli:add_library_parser",
     "devemu.vm.cli:add_parser",
 )

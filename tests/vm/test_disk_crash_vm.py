@@ -37,6 +37,8 @@ JOB_MB = 24
 TOTAL_WRITES = (JOB_MB << 20) // 4096 + (JOB_MB << 20) // 65536
 #: The daemon is killed once this many writes are done.
 KILL_AFTER = 1500
+#: How long the kernel keeps a command waiting for the restarted daemon.
+HOLD_SECONDS = 120
 
 CONFIG = """\
 [daemon]
@@ -94,6 +96,10 @@ done
 [ -b "$sd" ] || fail "no devemu disk"
 name=${{sd##*/}}
 echo "DISK $sd"
+# A slow machine may take longer than the kernel's 30 s defaults to restart
+# the daemon; the commands in the ring must wait for it, not fail.
+echo {HOLD_SECONDS} > /sys/kernel/config/target/core/user_0/crash0/attrib/cmd_time_out
+echo {HOLD_SECONDS} > "/sys/block/$name/device/timeout"
 
 t0=$(now)
 fio --filename="$sd" --ioengine=libaio --direct=1 {VERIFY} --do_verify=0 {JOBS} \
@@ -142,7 +148,7 @@ def crashed(
     share = tmp_path_factory.mktemp("crash-share")
     create_image(share / "crash.img", DISK_MB << 20)
     (share / "crash.toml").write_text(CONFIG)
-    result = vm_session.run(SCRIPT, share=share, timeout=400)
+    result = vm_session.run(SCRIPT, share=share, timeout=240)
     print(result.output)
     return result, share
 
@@ -165,7 +171,6 @@ def _fio_jobs(path: Path) -> dict[str, dict[str, Any]]:
 def test_script_completed(crashed: tuple[VmResult, Path]) -> None:
     result, _ = crashed
     assert result.exit_code == 0, result.output
-    assert result.duration < 120
 
 
 def test_daemon_died_with_commands_in_the_ring(crashed: tuple[VmResult, Path]) -> None:
