@@ -49,6 +49,7 @@ _WS16 = struct.Struct(">xBQI")
 _SAI16 = struct.Struct(">xxQI")
 #: The most LBA status descriptors one GET LBA STATUS returns.
 MAX_LBA_STATUS_DESCRIPTORS = 1024
+_MAX_DESCRIPTOR_BLOCKS = 0xFFFFFFFF
 
 
 # --- UNMAP ------------------------------------------------------------------------
@@ -144,20 +145,25 @@ def get_lba_status(dev: Disk, cmd: Command) -> int:
         raise out_of_range(lba, dev.capacity)
     room = (allocation_length - LBA_STATUS_HEADER_LENGTH) // LBA_STATUS_DESCRIPTOR_LENGTH
     limit = min(MAX_LBA_STATUS_DESCRIPTORS, max(1, room))
-    extents = dev.image.lba_status(lba, limit)
-    body = b"".join(
-        LbaStatusDescriptor.build(
-            {
-                "lba": e.lba,
-                "count": min(e.count, 0xFFFFFFFF),
-                "provisioning_status": {
-                    "reserved": 0,
-                    "status": DEALLOCATED if e.deallocated else MAPPED,
-                },
-            }
-        )
-        for e in extents
-    )
+    descriptors: list[bytes] = []
+    for extent in dev.image.lba_status(lba, limit):
+        # NUMBER OF LOGICAL BLOCKS is 32 bits: a longer run takes several descriptors.
+        start, left = extent.lba, extent.count
+        while left and len(descriptors) < limit:
+            n = min(left, _MAX_DESCRIPTOR_BLOCKS)
+            status = DEALLOCATED if extent.deallocated else MAPPED
+            descriptors.append(
+                LbaStatusDescriptor.build(
+                    {
+                        "lba": start,
+                        "count": n,
+                        "provisioning_status": {"reserved": 0, "status": status},
+                    }
+                )
+            )
+            start += n
+            left -= n
+    body = b"".join(descriptors)
     header = LbaStatusHeader.build({"parameter_data_length": len(body) + 4})
     return cmd.data_in(header + body, allocation_length)
 

@@ -82,8 +82,10 @@ echo "BLKID $(blkid -o value -s LABEL "$SR0")"
 cd-info --no-header --no-device-info --no-cddb -C "$SR1" 2>&1 | sed 's/^/CDINFO /'
 for _ in $(seq 50); do sg_turs "$SR1" > /dev/null 2>&1 && break; sleep 0.1; done
 cd /tmp
-cdparanoia -q -d "$SR1" 2 /tmp/t2.wav 2>&1 | sed "s/^/PARANOIA /"; [ -s /tmp/t2.wav ] && echo "RIP2 ok"
-cdparanoia -q -d "$SR1" 3 /tmp/t3.wav 2>&1 | sed "s/^/PARANOIA /"; [ -s /tmp/t3.wav ] && echo "RIP3 ok"
+cdparanoia -q -d "$SR1" 2 /tmp/t2.wav 2>&1 | sed "s/^/PARANOIA /"
+[ -s /tmp/t2.wav ] && echo "RIP2 ok"
+cdparanoia -q -d "$SR1" 3 /tmp/t3.wav 2>&1 | sed "s/^/PARANOIA /"
+[ -s /tmp/t3.wav ] && echo "RIP3 ok"
 dd if="$S/mixed.bin" bs=2352 skip=@T2@ count=300 of=/tmp/t2.raw 2>/dev/null
 dd if="$S/mixed.bin" bs=2352 skip=@T3@ count=300 of=/tmp/t3.raw 2>/dev/null
 ls -l /tmp/t2.wav /tmp/t2.raw /tmp/t3.wav /tmp/t3.raw 2>&1 | sed 's/^/SIZES /'

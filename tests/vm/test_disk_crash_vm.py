@@ -9,7 +9,9 @@ checks that the I/O stalls, restarts ``devemu serve`` with the same
 configuration (it adopts the LIO objects and resumes the ring from
 ``cmd_tail``, replaying what the dead process may have left half done,
 SBC-4 writes being idempotent), and the same fio run finishes without an
-error. A second fio run in verify-only mode then reads every block back
+error. (The backstore's ``cmd_time_out`` and the disk's SCSI timeout are
+raised first, so that on a slow machine the commands wait for the new
+daemon instead of failing after the kernel's 30 s defaults.) A second fio run in verify-only mode then reads every block back
 through the disk and checks it. Finally the image file itself is checked:
 it holds exactly what the disk returns, and fio's verify passes on the
 file read directly, in the guest and again on the host after power-off.
@@ -98,7 +100,9 @@ name=${{sd##*/}}
 echo "DISK $sd"
 # A slow machine may take longer than the kernel's 30 s defaults to restart
 # the daemon; the commands in the ring must wait for it, not fail.
-echo {HOLD_SECONDS} > /sys/kernel/config/target/core/user_0/crash0/attrib/cmd_time_out
+for attr in /sys/kernel/config/target/core/user_*/crash0/attrib/cmd_time_out; do
+    echo {HOLD_SECONDS} > "$attr" || fail "cannot set $attr"
+done
 echo {HOLD_SECONDS} > "/sys/block/$name/device/timeout"
 
 t0=$(now)

@@ -217,7 +217,7 @@ def test_sg_readcap_long(booted: tuple[VmResult, dict[str, Step]]) -> None:
     out = step(booted, "sg_readcap")
     assert f"Last LBA={BLOCKS - 1}" in out
     assert "Logical block length=512 bytes" in out
-    assert "LBPME=1, LBPRZ=1" in out
+    assert "lbpme=1, lbprz=1" in out.lower()
     assert "Logical blocks per physical block exponent=3" in out
 
 

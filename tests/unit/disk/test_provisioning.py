@@ -6,7 +6,17 @@ import os
 from pathlib import Path
 
 import pytest
-from disk_fixtures import BLOCKS, Run, rw10, rw16, sai16, unmap_cdb, unmap_list
+from disk_fixtures import (
+    BLOCKS,
+    Run,
+    execute,
+    make_disk,
+    rw10,
+    rw16,
+    sai16,
+    unmap_cdb,
+    unmap_list,
+)
 
 from devemu.disk.device import Disk
 from devemu.disk.parameters import LbaStatusDescriptor, LbaStatusHeader
@@ -188,3 +198,21 @@ def test_format_unit_deallocates_everything(run: Run, image_path: Path, block_si
     answer = run(bytes([0x04, 0x10, 0, 0, 0, 0]), bytes(4))
     assert answer.code == INVALID_FIELD_IN_CDB
     assert answer.fields["sense_key_specific"] == bytes([0xCC, 0, 1])
+
+
+def test_get_lba_status_splits_runs_longer_than_32_bits(tmp_path: Path) -> None:
+    path = tmp_path / "huge.img"
+    with open(path, "wb") as f:
+        f.truncate((1 << 32) * 512 + 512 * 10)
+    dev = make_disk(path)
+    try:
+        answer = execute(dev, sai16(0x12, 0, 8 + 3 * 16), data_in=8 + 3 * 16)
+        assert answer.status == Status.GOOD
+        runs = [LbaStatusDescriptor.parse(answer.data[pos : pos + 16]) for pos in range(8, 56, 16)]
+        assert [(r.lba, r.count, r.provisioning_status.status) for r in runs[:2]] == [
+            (0, 0xFFFFFFFF, 1),
+            (0xFFFFFFFF, 11, 1),
+        ]
+        assert len(answer.data) == 8 + 2 * 16
+    finally:
+        dev.close()
