@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from scsi_target import DEVICE_TYPES, SimulatorTarget, settle
+from tests.conformance.scsi_target import DEVICE_TYPES, SimulatorTarget, settle
 
 
 @pytest.fixture(params=sorted(DEVICE_TYPES))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scsi_target import Answer, SimulatorTarget
+from tests.conformance.scsi_target import Answer, SimulatorTarget
 
 from devemu.scsi.command import Status
 from devemu.scsi.sense import (

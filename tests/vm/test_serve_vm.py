@@ -49,7 +49,7 @@ start() {
             echo "SERVE_DIED $1"; cat "/tmp/serve$1.log"; exit 1
         fi
         i=$((i + 1))
-        if [ "$i" -ge 1200 ]; then
+        if [ "$i" -ge 2400 ]; then
             echo "SERVE_NOT_READY $1"; cat "/tmp/serve$1.log"; exit 1
         fi
         sleep 0.05
@@ -118,7 +118,7 @@ def served(vm_session: VmSession, tmp_path_factory: pytest.TempPathFactory) -> t
     share = tmp_path_factory.mktemp("serve-share")
     create_image(share / "disk0.img", DISK_MB << 20)
     (share / "serve.toml").write_text(CONFIG)
-    result = vm_session.run(SCRIPT, share=share, timeout=240)
+    result = vm_session.run(SCRIPT, share=share, timeout=480)
     print(result.output)
     return result, result.output
 

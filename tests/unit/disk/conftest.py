@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from disk_fixtures import Answer, Run, execute, make_disk, make_image
 
 from devemu.disk.device import Disk
+from tests.unit.disk.disk_fixtures import Answer, Run, execute, make_disk, make_image
 
 
 @pytest.fixture(params=[512, 4096], ids=["512", "4096"])

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 from construct import Struct
-from disk_fixtures import check_both_ways
 from hypothesis import given
 from hypothesis import strategies as st
 
 from devemu.disk import cdbs
+from tests.unit.disk.disk_fixtures import check_both_ways
 
 G0 = {"reserved": 0, "group_number": 0}
 

@@ -6,17 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-from disk_fixtures import (
-    BLOCKS,
-    IDENTITY,
-    Run,
-    execute,
-    make_disk,
-    make_image,
-    rw10,
-    rw16,
-    sai16,
-)
 
 from devemu.disk.device import Disk
 from devemu.disk.image import DiskImage
@@ -28,6 +17,17 @@ from devemu.scsi.sense import (
     LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE,
     LOGICAL_UNIT_NOT_READY_INITIALIZING_COMMAND_REQUIRED,
     POWER_ON_RESET_OR_BUS_DEVICE_RESET,
+)
+from tests.unit.disk.disk_fixtures import (
+    BLOCKS,
+    IDENTITY,
+    Run,
+    execute,
+    make_disk,
+    make_image,
+    rw10,
+    rw16,
+    sai16,
 )
 
 

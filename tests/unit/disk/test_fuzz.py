@@ -6,7 +6,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from disk_fixtures import execute, make_disk, make_image, unmap_list
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +13,7 @@ from devemu.disk.device import Disk
 from devemu.scsi.command import Status
 from devemu.scsi.sense import SenseKey, parse_sense
 from devemu.scsi.table import cdb_length
+from tests.unit.disk.disk_fixtures import execute, make_disk, make_image, unmap_list
 
 BLOCKS = 64
 OPCODES = sorted({spec.opcode for spec in Disk.commands} | {0x02, 0x3B, 0x7F, 0xA0, 0xFF})

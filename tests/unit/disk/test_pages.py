@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from disk_fixtures import check_both_ways
-
 from devemu.disk import pages, parameters
 from devemu.scsi.mode_pages import PageControl
+from tests.unit.disk.disk_fixtures import check_both_ways
 
 B0_512 = bytes.fromhex(
     "00b0003c"

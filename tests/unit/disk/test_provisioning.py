@@ -6,17 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-from disk_fixtures import (
-    BLOCKS,
-    Run,
-    execute,
-    make_disk,
-    rw10,
-    rw16,
-    sai16,
-    unmap_cdb,
-    unmap_list,
-)
 
 from devemu.disk.device import Disk
 from devemu.disk.parameters import LbaStatusDescriptor, LbaStatusHeader
@@ -27,6 +16,17 @@ from devemu.scsi.sense import (
     INVALID_FIELD_IN_PARAMETER_LIST,
     LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE,
     PARAMETER_LIST_LENGTH_ERROR,
+)
+from tests.unit.disk.disk_fixtures import (
+    BLOCKS,
+    Run,
+    execute,
+    make_disk,
+    rw10,
+    rw16,
+    sai16,
+    unmap_cdb,
+    unmap_list,
 )
 
 
@@ -208,11 +208,11 @@ def test_get_lba_status_splits_runs_longer_than_32_bits(tmp_path: Path) -> None:
     try:
         answer = execute(dev, sai16(0x12, 0, 8 + 3 * 16), data_in=8 + 3 * 16)
         assert answer.status == Status.GOOD
-        runs = [LbaStatusDescriptor.parse(answer.data[pos : pos + 16]) for pos in range(8, 56, 16)]
-        assert [(r.lba, r.count, r.provisioning_status.status) for r in runs[:2]] == [
+        assert len(answer.data) == 8 + 2 * 16
+        runs = [LbaStatusDescriptor.parse(answer.data[p : p + 16]) for p in (8, 24)]
+        assert [(r.lba, r.count, r.provisioning_status.status) for r in runs] == [
             (0, 0xFFFFFFFF, 1),
             (0xFFFFFFFF, 11, 1),
         ]
-        assert len(answer.data) == 8 + 2 * 16
     finally:
         dev.close()

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from disk_fixtures import BLOCKS, make_disk, make_image, rw10, rw16, sai16
 
 from devemu.disk.device import Disk
 from devemu.scsi.command import Status
 from devemu.testing import RingSimulator
+from tests.unit.disk.disk_fixtures import BLOCKS, make_disk, make_image, rw10, rw16, sai16
 
 
 @pytest.fixture

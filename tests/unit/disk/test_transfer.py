@@ -8,17 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from disk_fixtures import (
-    BLOCKS,
-    Run,
-    execute,
-    make_disk,
-    make_image,
-    rw6,
-    rw10,
-    rw12,
-    rw16,
-)
 
 from devemu.disk.device import Disk
 from devemu.disk.image import DiskImage
@@ -29,6 +18,17 @@ from devemu.scsi.sense import (
     LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE,
     MISCOMPARE_DURING_VERIFY_OPERATION,
     WRITE_PROTECTED,
+)
+from tests.unit.disk.disk_fixtures import (
+    BLOCKS,
+    Run,
+    execute,
+    make_disk,
+    make_image,
+    rw6,
+    rw10,
+    rw12,
+    rw16,
 )
 
 READS = {6: 0x08, 10: 0x28, 12: 0xA8, 16: 0x88}

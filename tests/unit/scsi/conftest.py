@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from spc_fixtures import DiskLikeDevice, Run, SpcDevice, execute
+from tests.unit.scsi.spc_fixtures import DiskLikeDevice, Run, SpcDevice, execute
 
 
 @pytest.fixture

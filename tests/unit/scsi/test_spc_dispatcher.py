@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import pytest
-from spc_fixtures import Run, SpcDevice
+from tests.unit.scsi.spc_fixtures import Run, SpcDevice
 
 from devemu.scsi.command import Command, Status
 from devemu.scsi.sense import (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from spc_fixtures import IDENTITY, Run, SpcDevice
+from tests.unit.scsi.spc_fixtures import IDENTITY, Run, SpcDevice
 
 from devemu.scsi.command import Status
 from devemu.scsi.inquiry import StandardInquiry, standard_inquiry_data

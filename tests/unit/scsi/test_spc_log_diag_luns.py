@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from spc_fixtures import Run, SpcDevice
+from tests.unit.scsi.spc_fixtures import Run, SpcDevice
 
 from devemu.scsi.command import Status
 from devemu.scsi.log_sense import LogPage, log_page, log_parameter

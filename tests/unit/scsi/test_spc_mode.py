@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import pytest
-from spc_fixtures import DiskLikeDevice, Run, SpcDevice
+from tests.unit.scsi.spc_fixtures import DiskLikeDevice, Run, SpcDevice
 
 from devemu.scsi.block_descriptor import BlockDescriptor
 from devemu.scsi.command import Status

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from spc_fixtures import Run, SpcDevice
+from tests.unit.scsi.spc_fixtures import Run, SpcDevice
 
 from devemu.scsi.command import Status
 from devemu.scsi.report_opcodes import CommandDescriptor, OneCommandHeader, TimeoutsDescriptor

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from spc_fixtures import Answer, Run, SpcDevice, execute
+from tests.unit.scsi.spc_fixtures import Answer, Run, SpcDevice, execute
 
 from devemu.errors import ImageError
 from devemu.scsi.command import Status

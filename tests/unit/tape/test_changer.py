@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_library_fakes import FakeDrive, make_changer, run
+from tests.unit.tape.test_library_fakes import FakeDrive, make_changer, run
 
 from devemu.scsi.command import Status
 from devemu.scsi.mode_pages import PageControl

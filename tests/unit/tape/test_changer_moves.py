@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_library_fakes import FakeDrive, make_changer, run
+from tests.unit.tape.test_library_fakes import FakeDrive, make_changer, run
 
 from devemu.scsi.command import Status
 from devemu.scsi.sense import (

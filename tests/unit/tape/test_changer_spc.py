@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_library_fakes import make_changer
+from tests.unit.tape.test_library_fakes import make_changer
 
 from devemu.scsi.command import Status
 from devemu.scsi.inquiry import VERSION_SMC3

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_library_fakes import FakeDrive, FakeStore, make_library
+from tests.unit.tape.test_library_fakes import FakeDrive, FakeStore, make_library
 
 from devemu.tape.elements import ElementLayout, ElementType
 from devemu.tape.library import Library, LibraryError

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_tape_config import build
+from tests.unit.tape.test_tape_config import build
 
 from devemu.control import ControlError, ControlServer
 from devemu.errors import DevemuError

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_library_fakes import FakeDrive
+from tests.unit.tape.test_library_fakes import FakeDrive
 
 from devemu.errors import ConfigError
 from devemu.scsi.command import Command
