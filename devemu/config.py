@@ -7,6 +7,7 @@ Schema::
     state_dir = "/var/lib/devemu"              # relative paths: against the file's folder
     fabric = "loopback"                        # "loopback" (tcm_loop LUNs) or "none"
     wwn = "naa.5001405xxxxxxxxx"               # optional tcm_loop target WWN
+    cmd_time_out = 30                          # seconds the kernel waits for an answer
 
     [[disk]]                                   # any number of each family,
     name = "disk0"                             # keys defined by devemu.<family>.config
@@ -82,6 +83,11 @@ class Config:
     state_dir: Path = DEFAULT_STATE_DIR
     fabric: Fabric = "loopback"
     wwn: str | None = None
+    #: The backstores' ``attrib/cmd_time_out``: how long the kernel waits for
+    #: an answer before it fails the command itself, and so how long a
+    #: restarted daemon has to come back. Set before the LUN is linked (the
+    #: kernel refuses it afterwards).
+    cmd_time_out: int = 30
     sections: list[Section] = field(default_factory=list)
     devices: list[ServedDevice] = field(default_factory=list)
 
@@ -137,9 +143,17 @@ def parse_text(text: str, path: Path) -> Config:
                     f"must look like naa.5001405 + 9 lowercase hex digits, not {value!r}",
                 )
             config.wwn = value
+        elif key == "cmd_time_out":
+            if type(value) is not int or not 1 <= value <= 3600:
+                raise ConfigError(
+                    path, where, f"must be whole seconds from 1 to 3600, not {value!r}"
+                )
+            config.cmd_time_out = value
         else:
             raise ConfigError(
-                path, where, "unknown key (known: control_socket, state_dir, fabric, wwn)"
+                path,
+                where,
+                "unknown key (known: control_socket, state_dir, fabric, wwn, cmd_time_out)",
             )
 
     for family, tables in data.items():

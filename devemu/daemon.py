@@ -601,6 +601,7 @@ class KernelBackend:
                 dev_size=device.size,
                 hw_block_size=device.block_size,
                 serial=device.device.identity.serial,
+                cmd_time_out=self.config.cmd_time_out,
             )
             try:
                 backstore = self.lio.create_backstore(spec)

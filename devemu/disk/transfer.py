@@ -43,6 +43,9 @@ if TYPE_CHECKING:
     from devemu.disk.device import Disk
 
 _RWF_DSYNC = os.RWF_DSYNC
+_preadv = os.preadv
+_unpack10 = RW10_FAST.unpack_from
+_unpack16 = RW16_FAST.unpack_from
 #: The expected bytes at (offset, length) of a verified range.
 _Expected = Callable[[int, int], memoryview]
 #: How many bytes VERIFY reads from the image at a time.
@@ -55,13 +58,17 @@ _VERIFY_CHUNK = 1 << 20
 def _read(dev: Disk, cmd: Command, lba: int, count: int) -> int:
     if lba + count > dev.capacity:
         raise out_of_range(lba, dev.capacity)
-    nbytes = count << dev.shift
+    shift = dev.shift
+    nbytes = count << shift
     iov = cmd.iov
     try:
-        if (
+        if len(iov) == 1:
+            if len(iov[0]) == nbytes and _preadv(dev.fd, iov, lba << shift) == nbytes:
+                return nbytes
+        elif (
             len(iov) <= IOV_MAX
             and sum(map(len, iov)) == nbytes
-            and os.preadv(dev.fd, iov, lba << dev.shift) == nbytes
+            and _preadv(dev.fd, iov, lba << shift) == nbytes
         ):
             return nbytes
         return dev.image.read_into(lba, count, iov)
@@ -77,7 +84,7 @@ def read_6(dev: Disk, cmd: Command) -> int:
 
 def read_10(dev: Disk, cmd: Command) -> int:
     """READ (10), SBC-4 5.13; DPO and FUA are accepted (the page cache is coherent)."""
-    _, lba, count = RW10_FAST.unpack_from(cmd.cdb)
+    _, lba, count = _unpack10(cmd.cdb)
     return _read(dev, cmd, lba, count)
 
 
@@ -89,7 +96,7 @@ def read_12(dev: Disk, cmd: Command) -> int:
 
 def read_16(dev: Disk, cmd: Command) -> int:
     """READ (16), SBC-4 5.15."""
-    _, lba, count = RW16_FAST.unpack_from(cmd.cdb)
+    _, lba, count = _unpack16(cmd.cdb)
     return _read(dev, cmd, lba, count)
 
 
@@ -103,7 +110,7 @@ def _write(dev: Disk, cmd: Command, flags: int, lba: int, count: int) -> None:
         raise out_of_range(lba, dev.capacity)
     nbytes = count << dev.shift
     iov = cmd.iov
-    if sum(map(len, iov)) != nbytes:
+    if (len(iov[0]) if len(iov) == 1 else sum(map(len, iov))) != nbytes:
         dev.check_data_out(cmd, nbytes)
     if not count:
         return

@@ -52,6 +52,10 @@ from devemu.scsi.unit_attention import UnitAttentionQueue
 log = logging.getLogger(__name__)
 
 _GOOD = Result()
+#: Plain GOOD answers by data-in length, shared like ``_GOOD`` (a Result is
+#: never changed once answered): the common lengths cost no allocation.
+_GOOD_WITH_LENGTH: dict[int, Result] = {}
+_GOOD_WITH_LENGTH_MAX = 1024
 _RESERVATION_CONFLICT = Result(Status.RESERVATION_CONFLICT)
 _INTERNAL_FAILURE_SENSE = SenseError(INTERNAL_TARGET_FAILURE).sense_bytes()
 
@@ -132,7 +136,11 @@ class ScsiDevice:
 
     def reservation_conflict(self, cmd: Command, spec: CommandSpec) -> bool:
         """True when a reservation forbids ``cmd`` from its nexus (SPC-5 5.13)."""
-        return self.reservations.conflict(cmd, spec)
+        res = self.reservations
+        persistent = res.persistent
+        if res.holder is None and persistent.reservation is None and not persistent.registrations:
+            return False  # nothing reserved, nobody registered: no command conflicts
+        return res.conflict(cmd, spec)
 
     def block_descriptor(self) -> BlockDescriptor | None:
         """The mode parameter block descriptor (SPC-5 7.5.5), or None for none.
@@ -185,17 +193,19 @@ class ScsiDevice:
     def execute(self, cmd: Command) -> Result:
         """Run one command to completion; never raises (SAM-5 5.1)."""
         cdb = cmd.cdb
-        if cmd.nexus:
-            self.seen_nexuses.add(cmd.nexus)
+        nexus = cmd.nexus
+        if nexus:
+            self.seen_nexuses.add(nexus)
         try:
-            spec = self._resolve(cdb, cmd.nexus)
-            if spec.blocked_by_unit_attention:
-                self._report_unit_attention(cmd.nexus)
-            if len(cdb) < spec.length:
-                raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(0))
-            bad = spec.first_reserved_bit(cdb)
-            if bad is not None:
-                raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(*bad))
+            spec = self.commands.plain.get(cdb[0]) if cdb else None
+            if spec is None:
+                spec = self._resolve(cdb, nexus)
+            if spec.blocked_by_unit_attention and (
+                self.unit_attentions or self.nexus_unit_attentions
+            ):
+                self._report_unit_attention(nexus)
+            if len(cdb) != len(spec.usage) or int.from_bytes(cdb, "big") & spec.cdb_mask:
+                _check_cdb(cdb, spec)
             if spec.conflicts and self.reservation_conflict(cmd, spec):
                 return _RESERVATION_CONFLICT
             if spec.needs_medium:
@@ -212,8 +222,15 @@ class ScsiDevice:
             return Result(Status.CHECK_CONDITION, _INTERNAL_FAILURE_SENSE)
         if answer is None:
             return _GOOD
+        if type(answer) is int:
+            good = _GOOD_WITH_LENGTH.get(answer)
+            if good is None:
+                good = Result(Status.GOOD, b"", answer)
+                if len(_GOOD_WITH_LENGTH) < _GOOD_WITH_LENGTH_MAX:
+                    _GOOD_WITH_LENGTH[answer] = good
+            return good
         if isinstance(answer, int):
-            return Result(Status.GOOD, b"", answer)
+            return Result(Status.GOOD, b"", int(answer))
         return answer
 
     def _report_unit_attention(self, nexus: str = "") -> None:
@@ -236,3 +253,16 @@ class ScsiDevice:
                 raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(byte, 4 if byte == 1 else 7))
             return spec
         return entry
+
+
+def _check_cdb(cdb: bytes, spec: CommandSpec) -> None:
+    """Refuse a CDB that is short or sets a bit outside its usage data (SPC-5 4.4.2.4.2).
+
+    INVALID FIELD IN CDB with the field pointer; bytes past the command's
+    length are not looked at.
+    """
+    if len(cdb) < len(spec.usage):
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(0))
+    bad = spec.first_reserved_bit(cdb)
+    if bad is not None:
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(*bad))

@@ -9,6 +9,15 @@ FIELD IN PARAMETER LIST and the field pointer on it (SPC-5 6.11).
 
 Page formats, SPC-5 7.5.7: page_0 format is ``[PS|SPF=0|page][length]``,
 sub_page format is ``[PS|SPF=1|page][subpage][length(2)]``.
+
+Page code 00h is vendor specific and does not require the page format
+(SPC-5 7.5.1). A device type that answers it declares
+:func:`no_page_mode_page`: MODE SENSE for page 00h then returns the mode
+parameter header and the block descriptor with no page after them, which
+is how tape drives answer the MODE SENSE(6) that Linux st sends when it
+opens a tape (page 00h, allocation length 12: header and one general
+block descriptor). A device that does not declare it refuses page 00h
+like any other page it lacks.
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ from devemu.scsi.sense import (
 
 ALL_PAGES = 0x3F
 ALL_SUBPAGES = 0xFF
+#: Page code 00h: vendor specific, no page format required (SPC-5 7.5.1).
+VENDOR_NO_PAGE = 0x00
 
 
 class PageControl(IntEnum):
@@ -47,6 +58,10 @@ class ModePage:
     the new parameter bytes; it may raise :class:`SenseError` to refuse
     values that are changeable bits but not acceptable (a block length the
     drive cannot do) and is where a device applies them.
+
+    ``page_format`` false marks a vendor-specific page that has no page
+    header (page code 00h, SPC-5 7.5.1): MODE SENSE returns its parameter
+    bytes as they are, and MODE SELECT cannot address it.
     """
 
     page: int
@@ -55,6 +70,7 @@ class ModePage:
     subpage: int = 0
     saveable: bool = False
     on_change: Callable[[bytes], None] | None = None
+    page_format: bool = True
     current: bytearray = field(init=False)
     saved: bytes = field(init=False)
 
@@ -78,8 +94,13 @@ class ModePage:
         return self.saved
 
     def encode(self, pc: PageControl) -> bytes:
-        """The page with its header, SPC-5 7.5.7 tables 451 and 452."""
+        """The page with its header, SPC-5 7.5.7 tables 451 and 452.
+
+        A page without page format is its parameter bytes alone.
+        """
         body = self.values(pc)
+        if not self.page_format:
+            return body
         ps = 0x80 if self.saveable else 0
         if self.subpage == 0:
             return bytes([ps | self.page, len(body)]) + body
@@ -157,7 +178,7 @@ class ModePageSet:
             else:
                 sub, length, hdr = 0, data[pos + 1], 2
             page = self.get(code, sub)
-            if page is None:
+            if page is None or not page.page_format:
                 raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST, field=param_field(start, 5))
             if length != len(page.default):
                 raise SenseError(
@@ -187,6 +208,17 @@ class ModePageSet:
             if save:
                 page.saved = body
         return changed
+
+
+def no_page_mode_page() -> ModePage:
+    """Vendor-specific page 00h holding no parameters (SPC-5 7.5.1).
+
+    A device that declares it answers MODE SENSE for page 00h with the mode
+    parameter header and the block descriptor only: what Linux st reads
+    when it opens a tape (MODE SENSE(6), page 00h, allocation length 12)
+    to learn density, block length, write protection and buffered mode.
+    """
+    return ModePage(VENDOR_NO_PAGE, b"", b"", page_format=False)
 
 
 CONTROL_MODE_PAGE = 0x0A

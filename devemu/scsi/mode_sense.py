@@ -5,7 +5,10 @@ descriptor unless DBD is set (SPC-5 7.5.5; the long LBA form when LLBAA
 allows it on a direct-access device), and the pages asked for, with the
 values the PC field names: current, changeable, default or saved. Saved
 values exist only for pages marked saveable; a device with none answers
-PC=saved with SAVING PARAMETERS NOT SUPPORTED.
+PC=saved with SAVING PARAMETERS NOT SUPPORTED. Page code 00h returns the
+header and block descriptor alone on devices that declare it
+(:func:`devemu.scsi.mode_pages.no_page_mode_page`). MODE SENSE(6)
+ignores the obsolete LUN bits of byte 1 (:data:`OBSOLETE_LUN_BITS`).
 
 MODE SELECT takes the same layout back. Everything is checked before
 anything changes: lengths, the block descriptor against its changeable
@@ -46,12 +49,26 @@ MODE_SELECT_10 = 0x55
 MODE_SENSE_10 = 0x5A
 DIRECT_ACCESS = 0x00
 
+#: Byte 1 bits 7-5 of MODE SENSE(6): the LOGICAL UNIT NUMBER field of
+#: SCSI-2, obsolete since SPC-2 and ignored here. The Linux ch driver
+#: still fills the LUN in (``(lun & 7) << 5``) whatever the device's
+#: INQUIRY version says, so a changer behind any LUN but 0 would be
+#: refused the element address assignment page without them.
+OBSOLETE_LUN_BITS = 0xE0
+
 _PAGE = BitStruct("pc" / BitsInteger(2), "page_code" / BitsInteger(6))
 
-#: SPC-5 6.13.1 table 200: MODE SENSE(6) CDB.
+#: SPC-5 6.13.1 table 200: MODE SENSE(6) CDB. Byte 1 bits 7-5 held the
+#: LUN in SCSI-2; see :data:`OBSOLETE_LUN_BITS`.
 ModeSense6Cdb = Struct(
     "opcode" / Int8ub,
-    "flags" / BitStruct("reserved" / BitsInteger(4), "dbd" / Flag, "reserved2" / BitsInteger(3)),
+    "flags"
+    / BitStruct(
+        "obsolete_lun" / BitsInteger(3),
+        "reserved" / Flag,
+        "dbd" / Flag,
+        "reserved2" / BitsInteger(3),
+    ),
     "page" / _PAGE,
     "subpage_code" / Int8ub,
     "allocation_length" / Int8ub,

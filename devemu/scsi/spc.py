@@ -4,7 +4,9 @@ Each device type builds its table as ``CommandTable(SPC_COMMANDS, OWN)``.
 The usage data of each entry is the CDB usage data of SPC-5 6.35.3: the
 dispatcher refuses any bit outside it with INVALID FIELD IN CDB, and
 REPORT SUPPORTED OPERATION CODES reports it as is. The control byte is
-0x00 everywhere (NACA and LINK are not supported).
+0x00 everywhere (NACA and LINK are not supported). MODE SENSE(6) also
+accepts the obsolete LUN bits of byte 1, which the Linux ch driver sets
+for a changer that is not LUN 0 (:data:`devemu.scsi.mode_sense.OBSOLETE_LUN_BITS`).
 
 INQUIRY, REPORT LUNS and REQUEST SENSE run despite a pending unit
 attention (SPC-5 5.14). INQUIRY, REPORT LUNS, REQUEST SENSE, REPORT
@@ -29,6 +31,7 @@ from devemu.scsi.mode_sense import (
     MODE_SELECT_10,
     MODE_SENSE_6,
     MODE_SENSE_10,
+    OBSOLETE_LUN_BITS,
     mode_select_6,
     mode_select_10,
     mode_sense_6,
@@ -73,7 +76,11 @@ SPC_COMMANDS: tuple[CommandSpec, ...] = (
         conflicts=False,
     ),
     CommandSpec("MODE SELECT(6)", _usage(MODE_SELECT_6, 0x11, 0, 0, 0xFF, 0), mode_select_6),
-    CommandSpec("MODE SENSE(6)", _usage(MODE_SENSE_6, 0x08, 0xFF, 0xFF, 0xFF, 0), mode_sense_6),
+    CommandSpec(
+        "MODE SENSE(6)",
+        _usage(MODE_SENSE_6, OBSOLETE_LUN_BITS | 0x08, 0xFF, 0xFF, 0xFF, 0),
+        mode_sense_6,
+    ),
     CommandSpec(
         "RECEIVE DIAGNOSTIC RESULTS",
         _usage(RECEIVE_DIAGNOSTIC_RESULTS, 0x01, 0xFF, 0xFF, 0xFF, 0),

@@ -83,10 +83,16 @@ class CommandSpec:
     #: The complement of ``usage[1:]`` as one integer: a single AND finds a
     #: reserved bit on the per-command path.
     reserved_mask: int = field(init=False, repr=False, compare=False)
+    #: ``reserved_mask`` over the whole CDB (the opcode byte counts as
+    #: allowed): for a CDB of exactly ``length`` bytes,
+    #: ``int.from_bytes(cdb, "big") & cdb_mask`` is zero when no reserved bit
+    #: is set, without slicing the CDB.
+    cdb_mask: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         inverse = bytes(~b & 0xFF for b in self.usage[1:])
         object.__setattr__(self, "reserved_mask", int.from_bytes(inverse, "big"))
+        object.__setattr__(self, "cdb_mask", int.from_bytes(b"\0" + inverse, "big"))
 
     @property
     def opcode(self) -> int:
@@ -111,7 +117,7 @@ class CommandSpec:
 class CommandTable:
     """An immutable mapping (opcode, service action) -> :class:`CommandSpec`."""
 
-    __slots__ = ("_by_opcode", "_specs")
+    __slots__ = ("_by_opcode", "_specs", "plain")
 
     def __init__(self, *groups: Iterable[CommandSpec]) -> None:
         specs: dict[tuple[int, int | None], CommandSpec] = {}
@@ -128,6 +134,11 @@ class CommandTable:
                 assert isinstance(sub, dict), f"opcode 0x{op:02x} mixes service actions"
                 sub[sa] = spec
         self._by_opcode = by_opcode
+        #: The opcodes without service actions, straight to their spec: the
+        #: dispatcher's first look-up for every command.
+        self.plain: dict[int, CommandSpec] = {
+            op: entry for op, entry in by_opcode.items() if not isinstance(entry, dict)
+        }
 
     def without(self, *keys: int | tuple[int, int]) -> CommandTable:
         """A copy without the given opcodes (or (opcode, service action) pairs)."""

@@ -559,7 +559,9 @@ class Cartridge:
         length = index.lengths[position]
         if length <= 0:
             return 0
-        return os.preadv(self._fd, _window(into, length), index.offsets[position])
+        if len(into) != 1 or len(into[0]) > length:
+            into = _window(into, length)
+        return os.preadv(self._fd, into, index.offsets[position])
 
     def read_block_bytes(self, partition: int, position: int) -> bytes:
         """The whole block at ``position`` (listings and tests)."""

@@ -587,7 +587,10 @@ def _read6(drive: TapeDrive, cmd: Command) -> int | Result | None:
     drive.position = pos + 1
     if block == FILEMARK:
         raise SenseError(FILEMARK_DETECTED, filemark=True, information=length, transferred=0)
-    n = cart.read_block(drive.partition, pos, _window(cmd.iov, 0, min(block, length)))
+    iov = cmd.iov
+    if len(iov) != 1 or block > length or len(iov[0]) != block:
+        iov = _window(iov, 0, min(block, length))
+    n = cart.read_block(drive.partition, pos, iov)
     drive.counters.bytes_read += block
     drive.counters.bytes_to_host += n
     drive._load_read += block

@@ -196,6 +196,7 @@ class BackstoreSpec:
     serial: str | None = None
     hw_max_sectors: int | None = None
     max_data_area_mb: int | None = None
+    cmd_time_out: int | None = None
     subtype: str = SUBTYPE
 
     @property
@@ -351,6 +352,8 @@ class Lio:
                 self.fs.write(path / "control", option)
             self.fs.write(path / "attrib" / "pgr_support", "0")
             self.fs.write(path / "attrib" / "alua_support", "0")
+            if spec.cmd_time_out is not None:
+                self.fs.write(path / "attrib" / "cmd_time_out", str(spec.cmd_time_out))
             if spec.serial:
                 self.fs.write(path / "wwn" / "vpd_unit_serial", spec.serial)
             self.fs.write(path / "enable", "1")

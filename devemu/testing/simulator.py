@@ -196,14 +196,15 @@ class _Batch:
         self.good = 0
 
 
-_BATCH_STRUCTS: dict[int, struct.Struct] = {}
+_BATCH_STRUCTS: dict[tuple[int, int], struct.Struct] = {}
 
 
-def _batch_struct(n: int) -> struct.Struct:
-    """``n`` one-iov entries with a CDB of 9 to 16 bytes, back to back."""
-    st = _BATCH_STRUCTS.get(n)
+def _batch_struct(n: int, slot: int) -> struct.Struct:
+    """``n`` one-iov entries whose CDB takes ``slot`` (8 or 16) bytes, back to back."""
+    st = _BATCH_STRUCTS.get((n, slot))
     if st is None:
-        st = _BATCH_STRUCTS[n] = struct.Struct("<" + _ENTRY1_CDB16.format[1:] * n)
+        one = (_ENTRY1_CDB8 if slot == 8 else _ENTRY1_CDB16).format[1:]
+        st = _BATCH_STRUCTS[n, slot] = struct.Struct("<" + one * n)
     return st
 
 
@@ -389,20 +390,24 @@ class RingSimulator:
         k = (length + bs - 1) // bs
         if self._waiting or self._inflight or self.broken or not 0 < k * n <= self._free_blocks:
             return None
-        if any(len(c) not in (10, 12, 16) or len(c) != _GROUP_LENGTH[c[0] >> 5] for c in cdbs):
-            return None  # the single layout below: CDBs of 10, 12 or 16 bytes (16 in the ring)
-        size = abi.ENTRY_SIZE + 16
+        slot = 8 if len(cdbs[0]) <= 8 else 16
+        if any(
+            len(c) != _GROUP_LENGTH[c[0] >> 5] or (8 if len(c) <= 8 else 16) != slot for c in cdbs
+        ):
+            return None  # the single layout below: every CDB of its group's length, one slot size
+        size = abi.ENTRY_SIZE + slot
         head = self._head
         if head + n * size > self.cmdr_size or self.ring_free() < n * size:
             return None
-        if len(self._free_ids) + (0xFFFF - self._next_id + 1) < n:
+        free_ids = self._free_ids
+        if len(free_ids) + (0xFFFF - self._next_id + 1) < n:
             return None
         bm = self._bitmap
         first = bm.find(0)
         end = bm.find(1, first)
         if (end if end >= 0 else self._nblocks) - first < k * n:
             return None
-        ids = [self._alloc_id() for _ in range(n)]
+        ids = [heappop(free_ids) if free_ids else self._alloc_id() for _ in range(n)]
         bm[first : first + k * n] = self._ones[: k * n]
         self._free_blocks -= k * n
         m = self.mapping
@@ -412,12 +417,10 @@ class RingSimulator:
         args: list[object] = []
         extend = args.extend
         step = k * bs
+        cdb_at = off + abi.ENTRY_SIZE
         for i, cdb in enumerate(cdbs):
-            at = off + i * size
-            extend(
-                (len_op, ids[i], 0, 0, 1, 0, 0, at + abi.ENTRY_SIZE, base + i * step, length, cdb)
-            )
-        _batch_struct(n).pack_into(m, off, *args)
+            extend((len_op, ids[i], 0, 0, 1, 0, 0, cdb_at + i * size, base + i * step, length, cdb))
+        _batch_struct(n, slot).pack_into(m, off, *args)
         batch = _Batch(first, k * n, n)
         slots = self._slots
         inflight = self._inflight
@@ -774,8 +777,14 @@ class RingSimulator:
             if h is None:
                 self._break(f"cmd_id {cmd_id} at {off - base:#x} not found, ring is broken")
                 break
-            if isinstance(h, _Batch):
-                self._batch_done(h, cmd_id, uflags, status)
+            if type(h) is _Batch:
+                if not status and not uflags & (_UNKNOWN_OP | _KEEP_BUF):
+                    h.good += 1
+                heappush(free_ids, cmd_id)
+                h.remaining -= 1
+                if not h.remaining:
+                    bm[h.first : h.first + h.blocks] = bytes(h.blocks)
+                    self._free_blocks += h.blocks
                 continue
             if uflags or status or h.capture:
                 self._complete(h, off, uflags, status, read_len)
@@ -798,15 +807,6 @@ class RingSimulator:
             heappush(free_ids, cmd_id)
         self._last_cleaned = pos
         return True
-
-    def _batch_done(self, batch: _Batch, cmd_id: int, uflags: int, status: int) -> None:
-        if status == _GOOD and not uflags & (_UNKNOWN_OP | _KEEP_BUF):
-            batch.good += 1
-        heappush(self._free_ids, cmd_id)
-        batch.remaining -= 1
-        if not batch.remaining:
-            self._bitmap[batch.first : batch.first + batch.blocks] = bytes(batch.blocks)
-            self._free_blocks += batch.blocks
 
     def _complete(self, h: Handle, off: int, uflags: int, status: int, read_len: int) -> None:
         """``tcmu_handle_completion`` and the target core's completion."""

@@ -26,12 +26,13 @@ def test_defaults_and_daemon_table() -> None:
     assert config.fabric == "loopback"
     config = parse(
         '[daemon]\ncontrol_socket = "run/c.sock"\nstate_dir = "/srv/state"\n'
-        'fabric = "none"\nwwn = "naa.5001405abcdef012"\n'
+        'fabric = "none"\nwwn = "naa.5001405abcdef012"\ncmd_time_out = 90\n'
     )
     assert config.control_socket == Path("/etc/devemu/run/c.sock")
     assert config.state_dir == Path("/srv/state")
     assert config.fabric == "none"
     assert config.wwn == "naa.5001405abcdef012"
+    assert config.cmd_time_out == 90
 
 
 @pytest.mark.parametrize(
@@ -42,6 +43,8 @@ def test_defaults_and_daemon_table() -> None:
         ('[daemon]\nsocket = "/x"\n', "daemon.socket", "unknown key"),
         ('[daemon]\nwwn = "naa.123"\n', "daemon.wwn", "naa.5001405"),
         ('daemon = "x"\n', "daemon", "must be a table"),
+        ("[daemon]\ncmd_time_out = 0\n", "daemon.cmd_time_out", "whole seconds from 1 to 3600"),
+        ("[daemon]\ncmd_time_out = 2.5\n", "daemon.cmd_time_out", "whole seconds"),
         ("[[tape]]\nname = 'a'\n", "tape", "unknown section (known: daemon, disk, cdrom, library)"),
         ("[disk]\nname = 'a'\n", "disk", "must be an array of tables: [[disk]]"),
     ],

@@ -39,7 +39,13 @@ class FakeKernelConfigfs(Configfs):
             for name in ("control", "enable", "info"):
                 (path / name).write_text("")
             (path / "attrib").mkdir()
-            for name in ("pgr_support", "alua_support", "dev_config", "nl_reply_supported"):
+            for name in (
+                "pgr_support",
+                "alua_support",
+                "cmd_time_out",
+                "dev_config",
+                "nl_reply_supported",
+            ):
                 (path / "attrib" / name).write_text("")
             (path / "wwn").mkdir()
             (path / "wwn" / "vpd_unit_serial").write_text("")
@@ -113,6 +119,13 @@ def test_backstore_is_configured_in_the_order_lio_needs(kernel: FakeKernelConfig
         (HBA_OWNER, "mkdir", str(TARGET / "core/user_0")),
         ("disk0", "mkdir", str(TARGET / "core/user_0/disk0")),
     ]
+
+
+def test_command_timeout_is_set_before_enable(kernel: FakeKernelConfigfs) -> None:
+    lio = Lio(kernel)
+    lio.create_backstore(BackstoreSpec(name="tape0", dev_size=0, cmd_time_out=90))
+    names = [path.rsplit("/", 1)[1] + "=" + value for path, value in kernel.writes]
+    assert names.index("cmd_time_out=90") < names.index("enable=1")
 
 
 def test_transfer_and_data_area_follow_the_block_size() -> None:
