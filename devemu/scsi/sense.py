@@ -359,7 +359,8 @@ def build_sense(error: SenseError, *, descriptor: bool = False) -> bytes:
         fixed: bytes = FixedSense.build(
             {
                 "head": {
-                    "valid": info is not None,
+                    # SPC-5 4.4.3: VALID says the field holds the whole value.
+                    "valid": info is not None and 0 <= info <= 0xFFFFFFFF,
                     "response_code": ResponseCode.FIXED_CURRENT,
                 },
                 "flags": {

@@ -68,3 +68,13 @@ def test_sense_bytes_both_formats(
         assert code == error.code
         for name, value in fields.items():
             assert parsed[name] == value, (name, raw.hex())
+
+
+def test_fixed_sense_information_too_large_is_not_valid() -> None:
+    from devemu.scsi.sense import LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE, SenseError, parse_sense
+
+    big = SenseError(LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE, information=1 << 40)
+    fixed = big.sense_bytes()
+    assert fixed[0] & 0x80 == 0
+    assert "information" not in parse_sense(fixed)[1]
+    assert parse_sense(big.sense_bytes(descriptor=True))[1]["information"] == 1 << 40
