@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from devemu.config_table import NAME_PATTERN, TableReader
 from devemu.errors import ConfigError
 from devemu.served import ServedDevice
 
@@ -52,9 +53,8 @@ FAMILIES: dict[str, str] = {
 
 Fabric = Literal["loopback", "none"]
 FABRICS: tuple[Fabric, ...] = ("loopback", "none")
+DAEMON_KEYS = ("control_socket", "state_dir", "fabric", "wwn", "cmd_time_out")
 
-#: LIO backstore names: configfs folder names the UIO name can carry.
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _WWN_PATTERN = re.compile(r"^naa\.5001405[0-9a-f]{9}$")
 _TOML_PLACE = re.compile(r"\(at line (\d+), column (\d+)\)")
 
@@ -96,17 +96,6 @@ class Config:
         return self.path.parent
 
 
-def _resolve(base: Path, value: str) -> Path:
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else (base / path)
-
-
-def _string(path: Path, key: str, value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(path, key, f"must be a non-empty string, not {value!r}")
-    return value
-
-
 def parse_text(text: str, path: Path) -> Config:
     """Check ``text`` (the contents of ``path``) without importing any family."""
     try:
@@ -123,38 +112,21 @@ def parse_text(text: str, path: Path) -> Config:
     daemon = data.pop("daemon", {})
     if not isinstance(daemon, dict):
         raise ConfigError(path, "daemon", "must be a table: [daemon]")
-    for key, value in daemon.items():
-        where = f"daemon.{key}"
-        if key == "control_socket":
-            config.control_socket = _resolve(base, _string(path, where, value))
-        elif key == "state_dir":
-            config.state_dir = _resolve(base, _string(path, where, value))
-        elif key == "fabric":
-            if value not in FABRICS:
-                raise ConfigError(
-                    path, where, f"must be one of {', '.join(FABRICS)}, not {value!r}"
-                )
-            config.fabric = cast(Fabric, value)
-        elif key == "wwn":
-            if not isinstance(value, str) or not _WWN_PATTERN.match(value):
-                raise ConfigError(
-                    path,
-                    where,
-                    f"must look like naa.5001405 + 9 lowercase hex digits, not {value!r}",
-                )
-            config.wwn = value
-        elif key == "cmd_time_out":
-            if type(value) is not int or not 1 <= value <= 3600:
-                raise ConfigError(
-                    path, where, f"must be whole seconds from 1 to 3600, not {value!r}"
-                )
-            config.cmd_time_out = value
-        else:
-            raise ConfigError(
-                path,
-                where,
-                "unknown key (known: control_socket, state_dir, fabric, wwn, cmd_time_out)",
-            )
+    r = TableReader(daemon, path=path, key="daemon", known=DAEMON_KEYS)
+    config.control_socket = r.file_path("control_socket", base, str(DEFAULT_CONTROL_SOCKET))
+    config.state_dir = r.file_path("state_dir", base, str(DEFAULT_STATE_DIR))
+    fabric = daemon.get("fabric", "loopback")
+    if fabric not in FABRICS:
+        raise r.error("fabric", f"must be one of {', '.join(FABRICS)}, not {fabric!r}")
+    config.fabric = cast(Fabric, fabric)
+    wwn = daemon.get("wwn")
+    if wwn is not None and (not isinstance(wwn, str) or not _WWN_PATTERN.match(wwn)):
+        raise r.error("wwn", f"must look like naa.5001405 + 9 lowercase hex digits, not {wwn!r}")
+    config.wwn = wwn
+    cmd_time_out = daemon.get("cmd_time_out", config.cmd_time_out)
+    if type(cmd_time_out) is not int or not 1 <= cmd_time_out <= 3600:
+        raise r.error("cmd_time_out", f"must be whole seconds from 1 to 3600, not {cmd_time_out!r}")
+    config.cmd_time_out = cmd_time_out
 
     for family, tables in data.items():
         if family not in FAMILIES:

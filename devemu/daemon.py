@@ -259,6 +259,7 @@ class Daemon:
         for item in targets:
             self.backend.export(item.device, item.lun)
             item.exported = True
+            log.info("%s: linked to LUN %d", item.name, item.lun)
 
     def _exports_done(self, future: Future[None]) -> None:
         self.pending_exports = 0

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +26,11 @@ from devemu import config as config_module
 from devemu.control import call
 from devemu.daemon import serve
 
+log = logging.getLogger(__name__)
+
 
 def _serve(args: argparse.Namespace) -> int:
+    log.info("reading %s", args.config)
     config = config_module.parse_file(args.config)
     if args.socket is not None:
         socket_path: Path | None = args.socket
@@ -34,7 +39,9 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         socket_path = None
     config.state_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
     config_module.build_devices(config)
+    log.info("%d device(s) built in %.2f s", len(config.devices), time.monotonic() - started)
     return serve(config, ready_file=args.ready_file, socket_path=socket_path)
 
 

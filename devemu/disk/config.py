@@ -20,10 +20,10 @@ COMPARE AND WRITE, whose compare would see its own earlier write.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
+from devemu.config_table import TableReader
 from devemu.disk.device import Disk
 from devemu.disk.image import BLOCK_SIZES, DiskImage
 from devemu.disk.opcodes import Opcode
@@ -47,7 +47,6 @@ KNOWN_KEYS = (
     "revision",
     "serial",
 )
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def may_replay(cmd: Command) -> bool:
@@ -55,62 +54,21 @@ def may_replay(cmd: Command) -> bool:
     return bool(cmd.cdb) and cmd.cdb[0] != Opcode.COMPARE_AND_WRITE
 
 
-_TYPE_NAMES: dict[type, str] = {str: "a string", bool: "true or false", int: "an integer"}
-
-
-def _get(
-    table: dict[str, Any], name: str, kind: type, default: Any, *, path: Path, key: str
-) -> Any:
-    """``table[name]`` (or ``default``), refused unless it is a ``kind``."""
-    value = table.get(name, default)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ConfigError(path, f"{key}.{name}", f"must be {_TYPE_NAMES[kind]}, not {value!r}")
-    return value
-
-
 def from_config(
     table: dict[str, Any], *, path: Path, key: str, base_dir: Path, state_dir: Path
 ) -> list[ServedDevice]:
     """One :class:`ServedDevice` for one ``[[disk]]`` table."""
-    for name in table:
-        if name not in KNOWN_KEYS:
-            raise ConfigError(
-                path, f"{key}.{name}", f"unknown key (known: {', '.join(KNOWN_KEYS)})"
-            )
+    r = TableReader(table, path=path, key=key, known=KNOWN_KEYS)
     if "image" not in table:
-        raise ConfigError(path, f"{key}.image", "missing: the image file to serve")
-    image_value = _get(table, "image", str, None, path=path, key=key)
-    if not image_value:
-        raise ConfigError(path, f"{key}.image", "must be a non-empty string")
-    image_path = Path(image_value).expanduser()
-    if not image_path.is_absolute():
-        image_path = base_dir / image_path
-    block_size = _get(table, "block_size", int, 512, path=path, key=key)
+        raise r.error("image", "missing: the image file to serve")
+    image_path = r.file_path("image", base_dir)
+    block_size = r.integer("block_size", 512)
     if block_size not in BLOCK_SIZES:
-        raise ConfigError(path, f"{key}.block_size", f"must be 512 or 4096, not {block_size}")
-    read_only = _get(table, "read_only", bool, False, path=path, key=key)
-    write_cache = _get(table, "write_cache", bool, True, path=path, key=key)
-    dev_name = _get(table, "name", str, image_path.stem, path=path, key=key)
-    if not _NAME.match(dev_name):
-        raise ConfigError(
-            path, f"{key}.name", f"{dev_name!r}: use 1 to 64 of A-Z a-z 0-9 _ - (a LIO name)"
-        )
-    strings = {
-        field: _get(table, field, str, default, path=path, key=key)
-        for field, default in (
-            ("vendor", DEFAULT_VENDOR),
-            ("product", DEFAULT_PRODUCT),
-            ("revision", DEFAULT_REVISION),
-            ("serial", dev_name),
-        )
-    }
-    for field, value in strings.items():
-        try:
-            Identity(**{field: value})
-        except ValueError as err:
-            reason = str(err) if "characters" in str(err) else f"{value!r} is not printable ASCII"
-            raise ConfigError(path, f"{key}.{field}", reason) from err
-    identity = Identity(**strings)
+        raise r.error("block_size", f"must be 512 or 4096, not {block_size}")
+    read_only = r.boolean("read_only", False)
+    write_cache = r.boolean("write_cache", True)
+    dev_name = r.name(image_path.stem)
+    identity = r.identity(Identity(DEFAULT_VENDOR, DEFAULT_PRODUCT, DEFAULT_REVISION, dev_name))
     if not image_path.exists():
         raise ConfigError(
             path, f"{key}.image", f"{image_path} does not exist (create it: devemu disk create)"

@@ -359,8 +359,9 @@ def build_sense(error: SenseError, *, descriptor: bool = False) -> bytes:
         fixed: bytes = FixedSense.build(
             {
                 "head": {
-                    # SPC-5 4.4.3: VALID says the field holds the whole value.
-                    "valid": info is not None and 0 <= info <= 0xFFFFFFFF,
+                    # SPC-5 4.4.3: VALID says the field holds the whole value
+                    # (a negative tape residue is 32-bit two's complement).
+                    "valid": info is not None and -(1 << 31) <= info <= 0xFFFFFFFF,
                     "response_code": ResponseCode.FIXED_CURRENT,
                 },
                 "flags": {
@@ -456,6 +457,7 @@ def parse_sense(data: bytes) -> tuple[SenseCode, dict[str, object]]:
             pos += 2 + dlen
         return code, fields
     raise ValueError(f"not sense data: response code 0x{rc:02x}")
+
 
 # --- SSC-5: FORMAT MEDIUM away from BOP of partition 0
 POSITION_PAST_BEGINNING_OF_MEDIUM = SenseCode(_K.ILLEGAL_REQUEST, 0x3B, 0x0C)

@@ -72,6 +72,7 @@ from devemu.tape.records import (
     EntryKind,
     FormatPayload,
     pack_entry,
+    payload_crc32,
     unpack_entry,
 )
 
@@ -393,7 +394,7 @@ class Cartridge:
             data = p.payload
             if data is None and p.length:
                 data = os.pread(fd, p.length, p.offset + ENTRY_HEADER_SIZE)
-            if zlib.crc32(data or b"") != p.crc:
+            if payload_crc32(data or b"", 0) != p.crc:
                 broken_at = p.offset
                 break
             self._apply(p)
@@ -648,9 +649,8 @@ class Cartridge:
         for e in self.journal():
             if e.length:
                 data = os.pread(self._fd, e.length, e.offset + ENTRY_HEADER_SIZE)
-                raw = os.pread(self._fd, ENTRY_HEADER_SIZE, e.offset)
-                crc = int.from_bytes(raw[28:32], "big")
-                if zlib.crc32(data) != crc:
+                entry = unpack_entry(os.pread(self._fd, ENTRY_HEADER_SIZE, e.offset))
+                if entry is None or payload_crc32(data, 0) != entry[5]:
                     problems.append(f"offset {e.offset}: {e.kind.name} entry payload CRC mismatch")
         return problems
 
@@ -658,7 +658,7 @@ class Cartridge:
 def _crc(data: Sequence[bytes | memoryview]) -> int:
     crc = 0
     for piece in data:
-        crc = zlib.crc32(piece, crc)
+        crc = payload_crc32(piece, crc)
     return crc
 
 

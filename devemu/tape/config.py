@@ -40,6 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from devemu.config_table import TableReader
 from devemu.errors import ConfigError, DevemuError
 from devemu.scsi.identity import Identity
 from devemu.served import ServedDevice
@@ -97,50 +98,7 @@ def media_id(media: str) -> str:
     return f"L{medium.generation}"
 
 
-class _Reader:
-    """Typed access to one table's keys, every refusal a ConfigError on the right key."""
-
-    def __init__(self, table: dict[str, Any], path: Path, key: str, known: tuple[str, ...]) -> None:
-        self.table = table
-        self.path = path
-        self.key = key
-        for name in table:
-            if name not in known:
-                raise self.error(name, f"unknown key (known: {', '.join(known)})")
-
-    def error(self, name: str, reason: str) -> ConfigError:
-        return ConfigError(self.path, f"{self.key}.{name}", reason)
-
-    def string(self, name: str, default: str | None = None) -> str:
-        value = self.table.get(name, default)
-        if value is None:
-            raise self.error(name, "is required")
-        if not isinstance(value, str) or not value:
-            raise self.error(name, f"must be a non-empty string, not {value!r}")
-        return value
-
-    def integer(self, name: str, default: int | None, low: int, high: int) -> int:
-        value = self.table.get(name, default)
-        if value is None:
-            raise self.error(name, "is required")
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise self.error(name, f"must be an integer from {low} to {high}, not {value!r}")
-        return value
-
-    def identity(self, defaults: Identity) -> Identity:
-        try:
-            return Identity(
-                vendor=self.string("vendor", defaults.vendor),
-                product=self.string("product", defaults.product),
-                revision=self.string("revision", defaults.revision),
-                serial=self.string("serial", defaults.serial),
-            )
-        except ValueError as err:
-            field = str(err).split(" ", 1)[0]
-            raise self.error(field if field in self.table else "serial", str(err)) from None
-
-
-def _barcodes(r: _Reader, media: str) -> list[str]:
+def _barcodes(r: TableReader, media: str) -> list[str]:
     if "barcodes" in r.table:
         if "barcode_prefix" in r.table or "count" in r.table:
             raise r.error("barcodes", "give either barcodes or barcode_prefix + count")
@@ -229,11 +187,9 @@ def from_config(
     make_drive: DriveFactory = _default_drive,
 ) -> list[ServedDevice]:
     """The changer and the drives of one ``[[library]]`` table."""
-    r = _Reader(table, path, key, LIBRARY_KEYS)
-    name = r.string("name")
-    folder = Path(r.string("directory")).expanduser()
-    if not folder.is_absolute():
-        folder = base_dir / folder
+    r = TableReader(table, path=path, key=key, known=LIBRARY_KEYS)
+    name = r.name()
+    folder = r.file_path("directory", base_dir)
     media = r.string("media_type", "LTO-8")
     try:
         medium_type(media)
@@ -260,8 +216,8 @@ def from_config(
     for i, entry in enumerate(drives_table):
         if not isinstance(entry, dict):
             raise r.error(f"drives[{i}]", "must be a table: [[library.drives]]")
-        d = _Reader(entry, path, f"{key}.drives[{i}]", DRIVE_KEYS)
-        drive_name = d.string("name")
+        d = TableReader(entry, path=path, key=f"{key}.drives[{i}]", known=DRIVE_KEYS)
+        drive_name = d.name()
         kind = d.string("type", "LTO-8")
         try:
             generation = drive_type(kind).generation

@@ -777,7 +777,7 @@ class RingSimulator:
             if h is None:
                 self._break(f"cmd_id {cmd_id} at {off - base:#x} not found, ring is broken")
                 break
-            if type(h) is _Batch:
+            if isinstance(h, _Batch):
                 if not status and not uflags & (_UNKNOWN_OP | _KEEP_BUF):
                     h.good += 1
                 heappush(free_ids, cmd_id)

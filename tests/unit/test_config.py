@@ -39,7 +39,7 @@ def test_defaults_and_daemon_table() -> None:
     ("text", "key", "reason"),
     [
         ('[daemon]\nfabric = "iscsi"\n', "daemon.fabric", "must be one of loopback, none"),
-        ("[daemon]\nstate_dir = 3\n", "daemon.state_dir", "non-empty string"),
+        ("[daemon]\nstate_dir = 3\n", "daemon.state_dir", "must be a string"),
         ('[daemon]\nsocket = "/x"\n', "daemon.socket", "unknown key"),
         ('[daemon]\nwwn = "naa.123"\n', "daemon.wwn", "naa.5001405"),
         ('daemon = "x"\n', "daemon", "must be a table"),

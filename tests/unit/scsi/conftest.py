@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tests.unit.scsi.spc_fixtures import DiskLikeDevice, Run, SpcDevice, execute
 
 

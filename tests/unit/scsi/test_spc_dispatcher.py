@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 import pytest
-from tests.unit.scsi.spc_fixtures import Run, SpcDevice
 
 from devemu.scsi.command import Command, Status
 from devemu.scsi.sense import (
@@ -23,6 +22,7 @@ from devemu.scsi.sense import (
 )
 from devemu.scsi.spc import SPC_COMMANDS
 from devemu.scsi.table import CommandSpec, CommandTable
+from tests.unit.scsi.spc_fixtures import Run, SpcDevice
 
 H = bytes.fromhex
 TUR = [0, 0, 0, 0, 0, 0]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from tests.unit.scsi.spc_fixtures import IDENTITY, Run, SpcDevice
 
 from devemu.scsi.command import Status
 from devemu.scsi.inquiry import StandardInquiry, standard_inquiry_data
 from devemu.scsi.sense import INVALID_FIELD_IN_CDB
 from devemu.scsi.vpd import Designator, VpdPage, designator, vpd_page
+from tests.unit.scsi.spc_fixtures import IDENTITY, Run, SpcDevice
 
 H = bytes.fromhex
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from tests.unit.scsi.spc_fixtures import Run, SpcDevice
 
 from devemu.scsi.command import Status
 from devemu.scsi.log_sense import LogPage, log_page, log_parameter
@@ -16,6 +15,7 @@ from devemu.scsi.sense import (
     SenseError,
     SenseKey,
 )
+from tests.unit.scsi.spc_fixtures import Run, SpcDevice
 
 H = bytes.fromhex
 TEMPERATURE = H("0d00000c00000302001900010302003c")

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 import pytest
-from tests.unit.scsi.spc_fixtures import DiskLikeDevice, Run, SpcDevice
 
 from devemu.scsi.block_descriptor import BlockDescriptor
 from devemu.scsi.command import Status
 from devemu.scsi.device import ScsiDevice
 from devemu.scsi.identity import Identity
-from devemu.scsi.mode_sense import ModeHeader6, ModeHeader10
+from devemu.scsi.mode_pages import ModePage, PageControl, no_page_mode_page
+from devemu.scsi.mode_sense import OBSOLETE_LUN_BITS, ModeHeader6, ModeHeader10, ModeSense6Cdb
 from devemu.scsi.sense import (
     INVALID_FIELD_IN_CDB,
     INVALID_FIELD_IN_PARAMETER_LIST,
@@ -21,6 +21,7 @@ from devemu.scsi.sense import (
 )
 from devemu.scsi.spc import SPC_COMMANDS
 from devemu.scsi.table import CommandTable
+from tests.unit.scsi.spc_fixtures import DiskLikeDevice, Run, SpcDevice
 
 H = bytes.fromhex
 
@@ -211,3 +212,115 @@ def test_mode_parameters_changed_reaches_other_nexus(dev: SpcDevice, run: Run) -
     run(dev, [0x15, 0x10, 0, 0, 8, 0], data_out=bytes(4) + vendor, nexus="iqn.a")
     answer = run(dev, [0x00, 0, 0, 0, 0, 0], nexus="iqn.b")
     assert answer.code == MODE_PARAMETERS_CHANGED
+
+
+# --- page code 00h: no page (SPC-5 7.5.1), as Linux st reads it --------------------------
+
+
+class PageZeroDevice(SpcDevice):
+    """A logical unit that declares vendor page 00h: header and descriptor only."""
+
+    def make_mode_pages(self) -> list[ModePage]:
+        return [*super().make_mode_pages(), no_page_mode_page()]
+
+
+@pytest.fixture
+def page_zero() -> PageZeroDevice:
+    device = PageZeroDevice()
+    device.unit_attentions.clear()
+    return device
+
+
+def test_st_open_mode_sense_page_zero_golden(page_zero: PageZeroDevice, run: Run) -> None:
+    answer = run(page_zero, [0x1A, 0, 0x00, 0, 12, 0])  # drivers/scsi/st.c check_tape()
+    golden = H("0b001008") + GENERAL_DESC
+    assert answer.status == Status.GOOD
+    assert answer.data == golden
+    head = ModeHeader6.parse(golden)
+    assert (head.mode_data_length, head.block_descriptor_length) == (11, 8)
+    built = ModeHeader6.build(
+        {
+            "mode_data_length": 11,
+            "medium_type": 0,
+            "device_specific_parameter": 0x10,
+            "block_descriptor_length": 8,
+        }
+    )
+    assert built + GENERAL_DESC == golden
+
+
+def test_page_zero_in_every_form(page_zero: PageZeroDevice, run: Run) -> None:
+    assert run(page_zero, [0x1A, 0x08, 0x00, 0, 255, 0]).data == H("03001000")
+    ten = run(page_zero, [0x5A, 0, 0x00, 0, 0, 0, 0, 0, 255, 0]).data
+    assert ten == H("000e001000000008") + GENERAL_DESC
+    changeable = run(page_zero, [0x1A, 0, 0x40, 0, 255, 0]).data
+    assert changeable == H("0b000008") + H("ff000000 00ffffff")
+    # Page 00h adds nothing to "all pages".
+    everything = run(page_zero, [0x1A, 0, 0x3F, 0, 255, 0]).data
+    assert everything == H("1b001008") + GENERAL_DESC + CONTROL + VENDOR
+
+
+def test_page_zero_subpage_is_still_unknown(page_zero: PageZeroDevice, run: Run) -> None:
+    answer = run(page_zero, [0x1A, 0, 0x00, 0x01, 255, 0])
+    assert answer.code == INVALID_FIELD_IN_CDB
+
+
+def test_page_zero_refused_without_declaration(dev: SpcDevice, run: Run) -> None:
+    answer = run(dev, [0x1A, 0, 0x00, 0, 12, 0])
+    assert answer.code == INVALID_FIELD_IN_CDB
+    assert answer.pointer == H("cd0002")
+
+
+def test_page_zero_cannot_be_selected(page_zero: PageZeroDevice, run: Run) -> None:
+    answer = run(page_zero, [0x15, 0x10, 0, 0, 6, 0], data_out=H("00000000") + H("0000"))
+    assert answer.code == INVALID_FIELD_IN_PARAMETER_LIST
+    assert answer.pointer == H("8d0004")
+    # What st sends for MTSETBLK: header and descriptor, no page at all.
+    setblk = H("00001008") + H("5a00000000000400")
+    assert run(page_zero, [0x15, 0x10, 0, 0, 12, 0], data_out=setblk).status == Status.GOOD
+    assert run(page_zero, [0x1A, 0, 0x00, 0, 12, 0]).data[9:12] == H("000400")
+
+
+def test_no_page_mode_page_encodes_to_nothing() -> None:
+    page = no_page_mode_page()
+    assert (page.page, page.subpage, page.page_format) == (0, 0, False)
+    assert all(page.encode(pc) == b"" for pc in PageControl)
+
+
+# --- the obsolete LUN bits of MODE SENSE(6), as Linux ch sends them ------------------------
+
+
+@pytest.mark.parametrize("lun", range(8))
+def test_mode_sense_6_ignores_lun_bits(dev: SpcDevice, run: Run, lun: int) -> None:
+    plain = run(dev, [0x1A, 0x08, 0x3F, 0, 255, 0])
+    with_lun = run(dev, [0x1A, lun << 5 | 0x08, 0x3F, 0, 255, 0])
+    assert with_lun.status == Status.GOOD
+    assert with_lun.data == plain.data
+
+
+def test_mode_sense_6_cdb_declares_the_lun_bits() -> None:
+    cdb = H("1aa81d00ff00")
+    parsed = ModeSense6Cdb.parse(cdb)
+    assert (parsed.flags.obsolete_lun, parsed.flags.dbd, parsed.page.page_code) == (5, True, 0x1D)
+    built = ModeSense6Cdb.build(
+        {
+            "opcode": 0x1A,
+            "flags": {"obsolete_lun": 5, "reserved": False, "dbd": True, "reserved2": 0},
+            "page": {"pc": 0, "page_code": 0x1D},
+            "subpage_code": 0,
+            "allocation_length": 255,
+            "control": 0,
+        }
+    )
+    assert built == cdb
+
+
+def test_lun_bits_only_where_linux_sends_them(dev: SpcDevice, run: Run) -> None:
+    reserved = run(dev, [0x1A, 0x10, 0x3F, 0, 255, 0])
+    assert reserved.code == INVALID_FIELD_IN_CDB
+    assert reserved.pointer == H("cc0001")
+    ten = run(dev, [0x5A, 0x20, 0x3F, 0, 0, 0, 0, 0, 255, 0])
+    assert ten.code == INVALID_FIELD_IN_CDB
+    assert ten.pointer == H("cd0001")
+    usage = run(dev, [0xA3, 0x0C, 0x01, 0x1A, 0, 0, 0, 0, 0, 20, 0, 0]).data
+    assert usage == H("00030006") + bytes([0x1A, OBSOLETE_LUN_BITS | 0x08, 0xFF, 0xFF, 0xFF, 0])

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from tests.unit.scsi.spc_fixtures import Run, SpcDevice
 
 from devemu.scsi.command import Status
 from devemu.scsi.report_opcodes import CommandDescriptor, OneCommandHeader, TimeoutsDescriptor
 from devemu.scsi.sense import INVALID_FIELD_IN_CDB
+from tests.unit.scsi.spc_fixtures import Run, SpcDevice
 
 H = bytes.fromhex
 TIMEOUTS_30 = H("000a00000000001e0000001e")

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.unit.scsi.spc_fixtures import Answer, Run, SpcDevice, execute
 
 from devemu.errors import ImageError
 from devemu.scsi.command import Status
@@ -23,6 +22,7 @@ from devemu.scsi.sense import (
     PARAMETER_LIST_LENGTH_ERROR,
     RESERVATIONS_PREEMPTED,
 )
+from tests.unit.scsi.spc_fixtures import Answer, Run, SpcDevice, execute
 
 H = bytes.fromhex
 WE, EA, WE_RO, EA_RO, WE_AR, EA_AR = 1, 3, 5, 6, 7, 8

@@ -8,6 +8,7 @@ from devemu.scsi.sense import (
     FILEMARK_DETECTED,
     INVALID_FIELD_IN_CDB,
     INVALID_FIELD_IN_PARAMETER_LIST,
+    LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE,
     LOGICAL_UNIT_NOT_READY_FORMAT_IN_PROGRESS,
     NO_ADDITIONAL_SENSE,
     SenseError,
@@ -71,8 +72,6 @@ def test_sense_bytes_both_formats(
 
 
 def test_fixed_sense_information_too_large_is_not_valid() -> None:
-    from devemu.scsi.sense import LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE, SenseError, parse_sense
-
     big = SenseError(LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE, information=1 << 40)
     fixed = big.sense_bytes()
     assert fixed[0] & 0x80 == 0

@@ -1,0 +1,119 @@
+"""Typed reading of one table of the configuration file.
+
+Every family's ``[[...]]`` table and the ``[daemon]`` table are read the
+same way: keys not listed are refused, each value is checked for its type
+(and range) when it is read, and every refusal is a
+:class:`~devemu.errors.ConfigError` naming the file and the dotted key,
+``disk[0].block_size``. Names, INQUIRY strings (SPC-5 6.7.2) and paths
+relative to the configuration file's folder follow one rule everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from devemu.errors import ConfigError
+from devemu.scsi.identity import Identity
+
+#: LIO backstore names: configfs folder names the UIO name can carry.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+NAME_RULE = "use 1 to 64 of A-Z a-z 0-9 _ - (a LIO name)"
+
+#: The INQUIRY strings of a device, in :class:`Identity` order.
+IDENTITY_FIELDS = ("vendor", "product", "revision", "serial")
+
+
+def resolve_path(base_dir: Path, value: str) -> Path:
+    """``value`` with ``~`` expanded; a relative path is taken from ``base_dir``."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base_dir / path
+
+
+class TableReader:
+    """Typed access to one table's keys, every refusal a ConfigError on the right key.
+
+    ``key`` is the table's own place (``disk[0]``, ``library[0].drives[1]``);
+    a value missing with no default is refused as "is required".
+    """
+
+    def __init__(
+        self, table: dict[str, Any], *, path: Path, key: str, known: tuple[str, ...]
+    ) -> None:
+        self.table = table
+        self.path = path
+        self.key = key
+        for field in table:
+            if field not in known:
+                raise self.error(field, f"unknown key (known: {', '.join(known)})")
+
+    def error(self, field: str, reason: str) -> ConfigError:
+        """The refusal of ``field`` of this table."""
+        return ConfigError(self.path, f"{self.key}.{field}", reason)
+
+    def _value(self, field: str, default: Any) -> Any:
+        value = self.table.get(field, default)
+        if value is None:
+            raise self.error(field, "is required")
+        return value
+
+    def string(self, field: str, default: str | None = None, *, empty: bool = False) -> str:
+        """A string; an empty one only where ``empty`` allows it."""
+        value = self._value(field, default)
+        if not isinstance(value, str):
+            raise self.error(field, f"must be a string, not {value!r}")
+        if not value and not empty:
+            raise self.error(field, "must be a non-empty string")
+        return value
+
+    def boolean(self, field: str, default: bool | None = None) -> bool:
+        """``true`` or ``false``."""
+        value = self._value(field, default)
+        if not isinstance(value, bool):
+            raise self.error(field, f"must be true or false, not {value!r}")
+        return value
+
+    def integer(
+        self,
+        field: str,
+        default: int | None = None,
+        low: int | None = None,
+        high: int | None = None,
+    ) -> int:
+        """A whole number (not a boolean); from ``low`` to ``high`` when both are given."""
+        value = self._value(field, default)
+        wanted = "an integer"
+        fits = isinstance(value, int) and not isinstance(value, bool)
+        if low is not None and high is not None:
+            wanted += f" from {low} to {high}"
+            fits = fits and low <= value <= high
+        if not fits:
+            raise self.error(field, f"must be {wanted}, not {value!r}")
+        return int(value)
+
+    def name(self, default: str | None = None) -> str:
+        """The ``name`` key: a LIO backstore name (:data:`NAME_PATTERN`)."""
+        value = self.string("name", default, empty=True)
+        if not NAME_PATTERN.match(value):
+            raise self.error("name", f"{value!r}: {NAME_RULE}")
+        return value
+
+    def file_path(self, field: str, base_dir: Path, default: str | None = None) -> Path:
+        """A path; a relative one is taken from ``base_dir`` (the file's folder)."""
+        return resolve_path(base_dir, self.string(field, default))
+
+    def identity(self, defaults: Identity) -> Identity:
+        """``vendor``, ``product``, ``revision`` and ``serial`` over ``defaults``."""
+        values = {
+            field: self.string(field, getattr(defaults, field), empty=True)
+            for field in IDENTITY_FIELDS
+        }
+        for field, value in values.items():
+            try:
+                Identity(**{field: value})
+            except UnicodeEncodeError:
+                raise self.error(field, f"{value!r} is not printable ASCII") from None
+            except ValueError as err:
+                raise self.error(field, str(err)) from None
+        return Identity(**values)
