@@ -41,6 +41,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from devemu.vm import VmError, VmResult, run
+from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
 
 
 @dataclass(frozen=True)
@@ -76,25 +77,9 @@ OUT="$DEVEMU_VM_SHARE"
 DIR=@IMAGE_DIR@
 SIZE_MB=@SIZE_MB@
 BYTES=$((SIZE_MB * 1048576))
-READY=/run/devemu-bench.ready
 FILEIO_WWN=naa.5001405000000f01
 FILEIO_NEXUS=naa.5001405000000f02
 fail() { echo "BENCH_FAIL $*"; cat "$OUT/serve.log" 2>/dev/null; exit 1; }
-# The sd node of the first disk whose INQUIRY vendor is $1.
-find_sd() {
-    for _ in $(seq 200); do
-        for dev in /sys/block/sd*; do
-            [ -e "$dev/device/vendor" ] || continue
-            vendor=$(tr -d ' ' < "$dev/device/vendor")
-            if [ "$vendor" = "$1" ] && [ -b "/dev/${dev##*/}" ]; then
-                echo "/dev/${dev##*/}"
-                return 0
-            fi
-        done
-        sleep 0.05
-    done
-    return 1
-}
 echo "BENCH kernel $(uname -r) fio $(fio --version)"
 
 mkdir -p "$DIR"
@@ -103,25 +88,13 @@ dd if=/dev/zero of="$DIR/devemu.img" bs=1M count="$SIZE_MB" status=none || fail 
 dd if=/dev/zero of="$DIR/fileio.img" bs=1M count="$SIZE_MB" status=none || fail "fileio image"
 
 cat > "$DIR/devemu.toml" <<EOF
-[daemon]
-control_socket = "/run/devemu/control.sock"
-state_dir = "/run/devemu-state"
-fabric = "loopback"
-
+@DAEMON_TABLE@
 [[disk]]
 name = "benchdisk"
 image = "$DIR/devemu.img"
 serial = "BENCHDEVEMU"
 EOF
-"$DEVEMU_VM_PYTHON" -m devemu serve "$DIR/devemu.toml" --ready-file "$READY" \
-    > "$OUT/serve.log" 2>&1 &
-serve_pid=$!
-i=0
-while [ ! -e "$READY" ]; do
-    kill -0 "$serve_pid" 2>/dev/null || fail "devemu serve exited before it was ready"
-    i=$((i + 1)); [ "$i" -lt 1200 ] || fail "devemu serve not ready after 60 s"
-    sleep 0.05
-done
+serve_start "$DIR/devemu.toml" "$OUT/serve.log"
 
 B=$C/core/fileio_0/benchfile
 mkdir -p "$B" || fail "fileio backstore"
@@ -132,8 +105,8 @@ mkdir -p "$C/loopback/$FILEIO_WWN/tpgt_1/lun/lun_0"
 echo -n "$FILEIO_NEXUS" > "$C/loopback/$FILEIO_WWN/tpgt_1/nexus"
 ln -s "$B" "$C/loopback/$FILEIO_WWN/tpgt_1/lun/lun_0/link" || fail "fileio LUN"
 
-devemu_sd=$(find_sd DEVEMU) || fail "no DEVEMU disk"
-fileio_sd=$(find_sd LIO-ORG) || fail "no LIO-ORG disk"
+devemu_sd=$(find_disk DEVEMU) || fail "no DEVEMU disk"
+fileio_sd=$(find_disk LIO-ORG) || fail "no LIO-ORG disk"
 for target in devemu fileio; do
     eval "sd=\$${target}_sd"
     b=/sys/block/${sd##*/}
@@ -197,8 +170,9 @@ def guest_script(runtime: int, ramp: int, size_mb: int) -> str:
         order = TARGETS if index % 2 == 0 else tuple(reversed(TARGETS))
         for target in order:
             runs.append(f"bench {job.name} {job.rw} {job.block_size} {job.iodepth} {target}")
-    return (
-        GUEST_SCRIPT.replace("@IMAGE_DIR@", IMAGE_DIR)
+    return guest_functions() + (
+        GUEST_SCRIPT.replace("@DAEMON_TABLE@", GUEST_DAEMON_TABLE)
+        .replace("@IMAGE_DIR@", IMAGE_DIR)
         .replace("@SIZE_MB@", str(size_mb))
         .replace("@RUNTIME@", str(runtime))
         .replace("@RAMP@", str(ramp))

@@ -49,7 +49,7 @@ DISK_BYTES = 1 << 30
 SERVE = (
     '"$DEVEMU_VM_PYTHON" -c \'import logging, sys; '
     'logging.basicConfig(level=logging.INFO, format="%(created).3f %(name)s: %(message)s"); '
-    "from devemu.cli import main; sys.argv[0] = \"devemu\"; sys.exit(main())' "
+    'from devemu.cli import main; sys.argv[0] = "devemu"; sys.exit(main())\' '
 )
 
 GUEST_SCRIPT = r"""

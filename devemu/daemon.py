@@ -272,15 +272,27 @@ class Daemon:
         self._ready()
 
     def _ready(self) -> None:
-        # Device events are followed from here on; opening the socket is slow
-        # enough on an emulated machine to delay the first LUN scan.
-        self.events = self.backend.events()
-        if self.events is not None:
-            self.selector.register(self.events, selectors.EVENT_READ, self._on_netlink)
         if self.ready_file is not None:
             self.ready_file.parent.mkdir(parents=True, exist_ok=True)
             self.ready_file.touch()
         log.info("ready: %d device(s)", len(self.served))
+        # Device events are followed from here on. Opening the netlink socket
+        # (resolving the generic netlink family) takes seconds on an emulated
+        # machine: the worker does it while the loop serves the new LUNs.
+        opened: list[EventSource | None] = []
+        self._submit(
+            lambda: opened.append(self.backend.events()),
+            lambda future: self._events_opened(future, opened),
+        )
+
+    def _events_opened(self, future: Future[None], opened: list[EventSource | None]) -> None:
+        error = future.exception()
+        if error is not None:
+            log.warning("no netlink device events: %s", error)
+            return
+        if opened and opened[0] is not None:
+            self.events = opened[0]
+            self.selector.register(self.events, selectors.EVENT_READ, self._on_netlink)
 
     # ------------------------------------------------------------------- loop
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from devemu.cdrom.image import describe, load_image
-from devemu.cdrom.iso_writer import make_iso
 from devemu.config import default_socket
 from devemu.control import call
 
@@ -71,6 +70,9 @@ def _progress(done: int, total: int) -> None:
 
 
 def _image_iso(args: argparse.Namespace) -> int:
+    # Imported here: pycdlib is slow to import and every ``devemu`` command builds this parser.
+    from devemu.cdrom.iso_writer import make_iso  # noqa: PLC0415
+
     progress = _progress if sys.stderr.isatty() else None
     size = make_iso(Path(args.source), Path(args.out), label=args.label, progress=progress)
     print(f"{args.out}: {size} bytes")

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pycdlib
-from pycdlib.pycdlibexception import PyCdlibException
-
 from devemu.cdrom.disc import Disc, Extent, IsoInfo, Session, Track, TrackMode
 from devemu.errors import ImageError
 
@@ -24,6 +21,10 @@ VOLUME_DESCRIPTORS = 16 * SECTOR
 
 def probe_iso(path: Path) -> IsoInfo:
     """Read the volume descriptors of an ISO 9660 image with pycdlib."""
+    # Imported on first use: a drive without a disc (and the daemon's start) does without.
+    import pycdlib  # noqa: PLC0415
+    from pycdlib.pycdlibexception import PyCdlibException  # noqa: PLC0415
+
     iso = pycdlib.PyCdlib()
     try:
         iso.open(str(path))

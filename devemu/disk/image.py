@@ -17,9 +17,9 @@ shared for read-only) so that two servers cannot write the same file.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import fcntl
+import functools
 import os
 import stat
 from collections.abc import Callable, Sequence
@@ -43,11 +43,16 @@ IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 _PATTERN_CHUNK = 1 << 20
 
 
+@functools.cache
 def _load_fallocate() -> Callable[..., int] | None:
-    name = ctypes.util.find_library("c")
+    """libc's fallocate, looked up on first use.
+
+    The C library is already loaded into the interpreter, so its symbols
+    are searched there (``dlopen(NULL)``): ``ctypes.util.find_library``
+    would run ``ldconfig`` in a child process on every start.
+    """
     try:
-        libc = ctypes.CDLL(name, use_errno=True)
-        func = libc.fallocate
+        func = ctypes.CDLL(None, use_errno=True).fallocate
     except (OSError, AttributeError):
         return None
     func.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
@@ -55,11 +60,9 @@ def _load_fallocate() -> Callable[..., int] | None:
     return func
 
 
-_fallocate = _load_fallocate()
-
-
 def fallocate(fd: int, mode: int, offset: int, length: int) -> None:
     """fallocate(2) with any mode; raises OSError (EOPNOTSUPP when unavailable)."""
+    _fallocate = _load_fallocate()
     if _fallocate is None:
         raise OSError(errno.EOPNOTSUPP, "fallocate is not available")
     if _fallocate(fd, mode, offset, length) != 0:

@@ -29,19 +29,21 @@ from devemu.tape.media import DriveType, MediumType
 
 # --- READ POSITION, SSC-5 7.7 --------------------------------------------------------
 
+# Byte 0 of the short and the extended forms (SSC-5 7.7.2 table 46, 7.7.4 table 48).
+_BUFFERED_POSITION_FLAGS = BitStruct(
+    "bop" / Flag,
+    "eop" / Flag,
+    "locu" / Flag,
+    "bycu" / Flag,
+    Padding(1),
+    "lolu" / Flag,
+    "perr" / Flag,
+    "bpew" / Flag,
+)
+
 # SSC-5 7.7.2 table 46: short form (service actions 00h and 01h), 20 bytes.
 ShortPosition = Struct(
-    "flags"
-    / BitStruct(
-        "bop" / Flag,
-        "eop" / Flag,
-        "locu" / Flag,
-        "bycu" / Flag,
-        Padding(1),
-        "lolu" / Flag,
-        "perr" / Flag,
-        "bpew" / Flag,
-    ),
+    "flags" / _BUFFERED_POSITION_FLAGS,
     "partition" / Int8ub,
     Padding(2),
     "first_location" / Int32ub,
@@ -72,17 +74,7 @@ LongPosition = Struct(
 
 # SSC-5 7.7.4 table 48: extended form (service action 08h), 32 bytes.
 ExtendedPosition = Struct(
-    "flags"
-    / BitStruct(
-        "bop" / Flag,
-        "eop" / Flag,
-        "locu" / Flag,
-        "bycu" / Flag,
-        Padding(1),
-        "lolu" / Flag,
-        "perr" / Flag,
-        "bpew" / Flag,
-    ),
+    "flags" / _BUFFERED_POSITION_FLAGS,
     "partition" / Int8ub,
     "additional_length" / Const(0x1C, Int16ub),
     Padding(1),

@@ -191,9 +191,11 @@ _IOV = abi.FAST.iov
 _TMR = abi.FAST.tmr
 # cmd_id, kflags, uflags, scsi_status, read_len: a response without len_op.
 _RSP = abi.fast_struct(*abi.EntryHeader.subcons[1:], *abi.CmdResponseHead.subcons[1:])
-_CMD = abi.Opcode.CMD
-_PAD = abi.Opcode.PAD
-_TMR_OP = abi.Opcode.TMR
+_CMD = int(abi.Opcode.CMD)
+_PAD = int(abi.Opcode.PAD)
+_TMR_OP = int(abi.Opcode.TMR)
+_ENTRY_SIZE = abi.ENTRY_SIZE
+_VARIABLE_LENGTH = abi.VARIABLE_LENGTH_CMD
 _READ_LEN = int(abi.UserFlag.READ_LEN)
 _UNKNOWN_OP = int(abi.UserFlag.UNKNOWN_OP)
 _SENSE_MAX = abi.SENSE_BUFFER_SIZE
@@ -312,6 +314,9 @@ class RingLoop:
         base = self.cmdr_off
         read_len_ok = self._read_len_ok
         pack = _RSP.pack_into
+        read_len_flag = _READ_LEN
+        check = _CHECK
+        deferred = Deferred
         for _pos, _length, ticket, cmd_id, cmd, replayed in walked:
             if ticket is None:
                 continue
@@ -328,7 +333,7 @@ class RingLoop:
                     outcome = self._replay(cmd) if replayed else execute(cmd)
                 except Exception:
                     outcome = self._device_error(cmd)
-                if isinstance(outcome, Deferred):
+                if isinstance(outcome, deferred):
                     self._inflight[cmd] = cmd_id
                     continue
                 result = outcome
@@ -346,8 +351,8 @@ class RingLoop:
                 if read_len is None or not read_len_ok:
                     pack(m, off + 4, cmd_id, m[off + 6], 0, status, 0)
                 else:
-                    pack(m, off + 4, cmd_id, m[off + 6], _READ_LEN, status, read_len)
-                if status == _CHECK or result.sense:
+                    pack(m, off + 4, cmd_id, m[off + 6], read_len_flag, status, read_len)
+                if status == check or result.sense:
                     self._write_sense(off, result.sense)
             except Exception:
                 self._bad_result(off, cmd_id, result)
@@ -401,7 +406,7 @@ class RingLoop:
                 break
             if op == _CMD:
                 cmd: Command | None = None
-                if length < abi.ENTRY_SIZE:
+                if length < _ENTRY_SIZE:
                     log.error(
                         "%s: CMD entry %d of %d bytes is too short", self.name, cmd_id, length
                     )
@@ -416,9 +421,9 @@ class RingLoop:
                         and cdb_off + 16 <= limit
                         and data_off <= iov_base
                         and iov_base + iov_len <= limit
-                        and m[cdb_off] != abi.VARIABLE_LENGTH_CMD
+                        and (opcode := m[cdb_off]) != _VARIABLE_LENGTH
                     ):
-                        end = cdb_off + group_length[m[cdb_off] >> 5]
+                        end = cdb_off + group_length[opcode >> 5]
                         cmd = Command(m[cdb_off:end].tobytes(), [m[iov_base : iov_base + iov_len]])
                     else:
                         cmd = self._parse_cmd(off, length, cmd_id)

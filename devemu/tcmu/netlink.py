@@ -36,15 +36,11 @@ from __future__ import annotations
 import socket
 import struct
 from dataclasses import dataclass
-from enum import IntEnum
 from functools import cache
 from typing import Any
 
 from devemu.errors import DevemuError
-
-FAMILY_NAME = "TCM-USER"
-FAMILY_VERSION = 2
-GROUP_NAME = "config"
+from devemu.tcmu.abi import GENL_FAMILY, GENL_MCGRP_CONFIG, GENL_VERSION, GenlAttribute, GenlCommand
 
 #: ``NETLINK_ADD_MEMBERSHIP`` socket option of ``SOL_NETLINK`` (linux/netlink.h).
 _NETLINK_ADD_MEMBERSHIP = 1
@@ -54,17 +50,8 @@ _NLMSG_HEADER = struct.Struct("=IHHII")
 _NETLINK_GENERIC = 16
 
 
-class TcmuCommand(IntEnum):
-    """``enum tcmu_genl_cmd``."""
-
-    UNSPEC = 0
-    ADDED_DEVICE = 1
-    REMOVED_DEVICE = 2
-    RECONFIG_DEVICE = 3
-    ADDED_DEVICE_DONE = 4
-    REMOVED_DEVICE_DONE = 5
-    RECONFIG_DEVICE_DONE = 6
-    SET_FEATURES = 7
+#: ``enum tcmu_genl_cmd``, as the daemon names it.
+TcmuCommand = GenlCommand
 
 
 #: The reply that completes each event.
@@ -77,19 +64,20 @@ DONE_OF = {
 
 _NLM_F_REQUEST = 1
 
+#: pyroute2's NLA type of each attribute that carries a value.
+_NLA_TYPES = {
+    GenlAttribute.DEVICE: "asciiz",
+    GenlAttribute.MINOR: "uint32",
+    GenlAttribute.DEV_CFG: "asciiz",
+    GenlAttribute.DEV_SIZE: "uint64",
+    GenlAttribute.WRITECACHE: "uint8",
+    GenlAttribute.CMD_STATUS: "int32",
+    GenlAttribute.DEVICE_ID: "uint32",
+    GenlAttribute.SUPP_KERN_CMD_REPLY: "uint8",
+}
+
 #: ``enum tcmu_genl_attr``, in order, with pyroute2's NLA types.
-ATTRIBUTES = (
-    ("TCMU_ATTR_UNSPEC", "none"),
-    ("TCMU_ATTR_DEVICE", "asciiz"),
-    ("TCMU_ATTR_MINOR", "uint32"),
-    ("TCMU_ATTR_PAD", "none"),
-    ("TCMU_ATTR_DEV_CFG", "asciiz"),
-    ("TCMU_ATTR_DEV_SIZE", "uint64"),
-    ("TCMU_ATTR_WRITECACHE", "uint8"),
-    ("TCMU_ATTR_CMD_STATUS", "int32"),
-    ("TCMU_ATTR_DEVICE_ID", "uint32"),
-    ("TCMU_ATTR_SUPP_KERN_CMD_REPLY", "uint8"),
-)
+ATTRIBUTES = tuple((f"TCMU_ATTR_{a.name}", _NLA_TYPES.get(a, "none")) for a in GenlAttribute)
 
 
 @cache
@@ -150,7 +138,7 @@ def _encode(
 ) -> bytes:
     msg = message_class()()
     msg["cmd"] = int(command)
-    msg["version"] = FAMILY_VERSION
+    msg["version"] = GENL_VERSION
     msg["attrs"] = [list(a) for a in attrs]
     msg["header"]["type"] = family_id
     msg["header"]["flags"] = _NLM_F_REQUEST
@@ -199,18 +187,18 @@ def resolve_family() -> tuple[int, int]:
 
     probe = GenericNetlinkSocket()
     try:
-        probe.bind(FAMILY_NAME, message_class())
+        probe.bind(GENL_FAMILY, message_class())
         family_id = int(probe.prid)
         groups = dict(probe.mcast_groups)
     except Exception as err:
         raise NetlinkError(
-            f"generic netlink family {FAMILY_NAME} not found: is target_core_user loaded? ({err})"
+            f"generic netlink family {GENL_FAMILY} not found: is target_core_user loaded? ({err})"
         ) from err
     finally:
         probe.close()
-    if GROUP_NAME not in groups:
-        raise NetlinkError(f"{FAMILY_NAME} has no multicast group {GROUP_NAME!r}")
-    return family_id, int(groups[GROUP_NAME])
+    if GENL_MCGRP_CONFIG not in groups:
+        raise NetlinkError(f"{GENL_FAMILY} has no multicast group {GENL_MCGRP_CONFIG!r}")
+    return family_id, int(groups[GENL_MCGRP_CONFIG])
 
 
 class TcmuNetlink:

@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from devemu.vm.errors import VmError, VmTimeoutError
-from devemu.vm.runner import run, visible_in_guest
-from devemu.vm.serving import serving_script
 
 STATUS_VM_FAILED = 3
 STATUS_TIMEOUT = 124
@@ -70,6 +68,10 @@ def command_script(command: list[str]) -> str:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``devemu vm`` with parsed ``args``; return the exit status."""
+    # Imported here: every ``devemu`` command builds this parser, few boot a guest.
+    from devemu.vm.runner import run, visible_in_guest  # noqa: PLC0415
+    from devemu.vm.serving import serving_script  # noqa: PLC0415
+
     command = list(args.vm_command)
     if command and command[0] == "--":
         command = command[1:]

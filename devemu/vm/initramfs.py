@@ -3,10 +3,12 @@
 The image holds a static busybox, the virtio, 9p and overlay modules of
 the unpacked kernel, and ``/init``. ``/init`` mounts the host's ``/``
 read-only over 9p and lays a tmpfs overlay on it (the guest may write
-anywhere; nothing reaches the host), puts tmpfs on ``/tmp`` and ``/run``, mounts the run's control
-share at ``/run/devemu-vm`` (and an optional read-write share at its host
-path), loads ``target_core_user``, ``tcm_loop`` and the SCSI upper drivers
-with the host's ``modprobe -d <unpacked kernel>``, mounts configfs, and runs
+anywhere; nothing reaches the host), with the optional bytecode layer of
+:mod:`devemu.vm.bytecode` (another read-only share) between the two,
+puts tmpfs on ``/tmp`` and ``/run``, mounts the run's control share at
+``/run/devemu-vm`` (and an optional read-write share at its host path),
+loads ``target_core_user``, ``tcm_loop`` and the SCSI upper drivers with
+the host's ``modprobe -d <unpacked kernel>``, mounts configfs, and runs
 the script in a chroot of that tree with its output on the second serial
 port. Its exit status lands in the control share, then the guest powers
 off.
@@ -51,6 +53,7 @@ APPLETS = (
 CONTROL_TAG = "devemuctl"
 ROOT_TAG = "hostroot"
 SHARE_TAG = "devemushare"
+BYTECODE_TAG = "devemupyc"
 CONTROL_DIR = "/run/devemu-vm"
 SCRIPT_TTY = "/dev/ttyS1"
 MSIZE = 512000
@@ -72,11 +75,15 @@ for m in $(cat /modules.order); do
     insmod "/lib/modules/$m" || fail "insmod $m failed"
 done
 O=trans=virtio,version=9p2000.L,msize={MSIZE}
-mkdir -p $R /host /rw
+mkdir -p $R /host /rw /bytecode
 mount -t 9p -o "$O,ro,cache=loose" {ROOT_TAG} /host || fail "cannot mount the host root over 9p"
+L=/host
+if mount -t 9p -o "$O,ro,cache=loose" {BYTECODE_TAG} /bytecode 2>/dev/null; then
+    L=/bytecode:/host
+fi
 mount -t tmpfs -o mode=755 tmpfs /rw
 mkdir -p /rw/upper /rw/work
-mount -t overlay -o lowerdir=/host,upperdir=/rw/upper,workdir=/rw/work overlay $R \
+mount -t overlay -o lowerdir=$L,upperdir=/rw/upper,workdir=/rw/work overlay $R \
     || fail "cannot put a writable overlay on the host root"
 mount -t tmpfs -o mode=1777 tmpfs $R/tmp || fail "cannot mount /tmp"
 mount -t tmpfs -o mode=755 tmpfs $R/run || fail "cannot mount /run"

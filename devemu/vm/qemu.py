@@ -3,8 +3,9 @@
 The machine is software-emulated (``-accel tcg``): no KVM is assumed. The
 first serial port carries the kernel console into a log file, the second
 carries the script's output to QEMU's stdout, where the host reads it as
-it comes. Three 9p shares: the host root (read-only), the run's control
-folder and, optionally, a read-write folder of the caller's.
+it comes. 9p shares: the host root (read-only), the run's control
+folder and, optionally, a read-write folder of the caller's and the
+bytecode layer (read-only, laid over the root).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devemu.vm.errors import VmSetupError
-from devemu.vm.initramfs import CONTROL_TAG, ROOT_TAG, SHARE_TAG
+from devemu.vm.initramfs import BYTECODE_TAG, CONTROL_TAG, ROOT_TAG, SHARE_TAG
 
 KERNEL_APPEND = "console=ttyS0 quiet loglevel=3 panic=-1 random.trust_cpu=on"
 
@@ -33,6 +34,7 @@ class MachineSpec:
     control_dir: Path
     console_log: Path
     share: Path | None = None
+    bytecode: Path | None = None
     memory_mb: int = 1024
     cpus: int = 2
     root: Path = Path("/")
@@ -83,6 +85,8 @@ def qemu_command(spec: MachineSpec, qemu: str = "qemu-system-x86_64") -> list[st
     argv += _fsdev("ctl", spec.control_dir, CONTROL_TAG, readonly=False)
     if spec.share is not None:
         argv += _fsdev("share", spec.share, SHARE_TAG, readonly=False)
+    if spec.bytecode is not None:
+        argv += _fsdev("pyc", spec.bytecode, BYTECODE_TAG, readonly=True)
     return argv
 
 

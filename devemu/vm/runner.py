@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import devemu
+from devemu.vm.bytecode import bytecode_layer, ensure_bytecode
 from devemu.vm.cache import CACHE_ENV, cache_dir
 from devemu.vm.errors import VmBootError, VmSetupError, VmTimeoutError
 from devemu.vm.initramfs import ensure_initramfs
@@ -144,6 +145,8 @@ def run(
             )
     initramfs = ensure_initramfs(kernel, cache)
     qemu = find_qemu()
+    bytecode = bytecode_layer(cache)
+    ensure_bytecode(bytecode)
     with tempfile.TemporaryDirectory(prefix="devemu-vm-") as workdir:
         control = Path(workdir) / "control"
         control.mkdir()
@@ -163,6 +166,7 @@ def run(
             control_dir=control,
             console_log=console_log,
             share=shared,
+            bytecode=bytecode,
             memory_mb=memory_mb,
             cpus=cpus,
         )

@@ -13,26 +13,20 @@ and asks sg_get_config and sg_vpd what the drive is.
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from devemu.vm import VmResult
+from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
 from devemu.vm.session import VmSession
+from tests.sample_images import load_make_samples
+from tests.vm.vm_helpers import lines
 
 pytestmark = pytest.mark.vm
 
-ROOT = Path(__file__).resolve().parents[2]
-
-CONFIG = """\
-[daemon]
-control_socket = "/run/devemu/control.sock"
-state_dir = "/run/devemu-state"
-fabric = "loopback"
-
+CONFIG = f"""\
+{GUEST_DAEMON_TABLE}
 [[cdrom]]
 name = "cd0"
 image = "data.iso"
@@ -44,27 +38,13 @@ image = "mixed.cue"
 serial = "VMCD0002"
 """
 
-SCRIPT = r"""
+SCRIPT = (
+    guest_functions(ready_timeout=45)
+    + r"""
 S="$DEVEMU_VM_SHARE"
-CFG="$S/cd.toml"
-READY=/run/devemu.ready
-MAIN='import sys; from devemu.cli import main; sys.argv[0] = "devemu"; sys.exit(main())'
-devemu() { "$DEVEMU_VM_PYTHON" -c "$MAIN" "$@"; }
-rm -f "$READY"
-"$DEVEMU_VM_PYTHON" -c "$MAIN" -v serve "$CFG" --ready-file "$READY" > /tmp/serve.log 2>&1 &
-pid=$!
-i=0
-while [ ! -e "$READY" ]; do
-    if ! kill -0 "$pid" 2>/dev/null; then echo "SERVE_DIED"; cat /tmp/serve.log; exit 1; fi
-    i=$((i + 1)); [ "$i" -lt 900 ] || { echo "SERVE_NOT_READY"; cat /tmp/serve.log; exit 1; }
-    sleep 0.05
-done
-sr_for() {
-    for d in /sys/block/sr*; do
-        s=$(tail -c +5 "$d/device/vpd_pg80" 2>/dev/null | tr -d '\000 ')
-        [ "$s" = "$1" ] && { echo "/dev/${d##*/}"; return; }
-    done
-}
+serve_start "$S/cd.toml" /tmp/serve.log -v
+pid=$serve_pid
+sr_for() { node_with_serial "$1" /sys/block/sr*; }
 for _ in $(seq 200); do
     SR0=$(sr_for VMCD0001); SR1=$(sr_for VMCD0002)
     [ -b "$SR0" ] && [ -b "$SR1" ] && break
@@ -107,22 +87,13 @@ sg_inq "$SR0" 2>&1 | sed 's/^/INQ /'
 kill "$pid"; wait "$pid"
 echo "DONE"
 """
-
-
-def _make_samples() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "make_samples", ROOT / "images" / "make_samples.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+)
 
 
 @pytest.fixture(scope="module")
 def boot(vm_session: VmSession, tmp_path_factory: pytest.TempPathFactory) -> VmResult:
     share = tmp_path_factory.mktemp("cdrom-share")
-    _make_samples().build(share)
+    load_make_samples().build(share)
     (share / "cd.toml").write_text(CONFIG)
     data_sectors = (share / "data.iso").stat().st_size // 2048
     t2 = data_sectors
@@ -131,26 +102,20 @@ def boot(vm_session: VmSession, tmp_path_factory: pytest.TempPathFactory) -> VmR
     return vm_session.run(script, share=share, timeout=420)
 
 
-def lines(result: VmResult, tag: str) -> list[str]:
-    return [
-        line[len(tag) + 1 :] for line in result.output.splitlines() if line.startswith(tag + " ")
-    ]
-
-
 def test_lsscsi_shows_optical_drives(boot: VmResult) -> None:
-    found = [line for line in lines(boot, "LSSCSI") if "cd/dvd" in line and "DEVEMU" in line]
+    found = [line for line in lines(boot.output, "LSSCSI") if "cd/dvd" in line and "DEVEMU" in line]
     assert len(found) == 2, boot.output
-    assert any("scsi3-mmc" in line for line in lines(boot, "DMESG")), boot.output
-    assert not any("scsi-1 drive" in line for line in lines(boot, "DMESG"))
+    assert any("scsi3-mmc" in line for line in lines(boot.output, "DMESG")), boot.output
+    assert not any("scsi-1 drive" in line for line in lines(boot.output, "DMESG"))
 
 
 def test_mount_tree_and_label(boot: VmResult) -> None:
     assert "MOUNT1 ok" in boot.output and "TREE1 ok" in boot.output, boot.output
-    assert lines(boot, "BLKID") == ["DEVEMU_SAMPLE1"]
+    assert lines(boot.output, "BLKID") == ["DEVEMU_SAMPLE1"]
 
 
 def test_cd_info_lists_tracks(boot: VmResult) -> None:
-    info = "\n".join(lines(boot, "CDINFO"))
+    info = "\n".join(lines(boot.output, "CDINFO"))
     assert re.search(r"^\s*1: 00:02:00\s+000000 data", info, re.M), info
     assert re.search(r"^\s*2: 00:04:45\s+000195 audio", info, re.M), info
     assert re.search(r"^\s*3: 00:08:45\s+000495 audio", info, re.M), info
@@ -164,14 +129,14 @@ def test_cdparanoia_rips_exact_pcm(boot: VmResult) -> None:
 
 def test_eject_and_live_insert(boot: VmResult) -> None:
     assert "EJECT ok" in boot.output, boot.output
-    assert any("not present" in line.lower() for line in lines(boot, "TUR_AFTER_EJECT")), (
+    assert any("not present" in line.lower() for line in lines(boot.output, "TUR_AFTER_EJECT")), (
         boot.output
     )
     assert "MOUNT2 ok" in boot.output and "TREE2 ok" in boot.output, boot.output
 
 
 def test_sg_tools_see_a_drive(boot: VmResult) -> None:
-    config = "\n".join(lines(boot, "GETCONFIG"))
+    config = "\n".join(lines(boot.output, "GETCONFIG"))
     assert "CD-ROM" in config and "Current profile" in config, config
-    assert any("VMCD0001" in line for line in lines(boot, "VPD")), boot.output
+    assert any("VMCD0001" in line for line in lines(boot.output, "VPD")), boot.output
     assert "DONE" in boot.output

@@ -23,7 +23,6 @@ read directly, in the guest and again on the host after power-off.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,9 @@ import pytest
 
 from devemu.disk.image import create_image
 from devemu.vm import VmResult
+from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
 from devemu.vm.session import VmSession
+from tests.vm.vm_helpers import value
 
 pytestmark = pytest.mark.vm
 
@@ -43,11 +44,8 @@ TOTAL_WRITES = (JOB_MB << 20) // 4096 + (JOB_MB << 20) // 65536
 #: The daemon is killed once this many writes are done.
 KILL_AFTER = 1500
 
-CONFIG = """\
-[daemon]
-control_socket = "/run/devemu/control.sock"
-state_dir = "/run/devemu-state"
-fabric = "loopback"
+CONFIG = f"""\
+{GUEST_DAEMON_TABLE.rstrip()}
 cmd_time_out = 120
 
 [[disk]]
@@ -63,12 +61,13 @@ JOBS = (
 )
 VERIFY = "--verify=crc32c --verify_fatal=1 --output-format=json"
 
-SCRIPT = rf"""
+SCRIPT = (
+    guest_functions(ready_timeout=30)
+    + rf"""
 set -u
 SHARE="$DEVEMU_VM_SHARE"
 CFG="$SHARE/crash.toml"
 IMG="$SHARE/crash.img"
-READY=/run/devemu-crash.ready
 fail() {{
     echo "FAIL $*"
     for f in /tmp/serve*.log /tmp/fio-*.log; do [ -e "$f" ] && {{ echo "--- $f"; cat "$f"; }}; done
@@ -76,28 +75,15 @@ fail() {{
 }}
 now() {{ cat /proc/uptime | cut -d' ' -f1; }}
 start() {{
-    rm -f "$READY"
     t0=$(now)
-    "$DEVEMU_VM_PYTHON" -m devemu -v serve "$CFG" --ready-file "$READY" > "/tmp/serve$1.log" 2>&1 &
-    pid=$!
-    i=0
-    while [ ! -e "$READY" ]; do
-        kill -0 "$pid" 2>/dev/null || fail "devemu serve $1 exited before it was ready"
-        i=$((i + 1)); [ "$i" -lt 600 ] || fail "devemu serve $1 not ready after 30 s"
-        sleep 0.05
-    done
+    serve_start "$CFG" "/tmp/serve$1.log" -v
+    pid=$serve_pid
     echo "READY $1 $(awk "BEGIN {{ print $(now) - $t0 }}")"
 }}
 writes() {{ awk '{{print $5}}' "/sys/block/$name/stat"; }}
 
 start 1
-sd=""
-for _ in $(seq 100); do
-    sd=$(lsscsi | awk '/VMCRASH|DEVEMU/ && / disk / {{print $NF}}' | head -n1)
-    [ -b "$sd" ] && break
-    sleep 0.05
-done
-[ -b "$sd" ] || fail "no devemu disk"
+sd=$(find_disk DEVEMU) || fail "no devemu disk"
 name=${{sd##*/}}
 echo "DISK $sd"
 echo "CMD_TIME_OUT $(cat /sys/kernel/config/target/core/user_*/crash0/attrib/cmd_time_out)"
@@ -144,6 +130,7 @@ done
 echo "--- kernel messages"
 dmesg | tail -n 60
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -158,14 +145,8 @@ def crashed(
     return result, share
 
 
-def _value(result: VmResult, key: str) -> str:
-    match = re.search(rf"^{key} (.*)$", result.output, re.MULTILINE)
-    assert match, f"{key} missing from the guest output:\n{result.output}"
-    return match[1].strip()
-
-
 def _fields(result: VmResult, key: str) -> dict[str, str]:
-    return dict(item.split("=", 1) for item in _value(result, key).split() if "=" in item)
+    return dict(item.split("=", 1) for item in value(result.output, key).split() if "=" in item)
 
 
 def _fio_jobs(path: Path) -> dict[str, dict[str, Any]]:
@@ -193,15 +174,15 @@ def test_restart_adopts_the_ring_and_replays_what_was_in_it(
     crashed: tuple[VmResult, Path],
 ) -> None:
     result, _ = crashed
-    assert _value(result, "ADOPTED") == "1"
-    assert int(_value(result, "REPLAYED")) > 0
-    assert _value(result, "NOT_REPLAYED") == "0"
+    assert value(result.output, "ADOPTED") == "1"
+    assert int(value(result.output, "REPLAYED")) > 0
+    assert value(result.output, "NOT_REPLAYED") == "0"
 
 
 def test_ring_was_unserved_for_less_than_the_kernel_timeout(crashed: tuple[VmResult, Path]) -> None:
     result, _ = crashed
-    timeout = int(_value(result, "CMD_TIME_OUT"))
-    dead = float(_value(result, "DEAD_SECONDS"))
+    timeout = int(value(result.output, "CMD_TIME_OUT"))
+    dead = float(value(result.output, "DEAD_SECONDS"))
     assert dead < timeout, (
         f"no daemon served the ring for {dead} s; the kernel fails ring commands after "
         f"{timeout} s: is the machine overloaded?"
@@ -228,7 +209,7 @@ def test_every_block_verifies_through_the_disk(crashed: tuple[VmResult, Path]) -
 
 def test_image_file_holds_what_the_disk_returns(crashed: tuple[VmResult, Path]) -> None:
     result, _ = crashed
-    assert _value(result, "IMAGE_MATCHES_DEVICE") == "ok"
+    assert value(result.output, "IMAGE_MATCHES_DEVICE") == "ok"
     assert _fields(result, "FILE_VERIFY")["status"] == "0", result.output
 
 

@@ -25,8 +25,10 @@ import re
 import pytest
 
 from devemu.vm import VmResult
+from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
 from devemu.vm.session import VmSession
 from devemu.vm.steps import Step
+from tests.vm.vm_helpers import value
 
 pytestmark = pytest.mark.vm
 
@@ -37,11 +39,7 @@ PRODUCT = "VM TEST DISK"
 SERIAL = "VMDISK0001"
 
 CONFIG = f"""\
-[daemon]
-control_socket = "/run/devemu/control.sock"
-state_dir = "/run/devemu-state"
-fabric = "loopback"
-
+{GUEST_DAEMON_TABLE}
 [[disk]]
 name = "vmdisk"
 image = "/tmp/vmdisk.img"
@@ -54,25 +52,14 @@ serial = "{SERIAL}"
 SD = "sd=$(cat /tmp/sd); name=${sd##*/}\n"
 
 STEPS: dict[str, str] = {
-    "serve": f"""
+    "serve": guest_functions(ready_timeout=30)
+    + f"""
 cat > /tmp/vmdisk.toml <<'EOF'
 {CONFIG}EOF
 "$DEVEMU_VM_PYTHON" -m devemu disk create /tmp/vmdisk.img --size {IMAGE_MB}M
-"$DEVEMU_VM_PYTHON" -m devemu -v serve /tmp/vmdisk.toml --ready-file /run/vmdisk.ready \\
-    > /tmp/serve.log 2>&1 &
-echo $! > /tmp/serve.pid
-i=0
-while [ ! -e /run/vmdisk.ready ]; do
-    kill -0 "$(cat /tmp/serve.pid)" || {{ cat /tmp/serve.log; exit 1; }}
-    i=$((i + 1)); [ "$i" -lt 600 ] || {{ cat /tmp/serve.log; exit 1; }}
-    sleep 0.05
-done
-for _ in $(seq 100); do
-    sd=$(lsscsi | awk '/{VENDOR}/ && / disk / {{print $NF}}' | head -n1)
-    [ -b "$sd" ] && break
-    sleep 0.05
-done
-[ -b "$sd" ]
+serve_start /tmp/vmdisk.toml /tmp/serve.log -v
+echo "$serve_pid" > /tmp/serve.pid
+sd=$(find_disk {VENDOR})
 echo "$sd" > /tmp/sd
 echo "DISK $sd"
 """,
@@ -170,12 +157,6 @@ def step(booted: tuple[VmResult, dict[str, Step]], name: str) -> str:
     found = steps[name]
     assert found.ok, f"step {name} failed with {found.status}:\n{found.output}"
     return found.output
-
-
-def value(text: str, key: str) -> str:
-    match = re.search(rf"^{re.escape(key)}\s+(.*)$", text, re.MULTILINE)
-    assert match, f"{key} missing from:\n{text}"
-    return match[1].strip()
 
 
 def test_served_and_found(booted: tuple[VmResult, dict[str, Step]]) -> None:

@@ -15,60 +15,40 @@ import pytest
 
 from devemu.disk.image import create_image
 from devemu.vm import VmResult
+from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
 from devemu.vm.session import VmSession
+from tests.vm.vm_helpers import value
 
 pytestmark = pytest.mark.vm
 
 DISK_MB = 64
-CONFIG = """\
-[daemon]
-control_socket = "/run/devemu/control.sock"
-state_dir = "/run/devemu-state"
-fabric = "loopback"
-
+CONFIG = f"""\
+{GUEST_DAEMON_TABLE}
 [[disk]]
 name = "disk0"
 image = "disk0.img"
 serial = "VMSERVE0001"
 """
 
-SCRIPT = r"""
+SCRIPT = (
+    guest_functions(ready_timeout=120)
+    + r"""
 C=/sys/kernel/config/target
 CFG="$DEVEMU_VM_SHARE/serve.toml"
-READY=/run/devemu.ready
-MAIN='import sys; from devemu.cli import main; sys.argv[0] = "devemu"; sys.exit(main())'
-devemu() { "$DEVEMU_VM_PYTHON" -c "$MAIN" "$@"; }
 start() {
-    rm -f "$READY"
     t0=$(date +%s.%N)
-    "$DEVEMU_VM_PYTHON" -c "$MAIN" -v serve "$CFG" --ready-file "$READY" > "/tmp/serve$1.log" 2>&1 &
-    pid=$!
-    i=0
-    while [ ! -e "$READY" ]; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            echo "SERVE_DIED $1"; cat "/tmp/serve$1.log"; exit 1
-        fi
-        i=$((i + 1))
-        if [ "$i" -ge 2400 ]; then
-            echo "SERVE_NOT_READY $1"; cat "/tmp/serve$1.log"; exit 1
-        fi
-        sleep 0.05
-    done
+    serve_start "$CFG" "/tmp/serve$1.log" -v
+    pid=$serve_pid
     t1=$(date +%s.%N)
     echo "READY_SECONDS $1 $(echo "$t1 - $t0" | bc)"
 }
-find_disk() {
-    sd=""
-    for _ in $(seq 100); do
-        sd=$(lsscsi | awk '/DEVEMU/ && /VIRTUAL DISK/ {print $NF}' | head -n1)
-        [ -b "$sd" ] && break
-        sleep 0.05
-    done
+find_disk_node() {
+    sd=$(find_disk DEVEMU)
     echo "DISK $sd"
 }
 start 1
 lsscsi | sed 's/^/LSSCSI /'
-find_disk
+find_disk_node
 A=$C/core/user_0/disk0/attrib
 echo "HW_MAX_SECTORS $(cat $A/hw_max_sectors)"
 echo "PGR $(cat $A/pgr_support) ALUA $(cat $A/alua_support)"
@@ -91,7 +71,7 @@ backstore=$(test -d $C/core/user_0/disk0 && echo yes)
 journal=$(test -s /run/devemu-state/lio.json && echo yes)
 echo "AFTER_KILL backstore=$backstore uio=$(count /dev/uio*) journal=$journal"
 start 2
-find_disk
+find_disk_node
 dd if="$sd" of=/tmp/back2 bs=1M count=8 iflag=direct 2>/dev/null
 cmp /tmp/pattern /tmp/back2 && echo "RESTART_READ ok"
 dd if=/dev/urandom of=/tmp/pattern2 bs=64k count=16 2>/dev/null
@@ -111,6 +91,7 @@ echo "LSSCSI_AFTER $(lsscsi | grep -c DEVEMU)"
 echo "--- serve logs"
 cat /tmp/serve1.log /tmp/serve2.log
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -123,12 +104,6 @@ def served(vm_session: VmSession, tmp_path_factory: pytest.TempPathFactory) -> t
     return result, result.output
 
 
-def _value(output: str, key: str) -> str:
-    match = re.search(rf"^{key} (.*)$", output, re.MULTILINE)
-    assert match, f"{key} missing from the guest output:\n{output}"
-    return match[1].strip()
-
-
 def test_script_completed(served: tuple[VmResult, str]) -> None:
     result, output = served
     assert result.exit_code == 0, output
@@ -136,30 +111,30 @@ def test_script_completed(served: tuple[VmResult, str]) -> None:
 
 def test_daemon_created_a_pure_passthrough_backstore(served: tuple[VmResult, str]) -> None:
     _, output = served
-    assert _value(output, "PGR") == "0 ALUA 0"
-    assert _value(output, "HW_MAX_SECTORS") == "2048"
-    assert _value(output, "SERIAL") == "VMSERVE0001"
+    assert value(output, "PGR") == "0 ALUA 0"
+    assert value(output, "HW_MAX_SECTORS") == "2048"
+    assert value(output, "SERIAL") == "VMSERVE0001"
     assert re.search(r"^LSSCSI \[\d+:0:1:0\]\s+disk\s+DEVEMU\s+VIRTUAL DISK", output, re.M)
-    assert _value(output, "DISK").startswith("/dev/sd")
+    assert value(output, "DISK").startswith("/dev/sd")
     assert re.search(r"^STATUS disk0\s+disk", output, re.M)
 
 
 def test_dd_round_trip_reaches_the_image(served: tuple[VmResult, str]) -> None:
     _, output = served
-    assert _value(output, "ROUNDTRIP") == "ok"
-    assert _value(output, "IMAGE") == "ok"
+    assert value(output, "ROUNDTRIP") == "ok"
+    assert value(output, "IMAGE") == "ok"
 
 
 def test_kill_9_then_restart_reattaches(served: tuple[VmResult, str]) -> None:
     _, output = served
-    assert _value(output, "AFTER_KILL") == "backstore=yes uio=1 journal=yes"
-    assert _value(output, "RESTART_READ") == "ok"
-    assert _value(output, "RESTART_WRITE") == "ok"
-    assert _value(output, "ADOPTED") == "1"
+    assert value(output, "AFTER_KILL") == "backstore=yes uio=1 journal=yes"
+    assert value(output, "RESTART_READ") == "ok"
+    assert value(output, "RESTART_WRITE") == "ok"
+    assert value(output, "ADOPTED") == "1"
 
 
 def test_sigterm_removes_every_object(served: tuple[VmResult, str]) -> None:
     _, output = served
-    assert _value(output, "TERM_STATUS") == "0"
-    assert _value(output, "LEFT") == "core=[] loopback=0 uio=0 journal=no socket=0"
-    assert _value(output, "LSSCSI_AFTER") == "0"
+    assert value(output, "TERM_STATUS") == "0"
+    assert value(output, "LEFT") == "core=[] loopback=0 uio=0 journal=no socket=0"
+    assert value(output, "LSSCSI_AFTER") == "0"

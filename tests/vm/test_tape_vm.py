@@ -17,16 +17,14 @@ import re
 import pytest
 
 from devemu.vm import VmResult
+from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
 from devemu.vm.session import VmSession
+from tests.vm.vm_helpers import lines, value
 
 pytestmark = pytest.mark.vm
 
-CONFIG = """\
-[daemon]
-control_socket = "/run/devemu/control.sock"
-state_dir = "/run/devemu-state"
-fabric = "loopback"
-
+CONFIG = f"""\
+{GUEST_DAEMON_TABLE}
 [[library]]
 name = "vtl0"
 directory = "/run/vtl-tapes"
@@ -45,29 +43,15 @@ name = "vtl0-d1"
 serial = "VMDRIVE002"
 """
 
-SCRIPT = r"""
+SCRIPT = (
+    guest_functions(ready_timeout=45)
+    + r"""
 CFG="$DEVEMU_VM_SHARE/vtl.toml"
-READY=/run/devemu.ready
-MAIN='import sys; from devemu.cli import main; sys.argv[0] = "devemu"; sys.exit(main())'
-devemu() { "$DEVEMU_VM_PYTHON" -c "$MAIN" "$@"; }
 start() {
-    rm -f "$READY"
-    "$DEVEMU_VM_PYTHON" -c "$MAIN" -v serve "$CFG" --ready-file "$READY" > "/tmp/serve$1.log" 2>&1 &
-    pid=$!
-    i=0
-    while [ ! -e "$READY" ]; do
-        log="/tmp/serve$1.log"
-        if ! kill -0 "$pid" 2>/dev/null; then echo "SERVE_DIED $1"; cat "$log"; exit 1; fi
-        i=$((i + 1)); [ "$i" -lt 900 ] || { echo "SERVE_NOT_READY $1"; cat "$log"; exit 1; }
-        sleep 0.05
-    done
+    serve_start "$CFG" "/tmp/serve$1.log" -v
+    pid=$serve_pid
 }
-tape_for() {
-    for d in /sys/class/scsi_tape/nst[0-9]*; do
-        s=$(tail -c +5 "$d/device/vpd_pg80" 2>/dev/null | tr -d '\000 ')
-        [ "$s" = "$1" ] && { echo "/dev/${d##*/}"; return; }
-    done
-}
+tape_for() { node_with_serial "$1" /sys/class/scsi_tape/nst[0-9]*; }
 sg_of() { ls "/sys/class/scsi_tape/${1##*/}/device/scsi_generic"; }
 find_devices() {
     CH=""
@@ -172,6 +156,7 @@ kill -TERM "$pid"; wait "$pid"; echo "TERM_STATUS $?"
 echo "--- serve logs"
 cat /tmp/serve1.log /tmp/serve2.log | tail -n 60
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -183,32 +168,22 @@ def served(vm_session: VmSession, tmp_path_factory: pytest.TempPathFactory) -> t
     return result, result.output
 
 
-def _value(output: str, key: str) -> str:
-    match = re.search(rf"^{key} (.*)$", output, re.MULTILINE)
-    assert match, f"{key} missing from the guest output:\n{output}"
-    return match[1].strip()
-
-
-def _lines(output: str, prefix: str) -> list[str]:
-    return [m[1] for m in re.finditer(rf"^{prefix} ?(.*)$", output, re.MULTILINE)]
-
-
 def test_script_completed(served: tuple[VmResult, str]) -> None:
     result, output = served
     assert result.exit_code == 0, output
-    assert _value(output, "TERM_STATUS") == "0"
+    assert value(output, "TERM_STATUS") == "0"
 
 
 def test_lsscsi_shows_the_changer_and_the_drives(served: tuple[VmResult, str]) -> None:
     _, output = served
-    lsscsi = "\n".join(_lines(output, "LSSCSI"))
+    lsscsi = "\n".join(lines(output, "LSSCSI"))
     assert re.search(r"mediumx\s+DEVEMU\s+VIRTUAL LIBRARY\s+0100\s+/dev/sch\d+", lsscsi)
     assert len(re.findall(r"tape\s+IBM\s+ULT3580-TD8\s+0100\s+/dev/st\d+", lsscsi)) == 2
 
 
 def test_mtx_status_lists_slots_with_barcodes(served: tuple[VmResult, str]) -> None:
     _, output = served
-    mtx = "\n".join(_lines(output, "MTX1"))
+    mtx = "\n".join(lines(output, "MTX1"))
     assert "Storage Changer /dev/sch" in mtx
     assert "2 Drives, 9 Slots ( 1 Import/Export )" in mtx
     assert re.search(r"Data Transfer Element 0:Empty", mtx)
@@ -221,87 +196,87 @@ def test_mtx_status_lists_slots_with_barcodes(served: tuple[VmResult, str]) -> N
 
 def test_mt_positions_like_a_real_drive(served: tuple[VmResult, str]) -> None:
     _, output = served
-    assert _value(output, "LOAD1") == "ok"
-    assert _value(output, "READY1") == "ok"
-    n1, n2 = (int(v) for v in _value(output, "TARBLOCKS").split())
-    assert _value(output, "TAR1") == "ok"
-    assert _value(output, "TAR2") == "ok"
-    assert int(_value(output, "TELL_END")) == n1 + 1 + n2 + 1
-    assert int(_value(output, "TELL_BOT")) == 0
-    assert int(_value(output, "TELL_FSF")) == n1 + 1
-    assert int(_value(output, "TELL_EOD")) == n1 + 1 + n2 + 1
-    assert int(_value(output, "TELL_BSF")) == n1 + 1 + n2
-    assert int(_value(output, "TELL_FSF2")) == n1 + 1 + n2 + 1
-    assert int(_value(output, "TELL_SEEK")) == 3
+    assert value(output, "LOAD1") == "ok"
+    assert value(output, "READY1") == "ok"
+    n1, n2 = (int(v) for v in value(output, "TARBLOCKS").split())
+    assert value(output, "TAR1") == "ok"
+    assert value(output, "TAR2") == "ok"
+    assert int(value(output, "TELL_END")) == n1 + 1 + n2 + 1
+    assert int(value(output, "TELL_BOT")) == 0
+    assert int(value(output, "TELL_FSF")) == n1 + 1
+    assert int(value(output, "TELL_EOD")) == n1 + 1 + n2 + 1
+    assert int(value(output, "TELL_BSF")) == n1 + 1 + n2
+    assert int(value(output, "TELL_FSF2")) == n1 + 1 + n2 + 1
+    assert int(value(output, "TELL_SEEK")) == 3
 
 
 def test_two_tar_archives_come_back_byte_equal(served: tuple[VmResult, str]) -> None:
     _, output = served
-    assert _value(output, "ARCHIVE2") == "ok"
-    assert _value(output, "ARCHIVE1") == "ok"
+    assert value(output, "ARCHIVE2") == "ok"
+    assert value(output, "ARCHIVE1") == "ok"
 
 
 def test_dd_variable_records(served: tuple[VmResult, str]) -> None:
     _, output = served
-    weof, start = (int(v) for v in _value(output, "WEOF").split())
+    weof, start = (int(v) for v in value(output, "WEOF").split())
     assert weof == start + 4  # two records, st's filemark on close, then WEOF
-    assert _value(output, "DD_IN1") == "0+1"
-    assert _value(output, "DD_RECORDS") == "ok 3000 40000"
-    assert _value(output, "DD_SHORT_BUFFER") != "0"
-    assert "Cannot allocate memory" in "\n".join(_lines(output, "DD3"))
+    assert value(output, "DD_IN1") == "0+1"
+    assert value(output, "DD_RECORDS") == "ok 3000 40000"
+    assert value(output, "DD_SHORT_BUFFER") != "0"
+    assert "Cannot allocate memory" in "\n".join(lines(output, "DD3"))
 
 
 def test_tapeinfo_and_sg_logs(served: tuple[VmResult, str]) -> None:
     _, output = served
-    info = "\n".join(_lines(output, "TAPEINFO"))
+    info = "\n".join(lines(output, "TAPEINFO"))
     assert "Product Type: Tape Drive" in info
     assert "Vendor ID: 'IBM     '" in info
     assert "SerialNumber: 'VMDRIVE001'" in info
     assert "Ready: yes" in info
-    assert _value(output, "LOG2E") == "0"
-    assert _value(output, "LOG31") == "0"
-    assert re.search(r"tape ?alert", "\n".join(_lines(output, "SGLOG2E")), re.I)
-    assert re.search(r"capacity", "\n".join(_lines(output, "SGLOG31")), re.I)
+    assert value(output, "LOG2E") == "0"
+    assert value(output, "LOG31") == "0"
+    assert re.search(r"tape ?alert", "\n".join(lines(output, "SGLOG2E")), re.I)
+    assert re.search(r"capacity", "\n".join(lines(output, "SGLOG31")), re.I)
 
 
 def test_unload_waits_for_the_host(served: tuple[VmResult, str]) -> None:
     _, output = served
-    assert _value(output, "UNLOAD_LOADED") != "0"
-    assert _value(output, "OFFLINE") == "ok"
-    assert _value(output, "UNLOAD") == "ok"
-    assert _value(output, "LOAD2") == "ok"
-    assert _value(output, "TAR3") == "ok"
-    assert _value(output, "TRANSFER") == "ok"
-    assert _value(output, "LOAD_D1") == "ok"
-    assert _value(output, "UNLOAD_D1") == "ok"
+    assert value(output, "UNLOAD_LOADED") != "0"
+    assert value(output, "OFFLINE") == "ok"
+    assert value(output, "UNLOAD") == "ok"
+    assert value(output, "LOAD2") == "ok"
+    assert value(output, "TAR3") == "ok"
+    assert value(output, "TRANSFER") == "ok"
+    assert value(output, "LOAD_D1") == "ok"
+    assert value(output, "UNLOAD_D1") == "ok"
 
 
 def test_operator_export_and_import(served: tuple[VmResult, str]) -> None:
     _, output = served
-    assert _value(output, "EXPORT") == "E01004L8 left the library from slot 4"
-    assert _value(output, "IMPORT") == "E01004L8 is in mailslot 1 (mtx slot 9)"
-    assert _value(output, "TUR_AFTER_IMPORT") != "0"
-    assert re.search(r"unit attention", "\n".join(_lines(output, "UA")), re.I)
-    mtx = "\n".join(_lines(output, "MTX2"))
+    assert value(output, "EXPORT") == "E01004L8 left the library from slot 4"
+    assert value(output, "IMPORT") == "E01004L8 is in mailslot 1 (mtx slot 9)"
+    assert value(output, "TUR_AFTER_IMPORT") != "0"
+    assert re.search(r"unit attention", "\n".join(lines(output, "UA")), re.I)
+    mtx = "\n".join(lines(output, "MTX2"))
     assert re.search(r"Storage Element 9 IMPORT/EXPORT:Full :VolumeTag=E01004L8", mtx)
     assert re.search(r"Data Transfer Element 0:Full \(Storage Element 2 Loaded\)", mtx)
     assert re.search(r"Storage Element 5:Full :VolumeTag=E01003L8", mtx)
     assert re.search(r"Storage Element 3:Empty", mtx)
-    status = "\n".join(_lines(output, "LIBSTATUS"))
+    status = "\n".join(lines(output, "LIBSTATUS"))
     assert re.search(r"drive 1\s+0x0100\s+E01002L8\s+slot 2\s+vtl0-d0", status)
-    assert _value(output, "TRANSFER_MAIL") == "ok"
+    assert value(output, "TRANSFER_MAIL") == "ok"
 
 
 def test_kill_9_keeps_inventory_and_data(served: tuple[VmResult, str]) -> None:
     _, output = served
-    mtx = "\n".join(_lines(output, "MTX3"))
+    mtx = "\n".join(lines(output, "MTX3"))
     assert re.search(r"Data Transfer Element 0:Full \(Storage Element 2 Loaded\)", mtx)
     assert re.search(r"Storage Element 1:Full :VolumeTag=E01001L8", mtx)
     assert re.search(r"Storage Element 4:Full :VolumeTag=E01004L8", mtx)
     assert re.search(r"Storage Element 5:Full :VolumeTag=E01003L8", mtx)
     assert re.search(r"Storage Element 9 IMPORT/EXPORT:Empty", mtx)
-    assert _value(output, "READY_AFTER_RESTART") == "ok"
-    assert _value(output, "RESTART_DATA") == "ok"
-    assert _value(output, "RELOAD") == "ok"
-    assert _value(output, "RESTART_TAPE1") == "ok"
-    assert _value(output, "FINAL_UNLOAD") == "ok"
+    assert value(output, "READY_AFTER_RESTART") == "ok"
+    assert value(output, "RESTART_DATA") == "ok"
+    assert value(output, "RELOAD") == "ok"
+    assert value(output, "RESTART_TAPE1") == "ok"
+    assert value(output, "FINAL_UNLOAD") == "ok"

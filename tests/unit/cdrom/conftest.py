@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -12,30 +11,19 @@ from devemu.cdrom.device import CdromDevice
 from devemu.scsi.command import Command, Result
 from devemu.scsi.identity import Identity
 from devemu.scsi.sense import SenseCode, parse_sense
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def _make_samples() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "make_samples", ROOT / "images" / "make_samples.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.sample_images import load_make_samples
 
 
 @pytest.fixture(scope="session")
 def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("samples")
-    paths: dict[str, Path] = _make_samples().build(out)
+    paths: dict[str, Path] = load_make_samples().build(out)
     return paths
 
 
 @pytest.fixture(scope="session")
 def make_samples() -> Any:
-    return _make_samples()
+    return load_make_samples()
 
 
 class Drive:

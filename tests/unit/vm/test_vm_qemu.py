@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -64,6 +65,16 @@ def test_share_added_only_when_given(tmp_path: Path) -> None:
     assert devices[-1] == "virtio-9p-pci,fsdev=share,mount_tag=devemushare"
     assert _option_values(with_share, "-fsdev")[-1].startswith(f"local,id=share,path={tmp_path}")
     assert "readonly" not in _option_values(with_share, "-fsdev")[-1]
+
+
+def test_bytecode_layer_shared_read_only_when_given(tmp_path: Path) -> None:
+    spec = _spec(tmp_path)
+    assert "mount_tag=devemupyc" not in " ".join(qemu_command(spec))
+    argv = qemu_command(dataclasses.replace(spec, bytecode=tmp_path / "pyc"))
+    assert _option_values(argv, "-device")[-1] == "virtio-9p-pci,fsdev=pyc,mount_tag=devemupyc"
+    assert _option_values(argv, "-fsdev")[-1] == (
+        f"local,id=pyc,path={tmp_path / 'pyc'},security_model=none,multidevs=remap,readonly=on"
+    )
 
 
 def test_run_collects_output_and_status() -> None:

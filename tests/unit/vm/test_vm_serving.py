@@ -11,6 +11,7 @@ import pytest
 from devemu.vm.serving import (
     STATUS_SERVE_FAILED,
     STATUS_SERVE_NOT_READY,
+    guest_functions,
     serve_command,
     serving_script,
 )
@@ -32,22 +33,15 @@ while :; do sleep 0.05; done
 """
 
 
-def _wrapped(tmp_path: Path, mode: str, script: str, ready_timeout: float = 5.0) -> tuple[int, str]:
+def _sh(tmp_path: Path, mode: str, script: str, *options: str) -> tuple[int, str]:
+    """Run ``script`` with ``sh OPTIONS -c`` in ``tmp_path``, the fake daemon reading ``mode``."""
     fake = tmp_path / "python"
     fake.write_text(FAKE_PYTHON)
     fake.chmod(0o755)
-    config = tmp_path / "devemu.toml"
-    config.write_text(mode)
-    wrapper = serving_script(
-        script,
-        config,
-        ready_timeout=ready_timeout,
-        ready_file=str(tmp_path / "ready"),
-        log_file=str(tmp_path / "serve.log"),
-        script_file=str(tmp_path / "script.sh"),
-    )
+    (tmp_path / "devemu.toml").write_text(mode)
     done = subprocess.run(
-        ["sh", "-c", wrapper],
+        ["sh", *options, "-c", script],
+        cwd=tmp_path,
         env={**os.environ, "DEVEMU_VM_PYTHON": str(fake)},
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -56,6 +50,18 @@ def _wrapped(tmp_path: Path, mode: str, script: str, ready_timeout: float = 5.0)
         check=False,
     )
     return done.returncode, done.stdout + done.stderr
+
+
+def _wrapped(tmp_path: Path, mode: str, script: str, ready_timeout: float = 5.0) -> tuple[int, str]:
+    wrapper = serving_script(
+        script,
+        tmp_path / "devemu.toml",
+        ready_timeout=ready_timeout,
+        ready_file=str(tmp_path / "ready"),
+        log_file=str(tmp_path / "serve.log"),
+        script_file=str(tmp_path / "script.sh"),
+    )
+    return _sh(tmp_path, mode, wrapper)
 
 
 def test_script_runs_while_served_and_its_status_is_kept(tmp_path: Path) -> None:
@@ -107,3 +113,54 @@ def test_serve_command_quotes_paths(config: Path) -> None:
         check=True,
     ).stdout.splitlines()
     assert argv == ["-m", "devemu", "serve", str(config), "--ready-file", "/run/r"]
+
+
+def _guest(tmp_path: Path, mode: str, body: str, *options: str) -> tuple[int, str]:
+    """Run ``body`` after :func:`guest_functions`."""
+    functions = guest_functions(ready_timeout=2, ready_file=str(tmp_path / "ready"))
+    return _sh(tmp_path, mode, functions + body, *options)
+
+
+def test_serve_start_starts_again_after_kill_9(tmp_path: Path) -> None:
+    status, output = _guest(
+        tmp_path,
+        "ready",
+        """
+serve_start devemu.toml one.log
+first=$serve_pid
+kill -KILL "$first"; wait "$first"
+serve_start devemu.toml two.log
+[ "$first" != "$serve_pid" ] && echo "new daemon"
+kill -TERM "$serve_pid"; wait "$serve_pid"; echo "term $?"
+""",
+    )
+    assert status == 0, output
+    assert "new daemon" in output and "term 0" in output
+    assert (tmp_path / "one.log").read_text() == "serving devemu.toml\n"
+    assert (tmp_path / "two.log").read_text() == "serving devemu.toml\nstopped\n"
+
+
+def test_serve_start_ends_a_set_e_script_with_the_daemon_status(tmp_path: Path) -> None:
+    status, output = _guest(
+        tmp_path, "crash", "serve_start devemu.toml s.log\necho not-here", "-eu"
+    )
+    assert status == STATUS_SERVE_FAILED
+    assert "exited with status 9 before its devices were ready" in output
+    assert "cannot open /dev/uio0" in output and "not-here" not in output
+
+
+def test_node_with_serial_reads_vpd_page_0x80(tmp_path: Path) -> None:
+    for name, serial in (("nst0", b"VMDRIVE001"), ("nst1", b"VMDRIVE002")):
+        device = tmp_path / "sys" / name / "device"
+        device.mkdir(parents=True)
+        page = bytes([1, 0x80, 0, len(serial) + 2]) + serial + b"\0 "
+        (device / "vpd_pg80").write_bytes(page)
+    status, output = _guest(
+        tmp_path,
+        "never",
+        'echo "found [$(node_with_serial VMDRIVE002 sys/nst*)]"\n'
+        'echo "none [$(node_with_serial VMDRIVE009 sys/nst*)]"\n',
+        "-eu",
+    )
+    assert status == 0, output
+    assert output.splitlines() == ["found [/dev/nst1]", "none []"]
