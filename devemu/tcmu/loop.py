@@ -40,6 +40,18 @@ moves once per walk and the doorbell rings once per walk.
 
 A device may answer later: ``execute`` returns :data:`DEFERRED` and the
 device calls :meth:`RingLoop.complete` from the loop's thread when done.
+
+A response overwrites the request half of its slot (status, read_len and
+sense share bytes with ``iov_cnt``, ``cdb_off`` and the iovs), and the
+tail moves only once per walk. A handler killed in between leaves answered
+slots ahead of ``cmd_tail``, so every answer is marked in ``hdr.uflags``
+with two bits of devemu's own (Linux 6.1 reads only UNKNOWN_OP, READ_LEN
+and KEEP_BUF there, and zeroes each entry it queues): :data:`ANSWERING`
+in a byte store before any response byte, :data:`ANSWERED` in a byte
+store after the last. A restarted loop passes over an answered slot (its
+answer stands), answers a half-written one with ABORTED COMMAND (its
+request is gone; the initiator retries), and hands only untouched slots
+to the replay policy.
 """
 
 from __future__ import annotations
@@ -52,6 +64,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from devemu.scsi.command import Command, Result, Status
+from devemu.scsi.sense import COMMAND_ABORTED, INTERNAL_TARGET_FAILURE, SenseError
 from devemu.tcmu import abi
 
 log = logging.getLogger("devemu.tcmu.loop")
@@ -131,23 +144,17 @@ class UioDoorbell:
         os.write(self.fd, b"\0\0\0\0")
 
 
-def _fixed_sense(key: int, asc: int, ascq: int) -> bytes:
-    """Minimal fixed-format sense data, SPC-5 4.4.3 (response code 0x70)."""
-    return bytes([0x70, 0, key & 0xF, 0, 0, 0, 0, 10, 0, 0, 0, 0, asc, ascq, 0, 0, 0, 0])
-
-
-def _internal_target_failure_sense() -> bytes:
-    try:
-        from devemu.scsi import sense  # noqa: PLC0415
-
-        return sense.SenseError(sense.INTERNAL_TARGET_FAILURE).sense_bytes()
-    except (ImportError, AttributeError, TypeError):
-        return _fixed_sense(0x4, 0x44, 0x00)
-
-
-INTERNAL_TARGET_FAILURE_SENSE: Final = _internal_target_failure_sense()
+INTERNAL_TARGET_FAILURE_SENSE: Final = SenseError(INTERNAL_TARGET_FAILURE).sense_bytes()
 HARDWARE_ERROR_RESULT: Final = Result(Status.CHECK_CONDITION, INTERNAL_TARGET_FAILURE_SENSE)
 TASK_ABORTED_RESULT: Final = Result(Status.TASK_ABORTED)
+#: The answer to a slot a killed handler was half-way through answering.
+INTERRUPTED_RESULT: Final = Result(
+    Status.CHECK_CONDITION, SenseError(COMMAND_ABORTED).sense_bytes()
+)
+
+#: ``hdr.uflags`` marks of devemu's own: a response is being written / is complete.
+ANSWERING: Final = 0x40
+ANSWERED: Final = 0x80
 
 
 class RingLayoutError(ValueError):
@@ -182,6 +189,12 @@ class _Ticket:
     __slots__ = ()
 
 
+class _Interrupted(_Ticket):
+    """A slot a killed handler had started answering: its request is gone."""
+
+    __slots__ = ()
+
+
 _U32 = abi.FAST.u32
 _U16 = abi.FAST.u16
 _HDR = abi.FAST.hdr
@@ -197,6 +210,8 @@ _TMR_OP = int(abi.Opcode.TMR)
 _ENTRY_SIZE = abi.ENTRY_SIZE
 _VARIABLE_LENGTH = abi.VARIABLE_LENGTH_CMD
 _READ_LEN = int(abi.UserFlag.READ_LEN)
+_ANSWERING_READ_LEN = ANSWERING | _READ_LEN
+_ANSWERED_READ_LEN = ANSWERED | _READ_LEN
 _UNKNOWN_OP = int(abi.UserFlag.UNKNOWN_OP)
 _SENSE_MAX = abi.SENSE_BUFFER_SIZE
 _CHECK = int(Status.CHECK_CONDITION)
@@ -312,10 +327,7 @@ class RingLoop:
         n_entries = len(entries)
         fill = self._fill
         base = self.cmdr_off
-        read_len_ok = self._read_len_ok
-        pack = _RSP.pack_into
-        read_len_flag = _READ_LEN
-        check = _CHECK
+        store = self._store
         deferred = Deferred
         for _pos, _length, ticket, cmd_id, cmd, replayed in walked:
             if ticket is None:
@@ -326,8 +338,11 @@ class RingLoop:
                 stats.aborted += 1
                 result = TASK_ABORTED_RESULT
             elif cmd is None:
-                stats.refused += 1
-                result = HARDWARE_ERROR_RESULT
+                if type(ticket) is _Interrupted:
+                    result = INTERRUPTED_RESULT
+                else:
+                    stats.refused += 1
+                    result = HARDWARE_ERROR_RESULT
             else:
                 try:
                     outcome = self._replay(cmd) if replayed else execute(cmd)
@@ -344,18 +359,7 @@ class RingLoop:
                 fill = self._fill
                 continue
             # Out-of-order capable: the oldest free CMD slot takes the answer.
-            off = base + entries[fill][0]
-            try:
-                read_len = result.data_in_length
-                status = result.status
-                if read_len is None or not read_len_ok:
-                    pack(m, off + 4, cmd_id, m[off + 6], 0, status, 0)
-                else:
-                    pack(m, off + 4, cmd_id, m[off + 6], read_len_flag, status, read_len)
-                if status == check or result.sense:
-                    self._write_sense(off, result.sense)
-            except Exception:
-                self._bad_result(off, cmd_id, result)
+            store(base + entries[fill][0], cmd_id, result)
             fill += 1
             while fill < n_entries and entries[fill][2] is None:
                 fill += 1
@@ -380,11 +384,11 @@ class RingLoop:
         while pos != head:
             off = base + pos
             if pos + 64 <= size:
-                len_op, cmd_id, _k, _u, iov_cnt, bidi, dif, cdb_off, iov_base, iov_len = (
+                len_op, cmd_id, _k, uflags, iov_cnt, bidi, dif, cdb_off, iov_base, iov_len = (
                     unpack_req1(m, off)
                 )
             else:
-                len_op, cmd_id, _k, _u = _HDR.unpack_from(m, off)
+                len_op, cmd_id, _k, uflags = _HDR.unpack_from(m, off)
                 iov_cnt = -1
             op = len_op & 7
             length = len_op & 0xFFFFFFF8
@@ -413,6 +417,16 @@ class RingLoop:
                     m[off + 7] = _UNKNOWN_OP
                     stats.unknown += 1
                     walked.append((pos, length, None, cmd_id, None, False))
+                elif replay > 0 and uflags & (ANSWERING | ANSWERED):
+                    if uflags & ANSWERED:  # answered before the restart: it stands
+                        append((pos, length, None, cmd_id, None, False))
+                    else:
+                        log.warning(
+                            "%s: CMD %d was being answered when the last handler stopped",
+                            self.name,
+                            cmd_id,
+                        )
+                        append((pos, length, _Interrupted(), cmd_id, None, False))
                 else:
                     if (
                         iov_cnt == 1
@@ -615,17 +629,31 @@ class RingLoop:
         self._fill = fill
 
     def _write(self, pos: int, cmd_id: int, result: Result) -> None:
+        self._store(self.cmdr_off + pos, cmd_id, result)
+
+    def _store(self, off: int, cmd_id: int, result: Result) -> None:
+        """Write ``result`` into the CMD slot at mapping offset ``off``.
+
+        The ANSWERING mark goes first and the ANSWERED mark last, each a
+        single byte store, so a restarted loop can tell a finished answer
+        from a torn one (see the module's theory of operation).
+        """
         m = self._m
-        off = self.cmdr_off + pos
+        m[off + 7] = ANSWERING
         try:
             read_len = result.data_in_length
             status = result.status
+            sense = result.sense
+            if status == _CHECK or sense:
+                self._write_sense(off, sense)
             if read_len is None or not self._read_len_ok:
-                _RSP.pack_into(m, off + 4, cmd_id, m[off + 6], 0, status, 0)
+                _RSP.pack_into(m, off + 4, cmd_id, m[off + 6], ANSWERING, status, 0)
+                m[off + 7] = ANSWERED
             else:
-                _RSP.pack_into(m, off + 4, cmd_id, m[off + 6], _READ_LEN, status, read_len)
-            if status == _CHECK or result.sense:
-                self._write_sense(off, result.sense)
+                _RSP.pack_into(
+                    m, off + 4, cmd_id, m[off + 6], _ANSWERING_READ_LEN, status, read_len
+                )
+                m[off + 7] = _ANSWERED_READ_LEN
         except Exception:
             self._bad_result(off, cmd_id, result)
 
@@ -633,8 +661,9 @@ class RingLoop:
         """A device answer that cannot be written (not a Result, values out of range)."""
         self.stats.device_errors += 1
         log.error("%s: device answered %r; answering HARDWARE ERROR", self.name, result)
-        _RSP.pack_into(self._m, off + 4, cmd_id, self._m[off + 6], 0, _CHECK, 0)
         self._write_sense(off, INTERNAL_TARGET_FAILURE_SENSE)
+        _RSP.pack_into(self._m, off + 4, cmd_id, self._m[off + 6], ANSWERING, _CHECK, 0)
+        self._m[off + 7] = ANSWERED
 
     def _write_sense(self, off: int, sense: bytes) -> None:
         """Sense data into rsp.sense_buffer, cut to 96 bytes, the rest zeroed."""

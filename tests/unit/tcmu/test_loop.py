@@ -9,7 +9,7 @@ import pytest
 
 from devemu.scsi.command import Command, Result, Status
 from devemu.tcmu import abi
-from devemu.tcmu.loop import DEFERRED, Deferred, RingLayoutError, RingLoop
+from devemu.tcmu.loop import ANSWERED, DEFERRED, Deferred, RingLayoutError, RingLoop
 from devemu.testing import (
     EchoCdbDevice,
     FailingDevice,
@@ -387,7 +387,7 @@ def test_hand_built_ring_pad_and_two_commands() -> None:
     assert dev.seen == [READ10, TUR]
     r1 = response(m, 0)
     assert (r1.head.hdr.cmd_id, r1.head.scsi_status, r1.head.read_len) == (11, 0, 10)
-    assert r1.head.hdr.uflags == abi.UserFlag.READ_LEN
+    assert r1.head.hdr.uflags == abi.UserFlag.READ_LEN | ANSWERED
     assert bytes(m[DATA_OFF : DATA_OFF + 10]) == READ10
     assert abi.FAST.u32.unpack_from(m, abi.CMD_TAIL_OFFSET)[0] == end
     assert bell.rung == 1
