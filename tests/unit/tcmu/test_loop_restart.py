@@ -68,7 +68,7 @@ def test_half_written_answer_is_aborted_for_a_retry(monkeypatch: pytest.MonkeyPa
     sim = RingSimulator()
     first = Recorder()
     loop1 = RingLoop(sim.mapping, first, doorbell=sim.doorbell)
-    (cdb,) = _writes(sim, 1)
+    _writes(sim, 1)
 
     def die_in_the_sense(off: int, sense: bytes) -> None:
         raise Killed
@@ -81,9 +81,7 @@ def test_half_written_answer_is_aborted_for_a_retry(monkeypatch: pytest.MonkeyPa
     assert sim.mapping[slot + 7] & (ANSWERING | ANSWERED) == ANSWERING
     second = Recorder()
     replays: list[Command] = []
-    RingLoop(
-        sim.mapping, second, doorbell=sim.doorbell, on_replay=lambda c: replays.append(c)
-    ).poll()
+    RingLoop(sim.mapping, second, doorbell=sim.doorbell, on_replay=replays.append).poll()
     sim.process()
     assert second.seen == [] and replays == []  # the torn request is never parsed
     (handle,) = sim.reap()
