@@ -24,7 +24,8 @@ created), then for each device either attach to an enabled backstore of
 subtype ``devemu`` whose path is the device name (one made by targetcli,
 or left by a previous run) or create one, open its ring from ``cmd_tail``,
 and finally export the LUNs. ``--ready-file`` is created when every
-device is linked.
+device is linked; the worker then opens the netlink socket (slow on an
+emulated machine) while the loop already serves the new LUNs.
 
 A restarted daemon finds its rings with entries between ``cmd_tail`` and
 ``cmd_head``: those commands may have been started by the process that

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from tests.conformance.scsi_target import DEVICE_TYPES, SimulatorTarget, settle
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.conformance.scsi_target import Answer, SimulatorTarget
 
 from devemu.scsi.command import Status
 from devemu.scsi.sense import (
@@ -19,6 +18,7 @@ from devemu.scsi.sense import (
     parse_sense,
 )
 from devemu.scsi.table import SERVICE_ACTION_IN_BYTE1, cdb_length
+from tests.conformance.scsi_target import Answer, SimulatorTarget
 
 GOOD = Status.GOOD
 CHECK = Status.CHECK_CONDITION

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.unit.tape.test_library_fakes import FakeDrive, make_changer, run
 
 from devemu.scsi.command import Status
 from devemu.scsi.mode_pages import PageControl
@@ -39,6 +38,7 @@ from devemu.tape.element_status import (
     VolumeTag,
 )
 from devemu.tape.elements import ElementLayout
+from tests.unit.tape.test_library_fakes import FakeDrive, make_changer, run
 
 
 def res(

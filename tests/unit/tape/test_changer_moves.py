@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.unit.tape.test_library_fakes import FakeDrive, make_changer, run
 
 from devemu.scsi.command import Status
 from devemu.scsi.sense import (
@@ -21,6 +20,7 @@ from devemu.scsi.sense import (
 from devemu.tape.changer import MediumChanger
 from devemu.tape.library import LibraryError
 from devemu.tape.library_state import load_state
+from tests.unit.tape.test_library_fakes import FakeDrive, make_changer, run
 
 SLOT1, SLOT2, SLOT3, SLOT4 = 0x400, 0x401, 0x402, 0x403
 DRIVE1, DRIVE2 = 0x100, 0x101

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.unit.tape.test_library_fakes import make_changer
 
 from devemu.scsi.command import Status
 from devemu.scsi.inquiry import VERSION_SMC3
 from devemu.tape.changer import MediumChanger
 from devemu.testing.simulator import RingSimulator
+from tests.unit.tape.test_library_fakes import make_changer
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.unit.tape.test_library_fakes import FakeDrive, FakeStore, make_library
 
 from devemu.tape.elements import ElementLayout, ElementType
 from devemu.tape.library import Library, LibraryError
 from devemu.tape.library_state import load_state
+from tests.unit.tape.test_library_fakes import FakeDrive, FakeStore, make_library
 
 SLOT1, SLOT2, SLOT3, SLOT4 = 0x400, 0x401, 0x402, 0x403
 DRIVE1, DRIVE2 = 0x100, 0x101

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.unit.tape.test_library_fakes import FakeDrive
 
 from devemu.errors import ConfigError
 from devemu.scsi.command import Command
@@ -16,6 +15,7 @@ from devemu.served import ServedDevice
 from devemu.tape import config as tape_config
 from devemu.tape.changer import MediumChanger
 from devemu.tape.library import LibraryError
+from tests.unit.tape.test_library_fakes import FakeDrive
 
 made: list[tuple[Identity, str, Path]] = []
 
