@@ -56,7 +56,7 @@ from devemu.scsi.command import Command, Result
 from devemu.scsi.device import LogProducer, ScsiDevice, VpdProducer
 from devemu.scsi.identity import Identity
 from devemu.scsi.inquiry import VERSION_SSC5
-from devemu.scsi.mode_pages import ModePage, ModePageSet, PageControl
+from devemu.scsi.mode_pages import ModePage, no_page_mode_page
 from devemu.scsi.sense import (
     BEGINNING_OF_PARTITION_MEDIUM_DETECTED,
     CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT_DATA_PROTECT,
@@ -153,23 +153,6 @@ def _window(iov: Sequence[memoryview], start: int, length: int) -> list[memoryvi
     return out
 
 
-class TapeModePages(ModePageSet):
-    """The drive's mode pages, plus page 0 asking for no page at all.
-
-    Linux st opens a tape with MODE SENSE(6) for page code 0 and reads the
-    header and block descriptor (density, block length, WP, buffered
-    mode); page 0 is vendor specific (SPC-5 7.5.1), and a tape drive
-    answers it with no page.
-    """
-
-    __slots__ = ()
-
-    def sense(self, page: int, subpage: int, pc: PageControl, *, page_byte: int = 2) -> bytes:
-        if page == 0 and subpage == 0:
-            return b""
-        return super().sense(page, subpage, pc, page_byte=page_byte)
-
-
 class TapeDrive(ScsiDevice):
     """An LTO tape drive; see the module notes for its states."""
 
@@ -196,7 +179,6 @@ class TapeDrive(ScsiDevice):
         self._load_written = 0
         self._load_read = 0
         super().__init__(identity)
-        self.mode_pages = TapeModePages(list(self.mode_pages))
         self.state_file = (
             Path(state_dir) / f"drive-{identity.serial}.json" if state_dir is not None else None
         )
@@ -387,6 +369,8 @@ class TapeDrive(ScsiDevice):
             pages.device_configuration_page(),
             partition_page,
             pages.informational_exceptions_page(),
+            # Linux st opens with MODE SENSE(6) page 0: header and block descriptor.
+            no_page_mode_page(),
         ]
 
     def _max_additional(self) -> int:
