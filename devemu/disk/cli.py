@@ -9,21 +9,10 @@ is allocated.
 from __future__ import annotations
 
 import argparse
-import re
 from typing import Any
 
 from devemu.disk.image import BLOCK_SIZES, DiskImage, create_image
-
-_SIZE = re.compile(r"^\s*(\d+)\s*([KMGTP]?)(i?B)?\s*$", re.IGNORECASE)
-_UNITS = {"": 0, "K": 10, "M": 20, "G": 30, "T": 40, "P": 50}
-
-
-def parse_size(text: str) -> int:
-    """Bytes from ``4096``, ``512K``, ``10G``, ``1TiB`` (binary units)."""
-    match = _SIZE.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 512M, 10G or 1T")
-    return int(match[1]) << _UNITS[match[2].upper()]
+from devemu.sizes import size_argument
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -55,7 +44,7 @@ def add_parser(subparsers: Any) -> None:
     sub = disk.add_subparsers(dest="disk_command", required=True, metavar="ACTION")
     create = sub.add_parser("create", help="create a sparse disk image")
     create.add_argument("path", help="image file to create (must not exist)")
-    create.add_argument("--size", required=True, type=parse_size, help="e.g. 512M, 10G, 1T")
+    create.add_argument("--size", required=True, type=size_argument, help="e.g. 512M, 10G, 1T")
     create.add_argument(
         "--block-size", type=int, choices=BLOCK_SIZES, default=512, help="logical block length"
     )

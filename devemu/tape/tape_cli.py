@@ -14,27 +14,15 @@ The file is opened read only: a torn tail is reported, not cut off.
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 from devemu.errors import DevemuError
+from devemu.sizes import size_argument
 from devemu.tape import mam
 from devemu.tape.cartridge import FILEMARK, Cartridge, PartitionIndex
 from devemu.tape.media import MEDIA
 
 SUFFIX = ".tape"
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?\s*$", re.IGNORECASE)
-
-
-def parse_size(text: str) -> int:
-    """``"10M"``, ``"1.5T"``, ``"64KiB"``, ``"4096"`` to bytes (decimal or binary units)."""
-    m = _SIZE.match(text)
-    if not m:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r}")
-    number, unit, binary = m.groups()
-    power = "kmgtp".find(unit.lower()) + 1 if unit else 0
-    base = 1024 if binary else 1000
-    return int(float(number) * base**power)
 
 
 def add_tape_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,7 +36,7 @@ def add_tape_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     create.add_argument("--worm", action="store_true", help="write-once cartridge")
     create.add_argument("--dir", type=Path, default=Path("."), help="folder for the file")
     create.add_argument(
-        "--capacity", type=parse_size, default=None, help="capacity instead of the native one"
+        "--capacity", type=size_argument, default=None, help="capacity instead of the native one"
     )
     create.set_defaults(func=_create)
 

@@ -20,20 +20,6 @@ def main(argv: list[str]) -> int:
     return code
 
 
-@pytest.mark.parametrize(
-    ("text", "size"),
-    [("4096", 4096), ("512K", 512 << 10), ("10G", 10 << 30), ("1TiB", 1 << 40), ("2m", 2 << 20)],
-)
-def test_parse_size(text: str, size: int) -> None:
-    assert cli.parse_size(text) == size
-
-
-@pytest.mark.parametrize("text", ["", "10X", "1.5G", "-1G", "G"])
-def test_parse_size_refuses(text: str) -> None:
-    with pytest.raises(argparse.ArgumentTypeError):
-        cli.parse_size(text)
-
-
 def test_create_sparse_image(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "d.img"
     assert main(["disk", "create", str(path), "--size", "10G"]) == 0
