@@ -5,6 +5,7 @@ Keys::
     [[disk]]
     name = "disk0"              # LIO backstore name; default: the image's stem
     image = "disk0.img"         # required; relative to the config file's folder
+    size = "1G"                 # create the image (sparse) at start when it is missing
     block_size = 512            # 512 or 4096
     read_only = false           # DATA PROTECT for every writing command
     write_cache = true          # WCE of the caching mode page at start
@@ -25,12 +26,13 @@ from typing import Any
 
 from devemu.config_table import TableReader
 from devemu.disk.device import Disk
-from devemu.disk.image import BLOCK_SIZES, DiskImage
+from devemu.disk.image import BLOCK_SIZES, DiskImage, create_image
 from devemu.disk.opcodes import Opcode
 from devemu.errors import ConfigError, ImageError
 from devemu.scsi.command import Command
 from devemu.scsi.identity import Identity
 from devemu.served import ServedDevice
+from devemu.sizes import parse_size
 
 DEFAULT_VENDOR = "DEVEMU"
 DEFAULT_PRODUCT = "VIRTUAL DISK"
@@ -39,6 +41,7 @@ DEFAULT_REVISION = "0100"
 KNOWN_KEYS = (
     "name",
     "image",
+    "size",
     "block_size",
     "read_only",
     "write_cache",
@@ -69,10 +72,26 @@ def from_config(
     write_cache = r.boolean("write_cache", True)
     dev_name = r.name(image_path.stem)
     identity = r.identity(Identity(DEFAULT_VENDOR, DEFAULT_PRODUCT, DEFAULT_REVISION, dev_name))
+    size_text = r.string("size", "", empty=True)
+    size = 0
+    if size_text:
+        try:
+            size = parse_size(size_text)
+        except ValueError as err:
+            raise r.error("size", str(err)) from None
+        if size <= 0 or size % block_size:
+            raise r.error("size", f"must be a positive multiple of the block size {block_size}")
     if not image_path.exists():
-        raise ConfigError(
-            path, f"{key}.image", f"{image_path} does not exist (create it: devemu disk create)"
-        )
+        if not size:
+            raise ConfigError(
+                path,
+                f"{key}.image",
+                f"{image_path} does not exist (create it: devemu disk create, or give a size)",
+            )
+        try:
+            create_image(image_path, size, block_size)
+        except ImageError as err:
+            raise ConfigError(path, f"{key}.image", str(err)) from err
     try:
         image = DiskImage(image_path, block_size, read_only=read_only)
     except ImageError as err:

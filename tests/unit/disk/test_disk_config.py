@@ -81,6 +81,8 @@ def test_every_key(tmp_path: Path) -> None:
         ({"image": "d.img", "product": "é"}, "disk[0].product", ""),
         ({"image": "d.img", "sizee": 1}, "disk[0].sizee", "unknown key"),
         ({"image": "odd.img"}, "disk[0].image", "not a multiple of the block size"),
+        ({"image": "new.img", "size": "lots"}, "disk[0].size", "is not a size"),
+        ({"image": "new.img", "size": "1000"}, "disk[0].size", "multiple of the block size"),
     ],
 )
 def test_refusals_name_the_key(
@@ -93,6 +95,22 @@ def test_refusals_name_the_key(
     assert caught.value.key == key
     assert reason in caught.value.reason
     assert str(caught.value).startswith(f"{CONFIG}: {key}: ")
+
+
+def test_size_creates_a_missing_image_once(tmp_path: Path) -> None:
+    [served] = build({"image": "new.img", "size": "4M"}, tmp_path)
+    try:
+        assert (tmp_path / "new.img").stat().st_size == 4 << 20
+        assert (tmp_path / "new.img").stat().st_blocks == 0  # sparse
+        assert served.size == 4 << 20
+    finally:
+        served.close()
+    # an existing image keeps its own size
+    [again] = build({"image": "new.img", "size": "8M"}, tmp_path)
+    try:
+        assert again.size == 4 << 20
+    finally:
+        again.close()
 
 
 def test_image_in_use_is_refused(tmp_path: Path) -> None:
