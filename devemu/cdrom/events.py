@@ -62,14 +62,17 @@ EventHeader = Struct(
 )
 
 
-def _descriptor(device: CdromDevice, cls: EventClass) -> bytes:
+def _descriptor(device: CdromDevice, cls: EventClass, *, consume: bool) -> bytes:
+    """The event descriptor of ``cls``; the event is reported (and gone) only if ``consume``."""
     if cls is EventClass.MEDIA:
-        event = device.media_events.popleft() if device.media_events else MediaEvent.NO_CHANGE
+        event = device.media_events[0] if device.media_events else MediaEvent.NO_CHANGE
+        if consume and device.media_events:
+            device.media_events.popleft()
         status = (0x02 if device.disc is not None else 0) | (0x01 if device.tray_open else 0)
         return bytes((event, status, 0, 0))
     if cls is EventClass.OPERATIONAL_CHANGE:
         if device.operational_change:
-            device.operational_change = False
+            device.operational_change = not consume
             persistent = 0x80 if device.persistent_prevented else 0
             return bytes((OPERATIONAL_CHANGE_EVENT, persistent)) + FEATURE_CHANGE.to_bytes(2, "big")
         return bytes((0, 0x80 if device.persistent_prevented else 0, 0, 0))
@@ -100,7 +103,9 @@ def get_event_status_notification(device: CdromDevice, cmd: Command) -> int:
         )
         return cmd.data_in(head, cdb.allocation_length)
     chosen = next((c for c in requested if _pending(device, c)), requested[0])
-    body = _descriptor(device, chosen)
+    # An allocation length that cannot hold the descriptor leaves the event
+    # pending for the next request (MMC-6 6.6.2: it has not been reported).
+    body = _descriptor(device, chosen, consume=cdb.allocation_length >= EventHeader.sizeof() + 4)
     head = EventHeader.build(
         {"descriptor_length": 2 + len(body), "nea_class": chosen, "supported": SUPPORTED_CLASSES}
     )

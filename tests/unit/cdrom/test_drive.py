@@ -119,8 +119,11 @@ def test_prevented_eject(drive: Any, samples: dict[str, Path]) -> None:
     assert drive.sense([0x1B, 0, 0, 0, 0x02, 0]) == s.MEDIUM_REMOVAL_PREVENTED
     with pytest.raises(MediumRemovalPreventedError):
         drive.device.eject()
-    # the refused control eject became an EjectRequest media event
+    # the refused control eject became an EjectRequest media event; a request
+    # too short for the descriptor sees the header only and leaves it pending
+    assert drive.data([0x4A, 1, 0, 0, 0x10, 0, 0, 0, 4, 0]) == bytes.fromhex("00060456")
     assert drive.data([0x4A, 1, 0, 0, 0x10, 0, 0, 0, 8, 0]) == bytes.fromhex("0006045601020000")
+    assert drive.data([0x4A, 1, 0, 0, 0x10, 0, 0, 0, 8, 0]) == bytes.fromhex("0006045600020000")
     page = drive.data([0x5A, 0x08, 0x2A, 0, 0, 0, 0, 0, 64, 0])
     assert page[8 + 6] & 0x02  # lock state in page 0x2A
     drive.data([0x1E, 0, 0, 0, 0, 0])
