@@ -36,10 +36,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from devemu.disk.cli import parse_size
 from devemu.disk.device import Disk
 from devemu.disk.image import DiskImage, create_image
 from devemu.scsi.identity import Identity
+from devemu.sizes import size_argument
 from devemu.testing import NullDevice, RingSimulator
 
 MIB = 1 << 20
@@ -214,7 +214,7 @@ def fill(path: Path, size: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=parse_size, default=256 * MIB, help="image size (256M)")
+    parser.add_argument("--size", type=size_argument, default=256 * MIB, help="image size (256M)")
     parser.add_argument("--seconds", type=float, default=1.0, help="seconds per run")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (best kept)")
     parser.add_argument("--qd", type=int, default=16, help="commands per ring batch")

@@ -43,10 +43,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from devemu.scsi.identity import Identity
+from devemu.sizes import parse_size, size_argument
 from devemu.tape.cartridge import Cartridge
 from devemu.tape.drive import TapeDrive
 from devemu.tape.records import ENTRY_HEADER_SIZE
-from devemu.tape.tape_cli import parse_size
 from devemu.testing import NullDevice, RingSimulator
 
 MB = 1_000_000
@@ -175,8 +175,8 @@ def ring_floor(record: int, count: int, qd: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=parse_size, default=parse_size("256M"))
-    parser.add_argument("--record", type=parse_size, default=parse_size("256KiB"))
+    parser.add_argument("--size", type=size_argument, default=parse_size("256M"))
+    parser.add_argument("--record", type=size_argument, default=parse_size("256KiB"))
     parser.add_argument("--qd", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))

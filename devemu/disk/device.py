@@ -73,6 +73,7 @@ from devemu.scsi.spc import SPC_COMMANDS
 from devemu.scsi.table import CommandTable
 
 _preadv = os.preadv
+_pwritev = os.pwritev
 _RWF_DSYNC = os.RWF_DSYNC
 
 
@@ -133,6 +134,11 @@ class Disk(ScsiDevice):
         #: The commands the fast path may run: no WRITE on a read-only image.
         self._fast = {op: f for op, f in _FAST.items() if not (f.write and image.read_only)}
         super().__init__(identity)
+        # What the fast path looks at on every command, one attribute away:
+        # the pending unit attentions (the queue's own deque: its truth test
+        # costs no Python call) and the persistent reservation state.
+        self._attentions = self.unit_attentions._pending
+        self._persistent = self.reservations.persistent
 
     # --- the fast path ----------------------------------------------------------------
 
@@ -143,15 +149,14 @@ class Disk(ScsiDevice):
         if fast is None:
             return super().execute(cmd)
         unpack, reserved, length, write = fast
-        reservations = self.reservations
         if (
             len(cdb) != length
             or int.from_bytes(cdb, "big") & reserved
             or cmd.nexus
             or self.stopped
-            or self.unit_attentions
-            or reservations.holder is not None
-            or reservations.persistent.reservation is not None
+            or self._attentions
+            or self.reservations.holder is not None
+            or self._persistent.reservation is not None
         ):
             return super().execute(cmd)
         flags, lba, count = unpack(cdb)
@@ -163,7 +168,7 @@ class Disk(ScsiDevice):
         try:
             if write:
                 durable = flags & FUA or not self.write_cache
-                if os.pwritev(self.fd, iov, lba << shift, _RWF_DSYNC if durable else 0) == nbytes:
+                if _pwritev(self.fd, iov, lba << shift, _RWF_DSYNC if durable else 0) == nbytes:
                     return _GOOD
             elif _preadv(self.fd, iov, lba << shift) == nbytes:
                 good = self._good_reads.get(nbytes)

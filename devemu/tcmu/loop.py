@@ -36,7 +36,13 @@ CMD slot. With ``TCMU_MAILBOX_FLAG_CAP_OOOC`` the loop therefore writes
 each response into the oldest CMD slot not yet used, whichever command
 it belongs to, keeping that slot's ``len_op``; without it, each command
 answers in its own slot and the tail waits for the oldest one. The tail
-moves once per walk and the doorbell rings once per walk.
+moves and the doorbell rings once per walk, and also right after a
+command that placed :data:`EARLY_NOTIFY_BYTES` or more of data-in: the
+kernel copies data-in out of the data area while it handles the doorbell
+(``gather_data_area``, under the lock that also queues new commands), so
+ringing after each large READ lets that copy run while the device moves
+the next command's data, on a doorbell that hands its ``write()`` to
+another thread, and lets the initiator queue its next command sooner.
 
 A device may answer later: ``execute`` returns :data:`DEFERRED` and the
 device calls :meth:`RingLoop.complete` from the loop's thread when done.
@@ -109,6 +115,10 @@ class Doorbell(Protocol):
         ...
 
 
+# A doorbell may also have ``notify_soon()``: the same, made by another
+# thread so the caller goes on at once; the loop uses it after large READs.
+
+
 ReplayPolicy = Callable[[Command], Result | None]
 """Decides a command found in the ring when the loop attached.
 
@@ -155,6 +165,9 @@ INTERRUPTED_RESULT: Final = Result(
 #: ``hdr.uflags`` marks of devemu's own: a response is being written / is complete.
 ANSWERING: Final = 0x40
 ANSWERED: Final = 0x80
+
+#: Data-in of one command from which the doorbell rings at once, not at the end of the walk.
+EARLY_NOTIFY_BYTES: Final = 256 << 10
 
 
 class RingLayoutError(ValueError):
@@ -290,6 +303,8 @@ class RingLoop:
         bind = getattr(doorbell, "bind", None)
         if callable(bind):
             bind(self.poll)
+        soon = getattr(doorbell, "notify_soon", None)
+        self._notify_soon: Callable[[], None] = soon if callable(soon) else doorbell.notify
 
     # ----------------------------------------------------------------- walk
 
@@ -315,7 +330,7 @@ class RingLoop:
         if self._entries:
             self._entries.extend(walked)
         else:
-            self._entries = walked
+            self._entries = walked.copy()  # walked is iterated below; entries shrink
             self._fill = 0
         self._advance_fill()
         answered = 0
@@ -329,6 +344,7 @@ class RingLoop:
         base = self.cmdr_off
         store = self._store
         deferred = Deferred
+        early = EARLY_NOTIFY_BYTES
         for _pos, _length, ticket, cmd_id, cmd, replayed in walked:
             if ticket is None:
                 continue
@@ -359,10 +375,16 @@ class RingLoop:
                 fill = self._fill
                 continue
             # Out-of-order capable: the oldest free CMD slot takes the answer.
-            store(base + entries[fill][0], cmd_id, result)
+            read_len = store(base + entries[fill][0], cmd_id, result)
             fill += 1
             while fill < n_entries and entries[fill][2] is None:
                 fill += 1
+            if read_len >= early:
+                # The kernel's copy of this data-in may start now (see the theory).
+                self._fill = fill
+                self._publish(soon=True)
+                fill = self._fill
+                n_entries = len(entries)
         self._fill = fill
         stats.commands += answered
         self._publish()
@@ -631,12 +653,13 @@ class RingLoop:
     def _write(self, pos: int, cmd_id: int, result: Result) -> None:
         self._store(self.cmdr_off + pos, cmd_id, result)
 
-    def _store(self, off: int, cmd_id: int, result: Result) -> None:
+    def _store(self, off: int, cmd_id: int, result: Result) -> int:
         """Write ``result`` into the CMD slot at mapping offset ``off``.
 
         The ANSWERING mark goes first and the ANSWERED mark last, each a
         single byte store, so a restarted loop can tell a finished answer
-        from a torn one (see the module's theory of operation).
+        from a torn one (see the module's theory of operation). Returns
+        the data-in length reported (0 for none).
         """
         m = self._m
         m[off + 7] = ANSWERING
@@ -649,13 +672,13 @@ class RingLoop:
             if read_len is None or not self._read_len_ok:
                 _RSP.pack_into(m, off + 4, cmd_id, m[off + 6], ANSWERING, status, 0)
                 m[off + 7] = ANSWERED
-            else:
-                _RSP.pack_into(
-                    m, off + 4, cmd_id, m[off + 6], _ANSWERING_READ_LEN, status, read_len
-                )
-                m[off + 7] = _ANSWERED_READ_LEN
+                return 0
+            _RSP.pack_into(m, off + 4, cmd_id, m[off + 6], _ANSWERING_READ_LEN, status, read_len)
+            m[off + 7] = _ANSWERED_READ_LEN
+            return read_len
         except Exception:
             self._bad_result(off, cmd_id, result)
+            return 0
 
     def _bad_result(self, off: int, cmd_id: int, result: object) -> None:
         """A device answer that cannot be written (not a Result, values out of range)."""
@@ -676,8 +699,12 @@ class RingLoop:
             m[start : start + n] = sense
             m[start + n : start + _SENSE_MAX] = bytes(_SENSE_MAX - n)
 
-    def _publish(self) -> None:
-        """Move ``cmd_tail`` behind every answered entry; ring once."""
+    def _publish(self, *, soon: bool = False) -> None:
+        """Move ``cmd_tail`` behind every answered entry; ring once.
+
+        ``soon``: ring with the doorbell's ``notify_soon`` when it has one
+        (a ``write()`` made by another thread, see the theory of operation).
+        """
         fill = self._fill
         if fill == 0:
             return
@@ -692,7 +719,10 @@ class RingLoop:
         if tail != self._tail:
             self._tail = tail
             _U32.pack_into(self._m, abi.CMD_TAIL_OFFSET, tail)
-            self.doorbell.notify()
+            if soon:
+                self._notify_soon()
+            else:
+                self.doorbell.notify()
 
     # ---------------------------------------------------------------- serve
 
