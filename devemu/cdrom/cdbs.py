@@ -33,6 +33,8 @@ Read10Cdb = Struct(
     "control" / Int8ub,
 )
 READ10 = struct.Struct(">BBIBHB")
+#: READ (10) as the drive's fast path needs it: (lba, transfer_length).
+READ10_FAST = struct.Struct(">2xI1xH1x")
 
 #: MMC-6 6.16: READ (12).
 Read12Cdb = Struct(
@@ -44,6 +46,8 @@ Read12Cdb = Struct(
     "control" / Int8ub,
 )
 READ12 = struct.Struct(">BBIIBB")
+#: READ (12) as the drive's fast path needs it: (lba, transfer_length).
+READ12_FAST = struct.Struct(">2xII2x")
 
 #: MMC-6 6.19: READ CD. Byte 9 selects the sector fields, byte 10 the sub-channel.
 ReadCdCdb = Struct(

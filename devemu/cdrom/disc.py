@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 from devemu.cdrom import sector as raw
 from devemu.cdrom.scatter import Scatter
@@ -126,6 +127,20 @@ class SectorFormat:
 
 USER_DATA = SectorFormat()
 RAW = SectorFormat(sync=True, header=3, user_data=True, edc_ecc=True)
+
+
+class FastRange(NamedTuple):
+    """LBAs ``first`` to ``end - 1`` are 2048-byte Mode 1 user data in one file.
+
+    Sector ``lba`` of the range is at byte ``offset + (lba - first) * 2048``
+    of ``fd``: a READ (10/12) inside it (MMC-6 6.15) is one ``os.preadv``
+    with no track or extent search.
+    """
+
+    first: int
+    end: int
+    fd: int
+    offset: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,12 +279,14 @@ class Disc:
         for ext in self.extents:
             if ext.path is not None and ext.path not in self._fds:
                 self._fds[ext.path] = os.open(ext.path, os.O_RDONLY | os.O_CLOEXEC)
+        self.__dict__.pop("fast_range", None)
         return self
 
     def close(self) -> None:
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
+        self.__dict__.pop("fast_range", None)
 
     # --- layout -----------------------------------------------------------------
 
@@ -303,6 +320,32 @@ class Disc:
     def is_plain_data(self) -> bool:
         """One session of one Mode 1 track stored as 2048-byte sectors (an ISO)."""
         return len(self.extents) == 1 and self.extents[0].mode is TrackMode.MODE1_2048
+
+    @cached_property
+    def fast_range(self) -> FastRange | None:
+        """The longest run of LBAs a READ (10/12) serves with one ``os.preadv``.
+
+        A run lies in one extent stored as 2048-byte Mode 1 sectors in an
+        open file and in one Mode 1/2048 track (its pregap included: READ
+        treats a pregap by its track's mode), before the lead-out. None
+        when the disc has no such run or is closed.
+        """
+        best: FastRange | None = None
+        leadout = self.leadout
+        for ext in self.extents:
+            if ext.mode is not TrackMode.MODE1_2048 or ext.path is None:
+                continue
+            fd = self._fds.get(ext.path)
+            if fd is None:
+                continue
+            for track in self.tracks:
+                if track.mode is not TrackMode.MODE1_2048:
+                    continue
+                first = max(ext.start, track.pregap)
+                end = min(ext.end, track.end, leadout)
+                if end > first and (best is None or end - first > best.end - best.first):
+                    best = FastRange(first, end, fd, ext.offset + (first - ext.start) * 2048)
+        return best
 
     @property
     def has_audio(self) -> bool:

@@ -6,15 +6,28 @@ READ (10/12) return 2048-byte user data: from Mode 1 and Mode 2 form 1
 sectors only; an audio or form 2 sector is ILLEGAL MODE FOR THIS TRACK
 (MMC-6 6.15.3). READ CD returns the fields byte 9 selects of sectors of
 the expected type byte 1 names (MMC-6 tables 376-380).
+
+:func:`fast_reads` gives :meth:`CdromDevice.execute` what it needs to
+answer a READ (10)/(12) of plain 2048-byte data without the dispatcher.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from construct import Int32ub, Struct
 
-from devemu.cdrom.cdbs import READ10, READ12, READ_CD, ReadCapacityCdb, ReadCdMsfCdb, Seek10Cdb
+from devemu.cdrom.cdbs import (
+    READ10,
+    READ10_FAST,
+    READ12,
+    READ12_FAST,
+    READ_CD,
+    ReadCapacityCdb,
+    ReadCdMsfCdb,
+    Seek10Cdb,
+)
 from devemu.cdrom.disc import (
     USER_DATA,
     Disc,
@@ -34,6 +47,7 @@ from devemu.scsi.sense import (
     SenseError,
     cdb_field,
 )
+from devemu.scsi.table import CommandSpec
 
 if TYPE_CHECKING:
     from devemu.cdrom.device import CdromDevice
@@ -188,3 +202,30 @@ def write_refused(device: CdromDevice, cmd: Command) -> None:
     """WRITE on read-only media: CANNOT WRITE MEDIUM - INCOMPATIBLE FORMAT (MMC-6 4.1.5)."""
     device.ready_disc()
     raise SenseError(CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT)
+
+
+# --- the fast path of READ (10) and READ (12) -----------------------------------------
+
+
+class FastRead(NamedTuple):
+    """How :meth:`CdromDevice.execute` decodes one READ opcode by itself."""
+
+    #: (lba, transfer_length) of the CDB.
+    unpack: Callable[[bytes], tuple[Any, ...]]
+    #: The CDB bits outside the usage data, over the whole CDB as one integer.
+    reserved: int
+    length: int
+
+
+def fast_reads(specs: tuple[CommandSpec, ...]) -> dict[int, FastRead]:
+    """The fast path decoders of READ (10) and READ (12), keyed by opcode.
+
+    The reserved-bit masks come from the same usage data the dispatcher
+    checks (``specs`` is the drive's command table).
+    """
+    decoders = {read10: READ10_FAST.unpack_from, read12: READ12_FAST.unpack_from}
+    return {
+        spec.opcode: FastRead(decoders[spec.handler], spec.cdb_mask, spec.length)
+        for spec in specs
+        if spec.handler in decoders and spec.service_action is None
+    }
