@@ -13,7 +13,12 @@ import os
 
 
 class Scatter:
-    """A write cursor over a list of buffers."""
+    """A write cursor over a list of buffers.
+
+    Bytes past the end of the buffers are dropped: an initiator that gave
+    less room than the transfer gets what fits, and :attr:`written` says
+    how much that was (the data-in length the transport reports).
+    """
 
     __slots__ = ("_buffers", "_index", "_offset", "written")
 
@@ -24,13 +29,12 @@ class Scatter:
         self.written = 0
 
     def _views(self, length: int) -> list[memoryview]:
-        """The buffer pieces covering the next ``length`` bytes; advances the cursor."""
+        """The buffer pieces covering the next ``length`` bytes, or what is left of
+        the buffers if that is less; advances the cursor."""
         views: list[memoryview] = []
         need = length
         buffers = self._buffers
-        while need > 0:
-            if self._index >= len(buffers):
-                raise ValueError("data-in buffers are shorter than the transfer")
+        while need > 0 and self._index < len(buffers):
             buf = buffers[self._index]
             take = min(len(buf) - self._offset, need)
             views.append(buf[self._offset : self._offset + take])
@@ -39,7 +43,7 @@ class Scatter:
             if self._offset == len(buf):
                 self._index += 1
                 self._offset = 0
-        self.written += length
+        self.written += length - need
         return views
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -60,6 +64,9 @@ class Scatter:
         Bytes past the end of the file read as zeros (a short last track).
         """
         views = self._views(length)
+        length = sum(len(v) for v in views)
+        if not length:
+            return
         done = os.preadv(fd, views, offset)
         while done < length:
             rest = _skip(views, done)

@@ -144,6 +144,7 @@ CASES = [
     Case("long CDB", "iso", lambda n: read10(16, 1) + b"\0\0"),
     Case("buffer larger", "iso", lambda n: read10(16, 2), buffer=lambda b: b + 4096),
     Case("no buffer", "iso", lambda n: read10(16, 2), buffer=lambda b: 0),
+    Case("buffer shorter", "iso", lambda n: read10(16, 2), buffer=lambda b: b - 100),
     Case("tray open", "iso", lambda n: read10(16, 1), setup=tray_open),
     Case("no disc", None, lambda n: read10(16, 1)),
     Case("unit attention pending", "iso", lambda n: read10(16, 1), setup=attention),
@@ -199,6 +200,16 @@ def test_fast_path_answers_as_the_dispatcher(
         start = int.from_bytes(cdb[2:6], "big")
         iso = images["iso"].read_bytes()
         assert got[1] == iso[start * SECTOR : start * SECTOR + length]
+
+
+@pytest.mark.parametrize("room", [0, SECTOR - 100, SECTOR + 1])
+def test_short_buffers_get_what_fits(images: dict[str, Path], room: int) -> None:
+    drive = ready(images["iso"])
+    result, data, _ = run(drive, read10(16, 2), room, "", general=True)
+    assert result.status == Status.GOOD
+    assert result.data_in_length == room
+    with open(images["iso"], "rb") as iso:
+        assert data == iso.read(16 * SECTOR + room)[16 * SECTOR :]
 
 
 def test_fast_range_of_each_image(images: dict[str, Path]) -> None:
