@@ -114,7 +114,7 @@ class CdromDevice(ScsiDevice):
         # What the fast path looks at on every command, one attribute away:
         # the pending unit attentions (the queue's own deque) and the
         # persistent reservation state.
-        self._attentions = self.unit_attentions._pending
+        self._attentions = self.unit_attentions.pending
         self._persistent = self.reservations.persistent
 
     # --- the fast path ----------------------------------------------------------------

@@ -31,9 +31,7 @@ no reservation of any kind, no nexus named, every CDB bit inside the
 usage data, the range inside the medium, one data buffer of exactly the
 transfer length (a WRITE: an image that is not read-only). It decodes
 the CDB with the precompiled struct, moves the data with one
-``os.preadv``/``os.pwritev`` (a large READ from a memory-backed image:
-one copy from its mapping, :meth:`DiskImage.read_mapped`) and answers
-GOOD. In every other case, and
+``os.preadv``/``os.pwritev`` and answers GOOD. In every other case, and
 on any I/O error, it hands the command to the dispatcher, which gives
 the same answer it would have given anyway: the fast path never builds
 sense data, and a unit test proves both paths agree.
@@ -48,7 +46,7 @@ from typing import Any, ClassVar, NamedTuple
 from devemu.disk.cdbs import FUA, RW10_FAST, RW16_FAST
 from devemu.disk.checks import out_of_range
 from devemu.disk.commands import SBC_COMMANDS
-from devemu.disk.image import MAPPED_READ_MIN, DiskImage
+from devemu.disk.image import DiskImage
 from devemu.disk.opcodes import Opcode
 from devemu.disk.pages import (
     WCE,
@@ -132,15 +130,13 @@ class Disk(ScsiDevice):
         self.stopped = False
         #: GOOD answers of the fast path, by data-in length.
         self._good_reads: dict[int, Result] = {}
-        #: READs from this many bytes up copy from the image's mapping when it has one.
-        self._mapped_min = MAPPED_READ_MIN if image.mapped else 1 << 62
         #: The commands the fast path may run: no WRITE on a read-only image.
         self._fast = {op: f for op, f in _FAST.items() if not (f.write and image.read_only)}
         super().__init__(identity)
         # What the fast path looks at on every command, one attribute away:
-        # the pending unit attentions (the queue's own deque: its truth test
-        # costs no Python call) and the persistent reservation state.
-        self._attentions = self.unit_attentions._pending
+        # the pending unit attentions (a deque: its truth test costs no Python
+        # call) and the persistent reservation state.
+        self._attentions = self.unit_attentions.pending
         self._persistent = self.reservations.persistent
 
     # --- the fast path ----------------------------------------------------------------
@@ -173,9 +169,7 @@ class Disk(ScsiDevice):
                 durable = flags & FUA or not self.write_cache
                 if os.pwritev(self.fd, iov, lba << shift, _RWF_DSYNC if durable else 0) == nbytes:
                     return _GOOD
-            elif (
-                nbytes >= self._mapped_min and self.image.read_mapped(lba << shift, iov, nbytes)
-            ) or _preadv(self.fd, iov, lba << shift) == nbytes:
+            elif _preadv(self.fd, iov, lba << shift) == nbytes:
                 good = self._good_reads.get(nbytes)
                 if good is None:
                     good = self._good_reads[nbytes] = Result(Status.GOOD, b"", nbytes)

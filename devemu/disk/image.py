@@ -12,19 +12,6 @@ and 5.38 on FUA).
 
 An image is opened with an advisory ``flock`` (exclusive for read-write,
 shared for read-only) so that two servers cannot write the same file.
-
-Large reads from memory
------------------------
-On a file system whose pages live only in memory (tmpfs, ramfs) the
-image is also mapped, and :meth:`DiskImage.read_mapped` copies a large
-read from that mapping with the C library's ``memcpy``: no device I/O can
-fail there, and the copy the kernel makes for ``preadv`` (``rep movsb``)
-is several times slower under an emulated CPU. It copies only runs whose
-every page is in the page cache (``mincore``): touching a hole of a
-tmpfs file through a mapping would allocate it, which a ``preadv`` of
-the same hole does not. A file shrunk behind the server's back (its
-``flock`` ignored) between that check and the copy would end the process
-with SIGBUS; ``preadv`` would have read zeros.
 """
 
 from __future__ import annotations
@@ -33,7 +20,6 @@ import ctypes
 import errno
 import fcntl
 import functools
-import mmap
 import os
 import stat
 from collections.abc import Callable, Sequence
@@ -56,19 +42,6 @@ IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 #: How much of a repeated pattern (WRITE SAME) goes to the file per call.
 _PATTERN_CHUNK = 1 << 20
 
-#: statfs(2) f_type of file systems that keep file pages in memory (linux/magic.h):
-#: TMPFS_MAGIC, RAMFS_MAGIC.
-_MEMORY_FS_MAGIC = frozenset({0x01021994, 0x858458F6})
-#: mmap(2) MAP_NORESERVE on Linux (the mmap module of Python 3.11 lacks it).
-_MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)
-_PAGE = mmap.PAGESIZE
-#: The longest run :meth:`DiskImage.read_mapped` checks in one ``mincore`` call.
-_MAPPED_MAX_PAGES = 4096
-#: The shortest READ worth copying from a memory-backed image's mapping rather
-#: than reading with ``preadv``: below it the ``mincore`` check costs more than
-#: the slower copy saves.
-MAPPED_READ_MIN = 128 << 10
-
 
 @functools.cache
 def _load_fallocate() -> Callable[..., int] | None:
@@ -85,27 +58,6 @@ def _load_fallocate() -> Callable[..., int] | None:
     func.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
     func.restype = ctypes.c_int
     return func
-
-
-@functools.cache
-def _libc() -> ctypes.CDLL | None:
-    """The C library already loaded into the interpreter (``dlopen(NULL)``)."""
-    try:
-        return ctypes.CDLL(None, use_errno=True)
-    except OSError:
-        return None
-
-
-def memory_backed(fd: int) -> bool:
-    """Is the file open on ``fd`` on tmpfs or ramfs? (``fstatfs``; False if unknown)."""
-    libc = _libc()
-    if libc is None or not hasattr(libc, "fstatfs"):
-        return False
-    buf = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on 64-bit Linux
-    if libc.fstatfs(fd, buf) != 0:
-        return False
-    # f_type is the first member, a native long.
-    return ctypes.c_long.from_buffer(buf).value in _MEMORY_FS_MAGIC
 
 
 def fallocate(fd: int, mode: int, offset: int, length: int) -> None:
@@ -130,20 +82,7 @@ class Extent:
 class DiskImage:
     """An open image file seen as ``capacity`` blocks of ``block_size`` bytes."""
 
-    __slots__ = (
-        "_incore",
-        "_incore_c",
-        "_map",
-        "_map_addr",
-        "_mincore",
-        "_view",
-        "block_size",
-        "capacity",
-        "fd",
-        "path",
-        "read_only",
-        "shift",
-    )
+    __slots__ = ("block_size", "capacity", "fd", "path", "read_only", "shift")
 
     def __init__(self, path: str | Path, block_size: int = 512, *, read_only: bool = False) -> None:
         if block_size not in BLOCK_SIZES:
@@ -178,46 +117,6 @@ class DiskImage:
             raise
         self.fd = fd
         self.capacity = st.st_size >> self.shift
-        self._map: mmap.mmap | None = None
-        self._view: memoryview | None = None
-        self._map_addr = 0
-        self._mincore: Callable[..., int] | None = None
-        self._incore = bytearray()
-        self._incore_c: ctypes.Array[ctypes.c_ubyte] | None = None
-        if memory_backed(fd):
-            self._map_memory(self.capacity << self.shift)
-
-    def _map_memory(self, size: int) -> None:
-        """Map the image for :meth:`read_mapped`; without a mapping it reads with preadv."""
-        libc = _libc()
-        mincore = getattr(libc, "mincore", None)
-        if mincore is None:
-            return
-        try:
-            # Private and never written: pages are the file's page cache, no swap reserved.
-            mapping = mmap.mmap(
-                self.fd,
-                size,
-                flags=mmap.MAP_PRIVATE | _MAP_NORESERVE,
-                prot=mmap.PROT_READ | mmap.PROT_WRITE,
-            )
-        except (OSError, ValueError):
-            return
-        anchor = ctypes.c_char.from_buffer(mapping)
-        self._map_addr = ctypes.addressof(anchor)
-        del anchor
-        mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
-        mincore.restype = ctypes.c_int
-        self._mincore = mincore
-        self._incore = bytearray(_MAPPED_MAX_PAGES)
-        self._incore_c = (ctypes.c_ubyte * _MAPPED_MAX_PAGES).from_buffer(self._incore)
-        self._map = mapping
-        self._view = memoryview(mapping)
-
-    @property
-    def mapped(self) -> bool:
-        """Large reads come from a mapping of the file (a memory-backed image)."""
-        return self._view is not None
 
     # --- data -----------------------------------------------------------------
 
@@ -245,35 +144,6 @@ class DiskImage:
             else:
                 bufs = bufs[IOV_MAX:]
         return done
-
-    def read_mapped(self, offset: int, iov: Sequence[memoryview], length: int) -> bool:
-        """Copy ``length`` bytes at byte ``offset`` into ``iov`` from the mapping.
-
-        ``iov`` must hold exactly ``length`` bytes. False, with nothing
-        copied, when the image is not mapped, the run is not inside it or
-        any of its pages is not in the page cache (a hole, or a page
-        swapped out): the caller then reads with ``preadv``.
-        """
-        view = self._view
-        end = offset + length
-        if view is None or end > len(view) or offset < 0:
-            return False
-        first = offset - offset % _PAGE
-        pages = (end - first + _PAGE - 1) // _PAGE
-        mincore = self._mincore
-        if pages > _MAPPED_MAX_PAGES or mincore is None:
-            return False
-        if mincore(self._map_addr + first, end - first, self._incore_c) != 0:
-            return False
-        # Linux writes 1 for a page in the page cache and 0 for one that is not.
-        if self._incore.find(0, 0, pages) >= 0:
-            return False
-        at = offset
-        for buf in iov:
-            n = len(buf)
-            buf[:] = view[at : at + n]
-            at += n
-        return True
 
     def write_from(
         self, lba: int, count: int, iov: Sequence[memoryview], *, durable: bool = False
@@ -401,13 +271,6 @@ class DiskImage:
         os.posix_fadvise(self.fd, lba << self.shift, count << self.shift, os.POSIX_FADV_WILLNEED)
 
     def close(self) -> None:
-        if self._view is not None:
-            self._view.release()
-            self._view = None
-        if self._map is not None:
-            self._incore_c = None
-            self._map.close()
-            self._map = None
         if self.fd >= 0:
             try:
                 self.flush()

@@ -30,7 +30,7 @@ from devemu.disk.cdbs import (
     CompareAndWrite,
 )
 from devemu.disk.checks import out_of_range, read_error, write_error
-from devemu.disk.image import IOV_MAX, MAPPED_READ_MIN
+from devemu.disk.image import IOV_MAX
 from devemu.scsi.command import Command
 from devemu.scsi.sense import (
     INVALID_FIELD_IN_CDB,
@@ -62,9 +62,13 @@ def _read(dev: Disk, cmd: Command, lba: int, count: int) -> int:
     nbytes = count << shift
     iov = cmd.iov
     try:
-        if (len(iov[0]) if len(iov) == 1 else sum(map(len, iov))) == nbytes and (
-            (nbytes >= MAPPED_READ_MIN and dev.image.read_mapped(lba << shift, iov, nbytes))
-            or (len(iov) <= IOV_MAX and _preadv(dev.fd, iov, lba << shift) == nbytes)
+        if len(iov) == 1:
+            if len(iov[0]) == nbytes and _preadv(dev.fd, iov, lba << shift) == nbytes:
+                return nbytes
+        elif (
+            len(iov) <= IOV_MAX
+            and sum(map(len, iov)) == nbytes
+            and _preadv(dev.fd, iov, lba << shift) == nbytes
         ):
             return nbytes
         return dev.image.read_into(lba, count, iov)

@@ -16,35 +16,37 @@ from devemu.scsi.sense import POWER_ON_RESET_OR_BUS_DEVICE_RESET, SenseCode
 class UnitAttentionQueue:
     """Pending unit attention conditions, oldest first."""
 
-    __slots__ = ("_pending",)
+    __slots__ = ("pending",)
 
     def __init__(self, *initial: SenseCode) -> None:
-        self._pending: deque[SenseCode] = deque()
+        #: The conditions, oldest first. Read it for a cheap emptiness test on
+        #: a per-command path; change it only through the methods.
+        self.pending: deque[SenseCode] = deque()
         for code in initial:
             self.post(code)
 
     def post(self, code: SenseCode) -> None:
         """Queue ``code`` unless it is pending already (SPC-5 5.14.2)."""
-        if code not in self._pending:
-            self._pending.append(code)
+        if code not in self.pending:
+            self.pending.append(code)
 
     def pop(self) -> SenseCode | None:
         """Take the oldest condition, or None when there is none."""
-        return self._pending.popleft() if self._pending else None
+        return self.pending.popleft() if self.pending else None
 
     def clear(self) -> None:
-        self._pending.clear()
+        self.pending.clear()
 
     def reset(self) -> None:
         """A power on / reset: everything else is superseded (SAM-5 6.3.1)."""
-        self._pending.clear()
-        self._pending.append(POWER_ON_RESET_OR_BUS_DEVICE_RESET)
+        self.pending.clear()
+        self.pending.append(POWER_ON_RESET_OR_BUS_DEVICE_RESET)
 
     def __bool__(self) -> bool:
-        return bool(self._pending)
+        return bool(self.pending)
 
     def __len__(self) -> int:
-        return len(self._pending)
+        return len(self.pending)
 
     def __contains__(self, code: object) -> bool:
-        return code in self._pending
+        return code in self.pending
