@@ -32,6 +32,13 @@ def test_software_emulation_only(tmp_path: Path) -> None:
     assert not any("kvm" in arg for arg in argv)
 
 
+def test_guest_cpu_has_no_fast_string_copies(tmp_path: Path) -> None:
+    # TCG runs rep movsb a byte per step; the kernel must pick another copy.
+    (model,) = _option_values(qemu_command(_spec(tmp_path)), "-cpu")
+    assert model.split(",")[0] == "max"
+    assert {"-erms", "-fsrm"} <= set(model.split(",")[1:])
+
+
 def test_console_goes_to_file_and_script_output_to_stdio(tmp_path: Path) -> None:
     argv = qemu_command(_spec(tmp_path))
     assert _option_values(argv, "-serial") == [f"file:{tmp_path / 'console.log'}", "stdio"]
