@@ -64,7 +64,7 @@ from devemu.cdrom.image import describe, load_image
 from devemu.cdrom.profiles import SETTINGS, Profile, profile_for
 from devemu.cdrom.reading import fast_reads
 from devemu.errors import DevemuError
-from devemu.scsi.command import Command, Result, Status
+from devemu.scsi.command import Command, Result, good
 from devemu.scsi.device import ScsiDevice
 from devemu.scsi.identity import Identity
 from devemu.scsi.inquiry import VERSION_MMC6
@@ -108,8 +108,6 @@ class CdromDevice(ScsiDevice):
         self.operational_change = False
         self.audio = AudioPlayer()
         self.read_speed = 0xFFFF
-        #: GOOD answers of the fast path, by data-in length.
-        self._good_reads: dict[int, Result] = {}
         super().__init__(identity)
         # What the fast path looks at on every command, one attribute away:
         # the pending unit attentions (the queue's own deque) and the
@@ -157,10 +155,7 @@ class CdromDevice(ScsiDevice):
             return super().execute(cmd)
         try:
             if _preadv(fd, iov, offset + ((lba - first) << 11)) == nbytes:
-                good = self._good_reads.get(nbytes)
-                if good is None:
-                    good = self._good_reads[nbytes] = Result(Status.GOOD, b"", nbytes)
-                return good
+                return good(nbytes)
         except OSError:
             pass
         # A short read (past the end of the file) or an I/O error: the general path answers.

@@ -58,7 +58,7 @@ from devemu.disk.pages import (
     read_write_error_recovery_page,
 )
 from devemu.scsi.block_descriptor import BlockDescriptor
-from devemu.scsi.command import Command, Result, Status
+from devemu.scsi.command import Command, Result, good
 from devemu.scsi.device import ScsiDevice, VpdProducer
 from devemu.scsi.identity import Identity
 from devemu.scsi.inquiry import VERSION_SBC4
@@ -128,8 +128,6 @@ class Disk(ScsiDevice):
         self.write_cache = write_cache
         #: The unit was stopped by START STOP UNIT and needs a START.
         self.stopped = False
-        #: GOOD answers of the fast path, by data-in length.
-        self._good_reads: dict[int, Result] = {}
         #: The commands the fast path may run: no WRITE on a read-only image.
         self._fast = {op: f for op, f in _FAST.items() if not (f.write and image.read_only)}
         super().__init__(identity)
@@ -170,10 +168,7 @@ class Disk(ScsiDevice):
                 if os.pwritev(self.fd, iov, lba << shift, _RWF_DSYNC if durable else 0) == nbytes:
                     return _GOOD
             elif _preadv(self.fd, iov, lba << shift) == nbytes:
-                good = self._good_reads.get(nbytes)
-                if good is None:
-                    good = self._good_reads[nbytes] = Result(Status.GOOD, b"", nbytes)
-                return good
+                return good(nbytes)
         except OSError:
             pass
         # A short transfer or an I/O error: the general path answers it.

@@ -101,7 +101,7 @@ class Command:
         return done
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Result:
     """What a device answers: SAM-5 status, sense data, data-in length.
 
@@ -117,3 +117,19 @@ class Result:
 
 
 GOOD = Result()
+
+#: Plain GOOD answers by data-in length; results are immutable, so one
+#: instance serves every command of that length.
+_GOOD_WITH_LENGTH: dict[int, Result] = {}
+_GOOD_WITH_LENGTH_MAX = 1024
+
+
+def good(data_in_length: int) -> Result:
+    """GOOD with ``data_in_length`` bytes of data-in, without an allocation
+    for the lengths seen before (the per-command path of every device)."""
+    answer = _GOOD_WITH_LENGTH.get(data_in_length)
+    if answer is None:
+        answer = Result(Status.GOOD, b"", data_in_length)
+        if len(_GOOD_WITH_LENGTH) < _GOOD_WITH_LENGTH_MAX:
+            _GOOD_WITH_LENGTH[data_in_length] = answer
+    return answer

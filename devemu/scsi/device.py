@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from devemu.scsi.block_descriptor import BlockDescriptor
-from devemu.scsi.command import Command, Result, Status
+from devemu.scsi.command import Command, Result, Status, good
 from devemu.scsi.identity import Identity
 from devemu.scsi.mode_pages import CONTROL_MODE_PAGE, ModePage, ModePageSet, control_mode_page
 from devemu.scsi.reservations import Reservations
@@ -52,10 +52,6 @@ from devemu.scsi.unit_attention import UnitAttentionQueue
 log = logging.getLogger(__name__)
 
 _GOOD = Result()
-#: Plain GOOD answers by data-in length, shared like ``_GOOD`` (a Result is
-#: never changed once answered): the common lengths cost no allocation.
-_GOOD_WITH_LENGTH: dict[int, Result] = {}
-_GOOD_WITH_LENGTH_MAX = 1024
 _RESERVATION_CONFLICT = Result(Status.RESERVATION_CONFLICT)
 _INTERNAL_FAILURE_SENSE = SenseError(INTERNAL_TARGET_FAILURE).sense_bytes()
 
@@ -223,12 +219,7 @@ class ScsiDevice:
         if answer is None:
             return _GOOD
         if type(answer) is int:
-            good = _GOOD_WITH_LENGTH.get(answer)
-            if good is None:
-                good = Result(Status.GOOD, b"", answer)
-                if len(_GOOD_WITH_LENGTH) < _GOOD_WITH_LENGTH_MAX:
-                    _GOOD_WITH_LENGTH[answer] = good
-            return good
+            return good(answer)
         if isinstance(answer, int):
             return Result(Status.GOOD, b"", int(answer))
         return answer
