@@ -109,11 +109,6 @@ class CdromDevice(ScsiDevice):
         self.audio = AudioPlayer()
         self.read_speed = 0xFFFF
         super().__init__(identity)
-        # What the fast path looks at on every command, one attribute away:
-        # the pending unit attentions (the queue's own deque) and the
-        # persistent reservation state.
-        self._attentions = self.unit_attentions.pending
-        self._persistent = self.reservations.persistent
 
     # --- the fast path ----------------------------------------------------------------
 
@@ -129,14 +124,9 @@ class CdromDevice(ScsiDevice):
             disc is None
             or len(cdb) != length
             or int.from_bytes(cdb, "big") & reserved
-            or cmd.nexus
             or self.tray_open
             or self.becoming_ready
-            or self._attentions
-            or self.nexus_unit_attentions
-            or self.reservations.holder is not None
-            or self._persistent.reservation is not None
-            or self._persistent.registrations
+            or not self.undisturbed(cmd)
         ):
             return super().execute(cmd)
         span = disc.fast_range

@@ -91,9 +91,7 @@ class _FastCommand(NamedTuple):
 
 def _fast(opcode: Opcode, unpack: Callable[[bytes], tuple[Any, ...]], write: bool) -> _FastCommand:
     spec = next(s for s in SBC_COMMANDS if s.opcode == opcode and s.service_action is None)
-    usage = int.from_bytes(spec.usage[1:], "big")
-    everything = (1 << (8 * (spec.length - 1))) - 1
-    return _FastCommand(unpack, everything & ~usage, spec.length, write)
+    return _FastCommand(unpack, spec.cdb_mask, spec.length, write)
 
 
 _FAST: dict[int, _FastCommand] = {
@@ -131,11 +129,6 @@ class Disk(ScsiDevice):
         #: The commands the fast path may run: no WRITE on a read-only image.
         self._fast = {op: f for op, f in _FAST.items() if not (f.write and image.read_only)}
         super().__init__(identity)
-        # What the fast path looks at on every command, one attribute away:
-        # the pending unit attentions (a deque: its truth test costs no Python
-        # call) and the persistent reservation state.
-        self._attentions = self.unit_attentions.pending
-        self._persistent = self.reservations.persistent
 
     # --- the fast path ----------------------------------------------------------------
 
@@ -149,11 +142,8 @@ class Disk(ScsiDevice):
         if (
             len(cdb) != length
             or int.from_bytes(cdb, "big") & reserved
-            or cmd.nexus
             or self.stopped
-            or self._attentions
-            or self.reservations.holder is not None
-            or self._persistent.reservation is not None
+            or not self.undisturbed(cmd)
         ):
             return super().execute(cmd)
         flags, lba, count = unpack(cdb)

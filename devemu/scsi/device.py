@@ -89,6 +89,9 @@ class ScsiDevice:
         #: Unit attentions for one I_T nexus only (MODE PARAMETERS CHANGED,
         #: RESERVATIONS PREEMPTED, ...), reported after the shared ones.
         self.nexus_unit_attentions: dict[str, UnitAttentionQueue] = {}
+        # Looked at by :meth:`undisturbed` on every command, one attribute away.
+        self._attentions = self.unit_attentions.pending
+        self._persistent = self.reservations.persistent
         self.log = logging.getLogger(f"devemu.{type(self).__name__.lower()}.{identity.serial}")
 
     def set_reservation_file(self, path: Path | None) -> None:
@@ -177,6 +180,21 @@ class ScsiDevice:
 
     def reset_log_parameters(self) -> None:
         """LOG SELECT with PCR: reset the cumulative log parameters (SPC-5 6.9)."""
+
+    def undisturbed(self, cmd: Command) -> bool:
+        """True when nothing but the CDB can change how ``cmd`` is answered.
+
+        No I_T nexus named, no unit attention pending, no reservation of
+        either kind (SPC-5 5.13, 5.14): the dispatcher's checks before the
+        handler then come down to the CDB's usage data. A device's fast path
+        for READ/WRITE may answer by itself only then.
+        """
+        return not (
+            cmd.nexus
+            or self._attentions
+            or self.reservations.holder is not None
+            or self._persistent.reservation is not None
+        )
 
     @property
     def descriptor_sense(self) -> bool:

@@ -636,22 +636,19 @@ class RingLoop:
             fill = self._fill
             while fill < len(entries) and entries[fill][2] in self._held:
                 own_id, own = self._held.pop(entries[fill][2])
-                self._write(entries[fill][0], own_id, own)
+                self._store(self.cmdr_off + entries[fill][0], own_id, own)
                 fill += 1
                 while fill < len(entries) and entries[fill][2] is None:
                     fill += 1
             self._fill = fill
             return
         fill = self._fill
-        self._write(entries[fill][0], cmd_id, result)
+        self._store(self.cmdr_off + entries[fill][0], cmd_id, result)
         fill += 1
         n = len(entries)
         while fill < n and entries[fill][2] is None:
             fill += 1
         self._fill = fill
-
-    def _write(self, pos: int, cmd_id: int, result: Result) -> None:
-        self._store(self.cmdr_off + pos, cmd_id, result)
 
     def _store(self, off: int, cmd_id: int, result: Result) -> int:
         """Write ``result`` into the CMD slot at mapping offset ``off``.
