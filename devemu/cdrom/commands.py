@@ -1,168 +1,303 @@
-"""The MMC-6 command table of the drive: opcode, CDB usage data, handler.
+"""The MMC-6 command table of the drive.
 
-Usage data (SPC-5 6.35.3): byte 0 the opcode, then a one for every bit
-the drive interprets; the dispatcher refuses anything else with INVALID
-FIELD IN CDB. The control byte is 00h (no NACA, no LINK).
+Each entry names the CDB declaration (:mod:`devemu.cdrom.cdbs`), the
+fields its handler takes, and the command's facts; the usage data (SPC-5
+6.35.3) and the reserved-bit check are derived from the declaration. What
+the drive refuses on purpose is listed as unsupported and so left out of
+the usage data: the Format-Layer Number of START STOP UNIT, the TSR bit of
+WRITE, the obsolete LOGICAL BLOCK ADDRESS and PMI of READ CAPACITY, NACA
+in the READ TOC/PMA/ATIP control byte (whose vendor bits 7-6 carry the
+SFF-8020i format and are interpreted).
+
+Reservations (SPC-5 5.13.1, MMC-6): the reading and reporting commands
+pass a Write Exclusive reservation held by another nexus; the commands
+that move the pickup, the tray or the lock, play audio, set the speed,
+write, or take part in key exchange (REPORT KEY) conflict with every
+reservation type; READ CAPACITY conflicts only with RESERVE(6)/(10).
+
+Replay after a restart: every command but START STOP UNIT, which moves
+the tray, may run again (:mod:`devemu.cdrom.config`).
 """
 
 from __future__ import annotations
 
-from devemu.cdrom import dvd, events, features, performance, playback, reading, toc, tray
-from devemu.scsi.table import CommandSpec
+from construct import Construct
+
+from devemu.cdrom import cdbs, dvd, events, features, performance, playback, reading, toc, tray
+from devemu.cdrom.opcodes import Opcode
+from devemu.scsi.table import Access, CommandSpec, Conflict, Data, Handler
+
+_O = Opcode
 
 
-def _u(*octets: int) -> bytes:
-    return bytes(octets)
+def _read(name: str, opcode: Opcode, cdb: Construct, handler: Handler) -> CommandSpec:
+    """READ (10)/(12): 2048-byte user data."""
+    return CommandSpec(
+        name,
+        opcode,
+        cdb,
+        handler,
+        fields=("lba", "transfer_length"),
+        data=Data.IN,
+        access=Access.READ,
+        needs_medium=True,
+    )
+
+
+def _write(name: str, opcode: Opcode, cdb: Construct) -> CommandSpec:
+    """WRITE (10)/(12): refused, the media are read-only."""
+    return CommandSpec(
+        name,
+        opcode,
+        cdb,
+        reading.write_refused,
+        unsupported=frozenset({"flags.tsr"}),
+        data=Data.OUT,
+        access=Access.WRITE,
+        idempotent=True,
+        needs_medium=True,
+    )
+
+
+def _control(
+    name: str,
+    opcode: Opcode,
+    cdb: Construct,
+    handler: Handler,
+    fields: tuple[str, ...] = (),
+    *,
+    needs_medium: bool = True,
+) -> CommandSpec:
+    """A command that changes the drive's state (pickup, play, speed) and may run twice."""
+    return CommandSpec(
+        name,
+        opcode,
+        cdb,
+        handler,
+        fields=fields,
+        access=Access.CONTROL,
+        idempotent=True,
+        needs_medium=needs_medium,
+    )
+
+
+def _report(
+    name: str,
+    opcode: Opcode,
+    cdb: Construct,
+    handler: Handler,
+    fields: tuple[str, ...],
+    *,
+    access: Access = Access.READ,
+    needs_medium: bool = True,
+    blocked_by_unit_attention: bool = True,
+) -> CommandSpec:
+    """A command that returns data and changes nothing: what the disc holds
+    (:attr:`Access.READ`) or what the drive is doing (:attr:`Access.NONE`)."""
+    return CommandSpec(
+        name,
+        opcode,
+        cdb,
+        handler,
+        fields=fields,
+        data=Data.IN,
+        access=access,
+        needs_medium=needs_medium,
+        blocked_by_unit_attention=blocked_by_unit_attention,
+    )
 
 
 MMC_COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
-        "START STOP UNIT", _u(0x1B, 0x01, 0, 0x00, 0xF7, 0), tray.start_stop_unit, timeout=60
+        "START STOP UNIT",
+        _O.START_STOP_UNIT,
+        cdbs.StartStopUnitCdb,
+        tray.start_stop_unit,
+        fields=("action.power_condition", "action.loej", "action.start"),
+        unsupported=frozenset({"layer.format_layer_number"}),
+        access=Access.CONTROL,
+        idempotent=False,
+        timeout=60,
     ),
-    CommandSpec(
+    _control(
         "PREVENT ALLOW MEDIUM REMOVAL",
-        _u(0x1E, 0, 0, 0, 0x03, 0),
+        _O.PREVENT_ALLOW_MEDIUM_REMOVAL,
+        cdbs.PreventAllowCdb,
         tray.prevent_allow_medium_removal,
+        ("flags.persistent", "flags.prevent"),
+        needs_medium=False,
     ),
     CommandSpec(
         "READ CAPACITY",
-        _u(0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+        _O.READ_CAPACITY,
+        cdbs.ReadCapacityCdb,
         reading.read_capacity,
+        unsupported=frozenset({"lba", "pmi"}),
+        data=Data.IN,
+        conflict=Conflict.RESERVE,
         needs_medium=True,
     ),
-    CommandSpec(
-        "READ (10)",
-        _u(0x28, 0x18, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0xFF, 0xFF, 0),
-        reading.read10,
-        needs_medium=True,
-    ),
-    CommandSpec(
-        "WRITE (10)",
-        _u(0x2A, 0x18, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0xFF, 0xFF, 0),
-        reading.write_refused,
-        needs_medium=True,
-    ),
-    CommandSpec(
-        "SEEK (10)",
-        _u(0x2B, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0),
-        reading.seek10,
-        needs_medium=True,
-    ),
-    CommandSpec(
+    _read("READ (10)", _O.READ_10, cdbs.Read10Cdb, reading.read_10),
+    _write("WRITE (10)", _O.WRITE_10, cdbs.Write10Cdb),
+    _control("SEEK (10)", _O.SEEK_10, cdbs.Seek10Cdb, reading.seek_10, ("lba",)),
+    _report(
         "READ SUB-CHANNEL",
-        _u(0x42, 0x02, 0x40, 0xFF, 0, 0, 0xFF, 0xFF, 0xFF, 0),
+        _O.READ_SUBCHANNEL,
+        cdbs.ReadSubchannelCdb,
         playback.read_subchannel,
-        needs_medium=True,
+        (
+            "flags.msf",
+            "data.subq",
+            "parameter_list",
+            "track_number",
+            "allocation_length",
+        ),
     ),
     CommandSpec(
         "READ TOC/PMA/ATIP",
-        _u(0x43, 0x02, 0x0F, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xC0),
+        _O.READ_TOC_PMA_ATIP,
+        cdbs.ReadTocCdb,
         toc.read_toc,
+        fields=(
+            "flags.msf",
+            "response.format",
+            "track_session_number",
+            "allocation_length",
+            "control.vendor_format",
+        ),
+        unsupported=frozenset({"control.naca"}),
+        data=Data.IN,
+        access=Access.READ,
         needs_medium=True,
     ),
-    CommandSpec(
+    _control(
         "PLAY AUDIO (10)",
-        _u(0x45, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0xFF, 0xFF, 0),
-        playback.play_audio10,
-        needs_medium=True,
+        _O.PLAY_AUDIO_10,
+        cdbs.PlayAudio10Cdb,
+        playback.play_audio_10,
+        ("lba", "play_length"),
     ),
-    CommandSpec(
+    _report(
         "GET CONFIGURATION",
-        _u(0x46, 0x03, 0xFF, 0xFF, 0, 0, 0, 0xFF, 0xFF, 0),
+        _O.GET_CONFIGURATION,
+        cdbs.GetConfigurationCdb,
         features.get_configuration,
+        ("flags.rt", "starting_feature_number", "allocation_length"),
+        access=Access.NONE,
+        needs_medium=False,
         blocked_by_unit_attention=False,
     ),
-    CommandSpec(
+    _control(
         "PLAY AUDIO MSF",
-        _u(0x47, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0),
+        _O.PLAY_AUDIO_MSF,
+        cdbs.PlayAudioMsfCdb,
         playback.play_audio_msf,
-        needs_medium=True,
+        ("start", "end"),
     ),
-    CommandSpec(
+    _report(
         "GET EVENT STATUS NOTIFICATION",
-        _u(0x4A, 0x01, 0, 0, 0xFF, 0, 0, 0xFF, 0xFF, 0),
+        _O.GET_EVENT_STATUS_NOTIFICATION,
+        cdbs.GetEventStatusCdb,
         events.get_event_status_notification,
+        ("flags.polled", "notification_class_request", "allocation_length"),
+        access=Access.NONE,
+        needs_medium=False,
         blocked_by_unit_attention=False,
     ),
-    CommandSpec(
+    _control(
         "PAUSE/RESUME",
-        _u(0x4B, 0, 0, 0, 0, 0, 0, 0, 0x01, 0),
+        _O.PAUSE_RESUME,
+        cdbs.PauseResumeCdb,
         playback.pause_resume,
-        needs_medium=True,
+        ("flags.resume",),
     ),
-    CommandSpec(
-        "STOP PLAY/SCAN",
-        _u(0x4E, 0, 0, 0, 0, 0, 0, 0, 0, 0),
-        playback.stop_play_scan,
-        needs_medium=True,
-    ),
-    CommandSpec(
+    _control("STOP PLAY/SCAN", _O.STOP_PLAY_SCAN, cdbs.StopPlayScanCdb, playback.stop_play_scan),
+    _report(
         "READ DISC INFORMATION",
-        _u(0x51, 0x07, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0),
+        _O.READ_DISC_INFORMATION,
+        cdbs.ReadDiscInfoCdb,
         toc.read_disc_information,
-        needs_medium=True,
+        ("flags.data_type", "allocation_length"),
     ),
-    CommandSpec(
+    _report(
         "READ TRACK INFORMATION",
-        _u(0x52, 0x07, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0xFF, 0xFF, 0),
+        _O.READ_TRACK_INFORMATION,
+        cdbs.ReadTrackInfoCdb,
         toc.read_track_information,
-        needs_medium=True,
+        ("flags.address_type", "address", "allocation_length"),
     ),
     CommandSpec(
+        # The AGID exchange of CSS authentication is state of the drive (MMC-6 4.10.2).
         "REPORT KEY",
-        _u(0xA4, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0),
+        _O.REPORT_KEY,
+        cdbs.ReportKeyCdb,
         dvd.report_key,
+        fields=("key_class", "allocation_length", "key.key_format"),
+        data=Data.IN,
+        access=Access.CONTROL,
+        idempotent=True,
     ),
-    CommandSpec(
+    _control(
         "PLAY AUDIO (12)",
-        _u(0xA5, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0),
-        playback.play_audio12,
-        needs_medium=True,
+        _O.PLAY_AUDIO_12,
+        cdbs.PlayAudio12Cdb,
+        playback.play_audio_12,
+        ("lba", "play_length"),
     ),
-    CommandSpec(
-        "READ (12)",
-        _u(0xA8, 0x18, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x80, 0),
-        reading.read12,
-        needs_medium=True,
-    ),
-    CommandSpec(
-        "WRITE (12)",
-        _u(0xAA, 0x18, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x80, 0),
-        reading.write_refused,
-        needs_medium=True,
-    ),
-    CommandSpec(
+    _read("READ (12)", _O.READ_12, cdbs.Read12Cdb, reading.read_12),
+    _write("WRITE (12)", _O.WRITE_12, cdbs.Write12Cdb),
+    _report(
         "GET PERFORMANCE",
-        _u(0xAC, 0x1F, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0xFF, 0xFF, 0xFF, 0),
+        _O.GET_PERFORMANCE,
+        cdbs.GetPerformanceCdb,
         performance.get_performance,
+        ("flags.data_type", "maximum_number_of_descriptors", "type"),
+        access=Access.NONE,
+        needs_medium=False,
     ),
-    CommandSpec(
+    _report(
         "READ DISC STRUCTURE",
-        _u(0xAD, 0x0F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xC0, 0),
+        _O.READ_DISC_STRUCTURE,
+        cdbs.ReadDiscStructureCdb,
         dvd.read_disc_structure,
-        needs_medium=True,
+        ("flags.media_type", "layer_number", "format", "allocation_length"),
     ),
     CommandSpec(
         "READ CD MSF",
-        _u(0xB9, 0x1E, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE, 0x07, 0),
+        _O.READ_CD_MSF,
+        cdbs.ReadCdMsfCdb,
         reading.read_cd_msf,
+        fields=("flags.sector_type", "start", "end", "fields", "subchannel"),
+        data=Data.IN,
+        access=Access.READ,
         needs_medium=True,
     ),
-    CommandSpec(
+    _control(
         "SET CD SPEED",
-        _u(0xBB, 0x03, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0, 0, 0),
+        _O.SET_CD_SPEED,
+        cdbs.SetCdSpeedCdb,
         performance.set_cd_speed,
+        ("read_speed",),
+        needs_medium=False,
     ),
-    CommandSpec(
+    _report(
         "MECHANISM STATUS",
-        _u(0xBD, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0, 0),
+        _O.MECHANISM_STATUS,
+        cdbs.MechanismStatusCdb,
         tray.mechanism_status,
+        ("allocation_length",),
+        access=Access.NONE,
+        needs_medium=False,
         blocked_by_unit_attention=False,
     ),
     CommandSpec(
         "READ CD",
-        _u(0xBE, 0x1E, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE, 0x07, 0),
+        _O.READ_CD,
+        cdbs.ReadCdCdb,
         reading.read_cd,
+        fields=("flags.sector_type", "lba", "transfer_length", "fields", "subchannel"),
+        data=Data.IN,
+        access=Access.READ,
         needs_medium=True,
     ),
 )

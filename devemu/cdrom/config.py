@@ -18,6 +18,7 @@ from typing import Any
 from devemu.cdrom.control import control_ops
 from devemu.cdrom.device import CdromDevice
 from devemu.cdrom.image import load_image
+from devemu.cdrom.opcodes import Opcode
 from devemu.cdrom.profiles import SETTINGS
 from devemu.config_table import TableReader, resolve_path
 from devemu.errors import ImageError
@@ -29,14 +30,13 @@ KNOWN_KEYS = ("name", "image", "profile", "vendor", "product", "revision", "seri
 DEFAULT_VENDOR = "DEVEMU"
 DEFAULT_PRODUCT = "VIRTUAL CDROM"
 DEFAULT_REVISION = "0100"
-START_STOP_UNIT = 0x1B
 #: dev_size of the backstore: the size of a full CD (the drive answers READ CAPACITY itself).
 NOMINAL_SIZE = 333000 * 2048
 
 
 def may_replay(cmd: Command) -> bool:
     """Everything but START STOP UNIT may be replayed after a restart."""
-    return cmd.opcode != START_STOP_UNIT
+    return cmd.opcode != Opcode.START_STOP_UNIT
 
 
 def from_config(

@@ -29,30 +29,22 @@ disc (:mod:`devemu.cdrom.profiles`).
 The command handlers live in one module per family and read this state;
 the table is in :mod:`devemu.cdrom.commands`.
 
-The fast path
--------------
+Reading
+-------
 Sequential READ (10)/(12) of data is most of what a mounted disc asks
-for, and the general dispatcher costs as much per command as the
-``preadv`` itself. :meth:`CdromDevice.execute` therefore answers these two
-commands itself when nothing unusual can happen: no unit attention
-pending, no nexus named, no reservation or registration of any kind,
-the tray closed with a disc that is ready (not BECOMING READY), every CDB
-bit inside the usage data, a non-zero transfer inside the disc's
-:attr:`~devemu.cdrom.disc.Disc.fast_range` (2048-byte Mode 1 sectors of
-one file and one track, known when the disc is opened), and data-in
-buffers of exactly the transfer length. It decodes the CDB with the
-precompiled struct, reads with one ``os.preadv`` into the buffers and
-answers GOOD. Everything else (audio and raw sectors, CUE gaps, the end
-of the disc, tray states, errors, a short read) goes to the dispatcher,
-which answers as it would have anyway: the fast path never builds
-sense data, and a unit test proves both paths agree.
+for. The dispatcher decodes the LBA and transfer length with the
+precompiled decoder of the command's declaration and the handler asks the
+disc (:meth:`~devemu.cdrom.disc.Disc.read_user_data`), which answers a
+transfer inside its :attr:`~devemu.cdrom.disc.Disc.fast_range`
+(2048-byte Mode 1 sectors of one file and one track, known when the disc
+is opened) with one ``os.preadv`` into the buffers, and anything else
+(audio and raw sectors, CUE gaps, the end of the disc, a short read)
+sector by sector with the checks of MMC-6 6.15.
 """
 
 from __future__ import annotations
 
-import os
 from collections import deque
-from pathlib import Path
 from typing import Any, ClassVar
 
 from devemu.cdrom import pages
@@ -60,11 +52,9 @@ from devemu.cdrom.audio import AudioPlayer
 from devemu.cdrom.commands import MMC_COMMANDS
 from devemu.cdrom.disc import Disc
 from devemu.cdrom.events import MediaEvent
-from devemu.cdrom.image import describe, load_image
+from devemu.cdrom.image import describe
 from devemu.cdrom.profiles import SETTINGS, Profile, profile_for
-from devemu.cdrom.reading import fast_reads
 from devemu.errors import DevemuError
-from devemu.scsi.command import Command, Result, good
 from devemu.scsi.device import ScsiDevice
 from devemu.scsi.identity import Identity
 from devemu.scsi.inquiry import VERSION_MMC6
@@ -78,9 +68,6 @@ from devemu.scsi.sense import (
 )
 from devemu.scsi.spc import SPC_COMMANDS
 from devemu.scsi.table import CommandTable
-
-_preadv = os.preadv
-_FAST_READS = fast_reads(MMC_COMMANDS)
 
 
 class MediumRemovalPreventedError(DevemuError):
@@ -109,47 +96,6 @@ class CdromDevice(ScsiDevice):
         self.audio = AudioPlayer()
         self.read_speed = 0xFFFF
         super().__init__(identity)
-
-    # --- the fast path ----------------------------------------------------------------
-
-    def execute(self, cmd: Command) -> Result:
-        """READ (10)/(12) of plain data when nothing unusual can happen, else the dispatcher."""
-        cdb = cmd.cdb
-        fast = _FAST_READS.get(cdb[0]) if cdb else None
-        if fast is None:
-            return super().execute(cmd)
-        unpack, reserved, length = fast
-        disc = self.disc
-        if (
-            disc is None
-            or len(cdb) != length
-            or int.from_bytes(cdb, "big") & reserved
-            or self.tray_open
-            or self.becoming_ready
-            or not self.undisturbed(cmd)
-        ):
-            return super().execute(cmd)
-        span = disc.fast_range
-        if span is None:
-            return super().execute(cmd)
-        first, end, fd, offset = span
-        lba, count = unpack(cdb)
-        nbytes = count << 11
-        iov = cmd.iov
-        if (
-            lba < first
-            or lba + count > end
-            or not count
-            or (len(iov[0]) if len(iov) == 1 else sum(map(len, iov))) != nbytes
-        ):
-            return super().execute(cmd)
-        try:
-            if _preadv(fd, iov, offset + ((lba - first) << 11)) == nbytes:
-                return good(nbytes)
-        except OSError:
-            pass
-        # A short read (past the end of the file) or an I/O error: the general path answers.
-        return super().execute(cmd)
 
     # --- hooks of ScsiDevice --------------------------------------------------------
 
@@ -259,8 +205,3 @@ class CdromDevice(ScsiDevice):
     def close(self) -> None:
         if self.disc is not None:
             self.disc.close()
-
-
-def load_disc(path: str | Path) -> Disc:
-    """Open an image for :meth:`CdromDevice.insert`."""
-    return load_image(path)

@@ -14,8 +14,11 @@ start LBA, a count, a :class:`SectorFormat` (which parts of each 2352-byte
 sector to return, MMC-6 6.20 table 379 "READ CD") and the data-in
 buffers. Data stored as 2048-byte user data gets its sync, header, EDC
 and ECC generated (:mod:`devemu.cdrom.sector`); raw 2352-byte sectors are
-served as stored. A plain READ of 2048-byte sectors is one ``os.preadv``
-straight into the buffers.
+served as stored. A READ (10)/(12) of 2048-byte sectors inside
+:attr:`Disc.fast_range` is one ``os.preadv`` straight into the buffers
+(:meth:`Disc.read_user_data`). The reading methods check what they are
+asked for and answer a bad range or sector type with the sense data of
+MMC-6 (LOGICAL BLOCK ADDRESS OUT OF RANGE, ILLEGAL MODE FOR THIS TRACK).
 
 Addresses follow MMC-6 4.2.3: track 1 starts at LBA 0 after the
 150-sector pregap of MSF 00:02:00; a second session starts after the
@@ -37,6 +40,13 @@ from typing import NamedTuple
 from devemu.cdrom import sector as raw
 from devemu.cdrom.scatter import Scatter
 from devemu.cdrom.subchannel import SubchannelKind, formatted_q, q_subchannel, raw_pw
+from devemu.scsi.sense import (
+    ILLEGAL_MODE_FOR_THIS_TRACK,
+    LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE,
+    SenseError,
+)
+
+_preadv = os.preadv
 
 #: Sectors of a lead-out: the first session's and any later one's.
 FIRST_LEADOUT_LENGTH = 6750
@@ -399,15 +409,73 @@ class Disc:
             lba += n
         return out.written
 
-    def read_plain(self, lba: int, count: int, into: list[memoryview]) -> int:
-        """User data of a plain data disc (:attr:`is_plain_data`) straight into ``into``."""
-        length = count * raw.USER_DATA_SIZE
-        ext = self.extents[0]
-        if sum(len(b) for b in into) == length:
-            done = os.preadv(self._fds[ext.path], into, ext.offset + lba * raw.USER_DATA_SIZE)  # type: ignore[index]
-            if done == length:
-                return done
+    def read_user_data(self, lba: int, count: int, into: list[memoryview]) -> int:
+        """READ (10)/(12), MMC-6 6.15: ``count`` 2048-byte user data blocks from ``lba``.
+
+        Inside :attr:`fast_range`, into buffers of exactly the transfer,
+        this is one ``os.preadv``; anything else (other sectors, another
+        buffer size, a short read of a shortened file, an I/O error) takes
+        the general path, which checks the range and every sector's type
+        (Mode 1 or Mode 2 form 1 only) and reads sector by sector.
+        """
+        span = self.fast_range
+        if span is not None and count:
+            first, end, fd, offset = span
+            nbytes = count << 11
+            if (
+                first <= lba
+                and lba + count <= end
+                and (len(into[0]) if len(into) == 1 else sum(map(len, into))) == nbytes
+            ):
+                try:
+                    if _preadv(fd, into, offset + ((lba - first) << 11)) == nbytes:
+                        return nbytes
+                except OSError:
+                    pass
+        if lba + count > self.leadout:
+            raise SenseError(LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE, information=lba & 0xFFFFFFFF)
+        if count == 0:
+            return 0
+        if not self.is_plain_data:
+            self.check_types(lba, count, SectorType.ANY, user=True)
         return self.read_sectors(lba, count, USER_DATA, into)
+
+    def check_range(self, lba: int, count: int) -> None:
+        """LOGICAL BLOCK ADDRESS OUT OF RANGE unless ``lba`` to ``lba + count`` is on the disc."""
+        if lba < 0 or lba + count > self.leadout:
+            raise SenseError(LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE, information=lba & 0xFFFFFFFF)
+
+    def check_types(self, lba: int, count: int, expected: SectorType, *, user: bool) -> None:
+        """Every sector in range is recorded and of the expected type.
+
+        ``user`` is a READ (10/12): Mode 1 or Mode 2 form 1 only; else
+        ILLEGAL MODE FOR THIS TRACK at the first other sector (MMC-6 6.15.3).
+        """
+        end = lba + count
+        pos = lba
+        while pos < end:
+            track = self.track_at(pos)
+            if track is None:
+                raise SenseError(LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE, information=pos)
+            stop = min(end, track.end)
+            mode = track.mode
+            if mode in (TrackMode.MODE2_2336, TrackMode.MODE2_2352) and (
+                user or expected not in (SectorType.ANY,)
+            ):
+                for p in range(pos, stop):
+                    ext = self.extent_at(p)
+                    assert ext is not None
+                    kind = sector_type_of(mode, self.raw_sector(ext, p))
+                    want = SectorType.MODE2_FORM1 if user else expected
+                    if kind is not want:
+                        raise SenseError(ILLEGAL_MODE_FOR_THIS_TRACK, information=p)
+            else:
+                kind = sector_type_of(mode, None)
+                if user and kind is not SectorType.MODE1:
+                    raise SenseError(ILLEGAL_MODE_FOR_THIS_TRACK, information=pos)
+                if not user and expected is not SectorType.ANY and kind is not expected:
+                    raise SenseError(ILLEGAL_MODE_FOR_THIS_TRACK, information=pos)
+            pos = stop
 
     def stored_sector(self, ext: Extent, lba: int) -> bytes:
         """The bytes the image holds for one sector (generated for gaps)."""

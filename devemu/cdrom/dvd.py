@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from construct import Int8ub, Int16ub, Int24ub, Padding, Struct
 
-from devemu.cdrom.cdbs import ReadDiscStructureCdb, ReportKeyCdb
 from devemu.cdrom.profiles import Profile
 from devemu.scsi.command import Command
 from devemu.scsi.sense import (
@@ -94,35 +93,42 @@ def _structure(fmt: int, sectors: int) -> bytes:
     return entries
 
 
-def read_disc_structure(device: CdromDevice, cmd: Command) -> int:
+def read_disc_structure(
+    device: CdromDevice,
+    cmd: Command,
+    media_type: int,
+    layer_number: int,
+    format: int,
+    allocation_length: int,
+) -> int:
     """READ DISC STRUCTURE (media type 0: DVD), MMC-6 6.24."""
-    cdb = ReadDiscStructureCdb.parse(cmd.cdb)
     disc = device.ready_disc()
-    fmt = cdb.format
-    if device.profile is not Profile.DVD_ROM or cdb.media_type & 0x0F:
+    fmt = format
+    if device.profile is not Profile.DVD_ROM or media_type:
         raise SenseError(CANNOT_READ_MEDIUM_INCOMPATIBLE_FORMAT_ILLEGAL)
     if fmt not in (PHYSICAL, COPYRIGHT, MANUFACTURING, STRUCTURE_LIST):
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(7))
-    if fmt != STRUCTURE_LIST and cdb.layer != 0:
+    if fmt != STRUCTURE_LIST and layer_number != 0:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(6))
     body = _structure(fmt, disc.leadout)
     data = (len(body) + 2).to_bytes(2, "big") + b"\0\0" + body
-    return cmd.data_in(data, cdb.allocation_length)
+    return cmd.data_in(data, allocation_length)
 
 
-def report_key(device: CdromDevice, cmd: Command) -> int | None:
+def report_key(
+    device: CdromDevice, cmd: Command, key_class: int, allocation_length: int, key_format: int
+) -> int | None:
     """REPORT KEY, MMC-6 6.30: AGID, RPC state, invalidate AGID."""
-    cdb = ReportKeyCdb.parse(cmd.cdb)
-    if cdb.key_class != 0:
+    if key_class != 0:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(7))
-    fmt = cdb.agid_format & 0x3F
+    fmt = key_format
     if fmt == RPC_STATE:
         data: bytes = RpcState.build(
             {"length": 6, "counts": (4 << 3) | 5, "region_mask": 0x00, "scheme": 0x01}
         )
-        return cmd.data_in(data, cdb.allocation_length)
+        return cmd.data_in(data, allocation_length)
     if fmt == AGID:
-        return cmd.data_in(bytes((0, 6, 0, 0, 0, 0, 0, 0)), cdb.allocation_length)
+        return cmd.data_in(bytes((0, 6, 0, 0, 0, 0, 0, 0)), allocation_length)
     if fmt == INVALIDATE_AGID:
         return None
     raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(10, 5))

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from construct import Int8ub, Int16ub, Struct
 
-from devemu.cdrom.cdbs import GetEventStatusCdb
 from devemu.scsi.command import Command
 from devemu.scsi.sense import INVALID_FIELD_IN_CDB, SenseError, cdb_field
 
@@ -89,24 +88,31 @@ def _pending(device: CdromDevice, cls: EventClass) -> bool:
     return False
 
 
-def get_event_status_notification(device: CdromDevice, cmd: Command) -> int:
+def get_event_status_notification(
+    device: CdromDevice,
+    cmd: Command,
+    polled: int,
+    notification_class_request: int,
+    allocation_length: int,
+) -> int:
     """GET EVENT STATUS NOTIFICATION, MMC-6 6.6 (polled only)."""
-    cdb = GetEventStatusCdb.parse(cmd.cdb)
-    if not cdb.polled & 0x01:
+    if not polled:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 0))
     requested = [
-        c for c in EventClass if cdb.class_request & (1 << c) and SUPPORTED_CLASSES & (1 << c)
+        c
+        for c in EventClass
+        if notification_class_request & (1 << c) and SUPPORTED_CLASSES & (1 << c)
     ]
     if not requested:
         head = EventHeader.build(
             {"descriptor_length": 2, "nea_class": 0x80, "supported": SUPPORTED_CLASSES}
         )
-        return cmd.data_in(head, cdb.allocation_length)
+        return cmd.data_in(head, allocation_length)
     chosen = next((c for c in requested if _pending(device, c)), requested[0])
     # An allocation length that cannot hold the descriptor leaves the event
     # pending for the next request (MMC-6 6.6.2: it has not been reported).
-    body = _descriptor(device, chosen, consume=cdb.allocation_length >= EventHeader.sizeof() + 4)
+    body = _descriptor(device, chosen, consume=allocation_length >= EventHeader.sizeof() + 4)
     head = EventHeader.build(
         {"descriptor_length": 2 + len(body), "nea_class": chosen, "supported": SUPPORTED_CLASSES}
     )
-    return cmd.data_in(head + body, cdb.allocation_length)
+    return cmd.data_in(head + body, allocation_length)

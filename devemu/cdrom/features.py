@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from construct import Int8ub, Int16ub, Int32ub, Padding, Struct
 
-from devemu.cdrom.cdbs import GetConfigurationCdb
 from devemu.cdrom.profiles import SUPPORTED, Profile
 from devemu.scsi.command import Command
 from devemu.scsi.sense import INVALID_FIELD_IN_CDB, SenseError, cdb_field
@@ -114,11 +113,15 @@ def features(device: CdromDevice) -> list[Feature]:
     ]
 
 
-def get_configuration(device: CdromDevice, cmd: Command) -> int:
+def get_configuration(
+    device: CdromDevice,
+    cmd: Command,
+    rt: int,
+    starting_feature_number: int,
+    allocation_length: int,
+) -> int:
     """GET CONFIGURATION, MMC-6 6.5."""
-    cdb = GetConfigurationCdb.parse(cmd.cdb)
-    rt = cdb.rt & 0x03
-    start = cdb.starting_feature
+    start = starting_feature_number
     if rt == 3:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 1))
     chosen = []
@@ -132,4 +135,4 @@ def get_configuration(device: CdromDevice, cmd: Command) -> int:
     head: bytes = FeatureHeader.build(
         {"data_length": 4 + len(body), "current_profile": device.profile}
     )
-    return cmd.data_in(head + body, cdb.allocation_length)
+    return cmd.data_in(head + body, allocation_length)

@@ -49,6 +49,11 @@ def msf_to_lba(minute: int, second: int, frame: int) -> int:
     return frames - LBA_OFFSET
 
 
+def packed_msf_to_lba(value: int) -> int:
+    """The LBA of an MSF address held in a 3-byte CDB field: minute, second, frame."""
+    return msf_to_lba(value >> 16, (value >> 8) & 0xFF, value & 0xFF)
+
+
 def frames_to_msf(frames: int) -> Msf:
     """A duration or relative time in frames as MSF (no 150-frame offset)."""
     minute, rest = divmod(frames, FRAMES_PER_MINUTE)

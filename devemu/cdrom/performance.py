@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 from construct import Int8ub, Int32ub, Padding, Struct
 
 from devemu.cdrom import pages
-from devemu.cdrom.cdbs import GetPerformanceCdb, SetCdSpeedCdb
 from devemu.scsi.command import Command
 from devemu.scsi.sense import INVALID_FIELD_IN_CDB, SenseError, cdb_field
 
@@ -28,22 +27,26 @@ PERFORMANCE = 0x00
 WRITE_SPEED = 0x03
 
 
-def set_cd_speed(device: CdromDevice, cmd: Command) -> None:
+def set_cd_speed(device: CdromDevice, cmd: Command, read_speed: int) -> None:
     """SET CD SPEED, MMC-6 6.37: remembered and shown in mode page 0x2A."""
-    cdb = SetCdSpeedCdb.parse(cmd.cdb)
-    device.read_speed = cdb.read_speed
+    device.read_speed = read_speed
     pages.update_dynamic(device)
 
 
-def get_performance(device: CdromDevice, cmd: Command) -> int:
+def get_performance(
+    device: CdromDevice,
+    cmd: Command,
+    data_type: int,
+    maximum_number_of_descriptors: int,
+    type: int,
+) -> int:
     """GET PERFORMANCE, MMC-6 6.7: type 0 (read performance) and 3 (no write speeds)."""
-    cdb = GetPerformanceCdb.parse(cmd.cdb)
-    flags = cdb.data_type & 0x07
+    flags = data_type & 0x07
     descriptors = b""
-    if cdb.type == PERFORMANCE:
+    if type == PERFORMANCE:
         disc = device.ready_disc()
         write = bool(flags & 0x04)
-        if not write and flags & 0x03 in (0, 1) and cdb.max_descriptors:
+        if not write and flags & 0x03 in (0, 1) and maximum_number_of_descriptors:
             speed = min(device.read_speed, pages.MAX_READ_SPEED)
             descriptors = PerformanceDescriptor.build(
                 {
@@ -53,10 +56,10 @@ def get_performance(device: CdromDevice, cmd: Command) -> int:
                     "end_performance": speed,
                 }
             )
-    elif cdb.type != WRITE_SPEED:
+    elif type != WRITE_SPEED:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(10))
     head: bytes = PerformanceHeader.build(
-        {"data_length": 4 + len(descriptors), "flags": flags & 0x07 if cdb.type == 0 else 0}
+        {"data_length": 4 + len(descriptors), "flags": flags & 0x07 if type == 0 else 0}
     )
     data = head + descriptors
-    return cmd.data_in(data, 8 + 16 * cdb.max_descriptors)
+    return cmd.data_in(data, 8 + 16 * maximum_number_of_descriptors)

@@ -7,15 +7,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from devemu.cdrom.audio import AudioStatus
-from devemu.cdrom.cdbs import (
-    PauseResumeCdb,
-    PlayAudio10Cdb,
-    PlayAudio12Cdb,
-    PlayAudioMsfCdb,
-    ReadSubchannelCdb,
-)
 from devemu.cdrom.disc import Disc
-from devemu.cdrom.msf import lba_to_msf, msf_to_lba
+from devemu.cdrom.msf import lba_to_msf, packed_msf_to_lba
 from devemu.cdrom.toc import address
 from devemu.scsi.command import Command
 from devemu.scsi.sense import (
@@ -34,7 +27,7 @@ CURRENT_POSITION = 0x01
 MEDIA_CATALOG_NUMBER = 0x02
 TRACK_ISRC = 0x03
 CURRENT_LBA = 0xFFFFFFFF
-CURRENT_MSF = b"\xff\xff\xff"
+CURRENT_MSF = 0xFFFFFF
 
 
 def _play(device: CdromDevice, start: int, end: int) -> None:
@@ -49,37 +42,31 @@ def _play(device: CdromDevice, start: int, end: int) -> None:
     device.audio.play(start, end)
 
 
-def play_audio10(device: CdromDevice, cmd: Command) -> None:
-    """PLAY AUDIO (10), MMC-6 6.12 (LBA FFFFFFFFh: from the current position)."""
-    cdb = PlayAudio10Cdb.parse(cmd.cdb)
-    start = device.audio.position() if cdb.lba == CURRENT_LBA else cdb.lba
-    _play(device, start, start + cdb.length)
+def play_audio_10(device: CdromDevice, cmd: Command, lba: int, play_length: int) -> None:
+    """PLAY AUDIO (10), MMC-6 6.12 (LBA FFFFFFFFh: from the current position), and
+    PLAY AUDIO (12), MMC-6 6.13, which takes the same fields."""
+    start = device.audio.position() if lba == CURRENT_LBA else lba
+    _play(device, start, start + play_length)
 
 
-def play_audio12(device: CdromDevice, cmd: Command) -> None:
-    """PLAY AUDIO (12), MMC-6 6.13."""
-    cdb = PlayAudio12Cdb.parse(cmd.cdb)
-    start = device.audio.position() if cdb.lba == CURRENT_LBA else cdb.lba
-    _play(device, start, start + cdb.length)
+play_audio_12 = play_audio_10
 
 
-def play_audio_msf(device: CdromDevice, cmd: Command) -> None:
+def play_audio_msf(device: CdromDevice, cmd: Command, start: int, end: int) -> None:
     """PLAY AUDIO MSF, MMC-6 6.14: start FFFFFFh is the current position."""
-    cdb = PlayAudioMsfCdb.parse(cmd.cdb)
-    start = device.audio.position() if cdb.start == CURRENT_MSF else msf_to_lba(*cdb.start)
-    end = msf_to_lba(*cdb.end)
-    if end < start:
+    first = device.audio.position() if start == CURRENT_MSF else packed_msf_to_lba(start)
+    last = packed_msf_to_lba(end)
+    if last < first:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(6))
-    _play(device, start, end)
+    _play(device, first, last)
 
 
-def pause_resume(device: CdromDevice, cmd: Command) -> None:
+def pause_resume(device: CdromDevice, cmd: Command, resume: int) -> None:
     """PAUSE/RESUME, MMC-6 6.11: only while a play is on (else COMMAND SEQUENCE ERROR)."""
-    cdb = PauseResumeCdb.parse(cmd.cdb)
     status = device.audio.report_status_peek()
     if status not in (AudioStatus.PLAYING, AudioStatus.PAUSED):
         raise SenseError(COMMAND_SEQUENCE_ERROR)
-    if cdb.resume & 0x01:
+    if resume:
         device.audio.resume()
     else:
         device.audio.pause()
@@ -105,23 +92,29 @@ def _position_data(disc: Disc, lba: int, msf: bool) -> bytes:
     )
 
 
-def read_subchannel(device: CdromDevice, cmd: Command) -> int:
+def read_subchannel(
+    device: CdromDevice,
+    cmd: Command,
+    msf: int,
+    subq: int,
+    parameter_list: int,
+    track_number: int,
+    allocation_length: int,
+) -> int:
     """READ SUB-CHANNEL, MMC-6 6.25: position, media catalog number, ISRC."""
-    cdb = ReadSubchannelCdb.parse(cmd.cdb)
     disc = device.ready_disc()
-    msf = bool(cdb.msf & 0x02)
     status = device.audio.report_status()
     body = b""
-    if cdb.subq & 0x40:
+    if subq:
         frame = lba_to_msf(max(device.audio.position(), 0)).frame
-        if cdb.format == CURRENT_POSITION:
-            body = _position_data(disc, max(device.audio.position(), 0), msf)
-        elif cdb.format == MEDIA_CATALOG_NUMBER:
+        if parameter_list == CURRENT_POSITION:
+            body = _position_data(disc, max(device.audio.position(), 0), bool(msf))
+        elif parameter_list == MEDIA_CATALOG_NUMBER:
             mcn = (disc.catalog or "").encode("ascii").ljust(13, b"\0")
             body = bytes((MEDIA_CATALOG_NUMBER, 0, 0, 0, 0x80 if disc.catalog else 0))
             body += mcn + bytes((0, frame))
-        elif cdb.format == TRACK_ISRC:
-            track = disc.track(cdb.track)
+        elif parameter_list == TRACK_ISRC:
+            track = disc.track(track_number)
             if track is None:
                 raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(6))
             isrc = (track.isrc or "").encode("ascii").ljust(12, b"\0")
@@ -130,4 +123,4 @@ def read_subchannel(device: CdromDevice, cmd: Command) -> int:
         else:
             raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(3))
     data = bytes((0, status)) + len(body).to_bytes(2, "big") + body
-    return cmd.data_in(data, cdb.allocation_length)
+    return cmd.data_in(data, allocation_length)

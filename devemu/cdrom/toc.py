@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from construct import Int8ub, Int16ub, Int32ub, Padding, Struct
 
-from devemu.cdrom.cdbs import ReadDiscInfoCdb, ReadTocCdb, ReadTrackInfoCdb
 from devemu.cdrom.cdtext import cdtext_packs
 from devemu.cdrom.disc import Disc, Session, Track
 from devemu.cdrom.msf import lba_to_msf, msf_bytes
@@ -220,32 +219,43 @@ def toc_format5(disc: Disc) -> bytes:
     return (len(packs) + 2).to_bytes(2, "big") + b"\0\0" + packs
 
 
-def read_toc(device: CdromDevice, cmd: Command) -> int:
-    """READ TOC/PMA/ATIP, MMC-6 6.26: formats 0, 1, 2 and 5."""
-    cdb = ReadTocCdb.parse(cmd.cdb)
+def read_toc(
+    device: CdromDevice,
+    cmd: Command,
+    msf: int,
+    format: int,
+    track_session_number: int,
+    allocation_length: int,
+    vendor_format: int,
+) -> int:
+    """READ TOC/PMA/ATIP, MMC-6 6.26: formats 0, 1, 2 and 5.
+
+    With FORMAT 0, a non-zero ``vendor_format`` (bits 7-6 of the control
+    byte, the format field of SFF-8020i) chooses the format.
+    """
     disc = device.ready_disc()
-    fmt = cdb.format & 0x0F
-    if fmt == 0 and cdb.control & 0xC0:
-        fmt = cdb.control >> 6  # the format of SFF-8020 in the control byte
-    msf = bool(cdb.msf & 0x02)
+    fmt = format
+    if fmt == 0 and vendor_format:
+        fmt = vendor_format
     cd = device.profile is Profile.CD_ROM
     if fmt == 0:
-        data = toc_format0(disc, cdb.track, msf)
+        data = toc_format0(disc, track_session_number, bool(msf))
     elif fmt == 1:
-        data = toc_format1(disc, msf)
+        data = toc_format1(disc, bool(msf))
     elif fmt == 2 and cd:
-        data = toc_format2(disc, cdb.track)
+        data = toc_format2(disc, track_session_number)
     elif fmt == 5 and cd:
         data = toc_format5(disc)
     else:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2, 3))
-    return cmd.data_in(data, cdb.allocation_length)
+    return cmd.data_in(data, allocation_length)
 
 
-def read_disc_information(device: CdromDevice, cmd: Command) -> int:
+def read_disc_information(
+    device: CdromDevice, cmd: Command, data_type: int, allocation_length: int
+) -> int:
     """READ DISC INFORMATION, MMC-6 6.22: a complete, finalized disc."""
-    cdb = ReadDiscInfoCdb.parse(cmd.cdb)
-    if cdb.data_type & 0x07:
+    if data_type:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 2))
     disc = device.ready_disc()
     last = disc.sessions[-1]
@@ -271,7 +281,7 @@ def read_disc_information(device: CdromDevice, cmd: Command) -> int:
             "opc_tables": 0,
         }
     )
-    return cmd.data_in(data, cdb.allocation_length)
+    return cmd.data_in(data, allocation_length)
 
 
 def _track_for(disc: Disc, kind: int, value: int) -> Track:
@@ -292,11 +302,12 @@ def _track_for(disc: Disc, kind: int, value: int) -> Track:
     raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 1))
 
 
-def read_track_information(device: CdromDevice, cmd: Command) -> int:
+def read_track_information(
+    device: CdromDevice, cmd: Command, address_type: int, address: int, allocation_length: int
+) -> int:
     """READ TRACK INFORMATION, MMC-6 6.27: a recorded, complete track."""
-    cdb = ReadTrackInfoCdb.parse(cmd.cdb)
     disc = device.ready_disc()
-    track = _track_for(disc, cdb.address_type & 0x03, cdb.address)
+    track = _track_for(disc, address_type, address)
     session = disc.session_of(track)
     following = [t for t in session.tracks if t.number > track.number]
     end = following[0].pregap if following else session.leadout
@@ -322,4 +333,4 @@ def read_track_information(device: CdromDevice, cmd: Command) -> int:
             "last_layer_jump": 0,
         }
     )
-    return cmd.data_in(data, cdb.allocation_length)
+    return cmd.data_in(data, allocation_length)

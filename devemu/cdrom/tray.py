@@ -9,7 +9,6 @@ from construct import Int8ub, Int16ub, Int24ub, Struct
 
 from devemu.cdrom import pages
 from devemu.cdrom.audio import AudioStatus
-from devemu.cdrom.cdbs import MechanismStatusCdb, PreventAllowCdb, StartStopUnitCdb
 from devemu.scsi.command import Command
 from devemu.scsi.sense import MEDIUM_REMOVAL_PREVENTED, SenseError
 
@@ -30,20 +29,20 @@ MECHANISM_PLAYING = 1
 DOOR_OPEN = 0x10
 
 
-def start_stop_unit(device: CdromDevice, cmd: Command) -> None:
+def start_stop_unit(
+    device: CdromDevice, cmd: Command, power_condition: int, loej: int, start: int
+) -> None:
     """START STOP UNIT, MMC-6 6.39: LoEj with Start=0 ejects, with Start=1 loads.
 
     An eject while removal is prevented is ILLEGAL REQUEST, MEDIUM REMOVAL
     PREVENTED (MMC-6 6.39.2 table 599). A power condition other than 0
     only changes the power state, which the drive does not model.
     """
-    cdb = StartStopUnitCdb.parse(cmd.cdb)
-    flags = cdb.flags
-    if flags.power_condition or not flags.loej:
-        if not flags.start and not flags.power_condition:
+    if power_condition or not loej:
+        if not start and not power_condition:
             device.audio.stop()
         return
-    if flags.start:
+    if start:
         device.close_tray()
         return
     if device.prevented and device.medium is not None:
@@ -51,18 +50,18 @@ def start_stop_unit(device: CdromDevice, cmd: Command) -> None:
     device.open_tray()
 
 
-def prevent_allow_medium_removal(device: CdromDevice, cmd: Command) -> None:
-    """PREVENT ALLOW MEDIUM REMOVAL, MMC-6 6.10: bit 0 locks, bit 1 is persistent."""
-    cdb = PreventAllowCdb.parse(cmd.cdb)
-    device.prevented = bool(cdb.prevent & 0x01)
-    if cdb.prevent & 0x02:
-        device.persistent_prevented = bool(cdb.prevent & 0x01)
+def prevent_allow_medium_removal(
+    device: CdromDevice, cmd: Command, persistent: int, prevent: int
+) -> None:
+    """PREVENT ALLOW MEDIUM REMOVAL, MMC-6 6.10: PREVENT locks, PERSISTENT is persistent."""
+    device.prevented = bool(prevent)
+    if persistent:
+        device.persistent_prevented = bool(prevent)
     pages.update_dynamic(device)
 
 
-def mechanism_status(device: CdromDevice, cmd: Command) -> int:
+def mechanism_status(device: CdromDevice, cmd: Command, allocation_length: int) -> int:
     """MECHANISM STATUS, MMC-6 6.9: no changer, door state, what the pickup does."""
-    cdb = MechanismStatusCdb.parse(cmd.cdb)
     playing = device.audio.report_status_peek() is AudioStatus.PLAYING
     state = (MECHANISM_PLAYING if playing else MECHANISM_IDLE) << 5
     data = MechanismStatusHeader.build(
@@ -74,4 +73,4 @@ def mechanism_status(device: CdromDevice, cmd: Command) -> int:
             "slot_table_length": 0,
         }
     )
-    return cmd.data_in(data, cdb.allocation_length)
+    return cmd.data_in(data, allocation_length)

@@ -26,33 +26,47 @@ def loaded(drive: Any, image: Path) -> Any:
     return drive
 
 
-# --- CDB declarations: construct and the hot-path structs agree -----------------------
+# --- CDB declarations: construct and the table's decoders agree -------------------------
+
+
+def _spec(opcode: int) -> Any:
+    spec = CdromDevice.commands.get(opcode)
+    assert spec is not None
+    return spec
 
 
 @pytest.mark.parametrize(
-    ("decl", "fast", "cdb"),
+    ("decl", "cdb"),
     [
-        (cdbs.Read10Cdb, cdbs.READ10, bytes.fromhex("2818000012340000200000")[:10]),
-        (cdbs.Read12Cdb, cdbs.READ12, bytes.fromhex("a8000001020300000010800000")[:12]),
+        (cdbs.Read10Cdb, bytes.fromhex("2818000012340000200000")[:10]),
+        (cdbs.Read12Cdb, bytes.fromhex("a8000001020300000010800000")[:12]),
     ],
 )
-def test_fast_structs_agree(decl, fast, cdb) -> None:  # type: ignore[no-untyped-def]
+def test_read_decoders_agree(decl: Any, cdb: bytes) -> None:
     parsed = decl.parse(cdb)
-    values = fast.unpack(cdb)
-    assert values[2] == parsed.lba
+    spec = _spec(cdb[0])
+    assert spec.cdb is decl
+    assert spec.decode(cdb) == (parsed.lba, parsed.transfer_length)
     assert decl.build(dict(parsed)) == cdb
-    assert fast.size == decl.sizeof() == len(cdb)
+    assert spec.length == decl.sizeof() == len(cdb)
 
 
-def test_read_cd_struct_agrees() -> None:
+def test_read_cd_decoder_agrees() -> None:
     cdb = bytes.fromhex("be040000010000001af80000")[:12]
     parsed = cdbs.ReadCdCdb.parse(cdb)
-    _, flags, lba, hi, lo, fields, sub, _ = cdbs.READ_CD.unpack(cdb)
-    assert (parsed.lba, parsed.transfer_length) == (lba, (hi << 16) | lo) == (256, 26)
-    assert parsed.flags.sector_type == (flags >> 2) & 7 == 1
+    sector_type, lba, length, fields, sub = _spec(0xBE).decode(cdb)
+    assert (parsed.lba, parsed.transfer_length) == (lba, length) == (256, 26)
+    assert parsed.flags.sector_type == sector_type == 1
     assert parsed.fields.sync and parsed.fields.header_code == 3 and parsed.fields.user_data
     assert fields == 0xF8 and sub == 0
     assert cdbs.ReadCdCdb.build(parsed) == cdb
+
+
+def test_read_toc_vendor_bits_are_declared() -> None:
+    """Bits 7-6 of the READ TOC control byte are interpreted, NACA and the rest are not."""
+    spec = _spec(0x43)
+    assert spec.usage[-1] == 0xC0
+    assert spec.decode(bytes.fromhex("4300000000000000ff80"))[-1] == 2
 
 
 # --- golden structures, both directions -----------------------------------------------

@@ -1,31 +1,32 @@
-"""The READ (10)/(12) fast path answers exactly what the dispatcher answers.
+"""READ (10)/(12): one ``os.preadv`` into the command's buffers, and the right answer always.
 
-Every case runs on two drives in the same state: one through
-:meth:`CdromDevice.execute` (the fast path, or its hand-over), one
-straight through the general :meth:`ScsiDevice.execute`. Status, sense,
-data-in length, every byte of the data-in buffer and the answer to the
-next TEST UNIT READY must agree; the cases marked fast must not reach the
-dispatcher at all.
+A plain data READ inside the disc's fast range is one ``os.preadv``
+straight into the very buffers the transport handed over. Every other
+case (audio sectors, CUE gaps, the end of the disc, tray states, reserved
+bits, buffers of another size) gets the answer MMC-6 gives it, and the
+data-in buffer is left untouched when the command fails. Every case runs
+through :meth:`CdromDevice.execute`, the one path a command takes.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devemu.cdrom import cdbs
+from devemu.cdrom import disc as disc_module
 from devemu.cdrom.device import CdromDevice
 from devemu.cdrom.disc import FastRange
 from devemu.cdrom.image import load_image
+from devemu.scsi import sense as s
 from devemu.scsi.command import Command, Result, Status
-from devemu.scsi.device import ScsiDevice
 from devemu.scsi.identity import Identity
-from devemu.scsi.sense import NOT_READY_TO_READY_CHANGE
+from devemu.scsi.sense import NOT_READY_TO_READY_CHANGE, SenseCode, parse_sense
 
 SECTOR = 2048
 #: What the data-in buffer holds before the command: a stray write shows.
@@ -112,9 +113,20 @@ class Case:
     #: Data-in buffer length, given the CDB's transfer in bytes.
     buffer: Callable[[int], int] = lambda n: n
     setup: Setup = nothing
-    #: The fast path answers without the dispatcher.
-    fast: bool = False
     nexus: str = ""
+    #: One ``os.preadv`` into the command's own buffers, nothing else read.
+    one_preadv: bool = False
+    #: The status, and for CHECK CONDITION the sense code.
+    status: Status = Status.GOOD
+    sense: SenseCode | None = None
+    #: The INFORMATION field (given the disc's sector count), if the sense has one.
+    information: Callable[[int], int] | None = None
+    #: The field pointer (sense-key specific bytes) of INVALID FIELD IN CDB.
+    field: bytes | None = None
+    #: The data-in length of a GOOD answer, given the buffer length.
+    length: Callable[[int], int] = lambda n: n
+    #: The status of the TEST UNIT READY that follows.
+    after: Status = Status.GOOD
 
 
 def transfer_of(cdb: bytes) -> int:
@@ -123,89 +135,267 @@ def transfer_of(cdb: bytes) -> int:
     return int.from_bytes(cdb[6:10], "big") * SECTOR
 
 
+_CC = Status.CHECK_CONDITION
+_OUT = s.LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE
+_MODE = s.ILLEGAL_MODE_FOR_THIS_TRACK
+_FIELD = s.INVALID_FIELD_IN_CDB
+
 CASES = [
-    Case("in range", "iso", lambda n: read10(16, 4), fast=True),
-    Case("DPO and FUA", "iso", lambda n: read10(16, 4, flags=0x18), fast=True),
-    Case("READ (12) in range", "iso", lambda n: read12(0, 32), fast=True),
-    Case("READ (12) streaming", "iso", lambda n: read12(20, 1, byte10=0x80), fast=True),
-    Case("last sector", "iso", lambda n: read10(n - 1, 1), fast=True),
-    Case("whole disc", "iso", lambda n: read12(0, n), fast=True),
-    Case("across the end", "iso", lambda n: read10(n - 1, 2)),
-    Case("at the lead-out", "iso", lambda n: read10(n, 1)),
-    Case("LBA ffffffff", "iso", lambda n: read10(0xFFFFFFFF, 1)),
-    Case("READ (12) across the end", "iso", lambda n: read12(n - 2, 3)),
+    Case("in range", "iso", lambda n: read10(16, 4), one_preadv=True),
+    Case("DPO and FUA", "iso", lambda n: read10(16, 4, flags=0x18), one_preadv=True),
+    Case("READ (12) in range", "iso", lambda n: read12(0, 32), one_preadv=True),
+    Case("READ (12) streaming", "iso", lambda n: read12(20, 1, byte10=0x80), one_preadv=True),
+    Case("last sector", "iso", lambda n: read10(n - 1, 1), one_preadv=True),
+    Case("whole disc", "iso", lambda n: read12(0, n), one_preadv=True),
+    Case("nexus named", "iso", lambda n: read10(16, 1), nexus="iqn.me", one_preadv=True),
+    Case("long CDB", "iso", lambda n: read10(16, 1) + b"\0\0", one_preadv=True),
+    Case("CUE Mode 1/2048 track", "cooked", lambda n: read10(16, 8), one_preadv=True),
+    Case(
+        "across the end",
+        "iso",
+        lambda n: read10(n - 1, 2),
+        status=_CC,
+        sense=_OUT,
+        information=lambda n: n - 1,
+    ),
+    Case(
+        "at the lead-out",
+        "iso",
+        lambda n: read10(n, 1),
+        status=_CC,
+        sense=_OUT,
+        information=lambda n: n,
+    ),
+    Case(
+        "LBA ffffffff",
+        "iso",
+        lambda n: read10(0xFFFFFFFF, 1),
+        status=_CC,
+        sense=_OUT,
+        information=lambda n: 0xFFFFFFFF,
+    ),
+    Case(
+        "READ (12) across the end",
+        "iso",
+        lambda n: read12(n - 2, 3),
+        status=_CC,
+        sense=_OUT,
+        information=lambda n: n - 2,
+    ),
     Case("transfer length 0", "iso", lambda n: read10(16, 0)),
     Case("READ (12) transfer length 0", "iso", lambda n: read12(n, 0)),
-    Case("reserved bit in byte 6", "iso", lambda n: read10(16, 1, byte6=0x01)),
-    Case("reserved bit in byte 1", "iso", lambda n: read10(16, 1, flags=0x02)),
-    Case("NACA in the control byte", "iso", lambda n: read10(16, 1, control=0x04)),
-    Case("READ (12) reserved bit", "iso", lambda n: read12(16, 1, byte10=0x40)),
-    Case("short CDB", "iso", lambda n: read10(16, 1)[:9]),
-    Case("long CDB", "iso", lambda n: read10(16, 1) + b"\0\0"),
-    Case("buffer larger", "iso", lambda n: read10(16, 2), buffer=lambda b: b + 4096),
+    Case(
+        "reserved bit in byte 6",
+        "iso",
+        lambda n: read10(16, 1, byte6=0x01),
+        status=_CC,
+        sense=_FIELD,
+        field=bytes.fromhex("c80006"),
+    ),
+    Case(
+        "reserved bit in byte 1",
+        "iso",
+        lambda n: read10(16, 1, flags=0x02),
+        status=_CC,
+        sense=_FIELD,
+        field=bytes.fromhex("c90001"),
+    ),
+    Case(
+        "NACA in the control byte",
+        "iso",
+        lambda n: read10(16, 1, control=0x04),
+        status=_CC,
+        sense=_FIELD,
+        field=bytes.fromhex("ca0009"),
+    ),
+    Case(
+        "READ (12) reserved bit",
+        "iso",
+        lambda n: read12(16, 1, byte10=0x40),
+        status=_CC,
+        sense=_FIELD,
+        field=bytes.fromhex("ce000a"),
+    ),
+    Case(
+        "short CDB",
+        "iso",
+        lambda n: read10(16, 1)[:9],
+        status=_CC,
+        sense=_FIELD,
+        field=bytes.fromhex("c00000"),
+    ),
+    Case(
+        "buffer larger",
+        "iso",
+        lambda n: read10(16, 2),
+        buffer=lambda b: b + 4096,
+        length=lambda b: b - 4096,
+    ),
     Case("no buffer", "iso", lambda n: read10(16, 2), buffer=lambda b: 0),
     Case("buffer shorter", "iso", lambda n: read10(16, 2), buffer=lambda b: b - 100),
-    Case("tray open", "iso", lambda n: read10(16, 1), setup=tray_open),
-    Case("no disc", None, lambda n: read10(16, 1)),
-    Case("unit attention pending", "iso", lambda n: read10(16, 1), setup=attention),
-    Case("becoming ready", "iso", lambda n: read10(16, 1), setup=becoming_ready),
-    Case("reserved by another nexus", "iso", lambda n: read10(16, 1), setup=reserved),
-    Case("nexus named", "iso", lambda n: read10(16, 1), nexus="iqn.me"),
+    Case(
+        "tray open",
+        "iso",
+        lambda n: read10(16, 1),
+        setup=tray_open,
+        status=_CC,
+        sense=s.MEDIUM_NOT_PRESENT_TRAY_OPEN,
+        after=_CC,
+    ),
+    Case(
+        "no disc",
+        None,
+        lambda n: read10(16, 1),
+        status=_CC,
+        sense=s.MEDIUM_NOT_PRESENT_TRAY_CLOSED,
+        after=_CC,
+    ),
+    Case(
+        "unit attention pending",
+        "iso",
+        lambda n: read10(16, 1),
+        setup=attention,
+        status=_CC,
+        sense=NOT_READY_TO_READY_CHANGE,
+    ),
+    Case(
+        "becoming ready",
+        "iso",
+        lambda n: read10(16, 1),
+        setup=becoming_ready,
+        status=_CC,
+        sense=s.LOGICAL_UNIT_BECOMING_READY,
+    ),
+    Case(
+        "reserved by another nexus",
+        "iso",
+        lambda n: read10(16, 1),
+        setup=reserved,
+        status=Status.RESERVATION_CONFLICT,
+        after=Status.RESERVATION_CONFLICT,
+    ),
     Case("raw Mode 1/2352 track", "mixed", lambda n: read10(16, 2)),
-    Case("audio track", "mixed", lambda n: read10(n - 10, 1)),
-    Case("CUE Mode 1/2048 track", "cooked", lambda n: read10(16, 8), fast=True),
-    Case("CUE data into the audio pregap", "cooked", lambda n: read10(n - 300 - 151, 2)),
-    Case("CUE audio pregap", "cooked", lambda n: read10(n - 300 - 100, 1)),
-    Case("CUE audio track", "cooked", lambda n: read12(n - 1, 1)),
+    Case(
+        "audio track",
+        "mixed",
+        lambda n: read10(n - 10, 1),
+        status=_CC,
+        sense=_MODE,
+        information=lambda n: n - 10,
+    ),
+    Case(
+        "CUE data into the audio pregap",
+        "cooked",
+        lambda n: read10(n - 300 - 151, 2),
+        status=_CC,
+        sense=_MODE,
+        information=lambda n: n - 300 - 150,
+    ),
+    Case(
+        "CUE audio pregap",
+        "cooked",
+        lambda n: read10(n - 300 - 100, 1),
+        status=_CC,
+        sense=_MODE,
+        information=lambda n: n - 300 - 100,
+    ),
+    Case(
+        "CUE audio track",
+        "cooked",
+        lambda n: read12(n - 1, 1),
+        status=_CC,
+        sense=_MODE,
+        information=lambda n: n - 1,
+    ),
 ]
 
 
-def run(device: CdromDevice, cmd_cdb: bytes, length: int, nexus: str, general: bool) -> Any:
+@pytest.fixture
+def preadv_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[Any]]]:
+    """Every ``os.preadv`` the drive makes, with the buffers it was given."""
+    calls: list[list[Any]] = []
+    real = os.preadv
+
+    def preadv(fd: int, bufs: list[Any], offset: int) -> int:
+        calls.append(list(bufs))
+        return real(fd, bufs, offset)
+
+    monkeypatch.setattr(os, "preadv", preadv)
+    monkeypatch.setattr(disc_module, "_preadv", preadv)
+    yield calls
+
+
+def run(device: CdromDevice, cdb: bytes, length: int, nexus: str = "") -> Any:
     buf = bytearray([FILL]) * length
-    cmd = Command(cmd_cdb, [memoryview(buf)] if length else [], nexus=nexus)
-    result = ScsiDevice.execute(device, cmd) if general else device.execute(cmd)
-    tur = ScsiDevice.execute(device, Command(bytes(6)))
-    return result, bytes(buf), tur
+    iov = [memoryview(buf)] if length else []
+    result = device.execute(Command(cdb, iov, nexus=nexus))
+    tur = device.execute(Command(bytes(6)))
+    return result, bytes(buf), tur, iov
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_fast_path_answers_as_the_dispatcher(
-    case: Case, images: dict[str, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_read_answers(case: Case, images: dict[str, Path], preadv_calls: list[list[Any]]) -> None:
     image = images[case.image] if case.image is not None else None
-    fast_drive, general_drive = ready(image), ready(image)
-    sectors = fast_drive.disc.leadout if fast_drive.disc is not None else 100
+    drive = ready(image)
+    sectors = drive.disc.leadout if drive.disc is not None else 100
     cdb = case.cdb(sectors)
     length = case.buffer(transfer_of(cdb) if len(cdb) >= 10 else 0)
-    case.setup(fast_drive)
-    case.setup(general_drive)
+    case.setup(drive)
+    preadv_calls.clear()
+    result, data, tur, iov = run(drive, cdb, length, case.nexus)
 
-    expected = run(general_drive, cdb, length, case.nexus, general=True)
-    dispatched: list[bytes] = []
-    original = ScsiDevice.execute
-
-    def counting(device: ScsiDevice, cmd: Command) -> Result:
-        dispatched.append(cmd.cdb)
-        return original(device, cmd)
-
-    monkeypatch.setattr(ScsiDevice, "execute", counting)
-    got = run(fast_drive, cdb, length, case.nexus, general=False)
-    monkeypatch.undo()
-
-    assert got == expected
-    assert dispatched.count(cdb) == (0 if case.fast else 1)
-    if case.fast:
-        assert got[0] == Result(Status.GOOD, b"", length)
-        assert image is not None
+    assert result.status == case.status
+    assert tur.status == case.after
+    if case.one_preadv:
+        assert len(preadv_calls) == 1
+        assert len(preadv_calls[0]) == len(iov) == 1
+        assert preadv_calls[0][0] is iov[0]
+    if case.status != Status.GOOD:
+        assert data == bytes([FILL]) * length  # nothing placed
+        if case.sense is None:
+            assert not result.sense
+            return
+        code, fields = parse_sense(result.sense)
+        assert code == case.sense
+        if case.information is not None:
+            assert fields["information"] == case.information(sectors)
+        if case.field is not None:
+            assert fields["sense_key_specific"] == case.field
+        if case.after != Status.GOOD:
+            assert parse_sense(tur.sense)[0] == case.sense
+        return
+    placed = case.length(length)
+    assert result == Result(Status.GOOD, b"", placed)
+    assert data[placed:] == bytes([FILL]) * (length - placed)
+    if case.image in ("iso", "cooked"):
         start = int.from_bytes(cdb[2:6], "big")
         iso = images["iso"].read_bytes()
-        assert got[1] == iso[start * SECTOR : start * SECTOR + length]
+        assert data[:placed] == iso[start * SECTOR : start * SECTOR + placed]
+
+
+def test_plain_reads_are_one_preadv_into_the_buffers(
+    images: dict[str, Path], preadv_calls: list[list[Any]]
+) -> None:
+    """READ (10) and READ (12) of data: the transport's buffers, one system call each."""
+    drive = ready(images["iso"])
+    iso = images["iso"].read_bytes()
+    for cdb in (read10(3, 2), read12(5, 3)):
+        preadv_calls.clear()
+        count = transfer_of(cdb) // SECTOR
+        halves = bytearray(count * SECTOR)
+        iov = [memoryview(halves)[:SECTOR], memoryview(halves)[SECTOR:]]
+        result = drive.execute(Command(cdb, iov))
+        assert (result.status, result.data_in_length) == (Status.GOOD, count * SECTOR)
+        assert [list(map(id, c)) for c in preadv_calls] == [[id(iov[0]), id(iov[1])]]
+        lba = int.from_bytes(cdb[2:6], "big")
+        assert halves == iso[lba * SECTOR : (lba + count) * SECTOR]
+    drive.close()
 
 
 @pytest.mark.parametrize("room", [0, SECTOR - 100, SECTOR + 1])
 def test_short_buffers_get_what_fits(images: dict[str, Path], room: int) -> None:
     drive = ready(images["iso"])
-    result, data, _ = run(drive, read10(16, 2), room, "", general=True)
+    result, data, _, _ = run(drive, read10(16, 2), room)
     assert result.status == Status.GOOD
     assert result.data_in_length == room
     with open(images["iso"], "rb") as iso:
@@ -228,28 +418,15 @@ def test_fast_range_of_each_image(images: dict[str, Path]) -> None:
 
 
 def test_file_shorter_than_the_disc(images: dict[str, Path]) -> None:
-    """A read past the end of a shortened file is handed over: zeros, as the general path."""
-    fast_drive, general_drive = ready(images["shrinking"]), ready(images["shrinking"])
-    assert fast_drive.disc is not None
-    sectors = fast_drive.disc.leadout
+    """A read past the end of a shortened file: what the file holds, then zeros."""
+    drive = ready(images["shrinking"])
+    assert drive.disc is not None
+    sectors = drive.disc.leadout
     with images["shrinking"].open("r+b") as f:
         f.truncate((sectors - 1) * SECTOR + 100)
-    cdb = read10(sectors - 2, 2)
-    expected = run(general_drive, cdb, 2 * SECTOR, "", general=True)
-    got = run(fast_drive, cdb, 2 * SECTOR, "", general=False)
-    assert got == expected
-    assert got[0].status == Status.GOOD and got[1][SECTOR + 100 :] == bytes(SECTOR - 100)
-
-
-@pytest.mark.parametrize(
-    ("fast", "decl", "cdb"),
-    [
-        (cdbs.READ10_FAST, cdbs.Read10Cdb, read10(0x12345678, 0xABCD, flags=0x18)),
-        (cdbs.READ12_FAST, cdbs.Read12Cdb, read12(0x01020304, 0x0A0B0C0D, byte10=0x80)),
-    ],
-)
-def test_fast_structs_agree_with_declarations(fast: Any, decl: Any, cdb: bytes) -> None:
-    parsed = decl.parse(cdb)
-    assert fast.unpack(cdb) == (parsed.lba, parsed.transfer_length)
-    assert fast.size == decl.sizeof() == len(cdb)
-    assert decl.build(dict(parsed)) == cdb
+    held = images["shrinking"].read_bytes()[(sectors - 2) * SECTOR :]
+    result, data, tur, _ = run(drive, read10(sectors - 2, 2), 2 * SECTOR)
+    assert result == Result(Status.GOOD, b"", 2 * SECTOR)
+    assert tur.status == Status.GOOD
+    assert data[: SECTOR + 100] == held
+    assert data[SECTOR + 100 :] == bytes(SECTOR - 100)
