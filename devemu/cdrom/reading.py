@@ -49,8 +49,14 @@ def read_capacity(device: CdromDevice, cmd: Command) -> int:
 def read_10(device: CdromDevice, cmd: Command, lba: int, transfer_length: int) -> int:
     """READ (10), MMC-6 6.15, and READ (12), MMC-6 6.16, which takes the same fields:
     2048-byte user data of Mode 1 and Mode 2 form 1 sectors. DPO, FUA and
-    Streaming are accepted (the image is read through the page cache)."""
-    return device.ready_disc().read_user_data(lba, transfer_length, cmd.iov)
+    Streaming are accepted (the image is read through the page cache).
+
+    The entry needs the medium: the dispatcher's readiness check has found
+    the tray closed with a disc in it.
+    """
+    disc = device.disc
+    assert disc is not None
+    return disc.read_user_data(lba, transfer_length, cmd.iov)
 
 
 read_12 = read_10
