@@ -65,6 +65,10 @@ from devemu.scsi.unit_attention import UnitAttentionQueue
 log = logging.getLogger(__name__)
 
 _RESERVATION_CONFLICT = Result(Status.RESERVATION_CONFLICT)
+# Enum members as module globals: ``Conflict.NEVER`` is a class attribute
+# look-up through the enum's metaclass, about 130 ns per use on Python 3.11.
+_NEVER = Conflict.NEVER
+_WRITE = Access.WRITE
 _INTERNAL_FAILURE_SENSE = SenseError(INTERNAL_TARGET_FAILURE).sense_bytes()
 
 #: A VPD page producer: returns the page bytes, header included (SPC-5 7.7.1).
@@ -223,11 +227,11 @@ class ScsiDevice:
                 self._report_unit_attention(nexus)
             if len(cdb) != len(spec.usage) or int.from_bytes(cdb, "big") & spec.cdb_mask:
                 _check_cdb(cdb, spec)
-            if spec.conflict is not Conflict.NEVER and self.reservation_conflict(cmd, spec):
+            if spec.conflict is not _NEVER and self.reservation_conflict(cmd, spec):
                 return _RESERVATION_CONFLICT
             if spec.needs_medium:
                 self.check_ready()
-            if spec.access is Access.WRITE and self.write_protected:
+            if spec.access is _WRITE and self.write_protected:
                 raise SenseError(WRITE_PROTECTED)
             decode = spec.decode
             if decode is None:
