@@ -72,11 +72,8 @@ MainChannelSelection = BitStruct(
 SubchannelSelection = BitStruct("reserved" / BitsInteger(5), "selection" / BitsInteger(3))
 
 
-def _msf_bit(reserved_after: int) -> BitStruct:
-    """A byte with the MSF bit (bit 1) and nothing else defined."""
-    return BitStruct(
-        "reserved" / BitsInteger(6), "msf" / Flag, "reserved2" / BitsInteger(reserved_after)
-    )
+#: Byte 1 of READ TOC/PMA/ATIP and READ SUB-CHANNEL: the MSF bit (MMC-6 6.25, 6.26).
+MsfFlag = BitStruct("reserved" / BitsInteger(6), "msf" / Flag, "reserved2" / BitsInteger(1))
 
 
 # --- reading ------------------------------------------------------------------------
@@ -224,7 +221,7 @@ GetConfigurationCdb = Struct(
 #: of SFF-8020i (vendor specific in MMC-6, still sent by older host software).
 ReadTocCdb = Struct(
     "opcode" / Int8ub,
-    "flags" / _msf_bit(1),
+    "flags" / MsfFlag,
     "response" / BitStruct("reserved" / BitsInteger(4), "format" / BitsInteger(4)),
     "reserved" / Bytes(3),
     "track_session_number" / Int8ub,
@@ -261,7 +258,7 @@ ReadTrackInfoCdb = Struct(
 #: MMC-6 6.25: READ SUB-CHANNEL.
 ReadSubchannelCdb = Struct(
     "opcode" / Int8ub,
-    "flags" / _msf_bit(1),
+    "flags" / MsfFlag,
     "data" / BitStruct("reserved" / BitsInteger(1), "subq" / Flag, "reserved2" / BitsInteger(6)),
     "parameter_list" / Int8ub,
     "reserved" / Bytes(2),
