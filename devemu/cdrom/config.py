@@ -21,7 +21,6 @@ from devemu.cdrom.image import load_image
 from devemu.cdrom.profiles import SETTINGS
 from devemu.config_table import TableReader, resolve_path
 from devemu.errors import ImageError
-from devemu.scsi.command import Command
 from devemu.scsi.identity import Identity
 from devemu.served import ServedDevice
 
@@ -32,11 +31,6 @@ DEFAULT_REVISION = "0100"
 START_STOP_UNIT = 0x1B
 #: dev_size of the backstore: the size of a full CD (the drive answers READ CAPACITY itself).
 NOMINAL_SIZE = 333000 * 2048
-
-
-def may_replay(cmd: Command) -> bool:
-    """Everything but START STOP UNIT may be replayed after a restart."""
-    return cmd.opcode != START_STOP_UNIT
 
 
 def from_config(
@@ -64,7 +58,6 @@ def from_config(
             device=device,
             size=max(size, NOMINAL_SIZE),
             block_size=2048,
-            may_replay=may_replay,
             control=control_ops(device),
             status=device.status,
             close=device.close,

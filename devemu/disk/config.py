@@ -27,9 +27,7 @@ from typing import Any
 from devemu.config_table import TableReader
 from devemu.disk.device import Disk
 from devemu.disk.image import BLOCK_SIZES, DiskImage, create_image
-from devemu.disk.opcodes import Opcode
 from devemu.errors import ConfigError, ImageError
-from devemu.scsi.command import Command
 from devemu.scsi.identity import Identity
 from devemu.served import ServedDevice
 from devemu.sizes import parse_size
@@ -50,11 +48,6 @@ KNOWN_KEYS = (
     "revision",
     "serial",
 )
-
-
-def may_replay(cmd: Command) -> bool:
-    """Replay policy: everything is idempotent on a disk but COMPARE AND WRITE."""
-    return bool(cmd.cdb) and cmd.cdb[0] != Opcode.COMPARE_AND_WRITE
 
 
 def from_config(
@@ -122,7 +115,6 @@ def from_config(
             device=disk,
             size=disk.capacity * block_size,
             block_size=block_size,
-            may_replay=may_replay,
             control={"status": lambda args: status()},
             status=status,
             close=disk.close,

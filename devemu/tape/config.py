@@ -44,9 +44,8 @@ from devemu.config_table import TableReader
 from devemu.errors import ConfigError, DevemuError
 from devemu.scsi.identity import Identity
 from devemu.served import ServedDevice
-from devemu.tape import drive as tape_drive
 from devemu.tape.cartridge_store import CartridgeDirectory
-from devemu.tape.changer import MediumChanger, may_replay
+from devemu.tape.changer import MediumChanger
 from devemu.tape.drive import TapeDrive
 from devemu.tape.elements import Element, ElementLayout, ElementType
 from devemu.tape.library import Library, LibraryError
@@ -253,7 +252,6 @@ def from_config(
             device=changer,
             size=CHANGER_DEV_SIZE,
             block_size=512,
-            may_replay=may_replay,
             control=control_ops(changer),
             status=library.status,
             close=library.close,
@@ -272,7 +270,6 @@ def drive_served(name: str, drive: TapeDrive) -> ServedDevice:
         device=drive,
         size=CHANGER_DEV_SIZE,
         block_size=512,
-        may_replay=tape_drive.may_replay,
         status=drive.status,
         close=drive.close,
     )
