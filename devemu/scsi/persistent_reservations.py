@@ -42,6 +42,7 @@ from construct import BitsInteger, BitStruct, Bytes, Flag, Int8ub, Int16ub, Int3
 
 from devemu.errors import ImageError
 from devemu.scsi.command import Command, Result, Status
+from devemu.scsi.opcodes import Opcode
 from devemu.scsi.sense import (
     INVALID_FIELD_IN_CDB,
     INVALID_FIELD_IN_PARAMETER_LIST,
@@ -58,9 +59,6 @@ from devemu.scsi.table import Access, CommandSpec, Conflict, Data
 
 if TYPE_CHECKING:
     from devemu.scsi.device import ScsiDevice
-
-PERSISTENT_RESERVE_IN = 0x5E
-PERSISTENT_RESERVE_OUT = 0x5F
 
 
 class PrInAction(IntEnum):
@@ -602,7 +600,7 @@ def _out(action: PrOutAction, *, scope: bool) -> CommandSpec:
     """A PERSISTENT RESERVE OUT entry; ``scope``: any SCOPE value passes (it is ignored)."""
     return CommandSpec(
         f"PERSISTENT RESERVE OUT ({action.name.replace('_', ' ')})",
-        PERSISTENT_RESERVE_OUT,
+        Opcode.PERSISTENT_RESERVE_OUT,
         PrOutCdb,
         persistent_reserve_out,
         service_action=action,
@@ -618,7 +616,7 @@ def _out(action: PrOutAction, *, scope: bool) -> CommandSpec:
 def _in(action: PrInAction) -> CommandSpec:
     return CommandSpec(
         f"PERSISTENT RESERVE IN ({action.name.replace('_', ' ')})",
-        PERSISTENT_RESERVE_IN,
+        Opcode.PERSISTENT_RESERVE_IN,
         PrInCdb,
         persistent_reserve_in,
         service_action=action,
