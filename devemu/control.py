@@ -19,8 +19,11 @@ No client can end the loop or make it grow without bound (:class:`Limits`):
 
 - a request line longer than ``Limits.line`` is refused and the
   connection closed after that answer;
-- a client that sends requests without reading the answers is dropped
-  once more than ``Limits.pending`` bytes of answers wait for it;
+- a connection gets :data:`REQUESTS_PER_EVENT` requests answered per
+  event, so that a pipelined burst cannot hold the loop away from the
+  rings; a client that sends requests without reading the answers is
+  dropped once more than ``Limits.pending`` bytes of answers (or of
+  requests not yet answered) wait for it;
 - past ``Limits.connections`` open connections, a new one gets one
   ``ok: false`` line and is closed; so does one accepted while the
   process is out of file descriptors (a spare descriptor is kept for
@@ -62,6 +65,8 @@ MAX_ANSWER = 16 << 20
 ACCEPT_PAUSE = 1.0
 #: Connections accepted per readiness event of the listening socket.
 ACCEPT_BURST = 16
+#: Requests of one connection answered per event: the rings get their turn in between.
+REQUESTS_PER_EVENT = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,17 +92,23 @@ class _Connection:
         self.closing = False  # answer what is queued, then close
         self.active = time.monotonic()
 
+    @property
+    def open(self) -> bool:
+        return self.sock.fileno() >= 0
+
     def on_event(self, events: int) -> None:
         try:
             if events & selectors.EVENT_READ and not self.closing:
-                self._read()
-            if self.sock.fileno() >= 0 and events & selectors.EVENT_WRITE:
+                self._receive()
+            if self.open and not self.closing:
+                self._answer_some()
+            if self.open:
                 self._flush()
         except Exception:
             log.exception("control connection failed; closing it")
             self.close()
 
-    def _read(self) -> None:
+    def _receive(self) -> None:
         try:
             data = self.sock.recv(65536)
         except (BlockingIOError, InterruptedError):
@@ -109,28 +120,38 @@ class _Connection:
             return
         self.active = time.monotonic()
         self.inbox += data
+        if len(self.inbox) > self.server.limits.pending + self.server.limits.line:
+            self._drop("it sends requests faster than it reads the answers")
+
+    def _answer_some(self) -> None:
+        """Answer up to :data:`REQUESTS_PER_EVENT` waiting requests; the rest wait their turn."""
         limits = self.server.limits
-        while not self.closing and (end := self.inbox.find(b"\n")) >= 0:
+        for _ in range(REQUESTS_PER_EVENT):
+            end = self.inbox.find(b"\n")
+            if end < 0:
+                break
             if end > limits.line:
                 self._refuse_line()
-                break
+                return
             line = bytes(self.inbox[:end])
             del self.inbox[: end + 1]
             if line.strip():
                 self.outbox += answer(self.server.devices, line)
             if len(self.outbox) > limits.pending:
-                log.warning("control client dropped: it reads no answers")
-                self.close()
+                self._drop("it reads no answers")
                 return
-        if len(self.inbox) > limits.line:
+        if len(self.inbox) > limits.line and b"\n" not in self.inbox:
             self._refuse_line()
-        self._flush()
 
     def _refuse_line(self) -> None:
         limit = self.server.limits.line
         self.outbox += encode(refusal(f"request line longer than {limit} bytes"))
         self.inbox.clear()
         self.closing = True
+
+    def _drop(self, why: str) -> None:
+        log.warning("control client dropped: %s", why)
+        self.close()
 
     def _flush(self) -> None:
         if self.outbox:
@@ -147,8 +168,9 @@ class _Connection:
         if self.closing and not self.outbox:
             self.close()
             return
+        # Waiting requests bring the loop back as soon as it may write.
         events = 0 if self.closing else selectors.EVENT_READ
-        if self.outbox:
+        if self.outbox or (not self.closing and b"\n" in self.inbox):
             events |= selectors.EVENT_WRITE
         self.server.selector.modify(self.sock, events, self.on_event)
 

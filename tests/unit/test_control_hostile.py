@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -46,6 +47,10 @@ def _devices(tmp_path: Path) -> dict[str, ServedDevice]:
     def crash(args: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError("the secret contents of a file")
 
+    def slow(args: dict[str, Any]) -> dict[str, Any]:
+        time.sleep(0.001)
+        return {}
+
     def circular(args: dict[str, Any]) -> dict[str, Any]:
         answer: dict[str, Any] = {}
         answer["self"] = answer
@@ -63,7 +68,7 @@ def _devices(tmp_path: Path) -> dict[str, ServedDevice]:
         "disk0": ServedDevice("disk0", "disk", nothing),
         "cd0": cd,
         "odd0": ServedDevice(
-            "odd0", "disk", nothing, control={"crash": crash, "circular": circular}
+            "odd0", "disk", nothing, control={"crash": crash, "circular": circular, "slow": slow}
         ),
         "bad0": ServedDevice("bad0", "disk", nothing, status=_broken_status),
     }
@@ -371,3 +376,29 @@ def test_out_of_file_descriptors_refuses_and_serves_on(tmp_path: Path) -> None:
         daemon.kill()
         _, errors = daemon.communicate(timeout=WAIT)
     assert "Traceback" not in errors, errors
+
+
+def test_a_pipelined_burst_does_not_hold_the_loop(serving: Serving) -> None:
+    burst = 1_500  # 1.5 s of work at 1 ms a request
+    with connect(serving.path) as busy, connect(serving.path) as other:
+        answers: list[bytes] = []
+
+        def drain() -> None:
+            data = b""
+            while data.count(b"\n") < burst:
+                chunk = busy.recv(1 << 16)
+                if not chunk:
+                    break
+                data += chunk
+            answers.extend(data.splitlines())
+
+        reader = threading.Thread(target=drain)
+        reader.start()
+        busy.sendall(b'{"op": "slow", "device": "odd0"}\n' * burst)
+        time.sleep(0.05)
+        start = time.monotonic()
+        assert ask(other, STATUS)["ok"] is True
+        waited = time.monotonic() - start
+        reader.join(30)
+        assert len(answers) == burst and all(a == b'{"ok": true, "result": {}}' for a in answers)
+        assert waited < 0.5, f"a second client waited {waited:.2f} s behind a burst"
