@@ -75,7 +75,8 @@ class Limits:
 
     #: Longest request line, in bytes, newline excluded.
     line: int = 64 << 10
-    #: Answers waiting for a client that does not read, in bytes, before it is dropped.
+    #: Answers waiting for a client that does not read them (or requests it sent
+    #: ahead of them), in bytes, before it is dropped.
     pending: int = 1 << 20
     #: Open connections.
     connections: int = 64
@@ -266,7 +267,9 @@ class ControlServer:
                 sock, f"too many control connections ({self.limits.connections}); try again later"
             )
             return True
-        self._refusing = False
+        if self._refusing:
+            log.info("control socket: accepting connections again")
+            self._refusing = False
         sock.setblocking(False)
         conn = _Connection(self, sock)
         self.connections.add(conn)
@@ -277,6 +280,7 @@ class ControlServer:
         """Out of descriptors: turn the next client away with the spare one, or pause."""
         if not self._refusing:
             log.warning("control socket: out of file descriptors (%s)", err.strerror)
+            self._refusing = True
         if self._spare is not None:
             os.close(self._spare)
             self._spare = None

@@ -402,3 +402,62 @@ def test_a_pipelined_burst_does_not_hold_the_loop(serving: Serving) -> None:
         reader.join(30)
         assert len(answers) == burst and all(a == b'{"ok": true, "result": {}}' for a in answers)
         assert waited < 0.5, f"a second client waited {waited:.2f} s behind a burst"
+
+
+SERVE_WITHOUT_SPARE = """
+import os, resource, selectors, sys, time
+from pathlib import Path
+from devemu.control import ControlServer
+from devemu.served import ServedDevice
+
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+selector = selectors.DefaultSelector()
+filler = []
+try:
+    while True:
+        filler.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    os.close(filler.pop())  # room for the listening socket, none for anything else
+server = ControlServer(Path(sys.argv[1]), {"disk0": ServedDevice("disk0", "disk", None)}, selector)
+print("ready", flush=True)
+release = time.monotonic() + float(sys.argv[2])
+while True:
+    for key, events in selector.select(0.05):
+        key.data(events)
+    server.expire()
+    if filler and time.monotonic() > release:
+        for fd in filler:
+            os.close(fd)
+        filler.clear()
+"""
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_without_any_descriptor_accepting_pauses_then_resumes(tmp_path: Path) -> None:
+    path = tmp_path / "control.sock"
+    daemon = subprocess.Popen(
+        [sys.executable, "-c", SERVE_WITHOUT_SPARE, str(path), "2.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert daemon.stdout is not None and daemon.stdout.readline() == "ready\n"
+        cpu = _cpu_seconds(daemon.pid)
+        with connect(path) as sock:
+            sock.settimeout(10)
+            start = time.monotonic()
+            reply = ask(sock, STATUS)  # waits in the backlog until descriptors are free
+            waited = time.monotonic() - start
+        assert reply["ok"] is True and 1.5 < waited < 8, waited
+        # Paused, not spinning on a listening socket it cannot accept from.
+        assert _cpu_seconds(daemon.pid) - cpu < 0.5 * waited
+        assert daemon.poll() is None
+    finally:
+        daemon.kill()
+        _, errors = daemon.communicate(timeout=WAIT)
+    assert "Traceback" not in errors, errors
