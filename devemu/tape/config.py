@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from devemu.config_table import TableReader
+from devemu.control_protocol import control_op
 from devemu.errors import ConfigError, DevemuError
 from devemu.scsi.identity import Identity
 from devemu.served import ServedDevice
@@ -156,6 +157,7 @@ def control_ops(changer: MediumChanger) -> dict[str, Callable[[dict[str, Any]], 
     """The changer's control-socket operations: ``import`` and ``export``."""
     layout = changer.library.layout
 
+    @control_op(barcode=str)
     def do_import(args: dict[str, Any]) -> dict[str, Any]:
         barcode = args.get("barcode")
         if not isinstance(barcode, str) or not BARCODE_PATTERN.match(barcode):
@@ -168,6 +170,7 @@ def control_ops(changer: MediumChanger) -> dict[str, Callable[[dict[str, Any]], 
             "slot": _mtx_number(layout, element),
         }
 
+    @control_op(slot=(int, str))
     def do_export(args: dict[str, Any]) -> dict[str, Any]:
         element = _element_arg(layout, args.get("slot"))
         barcode = changer.export_cartridge(element)
