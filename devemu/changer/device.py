@@ -1,7 +1,7 @@
 """The SMC-3 medium changer: the robot of a virtual tape library.
 
 The changer is a logical unit of peripheral device type 0x08 (SPC-5
-6.7.2) in front of a :class:`~devemu.tape.library.Library`. It answers
+6.7.2) in front of a :class:`~devemu.changer.library.Library`. It answers
 the SPC commands every device has (INQUIRY with VPD pages 0x00, 0x80 and
 0x83 only, MODE SENSE with pages 0x1D, 0x1E and 0x1F, ...) and its own:
 
@@ -32,6 +32,10 @@ from typing import ClassVar
 
 from construct import BitsInteger, BitStruct, Flag, Int8ub, Int16ub, Padding, Struct
 
+from devemu.changer.element_status import ReadElementStatusRequest, encode_element_status
+from devemu.changer.elements import Element, ElementType
+from devemu.changer.library import Library, MoveError
+from devemu.changer.pages import changer_mode_pages
 from devemu.scsi.command import Command
 from devemu.scsi.device import ScsiDevice
 from devemu.scsi.identity import Identity
@@ -46,10 +50,6 @@ from devemu.scsi.sense import (
 )
 from devemu.scsi.spc import SPC_COMMANDS
 from devemu.scsi.table import CommandSpec, CommandTable
-from devemu.tape.changer_pages import changer_mode_pages
-from devemu.tape.element_status import ReadElementStatusRequest, encode_element_status
-from devemu.tape.elements import Element, ElementType
-from devemu.tape.library import Library, MoveError
 
 PERIPHERAL_TYPE_MEDIUM_CHANGER = 0x08
 

@@ -13,22 +13,8 @@ from typing import Any
 
 import pytest
 
-from devemu.scsi.command import Status
-from devemu.scsi.mode_pages import PageControl
-from devemu.scsi.sense import (
-    IMPORT_OR_EXPORT_ELEMENT_ACCESSED,
-    INVALID_ELEMENT_ADDRESS,
-    INVALID_FIELD_IN_CDB,
-    parse_sense,
-)
-from devemu.tape.changer import MediumChanger
-from devemu.tape.changer_pages import (
-    DeviceCapabilities,
-    ElementAddressAssignment,
-    TransportGeometryDescriptor,
-    changer_mode_pages,
-)
-from devemu.tape.element_status import (
+from devemu.changer.device import MediumChanger
+from devemu.changer.element_status import (
     DeviceIdentifierHead,
     ElementDescriptorHead,
     ElementStatusDataHeader,
@@ -37,8 +23,22 @@ from devemu.tape.element_status import (
     ReadElementStatusRequest,
     VolumeTag,
 )
-from devemu.tape.elements import ElementLayout
-from tests.unit.tape.test_library_fakes import FakeDrive, make_changer, run
+from devemu.changer.elements import ElementLayout
+from devemu.changer.pages import (
+    DeviceCapabilities,
+    ElementAddressAssignment,
+    TransportGeometryDescriptor,
+    changer_mode_pages,
+)
+from devemu.scsi.command import Status
+from devemu.scsi.mode_pages import PageControl
+from devemu.scsi.sense import (
+    IMPORT_OR_EXPORT_ELEMENT_ACCESSED,
+    INVALID_ELEMENT_ADDRESS,
+    INVALID_FIELD_IN_CDB,
+    parse_sense,
+)
+from tests.unit.changer.test_library_fakes import FakeDrive, make_changer, run
 
 
 def res(

@@ -38,7 +38,7 @@ from construct import (
     Struct,
 )
 
-from devemu.tape.elements import Element, ElementType
+from devemu.changer.elements import Element, ElementType
 
 #: SMC-3 6.11.1 table 32: the READ ELEMENT STATUS CDB.
 ReadElementStatusCdb = Struct(

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-A library is an :class:`~devemu.tape.elements.ElementLayout` (one robot
+A library is an :class:`~devemu.changer.elements.ElementLayout` (one robot
 hand, drives, mail slots, storage slots), a folder of cartridge files
 named after their barcodes, the tape drives that serve as its data
 transfer elements, and an inventory: which cartridge is in which element
@@ -45,6 +45,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from devemu.changer.element_status import ElementState, MediumType
+from devemu.changer.elements import Element, ElementLayout, ElementType
+from devemu.changer.inventory import InventoryState, Occupant, load_state, save_state
 from devemu.errors import DevemuError
 from devemu.scsi.identity import Identity
 from devemu.scsi.sense import (
@@ -56,9 +59,6 @@ from devemu.scsi.sense import (
     UNLOAD_TAPE_FAILURE_ILLEGAL,
     SenseCode,
 )
-from devemu.tape.element_status import ElementState, MediumType
-from devemu.tape.elements import Element, ElementLayout, ElementType
-from devemu.tape.library_state import InventoryState, Occupant, load_state, save_state
 
 log = logging.getLogger(__name__)
 
