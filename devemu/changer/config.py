@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from devemu.changer.cartridge_store import CartridgeDirectory
-from devemu.changer.device import MediumChanger, may_replay
+from devemu.changer.commands import may_replay
+from devemu.changer.device import MediumChanger
 from devemu.changer.elements import Element, ElementLayout, ElementType
 from devemu.changer.library import Library, LibraryError
 from devemu.config_table import TableReader

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
+from devemu.changer.cdbs import ReadElementStatus
 from devemu.changer.device import MediumChanger
 from devemu.changer.element_status import (
     DeviceIdentifierHead,
     ElementDescriptorHead,
     ElementStatusDataHeader,
     ElementStatusPageHeader,
-    ReadElementStatusCdb,
     ReadElementStatusRequest,
     VolumeTag,
 )
@@ -104,7 +104,7 @@ RES_FIELDS: dict[str, Any] = {
 
 def test_read_element_status_cdb_parses_and_builds() -> None:
     assert ReadElementStatusRequest.parse(RES_GOLDEN) == ReadElementStatusRequest(**RES_FIELDS)
-    built = ReadElementStatusCdb.build(
+    built = ReadElementStatus.build(
         {
             "opcode": 0xB8,
             "byte1": {"obsolete_lun": 0, "voltag": True, "element_type": 4},
