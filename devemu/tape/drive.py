@@ -91,12 +91,11 @@ from devemu.tape.cdbs import (
     LoadUnload,
     Locate10,
     Locate16,
-    Opcode,
-    PreventAllow,
-    ReadBlockLimitsCdb,
-    ReadPositionCdb,
+    PreventAllowMediumRemoval,
+    ReadBlockLimits,
+    ReadPosition,
     ReadPositionForm,
-    ReportDensitySupportCdb,
+    ReportDensitySupport,
     Rewind,
     Space6,
     Space16,
@@ -106,6 +105,7 @@ from devemu.tape.cdbs import (
     transfer_length_6,
 )
 from devemu.tape.media import DriveType, drive_type
+from devemu.tape.opcodes import Opcode
 from devemu.tape.positioning import (
     Motion,
     Stop,
@@ -775,7 +775,7 @@ def _rewind(drive: TapeDrive, cmd: Command) -> None:
 
 def _read_position(drive: TapeDrive, cmd: Command) -> int:
     """READ POSITION short, long and extended forms (SSC-5 7.7)."""
-    cdb = ReadPositionCdb.parse(cmd.cdb)
+    cdb = ReadPosition.parse(cmd.cdb)
     form = cdb.service_action.service_action
     if form not in tuple(ReadPositionForm):
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 4))
@@ -869,7 +869,7 @@ def _load_unload(drive: TapeDrive, cmd: Command) -> None:
 
 def _prevent_allow(drive: TapeDrive, cmd: Command) -> None:
     """PREVENT ALLOW MEDIUM REMOVAL (SPC-5 6.15): 00b allow, 01b prevent."""
-    prevent = PreventAllow.parse(cmd.cdb).prevent.prevent
+    prevent = PreventAllowMediumRemoval.parse(cmd.cdb).prevent.prevent
     if prevent > 1:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(4, 1))
     drive._prevent = bool(prevent)
@@ -877,7 +877,7 @@ def _prevent_allow(drive: TapeDrive, cmd: Command) -> None:
 
 def _read_block_limits(drive: TapeDrive, cmd: Command) -> int:
     """READ BLOCK LIMITS, SSC-5 7.6.2 (6 bytes) or 7.6.3 with MLOI (20 bytes)."""
-    cdb = ReadBlockLimitsCdb.parse(cmd.cdb)
+    cdb = ReadBlockLimits.parse(cmd.cdb)
     if cdb.flags.mloi:
         data: bytes = pages.MaximumObjectIdentifier.build(
             {"maximum_logical_object_identifier": MAXIMUM_LOGICAL_OBJECT_IDENTIFIER}
@@ -895,7 +895,7 @@ def _read_block_limits(drive: TapeDrive, cmd: Command) -> int:
 
 def _report_density_support(drive: TapeDrive, cmd: Command) -> int:
     """REPORT DENSITY SUPPORT, SSC-5 6.6: the drive's densities or the medium's."""
-    cdb = ReportDensitySupportCdb.parse(cmd.cdb)
+    cdb = ReportDensitySupport.parse(cmd.cdb)
     if cdb.flags.media:
         drive.check_ready()
         media = [drive._cart().medium]
