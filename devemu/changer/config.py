@@ -49,7 +49,7 @@ from devemu.config_table import TableReader
 from devemu.errors import ConfigError, DevemuError
 from devemu.scsi.identity import Identity
 from devemu.served import ServedDevice
-from devemu.tape import drive as tape_drive
+from devemu.tape import commands as tape_commands
 from devemu.tape.drive import TapeDrive
 from devemu.tape.media import drive_type, medium_type
 
@@ -273,7 +273,7 @@ def drive_served(name: str, drive: TapeDrive) -> ServedDevice:
         device=drive,
         size=CHANGER_DEV_SIZE,
         block_size=512,
-        may_replay=tape_drive.may_replay,
+        may_replay=tape_commands.may_replay,
         status=drive.status,
         close=drive.close,
     )

@@ -206,11 +206,11 @@ def record_load(drive: TapeDrive, cart: Cartridge) -> None:
     cart.set_attributes(WHOLE_CARTRIDGE, changes)
 
 
-def record_unload(drive: TapeDrive, cart: Cartridge) -> None:
-    """Add this load's megabytes to the medium's life totals."""
+def record_unload(cart: Cartridge, written: int, read: int) -> None:
+    """Add this load's megabytes (``written`` and ``read`` bytes) to the medium's life totals."""
     have = _stored(cart)
     std = mam.standard
-    wrote, read = drive._load_written // MB, drive._load_read // MB
+    wrote, read = written // MB, read // MB
     cart.set_attributes(
         WHOLE_CARTRIDGE,
         [
@@ -220,7 +220,6 @@ def record_unload(drive: TapeDrive, cart: Cartridge) -> None:
             std(0x0223, read),
         ],
     )
-    drive._load_written = drive._load_read = 0
 
 
 def record_format(drive: TapeDrive, cart: Cartridge) -> None:
