@@ -10,7 +10,6 @@ it does not.
 
 from __future__ import annotations
 
-import struct
 from typing import TYPE_CHECKING
 
 from devemu.disk.checks import write_error
@@ -19,8 +18,6 @@ from devemu.scsi.command import Command, Result, Status
 if TYPE_CHECKING:
     from devemu.disk.device import Disk
 
-_CDB10 = struct.Struct(">xxIxH")
-_CDB16 = struct.Struct(">xxQI")
 _CONDITION_MET = Result(Status.CONDITION_MET)
 #: How much a PRE-FETCH may ask for and still be told CONDITION MET.
 PREFETCH_CACHE_BYTES = 64 << 20
@@ -35,16 +32,13 @@ def _synchronize(dev: Disk, lba: int, count: int) -> None:
         raise write_error(err, lba) from err
 
 
-def synchronize_cache_10(dev: Disk, cmd: Command) -> None:
-    """SYNCHRONIZE CACHE (10), SBC-4 5.31; IMMED is accepted and the flush done anyway."""
-    lba, count = _CDB10.unpack_from(cmd.cdb)
-    _synchronize(dev, lba, count)
+def synchronize_cache_10(dev: Disk, cmd: Command, lba: int, transfer_length: int) -> None:
+    """SYNCHRONIZE CACHE (10) and (16), SBC-4 5.31 and 5.32; IMMED is accepted and the
+    flush done anyway."""
+    _synchronize(dev, lba, transfer_length)
 
 
-def synchronize_cache_16(dev: Disk, cmd: Command) -> None:
-    """SYNCHRONIZE CACHE (16), SBC-4 5.32."""
-    lba, count = _CDB16.unpack_from(cmd.cdb)
-    _synchronize(dev, lba, count)
+synchronize_cache_16 = synchronize_cache_10
 
 
 def _prefetch(dev: Disk, lba: int, count: int) -> Result | None:
@@ -59,13 +53,9 @@ def _prefetch(dev: Disk, lba: int, count: int) -> Result | None:
     return None
 
 
-def pre_fetch_10(dev: Disk, cmd: Command) -> Result | None:
-    """PRE-FETCH (10), SBC-4 5.10."""
-    lba, count = _CDB10.unpack_from(cmd.cdb)
-    return _prefetch(dev, lba, count)
+def pre_fetch_10(dev: Disk, cmd: Command, lba: int, transfer_length: int) -> Result | None:
+    """PRE-FETCH (10) and (16), SBC-4 5.10 and 5.11."""
+    return _prefetch(dev, lba, transfer_length)
 
 
-def pre_fetch_16(dev: Disk, cmd: Command) -> Result | None:
-    """PRE-FETCH (16), SBC-4 5.11."""
-    lba, count = _CDB16.unpack_from(cmd.cdb)
-    return _prefetch(dev, lba, count)
+pre_fetch_16 = pre_fetch_10

@@ -7,7 +7,6 @@ reads as zeros), and the logical blocks per physical block exponent.
 
 from __future__ import annotations
 
-import struct
 from typing import TYPE_CHECKING
 
 from devemu.disk.parameters import ReadCapacity10Data, ReadCapacity16Data
@@ -18,7 +17,6 @@ if TYPE_CHECKING:
 
 #: RETURNED LOGICAL BLOCK ADDRESS when the last LBA needs READ CAPACITY (16).
 _RC10_OVERFLOW = 0xFFFFFFFF
-_ALLOCATION_LENGTH = struct.Struct(">10xI")
 
 
 def read_capacity_10_data(dev: Disk) -> bytes:
@@ -51,7 +49,6 @@ def read_capacity_10(dev: Disk, cmd: Command) -> int:
     return cmd.data_in(read_capacity_10_data(dev))
 
 
-def read_capacity_16(dev: Disk, cmd: Command) -> int:
+def read_capacity_16(dev: Disk, cmd: Command, allocation_length: int) -> int:
     """READ CAPACITY (16), SBC-4 5.21."""
-    (allocation_length,) = _ALLOCATION_LENGTH.unpack_from(cmd.cdb)
     return cmd.data_in(read_capacity_16_data(dev), allocation_length)

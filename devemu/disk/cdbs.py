@@ -1,16 +1,14 @@
 """The CDBs of the SBC-4 commands, declared with construct.
 
-Each declaration follows the CDB table of its clause in SBC-4 5.x. The
-handlers of the rarely used commands parse with these declarations. The
-READ and WRITE commands sit on the per-command hot path, so they are
-decoded by precompiled :class:`struct.Struct` values (``RW_FAST``) that
-pick the same fields out of the same bytes; a unit test proves the two
-agree for every length.
+Each declaration follows the CDB table of its clause in SBC-4 5.x and is
+named by the entry of :mod:`devemu.disk.commands` that uses it. Nothing
+else decodes a disk CDB: the usage data, the reserved-bit checks and the
+precompiled decoders of the fields each handler takes are derived from
+these declarations (:mod:`devemu.scsi.layout`).
 """
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 from construct import (
@@ -131,32 +129,32 @@ def cdb16(flags: Any) -> Struct:
 
 #: READ (6) and WRITE (6), SBC-4 5.12 table 58 and 5.41 table 102:
 #: a 21-bit LBA and an 8-bit length where 0 means 256 blocks.
-Rw6 = Struct(
+Rw6Cdb = Struct(
     "opcode" / Int8ub,
     "address" / BitStruct("reserved" / BitsInteger(3), "lba" / BitsInteger(21)),
     "transfer_length" / Int8ub,
     "control" / Int8ub,
 )
 
-Read10 = cdb10(ReadFlags)
-Read12 = cdb12(ReadFlags)
-Read16 = cdb16(ReadFlags)
-Write10 = cdb10(WriteFlags)
-Write12 = cdb12(WriteFlags)
-Write16 = cdb16(WriteFlags)
-Verify10 = cdb10(VerifyFlags)
-Verify16 = cdb16(VerifyFlags)
-WriteAndVerify10 = cdb10(VerifyFlags)
-WriteAndVerify16 = cdb16(VerifyFlags)
-WriteSame10 = cdb10(WriteSameFlags)
-WriteSame16 = cdb16(WriteSameFlags)
-SynchronizeCache10 = cdb10(SyncCacheFlags)
-SynchronizeCache16 = cdb16(SyncCacheFlags)
-PreFetch10 = cdb10(PrefetchFlags)
-PreFetch16 = cdb16(PrefetchFlags)
+Read10Cdb = cdb10(ReadFlags)
+Read12Cdb = cdb12(ReadFlags)
+Read16Cdb = cdb16(ReadFlags)
+Write10Cdb = cdb10(WriteFlags)
+Write12Cdb = cdb12(WriteFlags)
+Write16Cdb = cdb16(WriteFlags)
+Verify10Cdb = cdb10(VerifyFlags)
+Verify16Cdb = cdb16(VerifyFlags)
+WriteAndVerify10Cdb = cdb10(VerifyFlags)
+WriteAndVerify16Cdb = cdb16(VerifyFlags)
+WriteSame10Cdb = cdb10(WriteSameFlags)
+WriteSame16Cdb = cdb16(WriteSameFlags)
+SynchronizeCache10Cdb = cdb10(SyncCacheFlags)
+SynchronizeCache16Cdb = cdb16(SyncCacheFlags)
+PreFetch10Cdb = cdb10(PrefetchFlags)
+PreFetch16Cdb = cdb16(PrefetchFlags)
 
 #: COMPARE AND WRITE, SBC-4 5.3 table 32.
-CompareAndWrite = Struct(
+CompareAndWriteCdb = Struct(
     "opcode" / Int8ub,
     "flags" / CompareAndWriteFlags,
     "lba" / Int64ub,
@@ -167,7 +165,7 @@ CompareAndWrite = Struct(
 )
 
 #: READ CAPACITY (10), SBC-4 5.20 table 70.
-ReadCapacity10 = Struct(
+ReadCapacity10Cdb = Struct(
     "opcode" / Int8ub,
     "obsolete" / Int8ub,
     "lba" / Int32ub,
@@ -176,20 +174,31 @@ ReadCapacity10 = Struct(
     "control" / Int8ub,
 )
 
-#: SERVICE ACTION IN (16): READ CAPACITY (16), SBC-4 5.21 table 72, and
-#: GET LBA STATUS, SBC-4 5.8 table 47 (byte 14 is PMI for the one,
-#: REPORT TYPE for the other).
-ServiceActionIn16 = Struct(
+_SERVICE_ACTION = BitStruct("reserved" / BitsInteger(3), "service_action" / BitsInteger(5))
+
+#: READ CAPACITY (16) under SERVICE ACTION IN (16), SBC-4 5.21 table 72
+#: (LOGICAL BLOCK ADDRESS and PMI are obsolete).
+ReadCapacity16Cdb = Struct(
     "opcode" / Int8ub,
-    "action" / BitStruct("reserved" / BitsInteger(3), "service_action" / BitsInteger(5)),
+    "action" / _SERVICE_ACTION,
     "lba" / Int64ub,
     "allocation_length" / Int32ub,
-    "byte14" / Int8ub,
+    "pmi" / Int8ub,
+    "control" / Int8ub,
+)
+
+#: GET LBA STATUS under SERVICE ACTION IN (16), SBC-4 5.8 table 47.
+GetLbaStatusCdb = Struct(
+    "opcode" / Int8ub,
+    "action" / _SERVICE_ACTION,
+    "lba" / Int64ub,
+    "allocation_length" / Int32ub,
+    "report_type" / Int8ub,
     "control" / Int8ub,
 )
 
 #: UNMAP, SBC-4 5.32 table 84.
-Unmap = Struct(
+UnmapCdb = Struct(
     "opcode" / Int8ub,
     "flags" / BitStruct("reserved" / BitsInteger(7), "anchor" / Flag),
     Padding(4),
@@ -199,7 +208,7 @@ Unmap = Struct(
 )
 
 #: START STOP UNIT, SBC-4 5.25 table 77.
-StartStopUnit = Struct(
+StartStopUnitCdb = Struct(
     "opcode" / Int8ub,
     "flags" / BitStruct("reserved" / BitsInteger(7), "immed" / Flag),
     Padding(1),
@@ -217,7 +226,7 @@ StartStopUnit = Struct(
 )
 
 #: FORMAT UNIT, SBC-4 5.4 table 34.
-FormatUnit = Struct(
+FormatUnitCdb = Struct(
     "opcode" / Int8ub,
     "flags"
     / BitStruct(
@@ -231,34 +240,3 @@ FormatUnit = Struct(
     "obsolete" / Bytes(2),
     "control" / Int8ub,
 )
-
-# --- the hot path ---------------------------------------------------------------------
-
-#: Precompiled decoders of READ/WRITE (6/10/12/16): (byte 1, LBA, transfer length).
-#: READ (6) is special: its first word holds opcode and a 21-bit LBA.
-RW6_FAST = struct.Struct(">IB")
-RW10_FAST = struct.Struct(">xBIxH")
-RW12_FAST = struct.Struct(">xBII")
-RW16_FAST = struct.Struct(">xBQI")
-
-RW6_LBA_MASK = 0x1FFFFF
-#: Byte 1 bits shared by READ and WRITE (10/12/16).
-DPO = 0x10
-FUA = 0x08
-
-
-def decode_rw(cdb: bytes) -> tuple[int, int, int]:
-    """(byte 1 flags, LBA, transfer length in blocks) of any READ/WRITE CDB.
-
-    The transfer length is as the CDB says it: READ (6) length 0 already
-    means 256 here, the 10/12/16-byte 0 means no transfer (SBC-4 5.12).
-    """
-    n = len(cdb)
-    if n == 6:
-        word, length = RW6_FAST.unpack_from(cdb)
-        return 0, word & RW6_LBA_MASK, length or 256
-    if n == 10:
-        return RW10_FAST.unpack_from(cdb)
-    if n == 12:
-        return RW12_FAST.unpack_from(cdb)
-    return RW16_FAST.unpack_from(cdb)

@@ -1,174 +1,290 @@
 """The SBC-4 command table of the disk.
 
-Each entry is the CDB usage data of SPC-5 6.35.3: the opcode, then a one
-for every CDB bit the disk interprets. The dispatcher refuses any other
-bit with INVALID FIELD IN CDB, so what is absent here is unsupported on
-purpose: RDPROTECT/WRPROTECT/VRPROTECT (no protection information), the
-obsolete bits, ANCHOR (ANC_SUP is 0), LOEJ for a fixed disk, the FORMAT
-UNIT parameter list, and NACA/LINK in the control byte. The GROUP NUMBER
-(SBC-4 4.22) is accepted and ignored. For the commands under SERVICE
-ACTION IN (16), byte 1 is the service action itself.
+Each entry names the CDB declaration (:mod:`devemu.disk.cdbs`), the
+fields its handler takes, and the command's facts. What the disk refuses
+on purpose is listed as unsupported and so left out of the usage data:
+RDPROTECT/WRPROTECT/VRPROTECT (no protection information), ANCHOR
+(ANC_SUP is 0), LOEJ for a fixed disk, SYNC_NV and FUA_NV, the FORMAT
+UNIT parameter list, the obsolete fields of READ CAPACITY. The GROUP
+NUMBER (SBC-4 4.22) is accepted and ignored.
+
+Every command that changes the medium is :attr:`Access.WRITE`: a
+read-only image refuses it before its handler runs, another nexus's
+Write Exclusive reservation refuses it, and a restarted daemon runs it
+again (writing the same blocks twice is writing them once), all but
+COMPARE AND WRITE, whose compare may see its own write. SYNCHRONIZE
+CACHE and START STOP UNIT change the unit's state, not its blocks: a
+Write Exclusive reservation refuses them, write protection does not.
 """
 
 from __future__ import annotations
 
-from devemu.disk import cache, capacity, power, provisioning, transfer
+from construct import Construct
+
+from devemu.disk import cache, capacity, cdbs, power, provisioning, transfer
 from devemu.disk.opcodes import Opcode, ServiceActionIn16
-from devemu.scsi.table import CommandSpec
-
-
-def _usage(opcode: int, mask: str) -> bytes:
-    """Usage data: the opcode byte, then the mask given as hex bytes."""
-    return bytes([opcode]) + bytes.fromhex(mask)
-
+from devemu.scsi.table import Access, CommandSpec, Conflict, Data, Handler
 
 _O = Opcode
-_SA = ServiceActionIn16
-
-#: Byte 1 of READ (DPO, FUA, RARC), WRITE (DPO, FUA), VERIFY (DPO, BYTCHK).
-_READ_FLAGS = "1c"
-_WRITE_FLAGS = "18"
-_VERIFY_FLAGS = "16"
-_LBA4 = "ffffffff"
-_LBA8 = "ffffffffffffffff"
-_GROUP = "3f"
+_READ = frozenset({"flags.rdprotect"})
+_WRITE = frozenset({"flags.wrprotect"})
+_VERIFY = frozenset({"flags.protect"})
+_RW = ("lba", "transfer_length")
+_WRITE_FIELDS = ("flags.fua", "lba", "transfer_length")
+_VERIFY_FIELDS = ("flags.bytchk", "lba", "transfer_length")
+_CACHE_FIELDS = ("lba", "transfer_length")
 
 
-def _rw10(flags: str) -> str:
-    return flags + _LBA4 + _GROUP + "ffff" + "00"
+def _read(name: str, opcode: Opcode, cdb: Construct, handler: Handler) -> CommandSpec:
+    return CommandSpec(
+        name,
+        opcode,
+        cdb,
+        handler,
+        fields=_RW,
+        unsupported=_READ,
+        data=Data.IN,
+        access=Access.READ,
+        needs_medium=True,
+    )
 
 
-def _rw12(flags: str) -> str:
-    return flags + _LBA4 + "ffffffff" + _GROUP + "00"
-
-
-def _rw16(flags: str) -> str:
-    return flags + _LBA8 + "ffffffff" + _GROUP + "00"
+def _write(name: str, opcode: Opcode, cdb: Construct, handler: Handler) -> CommandSpec:
+    return CommandSpec(
+        name,
+        opcode,
+        cdb,
+        handler,
+        fields=_WRITE_FIELDS,
+        unsupported=_WRITE,
+        data=Data.OUT,
+        access=Access.WRITE,
+        idempotent=True,
+        needs_medium=True,
+    )
 
 
 SBC_COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "FORMAT UNIT",
-        _usage(_O.FORMAT_UNIT, "0f00000000"),
+        _O.FORMAT_UNIT,
+        cdbs.FormatUnitCdb,
         provisioning.format_unit,
+        unsupported=frozenset(
+            {"flags.fmtpinfo", "flags.longlist", "flags.fmtdata", "vendor_specific"}
+        ),
+        access=Access.WRITE,
+        idempotent=True,
         timeout=600,
         needs_medium=True,
     ),
-    CommandSpec("READ(6)", _usage(_O.READ_6, "1fffffff00"), transfer.read_6, needs_medium=True),
-    CommandSpec("WRITE(6)", _usage(_O.WRITE_6, "1fffffff00"), transfer.write_6, needs_medium=True),
+    CommandSpec(
+        "READ(6)",
+        _O.READ_6,
+        cdbs.Rw6Cdb,
+        transfer.read_6,
+        fields=("address.lba", "transfer_length"),
+        data=Data.IN,
+        access=Access.READ,
+        needs_medium=True,
+    ),
+    CommandSpec(
+        "WRITE(6)",
+        _O.WRITE_6,
+        cdbs.Rw6Cdb,
+        transfer.write_6,
+        fields=("address.lba", "transfer_length"),
+        data=Data.OUT,
+        access=Access.WRITE,
+        idempotent=True,
+        needs_medium=True,
+    ),
     CommandSpec(
         "START STOP UNIT",
-        _usage(_O.START_STOP_UNIT, "01000ff5" + "00"),
+        _O.START_STOP_UNIT,
+        cdbs.StartStopUnitCdb,
         power.start_stop_unit,
+        fields=("action.power_condition", "action.no_flush", "action.start"),
+        unsupported=frozenset({"action.loej"}),
+        access=Access.CONTROL,
+        idempotent=True,
         timeout=60,
     ),
     CommandSpec(
         "READ CAPACITY(10)",
-        _usage(_O.READ_CAPACITY_10, "000000000000000000"),
+        _O.READ_CAPACITY_10,
+        cdbs.ReadCapacity10Cdb,
         capacity.read_capacity_10,
-        conflicts=False,
+        unsupported=frozenset({"lba", "pmi"}),
+        data=Data.IN,
+        conflict=Conflict.NEVER,
     ),
-    CommandSpec(
-        "READ(10)", _usage(_O.READ_10, _rw10(_READ_FLAGS)), transfer.read_10, needs_medium=True
-    ),
-    CommandSpec(
-        "WRITE(10)", _usage(_O.WRITE_10, _rw10(_WRITE_FLAGS)), transfer.write_10, needs_medium=True
-    ),
+    _read("READ(10)", _O.READ_10, cdbs.Read10Cdb, transfer.read_10),
+    _write("WRITE(10)", _O.WRITE_10, cdbs.Write10Cdb, transfer.write_10),
     CommandSpec(
         "WRITE AND VERIFY(10)",
-        _usage(_O.WRITE_AND_VERIFY_10, _rw10(_VERIFY_FLAGS)),
+        _O.WRITE_AND_VERIFY_10,
+        cdbs.WriteAndVerify10Cdb,
         transfer.write_and_verify_10,
+        fields=_VERIFY_FIELDS,
+        unsupported=_VERIFY,
+        data=Data.OUT,
+        access=Access.WRITE,
+        idempotent=True,
         needs_medium=True,
     ),
     CommandSpec(
         "VERIFY(10)",
-        _usage(_O.VERIFY_10, _rw10(_VERIFY_FLAGS)),
+        _O.VERIFY_10,
+        cdbs.Verify10Cdb,
         transfer.verify_10,
+        fields=_VERIFY_FIELDS,
+        unsupported=_VERIFY,
+        data=Data.OUT,
+        access=Access.READ,
         needs_medium=True,
     ),
     CommandSpec(
-        "PRE-FETCH(10)", _usage(_O.PRE_FETCH_10, _rw10("02")), cache.pre_fetch_10, needs_medium=True
+        "PRE-FETCH(10)",
+        _O.PRE_FETCH_10,
+        cdbs.PreFetch10Cdb,
+        cache.pre_fetch_10,
+        fields=_CACHE_FIELDS,
+        access=Access.READ,
+        needs_medium=True,
     ),
     CommandSpec(
         "SYNCHRONIZE CACHE(10)",
-        _usage(_O.SYNCHRONIZE_CACHE_10, _rw10("02")),
+        _O.SYNCHRONIZE_CACHE_10,
+        cdbs.SynchronizeCache10Cdb,
         cache.synchronize_cache_10,
+        fields=_CACHE_FIELDS,
+        unsupported=frozenset({"flags.sync_nv"}),
+        access=Access.CONTROL,
+        idempotent=True,
         timeout=60,
         needs_medium=True,
     ),
     CommandSpec(
         "WRITE SAME(10)",
-        _usage(_O.WRITE_SAME_10, _rw10("08")),
+        _O.WRITE_SAME_10,
+        cdbs.WriteSame10Cdb,
         provisioning.write_same_10,
+        fields=("flags.unmap", "flags.ndob", "lba", "transfer_length"),
+        unsupported=frozenset({"flags.wrprotect", "flags.anchor", "flags.ndob"}),
+        data=Data.OUT,
+        access=Access.WRITE,
+        idempotent=True,
         timeout=60,
         needs_medium=True,
     ),
     CommandSpec(
         "UNMAP",
-        _usage(_O.UNMAP, "00" + "00000000" + _GROUP + "ffff" + "00"),
+        _O.UNMAP,
+        cdbs.UnmapCdb,
         provisioning.unmap,
+        fields=("parameter_list_length",),
+        unsupported=frozenset({"flags.anchor"}),
+        data=Data.OUT,
+        access=Access.WRITE,
+        idempotent=True,
         timeout=60,
         needs_medium=True,
     ),
-    CommandSpec(
-        "READ(16)", _usage(_O.READ_16, _rw16(_READ_FLAGS)), transfer.read_16, needs_medium=True
-    ),
+    _read("READ(16)", _O.READ_16, cdbs.Read16Cdb, transfer.read_16),
     CommandSpec(
         "COMPARE AND WRITE",
-        _usage(_O.COMPARE_AND_WRITE, _WRITE_FLAGS + _LBA8 + "000000" + "ff" + _GROUP + "00"),
+        _O.COMPARE_AND_WRITE,
+        cdbs.CompareAndWriteCdb,
         transfer.compare_and_write,
+        fields=("flags.fua", "lba", "number_of_blocks"),
+        unsupported=frozenset({"flags.wrprotect", "flags.fua_nv"}),
+        data=Data.OUT,
+        access=Access.WRITE,
+        idempotent=False,
         needs_medium=True,
     ),
-    CommandSpec(
-        "WRITE(16)", _usage(_O.WRITE_16, _rw16(_WRITE_FLAGS)), transfer.write_16, needs_medium=True
-    ),
+    _write("WRITE(16)", _O.WRITE_16, cdbs.Write16Cdb, transfer.write_16),
     CommandSpec(
         "WRITE AND VERIFY(16)",
-        _usage(_O.WRITE_AND_VERIFY_16, _rw16(_VERIFY_FLAGS)),
+        _O.WRITE_AND_VERIFY_16,
+        cdbs.WriteAndVerify16Cdb,
         transfer.write_and_verify_16,
+        fields=_VERIFY_FIELDS,
+        unsupported=_VERIFY,
+        data=Data.OUT,
+        access=Access.WRITE,
+        idempotent=True,
         needs_medium=True,
     ),
     CommandSpec(
         "VERIFY(16)",
-        _usage(_O.VERIFY_16, _rw16(_VERIFY_FLAGS)),
+        _O.VERIFY_16,
+        cdbs.Verify16Cdb,
         transfer.verify_16,
+        fields=_VERIFY_FIELDS,
+        unsupported=_VERIFY,
+        data=Data.OUT,
+        access=Access.READ,
         needs_medium=True,
     ),
     CommandSpec(
-        "PRE-FETCH(16)", _usage(_O.PRE_FETCH_16, _rw16("02")), cache.pre_fetch_16, needs_medium=True
+        "PRE-FETCH(16)",
+        _O.PRE_FETCH_16,
+        cdbs.PreFetch16Cdb,
+        cache.pre_fetch_16,
+        fields=_CACHE_FIELDS,
+        access=Access.READ,
+        needs_medium=True,
     ),
     CommandSpec(
         "SYNCHRONIZE CACHE(16)",
-        _usage(_O.SYNCHRONIZE_CACHE_16, _rw16("02")),
+        _O.SYNCHRONIZE_CACHE_16,
+        cdbs.SynchronizeCache16Cdb,
         cache.synchronize_cache_16,
+        fields=_CACHE_FIELDS,
+        unsupported=frozenset({"flags.sync_nv"}),
+        access=Access.CONTROL,
+        idempotent=True,
         timeout=60,
         needs_medium=True,
     ),
     CommandSpec(
         "WRITE SAME(16)",
-        _usage(_O.WRITE_SAME_16, _rw16("09")),
+        _O.WRITE_SAME_16,
+        cdbs.WriteSame16Cdb,
         provisioning.write_same_16,
+        fields=("flags.unmap", "flags.ndob", "lba", "transfer_length"),
+        unsupported=frozenset({"flags.wrprotect", "flags.anchor"}),
+        data=Data.OUT,
+        access=Access.WRITE,
+        idempotent=True,
         timeout=60,
         needs_medium=True,
     ),
     CommandSpec(
         "READ CAPACITY(16)",
-        _usage(_O.SERVICE_ACTION_IN_16, "10" + "0000000000000000" + "ffffffff" + "0000"),
+        _O.SERVICE_ACTION_IN_16,
+        cdbs.ReadCapacity16Cdb,
         capacity.read_capacity_16,
-        service_action=_SA.READ_CAPACITY_16,
-        conflicts=False,
+        service_action=ServiceActionIn16.READ_CAPACITY_16,
+        fields=("allocation_length",),
+        unsupported=frozenset({"lba", "pmi"}),
+        data=Data.IN,
+        conflict=Conflict.NEVER,
     ),
     CommandSpec(
         "GET LBA STATUS",
-        _usage(_O.SERVICE_ACTION_IN_16, "12" + _LBA8 + "ffffffff" + "0000"),
+        _O.SERVICE_ACTION_IN_16,
+        cdbs.GetLbaStatusCdb,
         provisioning.get_lba_status,
-        service_action=_SA.GET_LBA_STATUS,
+        service_action=ServiceActionIn16.GET_LBA_STATUS,
+        fields=("lba", "allocation_length"),
+        unsupported=frozenset({"report_type"}),
+        data=Data.IN,
+        access=Access.READ,
         needs_medium=True,
     ),
-    CommandSpec(
-        "READ(12)", _usage(_O.READ_12, _rw12(_READ_FLAGS)), transfer.read_12, needs_medium=True
-    ),
-    CommandSpec(
-        "WRITE(12)", _usage(_O.WRITE_12, _rw12(_WRITE_FLAGS)), transfer.write_12, needs_medium=True
-    ),
+    _read("READ(12)", _O.READ_12, cdbs.Read12Cdb, transfer.read_12),
+    _write("WRITE(12)", _O.WRITE_12, cdbs.Write12Cdb, transfer.write_12),
 )

@@ -21,33 +21,19 @@ page cache and SYNCHRONIZE CACHE makes it durable (``fdatasync``); with
 WCE off, or for a FUA write, the data reaches stable storage before
 GOOD (an ``RWF_DSYNC`` write).
 
-The fast path
--------------
-READ and WRITE (10) and (16) are most of what a disk serves, and the
-general dispatcher costs as much per command as the ``preadv`` itself.
-:meth:`Disk.execute` therefore runs these four commands itself when
-nothing unusual can happen: no unit attention pending, the unit started,
-no reservation of any kind, no nexus named, every CDB bit inside the
-usage data, the range inside the medium, one data buffer of exactly the
-transfer length (a WRITE: an image that is not read-only). It decodes
-the CDB with the precompiled struct, moves the data with one
-``os.preadv``/``os.pwritev`` and answers GOOD. In every other case, and
-on any I/O error, it hands the command to the dispatcher, which gives
-the same answer it would have given anyway: the fast path never builds
-sense data, and a unit test proves both paths agree.
+READ and WRITE take the dispatcher's one path like every other command:
+the handler receives the LBA and length decoded by the precompiled
+struct derived from the CDB declaration, checks the range and lets the
+image move the data with one ``os.preadv``/``os.pwritev``.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-from typing import Any, ClassVar, NamedTuple
+from typing import ClassVar
 
-from devemu.disk.cdbs import FUA, RW10_FAST, RW16_FAST
 from devemu.disk.checks import out_of_range
 from devemu.disk.commands import SBC_COMMANDS
 from devemu.disk.image import DiskImage
-from devemu.disk.opcodes import Opcode
 from devemu.disk.pages import (
     WCE,
     Limits,
@@ -58,7 +44,7 @@ from devemu.disk.pages import (
     read_write_error_recovery_page,
 )
 from devemu.scsi.block_descriptor import BlockDescriptor
-from devemu.scsi.command import Command, Result, good
+from devemu.scsi.command import Command
 from devemu.scsi.device import ScsiDevice, VpdProducer
 from devemu.scsi.identity import Identity
 from devemu.scsi.inquiry import VERSION_SBC4
@@ -66,40 +52,10 @@ from devemu.scsi.mode_pages import ModePage
 from devemu.scsi.sense import (
     INVALID_FIELD_IN_COMMAND_INFORMATION_UNIT,
     LOGICAL_UNIT_NOT_READY_INITIALIZING_COMMAND_REQUIRED,
-    WRITE_PROTECTED,
     SenseError,
 )
 from devemu.scsi.spc import SPC_COMMANDS
 from devemu.scsi.table import CommandTable
-
-_preadv = os.preadv
-_RWF_DSYNC = os.RWF_DSYNC
-
-
-_GOOD = Result()
-
-
-class _FastCommand(NamedTuple):
-    """How the fast path decodes one opcode."""
-
-    unpack: Callable[[bytes], tuple[Any, ...]]
-    #: The CDB bits outside the usage data, as one big-endian integer.
-    reserved: int
-    length: int
-    write: bool
-
-
-def _fast(opcode: Opcode, unpack: Callable[[bytes], tuple[Any, ...]], write: bool) -> _FastCommand:
-    spec = next(s for s in SBC_COMMANDS if s.opcode == opcode and s.service_action is None)
-    return _FastCommand(unpack, spec.cdb_mask, spec.length, write)
-
-
-_FAST: dict[int, _FastCommand] = {
-    Opcode.READ_10: _fast(Opcode.READ_10, RW10_FAST.unpack_from, write=False),
-    Opcode.READ_16: _fast(Opcode.READ_16, RW16_FAST.unpack_from, write=False),
-    Opcode.WRITE_10: _fast(Opcode.WRITE_10, RW10_FAST.unpack_from, write=True),
-    Opcode.WRITE_16: _fast(Opcode.WRITE_16, RW16_FAST.unpack_from, write=True),
-}
 
 #: DEVICE-SPECIFIC PARAMETER bits of the mode parameter header, SBC-4 6.5.1 table 203.
 WP = 0x80
@@ -116,53 +72,18 @@ class Disk(ScsiDevice):
 
     def __init__(self, image: DiskImage, identity: Identity, *, write_cache: bool = True) -> None:
         self.image = image
-        self.fd = image.fd
         self.shift = image.shift
         self.block_size = image.block_size
         self.capacity = image.capacity
         self.read_only = image.read_only
+        #: Every command that changes the medium ends in DATA PROTECT (SBC-4 4.11).
+        self.write_protected = image.read_only
         self.limits = Limits.for_block_size(image.block_size)
         #: WCE: True while writes may stay in the page cache until flushed.
         self.write_cache = write_cache
         #: The unit was stopped by START STOP UNIT and needs a START.
         self.stopped = False
-        #: The commands the fast path may run: no WRITE on a read-only image.
-        self._fast = {op: f for op, f in _FAST.items() if not (f.write and image.read_only)}
         super().__init__(identity)
-
-    # --- the fast path ----------------------------------------------------------------
-
-    def execute(self, cmd: Command) -> Result:
-        """READ/WRITE (10)/(16) when nothing unusual can happen, else the dispatcher."""
-        cdb = cmd.cdb
-        fast = self._fast.get(cdb[0]) if cdb else None
-        if fast is None:
-            return super().execute(cmd)
-        unpack, reserved, length, write = fast
-        if (
-            len(cdb) != length
-            or int.from_bytes(cdb, "big") & reserved
-            or self.stopped
-            or not self.undisturbed(cmd)
-        ):
-            return super().execute(cmd)
-        flags, lba, count = unpack(cdb)
-        shift = self.shift
-        nbytes = count << shift
-        iov = cmd.iov
-        if lba + count > self.capacity or len(iov) != 1 or len(iov[0]) != nbytes:
-            return super().execute(cmd)
-        try:
-            if write:
-                durable = flags & FUA or not self.write_cache
-                if os.pwritev(self.fd, iov, lba << shift, _RWF_DSYNC if durable else 0) == nbytes:
-                    return _GOOD
-            elif _preadv(self.fd, iov, lba << shift) == nbytes:
-                return good(nbytes)
-        except OSError:
-            pass
-        # A short transfer or an I/O error: the general path answers it.
-        return super().execute(cmd)
 
     # --- ScsiDevice hooks -----------------------------------------------------------
 
@@ -202,11 +123,6 @@ class Disk(ScsiDevice):
         """LOGICAL BLOCK ADDRESS OUT OF RANGE unless ``count`` blocks at ``lba`` exist."""
         if lba + count > self.capacity:
             raise out_of_range(lba, self.capacity)
-
-    def check_writable(self) -> None:
-        """DATA PROTECT / WRITE PROTECTED on a read-only image (SBC-4 4.11)."""
-        if self.read_only:
-            raise SenseError(WRITE_PROTECTED)
 
     def check_data_out(self, cmd: Command, length: int) -> None:
         """The data-out buffer must hold exactly what the CDB asks for."""

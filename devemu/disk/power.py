@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from devemu.disk.cdbs import StartStopUnit
 from devemu.disk.checks import write_error
 from devemu.scsi.command import Command
 from devemu.scsi.sense import INVALID_FIELD_IN_CDB, SenseError, cdb_field
@@ -28,18 +27,19 @@ START_VALID = 0x0
 ACCEPTED_POWER_CONDITIONS = frozenset({0x1, 0x2, 0x3, 0x7, 0xA, 0xB})
 
 
-def start_stop_unit(dev: Disk, cmd: Command) -> None:
+def start_stop_unit(
+    dev: Disk, cmd: Command, power_condition: int, no_flush: int, start: int
+) -> None:
     """START STOP UNIT, SBC-4 5.25."""
-    cdb = StartStopUnit.parse(cmd.cdb)
-    condition = cdb.action.power_condition
+    condition = power_condition
     if condition != START_VALID:
         if condition not in ACCEPTED_POWER_CONDITIONS:
             raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(4, 7))
         return
-    if cdb.action.start:
+    if start:
         dev.stopped = False
         return
-    if not cdb.action.no_flush:
+    if not no_flush:
         try:
             dev.image.flush()
         except OSError as err:

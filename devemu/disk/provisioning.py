@@ -11,10 +11,8 @@ is punched.
 
 from __future__ import annotations
 
-import struct
 from typing import TYPE_CHECKING
 
-from devemu.disk.cdbs import FormatUnit
 from devemu.disk.checks import out_of_range, write_error
 from devemu.disk.parameters import (
     DEALLOCATED,
@@ -41,12 +39,6 @@ from devemu.scsi.sense import (
 if TYPE_CHECKING:
     from devemu.disk.device import Disk
 
-#: WRITE SAME byte 1 bits, SBC-4 5.49 table 121.
-_WS_UNMAP = 0x08
-_WS_NDOB = 0x01
-_WS10 = struct.Struct(">xBIxH")
-_WS16 = struct.Struct(">xBQI")
-_SAI16 = struct.Struct(">xxQI")
 #: The most LBA status descriptors one GET LBA STATUS returns.
 MAX_LBA_STATUS_DESCRIPTORS = 1024
 _MAX_DESCRIPTOR_BLOCKS = 0xFFFFFFFF
@@ -55,10 +47,9 @@ _MAX_DESCRIPTOR_BLOCKS = 0xFFFFFFFF
 # --- UNMAP ------------------------------------------------------------------------
 
 
-def unmap(dev: Disk, cmd: Command) -> None:
+def unmap(dev: Disk, cmd: Command, parameter_list_length: int) -> None:
     """UNMAP, SBC-4 5.32: deallocate every run the parameter list names."""
-    dev.check_writable()
-    length = int.from_bytes(cmd.cdb[7:9], "big")
+    length = parameter_list_length
     if length == 0:
         return
     if length < UNMAP_HEADER_LENGTH:
@@ -97,14 +88,13 @@ def unmap(dev: Disk, cmd: Command) -> None:
 
 
 def _write_same(
-    dev: Disk, cmd: Command, flags: int, lba: int, count: int, *, count_byte: int
+    dev: Disk, cmd: Command, unmap: int, ndob: int, lba: int, count: int, *, count_byte: int
 ) -> None:
-    dev.check_writable()
     # WSNZ is set in the Block Limits page: a zero length is not "to the end".
     if count == 0 or count > dev.limits.max_write_same:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(count_byte))
     dev.check_range(lba, count)
-    if flags & _WS_NDOB:
+    if ndob:
         dev.check_data_out(cmd, 0)
         block = bytes(dev.block_size)
     else:
@@ -113,7 +103,7 @@ def _write_same(
     zeros = not any(block)
     durable = not dev.write_cache
     try:
-        if zeros and flags & _WS_UNMAP:
+        if zeros and unmap:
             dev.image.unmap(lba, count, durable=durable)
         elif zeros:
             dev.image.write_zeros(lba, count, durable=durable)
@@ -123,24 +113,25 @@ def _write_same(
         raise write_error(err, lba) from err
 
 
-def write_same_10(dev: Disk, cmd: Command) -> None:
+def write_same_10(
+    dev: Disk, cmd: Command, unmap: int, ndob: int, lba: int, transfer_length: int
+) -> None:
     """WRITE SAME (10), SBC-4 5.49: one block written to a run, or the run unmapped."""
-    flags, lba, count = _WS10.unpack_from(cmd.cdb)
-    _write_same(dev, cmd, flags, lba, count, count_byte=7)
+    _write_same(dev, cmd, unmap, ndob, lba, transfer_length, count_byte=7)
 
 
-def write_same_16(dev: Disk, cmd: Command) -> None:
+def write_same_16(
+    dev: Disk, cmd: Command, unmap: int, ndob: int, lba: int, transfer_length: int
+) -> None:
     """WRITE SAME (16), SBC-4 5.50: as (10), plus NDOB (no data-out, zeros)."""
-    flags, lba, count = _WS16.unpack_from(cmd.cdb)
-    _write_same(dev, cmd, flags, lba, count, count_byte=10)
+    _write_same(dev, cmd, unmap, ndob, lba, transfer_length, count_byte=10)
 
 
 # --- GET LBA STATUS ---------------------------------------------------------------
 
 
-def get_lba_status(dev: Disk, cmd: Command) -> int:
+def get_lba_status(dev: Disk, cmd: Command, lba: int, allocation_length: int) -> int:
     """GET LBA STATUS, SBC-4 5.8: mapped and deallocated runs from an LBA on."""
-    lba, allocation_length = _SAI16.unpack_from(cmd.cdb)
     if lba >= dev.capacity:
         raise out_of_range(lba, dev.capacity)
     room = (allocation_length - LBA_STATUS_HEADER_LENGTH) // LBA_STATUS_DESCRIPTOR_LENGTH
@@ -172,15 +163,11 @@ def get_lba_status(dev: Disk, cmd: Command) -> int:
 
 
 def format_unit(dev: Disk, cmd: Command) -> None:
-    """FORMAT UNIT, SBC-4 5.4, without a parameter list (FMTDATA 0).
+    """FORMAT UNIT, SBC-4 5.4, without a parameter list (FMTDATA is unsupported).
 
     Formatting a thin-provisioned image deallocates every block: the
     medium reads as zeros afterwards, as a freshly formatted disk.
     """
-    cdb = FormatUnit.parse(cmd.cdb)
-    if cdb.flags.fmtdata:
-        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 4))
-    dev.check_writable()
     try:
         dev.image.unmap(0, dev.capacity, durable=True)
     except OSError as err:

@@ -19,10 +19,22 @@ turns a :class:`~devemu.scsi.sense.SenseError` into CHECK CONDITION:
 4. answer RESERVATION CONFLICT when a reservation held by another I_T
    nexus forbids the command (SPC-5 5.13);
 5. run the readiness check for commands that need a medium;
-6. call the handler; a SenseError becomes CHECK CONDITION with sense in
-   the format the control mode page asks for; any other exception is our
-   bug: HARDWARE ERROR / INTERNAL TARGET FAILURE and a log line, and the
-   device goes on serving.
+6. refuse a command that changes the medium while it is write protected
+   (DATA PROTECT / WRITE PROTECTED, SBC-4 4.11, SSC-5 4.2.14);
+7. call the handler with the CDB fields its entry names, decoded once; a
+   SenseError becomes CHECK CONDITION with sense in the format the control
+   mode page asks for; any other exception is our bug: HARDWARE ERROR /
+   INTERNAL TARGET FAILURE and a log line, and the device goes on serving.
+
+The fast path is this same procedure: when nothing is pending (no unit
+attention, no reservation or registration, a ready medium, a CDB inside
+its usage data) each check above is one comparison, and the handler is
+called straight with its decoded fields. There is no second copy of the
+dispatch anywhere: a device type adds commands to its table, never a
+shortcut around it.
+
+After a restart, a command found half done in the ring runs again only
+when its entry says that is safe (:meth:`ScsiDevice.may_replay`).
 """
 
 from __future__ import annotations
@@ -33,7 +45,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from devemu.scsi.block_descriptor import BlockDescriptor
-from devemu.scsi.command import Command, Result, Status, good
+from devemu.scsi.command import GOOD, Command, Result, Status, good
 from devemu.scsi.identity import Identity
 from devemu.scsi.mode_pages import CONTROL_MODE_PAGE, ModePage, ModePageSet, control_mode_page
 from devemu.scsi.reservations import Reservations
@@ -42,16 +54,16 @@ from devemu.scsi.sense import (
     INVALID_COMMAND_OPERATION_CODE,
     INVALID_FIELD_IN_CDB,
     POWER_ON_RESET_OR_BUS_DEVICE_RESET,
+    WRITE_PROTECTED,
     SenseCode,
     SenseError,
     cdb_field,
 )
-from devemu.scsi.table import CommandSpec, CommandTable, service_action_of
+from devemu.scsi.table import Access, CommandSpec, CommandTable, Conflict, service_action_of
 from devemu.scsi.unit_attention import UnitAttentionQueue
 
 log = logging.getLogger(__name__)
 
-_GOOD = Result()
 _RESERVATION_CONFLICT = Result(Status.RESERVATION_CONFLICT)
 _INTERNAL_FAILURE_SENSE = SenseError(INTERNAL_TARGET_FAILURE).sense_bytes()
 
@@ -74,6 +86,12 @@ class ScsiDevice:
     #: for the standards of this device type, e.g. ``(VERSION_SBC4,)`` from
     #: :mod:`devemu.scsi.inquiry`. SAM-5 and SPC-5 are always reported first.
     version_descriptors: ClassVar[tuple[int, ...]] = ()
+    #: After a restart, replay only commands that change nothing (a tape
+    #: drive, whose every motion counts), not every idempotent one.
+    replays_only_unchanging: ClassVar[bool] = False
+    #: The medium refuses every command whose entry changes it
+    #: (:attr:`Access.WRITE`) with DATA PROTECT / WRITE PROTECTED.
+    write_protected: bool = False
 
     def __init__(self, identity: Identity, *, reservation_file: Path | None = None) -> None:
         self.identity = identity
@@ -89,9 +107,8 @@ class ScsiDevice:
         #: Unit attentions for one I_T nexus only (MODE PARAMETERS CHANGED,
         #: RESERVATIONS PREEMPTED, ...), reported after the shared ones.
         self.nexus_unit_attentions: dict[str, UnitAttentionQueue] = {}
-        # Looked at by :meth:`undisturbed` on every command, one attribute away.
+        # Looked at by :meth:`execute` on every command, one attribute away.
         self._attentions = self.unit_attentions.pending
-        self._persistent = self.reservations.persistent
         self.log = logging.getLogger(f"devemu.{type(self).__name__.lower()}.{identity.serial}")
 
     def set_reservation_file(self, path: Path | None) -> None:
@@ -178,23 +195,11 @@ class ScsiDevice:
     def self_test(self) -> None:
         """The default self-test of SEND DIAGNOSTIC (SPC-5 6.42); raise on failure."""
 
+    def close(self) -> None:
+        """Release what the device holds open (images, cartridges); called at shutdown."""
+
     def reset_log_parameters(self) -> None:
         """LOG SELECT with PCR: reset the cumulative log parameters (SPC-5 6.9)."""
-
-    def undisturbed(self, cmd: Command) -> bool:
-        """True when nothing but the CDB can change how ``cmd`` is answered.
-
-        No I_T nexus named, no unit attention pending, no reservation of
-        either kind (SPC-5 5.13, 5.14): the dispatcher's checks before the
-        handler then come down to the CDB's usage data. A device's fast path
-        for READ/WRITE may answer by itself only then.
-        """
-        return not (
-            cmd.nexus
-            or self._attentions
-            or self.reservations.holder is not None
-            or self._persistent.reservation is not None
-        )
 
     @property
     def descriptor_sense(self) -> bool:
@@ -214,17 +219,21 @@ class ScsiDevice:
             spec = self.commands.plain.get(cdb[0]) if cdb else None
             if spec is None:
                 spec = self._resolve(cdb, nexus)
-            if spec.blocked_by_unit_attention and (
-                self.unit_attentions or self.nexus_unit_attentions
-            ):
+            if spec.blocked_by_unit_attention and (self._attentions or self.nexus_unit_attentions):
                 self._report_unit_attention(nexus)
             if len(cdb) != len(spec.usage) or int.from_bytes(cdb, "big") & spec.cdb_mask:
                 _check_cdb(cdb, spec)
-            if spec.conflicts and self.reservation_conflict(cmd, spec):
+            if spec.conflict is not Conflict.NEVER and self.reservation_conflict(cmd, spec):
                 return _RESERVATION_CONFLICT
             if spec.needs_medium:
                 self.check_ready()
-            answer = spec.handler(self, cmd)
+            if spec.access is Access.WRITE and self.write_protected:
+                raise SenseError(WRITE_PROTECTED)
+            decode = spec.decode
+            if decode is None:
+                answer = spec.handler(self, cmd)
+            else:
+                answer = spec.handler(self, cmd, *decode(cdb))
         except SenseError as err:
             return Result(
                 Status.CHECK_CONDITION,
@@ -235,12 +244,28 @@ class ScsiDevice:
             log.exception("internal error in %s handling CDB %s", type(self).__name__, cdb.hex())
             return Result(Status.CHECK_CONDITION, _INTERNAL_FAILURE_SENSE)
         if answer is None:
-            return _GOOD
+            return GOOD
         if type(answer) is int:
             return good(answer)
         if isinstance(answer, int):
             return Result(Status.GOOD, b"", int(answer))
         return answer
+
+    def may_replay(self, cmd: Command) -> bool:
+        """May a command found half done after a restart run again?
+
+        Yes when its entry says it is idempotent (a disk WRITE, a MODE
+        SELECT); a device type whose every motion counts (a tape drive)
+        sets :attr:`replays_only_unchanging` and replays only commands
+        that change nothing. A CDB that names no command answers the same
+        error every time, so it may run again.
+        """
+        spec = self.commands.spec_for(cmd.cdb)
+        if spec is None:
+            return bool(cmd.cdb)
+        if self.replays_only_unchanging:
+            return spec.access is Access.NONE
+        return bool(spec.idempotent)
 
     def _report_unit_attention(self, nexus: str = "") -> None:
         """Raise the oldest pending unit attention, if any (SPC-5 5.14)."""

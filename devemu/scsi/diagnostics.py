@@ -76,15 +76,20 @@ def supported_diagnostic_pages() -> bytes:
     return head + pages
 
 
-def send_diagnostic(device: ScsiDevice, cmd: Command) -> None:
+def send_diagnostic(
+    device: ScsiDevice,
+    cmd: Command,
+    self_test_code: int,
+    pf: int,
+    selftest: int,
+    parameter_list_length: int,
+) -> None:
     """SEND DIAGNOSTIC, SPC-5 6.42."""
-    cdb = SendDiagnosticCdb.parse(cmd.cdb)
-    flags = cdb.flags
-    length = cdb.parameter_list_length
-    if flags.selftest or flags.self_test_code:
-        if flags.selftest and flags.self_test_code:
+    length = parameter_list_length
+    if selftest or self_test_code:
+        if selftest and self_test_code:
             raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 7))
-        if flags.self_test_code not in (0, FOREGROUND_SHORT, FOREGROUND_EXTENDED):
+        if self_test_code not in (0, FOREGROUND_SHORT, FOREGROUND_EXTENDED):
             raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 7))
         if length:
             raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(3))
@@ -92,7 +97,7 @@ def send_diagnostic(device: ScsiDevice, cmd: Command) -> None:
         return
     if length == 0:
         return
-    if not flags.pf:
+    if not pf:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 4))
     data = cmd.data_out(length)
     if len(data) < 4 or len(data) < length:
@@ -104,9 +109,10 @@ def send_diagnostic(device: ScsiDevice, cmd: Command) -> None:
         raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST, field=param_field(2))
 
 
-def receive_diagnostic_results(device: ScsiDevice, cmd: Command) -> int:
+def receive_diagnostic_results(
+    device: ScsiDevice, cmd: Command, pcv: int, page_code: int, allocation_length: int
+) -> int:
     """RECEIVE DIAGNOSTIC RESULTS, SPC-5 6.32: the Supported Diagnostic Pages page."""
-    cdb = ReceiveDiagnosticCdb.parse(cmd.cdb)
-    if cdb.flags.pcv and cdb.page_code != SUPPORTED_DIAGNOSTIC_PAGES:
+    if pcv and page_code != SUPPORTED_DIAGNOSTIC_PAGES:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2))
-    return cmd.data_in(supported_diagnostic_pages(), cdb.allocation_length)
+    return cmd.data_in(supported_diagnostic_pages(), allocation_length)

@@ -148,13 +148,14 @@ def standard_inquiry_data(device: ScsiDevice) -> bytes:
     return out
 
 
-def inquiry(device: ScsiDevice, cmd: Command) -> int:
+def inquiry(
+    device: ScsiDevice, cmd: Command, evpd: int, page_code: int, allocation_length: int
+) -> int:
     """INQUIRY, SPC-5 6.7."""
-    cdb = InquiryCdb.parse(cmd.cdb)
-    if cdb.flags.evpd:
-        data = vpd_data(device, cdb.page_code)
-    elif cdb.page_code != 0:
+    if evpd:
+        data = vpd_data(device, page_code)
+    elif page_code != 0:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2))
     else:
         data = standard_inquiry_data(device)
-    return cmd.data_in(data, cdb.allocation_length)
+    return cmd.data_in(data, allocation_length)

@@ -135,15 +135,21 @@ def from_parameter(page: bytes, pointer: int) -> bytes:
     return page[:2] + len(kept).to_bytes(2, "big") + kept
 
 
-def log_sense(device: ScsiDevice, cmd: Command) -> int:
+def log_sense(
+    device: ScsiDevice,
+    cmd: Command,
+    page_code: int,
+    subpage_code: int,
+    parameter_pointer: int,
+    allocation_length: int,
+) -> int:
     """LOG SENSE, SPC-5 6.8."""
-    cdb = LogSenseCdb.parse(cmd.cdb)
-    code = cdb.page.page_code
-    sub = cdb.subpage_code
+    code = page_code
+    sub = subpage_code
     if code == SUPPORTED_PAGES:
         if sub not in (0, ALL_SUBPAGES):
             raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(3))
-        if cdb.parameter_pointer:
+        if parameter_pointer:
             raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(5))
         data = supported_pages(device) if sub == 0 else supported_pages_and_subpages(device)
     else:
@@ -152,15 +158,14 @@ def log_sense(device: ScsiDevice, cmd: Command) -> int:
             raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2, 5))
         if sub != 0:
             raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(3))
-        data = from_parameter(producer(), cdb.parameter_pointer)
-    return cmd.data_in(data, cdb.allocation_length)
+        data = from_parameter(producer(), parameter_pointer)
+    return cmd.data_in(data, allocation_length)
 
 
-def log_select(device: ScsiDevice, cmd: Command) -> None:
+def log_select(device: ScsiDevice, cmd: Command, pcr: int, parameter_list_length: int) -> None:
     """LOG SELECT, SPC-5 6.9: reset (PCR) only; parameter values are refused."""
-    cdb = LogSelectCdb.parse(cmd.cdb)
-    if cdb.parameter_list_length:
+    if parameter_list_length:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(7))
-    if cdb.flags.pcr:
+    if pcr:
         device.reset_log_parameters()
         device.post_unit_attention_to_others(LOG_PARAMETERS_CHANGED, cmd.nexus)

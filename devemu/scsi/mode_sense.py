@@ -190,34 +190,49 @@ def mode_data(
     return head + blocks + pages
 
 
-def mode_sense_6(device: ScsiDevice, cmd: Command) -> int:
+def mode_sense_6(
+    device: ScsiDevice,
+    cmd: Command,
+    dbd: int,
+    pc: int,
+    page_code: int,
+    subpage_code: int,
+    allocation_length: int,
+) -> int:
     """MODE SENSE(6), SPC-5 6.13."""
-    cdb = ModeSense6Cdb.parse(cmd.cdb)
     data = mode_data(
         device,
         ten=False,
-        dbd=cdb.flags.dbd,
+        dbd=bool(dbd),
         llbaa=False,
-        pc=PageControl(cdb.page.pc),
-        page=cdb.page.page_code,
-        subpage=cdb.subpage_code,
+        pc=PageControl(pc),
+        page=page_code,
+        subpage=subpage_code,
     )
-    return cmd.data_in(data, cdb.allocation_length)
+    return cmd.data_in(data, allocation_length)
 
 
-def mode_sense_10(device: ScsiDevice, cmd: Command) -> int:
+def mode_sense_10(
+    device: ScsiDevice,
+    cmd: Command,
+    llbaa: int,
+    dbd: int,
+    pc: int,
+    page_code: int,
+    subpage_code: int,
+    allocation_length: int,
+) -> int:
     """MODE SENSE(10), SPC-5 6.14."""
-    cdb = ModeSense10Cdb.parse(cmd.cdb)
     data = mode_data(
         device,
         ten=True,
-        dbd=cdb.flags.dbd,
-        llbaa=cdb.flags.llbaa,
-        pc=PageControl(cdb.page.pc),
-        page=cdb.page.page_code,
-        subpage=cdb.subpage_code,
+        dbd=bool(dbd),
+        llbaa=bool(llbaa),
+        pc=PageControl(pc),
+        page=page_code,
+        subpage=subpage_code,
     )
-    return cmd.data_in(data, cdb.allocation_length)
+    return cmd.data_in(data, allocation_length)
 
 
 def _page_keys(data: bytes) -> list[tuple[int, int]]:
@@ -305,13 +320,11 @@ def mode_select(device: ScsiDevice, cmd: Command, *, ten: bool, sp: bool, length
         device.post_unit_attention_to_others(MODE_PARAMETERS_CHANGED, cmd.nexus)
 
 
-def mode_select_6(device: ScsiDevice, cmd: Command) -> None:
+def mode_select_6(device: ScsiDevice, cmd: Command, sp: int, parameter_list_length: int) -> None:
     """MODE SELECT(6), SPC-5 6.11."""
-    cdb = ModeSelect6Cdb.parse(cmd.cdb)
-    mode_select(device, cmd, ten=False, sp=cdb.flags.sp, length=cdb.parameter_list_length)
+    mode_select(device, cmd, ten=False, sp=bool(sp), length=parameter_list_length)
 
 
-def mode_select_10(device: ScsiDevice, cmd: Command) -> None:
+def mode_select_10(device: ScsiDevice, cmd: Command, sp: int, parameter_list_length: int) -> None:
     """MODE SELECT(10), SPC-5 6.12."""
-    cdb = ModeSelect10Cdb.parse(cmd.cdb)
-    mode_select(device, cmd, ten=True, sp=cdb.flags.sp, length=cdb.parameter_list_length)
+    mode_select(device, cmd, ten=True, sp=bool(sp), length=parameter_list_length)

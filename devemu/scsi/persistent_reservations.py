@@ -54,20 +54,13 @@ from devemu.scsi.sense import (
     cdb_field,
     param_field,
 )
-from devemu.scsi.table import CommandSpec
+from devemu.scsi.table import Access, CommandSpec, Conflict, Data
 
 if TYPE_CHECKING:
     from devemu.scsi.device import ScsiDevice
 
 PERSISTENT_RESERVE_IN = 0x5E
 PERSISTENT_RESERVE_OUT = 0x5F
-
-
-#: Commands any nexus may run under any persistent reservation (SPC-5 5.13.1
-#: table 63 and SBC-4 4.17): TEST UNIT READY, READ CAPACITY(10), LOG SENSE,
-#: REPORT SUPPORTED OPERATION CODES (MAINTENANCE IN). INQUIRY, REQUEST SENSE
-#: and REPORT LUNS never reach the check (their table entries cannot conflict).
-ALWAYS_ALLOWED_OPCODES = frozenset({0x00, 0x25, 0x4D, 0xA3})
 
 
 class PrInAction(IntEnum):
@@ -120,20 +113,6 @@ _WRITE_EXCLUSIVE_TYPES = frozenset(
         PrType.WRITE_EXCLUSIVE_ALL_REGISTRANTS,
     }
 )
-
-#: Commands that read without changing the medium or the device's state,
-#: allowed to any nexus under a Write Exclusive reservation (SPC-5 5.13.1
-#: tables and the command-standard tables of SBC-4 4.17, MMC-6, SSC-5 4.2.x,
-#: SMC-3): MODE SENSE, READs, VERIFYs, READ BUFFER, READ CAPACITY, the
-#: MMC read/inquiry commands, READ POSITION, READ BLOCK LIMITS, READ
-#: ELEMENT STATUS, RECEIVE DIAGNOSTIC RESULTS, REPORT DENSITY SUPPORT.
-READ_ONLY_OPCODES = frozenset(
-    {
-        0x05, 0x08, 0x1A, 0x1C, 0x23, 0x25, 0x28, 0x2F, 0x34, 0x3C, 0x42, 0x43,
-        0x44, 0x46, 0x4A, 0x51, 0x52, 0x5A, 0x88, 0x8F, 0x9E, 0xA8, 0xAC, 0xAD,
-        0xAF, 0xB8, 0xB9, 0xBD, 0xBE,
-    }
-)  # fmt: skip
 
 # --- CDBs and parameter data ------------------------------------------------------
 
@@ -327,15 +306,20 @@ class PersistentReservations:
             return nexus in self.registrations
         return res.holder == nexus
 
-    def conflict(self, nexus: str, opcode: int) -> bool:
-        """SPC-5 5.13.1: does the reservation forbid ``opcode`` from ``nexus``?"""
+    def conflict(self, nexus: str, spec: CommandSpec) -> bool:
+        """SPC-5 5.13.1: does the reservation forbid the command ``spec`` from ``nexus``?
+
+        The command's :class:`~devemu.scsi.table.Conflict` fact decides: a
+        write exclusive type refuses only the commands that change
+        something, an exclusive access type the reading ones as well.
+        """
         res = self.reservation
-        if res is None or opcode in ALWAYS_ALLOWED_OPCODES or self.is_holder(nexus):
+        if res is None or spec.conflict is Conflict.RESERVE or self.is_holder(nexus):
             return False
         if res.type in _REGISTRANTS_TYPES and nexus in self.registrations:
             return False
         if res.type in _WRITE_EXCLUSIVE_TYPES:
-            return opcode not in READ_ONLY_OPCODES
+            return spec.conflict is Conflict.ALWAYS
         return True
 
     def reservation_key(self) -> int:
@@ -529,11 +513,12 @@ class PersistentReservations:
 # --- handlers ---------------------------------------------------------------------
 
 
-def persistent_reserve_in(device: ScsiDevice, cmd: Command) -> int:
+def persistent_reserve_in(
+    device: ScsiDevice, cmd: Command, service_action: int, allocation_length: int
+) -> int:
     """PERSISTENT RESERVE IN, SPC-5 6.16."""
-    cdb = PrInCdb.parse(cmd.cdb)
     pr = device.reservations.persistent
-    action = cdb.service_action & 0x1F
+    action = service_action & 0x1F
     if action == PrInAction.READ_KEYS:
         data = pr.read_keys()
     elif action == PrInAction.READ_RESERVATION:
@@ -542,14 +527,15 @@ def persistent_reserve_in(device: ScsiDevice, cmd: Command) -> int:
         data = pr.report_capabilities()
     else:
         data = pr.read_full_status()
-    return cmd.data_in(data, cdb.allocation_length)
+    return cmd.data_in(data, allocation_length)
 
 
-def persistent_reserve_out(device: ScsiDevice, cmd: Command) -> Result | None:
+def persistent_reserve_out(
+    device: ScsiDevice, cmd: Command, service_action: int, type: int, parameter_list_length: int
+) -> Result | None:
     """PERSISTENT RESERVE OUT, SPC-5 6.17."""
-    cdb = PrOutCdb.parse(cmd.cdb)
-    action = PrOutAction(cdb.service_action & 0x1F)
-    if cdb.parameter_list_length != PR_OUT_PARAMETER_LENGTH:
+    action = PrOutAction(service_action & 0x1F)
+    if parameter_list_length != PR_OUT_PARAMETER_LENGTH:
         raise SenseError(PARAMETER_LIST_LENGTH_ERROR)
     raw = cmd.data_out(PR_OUT_PARAMETER_LENGTH)
     if len(raw) < PR_OUT_PARAMETER_LENGTH:
@@ -576,7 +562,7 @@ def persistent_reserve_out(device: ScsiDevice, cmd: Command) -> Result | None:
             pr.clear(nexus, key)
             notify = RESERVATIONS_PREEMPTED
         else:
-            pr_type = _pr_type(cdb.scope_type.type)
+            pr_type = _pr_type(type)
             if action == PrOutAction.RESERVE:
                 pr.reserve(nexus, key, pr_type)
             elif action == PrOutAction.RELEASE:
@@ -599,23 +585,33 @@ def _pr_type(value: int) -> PrType:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2, 3)) from None
 
 
-def _out(action: PrOutAction, type_mask: int) -> CommandSpec:
-    usage = bytes([PERSISTENT_RESERVE_OUT, action, type_mask, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0])
+def _out(action: PrOutAction, *, scope: bool) -> CommandSpec:
+    """A PERSISTENT RESERVE OUT entry; ``scope``: any SCOPE value passes (it is ignored)."""
     return CommandSpec(
         f"PERSISTENT RESERVE OUT ({action.name.replace('_', ' ')})",
-        usage,
+        PERSISTENT_RESERVE_OUT,
+        PrOutCdb,
         persistent_reserve_out,
         service_action=action,
+        fields=("service_action", "scope_type.type", "parameter_list_length"),
+        unsupported=frozenset() if scope else frozenset({"scope_type.scope"}),
+        data=Data.OUT,
+        access=Access.CONTROL,
+        conflict=Conflict.RESERVE,
+        idempotent=False,
     )
 
 
 def _in(action: PrInAction) -> CommandSpec:
-    usage = bytes([PERSISTENT_RESERVE_IN, action, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0])
     return CommandSpec(
         f"PERSISTENT RESERVE IN ({action.name.replace('_', ' ')})",
-        usage,
+        PERSISTENT_RESERVE_IN,
+        PrInCdb,
         persistent_reserve_in,
         service_action=action,
+        fields=("service_action", "allocation_length"),
+        data=Data.IN,
+        conflict=Conflict.RESERVE,
     )
 
 
@@ -624,11 +620,11 @@ def _in(action: PrInAction) -> CommandSpec:
 #: the logical unit scope (0).
 PERSISTENT_RESERVATION_COMMANDS: tuple[CommandSpec, ...] = (
     *(_in(a) for a in PrInAction),
-    _out(PrOutAction.REGISTER, 0xFF),
-    _out(PrOutAction.RESERVE, 0x0F),
-    _out(PrOutAction.RELEASE, 0x0F),
-    _out(PrOutAction.CLEAR, 0xFF),
-    _out(PrOutAction.PREEMPT, 0x0F),
-    _out(PrOutAction.PREEMPT_AND_ABORT, 0x0F),
-    _out(PrOutAction.REGISTER_AND_IGNORE_EXISTING_KEY, 0xFF),
+    _out(PrOutAction.REGISTER, scope=True),
+    _out(PrOutAction.RESERVE, scope=False),
+    _out(PrOutAction.RELEASE, scope=False),
+    _out(PrOutAction.CLEAR, scope=True),
+    _out(PrOutAction.PREEMPT, scope=False),
+    _out(PrOutAction.PREEMPT_AND_ABORT, scope=False),
+    _out(PrOutAction.REGISTER_AND_IGNORE_EXISTING_KEY, scope=True),
 )

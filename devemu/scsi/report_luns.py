@@ -52,7 +52,8 @@ def lun_list(select_report: int) -> bytes:
     return head + luns
 
 
-def report_luns(device: ScsiDevice, cmd: Command) -> int:
+def report_luns(
+    device: ScsiDevice, cmd: Command, select_report: int, allocation_length: int
+) -> int:
     """REPORT LUNS, SPC-5 6.33."""
-    cdb = ReportLunsCdb.parse(cmd.cdb)
-    return cmd.data_in(lun_list(cdb.select_report), cdb.allocation_length)
+    return cmd.data_in(lun_list(select_report), allocation_length)

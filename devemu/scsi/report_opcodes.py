@@ -138,29 +138,35 @@ def one_command(spec: CommandSpec | None, *, rctd: bool) -> bytes:
     return head + spec.usage + (timeouts_descriptor(spec) if rctd else b"")
 
 
-def report_supported_operation_codes(device: ScsiDevice, cmd: Command) -> int:
+def report_supported_operation_codes(
+    device: ScsiDevice,
+    cmd: Command,
+    rctd: int,
+    reporting: int,
+    requested_operation_code: int,
+    requested_service_action: int,
+    allocation_length: int,
+) -> int:
     """REPORT SUPPORTED OPERATION CODES, SPC-5 6.35."""
-    cdb = RsocCdb.parse(cmd.cdb)
-    rctd = cdb.options.rctd
-    option = cdb.options.reporting
+    option = reporting
     table = device.commands
-    opcode = cdb.requested_operation_code
-    sa = cdb.requested_service_action
+    opcode = requested_operation_code
+    sa = requested_service_action
     if option == ALL_COMMANDS:
-        data = all_commands(device, rctd=rctd)
+        data = all_commands(device, rctd=bool(rctd))
     elif option == ONE_COMMAND:
         if table.has_service_actions(opcode):
             raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(3))
-        data = one_command(table.get(opcode), rctd=rctd)
+        data = one_command(table.get(opcode), rctd=bool(rctd))
     elif option == ONE_COMMAND_SERVICE_ACTION:
         if table.get(opcode) is not None:
             raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(3))
-        data = one_command(table.get(opcode, sa), rctd=rctd)
+        data = one_command(table.get(opcode, sa), rctd=bool(rctd))
     elif option == ONE_COMMAND_EITHER:
         if table.has_service_actions(opcode):
-            data = one_command(table.get(opcode, sa), rctd=rctd)
+            data = one_command(table.get(opcode, sa), rctd=bool(rctd))
         else:
-            data = one_command(table.get(opcode), rctd=rctd)
+            data = one_command(table.get(opcode), rctd=bool(rctd))
     else:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2, 2))
-    return cmd.data_in(data, cdb.allocation_length)
+    return cmd.data_in(data, allocation_length)

@@ -47,8 +47,7 @@ def current_condition(device: ScsiDevice, nexus: str = "") -> SenseError:
     return SenseError(NO_ADDITIONAL_SENSE)
 
 
-def request_sense(device: ScsiDevice, cmd: Command) -> int:
+def request_sense(device: ScsiDevice, cmd: Command, desc: int, allocation_length: int) -> int:
     """REQUEST SENSE, SPC-5 6.39: the condition as parameter data, GOOD status."""
-    cdb = RequestSenseCdb.parse(cmd.cdb)
-    data = current_condition(device, cmd.nexus).sense_bytes(descriptor=cdb.flags.desc)
-    return cmd.data_in(data, cdb.allocation_length)
+    data = current_condition(device, cmd.nexus).sense_bytes(descriptor=bool(desc))
+    return cmd.data_in(data, allocation_length)

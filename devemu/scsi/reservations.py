@@ -11,7 +11,10 @@ any command whose table entry says it can conflict (SPC-5 5.13.1):
   from a non-holder succeeds without effect (SPC-2 7.13.1);
 - while any persistent registration exists, RESERVE and RELEASE conflict
   (SPC-5 5.13.3);
-- otherwise the persistent reservation decides.
+- otherwise the persistent reservation decides from the command's
+  :class:`~devemu.scsi.table.Conflict` fact: RESERVE-only commands pass,
+  the reading commands pass a write exclusive reservation, the rest
+  conflict.
 
 RESERVE(6)/(10) with third-party or extent options are not supported:
 those bits are outside the usage data, so the dispatcher refuses them.
@@ -22,13 +25,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from construct import BitsInteger, BitStruct, Bytes, Flag, Int8ub, Int16ub, Struct
+
 from devemu.scsi.command import Command
-from devemu.scsi.persistent_reservations import (
-    PERSISTENT_RESERVE_IN,
-    PERSISTENT_RESERVE_OUT,
-    PersistentReservations,
-)
-from devemu.scsi.table import CommandSpec
+from devemu.scsi.persistent_reservations import PersistentReservations
+from devemu.scsi.table import Access, CommandSpec, Conflict, Handler
 
 if TYPE_CHECKING:
     from devemu.scsi.device import ScsiDevice
@@ -37,9 +38,33 @@ RESERVE_6 = 0x16
 RELEASE_6 = 0x17
 RESERVE_10 = 0x56
 RELEASE_10 = 0x57
-_RESERVE_RELEASE = frozenset({RESERVE_6, RELEASE_6, RESERVE_10, RELEASE_10})
-_RELEASE = frozenset({RELEASE_6, RELEASE_10})
-_PERSISTENT = frozenset({PERSISTENT_RESERVE_IN, PERSISTENT_RESERVE_OUT})
+
+#: SPC-2 7.21 table 111 / 7.13 table 85: RESERVE(6) and RELEASE(6) CDBs
+#: (third-party and extent reservations are obsolete; none supported).
+ReserveRelease6 = Struct("opcode" / Int8ub, "obsolete" / Bytes(4), "control" / Int8ub)
+
+#: SPC-2 7.22 table 112 / 7.14 table 86: RESERVE(10) and RELEASE(10) CDBs.
+ReserveRelease10 = Struct(
+    "opcode" / Int8ub,
+    "flags"
+    / BitStruct(
+        "reserved" / BitsInteger(3),
+        "third_party" / Flag,
+        "reserved2" / BitsInteger(2),
+        "long_id" / Flag,
+        "obsolete" / Flag,
+    ),
+    "obsolete" / Int8ub,
+    "third_party_device_id" / Int8ub,
+    "reserved" / Bytes(3),
+    "parameter_list_length" / Int16ub,
+    "control" / Int8ub,
+)
+
+#: Third-party reservations (SPC-2 7.22.3) are not supported.
+_THIRD_PARTY = frozenset(
+    {"flags.third_party", "flags.long_id", "third_party_device_id", "parameter_list_length"}
+)
 
 
 class Reservations:
@@ -58,15 +83,15 @@ class Reservations:
     def conflict(self, cmd: Command, spec: CommandSpec) -> bool:
         """SPC-5 5.13.1 and 5.13.3: True when ``cmd`` must end in RESERVATION CONFLICT."""
         nexus = cmd.nexus
-        opcode = spec.opcode
+        handler = spec.handler
         holder = self.holder
         if holder is not None and holder != nexus:
-            return opcode not in _RELEASE
-        if opcode in _RESERVE_RELEASE:
+            return handler is not release
+        if handler is reserve or handler is release:
             return bool(self.persistent.registrations)
-        if opcode in _PERSISTENT:
+        if spec.conflict is Conflict.RESERVE:
             return False
-        return self.persistent.conflict(nexus, opcode)
+        return self.persistent.conflict(nexus, spec)
 
 
 def reserve(device: ScsiDevice, cmd: Command) -> None:
@@ -80,9 +105,22 @@ def release(device: ScsiDevice, cmd: Command) -> None:
         device.reservations.holder = None
 
 
+def _spec(name: str, opcode: int, handler: Handler) -> CommandSpec:
+    ten = opcode in (RESERVE_10, RELEASE_10)
+    return CommandSpec(
+        name,
+        opcode,
+        ReserveRelease10 if ten else ReserveRelease6,
+        handler,
+        unsupported=_THIRD_PARTY if ten else frozenset(),
+        access=Access.CONTROL,
+        idempotent=True,
+    )
+
+
 RESERVATION_COMMANDS: tuple[CommandSpec, ...] = (
-    CommandSpec("RESERVE(6)", bytes([RESERVE_6, 0, 0, 0, 0, 0]), reserve),
-    CommandSpec("RELEASE(6)", bytes([RELEASE_6, 0, 0, 0, 0, 0]), release),
-    CommandSpec("RESERVE(10)", bytes([RESERVE_10]) + bytes(9), reserve),
-    CommandSpec("RELEASE(10)", bytes([RELEASE_10]) + bytes(9), release),
+    _spec("RESERVE(6)", RESERVE_6, reserve),
+    _spec("RELEASE(6)", RELEASE_6, release),
+    _spec("RESERVE(10)", RESERVE_10, reserve),
+    _spec("RELEASE(10)", RELEASE_10, release),
 )

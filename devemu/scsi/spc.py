@@ -1,144 +1,212 @@
 """The SPC-5 commands every device type shares, as one table.
 
 Each device type builds its table as ``CommandTable(SPC_COMMANDS, OWN)``.
-The usage data of each entry is the CDB usage data of SPC-5 6.35.3: the
-dispatcher refuses any bit outside it with INVALID FIELD IN CDB, and
-REPORT SUPPORTED OPERATION CODES reports it as is. The control byte is
-0x00 everywhere (NACA and LINK are not supported). MODE SENSE(6) also
-accepts the obsolete LUN bits of byte 1, which the Linux ch driver sets
-for a changer that is not LUN 0 (:data:`devemu.scsi.mode_sense.OBSOLETE_LUN_BITS`).
+Each entry names the CDB declaration of its command; the usage data the
+dispatcher checks and REPORT SUPPORTED OPERATION CODES reports is derived
+from it (:mod:`devemu.scsi.layout`), less the fields listed as
+unsupported. The control byte is 00h everywhere (NACA and LINK are not
+supported). MODE SENSE(6) also accepts the obsolete LUN bits of byte 1,
+which the Linux ch driver sets for a changer that is not LUN 0.
 
 INQUIRY, REPORT LUNS and REQUEST SENSE run despite a pending unit
 attention (SPC-5 5.14). INQUIRY, REPORT LUNS, REQUEST SENSE, REPORT
 SUPPORTED OPERATION CODES and LOG SENSE never conflict with a
-reservation (SPC-5 5.13.1); for the others
-:meth:`devemu.scsi.reservations.Reservations.conflict` decides.
+reservation; TEST UNIT READY conflicts only with RESERVE (SPC-5 5.13.1
+table 63); for the others the entry's access decides.
 """
 
 from __future__ import annotations
+
+from construct import Bytes, Int8ub, Struct
 
 from devemu.scsi.command import Command
 from devemu.scsi.diagnostics import (
     RECEIVE_DIAGNOSTIC_RESULTS,
     SEND_DIAGNOSTIC,
+    ReceiveDiagnosticCdb,
+    SendDiagnosticCdb,
     receive_diagnostic_results,
     send_diagnostic,
 )
-from devemu.scsi.inquiry import INQUIRY, inquiry
-from devemu.scsi.log_sense import LOG_SELECT, LOG_SENSE, log_select, log_sense
+from devemu.scsi.inquiry import INQUIRY, InquiryCdb, inquiry
+from devemu.scsi.log_sense import (
+    LOG_SELECT,
+    LOG_SENSE,
+    LogSelectCdb,
+    LogSenseCdb,
+    log_select,
+    log_sense,
+)
 from devemu.scsi.mode_sense import (
     MODE_SELECT_6,
     MODE_SELECT_10,
     MODE_SENSE_6,
     MODE_SENSE_10,
-    OBSOLETE_LUN_BITS,
+    ModeSelect6Cdb,
+    ModeSelect10Cdb,
+    ModeSense6Cdb,
+    ModeSense10Cdb,
     mode_select_6,
     mode_select_10,
     mode_sense_6,
     mode_sense_10,
 )
 from devemu.scsi.persistent_reservations import PERSISTENT_RESERVATION_COMMANDS
-from devemu.scsi.report_luns import REPORT_LUNS, report_luns
+from devemu.scsi.report_luns import REPORT_LUNS, ReportLunsCdb, report_luns
 from devemu.scsi.report_opcodes import (
     MAINTENANCE_IN,
     REPORT_SUPPORTED_OPERATION_CODES,
+    RsocCdb,
     report_supported_operation_codes,
 )
-from devemu.scsi.request_sense import REQUEST_SENSE, request_sense
+from devemu.scsi.request_sense import REQUEST_SENSE, RequestSenseCdb, request_sense
 from devemu.scsi.reservations import RESERVATION_COMMANDS
-from devemu.scsi.table import CommandSpec
+from devemu.scsi.table import Access, CommandSpec, Conflict, Data
 
 TEST_UNIT_READY = 0x00
+
+#: SPC-5 6.47 table 282: TEST UNIT READY CDB.
+TestUnitReadyCdb = Struct("opcode" / Int8ub, "reserved" / Bytes(4), "control" / Int8ub)
 
 
 def test_unit_ready(device: object, cmd: Command) -> None:
     """TEST UNIT READY, SPC-5 6.47: GOOD when the medium is ready."""
 
 
-def _usage(*data: int) -> bytes:
-    return bytes(data)
-
+_MODE_SENSE_FIELDS = ("flags.dbd", "page.pc", "page.page_code", "subpage_code", "allocation_length")
 
 SPC_COMMANDS: tuple[CommandSpec, ...] = (
-    CommandSpec("TEST UNIT READY", b"\x00\x00\x00\x00\x00\x00", test_unit_ready, needs_medium=True),
+    CommandSpec(
+        "TEST UNIT READY",
+        TEST_UNIT_READY,
+        TestUnitReadyCdb,
+        test_unit_ready,
+        conflict=Conflict.RESERVE,
+        needs_medium=True,
+    ),
     CommandSpec(
         "REQUEST SENSE",
-        _usage(REQUEST_SENSE, 0x01, 0, 0, 0xFF, 0),
+        REQUEST_SENSE,
+        RequestSenseCdb,
         request_sense,
+        fields=("flags.desc", "allocation_length"),
+        data=Data.IN,
+        conflict=Conflict.NEVER,
         blocked_by_unit_attention=False,
-        conflicts=False,
     ),
     CommandSpec(
         "INQUIRY",
-        _usage(INQUIRY, 0x01, 0xFF, 0xFF, 0xFF, 0),
+        INQUIRY,
+        InquiryCdb,
         inquiry,
+        fields=("flags.evpd", "page_code", "allocation_length"),
+        data=Data.IN,
+        conflict=Conflict.NEVER,
         blocked_by_unit_attention=False,
-        conflicts=False,
     ),
-    CommandSpec("MODE SELECT(6)", _usage(MODE_SELECT_6, 0x11, 0, 0, 0xFF, 0), mode_select_6),
+    CommandSpec(
+        "MODE SELECT(6)",
+        MODE_SELECT_6,
+        ModeSelect6Cdb,
+        mode_select_6,
+        fields=("flags.sp", "parameter_list_length"),
+        unsupported=frozenset({"flags.rtd"}),
+        data=Data.OUT,
+        access=Access.CONTROL,
+        idempotent=True,
+    ),
     CommandSpec(
         "MODE SENSE(6)",
-        _usage(MODE_SENSE_6, OBSOLETE_LUN_BITS | 0x08, 0xFF, 0xFF, 0xFF, 0),
+        MODE_SENSE_6,
+        ModeSense6Cdb,
         mode_sense_6,
+        fields=_MODE_SENSE_FIELDS,
+        data=Data.IN,
     ),
     CommandSpec(
         "RECEIVE DIAGNOSTIC RESULTS",
-        _usage(RECEIVE_DIAGNOSTIC_RESULTS, 0x01, 0xFF, 0xFF, 0xFF, 0),
+        RECEIVE_DIAGNOSTIC_RESULTS,
+        ReceiveDiagnosticCdb,
         receive_diagnostic_results,
+        fields=("flags.pcv", "page_code", "allocation_length"),
+        data=Data.IN,
     ),
     CommandSpec(
         "SEND DIAGNOSTIC",
-        _usage(SEND_DIAGNOSTIC, 0xF7, 0, 0xFF, 0xFF, 0),
+        SEND_DIAGNOSTIC,
+        SendDiagnosticCdb,
         send_diagnostic,
+        fields=("flags.self_test_code", "flags.pf", "flags.selftest", "parameter_list_length"),
+        data=Data.OUT,
+        access=Access.CONTROL,
+        idempotent=True,
         timeout=60,
     ),
     CommandSpec(
         "LOG SELECT",
-        _usage(LOG_SELECT, 0x02, 0xFF, 0xFF, 0, 0, 0, 0xFF, 0xFF, 0),
+        LOG_SELECT,
+        LogSelectCdb,
         log_select,
+        fields=("flags.pcr", "parameter_list_length"),
+        unsupported=frozenset({"flags.sp"}),
+        data=Data.OUT,
+        access=Access.CONTROL,
+        idempotent=True,
     ),
     CommandSpec(
         "LOG SENSE",
-        _usage(LOG_SENSE, 0, 0xFF, 0xFF, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0),
+        LOG_SENSE,
+        LogSenseCdb,
         log_sense,
-        conflicts=False,
+        fields=("page.page_code", "subpage_code", "parameter_pointer", "allocation_length"),
+        unsupported=frozenset({"flags.ppc", "flags.sp"}),
+        data=Data.IN,
+        conflict=Conflict.NEVER,
     ),
     CommandSpec(
         "MODE SELECT(10)",
-        _usage(MODE_SELECT_10, 0x11, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0),
+        MODE_SELECT_10,
+        ModeSelect10Cdb,
         mode_select_10,
+        fields=("flags.sp", "parameter_list_length"),
+        unsupported=frozenset({"flags.rtd"}),
+        data=Data.OUT,
+        access=Access.CONTROL,
+        idempotent=True,
     ),
     CommandSpec(
         "MODE SENSE(10)",
-        _usage(MODE_SENSE_10, 0x18, 0xFF, 0xFF, 0, 0, 0, 0xFF, 0xFF, 0),
+        MODE_SENSE_10,
+        ModeSense10Cdb,
         mode_sense_10,
+        fields=("flags.llbaa", *_MODE_SENSE_FIELDS),
+        data=Data.IN,
     ),
     CommandSpec(
         "REPORT LUNS",
-        _usage(REPORT_LUNS, 0, 0xFF, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0),
+        REPORT_LUNS,
+        ReportLunsCdb,
         report_luns,
+        fields=("select_report", "allocation_length"),
+        data=Data.IN,
+        conflict=Conflict.NEVER,
         blocked_by_unit_attention=False,
-        conflicts=False,
     ),
     CommandSpec(
         "REPORT SUPPORTED OPERATION CODES",
-        _usage(
-            MAINTENANCE_IN,
-            REPORT_SUPPORTED_OPERATION_CODES,
-            0x87,
-            0xFF,
-            0xFF,
-            0xFF,
-            0xFF,
-            0xFF,
-            0xFF,
-            0xFF,
-            0,
-            0,
-        ),
+        MAINTENANCE_IN,
+        RsocCdb,
         report_supported_operation_codes,
         service_action=REPORT_SUPPORTED_OPERATION_CODES,
-        conflicts=False,
+        fields=(
+            "options.rctd",
+            "options.reporting",
+            "requested_operation_code",
+            "requested_service_action",
+            "allocation_length",
+        ),
+        data=Data.IN,
+        conflict=Conflict.NEVER,
     ),
     *RESERVATION_COMMANDS,
     *PERSISTENT_RESERVATION_COMMANDS,

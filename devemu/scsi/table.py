@@ -1,15 +1,27 @@
-"""Command tables: opcode (and service action) to handler, as data.
+"""Command tables: every command declared once, as data.
 
 A device type is a :class:`CommandTable`: the shared SPC entries plus the
-type's own. The same table dispatches, answers REPORT SUPPORTED
-OPERATION CODES (SPC-5 6.35) and checks every CDB against its usage data
-before the handler sees it, so a reserved bit set anywhere is INVALID
-FIELD IN CDB with the field pointer on that bit, for every command alike.
+type's own. Each entry is a :class:`CommandSpec` that holds the CDB's
+construct declaration and the command's facts; everything else is
+derived from those, never written a second time:
 
-A handler is ``handler(device, command) -> int | Result | None``: the
-data-in length it placed (``None`` when the command moves no data-in), or
-a full :class:`~devemu.scsi.command.Result` for the rare GOOD-but-not-plain
-answers (CONDITION MET). Errors are raised as
+- the CDB usage data (SPC-5 6.35.3) for REPORT SUPPORTED OPERATION CODES
+  and the mask the dispatcher checks every CDB against, so a reserved bit
+  set anywhere is INVALID FIELD IN CDB with the field pointer on that bit
+  (:func:`devemu.scsi.layout.usage_data`);
+- the decoder of the fields the handler takes, a precompiled
+  :class:`struct.Struct` where the fields allow it
+  (:func:`devemu.scsi.layout.decoder`);
+- which reservations the command conflicts with (SPC-5 5.13.1), whether
+  write protection refuses it, and whether a restarted daemon may run it
+  again, all from :class:`Access` and ``idempotent``.
+
+A handler is ``handler(device, command, *fields)``: the CDB fields named
+in the entry's ``fields``, decoded once, in that order, and named as the
+handler's parameters (a unit test checks the names). It returns the
+data-in length it placed (``None`` when the command moves no data-in),
+or a full :class:`~devemu.scsi.command.Result` for the rare
+GOOD-but-not-plain answers (CONDITION MET). Errors are raised as
 :class:`~devemu.scsi.sense.SenseError`.
 """
 
@@ -17,12 +29,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from enum import Enum
 
-from devemu.scsi.command import Command, Result
+from construct import Construct
+
+from devemu.scsi.command import Result
+from devemu.scsi.layout import Decoder, decoder, find, usage_data
 
 HandlerResult = int | Result | None
-Handler = Callable[[Any, Command], HandlerResult]
+Handler = Callable[..., HandlerResult]
 
 VARIABLE_LENGTH_OPCODE = 0x7F
 
@@ -30,16 +45,6 @@ VARIABLE_LENGTH_OPCODE = 0x7F
 SERVICE_ACTION_IN_BYTE1 = frozenset(
     {0x5E, 0x5F, 0x83, 0x84, 0x8C, 0x9E, 0x9F, 0xA3, 0xA4, 0x48, 0x9B, 0x9D, 0xA9, 0xAB}
 )
-
-
-def cdb_length(opcode: int) -> int | None:
-    """CDB length implied by the group code, SPC-5 4.2.5.1 table 5.
-
-    Returns None for the variable-length group (0x7F) and for groups
-    whose length is vendor specific.
-    """
-    group = opcode >> 5
-    return {0: 6, 1: 10, 2: 10, 4: 16, 5: 12}.get(group)
 
 
 def service_action_of(cdb: bytes) -> int | None:
@@ -52,55 +57,127 @@ def service_action_of(cdb: bytes) -> int | None:
     return None
 
 
+class Access(Enum):
+    """What a command does to the logical unit.
+
+    The reservation rules (SPC-5 5.13.1 and the command standards' tables:
+    SBC-4 4.17, SSC-5 4.2.x, MMC-6, SMC-3) and write protection read it.
+    """
+
+    #: Reports, changes nothing (INQUIRY, MODE SENSE, READ CAPACITY).
+    NONE = "none"
+    #: Reads the medium (READ, VERIFY, READ TOC, READ ELEMENT STATUS).
+    READ = "read"
+    #: Changes the medium (WRITE, UNMAP, FORMAT, WRITE FILEMARKS, ERASE).
+    WRITE = "write"
+    #: Changes the device's state (MODE SELECT, PREVENT, a tape's position,
+    #: the changer's robot).
+    CONTROL = "control"
+
+
+class Conflict(Enum):
+    """Which reservations held by another I_T nexus refuse the command (SPC-5 5.13.1)."""
+
+    #: None (INQUIRY, REPORT LUNS, REQUEST SENSE, LOG SENSE, ...).
+    NEVER = "never"
+    #: Only a RESERVE(6)/(10) reservation; every persistent reservation
+    #: type allows it (SPC-5 table 63: TEST UNIT READY, READ CAPACITY).
+    RESERVE = "reserve"
+    #: Reservations of the exclusive access types; write exclusive ones
+    #: allow it (the reading commands).
+    EXCLUSIVE_ACCESS = "exclusive access"
+    #: Every reservation type (the commands that change anything).
+    ALWAYS = "always"
+
+
+class Data(Enum):
+    """Direction of the data transfer (SAM-5 5.4)."""
+
+    NONE = "none"
+    IN = "in"
+    OUT = "out"
+
+
 @dataclass(frozen=True, slots=True)
 class CommandSpec:
-    """One supported command.
+    """One supported command: its CDB declaration, its handler and its facts.
 
-    ``usage`` is the CDB usage data of SPC-5 6.35.3 (table 244): byte 0 is
-    the opcode, every other byte has a one for each bit the device
-    interprets. Its length is the CDB length. The dispatcher refuses any
-    CDB with a bit set outside ``usage``.
+    ``cdb`` is the construct declaration of the CDB; ``unsupported`` lists
+    declared fields the device refuses when non-zero (they are left out of
+    the usage data). ``fields`` are the paths of the CDB fields the handler
+    takes, in order.
 
-    ``timeout`` is the nominal and recommended command timeout in seconds
-    for the command timeouts descriptor (SPC-5 6.35.4).
-
-    ``needs_medium``: the device's readiness check runs first (NOT READY
-    when no medium is mounted). ``blocked_by_unit_attention``: a pending
-    unit attention is reported instead of running the command (false for
-    INQUIRY, REPORT LUNS and REQUEST SENSE, SPC-5 5.14). ``conflicts``:
-    the command is refused with RESERVATION CONFLICT while another I_T
-    nexus holds a reservation (SPC-5 5.13.1 tables 59 and 60).
+    Facts: ``data`` is the transfer direction; ``access`` what the command
+    does (:class:`Access`); ``conflict`` which reservations refuse it
+    (default: from ``access``); ``idempotent`` whether running it twice
+    leaves the same state as running it once (default: true for commands
+    that change nothing), which decides what a restarted daemon may run
+    again; ``timeout`` the nominal and recommended timeout in seconds
+    (SPC-5 6.35.4); ``needs_medium`` runs the device's readiness check
+    first (NOT READY without a medium); ``blocked_by_unit_attention`` is
+    false for INQUIRY, REPORT LUNS and REQUEST SENSE (SPC-5 5.14).
     """
 
     name: str
-    usage: bytes
+    opcode: int
+    cdb: Construct
     handler: Handler
     service_action: int | None = None
+    fields: tuple[str, ...] = ()
+    unsupported: frozenset[str] = frozenset()
+    data: Data = Data.NONE
+    access: Access = Access.NONE
+    conflict: Conflict | None = None
+    idempotent: bool | None = None
     timeout: int = 30
     needs_medium: bool = False
     blocked_by_unit_attention: bool = True
-    conflicts: bool = True
+    #: The CDB usage data of SPC-5 6.35.3 (table 244), derived from ``cdb``.
+    usage: bytes = field(init=False, repr=False, compare=False)
     #: The complement of ``usage[1:]`` as one integer: a single AND finds a
-    #: reserved bit on the per-command path.
+    #: reserved bit.
     reserved_mask: int = field(init=False, repr=False, compare=False)
     #: ``reserved_mask`` over the whole CDB (the opcode byte counts as
     #: allowed): for a CDB of exactly ``length`` bytes,
     #: ``int.from_bytes(cdb, "big") & cdb_mask`` is zero when no reserved bit
     #: is set, without slicing the CDB.
     cdb_mask: int = field(init=False, repr=False, compare=False)
+    #: CDB bytes -> the ``fields`` tuple; None when the handler takes none.
+    decode: Decoder | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        inverse = bytes(~b & 0xFF for b in self.usage[1:])
-        object.__setattr__(self, "reserved_mask", int.from_bytes(inverse, "big"))
-        object.__setattr__(self, "cdb_mask", int.from_bytes(b"\0" + inverse, "big"))
-
-    @property
-    def opcode(self) -> int:
-        return self.usage[0]
+        usage = usage_data(
+            self.cdb,
+            self.opcode,
+            service_action=self.service_action,
+            unsupported=self.unsupported,
+        )
+        inverse = bytes(~b & 0xFF for b in usage[1:])
+        set_ = object.__setattr__
+        set_(self, "opcode", int(self.opcode))
+        set_(self, "usage", usage)
+        set_(self, "reserved_mask", int.from_bytes(inverse, "big"))
+        set_(self, "cdb_mask", int.from_bytes(b"\0" + inverse, "big"))
+        set_(self, "decode", decoder(self.cdb, self.fields) if self.fields else None)
+        if self.conflict is None:
+            reads = self.access in (Access.NONE, Access.READ)
+            set_(self, "conflict", Conflict.EXCLUSIVE_ACCESS if reads else Conflict.ALWAYS)
+        if self.idempotent is None:
+            set_(self, "idempotent", self.access in (Access.NONE, Access.READ))
 
     @property
     def length(self) -> int:
         return len(self.usage)
+
+    @property
+    def changes_nothing(self) -> bool:
+        """True for a command that only reports (:attr:`Access.NONE`)."""
+        return self.access is Access.NONE
+
+    def field_offset(self, path: str) -> tuple[int, int]:
+        """(byte, bit) of the most significant bit of a CDB field, for field pointers."""
+        leaf = find(self.cdb, path)
+        return leaf.offset // 8, 7 - leaf.offset % 8
 
     def first_reserved_bit(self, cdb: bytes) -> tuple[int, int] | None:
         """(byte, bit) of the first bit set where usage has none, else None."""
@@ -140,20 +217,22 @@ class CommandTable:
             op: entry for op, entry in by_opcode.items() if not isinstance(entry, dict)
         }
 
-    def without(self, *keys: int | tuple[int, int]) -> CommandTable:
-        """A copy without the given opcodes (or (opcode, service action) pairs)."""
-        drop = {(k, None) if isinstance(k, int) else k for k in keys}
-        drop_ops = {k for k in keys if isinstance(k, int)}
-        return CommandTable(
-            s for key, s in self._specs.items() if key not in drop and s.opcode not in drop_ops
-        )
-
     def lookup_opcode(self, opcode: int) -> CommandSpec | dict[int, CommandSpec] | None:
         """The spec for an opcode, or its service-action map, or None."""
         return self._by_opcode.get(opcode)
 
     def get(self, opcode: int, service_action: int | None = None) -> CommandSpec | None:
         return self._specs.get((opcode, service_action))
+
+    def spec_for(self, cdb: bytes) -> CommandSpec | None:
+        """The entry a CDB names (opcode and, where it has one, service action)."""
+        if not cdb:
+            return None
+        entry = self._by_opcode.get(cdb[0])
+        if isinstance(entry, dict):
+            sa = service_action_of(cdb)
+            return entry.get(sa) if sa is not None else None
+        return entry
 
     def has_service_actions(self, opcode: int) -> bool:
         return isinstance(self._by_opcode.get(opcode), dict)

@@ -17,7 +17,8 @@ from devemu.scsi.sense import (
     SenseKey,
     parse_sense,
 )
-from devemu.scsi.table import SERVICE_ACTION_IN_BYTE1, cdb_length
+from devemu.scsi.table import SERVICE_ACTION_IN_BYTE1
+from devemu.tcmu.abi import cdb_length
 from tests.conformance.scsi_target import Answer, SimulatorTarget
 
 GOOD = Status.GOOD

@@ -6,8 +6,6 @@ from typing import Any
 
 import pytest
 from construct import Struct
-from hypothesis import given
-from hypothesis import strategies as st
 
 from devemu.disk import cdbs
 from tests.unit.disk.disk_fixtures import check_both_ways
@@ -38,7 +36,7 @@ def wsflags(**kw: Any) -> dict[str, Any]:
 CASES: list[tuple[str, Struct, str, dict[str, Any]]] = [
     (
         "READ(6)",
-        cdbs.Rw6,
+        cdbs.Rw6Cdb,
         "08 12 34 56 00 00",
         {
             "opcode": 0x08,
@@ -49,7 +47,7 @@ CASES: list[tuple[str, Struct, str, dict[str, Any]]] = [
     ),
     (
         "WRITE(6)",
-        cdbs.Rw6,
+        cdbs.Rw6Cdb,
         "0a 00 00 10 08 00",
         {
             "opcode": 0x0A,
@@ -60,7 +58,7 @@ CASES: list[tuple[str, Struct, str, dict[str, Any]]] = [
     ),
     (
         "READ(10) DPO FUA",
-        cdbs.Read10,
+        cdbs.Read10Cdb,
         "28 18 00 01 02 03 05 00 10 00",
         {
             "opcode": 0x28,
@@ -73,7 +71,7 @@ CASES: list[tuple[str, Struct, str, dict[str, Any]]] = [
     ),
     (
         "READ(12)",
-        cdbs.Read12,
+        cdbs.Read12Cdb,
         "a8 04 ff ff ff fe 00 00 01 00 00 00",
         {
             "opcode": 0xA8,
@@ -86,7 +84,7 @@ CASES: list[tuple[str, Struct, str, dict[str, Any]]] = [
     ),
     (
         "READ(16)",
-        cdbs.Read16,
+        cdbs.Read16Cdb,
         "88 00 00 00 00 01 00 00 00 00 00 00 00 08 00 00",
         {
             "opcode": 0x88,
@@ -99,7 +97,7 @@ CASES: list[tuple[str, Struct, str, dict[str, Any]]] = [
     ),
     (
         "WRITE(10) FUA",
-        cdbs.Write10,
+        cdbs.Write10Cdb,
         "2a 08 00 00 00 40 00 00 01 00",
         {
             "opcode": 0x2A,
@@ -112,7 +110,7 @@ CASES: list[tuple[str, Struct, str, dict[str, Any]]] = [
     ),
     (
         "WRITE(12)",
-        cdbs.Write12,
+        cdbs.Write12Cdb,
         "aa 10 00 00 00 01 00 00 00 02 00 00",
         {
             "opcode": 0xAA,
@@ -125,7 +123,7 @@ CASES: list[tuple[str, Struct, str, dict[str, Any]]] = [
     ),
     (
         "WRITE(16)",
-        cdbs.Write16,
+        cdbs.Write16Cdb,
         "8a 08 00 00 00 00 00 00 00 07 00 00 00 01 00 00",
         {
             "opcode": 0x8A,
@@ -138,7 +136,7 @@ CASES: list[tuple[str, Struct, str, dict[str, Any]]] = [
     ),
     (
         "VERIFY(10) BYTCHK=01b",
-        cdbs.Verify10,
+        cdbs.Verify10Cdb,
         "2f 02 00 00 00 09 00 00 03 00",
         {
             "opcode": 0x2F,
@@ -151,7 +149,7 @@ CASES: list[tuple[str, Struct, str, dict[str, Any]]] = [
     ),
     (
         "VERIFY(16) BYTCHK=11b",
-        cdbs.Verify16,
+        cdbs.Verify16Cdb,
         "8f 06 00 00 00 00 00 00 00 00 00 00 00 04 00 00",
         {
             "opcode": 0x8F,
@@ -164,7 +162,7 @@ CASES: list[tuple[str, Struct, str, dict[str, Any]]] = [
     ),
     (
         "WRITE AND VERIFY(10)",
-        cdbs.WriteAndVerify10,
+        cdbs.WriteAndVerify10Cdb,
         "2e 12 00 00 00 01 00 00 01 00",
         {
             "opcode": 0x2E,
@@ -177,7 +175,7 @@ CASES: list[tuple[str, Struct, str, dict[str, Any]]] = [
     ),
     (
         "WRITE AND VERIFY(16)",
-        cdbs.WriteAndVerify16,
+        cdbs.WriteAndVerify16Cdb,
         "8e 00 00 00 00 00 00 00 00 02 00 00 00 01 00 00",
         {
             "opcode": 0x8E,
@@ -190,7 +188,7 @@ CASES: list[tuple[str, Struct, str, dict[str, Any]]] = [
     ),
     (
         "WRITE SAME(10) UNMAP",
-        cdbs.WriteSame10,
+        cdbs.WriteSame10Cdb,
         "41 08 00 00 00 10 00 00 20 00",
         {
             "opcode": 0x41,
@@ -203,7 +201,7 @@ CASES: list[tuple[str, Struct, str, dict[str, Any]]] = [
     ),
     (
         "WRITE SAME(16) UNMAP NDOB",
-        cdbs.WriteSame16,
+        cdbs.WriteSame16Cdb,
         "93 09 00 00 00 00 00 00 00 00 00 00 01 00 00 00",
         {
             "opcode": 0x93,
@@ -216,7 +214,7 @@ CASES: list[tuple[str, Struct, str, dict[str, Any]]] = [
     ),
     (
         "SYNCHRONIZE CACHE(10) IMMED",
-        cdbs.SynchronizeCache10,
+        cdbs.SynchronizeCache10Cdb,
         "35 02 00 00 00 00 00 00 00 00",
         {
             "opcode": 0x35,
@@ -229,7 +227,7 @@ CASES: list[tuple[str, Struct, str, dict[str, Any]]] = [
     ),
     (
         "SYNCHRONIZE CACHE(16)",
-        cdbs.SynchronizeCache16,
+        cdbs.SynchronizeCache16Cdb,
         "91 00 00 00 00 00 00 00 00 05 00 00 00 06 00 00",
         {
             "opcode": 0x91,
@@ -242,7 +240,7 @@ CASES: list[tuple[str, Struct, str, dict[str, Any]]] = [
     ),
     (
         "PRE-FETCH(10)",
-        cdbs.PreFetch10,
+        cdbs.PreFetch10Cdb,
         "34 02 00 00 00 08 00 00 08 00",
         {
             "opcode": 0x34,
@@ -255,7 +253,7 @@ CASES: list[tuple[str, Struct, str, dict[str, Any]]] = [
     ),
     (
         "PRE-FETCH(16)",
-        cdbs.PreFetch16,
+        cdbs.PreFetch16Cdb,
         "90 00 00 00 00 00 00 00 00 08 00 00 00 00 00 00",
         {
             "opcode": 0x90,
@@ -268,7 +266,7 @@ CASES: list[tuple[str, Struct, str, dict[str, Any]]] = [
     ),
     (
         "COMPARE AND WRITE",
-        cdbs.CompareAndWrite,
+        cdbs.CompareAndWriteCdb,
         "89 08 00 00 00 00 00 00 00 03 00 00 00 01 00 00",
         {
             "opcode": 0x89,
@@ -288,39 +286,39 @@ CASES: list[tuple[str, Struct, str, dict[str, Any]]] = [
     ),
     (
         "READ CAPACITY(10)",
-        cdbs.ReadCapacity10,
+        cdbs.ReadCapacity10Cdb,
         "25 00 00 00 00 00 00 00 00 00",
         {"opcode": 0x25, "obsolete": 0, "lba": 0, "pmi": 0, "control": 0},
     ),
     (
         "READ CAPACITY(16)",
-        cdbs.ServiceActionIn16,
+        cdbs.ReadCapacity16Cdb,
         "9e 10 00 00 00 00 00 00 00 00 00 00 00 20 00 00",
         {
             "opcode": 0x9E,
             "action": {"reserved": 0, "service_action": 0x10},
             "lba": 0,
             "allocation_length": 32,
-            "byte14": 0,
+            "pmi": 0,
             "control": 0,
         },
     ),
     (
         "GET LBA STATUS",
-        cdbs.ServiceActionIn16,
+        cdbs.GetLbaStatusCdb,
         "9e 12 00 00 00 00 00 00 01 00 00 00 10 00 00 00",
         {
             "opcode": 0x9E,
             "action": {"reserved": 0, "service_action": 0x12},
             "lba": 0x100,
             "allocation_length": 0x1000,
-            "byte14": 0,
+            "report_type": 0,
             "control": 0,
         },
     ),
     (
         "UNMAP",
-        cdbs.Unmap,
+        cdbs.UnmapCdb,
         "42 00 00 00 00 00 00 00 18 00",
         {
             "opcode": 0x42,
@@ -332,7 +330,7 @@ CASES: list[tuple[str, Struct, str, dict[str, Any]]] = [
     ),
     (
         "START STOP UNIT stop, no flush",
-        cdbs.StartStopUnit,
+        cdbs.StartStopUnitCdb,
         "1b 01 00 00 04 00",
         {
             "opcode": 0x1B,
@@ -350,7 +348,7 @@ CASES: list[tuple[str, Struct, str, dict[str, Any]]] = [
     ),
     (
         "START STOP UNIT idle",
-        cdbs.StartStopUnit,
+        cdbs.StartStopUnitCdb,
         "1b 00 00 01 21 00",
         {
             "opcode": 0x1B,
@@ -368,7 +366,7 @@ CASES: list[tuple[str, Struct, str, dict[str, Any]]] = [
     ),
     (
         "FORMAT UNIT",
-        cdbs.FormatUnit,
+        cdbs.FormatUnitCdb,
         "04 08 00 00 00 00",
         {
             "opcode": 0x04,
@@ -392,48 +390,3 @@ def test_cdb_golden_both_ways(
     name: str, struct: Struct, golden: str, fields: dict[str, Any]
 ) -> None:
     check_both_ways(struct, bytes.fromhex(golden), fields)
-
-
-FAST_CASES = [
-    (cdbs.Read10, 10),
-    (cdbs.Write10, 10),
-    (cdbs.Read12, 12),
-    (cdbs.Write12, 12),
-    (cdbs.Read16, 16),
-    (cdbs.Write16, 16),
-]
-
-
-@pytest.mark.parametrize(("struct", "length"), FAST_CASES)
-@given(data=st.data())
-def test_fast_path_agrees_with_declaration(
-    struct: Struct, length: int, data: st.DataObject
-) -> None:
-    cdb = data.draw(st.binary(min_size=length, max_size=length))
-    parsed = struct.parse(cdb)
-    flags, lba, count = cdbs.decode_rw(cdb)
-    assert lba == parsed.lba
-    assert count == parsed.transfer_length
-    assert flags == cdb[1]
-    assert bool(flags & cdbs.FUA) == parsed.flags.fua
-    assert bool(flags & cdbs.DPO) == parsed.flags.dpo
-
-
-@given(cdb=st.binary(min_size=6, max_size=6))
-def test_fast_path_6_agrees_with_declaration(cdb: bytes) -> None:
-    parsed = cdbs.Rw6.parse(cdb)
-    flags, lba, count = cdbs.decode_rw(cdb)
-    assert flags == 0
-    assert lba == parsed.address.lba
-    # READ (6) / WRITE (6): a transfer length of 0 means 256 blocks (SBC-4 5.12).
-    assert count == (parsed.transfer_length or 256)
-
-
-def test_fast_structs_read_the_bytes_the_declaration_names() -> None:
-    # Up to the transfer length; the GROUP NUMBER and control bytes after it are not read.
-    assert cdbs.RW10_FAST.size == 9
-    assert cdbs.RW12_FAST.size == 10
-    assert cdbs.RW16_FAST.size == 14
-    assert cdbs.RW6_FAST.size == 5
-    assert cdbs.decode_rw(bytes.fromhex("28 00 00 00 00 00 00 00 00 00")) == (0, 0, 0)
-    assert cdbs.decode_rw(bytes.fromhex("08 1f ff ff 00 00")) == (0, 0x1FFFFF, 256)

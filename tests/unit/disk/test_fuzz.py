@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from devemu.disk.device import Disk
 from devemu.scsi.command import Status
 from devemu.scsi.sense import SenseKey, parse_sense
-from devemu.scsi.table import cdb_length
+from devemu.tcmu.abi import cdb_length
 from tests.unit.disk.disk_fixtures import execute, make_disk, make_image, unmap_list
 
 BLOCKS = 64

@@ -20,7 +20,7 @@ from devemu.scsi.sense import (
     SenseError,
     SenseKey,
 )
-from devemu.scsi.spc import SPC_COMMANDS
+from devemu.scsi.spc import SPC_COMMANDS, TestUnitReadyCdb
 from devemu.scsi.table import CommandSpec, CommandTable
 from tests.unit.scsi.spc_fixtures import Run, SpcDevice
 
@@ -93,7 +93,7 @@ def test_internal_error_is_hardware_error(run: Run) -> None:
 
     class Broken(SpcDevice):
         commands: ClassVar[CommandTable] = CommandTable(
-            SPC_COMMANDS, [CommandSpec("VENDOR", bytes([0xC0, 0, 0, 0, 0, 0]), broken)]
+            SPC_COMMANDS, [CommandSpec("VENDOR", 0xC0, TestUnitReadyCdb, broken)]
         )
 
     device = Broken()
