@@ -19,8 +19,8 @@ SUBCOMMANDS: tuple[str, ...] = (
     "devemu.daemon_cli:add_parser",
     "devemu.disk.cli:add_parser",
     "devemu.cdrom.cli:add_parser",
-    "devemu.tape.tape_cli:add_tape_parser",
-    "devemu.tape.library_cli:add_library_parser",
+    "devemu.tape.cli:add_tape_parser",
+    "devemu.changer.cli:add_library_parser",
     "devemu.vm.cli:add_parser",
 )
 

@@ -16,7 +16,7 @@ Schema::
 
 Each array is handed, table by table, to its family's ``from_config``
 (``disk`` -> :mod:`devemu.disk.config`, ``cdrom`` -> :mod:`devemu.cdrom.config`,
-``library`` -> :mod:`devemu.tape.config`), imported only when the file uses
+``library`` -> :mod:`devemu.changer.config`), imported only when the file uses
 it. Everything is checked before the daemon creates anything in the
 kernel: TOML syntax (with line and column), the ``[daemon]`` keys, unknown
 sections, the families' own keys, and names unique across the file. Every
@@ -48,7 +48,7 @@ SOCKET_ENV = "DEVEMU_SOCKET"
 FAMILIES: dict[str, str] = {
     "disk": "devemu.disk.config",
     "cdrom": "devemu.cdrom.config",
-    "library": "devemu.tape.config",
+    "library": "devemu.changer.config",
 }
 
 Fabric = Literal["loopback", "none"]

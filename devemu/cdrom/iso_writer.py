@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pycdlib
 
+from devemu.atomic_file import replacing
 from devemu.errors import DevemuError
 
 #: Progress callback: (bytes done, bytes total).
@@ -59,12 +60,11 @@ def make_iso(
         def cb(done: int, total: int, opaque: object) -> None:
             progress(done, total)
 
-    tmp = out.with_name(out.name + ".part")
     try:
-        iso.write(str(tmp), progress_cb=cb)
+        with replacing(out) as tmp:
+            iso.write(str(tmp), progress_cb=cb)
     finally:
         iso.close()
-    os.replace(tmp, out)
     return out.stat().st_size
 
 

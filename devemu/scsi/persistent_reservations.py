@@ -32,7 +32,6 @@ conflicts need a transport that tells initiators apart.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from construct import BitsInteger, BitStruct, Bytes, Flag, Int8ub, Int16ub, Int32ub, Int64ub, Struct
 
+from devemu.atomic_file import write_atomic
 from devemu.errors import ImageError
 from devemu.scsi.command import Command, Result, Status
 from devemu.scsi.opcodes import Opcode
@@ -291,20 +291,7 @@ class PersistentReservations:
         path = self.path
         if path is None:
             return
-        tmp = path.with_name(path.name + ".tmp")
-        data = json.dumps(self._state(), indent=1).encode()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        write_atomic(path, json.dumps(self._state(), indent=1).encode())
 
     # --- queries --------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ from devemu.scsi.sense import (
     param_field,
 )
 from devemu.tape import mam
-from devemu.tape.cdbs import ReadAttributeCdb, WriteAttributeCdb
+from devemu.tape.cdbs import ReadAttribute, WriteAttribute
 from devemu.tape.pages import tapealert_bitmap
 from devemu.tape.records import WHOLE_CARTRIDGE
 
@@ -104,7 +104,7 @@ def _medium(drive: TapeDrive) -> Cartridge:
 
 def read_attribute(drive: TapeDrive, cmd: Command) -> int:
     """READ ATTRIBUTE, SPC-5 6.18."""
-    cdb = ReadAttributeCdb.parse(cmd.cdb)
+    cdb = ReadAttribute.parse(cmd.cdb)
     action = cdb.service_action.service_action
     cart = _medium(drive)
     if cdb.logical_volume != 0:
@@ -143,7 +143,7 @@ def _check_attribute(a: mam.Attribute, at: int) -> None:
 
 def write_attribute(drive: TapeDrive, cmd: Command) -> None:
     """WRITE ATTRIBUTE, SPC-5 6.50: host attributes only, all or nothing, durable."""
-    cdb = WriteAttributeCdb.parse(cmd.cdb)
+    cdb = WriteAttribute.parse(cmd.cdb)
     cart = _medium(drive)
     if cdb.logical_volume != 0:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(5))
@@ -206,11 +206,11 @@ def record_load(drive: TapeDrive, cart: Cartridge) -> None:
     cart.set_attributes(WHOLE_CARTRIDGE, changes)
 
 
-def record_unload(drive: TapeDrive, cart: Cartridge) -> None:
-    """Add this load's megabytes to the medium's life totals."""
+def record_unload(cart: Cartridge, written: int, read: int) -> None:
+    """Add this load's megabytes (``written`` and ``read`` bytes) to the medium's life totals."""
     have = _stored(cart)
     std = mam.standard
-    wrote, read = drive._load_written // MB, drive._load_read // MB
+    wrote, read = written // MB, read // MB
     cart.set_attributes(
         WHOLE_CARTRIDGE,
         [
@@ -220,7 +220,6 @@ def record_unload(drive: TapeDrive, cart: Cartridge) -> None:
             std(0x0223, read),
         ],
     )
-    drive._load_written = drive._load_read = 0
 
 
 def record_format(drive: TapeDrive, cart: Cartridge) -> None:

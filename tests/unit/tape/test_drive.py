@@ -31,7 +31,9 @@ from devemu.scsi.sense import (
 )
 from devemu.tape.cartridge import Cartridge
 from devemu.tape.cdbs import READ_WRITE_6, ReadWrite6, transfer_length_6
-from devemu.tape.drive import TapeDrive, early_warning_margin, may_replay
+from devemu.tape.commands import may_replay
+from devemu.tape.drive import TapeDrive
+from devemu.tape.limits import early_warning_margin
 
 IDENTITY = Identity("DEVEMU", "LTO-8 TAPE", "0100", "DRV0001")
 
@@ -309,7 +311,7 @@ def test_worm_refuses_overwrite_but_appends(tmp_path: Path) -> None:
     h.check([0x04, 0, 0, 0, 0, 0], WORM_MEDIUM_OVERWRITE_ATTEMPTED)
     h.ok([0x11, 3, 0, 0, 0, 0])
     assert h.write(b"4" * 8).status == Status.GOOD
-    assert [c for c in drv._cart().partitions[0].lengths] == [8, 8, 8]
+    assert [c for c in drv.mounted().partitions[0].lengths] == [8, 8, 8]
 
 
 def test_read_only_file_is_write_protected(cartridge: Path) -> None:
@@ -434,7 +436,7 @@ def test_format_medium_partitions_like_st(host: Host) -> None:
     sent[pgo + 8 : pgo + 12] = bytes.fromhex("ffff 0064")
     host.ok([0x15, 0x10, 0, 0, len(sent), 0], out=bytes(sent))
     host.ok([0x04, 0, 1, 0, 0, 0])
-    cart = host.drive._cart()
+    cart = host.drive.mounted()
     assert [p.capacity for p in cart.partitions] == [12 * 10**12 - 100 * 10**6, 100 * 10**6]
     host.ok([0x2B, 2, 0, 0, 0, 0, 0, 0, 1, 0])  # LOCATE CP to partition 1
     host.write(b"p1")

@@ -40,16 +40,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from devemu.changer.cartridge_store import CartridgeDirectory
+from devemu.changer.device import MediumChanger
+from devemu.changer.elements import Element, ElementLayout, ElementType
+from devemu.changer.library import Library, LibraryError
 from devemu.config_table import TableReader
 from devemu.control_protocol import control_op
 from devemu.errors import ConfigError, DevemuError
 from devemu.scsi.identity import Identity
 from devemu.served import ServedDevice
-from devemu.tape.cartridge_store import CartridgeDirectory
-from devemu.tape.changer import MediumChanger
 from devemu.tape.drive import TapeDrive
-from devemu.tape.elements import Element, ElementLayout, ElementType
-from devemu.tape.library import Library, LibraryError
 from devemu.tape.media import drive_type, medium_type
 
 LIBRARY_KEYS = (

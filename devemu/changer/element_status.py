@@ -38,24 +38,8 @@ from construct import (
     Struct,
 )
 
-from devemu.tape.elements import Element, ElementType
-
-#: SMC-3 6.11.1 table 32: the READ ELEMENT STATUS CDB.
-ReadElementStatusCdb = Struct(
-    "opcode" / Int8ub,
-    "byte1"
-    / BitStruct(
-        "obsolete_lun" / BitsInteger(3),
-        "voltag" / Flag,
-        "element_type" / BitsInteger(4),
-    ),
-    "starting_address" / Int16ub,
-    "number_of_elements" / Int16ub,
-    "byte6" / BitStruct(Padding(6), "curdata" / Flag, "dvcid" / Flag),
-    "allocation_length" / Int24ub,
-    Padding(1),
-    "control" / Int8ub,
-)
+from devemu.changer.cdbs import ReadElementStatus
+from devemu.changer.elements import Element, ElementType
 
 #: SMC-3 6.11.2 table 34: element status data header.
 ElementStatusDataHeader = Struct(
@@ -161,7 +145,7 @@ class ReadElementStatusRequest:
 
     @classmethod
     def parse(cls, cdb: bytes) -> ReadElementStatusRequest:
-        f = ReadElementStatusCdb.parse(cdb[:12])
+        f = ReadElementStatus.parse(cdb[:12])
         return cls(
             element_type=f.byte1.element_type,
             voltag=f.byte1.voltag,
