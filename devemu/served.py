@@ -28,8 +28,9 @@ class ServedDevice:
     READ CAPACITY itself. :meth:`may_replay` decides whether a command
     found between cmd_tail and cmd_head after a restart may run again (a
     disk READ may; a tape WRITE or SPACE must not: it is completed with an
-    error instead): the device's command table says. ``control`` holds the operations this device offers
-    on the daemon's control socket (``insert``, ``eject``, ``status``, ...).
+    error instead): the device's command table says. ``control`` holds the
+    operations this device offers on the daemon's control socket
+    (``insert``, ``eject``, ``status``, ...).
     ``close`` flushes state on shutdown.
     """
 

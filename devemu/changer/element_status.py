@@ -38,7 +38,6 @@ from construct import (
     Struct,
 )
 
-from devemu.changer.cdbs import ReadElementStatus
 from devemu.changer.elements import Element, ElementType
 
 #: SMC-3 6.11.2 table 34: element status data header.
@@ -129,32 +128,6 @@ class MediumType:
     CLEANING = 2
     DIAGNOSTIC = 3
     WORM = 4
-
-
-@dataclass(frozen=True, slots=True)
-class ReadElementStatusRequest:
-    """The fields of a READ ELEMENT STATUS CDB the device acts on."""
-
-    element_type: int
-    voltag: bool
-    starting_address: int
-    number_of_elements: int
-    curdata: bool
-    dvcid: bool
-    allocation_length: int
-
-    @classmethod
-    def parse(cls, cdb: bytes) -> ReadElementStatusRequest:
-        f = ReadElementStatus.parse(cdb[:12])
-        return cls(
-            element_type=f.byte1.element_type,
-            voltag=f.byte1.voltag,
-            starting_address=f.starting_address,
-            number_of_elements=f.number_of_elements,
-            curdata=f.byte6.curdata,
-            dvcid=f.byte6.dvcid,
-            allocation_length=f.allocation_length,
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,12 +19,12 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
-from functools import partial
 import functools
 import os
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from devemu.errors import ImageError

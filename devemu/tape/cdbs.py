@@ -1,7 +1,7 @@
 """The CDBs of the SSC-5 commands a tape drive implements (SSC-5 7, SPC-5 6).
 
 Each CDB is declared once with construct and named after its command
-(``Space6``, ``Locate16``, ``ReadPosition``); READ(6) and WRITE(6) run for
+(``Space6Cdb``, ``Locate16Cdb``, ``ReadPositionCdb``); READ(6) and WRITE(6) run for
 every block and also have a precompiled :class:`struct.Struct` twin (a
 test proves the two agree). The opcodes are in :mod:`devemu.tape.opcodes`;
 the usage masks the dispatcher checks live with the command table in
@@ -11,7 +11,6 @@ every declaration against golden bytes both ways.
 
 from __future__ import annotations
 
-import struct
 from enum import IntEnum
 
 from construct import (
@@ -57,24 +56,14 @@ class ReadPositionForm(IntEnum):
 
 
 # SSC-5 7.6 (READ(6)) and 7.13 (WRITE(6)): byte 1 SILI and FIXED, 24-bit length.
-ReadWrite6 = Struct(
+ReadWrite6Cdb = Struct(
     "opcode" / Int8ub,
     "flags" / BitStruct(Padding(6), "sili" / Flag, "fixed" / Flag),
     "transfer_length" / Int24ub,
     "control" / Int8ub,
 )
-#: READ(6)/WRITE(6) fast path: opcode, flags, length high byte, length low 16 bits.
-READ_WRITE_6 = struct.Struct(">BBBHB")
-
-
-def transfer_length_6(cdb: bytes) -> tuple[int, int]:
-    """(flags byte, transfer length) of a READ(6) or WRITE(6) CDB."""
-    _op, flags, high, low, _ctl = READ_WRITE_6.unpack_from(cdb)
-    return flags, (high << 16) | low
-
-
 # SSC-5 7.9: SPACE(6), count is a signed 24-bit number.
-Space6 = Struct(
+Space6Cdb = Struct(
     "opcode" / Int8ub,
     "code" / BitStruct(Padding(4), "code" / BitsInteger(4)),
     "count" / Int24sb,
@@ -82,7 +71,7 @@ Space6 = Struct(
 )
 
 # SSC-5 7.10: SPACE(16).
-Space16 = Struct(
+Space16Cdb = Struct(
     "opcode" / Int8ub,
     "code" / BitStruct(Padding(4), "code" / BitsInteger(4)),
     Padding(2),
@@ -93,7 +82,7 @@ Space16 = Struct(
 )
 
 # SSC-5 7.12: WRITE FILEMARKS(6).
-WriteFilemarks6 = Struct(
+WriteFilemarks6Cdb = Struct(
     "opcode" / Int8ub,
     "flags" / BitStruct(Padding(6), "wsmk" / Flag, "immed" / Flag),
     "count" / Int24ub,
@@ -101,7 +90,7 @@ WriteFilemarks6 = Struct(
 )
 
 # SSC-5 7.13: WRITE FILEMARKS(16).
-WriteFilemarks16 = Struct(
+WriteFilemarks16Cdb = Struct(
     "opcode" / Int8ub,
     "flags" / BitStruct(Padding(4), "fcs" / Flag, "lcs" / Flag, Padding(1), "immed" / Flag),
     Padding(1),
@@ -112,7 +101,7 @@ WriteFilemarks16 = Struct(
 )
 
 # SSC-5 7.4: LOCATE(10).
-Locate10 = Struct(
+Locate10Cdb = Struct(
     "opcode" / Int8ub,
     "flags" / BitStruct(Padding(5), "bt" / Flag, "cp" / Flag, "immed" / Flag),
     Padding(1),
@@ -123,7 +112,7 @@ Locate10 = Struct(
 )
 
 # SSC-5 7.5: LOCATE(16).
-Locate16 = Struct(
+Locate16Cdb = Struct(
     "opcode" / Int8ub,
     "flags"
     / BitStruct(Padding(2), "dest_type" / BitsInteger(3), Padding(1), "cp" / Flag, "immed" / Flag),
@@ -135,7 +124,7 @@ Locate16 = Struct(
 )
 
 # SSC-5 7.7: READ POSITION.
-ReadPosition = Struct(
+ReadPositionCdb = Struct(
     "opcode" / Int8ub,
     "service_action" / BitStruct(Padding(3), "service_action" / BitsInteger(5)),
     Padding(5),
@@ -144,26 +133,26 @@ ReadPosition = Struct(
 )
 
 # SSC-5 7.8: REWIND; 7.2: ERASE(6); 7.3: LOAD UNLOAD; 7.1: FORMAT MEDIUM.
-Rewind = Struct(
+RewindCdb = Struct(
     "opcode" / Int8ub,
     "flags" / BitStruct(Padding(7), "immed" / Flag),
     Padding(3),
     "control" / Int8ub,
 )
-Erase6 = Struct(
+Erase6Cdb = Struct(
     "opcode" / Int8ub,
     "flags" / BitStruct(Padding(6), "immed" / Flag, "long" / Flag),
     Padding(3),
     "control" / Int8ub,
 )
-LoadUnload = Struct(
+LoadUnloadCdb = Struct(
     "opcode" / Int8ub,
     "flags" / BitStruct(Padding(7), "immed" / Flag),
     Padding(2),
     "action" / BitStruct(Padding(4), "hold" / Flag, "eot" / Flag, "reten" / Flag, "load" / Flag),
     "control" / Int8ub,
 )
-FormatMedium = Struct(
+FormatMediumCdb = Struct(
     "opcode" / Int8ub,
     "flags" / BitStruct(Padding(6), "verify" / Flag, "immed" / Flag),
     "format" / BitStruct(Padding(4), "format" / BitsInteger(4)),
@@ -172,13 +161,13 @@ FormatMedium = Struct(
 )
 
 # SSC-5 7.6 READ BLOCK LIMITS and 6.6 REPORT DENSITY SUPPORT.
-ReadBlockLimits = Struct(
+ReadBlockLimitsCdb = Struct(
     "opcode" / Int8ub,
     "flags" / BitStruct(Padding(7), "mloi" / Flag),
     Padding(3),
     "control" / Int8ub,
 )
-ReportDensitySupport = Struct(
+ReportDensitySupportCdb = Struct(
     "opcode" / Int8ub,
     "flags" / BitStruct(Padding(6), "medium_type" / Flag, "media" / Flag),
     Padding(5),
@@ -187,7 +176,7 @@ ReportDensitySupport = Struct(
 )
 
 # SPC-5 6.15 (PREVENT ALLOW MEDIUM REMOVAL, as SSC-5 6.x keeps it).
-PreventAllowMediumRemoval = Struct(
+PreventAllowMediumRemovalCdb = Struct(
     "opcode" / Int8ub,
     Padding(3),
     "prevent" / BitStruct(Padding(6), "prevent" / BitsInteger(2)),
@@ -195,7 +184,7 @@ PreventAllowMediumRemoval = Struct(
 )
 
 # SPC-5 6.18: READ ATTRIBUTE; 6.50: WRITE ATTRIBUTE.
-ReadAttribute = Struct(
+ReadAttributeCdb = Struct(
     "opcode" / Int8ub,
     "service_action" / BitStruct(Padding(3), "service_action" / BitsInteger(5)),
     Padding(3),
@@ -207,7 +196,7 @@ ReadAttribute = Struct(
     "cache" / BitStruct(Padding(7), "cache" / Flag),
     "control" / Int8ub,
 )
-WriteAttribute = Struct(
+WriteAttributeCdb = Struct(
     "opcode" / Int8ub,
     "flags" / BitStruct(Padding(7), "wtc" / Flag),
     Padding(3),

@@ -90,6 +90,8 @@ class TapeDrive(ScsiDevice):
     removable: ClassVar[bool] = True
     version_descriptors: ClassVar[tuple[int, ...]] = (VERSION_SSC5,)
     commands: ClassVar[CommandTable] = CommandTable(SPC_COMMANDS, SSC_COMMANDS)
+    #: Every motion counts: after a restart only commands that change nothing run again.
+    replays_only_unchanging: ClassVar[bool] = True
 
     def __init__(
         self, identity: Identity, drive_type: str = "LTO-8", state_dir: Path | None = None

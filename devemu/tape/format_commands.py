@@ -18,7 +18,6 @@ from devemu.scsi.sense import (
     cdb_field,
 )
 from devemu.tape import attribute_commands, pages
-from devemu.tape.cdbs import FormatMedium, ReadBlockLimits, ReportDensitySupport
 from devemu.tape.limits import (
     MAXIMUM_BLOCK_LENGTH,
     MAXIMUM_LOGICAL_OBJECT_IDENTIFIER,
@@ -29,10 +28,9 @@ if TYPE_CHECKING:
     from devemu.tape.drive import TapeDrive
 
 
-def format_medium(drive: TapeDrive, cmd: Command) -> None:
+def format_medium(drive: TapeDrive, cmd: Command, format: int) -> None:
     """FORMAT MEDIUM, SSC-5 7.1: 0 one partition, 1 and 2 as page 0x11 says."""
-    cdb = FormatMedium.parse(cmd.cdb)
-    fmt = cdb.format.format
+    fmt = format
     if fmt not in (0, 1, 2):
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2, 3))
     drive.check_writable()
@@ -57,10 +55,9 @@ def format_medium(drive: TapeDrive, cmd: Command) -> None:
     drive.to_bop()
 
 
-def read_block_limits(drive: TapeDrive, cmd: Command) -> int:
+def read_block_limits(drive: TapeDrive, cmd: Command, mloi: int) -> int:
     """READ BLOCK LIMITS, SSC-5 7.6.2 (6 bytes) or 7.6.3 with MLOI (20 bytes)."""
-    cdb = ReadBlockLimits.parse(cmd.cdb)
-    if cdb.flags.mloi:
+    if mloi:
         data: bytes = pages.MaximumObjectIdentifier.build(
             {"maximum_logical_object_identifier": MAXIMUM_LOGICAL_OBJECT_IDENTIFIER}
         )
@@ -75,13 +72,14 @@ def read_block_limits(drive: TapeDrive, cmd: Command) -> int:
     return cmd.data_in(data)
 
 
-def report_density_support(drive: TapeDrive, cmd: Command) -> int:
+def report_density_support(
+    drive: TapeDrive, cmd: Command, media: int, allocation_length: int
+) -> int:
     """REPORT DENSITY SUPPORT, SSC-5 6.6: the drive's densities or the medium's."""
-    cdb = ReportDensitySupport.parse(cmd.cdb)
-    if cdb.flags.media:
+    if media:
         drive.check_ready()
-        media = [drive.mounted().medium]
+        densities = [drive.mounted().medium]
     else:
-        media = drive.drive_type.densities
-    data = pages.density_support(drive.drive_type, media)
-    return cmd.data_in(data, cdb.allocation_length)
+        densities = drive.drive_type.densities
+    data = pages.density_support(drive.drive_type, densities)
+    return cmd.data_in(data, allocation_length)

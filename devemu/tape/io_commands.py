@@ -27,7 +27,6 @@ from devemu.scsi.sense import (
     cdb_field,
 )
 from devemu.tape.cartridge import FILEMARK, Cartridge, PartitionIndex
-from devemu.tape.cdbs import Erase6, WriteFilemarks6, WriteFilemarks16, transfer_length_6
 from devemu.tape.limits import MAXIMUM_BLOCK_LENGTH, early_warning_margin
 
 if TYPE_CHECKING:
@@ -52,10 +51,11 @@ def window(iov: Sequence[memoryview], start: int, length: int) -> list[memoryvie
     return out
 
 
-def read6(drive: TapeDrive, cmd: Command) -> int | Result | None:
+def read6(
+    drive: TapeDrive, cmd: Command, sili: int, fixed: int, transfer_length: int
+) -> int | Result | None:
     """READ(6): one variable block, or ``n`` fixed blocks (SSC-5 7.6)."""
-    flags, length = transfer_length_6(cmd.cdb)
-    fixed, sili = flags & 0x01, flags & 0x02
+    length = transfer_length
     if fixed and sili:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 1))
     if fixed and drive.block_length == 0:
@@ -114,10 +114,9 @@ def _read_fixed(
     return done * size
 
 
-def write6(drive: TapeDrive, cmd: Command) -> None:
+def write6(drive: TapeDrive, cmd: Command, fixed: int, transfer_length: int) -> None:
     """WRITE(6): one variable block, or ``n`` fixed blocks (SSC-5 7.13)."""
-    flags, length = transfer_length_6(cmd.cdb)
-    fixed = flags & 0x01
+    length = transfer_length
     if fixed and drive.block_length == 0:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 0))
     if not fixed and length > MAXIMUM_BLOCK_LENGTH:
@@ -165,25 +164,29 @@ def _write_filemarks(drive: TapeDrive, count: int, immed: bool) -> None:
         raise SenseError(END_OF_PARTITION_MEDIUM_DETECTED, eom=True, information=0)
 
 
-def write_filemarks6(drive: TapeDrive, cmd: Command) -> None:
+def write_filemarks6(drive: TapeDrive, cmd: Command, immed: int, count: int) -> None:
     """WRITE FILEMARKS(6), SSC-5 7.12: IMMED=0 synchronises even with count 0."""
-    cdb = WriteFilemarks6.parse(cmd.cdb)
-    _write_filemarks(drive, cdb.count, cdb.flags.immed)
+    _write_filemarks(drive, count, bool(immed))
 
 
-def write_filemarks16(drive: TapeDrive, cmd: Command) -> None:
+def write_filemarks16(
+    drive: TapeDrive,
+    cmd: Command,
+    immed: int,
+    partition: int,
+    logical_object_identifier: int,
+    count: int,
+) -> None:
     """WRITE FILEMARKS(16), SSC-5 7.13: at the position named by the CDB."""
-    cdb = WriteFilemarks16.parse(cmd.cdb)
-    if cdb.partition != drive.partition:
+    if partition != drive.partition:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(3))
-    if cdb.logical_object_identifier != drive.position:
+    if logical_object_identifier != drive.position:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(4))
-    _write_filemarks(drive, cdb.count, cdb.flags.immed)
+    _write_filemarks(drive, count, bool(immed))
 
 
 def erase6(drive: TapeDrive, cmd: Command) -> None:
     """ERASE(6), SSC-5 7.2: end of data at the current position, short or long."""
-    Erase6.parse(cmd.cdb)
     drive.check_writable()
     cart = drive.mounted()
     part = cart.partitions[drive.partition]

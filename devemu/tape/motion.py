@@ -22,19 +22,7 @@ from devemu.scsi.sense import (
     cdb_field,
 )
 from devemu.tape import pages
-from devemu.tape.cdbs import (
-    DestType,
-    LoadUnload,
-    Locate10,
-    Locate16,
-    PreventAllowMediumRemoval,
-    ReadPosition,
-    ReadPositionForm,
-    Rewind,
-    Space6,
-    Space16,
-    SpaceCode,
-)
+from devemu.tape.cdbs import DestType, ReadPositionForm, SpaceCode
 from devemu.tape.positioning import (
     Motion,
     Stop,
@@ -81,14 +69,12 @@ def _space(drive: TapeDrive, code: int, count: int) -> None:
     _raise_for(motion)
 
 
-def space6(drive: TapeDrive, cmd: Command) -> None:
-    cdb = Space6.parse(cmd.cdb)
-    _space(drive, cdb.code.code, cdb.count)
+def space6(drive: TapeDrive, cmd: Command, code: int, count: int) -> None:
+    """SPACE(6), SSC-5 7.9, and SPACE(16), SSC-5 7.10: COUNT is signed (negative: backwards)."""
+    _space(drive, code, count)
 
 
-def space16(drive: TapeDrive, cmd: Command) -> None:
-    cdb = Space16.parse(cmd.cdb)
-    _space(drive, cdb.code.code, cdb.count)
+space16 = space6
 
 
 def _change_partition(drive: TapeDrive, partition: int, byte: int) -> None:
@@ -97,29 +83,36 @@ def _change_partition(drive: TapeDrive, partition: int, byte: int) -> None:
     drive.change_partition(partition)
 
 
-def locate10(drive: TapeDrive, cmd: Command) -> None:
+def locate10(
+    drive: TapeDrive, cmd: Command, cp: int, logical_object_identifier: int, partition: int
+) -> None:
     """LOCATE(10), SSC-5 7.4 (BT=1 addresses are the same logical objects)."""
-    cdb = Locate10.parse(cmd.cdb)
-    if cdb.flags.cp:
-        _change_partition(drive, cdb.partition, 8)
-    motion = locate_object(drive.current_partition(), cdb.logical_object_identifier)
+    if cp:
+        _change_partition(drive, partition, 8)
+    motion = locate_object(drive.current_partition(), logical_object_identifier)
     drive.set_position(motion)
     _raise_for(motion)
 
 
-def locate16(drive: TapeDrive, cmd: Command) -> None:
+def locate16(
+    drive: TapeDrive,
+    cmd: Command,
+    dest_type: int,
+    cp: int,
+    partition: int,
+    logical_identifier: int,
+) -> None:
     """LOCATE(16), SSC-5 7.5: to an object, a file or end of data."""
-    cdb = Locate16.parse(cmd.cdb)
-    dest = cdb.flags.dest_type
+    dest = dest_type
     if dest not in (DestType.LOGICAL_OBJECT, DestType.LOGICAL_FILE, DestType.END_OF_DATA):
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 5))
-    if cdb.flags.cp:
-        _change_partition(drive, cdb.partition, 3)
+    if cp:
+        _change_partition(drive, partition, 3)
     part = drive.current_partition()
     if dest == DestType.LOGICAL_OBJECT:
-        motion = locate_object(part, cdb.logical_identifier)
+        motion = locate_object(part, logical_identifier)
     elif dest == DestType.LOGICAL_FILE:
-        motion = locate_file(part, cdb.logical_identifier)
+        motion = locate_file(part, logical_identifier)
     else:
         motion = space_to_eod(part)
     drive.set_position(motion)
@@ -128,15 +121,15 @@ def locate16(drive: TapeDrive, cmd: Command) -> None:
 
 def rewind(drive: TapeDrive, cmd: Command) -> None:
     """REWIND, SSC-5 7.8: synchronise, then BOP of partition 0."""
-    Rewind.parse(cmd.cdb)
     drive.synchronise()
     drive.to_bop()
 
 
-def read_position(drive: TapeDrive, cmd: Command) -> int:
+def read_position(
+    drive: TapeDrive, cmd: Command, service_action: int, allocation_length: int
+) -> int:
     """READ POSITION short, long and extended forms (SSC-5 7.7)."""
-    cdb = ReadPosition.parse(cmd.cdb)
-    form = cdb.service_action.service_action
+    form = service_action
     if form not in tuple(ReadPositionForm):
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 4))
     part = drive.current_partition()
@@ -150,24 +143,22 @@ def read_position(drive: TapeDrive, cmd: Command) -> int:
         eop=False,
         bpew=drive.in_early_warning(part) and pos >= part.eod,
     )
-    allocation = cdb.allocation_length if form == ReadPositionForm.EXTENDED else None
+    allocation = allocation_length if form == ReadPositionForm.EXTENDED else None
     return cmd.data_in(data, allocation)
 
 
-def load_unload(drive: TapeDrive, cmd: Command) -> None:
+def load_unload(drive: TapeDrive, cmd: Command, hold: int, eot: int, load: int) -> None:
     """LOAD UNLOAD, SSC-5 7.3: LOAD, RETEN, EOT, HOLD; the drive's state table does the rest."""
-    action = LoadUnload.parse(cmd.cdb).action
-    if action.load and action.eot:
+    if load and eot:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(4, 2))
-    if action.load:
-        drive.host_load(action.hold)
+    if load:
+        drive.host_load(bool(hold))
     else:
-        drive.host_unload(action.hold)
+        drive.host_unload(bool(hold))
 
 
-def prevent_allow_medium_removal(drive: TapeDrive, cmd: Command) -> None:
+def prevent_allow_medium_removal(drive: TapeDrive, cmd: Command, prevent: int) -> None:
     """PREVENT ALLOW MEDIUM REMOVAL (SPC-5 6.15): 00b allow, 01b prevent."""
-    prevent = PreventAllowMediumRemoval.parse(cmd.cdb).prevent.prevent
     if prevent > 1:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(4, 1))
     drive.prevent_removal(bool(prevent))

@@ -149,7 +149,7 @@ payload_crc32: Crc32 = _payload_crc32()
 FormatPayload = PrefixedArray(Int8ub, Int64ub)
 
 
-def pack_entry(  # noqa: PLR0917 - the header's fields, in their order
+def pack_entry(
     kind: int, partition: int, seq: int, position: int, length: int, payload_crc: int, count: int
 ) -> bytes:
     """Build an entry header (fast path equal to ``EntryHeader.build``)."""

@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 
-from devemu.changer.cdbs import ReadElementStatus
+from devemu.changer.cdbs import ReadElementStatusCdb
 from devemu.changer.device import MediumChanger
 from devemu.changer.element_status import (
     DeviceIdentifierHead,
     ElementDescriptorHead,
     ElementStatusDataHeader,
     ElementStatusPageHeader,
-    ReadElementStatusRequest,
     VolumeTag,
 )
 from devemu.changer.elements import ElementLayout
@@ -103,8 +102,13 @@ RES_FIELDS: dict[str, Any] = {
 
 
 def test_read_element_status_cdb_parses_and_builds() -> None:
-    assert ReadElementStatusRequest.parse(RES_GOLDEN) == ReadElementStatusRequest(**RES_FIELDS)
-    built = ReadElementStatus.build(
+    spec = MediumChanger.commands.get(0xB8)
+    assert spec is not None and spec.decode is not None
+    decoded = dict(
+        zip([f.rpartition(".")[2] for f in spec.fields], spec.decode(RES_GOLDEN), strict=True)
+    )
+    assert decoded == {k: int(v) for k, v in RES_FIELDS.items() if k in decoded}
+    built = ReadElementStatusCdb.build(
         {
             "opcode": 0xB8,
             "byte1": {"obsolete_lun": 0, "voltag": True, "element_type": 4},

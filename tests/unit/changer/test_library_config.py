@@ -14,6 +14,7 @@ from devemu.changer.library import LibraryError
 from devemu.errors import ConfigError
 from devemu.scsi.command import Command
 from devemu.scsi.identity import Identity
+from devemu.tape.drive import TapeDrive
 from devemu.served import ServedDevice
 from tests.unit.changer.test_library_fakes import FakeDrive
 
@@ -21,6 +22,11 @@ made: list[tuple[Identity, str, Path]] = []
 
 
 class ConfigDrive(FakeDrive):
+    # The replay policy of the real drive, read from its table.
+    commands = TapeDrive.commands
+    replays_only_unchanging = True
+    may_replay = TapeDrive.may_replay
+
     def close(self) -> None:
         pass
 

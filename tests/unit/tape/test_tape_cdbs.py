@@ -24,43 +24,43 @@ CASES = [
     case(
         "READ(6) fixed, 3 blocks",
         "08 01 00 00 03 00",
-        cdbs.ReadWrite6,
+        cdbs.ReadWrite6Cdb,
         {"opcode": 0x08, "flags": {"sili": False, "fixed": True}, "transfer_length": 3},
     ),
     case(
         "READ(6) variable, SILI",
         "08 02 12 34 56 00",
-        cdbs.ReadWrite6,
+        cdbs.ReadWrite6Cdb,
         {"opcode": 0x08, "flags": {"sili": True, "fixed": False}, "transfer_length": 0x123456},
     ),
     case(
         "WRITE(6) variable, 64 KiB",
         "0a 00 01 00 00 00",
-        cdbs.ReadWrite6,
+        cdbs.ReadWrite6Cdb,
         {"opcode": 0x0A, "flags": {"sili": False, "fixed": False}, "transfer_length": 0x10000},
     ),
     case(
         "SPACE(6) two filemarks back",
         "11 01 ff ff fe 00",
-        cdbs.Space6,
+        cdbs.Space6Cdb,
         {"opcode": 0x11, "code": {"code": 1}, "count": -2},
     ),
     case(
         "SPACE(16) one block back",
         "91 00 00 00 ff ff ff ff ff ff ff ff 00 00 00 00",
-        cdbs.Space16,
+        cdbs.Space16Cdb,
         {"opcode": 0x91, "code": {"code": 0}, "count": -1, "parameter_length": 0},
     ),
     case(
         "WRITE FILEMARKS(6) IMMED",
         "10 01 00 00 02 00",
-        cdbs.WriteFilemarks6,
+        cdbs.WriteFilemarks6Cdb,
         {"opcode": 0x10, "flags": {"wsmk": False, "immed": True}, "count": 2},
     ),
     case(
         "WRITE FILEMARKS(16)",
         "80 01 00 01 00 00 00 00 00 00 12 34 00 00 05 00",
-        cdbs.WriteFilemarks16,
+        cdbs.WriteFilemarks16Cdb,
         {
             "opcode": 0x80,
             "flags": {"fcs": False, "lcs": False, "immed": True},
@@ -72,7 +72,7 @@ CASES = [
     case(
         "LOCATE(10) CP",
         "2b 02 00 00 01 00 00 00 02 00",
-        cdbs.Locate10,
+        cdbs.Locate10Cdb,
         {
             "opcode": 0x2B,
             "flags": {"bt": False, "cp": True, "immed": False},
@@ -83,7 +83,7 @@ CASES = [
     case(
         "LOCATE(16) to a file, CP",
         "92 0a 00 01 00 00 00 00 00 00 00 07 00 00 00 00",
-        cdbs.Locate16,
+        cdbs.Locate16Cdb,
         {
             "opcode": 0x92,
             "flags": {"dest_type": 1, "cp": True, "immed": False},
@@ -95,28 +95,31 @@ CASES = [
     case(
         "READ POSITION long form",
         "34 06 00 00 00 00 00 00 00 00",
-        cdbs.ReadPosition,
+        cdbs.ReadPositionCdb,
         {"opcode": 0x34, "service_action": {"service_action": 6}, "allocation_length": 0},
     ),
     case(
         "READ POSITION extended form",
         "34 08 00 00 00 00 00 00 20 00",
-        cdbs.ReadPosition,
+        cdbs.ReadPositionCdb,
         {"opcode": 0x34, "service_action": {"service_action": 8}, "allocation_length": 32},
     ),
     case(
-        "REWIND IMMED", "01 01 00 00 00 00", cdbs.Rewind, {"opcode": 0x01, "flags": {"immed": True}}
+        "REWIND IMMED",
+        "01 01 00 00 00 00",
+        cdbs.RewindCdb,
+        {"opcode": 0x01, "flags": {"immed": True}},
     ),
     case(
         "ERASE(6) LONG",
         "19 01 00 00 00 00",
-        cdbs.Erase6,
+        cdbs.Erase6Cdb,
         {"opcode": 0x19, "flags": {"immed": False, "long": True}},
     ),
     case(
         "LOAD UNLOAD unload, HOLD",
         "1b 00 00 00 08 00",
-        cdbs.LoadUnload,
+        cdbs.LoadUnloadCdb,
         {
             "opcode": 0x1B,
             "flags": {"immed": False},
@@ -126,7 +129,7 @@ CASES = [
     case(
         "LOAD UNLOAD load, IMMED",
         "1b 01 00 00 01 00",
-        cdbs.LoadUnload,
+        cdbs.LoadUnloadCdb,
         {
             "opcode": 0x1B,
             "flags": {"immed": True},
@@ -136,7 +139,7 @@ CASES = [
     case(
         "FORMAT MEDIUM partitions from page 0x11",
         "04 00 02 00 00 00",
-        cdbs.FormatMedium,
+        cdbs.FormatMediumCdb,
         {
             "opcode": 0x04,
             "flags": {"verify": False, "immed": False},
@@ -147,13 +150,13 @@ CASES = [
     case(
         "READ BLOCK LIMITS MLOI",
         "05 01 00 00 00 00",
-        cdbs.ReadBlockLimits,
+        cdbs.ReadBlockLimitsCdb,
         {"opcode": 0x05, "flags": {"mloi": True}},
     ),
     case(
         "REPORT DENSITY SUPPORT MEDIA",
         "44 01 00 00 00 00 00 ff ff 00",
-        cdbs.ReportDensitySupport,
+        cdbs.ReportDensitySupportCdb,
         {
             "opcode": 0x44,
             "flags": {"medium_type": False, "media": True},
@@ -163,13 +166,13 @@ CASES = [
     case(
         "PREVENT ALLOW MEDIUM REMOVAL prevent",
         "1e 00 00 00 01 00",
-        cdbs.PreventAllowMediumRemoval,
+        cdbs.PreventAllowMediumRemovalCdb,
         {"opcode": 0x1E, "prevent": {"prevent": 1}},
     ),
     case(
         "READ ATTRIBUTE values of partition 1",
         "8c 00 00 00 00 00 00 01 04 00 00 00 10 00 00 00",
-        cdbs.ReadAttribute,
+        cdbs.ReadAttributeCdb,
         {
             "opcode": 0x8C,
             "service_action": {"service_action": 0},
@@ -183,7 +186,7 @@ CASES = [
     case(
         "WRITE ATTRIBUTE WTC",
         "8d 01 00 00 00 00 00 00 00 00 00 00 00 20 00 00",
-        cdbs.WriteAttribute,
+        cdbs.WriteAttributeCdb,
         {
             "opcode": 0x8D,
             "flags": {"wtc": True},
