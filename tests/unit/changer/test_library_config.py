@@ -14,8 +14,8 @@ from devemu.changer.library import LibraryError
 from devemu.errors import ConfigError
 from devemu.scsi.command import Command
 from devemu.scsi.identity import Identity
-from devemu.tape.drive import TapeDrive
 from devemu.served import ServedDevice
+from devemu.tape.drive import TapeDrive
 from tests.unit.changer.test_library_fakes import FakeDrive
 
 made: list[tuple[Identity, str, Path]] = []
