@@ -11,7 +11,7 @@ from devemu.changer import cdbs
 from devemu.changer.commands import CHANGER_COMMANDS
 from devemu.changer.device import MediumChanger
 from devemu.changer.opcodes import Opcode
-from tests.unit.tape.golden import check_both_ways
+from tests.golden import check_both_ways
 
 CTL = {"control": 0}
 

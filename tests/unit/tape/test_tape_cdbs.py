@@ -11,7 +11,7 @@ from devemu.tape import cdbs
 from devemu.tape.commands import SSC_COMMANDS
 from devemu.tape.drive import TapeDrive
 from devemu.tape.opcodes import Opcode
-from tests.unit.tape.golden import check_both_ways
+from tests.golden import check_both_ways
 
 CTL = {"control": 0}
 

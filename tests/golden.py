@@ -1,4 +1,4 @@
-"""Golden-bytes checks shared by the tape and changer CDB tables."""
+"""Golden-bytes checks shared by every test of a construct declaration."""
 
 from __future__ import annotations
 
