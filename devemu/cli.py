@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
     except DevemuError as err:
         print(f"devemu: {err}", file=sys.stderr)
-        return 2
+        return err.exit_status
     except KeyboardInterrupt:
         return 130
     return code

@@ -14,15 +14,23 @@ from pathlib import Path
 
 
 class DevemuError(Exception):
-    """Base of the errors a user can act on; the message says what to do."""
+    """Base of the errors a user can act on; the message says what to do.
+
+    ``exit_status`` is what the ``devemu`` command exits with: 2 for a
+    usage error (a bad argument or configuration), 1 for a runtime error.
+    """
+
+    exit_status = 2
 
 
 class ImageError(DevemuError):
     """A disc, disk or cartridge image (or its sheet) that cannot be used.
 
     ``where`` names the place: ``"line 12"``, ``"offset 0x8000"``,
-    ``"record 41"``.
+    ``"record 41"``. A runtime error: the command was right, the file is not.
     """
+
+    exit_status = 1
 
     def __init__(self, path: str | Path, where: str | None, reason: str) -> None:
         self.path = Path(path)
