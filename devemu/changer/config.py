@@ -49,6 +49,7 @@ from devemu.control_protocol import control_op
 from devemu.errors import ConfigError, DevemuError
 from devemu.scsi.identity import Identity
 from devemu.served import ServedDevice
+from devemu.tape.cartridge_check import check_cartridge_folder
 from devemu.tape.drive import TapeDrive
 from devemu.tape.media import drive_type, medium_type
 
@@ -242,6 +243,9 @@ def from_config(
         state_dir / "library" / f"{name}.json",
         drive_names=drive_names,
     )
+    bad = check_cartridge_folder(folder)
+    if bad:
+        raise r.error("directory", f"{len(bad)} bad cartridge(s): {'; '.join(bad)}")
     try:
         library.open(barcodes)
     except (DevemuError, ValueError, OSError) as err:
