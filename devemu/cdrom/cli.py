@@ -82,12 +82,15 @@ def _image_iso(args: argparse.Namespace) -> int:
 
 
 def _image_info(args: argparse.Namespace) -> int:
-    if not args.json and is_cartridge_file(Path(args.image)):
+    if is_cartridge_file(Path(args.image)):
         # Imported here: only a cartridge needs the tape package.
-        from devemu.tape.cli import print_info  # noqa: PLC0415
+        from devemu.tape import cli as tape_cli  # noqa: PLC0415
 
         with Cartridge.open(args.image, read_only=True) as cart:
-            print_info(cart)
+            if args.json:
+                print(json.dumps(tape_cli.describe(cart), indent=2))
+            else:
+                tape_cli.print_info(cart)
         return 0
     disc = load_image(args.image)
     try:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from devemu.errors import DevemuError, ImageError
 from devemu.sizes import size_argument
@@ -110,6 +111,29 @@ def _info(args: argparse.Namespace) -> int:
             print("verify: " + ("ok" if not problems else f"{len(problems)} damaged records"))
             return 1 if problems else 0
     return 0
+
+
+def describe(cart: Cartridge) -> dict[str, Any]:
+    """A plain summary of a cartridge: what ``devemu image info --json`` shows."""
+    synced, synced_end = cart.durable
+    return {
+        "image": str(cart.path),
+        "kind": "cartridge",
+        "barcode": cart.barcode,
+        "barcode_problem": barcode_problem(cart.path, cart.barcode),
+        "media_type": cart.media_type,
+        "worm": cart.worm,
+        "capacity": cart.capacity,
+        "entries": cart.entries,
+        "size": cart.file_size,
+        "synced_entries": synced,
+        "synced_to": synced_end,
+        "torn_tail": cart.truncated_tail,
+        "partitions": [
+            {"objects": p.eod, "filemarks": len(p.filemarks), "used": p.used}
+            for p in cart.partitions
+        ],
+    }
 
 
 def print_info(cart: Cartridge) -> None:

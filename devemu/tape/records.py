@@ -13,7 +13,9 @@ acknowledged tail (entries past the mark) from lost acknowledged data
 (entries the mark counts that are missing or damaged). The two marks are
 written alternately, each with its own CRC, so a torn write of one leaves
 the other; the higher valid one counts. The header CRC is computed with the
-marks read as zeros, so writing a mark never touches the fixed header.
+marks read as zeros, so writing a mark never touches the fixed header, and a
+cartridge made before sync marks existed (both slots zero) opens as it did:
+its first flush gives it a mark.
 
 An entry is a 40-byte :data:`EntryHeader` followed by ``length`` bytes of
 payload. The header carries a sequence number (one more than the entry

@@ -8,6 +8,7 @@ start; ``devemu tape create`` takes LTO bar code labels only.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tomllib
@@ -263,6 +264,13 @@ def test_image_info_describes_a_cartridge(path: Path, capsys: pytest.CaptureFixt
     Cartridge.create(path, "A00001L8").close()
     code, out, _err = _run(["image", "info", str(path)], capsys)
     assert code == 0 and "barcode:     A00001L8" in out
+    code, out, _err = _run(["image", "info", "--json", str(path)], capsys)
+    facts = json.loads(out)
+    assert code == 0 and (facts["kind"], facts["barcode"], facts["synced_entries"]) == (
+        "cartridge",
+        "A00001L8",
+        0,
+    )
 
 
 def test_tape_info_flags_a_barcode_that_is_not_the_file_name(
