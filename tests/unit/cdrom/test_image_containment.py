@@ -247,7 +247,10 @@ def test_image_commands_answer_user_errors_in_one_line(
     nul = tmp_path / "nul.cue"
     nul.write_bytes(b'FILE "a\x00b" BINARY\nTRACK 01 MODE1/2048\nINDEX 01 00:00:00\n')
     bad_wave = tmp_path / "w.cue"
-    (tmp_path / "bad.wav").write_bytes(b"RIFF\x24\0\0\0WAVEfmt \x10\0\0\0\x01\0\x02\0")
+    fmt = struct.pack("<HHIIHH", 1, 2, 44100, 44100 * 4, 4, 16)
+    # a chunk whose size runs past the end: the stdlib wave module raised a bare RuntimeError
+    junk = b"junk" + struct.pack("<I", 0xFFFFFF00)
+    (tmp_path / "bad.wav").write_bytes(b"RIFF\x24\0\0\0WAVEfmt \x10\0\0\0" + fmt + junk)
     bad_wave.write_text('FILE "bad.wav" WAVE\nTRACK 01 AUDIO\nINDEX 01 00:00:00\n')
     records = tmp_path / "records.iso"
     shutil.copyfile(samples["data"], records)
