@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from devemu.changer import config as library_config
 from devemu.cli import main
 from devemu.errors import ConfigError, ImageError
-from devemu.changer import config as library_config
 from devemu.tape.cartridge import Cartridge
 from devemu.tape.cartridge_check import check_cartridge, check_cartridge_folder
 from devemu.tape.media import MEDIA, check_volume_label, media_identifier
