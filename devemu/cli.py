@@ -66,11 +66,11 @@ def os_error_text(err: OSError) -> str:
     return f"{place}: {reason}"
 
 
-def fail(message: str) -> int:
-    """Tell ``message`` on one line of stderr; return :data:`EXIT_FAILURE`."""
+def fail(message: str, status: int = EXIT_FAILURE) -> int:
+    """Tell ``message`` on one line of stderr; return ``status`` (:data:`EXIT_FAILURE`)."""
     one_line = message.replace("\r", "\\r").replace("\n", "\\n")
     print(f"devemu: {one_line}", file=sys.stderr)
-    return EXIT_FAILURE
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except DevemuError as err:
-        return fail(str(err))
+        return fail(str(err), err.exit_status)
     except OSError as err:
         return fail(os_error_text(err))
     except KeyboardInterrupt:

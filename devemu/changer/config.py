@@ -50,6 +50,7 @@ from devemu.control_protocol import control_op
 from devemu.errors import ConfigError, DevemuError
 from devemu.scsi.identity import Identity
 from devemu.served import ServedDevice
+from devemu.tape.cartridge_check import check_cartridge_folder
 from devemu.tape.drive import TapeDrive
 from devemu.tape.media import drive_type, medium_type
 
@@ -242,6 +243,9 @@ def check(
         problem = file_problem(store.path(store.file_name(barcode)))
         if problem:
             raise r.error("directory", f"cartridge {barcode}: {problem}")
+    bad = check_cartridge_folder(folder)
+    if bad:
+        raise r.error("directory", f"{len(bad)} bad cartridge(s): {'; '.join(bad)}")
     state_path = state_dir / "library" / f"{name}.json"
     try:
         problem = file_problem(state_path)
