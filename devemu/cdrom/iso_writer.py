@@ -18,7 +18,7 @@ import pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
 
 from devemu.atomic_file import replacing
-from devemu.errors import DevemuError, UsageError, ImageError
+from devemu.errors import DevemuError, ImageError, UsageError
 
 #: Progress callback: (bytes done, bytes total).
 Progress = Callable[[int, int], None]

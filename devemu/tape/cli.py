@@ -21,7 +21,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from devemu.errors import DevemuError, UsageError, ImageError
+from devemu.errors import DevemuError, ImageError, UsageError
 from devemu.sizes import size_argument
 from devemu.tape import mam
 from devemu.tape.cartridge import FILEMARK, Cartridge, PartitionIndex
