@@ -1,7 +1,18 @@
 """The ``devemu`` command: one subcommand group per part of the suite.
 
 Each part contributes its subcommands through an ``add_parser(subparsers)``
-function in its own ``cli`` module; this file only assembles them.
+function in its own ``cli`` module; this file assembles them and is the
+one boundary between a command and the user's terminal. Exit status:
+
+- 0: success (or what the command itself returns, e.g. ``devemu vm``);
+- 1: the command failed: a :class:`~devemu.errors.DevemuError` (a bad
+  configuration or image, a host that cannot serve, a daemon that
+  refuses) or an OSError (a file that cannot be read or written), told in
+  one line on stderr that names the file, key or place;
+- 2: the command line was wrong (argparse's usage errors);
+- 130: interrupted.
+
+Anything else is a bug in devemu and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -9,6 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -19,8 +31,8 @@ SUBCOMMANDS: tuple[str, ...] = (
     "devemu.daemon_cli:add_parser",
     "devemu.disk.cli:add_parser",
     "devemu.cdrom.cli:add_parser",
-    "devemu.tape.tape_cli:add_tape_parser",
-    "devemu.tape.library_cli:add_library_parser",
+    "devemu.tape.cli:add_tape_parser",
+    "devemu.changer.cli:add_library_parser",
     "devemu.vm.cli:add_parser",
 )
 
@@ -38,6 +50,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Exit status of a command that failed (2 is argparse's, for usage errors).
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+
+
+def os_error_text(err: OSError) -> str:
+    """``FILE: reason`` (``FILE -> OTHER: reason`` for a rename) for an OSError."""
+    reason = err.strerror or str(err)
+    if err.filename is None:
+        return reason
+    place = os.fsdecode(err.filename)
+    if err.filename2 is not None:
+        place += f" -> {os.fsdecode(err.filename2)}"
+    return f"{place}: {reason}"
+
+
+def fail(message: str, status: int = EXIT_FAILURE) -> int:
+    """Tell ``message`` on one line of stderr; return ``status`` (:data:`EXIT_FAILURE`)."""
+    one_line = message.replace("\r", "\\r").replace("\n", "\\n")
+    print(f"devemu: {one_line}", file=sys.stderr)
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -48,10 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except DevemuError as err:
-        print(f"devemu: {err}", file=sys.stderr)
-        return 2
+        return fail(str(err), err.exit_status)
+    except OSError as err:
+        return fail(os_error_text(err))
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     return code
 
 

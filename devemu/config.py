@@ -14,14 +14,24 @@ Schema::
     [[cdrom]]
     [[library]]
 
-Each array is handed, table by table, to its family's ``from_config``
+Each array is handed, table by table, to its family's ``check``
 (``disk`` -> :mod:`devemu.disk.config`, ``cdrom`` -> :mod:`devemu.cdrom.config`,
-``library`` -> :mod:`devemu.tape.config`), imported only when the file uses
-it. Everything is checked before the daemon creates anything in the
-kernel: TOML syntax (with line and column), the ``[daemon]`` keys, unknown
-sections, the families' own keys, and names unique across the file. Every
-refusal is a :class:`~devemu.errors.ConfigError` naming the file, the key
-and the reason.
+``library`` -> :mod:`devemu.changer.config`), imported only when the file uses
+it.
+
+Two passes, so that a refused file leaves nothing behind:
+
+1. :func:`check` is pure: TOML syntax (with line and column), the
+   ``[daemon]`` keys, unknown sections, the families' own keys and the
+   files they name, names unique across the file, and whether ``state_dir``
+   and the control socket's folder are (or can become) folders. It reads
+   files at most and creates nothing, so it runs anywhere, as any user
+   (``devemu serve --check``).
+2. :func:`build_devices`, once the host has been checked too, creates what
+   is missing (images, cartridges, state) and builds the devices.
+
+Every refusal is a :class:`~devemu.errors.ConfigError` naming the file, the
+key and the reason.
 """
 
 from __future__ import annotations
@@ -36,7 +46,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from devemu.config_table import NAME_PATTERN, TableReader
+from devemu.config_table import (
+    NAME_PATTERN,
+    NAME_RULE,
+    DevicePlan,
+    TableReader,
+    folder_problem,
+)
 from devemu.errors import ConfigError
 from devemu.served import ServedDevice
 
@@ -48,7 +64,7 @@ SOCKET_ENV = "DEVEMU_SOCKET"
 FAMILIES: dict[str, str] = {
     "disk": "devemu.disk.config",
     "cdrom": "devemu.cdrom.config",
-    "library": "devemu.tape.config",
+    "library": "devemu.changer.config",
 }
 
 Fabric = Literal["loopback", "none"]
@@ -57,8 +73,11 @@ DAEMON_KEYS = ("control_socket", "state_dir", "fabric", "wwn", "cmd_time_out")
 
 _WWN_PATTERN = re.compile(r"^naa\.5001405[0-9a-f]{9}$")
 _TOML_PLACE = re.compile(r"\(at line (\d+), column (\d+)\)")
+#: ``sun_path`` of a Unix socket address holds 107 bytes and a NUL (unix(7)).
+SOCKET_PATH_MAX = 107
 
-FromConfig = Callable[..., list[ServedDevice]]
+#: A family's ``check(table, *, path, key, base_dir, state_dir) -> DevicePlan``.
+CheckTable = Callable[..., DevicePlan]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +95,10 @@ class Section:
 
 @dataclass
 class Config:
-    """A checked configuration file; ``devices`` is filled by :func:`build_devices`."""
+    """A parsed configuration file.
+
+    ``plans`` is filled by :func:`check`, ``devices`` by :func:`build_devices`.
+    """
 
     path: Path
     control_socket: Path = DEFAULT_CONTROL_SOCKET
@@ -89,6 +111,7 @@ class Config:
     #: kernel refuses it afterwards).
     cmd_time_out: int = 30
     sections: list[Section] = field(default_factory=list)
+    plans: list[tuple[Section, DevicePlan]] = field(default_factory=list)
     devices: list[ServedDevice] = field(default_factory=list)
 
     @property
@@ -151,8 +174,8 @@ def parse_file(path: Path | str) -> Config:
     return parse_text(text, path.resolve())
 
 
-def family_loader(family: str, path: Path) -> FromConfig:
-    """Import ``devemu.<family>.config`` and return its ``from_config``."""
+def family_loader(family: str, path: Path) -> CheckTable:
+    """Import ``devemu.<family>.config`` and return its ``check``."""
     module_name = FAMILIES[family]
     try:
         module = importlib.import_module(module_name)
@@ -160,43 +183,75 @@ def family_loader(family: str, path: Path) -> FromConfig:
         raise ConfigError(
             path, family, f"[[{family}]] needs {module_name}, which cannot be imported: {err}"
         ) from err
-    loader = getattr(module, "from_config", None)
-    if not callable(loader):
-        raise ConfigError(path, family, f"{module_name} has no from_config()")
-    return cast(FromConfig, loader)
+    checker = getattr(module, "check", None)
+    if not callable(checker):
+        raise ConfigError(path, family, f"{module_name} has no check()")
+    return cast(CheckTable, checker)
 
 
-def build_devices(
-    config: Config, loader: Callable[[str, Path], FromConfig] = family_loader
-) -> list[ServedDevice]:
-    """Turn every section into served devices; on any error close what was built."""
-    devices: list[ServedDevice] = []
+def _check_places(config: Config) -> None:
+    """``state_dir`` and the control socket: folders that are, or can become, folders."""
+    problem = folder_problem(config.state_dir)
+    if problem:
+        raise ConfigError(config.path, "daemon.state_dir", problem)
+    sock = config.control_socket
+    if len(os.fsencode(sock)) > SOCKET_PATH_MAX:
+        raise ConfigError(
+            config.path,
+            "daemon.control_socket",
+            f"{sock} is longer than the {SOCKET_PATH_MAX} bytes a socket address holds",
+        )
+    problem = folder_problem(sock.parent)
+    with contextlib.suppress(PermissionError):
+        if problem is None and sock.is_dir():
+            problem = f"{sock} is a folder, not a socket"
+    if problem:
+        raise ConfigError(config.path, "daemon.control_socket", problem)
+
+
+def check(
+    config: Config, loader: Callable[[str, Path], CheckTable] = family_loader
+) -> list[DevicePlan]:
+    """The pure pass: check every section and the daemon's places; create nothing."""
+    _check_places(config)
+    plans: list[tuple[Section, DevicePlan]] = []
     names: dict[str, str] = {}
+    for section in config.sections:
+        checker = loader(section.family, config.path)
+        plan = checker(
+            dict(section.table),
+            path=config.path,
+            key=section.key,
+            base_dir=config.base_dir,
+            state_dir=config.state_dir,
+        )
+        for name in plan.names:
+            if not NAME_PATTERN.match(name):
+                raise ConfigError(config.path, f"{section.key}.name", f"{name!r}: {NAME_RULE}")
+            if name in names:
+                raise ConfigError(
+                    config.path,
+                    f"{section.key}.name",
+                    f"{name!r} is already used by {names[name]}",
+                )
+            names[name] = section.key
+        plans.append((section, plan))
+    config.plans = plans
+    return [plan for _, plan in plans]
+
+
+def build_devices(config: Config) -> list[ServedDevice]:
+    """Build the devices of :func:`check`'s plans; on any error close what was built.
+
+    This is where images, cartridges and state are created: call it only
+    once the configuration and the host have both been checked.
+    """
+    if not config.plans and config.sections:
+        check(config)
+    devices: list[ServedDevice] = []
     try:
-        for section in config.sections:
-            from_config = loader(section.family, config.path)
-            built = from_config(
-                dict(section.table),
-                path=config.path,
-                key=section.key,
-                base_dir=config.base_dir,
-                state_dir=config.state_dir,
-            )
-            for device in built:
-                if not NAME_PATTERN.match(device.name):
-                    raise ConfigError(
-                        config.path,
-                        f"{section.key}.name",
-                        f"{device.name!r} must be 1-64 of A-Z, a-z, 0-9, '_' and '-'",
-                    )
-                if device.name in names:
-                    raise ConfigError(
-                        config.path,
-                        f"{section.key}.name",
-                        f"{device.name!r} is already used by {names[device.name]}",
-                    )
-                names[device.name] = section.key
-                devices.append(device)
+        for _section, plan in config.plans:
+            devices.extend(plan.build())
     except BaseException:
         # The original error is what the user must see; a failing close is secondary.
         for device in devices:
@@ -207,9 +262,16 @@ def build_devices(
     return devices
 
 
+def check_file(path: Path | str) -> Config:
+    """Parse and check ``path`` (the pure pass): nothing is created."""
+    config = parse_file(path)
+    check(config)
+    return config
+
+
 def load(path: Path | str) -> Config:
     """Parse, check and build every device of ``path``."""
-    config = parse_file(path)
+    config = check_file(path)
     build_devices(config)
     return config
 

@@ -6,16 +6,27 @@ same way: keys not listed are refused, each value is checked for its type
 :class:`~devemu.errors.ConfigError` naming the file and the dotted key,
 ``disk[0].block_size``. Names, INQUIRY strings (SPC-5 6.7.2) and paths
 relative to the configuration file's folder follow one rule everywhere.
+
+Reading a table yields a :class:`DevicePlan`: the table checked, nothing
+created yet. Making a plan may read files (an image's header, a state
+file) but never writes one; :meth:`DevicePlan.build` is the first step
+that creates images, cartridges or state. The ``*_problem`` functions
+tell, without creating anything, why a file or folder the plan will
+create later could not be made.
 """
 
 from __future__ import annotations
 
 import re
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from devemu.errors import ConfigError
 from devemu.scsi.identity import Identity
+from devemu.served import ServedDevice
 
 #: LIO backstore names: configfs folder names the UIO name can carry.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -29,6 +40,70 @@ def resolve_path(base_dir: Path, value: str) -> Path:
     """``value`` with ``~`` expanded; a relative path is taken from ``base_dir``."""
     path = Path(value).expanduser()
     return path if path.is_absolute() else base_dir / path
+
+
+@dataclass(frozen=True, slots=True)
+class DevicePlan:
+    """One table, checked, nothing created: what it serves and how to build it.
+
+    ``names`` are the LIO backstore names it will serve, in LUN order;
+    ``summary`` is one line for ``devemu serve --check``; ``build`` creates
+    what is missing (images, cartridges, state) and returns the devices,
+    refusing with a :class:`~devemu.errors.ConfigError` what changed since.
+    """
+
+    names: tuple[str, ...]
+    summary: str
+    build: Callable[[], list[ServedDevice]]
+
+
+def _mode(path: Path) -> int | None:
+    """``st_mode`` of ``path`` (symlinks followed); None when it does not exist.
+
+    A place that cannot be looked at (no search permission: ``--check`` run
+    by a user who is not the one serving) raises PermissionError.
+    """
+    try:
+        return path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def folder_problem(path: Path) -> str | None:
+    """Why ``path`` is not a folder and could not become one; None when it is or can.
+
+    The nearest part of ``path`` that exists must be a folder. Places that
+    cannot be looked at are not held against it (the serving user may see them).
+    """
+    for place in (path, *path.parents):
+        try:
+            mode = _mode(place)
+        except PermissionError:
+            return None
+        if mode is None:
+            continue
+        if stat.S_ISDIR(mode):
+            return None
+        what = "a file" if stat.S_ISREG(mode) else "not a folder"
+        if place == path:
+            return f"{path} is {what}, not a folder"
+        return f"{path} cannot be made: {place} is {what}"
+    return None
+
+
+def file_problem(path: Path) -> str | None:
+    """Why ``path`` is not a regular file and could not be created; None when it is or can."""
+    try:
+        mode = _mode(path)
+    except PermissionError:
+        return None
+    if mode is None:
+        return folder_problem(path.parent)
+    if stat.S_ISDIR(mode):
+        return f"{path} is a folder, not a file"
+    if not stat.S_ISREG(mode):
+        return f"{path} is not a regular file"
+    return None
 
 
 class TableReader:

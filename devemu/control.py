@@ -9,12 +9,29 @@ back, in order::
     <- {"ok": true, "result": {...}}
     <- {"ok": false, "error": "cd0: no such device"}
 
-``op`` is looked up in the device's ``ServedDevice.control`` table. The
-built-in ``status`` op answers for one device (``ServedDevice.status``) or,
-without ``device``, for all of them. The server lives in the daemon's single
-``selectors`` loop: it never blocks on a client, and a request runs to
-completion before the next event is looked at, so operations see the
-device between two SCSI commands.
+What a request may hold and how it is answered is
+:mod:`devemu.control_protocol`; this module is the socket. The server
+lives in the daemon's single ``selectors`` loop: it never blocks on a
+client, and a request runs to completion before the next event is looked
+at, so operations see the device between two SCSI commands.
+
+No client can end the loop or make it grow without bound (:class:`Limits`):
+
+- a request line longer than ``Limits.line`` is refused and the
+  connection closed after that answer;
+- a connection gets :data:`REQUESTS_PER_EVENT` requests answered per
+  event, so that a pipelined burst cannot hold the loop away from the
+  rings; a client that sends requests without reading the answers is
+  dropped once more than ``Limits.pending`` bytes of answers (or of
+  requests not yet answered) wait for it;
+- past ``Limits.connections`` open connections, a new one gets one
+  ``ok: false`` line and is closed; so does one accepted while the
+  process is out of file descriptors (a spare descriptor is kept for
+  this), and if even that fails accepting pauses for a second;
+- a connection that sends and reads nothing for ``Limits.idle`` seconds
+  is closed (:meth:`ControlServer.expire`, called by the loop);
+- an exception in a connection's handler is logged and ends that
+  connection only.
 """
 
 from __future__ import annotations
@@ -26,75 +43,45 @@ import logging
 import os
 import selectors
 import socket
-from collections.abc import Callable, Mapping
+import stat
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devemu.errors import DevemuError
+from devemu.control_protocol import ControlError, answer, encode, refusal
 from devemu.served import ServedDevice
+
+__all__ = ["CALL_TIMEOUT", "ControlError", "ControlServer", "Limits", "call"]
 
 log = logging.getLogger(__name__)
 
-#: Longest request line accepted; a client sending more is disconnected.
-MAX_REQUEST = 1 << 20
 #: Client-side time limit for one call, in seconds.
 CALL_TIMEOUT = 30.0
-
-#: What the selector's ``data`` holds for each registered file: called with the events.
-Callback = Callable[[int], None]
-
-
-class ControlError(DevemuError):
-    """A control request that failed; the message says why."""
-
-
-def dispatch(devices: Mapping[str, ServedDevice], request: Any) -> dict[str, Any]:
-    """Answer one decoded request; never raises."""
-    if not isinstance(request, dict):
-        return {"ok": False, "error": "request must be a JSON object"}
-    op = request.get("op")
-    name = request.get("device")
-    args = request.get("args", {})
-    if not isinstance(op, str):
-        return {"ok": False, "error": "request needs an 'op' string"}
-    if not isinstance(args, dict):
-        return {"ok": False, "error": "'args' must be an object"}
-    if name is None:
-        if op != "status":
-            return {"ok": False, "error": f"op {op!r} needs a 'device'"}
-        return {"ok": True, "result": {"devices": [_status(d) for d in devices.values()]}}
-    if not isinstance(name, str):
-        return {"ok": False, "error": "'device' must be a string"}
-    device = devices.get(name)
-    if device is None:
-        known = ", ".join(devices) or "none"
-        return {"ok": False, "error": f"{name}: no such device (served: {known})"}
-    try:
-        if op == "status":
-            result = _status(device)
-        elif op in device.control:
-            result = device.control[op](args)
-        else:
-            ops = ", ".join(["status", *device.control])
-            return {"ok": False, "error": f"{name}: unknown op {op!r} (ops: {ops})"}
-    except DevemuError as err:
-        return {"ok": False, "error": str(err)}
-    except Exception as err:
-        log.exception("control op %s on %s failed", op, name)
-        return {"ok": False, "error": f"{name}: {op} failed: {type(err).__name__}: {err}"}
-    if not isinstance(result, dict):
-        return {"ok": False, "error": f"{name}: {op} returned {type(result).__name__}"}
-    return {"ok": True, "result": result}
+#: Longest answer line the client reads.
+MAX_ANSWER = 16 << 20
+#: How long accepting pauses when not even the spare descriptor helps.
+ACCEPT_PAUSE = 1.0
+#: Connections accepted per readiness event of the listening socket.
+ACCEPT_BURST = 16
+#: Requests of one connection answered per event: the rings get their turn in between.
+REQUESTS_PER_EVENT = 16
 
 
-def _status(device: ServedDevice) -> dict[str, Any]:
-    status = {"name": device.name, "kind": device.kind, "ops": ["status", *device.control]}
-    status.update(device.status())
-    return status
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one client may hold of the daemon (the README lists the defaults)."""
 
-
-def _encode(reply: dict[str, Any]) -> bytes:
-    return json.dumps(reply, default=str).encode() + b"\n"
+    #: Longest request line, in bytes, newline excluded.
+    line: int = 64 << 10
+    #: Answers waiting for a client that does not read them (or requests it sent
+    #: ahead of them), in bytes, before it is dropped.
+    pending: int = 1 << 20
+    #: Open connections.
+    connections: int = 64
+    #: Seconds a connection may send and read nothing.
+    idle: float = 60.0
 
 
 class _Connection:
@@ -103,14 +90,26 @@ class _Connection:
         self.sock = sock
         self.inbox = bytearray()
         self.outbox = bytearray()
+        self.closing = False  # answer what is queued, then close
+        self.active = time.monotonic()
+
+    @property
+    def open(self) -> bool:
+        return self.sock.fileno() >= 0
 
     def on_event(self, events: int) -> None:
-        if events & selectors.EVENT_READ:
-            self._read()
-        if self.sock.fileno() >= 0 and events & selectors.EVENT_WRITE:
-            self._flush()
+        try:
+            if events & selectors.EVENT_READ and not self.closing:
+                self._receive()
+            if self.open and not self.closing:
+                self._answer_some()
+            if self.open:
+                self._flush()
+        except Exception:
+            log.exception("control connection failed; closing it")
+            self.close()
 
-    def _read(self) -> None:
+    def _receive(self) -> None:
         try:
             data = self.sock.recv(65536)
         except (BlockingIOError, InterruptedError):
@@ -120,46 +119,89 @@ class _Connection:
         if not data:
             self.close()
             return
+        self.active = time.monotonic()
         self.inbox += data
-        while (end := self.inbox.find(b"\n")) >= 0:
+        if len(self.inbox) > self.server.limits.pending + self.server.limits.line:
+            self._drop("it sends requests faster than it reads the answers")
+
+    def _answer_some(self) -> None:
+        """Answer up to :data:`REQUESTS_PER_EVENT` waiting requests; the rest wait their turn."""
+        limits = self.server.limits
+        for _ in range(REQUESTS_PER_EVENT):
+            end = self.inbox.find(b"\n")
+            if end < 0:
+                break
+            if end > limits.line:
+                self._refuse_line()
+                return
             line = bytes(self.inbox[:end])
             del self.inbox[: end + 1]
             if line.strip():
-                self.outbox += _encode(self.server.answer(line))
-        if len(self.inbox) > MAX_REQUEST:
-            self.close()
-            return
-        self._flush()
+                self.outbox += answer(self.server.devices, line)
+            if len(self.outbox) > limits.pending:
+                self._drop("it reads no answers")
+                return
+        if len(self.inbox) > limits.line and b"\n" not in self.inbox:
+            self._refuse_line()
+
+    def _refuse_line(self) -> None:
+        limit = self.server.limits.line
+        self.outbox += encode(refusal(f"request line longer than {limit} bytes"))
+        self.inbox.clear()
+        self.closing = True
+
+    def _drop(self, why: str) -> None:
+        log.warning("control client dropped: %s", why)
+        self.close()
 
     def _flush(self) -> None:
-        try:
-            sent = self.sock.send(self.outbox)
-            del self.outbox[:sent]
-        except (BlockingIOError, InterruptedError):
-            pass
-        except OSError:
+        if self.outbox:
+            try:
+                sent = self.sock.send(self.outbox)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                self.close()
+                return
+            if sent:
+                del self.outbox[:sent]
+                self.active = time.monotonic()
+        if self.closing and not self.outbox:
             self.close()
             return
-        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.outbox else 0)
+        # Waiting requests bring the loop back as soon as it may write.
+        events = 0 if self.closing else selectors.EVENT_READ
+        if self.outbox or (not self.closing and b"\n" in self.inbox):
+            events |= selectors.EVENT_WRITE
         self.server.selector.modify(self.sock, events, self.on_event)
 
     def close(self) -> None:
         if self.sock.fileno() >= 0:
-            self.server.selector.unregister(self.sock)
+            with contextlib.suppress(KeyError, ValueError):
+                self.server.selector.unregister(self.sock)
             self.sock.close()
-        self.server.connections.discard(self)
+        if self in self.server.connections:
+            self.server.connections.discard(self)
+            self.server.resume()
 
 
 class ControlServer:
     """The listening socket and its connections, registered in ``selector``."""
 
     def __init__(
-        self, path: Path, devices: Mapping[str, ServedDevice], selector: selectors.BaseSelector
+        self,
+        path: Path,
+        devices: Mapping[str, ServedDevice],
+        selector: selectors.BaseSelector,
+        limits: Limits | None = None,
     ) -> None:
         self.path = path
         self.devices = devices
         self.selector = selector
+        self.limits = limits or Limits()
         self.connections: set[_Connection] = set()
+        self._paused_until: float | None = None
+        self._refusing = False
         path.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale(path)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -174,24 +216,92 @@ class ControlServer:
         except OSError as err:
             self.sock.close()
             raise ControlError(f"{path}: cannot listen: {err.strerror}") from err
-        selector.register(self.sock, selectors.EVENT_READ, self._accept)
+        self._spare: int | None = _open_spare()
+        selector.register(self.sock, selectors.EVENT_READ, self._on_accept)
 
-    def answer(self, line: bytes) -> dict[str, Any]:
+    def expire(self, now: float | None = None) -> None:
+        """Close the connections idle for longer than ``Limits.idle``; resume accepting.
+
+        The daemon's loop calls this on every step (it wakes at least once a
+        second); it costs one comparison per open connection.
+        """
+        now = time.monotonic() if now is None else now
+        for conn in [c for c in self.connections if now - c.active > self.limits.idle]:
+            log.info("control connection closed: idle for %g s", self.limits.idle)
+            conn.close()
+        if self._paused_until is not None and now >= self._paused_until:
+            self.resume()
+
+    def resume(self) -> None:
+        """Listen again after a pause for want of file descriptors."""
+        if self._paused_until is None or self.sock.fileno() < 0:
+            return
+        self._paused_until = None
+        self.selector.register(self.sock, selectors.EVENT_READ, self._on_accept)
+
+    def _on_accept(self, events: int) -> None:
         try:
-            request = json.loads(line)
-        except (ValueError, UnicodeDecodeError) as err:
-            return {"ok": False, "error": f"not JSON: {err}"}
-        return dispatch(self.devices, request)
+            self.expire()
+            for _ in range(ACCEPT_BURST):
+                if self._paused_until is not None or not self._accept_one():
+                    return
+        except Exception:
+            log.exception("control socket: accept failed")
 
-    def _accept(self, events: int) -> None:
+    def _accept_one(self) -> bool:
+        """Accept one connection; False when none is waiting."""
         try:
             sock, _ = self.sock.accept()
         except (BlockingIOError, InterruptedError):
-            return
+            return False
+        except OSError as err:
+            if err.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                self._shed(err)
+                return True
+            if err.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EPERM):
+                return True
+            log.warning("control socket: accept failed: %s", err.strerror)
+            return False
+        if len(self.connections) >= self.limits.connections:
+            self._turn_away(
+                sock, f"too many control connections ({self.limits.connections}); try again later"
+            )
+            return True
+        if self._refusing:
+            log.info("control socket: accepting connections again")
+            self._refusing = False
         sock.setblocking(False)
         conn = _Connection(self, sock)
         self.connections.add(conn)
         self.selector.register(sock, selectors.EVENT_READ, conn.on_event)
+        return True
+
+    def _shed(self, err: OSError) -> None:
+        """Out of descriptors: turn the next client away with the spare one, or pause."""
+        if not self._refusing:
+            log.warning("control socket: out of file descriptors (%s)", err.strerror)
+            self._refusing = True
+        if self._spare is not None:
+            os.close(self._spare)
+            self._spare = None
+            with contextlib.suppress(OSError):
+                sock, _ = self.sock.accept()
+                self._turn_away(sock, "the daemon is out of file descriptors; try again later")
+            self._spare = _open_spare()
+            if self._spare is not None:
+                return
+        self._paused_until = time.monotonic() + ACCEPT_PAUSE
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(self.sock)
+
+    def _turn_away(self, sock: socket.socket, reason: str) -> None:
+        if not self._refusing:
+            log.warning("control socket: refusing connections: %s", reason)
+        self._refusing = True
+        with sock:
+            sock.setblocking(False)
+            with contextlib.suppress(OSError):
+                sock.send(encode(refusal(reason)))
 
     def close(self) -> None:
         for conn in list(self.connections):
@@ -199,8 +309,18 @@ class ControlServer:
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(self.sock)
         self.sock.close()
+        if self._spare is not None:
+            os.close(self._spare)
+            self._spare = None
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+
+def _open_spare() -> int | None:
+    try:
+        return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
 
 
 def _remove_stale(path: Path) -> None:
@@ -221,6 +341,51 @@ def _remove_stale(path: Path) -> None:
         probe.close()
 
 
+# --------------------------------------------------------------------- client
+
+
+def unreachable(path: Path | str, err: OSError) -> str:
+    """Why ``connect()`` to the daemon's socket failed, and what to do about it."""
+    prefix = f"{path}: cannot reach the devemu daemon"
+    running = "is `devemu serve` running? (--socket or $DEVEMU_SOCKET name another socket)"
+    code = err.errno
+    if code in (errno.EACCES, errno.EPERM):
+        return (
+            f"{prefix}: permission denied; the socket is for the daemon's user only"
+            " (mode 0600): run this as root, or check the mode of the socket and its folder"
+        )
+    if code == errno.ENOENT:
+        return f"{prefix}: no such socket; {running}"
+    if code == errno.ECONNREFUSED and not _is_socket(path):
+        return f"{prefix}: the file is not a socket; {running}"
+    if code == errno.ECONNREFUSED:
+        return f"{prefix}: nothing listens on the socket (a stopped daemon left it); {running}"
+    if code in (errno.EAGAIN, errno.EWOULDBLOCK):
+        return f"{prefix}: it has too many connections waiting; try again later"
+    return f"{prefix}: {err.strerror or err}"
+
+
+def _is_socket(path: Path | str) -> bool:
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _connect(sock: socket.socket, socket_path: Path | str) -> None:
+    """Connect, waiting (up to ``CALL_TIMEOUT``) while the daemon's listen backlog is full."""
+    deadline = time.monotonic() + CALL_TIMEOUT
+    while True:
+        try:
+            sock.connect(str(socket_path))
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+        else:
+            return
+
+
 def call(socket_path: Path | str, device: str | None, op: str, **args: Any) -> dict[str, Any]:
     """Send one request to the daemon at ``socket_path``; return its result.
 
@@ -230,29 +395,44 @@ def call(socket_path: Path | str, device: str | None, op: str, **args: Any) -> d
     request: dict[str, Any] = {"op": op, "args": args}
     if device is not None:
         request["device"] = device
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(CALL_TIMEOUT)
-    try:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(CALL_TIMEOUT)
         try:
-            sock.connect(str(socket_path))
+            _connect(sock, socket_path)
+        except TimeoutError as err:
+            raise ControlError(f"{socket_path}: no answer within {CALL_TIMEOUT:g} s") from err
         except OSError as err:
-            raise ControlError(
-                f"{socket_path}: cannot reach the devemu daemon ({err.strerror});"
-                " is `devemu serve` running?"
-            ) from err
-        sock.sendall(json.dumps(request).encode() + b"\n")
-        buffer = bytearray()
-        while not buffer.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise ControlError(f"{socket_path}: the daemon closed the connection")
-            buffer += chunk
-    except TimeoutError as err:
-        raise ControlError(f"{socket_path}: no answer within {CALL_TIMEOUT:g} s") from err
-    finally:
-        sock.close()
-    reply = json.loads(buffer)
-    if not reply.get("ok"):
+            raise ControlError(unreachable(socket_path, err)) from None
+        try:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                # A daemon that turns us away has already written why: read it.
+                sock.sendall(json.dumps(request).encode() + b"\n")
+            line = _read_line(sock, socket_path)
+        except TimeoutError as err:
+            raise ControlError(f"{socket_path}: no answer within {CALL_TIMEOUT:g} s") from err
+        except OSError as err:
+            raise ControlError(f"{socket_path}: the connection failed: {err.strerror}") from None
+    try:
+        reply = json.loads(line)
+    except ValueError:
+        reply = None
+    if not isinstance(reply, dict):
+        raise ControlError(f"{socket_path}: the answer is not a devemu control answer")
+    if reply.get("ok") is not True:
         raise ControlError(str(reply.get("error", "request failed")))
-    result: dict[str, Any] = reply.get("result", {})
+    result = reply.get("result", {})
+    if not isinstance(result, dict):
+        raise ControlError(f"{socket_path}: the answer is not a devemu control answer")
     return result
+
+
+def _read_line(sock: socket.socket, socket_path: Path | str) -> bytes:
+    buffer = bytearray()
+    while not buffer.endswith(b"\n"):
+        if len(buffer) > MAX_ANSWER:
+            raise ControlError(f"{socket_path}: answer longer than {MAX_ANSWER} bytes")
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ControlError(f"{socket_path}: the daemon closed the connection")
+        buffer += chunk
+    return bytes(buffer)

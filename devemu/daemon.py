@@ -303,6 +303,8 @@ class Daemon:
         for key, events in self.selector.select(timeout):
             callback: Callable[[int], None] = key.data
             callback(events)
+        if self.control is not None:
+            self.control.expire()
 
     def _on_ring(self, item: _Served) -> None:
         channel, ring = item.channel, item.ring

@@ -3,10 +3,16 @@
 ::
 
     devemu serve CONFIG [--ready-file PATH] [--socket PATH]
+    devemu serve --check CONFIG
     devemu status [--socket PATH] [--json]
 
-``serve`` checks the whole configuration before it creates anything, then
-serves until SIGTERM or SIGINT (see :mod:`devemu.daemon`). ``status`` asks
+``serve`` checks, then acts, in three steps: the whole configuration,
+in a pure pass that creates nothing (:func:`devemu.config.check`); then
+the host (root, configfs, the TCMU and loopback modules), refused in one
+line that says what to run; only then are images, cartridges and state
+created and the devices served until SIGTERM or SIGINT (see
+:mod:`devemu.daemon`). ``--check`` stops after the first step: it needs
+neither root nor TCMU. ``status`` asks
 a running daemon, through its control socket, what it serves. The socket
 is ``--socket``, else ``$DEVEMU_SOCKET``, else (for ``serve``) the
 configuration's ``daemon.control_socket``, else ``/run/devemu/control.sock``.
@@ -24,7 +30,7 @@ from typing import Any
 
 from devemu import config as config_module
 from devemu.control import call
-from devemu.daemon import serve
+from devemu.daemon import KernelBackend, check_host, serve
 
 log = logging.getLogger(__name__)
 
@@ -33,16 +39,31 @@ def _serve(args: argparse.Namespace) -> int:
     log.info("reading %s", args.config)
     config = config_module.parse_file(args.config)
     if args.socket is not None:
-        socket_path: Path | None = args.socket
+        config.control_socket = args.socket
     elif os.environ.get(config_module.SOCKET_ENV):
-        socket_path = config_module.default_socket()
-    else:
-        socket_path = None
+        config.control_socket = config_module.default_socket()
+    config_module.check(config)
+    if args.check:
+        print(check_summary(config))
+        return 0
+    check_host(fabric=config.fabric)
+    # Reads the journal of LIO objects a previous run left: refused before anything exists.
+    backend = KernelBackend(config)
     config.state_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     config_module.build_devices(config)
     log.info("%d device(s) built in %.2f s", len(config.devices), time.monotonic() - started)
-    return serve(config, ready_file=args.ready_file, socket_path=socket_path)
+    return serve(config, ready_file=args.ready_file, backend=backend)
+
+
+def check_summary(config: config_module.Config) -> str:
+    """What ``serve --check`` prints: the file, then one line per table."""
+    names = [name for _, plan in config.plans for name in plan.names]
+    lines = [f"{config.path}: ok, {len(names)} device(s), state in {config.state_dir}"]
+    width = max((len(section.key) for section, _ in config.plans), default=0)
+    for section, plan in config.plans:
+        lines.append(f"  {section.key:<{width}}  {', '.join(plan.names)}: {plan.summary}")
+    return "\n".join(lines)
 
 
 def _describe(device: dict[str, Any]) -> str:
@@ -77,6 +98,11 @@ def add_parser(subparsers: Any) -> None:
         "remove what was created on SIGTERM or SIGINT.",
     )
     serve_parser.add_argument("config", type=Path, metavar="CONFIG", help="TOML configuration")
+    serve_parser.add_argument(
+        "--check",
+        action="store_true",
+        help="only check CONFIG (creates nothing, needs neither root nor TCMU)",
+    )
     serve_parser.add_argument(
         "--ready-file",
         type=Path,

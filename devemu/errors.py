@@ -14,14 +14,27 @@ from pathlib import Path
 
 
 class DevemuError(Exception):
-    """Base of the errors a user can act on; the message says what to do."""
+    """Base of the errors a user can act on; the message says what to do.
+
+    ``exit_status`` is what the ``devemu`` command exits with: 1, a
+    runtime failure (a file, a daemon, the host), unless the error is a
+    :class:`UsageError`.
+    """
+
+    exit_status = 1
+
+
+class UsageError(DevemuError):
+    """A command-line argument the command cannot take (exit status 2, as argparse's)."""
+
+    exit_status = 2
 
 
 class ImageError(DevemuError):
     """A disc, disk or cartridge image (or its sheet) that cannot be used.
 
     ``where`` names the place: ``"line 12"``, ``"offset 0x8000"``,
-    ``"record 41"``.
+    ``"record 41"``. A runtime error: the command was right, the file is not.
     """
 
     def __init__(self, path: str | Path, where: str | None, reason: str) -> None:

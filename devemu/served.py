@@ -19,27 +19,18 @@ from devemu.scsi.device import ScsiDevice
 ControlOp = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def never_replay(cmd: Command) -> bool:
-    """Replay policy that refuses every command found half-done after a restart."""
-    return False
-
-
-def always_replay(cmd: Command) -> bool:
-    """Replay policy for idempotent devices (a disk READ or WRITE may run twice)."""
-    return True
-
-
 @dataclass(slots=True)
 class ServedDevice:
     """One logical unit the daemon serves through one TCMU backstore.
 
     ``size`` is the backstore's ``dev_size`` in bytes and ``block_size`` its
     ``hw_block_size``; both only inform the kernel, the device answers
-    READ CAPACITY itself. ``may_replay`` decides whether a command found
-    between cmd_tail and cmd_head after a restart may run again (a disk
-    READ may; a tape WRITE or SPACE must not: it is completed with
-    an error instead). ``control`` holds the operations this device offers
-    on the daemon's control socket (``insert``, ``eject``, ``status``, ...).
+    READ CAPACITY itself. :meth:`may_replay` decides whether a command
+    found between cmd_tail and cmd_head after a restart may run again (a
+    disk READ may; a tape WRITE or SPACE must not: it is completed with an
+    error instead): the device's command table says. ``control`` holds the
+    operations this device offers on the daemon's control socket
+    (``insert``, ``eject``, ``status``, ...).
     ``close`` flushes state on shutdown.
     """
 
@@ -48,7 +39,10 @@ class ServedDevice:
     device: ScsiDevice
     size: int = 0
     block_size: int = 512
-    may_replay: Callable[[Command], bool] = never_replay
     control: dict[str, ControlOp] = field(default_factory=dict)
     status: Callable[[], dict[str, Any]] = field(default=lambda: {})
     close: Callable[[], None] = field(default=lambda: None)
+
+    def may_replay(self, cmd: Command) -> bool:
+        """May ``cmd``, found half done after a restart, run again? (the table's facts)"""
+        return self.device.may_replay(cmd)

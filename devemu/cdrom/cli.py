@@ -8,7 +8,8 @@
   /run/devemu/control.sock);
 - ``devemu image iso SOURCE_DIR OUT.iso [--label L]``: build an ISO 9660
   image with Joliet and Rock Ridge;
-- ``devemu image info IMAGE``: tracks, sessions, modes, label, size.
+- ``devemu image info IMAGE``: tracks, sessions, modes, label, size (or,
+  for a tape cartridge file, what ``devemu tape info`` prints).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from devemu.cdrom.image import describe, load_image
 from devemu.config import default_socket
 from devemu.control import call
+from devemu.tape.cartridge import Cartridge, is_cartridge_file
 
 
 def _socket(args: argparse.Namespace) -> Path:
@@ -80,6 +82,16 @@ def _image_iso(args: argparse.Namespace) -> int:
 
 
 def _image_info(args: argparse.Namespace) -> int:
+    if is_cartridge_file(Path(args.image)):
+        # Imported here: only a cartridge needs the tape package.
+        from devemu.tape import cli as tape_cli  # noqa: PLC0415
+
+        with Cartridge.open(args.image, read_only=True) as cart:
+            if args.json:
+                print(json.dumps(tape_cli.describe(cart), indent=2))
+            else:
+                tape_cli.print_info(cart)
+        return 0
     disc = load_image(args.image)
     try:
         info = describe(disc)

@@ -17,12 +17,11 @@ from typing import Any
 
 from devemu.cdrom.control import control_ops
 from devemu.cdrom.device import CdromDevice
+from devemu.cdrom.disc import Disc
 from devemu.cdrom.image import load_image
-from devemu.cdrom.opcodes import Opcode
 from devemu.cdrom.profiles import SETTINGS
-from devemu.config_table import TableReader, resolve_path
+from devemu.config_table import DevicePlan, TableReader, resolve_path
 from devemu.errors import ImageError
-from devemu.scsi.command import Command
 from devemu.scsi.identity import Identity
 from devemu.served import ServedDevice
 
@@ -34,39 +33,53 @@ DEFAULT_REVISION = "0100"
 NOMINAL_SIZE = 333000 * 2048
 
 
-def may_replay(cmd: Command) -> bool:
-    """Everything but START STOP UNIT may be replayed after a restart."""
-    return cmd.opcode != Opcode.START_STOP_UNIT
-
-
-def from_config(
+def check(
     table: dict[str, Any], *, path: Path, key: str, base_dir: Path, state_dir: Path
-) -> list[ServedDevice]:
-    """One optical drive for one ``[[cdrom]]`` table."""
+) -> DevicePlan:
+    """Check one ``[[cdrom]]`` table; its image is loaded (read only) and closed again."""
     r = TableReader(table, path=path, key=key, known=KNOWN_KEYS)
     name = r.name()
     profile = r.string("profile", "auto")
     if profile not in SETTINGS:
         raise r.error("profile", f"{profile!r} is not one of {', '.join(SETTINGS)}")
     identity = r.identity(Identity(DEFAULT_VENDOR, DEFAULT_PRODUCT, DEFAULT_REVISION, name))
-    device = CdromDevice(identity, profile=profile)
     image = r.string("image", "", empty=True)
-    if image:
-        try:
-            device.disc = load_image(resolve_path(base_dir, image))
-        except ImageError as err:
-            raise r.error("image", str(err)) from None
-    size = device.disc.size_bytes if device.disc is not None else NOMINAL_SIZE
-    return [
-        ServedDevice(
-            name=name,
-            kind="cdrom",
-            device=device,
-            size=max(size, NOMINAL_SIZE),
-            block_size=2048,
-            may_replay=may_replay,
-            control=control_ops(device),
-            status=device.status,
-            close=device.close,
-        )
-    ]
+    image_path = resolve_path(base_dir, image) if image else None
+    if image_path is not None:
+        _load(r, image_path).close()
+
+    def build() -> list[ServedDevice]:
+        device = CdromDevice(identity, profile=profile)
+        if image_path is not None:
+            device.disc = _load(r, image_path)
+        size = device.disc.size_bytes if device.disc is not None else NOMINAL_SIZE
+        return [
+            ServedDevice(
+                name=name,
+                kind="cdrom",
+                device=device,
+                size=max(size, NOMINAL_SIZE),
+                block_size=2048,
+                control=control_ops(device),
+                status=device.status,
+                close=device.close,
+            )
+        ]
+
+    return DevicePlan((name,), f"optical drive, {image_path or 'empty'}", build)
+
+
+def _load(r: TableReader, image_path: Path) -> Disc:
+    try:
+        return load_image(image_path)
+    except ImageError as err:
+        raise r.error("image", str(err)) from None
+    except OSError as err:
+        raise r.error("image", f"{image_path}: {err.strerror}") from None
+
+
+def from_config(
+    table: dict[str, Any], *, path: Path, key: str, base_dir: Path, state_dir: Path
+) -> list[ServedDevice]:
+    """One optical drive for one ``[[cdrom]]`` table: :func:`check`, then build."""
+    return check(table, path=path, key=key, base_dir=base_dir, state_dir=state_dir).build()

@@ -15,6 +15,7 @@ from typing import Any
 
 from devemu.cdrom.device import CdromDevice
 from devemu.cdrom.image import load_image
+from devemu.control_protocol import control_op
 from devemu.errors import DevemuError
 from devemu.served import ControlOp
 
@@ -22,18 +23,19 @@ from devemu.served import ControlOp
 def control_ops(device: CdromDevice) -> dict[str, ControlOp]:
     """The operations a :class:`CdromDevice` offers on the control socket."""
 
+    @control_op(image=str, force=bool)
     def insert(args: dict[str, Any]) -> dict[str, Any]:
         image = args.get("image")
         if not isinstance(image, str) or not image:
             raise DevemuError("insert needs 'image': the path of an ISO or CUE file")
-        force = bool(args.get("force", False))
-        if force and device.prevented:
+        if args.get("force", False) and device.prevented:
             device.eject(force=True)
         device.insert(load_image(image))
         return device.status()
 
+    @control_op(force=bool)
     def eject(args: dict[str, Any]) -> dict[str, Any]:
-        device.eject(force=bool(args.get("force", False)))
+        device.eject(force=args.get("force", False))
         return device.status()
 
     def status(args: dict[str, Any]) -> dict[str, Any]:

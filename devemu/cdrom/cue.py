@@ -22,7 +22,10 @@ Everything is checked when the sheet loads; a problem is an
 
 from __future__ import annotations
 
+import os
 import re
+import stat
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,11 +43,15 @@ from devemu.cdrom.disc import (
 from devemu.cdrom.msf import parse_msf
 from devemu.cdrom.wave import wave_data
 from devemu.errors import ImageError
+from devemu.image_files import read_small_file
 
 _TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 _ISRC = re.compile(r"^[A-Z0-9]{5}[0-9]{7}$")
 _FLAGS = {"DCP", "4CH", "PRE", "SCMS"}
 _FILE_TYPES = {"BINARY", "MOTOROLA", "WAVE"}
+#: Largest CUE sheet and CD-TEXT file read (real ones are a few kB).
+_MAX_SHEET = 1 << 20
+_MAX_CDTEXT = 1 << 20
 _IGNORED = {"SONGWRITER", "COMPOSER", "ARRANGER", "MESSAGE", "DISC_ID", "GENRE", "UPC_EAN"}
 
 
@@ -84,13 +91,21 @@ class _Sheet:
     cdtext: bytes | None = None
 
 
+def _digits(text: str) -> bool:
+    """Whether ``text`` is a number written in ASCII digits (``"²".isdigit()`` is true)."""
+    return text.isascii() and text.isdigit()
+
+
 def _tokens(line: str) -> list[str]:
     return [m.group(1) if m.group(1) is not None else m.group(2) for m in _TOKEN.finditer(line)]
 
 
 class _Parser:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, roots: Sequence[Path] | None = None) -> None:
         self.path = path
+        folder = path.parent
+        self.folder = Path(os.path.realpath(folder))
+        self.roots = tuple(Path(os.path.realpath(r)) for r in roots or (folder,))
         self.sheet = _Sheet(path)
         self.file: _File | None = None
         self.track: _Track | None = None
@@ -100,6 +115,32 @@ class _Parser:
 
     def fail(self, reason: str, line: int | None = None) -> ImageError:
         return ImageError(self.path, f"line {line or self.lineno}", reason)
+
+    def resolve(self, name: str) -> Path:
+        """The real path of a file the sheet names, inside the allowed roots.
+
+        The name is relative to the sheet's folder (or absolute); symbolic
+        links are followed before the check, so a link pointing out of the
+        roots is refused like the name it points to.
+        """
+        if not name:
+            raise self.fail("empty file name")
+        bad = next((c for c in name if ord(c) < 0x20 or ord(c) == 0x7F), None)
+        if bad is not None:
+            raise self.fail(f"file name {name!r} holds the control character {bad!r}")
+        target = Path(os.path.realpath(self.folder / name))
+        if not any(target.is_relative_to(root) for root in self.roots):
+            allowed = ", ".join(str(r) for r in self.roots)
+            raise self.fail(f"file {name!r} is outside the allowed folders ({allowed})")
+        try:
+            st = target.stat()
+        except OSError as err:
+            raise self.fail(f"cannot open {target}: {err.strerror}") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise self.fail(f"{target} is a folder, not a file")
+        if not stat.S_ISREG(st.st_mode):
+            raise self.fail(f"{target} is not a regular file")
+        return target
 
     def time(self, text: str) -> int:
         try:
@@ -132,7 +173,7 @@ class _Parser:
 
     def cmd_rem(self, args: list[str]) -> None:
         if len(args) >= 2 and args[0].upper() == "SESSION":
-            if not args[1].isdigit():
+            if not _digits(args[1]):
                 raise self.fail(f"REM SESSION needs a number, not {args[1]!r}")
             number = int(args[1])
             expected = self.session + 1 if self.sheet.tracks else 1
@@ -144,13 +185,15 @@ class _Parser:
 
     def cmd_catalog(self, args: list[str]) -> None:
         self.need(args, 1, "CATALOG followed by 13 digits")
-        if not (len(args[0]) == 13 and args[0].isdigit()):
+        if not (len(args[0]) == 13 and _digits(args[0])):
             raise self.fail(f"CATALOG must be 13 digits, not {args[0]!r}")
         self.sheet.catalog = args[0]
 
     def cmd_cdtextfile(self, args: list[str]) -> None:
         self.need(args, 1, 'CDTEXTFILE "name"')
-        target = (self.path.parent / args[0]).resolve()
+        target = self.resolve(args[0])
+        if target.stat().st_size > _MAX_CDTEXT:
+            raise self.fail(f"CD-TEXT file {target} is larger than {_MAX_CDTEXT} bytes")
         try:
             data = target.read_bytes()
         except OSError as err:
@@ -166,12 +209,8 @@ class _Parser:
         name, kind = args[0], args[1].upper()
         if kind not in _FILE_TYPES:
             raise self.fail(f"file type {args[1]} is not supported (BINARY, MOTOROLA, WAVE)")
-        target = Path(name) if Path(name).is_absolute() else self.path.parent / name
-        try:
-            size = target.stat().st_size
-        except OSError as err:
-            raise self.fail(f"cannot open {target}: {err.strerror}") from None
-        offset, length = 0, size
+        target = self.resolve(name)
+        offset, length = 0, target.stat().st_size
         if kind == "WAVE":
             data = wave_data(target, f"line {self.lineno} of {self.path}")
             offset, length = data.offset, data.length
@@ -182,7 +221,7 @@ class _Parser:
         self.need(args, 2, "TRACK nn MODE")
         if self.file is None:
             raise self.fail("TRACK before any FILE")
-        if not args[0].isdigit() or not 1 <= int(args[0]) <= 99:
+        if not _digits(args[0]) or not 1 <= int(args[0]) <= 99:
             raise self.fail(f"track number {args[0]!r} is not 1 to 99")
         number = int(args[0])
         tracks = self.sheet.tracks
@@ -208,7 +247,7 @@ class _Parser:
     def cmd_index(self, args: list[str]) -> None:
         self.need(args, 2, "INDEX nn mm:ss:ff")
         track = self.current("INDEX")
-        if not args[0].isdigit() or int(args[0]) > 99:
+        if not _digits(args[0]) or int(args[0]) > 99:
             raise self.fail(f"index number {args[0]!r} is not 0 to 99")
         number, frame = int(args[0]), self.time(args[1])
         if track.postgap:
@@ -331,6 +370,14 @@ def _layout(sheet: _Sheet) -> Disc:
         else:
             remaining = t.file.data_offset + t.file.data_length - start_offset
             frames_in_file = -(-remaining // size)
+            short = -remaining % size
+            if short and t.file.kind != "WAVE":
+                raise ImageError(
+                    sheet.path,
+                    f"line {t.line}",
+                    f"{t.file.path} ends {short} bytes short of track {t.number}'s last "
+                    f"{size}-byte sector ({remaining} bytes from the track's start)",
+                )
         if frames_in_file <= 0:
             raise ImageError(
                 sheet.path, f"line {t.line}", f"track {t.number} has no sectors in its file"
@@ -383,19 +430,25 @@ def _layout(sheet: _Sheet) -> Disc:
     )
 
 
-def parse_cue(path: Path, text: str) -> Disc:
-    """The disc a sheet describes (files are checked but not opened)."""
-    return _layout(_Parser(path).parse(text))
+def parse_cue(path: Path, text: str, allowed_roots: Sequence[Path] | None = None) -> Disc:
+    """The disc a sheet describes (files are checked but not opened).
+
+    Every file the sheet names must resolve, symbolic links followed,
+    inside one of ``allowed_roots`` (by default the sheet's own folder).
+    """
+    return _layout(_Parser(path, allowed_roots).parse(text))
 
 
-def load_cue(path: Path) -> Disc:
+def load_cue(path: Path, allowed_roots: Sequence[Path] | None = None) -> Disc:
     """Read a CUE sheet and the files it names; the disc comes back open."""
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise ImageError(path, None, f"cannot open: {err.strerror}") from None
+    raw = read_small_file(path, _MAX_SHEET, "a CUE sheet")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         text = raw.decode("latin-1")
-    return parse_cue(path, text).open()
+    disc = parse_cue(path, text, allowed_roots)
+    try:
+        return disc.open()
+    except OSError as err:
+        disc.close()
+        raise ImageError(path, None, f"cannot open a file it names: {err.strerror}") from None

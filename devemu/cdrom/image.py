@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -9,13 +10,21 @@ from devemu.cdrom.cue import load_cue
 from devemu.cdrom.disc import Disc
 from devemu.cdrom.iso import load_iso
 from devemu.cdrom.msf import lba_to_msf
+from devemu.errors import ImageError
 
 
-def load_image(path: str | Path) -> Disc:
-    """The disc in ``path`` (a ``.cue`` sheet, anything else is read as ISO 9660)."""
-    p = Path(path).resolve()
+def load_image(path: str | Path, allowed_roots: Sequence[Path] | None = None) -> Disc:
+    """The disc in ``path`` (a ``.cue`` sheet, anything else is read as ISO 9660).
+
+    ``allowed_roots`` are the folders a CUE sheet's files may lie in (by
+    default the sheet's own folder); every failure is an ImageError.
+    """
+    try:
+        p = Path(path).resolve()
+    except (OSError, ValueError, RuntimeError) as err:
+        raise ImageError(Path(path), None, f"cannot open: {err}") from None
     if p.suffix.lower() == ".cue":
-        return load_cue(p)
+        return load_cue(p, allowed_roots)
     return load_iso(p)
 
 

@@ -9,31 +9,50 @@ present (Joliet, Rock Ridge, UDF, El Torito).
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from devemu.cdrom.disc import Disc, Extent, IsoInfo, Session, Track, TrackMode
 from devemu.errors import ImageError
+from devemu.image_files import regular_file
 
 SECTOR = 2048
 #: The first volume descriptor sits at sector 16 (ECMA-119 6.2.1).
 VOLUME_DESCRIPTORS = 16 * SECTOR
+_PVD = f"offset 0x{VOLUME_DESCRIPTORS:x}"
 
 
-def probe_iso(path: Path) -> IsoInfo:
-    """Read the volume descriptors of an ISO 9660 image with pycdlib."""
+def probe_iso(path: Path, size: int) -> IsoInfo:
+    """Read the volume descriptors and directory tree of an ISO 9660 image with pycdlib.
+
+    Whatever pycdlib raises on a damaged image (its own exception, but
+    also struct.error, ValueError, KeyError, IndexError, ...) is an
+    ImageError: an image is data, and no byte of it may end the caller.
+    The volume space the primary volume descriptor declares (ECMA-119
+    8.4.8 volume space size times 8.4.12 logical block size) must lie in
+    the file: a file cut short would otherwise answer reads past its end.
+    """
     # Imported on first use: a drive without a disc (and the daemon's start) does without.
     import pycdlib  # noqa: PLC0415
-    from pycdlib.pycdlibexception import PyCdlibException  # noqa: PLC0415
 
     iso = pycdlib.PyCdlib()
     try:
         iso.open(str(path))
-    except PyCdlibException as err:
-        raise ImageError(
-            path, f"offset 0x{VOLUME_DESCRIPTORS:x}", f"not an ISO 9660 image: {err}"
-        ) from None
+    except RecursionError:
+        raise ImageError(path, _PVD, "not an ISO 9660 image: directories nest too deep") from None
+    except Exception as err:  # any failure of the parser is a bad image
+        raise ImageError(path, _PVD, f"not an ISO 9660 image: {_one_line(err)}") from None
     try:
-        label = iso.pvd.volume_identifier.decode("ascii", "replace").rstrip(" \0")
+        pvd = iso.pvd
+        volume = pvd.space_size * pvd.log_block_size
+        if volume > size:
+            raise ImageError(
+                path,
+                _PVD,
+                f"the volume holds {volume} bytes ({pvd.space_size} blocks of "
+                f"{pvd.log_block_size}) but the file only {size}: it is cut short",
+            )
+        label = pvd.volume_identifier.decode("ascii", "replace").rstrip(" \0")
         return IsoInfo(
             label=label,
             joliet=iso.has_joliet(),
@@ -41,23 +60,34 @@ def probe_iso(path: Path) -> IsoInfo:
             udf=iso.has_udf(),
             el_torito=iso.eltorito_boot_catalog is not None,
         )
+    except ImageError:
+        raise
+    except Exception as err:  # any failure of the parser is a bad image
+        raise ImageError(path, _PVD, f"not an ISO 9660 image: {_one_line(err)}") from None
     finally:
-        iso.close()
+        with contextlib.suppress(Exception):
+            iso.close()
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text[:200]
 
 
 def load_iso(path: Path) -> Disc:
     """A one-track disc from an ISO 9660 image file (opened, ready to read)."""
-    try:
-        size = path.stat().st_size
-    except OSError as err:
-        raise ImageError(path, None, f"cannot open: {err.strerror}") from None
+    size = regular_file(path, "an ISO image").st_size
     if size == 0 or size % SECTOR:
         raise ImageError(
             path, f"offset 0x{size:x}", f"size {size} is not a whole number of 2048-byte sectors"
         )
-    info = probe_iso(path)
+    info = probe_iso(path, size)
     sectors = size // SECTOR
     track = Track(1, 1, TrackMode.MODE1_2048, start=0, end=sectors, pregap=0, indexes=(0,))
     extent = Extent(0, sectors, TrackMode.MODE1_2048, path, 0)
     disc = Disc(path, "iso", (Session(1, (track,), sectors),), (extent,), iso=info)
-    return disc.open()
+    try:
+        return disc.open()
+    except OSError as err:
+        disc.close()
+        raise ImageError(path, None, f"cannot open: {err.strerror}") from None

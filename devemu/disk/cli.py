@@ -9,6 +9,7 @@ is allocated.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from devemu.disk.image import BLOCK_SIZES, DiskImage, create_image
@@ -21,7 +22,8 @@ def _create(args: argparse.Namespace) -> int:
     if size <= 0 or size % block_size:
         print(
             f"devemu: disk create: size {size} must be a positive multiple of "
-            f"the block size {block_size}"
+            f"the block size {block_size}",
+            file=sys.stderr,
         )
         return 2
     create_image(args.path, size, block_size)

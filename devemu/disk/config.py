@@ -24,13 +24,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from devemu.config_table import TableReader
+from devemu.config_table import DevicePlan, TableReader, file_problem
 from devemu.disk.device import Disk
 from devemu.disk.image import BLOCK_SIZES, DiskImage, create_image
-from devemu.disk.opcodes import Opcode
 from devemu.errors import ConfigError, ImageError
-from devemu.scsi.command import Command
 from devemu.scsi.identity import Identity
+from devemu.scsi.persistent_reservations import PersistentReservations
 from devemu.served import ServedDevice
 from devemu.sizes import parse_size
 
@@ -52,15 +51,15 @@ KNOWN_KEYS = (
 )
 
 
-def may_replay(cmd: Command) -> bool:
-    """Replay policy: everything is idempotent on a disk but COMPARE AND WRITE."""
-    return bool(cmd.cdb) and cmd.cdb[0] != Opcode.COMPARE_AND_WRITE
-
-
-def from_config(
+def check(
     table: dict[str, Any], *, path: Path, key: str, base_dir: Path, state_dir: Path
-) -> list[ServedDevice]:
-    """One :class:`ServedDevice` for one ``[[disk]]`` table."""
+) -> DevicePlan:
+    """Check one ``[[disk]]`` table and the files it names; create nothing.
+
+    An existing image is opened read-only to check its size against the
+    block size; a missing one needs ``size`` and a folder it can go in.
+    An existing reservation state file is read.
+    """
     r = TableReader(table, path=path, key=key, known=KNOWN_KEYS)
     if "image" not in table:
         raise r.error("image", "missing: the image file to serve")
@@ -81,29 +80,55 @@ def from_config(
             raise r.error("size", str(err)) from None
         if size <= 0 or size % block_size:
             raise r.error("size", f"must be a positive multiple of the block size {block_size}")
-    if not image_path.exists():
+    if image_path.exists():
+        try:
+            DiskImage(image_path, block_size, read_only=True).close()
+        except ImageError as err:
+            raise r.error("image", str(err)) from err
+        summary = f"disk {image_path}"
+    else:
         if not size:
-            raise ConfigError(
-                path,
-                f"{key}.image",
+            raise r.error(
+                "image",
                 f"{image_path} does not exist (create it: devemu disk create, or give a size)",
             )
-        try:
-            create_image(image_path, size, block_size)
-        except ImageError as err:
-            raise ConfigError(path, f"{key}.image", str(err)) from err
+        problem = file_problem(image_path)
+        if problem:
+            raise r.error("image", problem)
+        summary = f"disk {image_path} (created at start: {size} bytes)"
+    pr_path = state_dir / f"disk-{dev_name}.pr.json"
     try:
-        image = DiskImage(image_path, block_size, read_only=read_only)
-    except ImageError as err:
-        raise ConfigError(path, f"{key}.image", str(err)) from err
-    try:
-        disk = Disk(image, identity, write_cache=write_cache)
-        state_dir.mkdir(parents=True, exist_ok=True)
-        disk.set_reservation_file(state_dir / f"disk-{dev_name}.pr.json")
+        problem = file_problem(pr_path)
+        if problem is None and pr_path.is_file():
+            PersistentReservations(pr_path)
     except (OSError, ImageError) as err:
-        image.close()
-        raise ConfigError(path, f"{key}", f"cannot keep reservation state: {err}") from err
+        problem = str(err)
+    if problem:
+        raise ConfigError(path, key, f"cannot keep reservation state: {problem}")
 
+    def build() -> list[ServedDevice]:
+        if not image_path.exists():
+            try:
+                create_image(image_path, size, block_size)
+            except ImageError as err:
+                raise r.error("image", str(err)) from err
+        try:
+            image = DiskImage(image_path, block_size, read_only=read_only)
+        except ImageError as err:
+            raise r.error("image", str(err)) from err
+        try:
+            disk = Disk(image, identity, write_cache=write_cache)
+            state_dir.mkdir(parents=True, exist_ok=True)
+            disk.set_reservation_file(pr_path)
+        except (OSError, ImageError) as err:
+            image.close()
+            raise ConfigError(path, key, f"cannot keep reservation state: {err}") from err
+        return [_served(dev_name, image_path, image, disk)]
+
+    return DevicePlan((dev_name,), summary, build)
+
+
+def _served(name: str, image_path: Path, image: DiskImage, disk: Disk) -> ServedDevice:
     def status() -> dict[str, Any]:
         return {
             "image": str(image_path),
@@ -115,16 +140,20 @@ def from_config(
             "allocated_bytes": image.allocated_bytes(),
         }
 
-    return [
-        ServedDevice(
-            name=dev_name,
-            kind="disk",
-            device=disk,
-            size=disk.capacity * block_size,
-            block_size=block_size,
-            may_replay=may_replay,
-            control={"status": lambda args: status()},
-            status=status,
-            close=disk.close,
-        )
-    ]
+    return ServedDevice(
+        name=name,
+        kind="disk",
+        device=disk,
+        size=disk.capacity * disk.block_size,
+        block_size=disk.block_size,
+        control={"status": lambda args: status()},
+        status=status,
+        close=disk.close,
+    )
+
+
+def from_config(
+    table: dict[str, Any], *, path: Path, key: str, base_dir: Path, state_dir: Path
+) -> list[ServedDevice]:
+    """One :class:`ServedDevice` for one ``[[disk]]`` table: :func:`check`, then build."""
+    return check(table, path=path, key=key, base_dir=base_dir, state_dir=state_dir).build()

@@ -81,9 +81,9 @@ class Disk(ScsiDevice):
         self.limits = Limits.for_block_size(image.block_size)
         #: WCE: True while writes may stay in the page cache until flushed.
         self.write_cache = write_cache
-        #: The unit was stopped by START STOP UNIT and needs a START.
-        self.stopped = False
+        self._stopped = False
         super().__init__(identity)
+        self.may_be_not_ready = False
 
     # --- ScsiDevice hooks -----------------------------------------------------------
 
@@ -103,6 +103,16 @@ class Disk(ScsiDevice):
             0xB1: block_device_characteristics_vpd,
             0xB2: logical_block_provisioning_vpd,
         }
+
+    @property
+    def stopped(self) -> bool:
+        """The unit was stopped by START STOP UNIT and needs a START (SBC-4 4.19)."""
+        return self._stopped
+
+    @stopped.setter
+    def stopped(self, value: bool) -> None:
+        self._stopped = value
+        self.may_be_not_ready = value
 
     def check_ready(self) -> None:
         """A stopped unit needs START STOP UNIT with START (SBC-4 4.19, 5.25)."""

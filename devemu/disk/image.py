@@ -24,6 +24,7 @@ import os
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from devemu.errors import ImageError
@@ -82,7 +83,7 @@ class Extent:
 class DiskImage:
     """An open image file seen as ``capacity`` blocks of ``block_size`` bytes."""
 
-    __slots__ = ("block_size", "capacity", "fd", "path", "read_only", "shift")
+    __slots__ = ("block_size", "capacity", "fd", "path", "read_at", "read_only", "shift")
 
     def __init__(self, path: str | Path, block_size: int = 512, *, read_only: bool = False) -> None:
         if block_size not in BLOCK_SIZES:
@@ -117,22 +118,22 @@ class DiskImage:
             raise
         self.fd = fd
         self.capacity = st.st_size >> self.shift
+        #: ``read_at(buffers, offset)``: one ``os.preadv`` of this image
+        #: straight into ``buffers``, with no Python frame of its own (the
+        #: READ handlers' common case; :meth:`read_into` does the rest).
+        self.read_at = partial(os.preadv, fd)
 
     # --- data -----------------------------------------------------------------
 
     def read_into(self, lba: int, count: int, iov: Sequence[memoryview]) -> int:
         """Read ``count`` blocks at ``lba`` into ``iov``; return the bytes placed.
 
-        Buffers of exactly the transfer (what a transport hands a READ)
-        take one ``os.preadv`` straight into them. Otherwise it reads at
-        most what the buffers hold, IOV_MAX buffers per call. A file
+        It reads at most what the buffers hold, IOV_MAX buffers per call. A file
         shorter than the capacity (truncated behind our back) reads as
         zeros past its end.
         """
         want = count << self.shift
         offset = lba << self.shift
-        if len(iov) == 1 and len(iov[0]) == want and os.preadv(self.fd, iov, offset) == want:
-            return want
         bufs = _limit(iov, want)
         done = 0
         while bufs:

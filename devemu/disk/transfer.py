@@ -41,18 +41,9 @@ _VERIFY_CHUNK = 1 << 20
 # --- READ ---------------------------------------------------------------------------
 
 
-def _read(dev: Disk, cmd: Command, lba: int, count: int) -> int:
-    if lba + count > dev.capacity:
-        raise out_of_range(lba, dev.capacity)
-    try:
-        return dev.image.read_into(lba, count, cmd.iov)
-    except OSError as err:
-        raise read_error(lba) from err
-
-
 def read_6(dev: Disk, cmd: Command, lba: int, transfer_length: int) -> int:
     """READ (6), SBC-4 5.12: a transfer length of 0 means 256 blocks."""
-    return _read(dev, cmd, lba, transfer_length or 256)
+    return read_10(dev, cmd, lba, transfer_length or 256)
 
 
 def read_10(dev: Disk, cmd: Command, lba: int, transfer_length: int) -> int:
@@ -60,8 +51,18 @@ def read_10(dev: Disk, cmd: Command, lba: int, transfer_length: int) -> int:
     take the same fields; DPO and FUA are accepted (the page cache is coherent)."""
     if lba + transfer_length > dev.capacity:
         raise out_of_range(lba, dev.capacity)
+    image = dev.image
+    iov = cmd.iov
+    nbytes = transfer_length << dev.shift
     try:
-        return dev.image.read_into(lba, transfer_length, cmd.iov)
+        # Buffers of exactly the transfer (what a transport hands a READ): one preadv.
+        if (
+            len(iov) == 1
+            and len(iov[0]) == nbytes
+            and image.read_at(iov, lba << dev.shift) == nbytes
+        ):
+            return nbytes
+        return image.read_into(lba, transfer_length, iov)
     except OSError as err:
         raise read_error(lba) from err
 

@@ -119,17 +119,18 @@ class Result:
 GOOD = Result()
 
 #: Plain GOOD answers by data-in length; results are immutable, so one
-#: instance serves every command of that length.
-_GOOD_WITH_LENGTH: dict[int, Result] = {}
-_GOOD_WITH_LENGTH_MAX = 1024
+#: instance serves every command of that length (the dispatcher looks here
+#: before it calls :func:`good`).
+GOOD_BY_LENGTH: dict[int, Result] = {}
+GOOD_BY_LENGTH_MAX = 1024
 
 
 def good(data_in_length: int) -> Result:
     """GOOD with ``data_in_length`` bytes of data-in, without an allocation
     for the lengths seen before (the per-command path of every device)."""
-    answer = _GOOD_WITH_LENGTH.get(data_in_length)
+    answer = GOOD_BY_LENGTH.get(data_in_length)
     if answer is None:
         answer = Result(Status.GOOD, b"", data_in_length)
-        if len(_GOOD_WITH_LENGTH) < _GOOD_WITH_LENGTH_MAX:
-            _GOOD_WITH_LENGTH[data_in_length] = answer
+        if len(GOOD_BY_LENGTH) < GOOD_BY_LENGTH_MAX:
+            GOOD_BY_LENGTH[data_in_length] = answer
     return answer

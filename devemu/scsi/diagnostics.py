@@ -27,8 +27,6 @@ from devemu.scsi.sense import (
 if TYPE_CHECKING:
     from devemu.scsi.device import ScsiDevice
 
-RECEIVE_DIAGNOSTIC_RESULTS = 0x1C
-SEND_DIAGNOSTIC = 0x1D
 SUPPORTED_DIAGNOSTIC_PAGES = 0x00
 
 #: SELF-TEST CODE values, SPC-5 6.42 table 262.

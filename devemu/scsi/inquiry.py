@@ -26,7 +26,6 @@ from devemu.scsi.vpd import vpd_data
 if TYPE_CHECKING:
     from devemu.scsi.device import ScsiDevice
 
-INQUIRY = 0x12
 
 #: SPC-5 6.7.2 table 155: VERSION 0x07, the device claims SPC-5.
 VERSION_SPC5 = 0x07

@@ -34,7 +34,16 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-from construct import Construct, Padded, Renamed, Struct, Transformed
+from construct import (
+    BitsInteger,
+    BytesInteger,
+    Construct,
+    FormatField,
+    Padded,
+    Renamed,
+    Struct,
+    Transformed,
+)
 
 #: A CDB field decoder: CDB bytes in, the chosen fields out.
 Decoder = Callable[[bytes], tuple[int, ...]]
@@ -52,6 +61,8 @@ class Leaf:
     width: int
     #: A named group of bit fields (a ``BitStruct``), not a field of its own.
     group: bool = False
+    #: A two's complement number (SPACE's COUNT, SSC-5 7.9).
+    signed: bool = False
 
     @property
     def name(self) -> str:
@@ -106,8 +117,17 @@ def _walk(con: Construct, path: str, offset: int, unit: int, out: list[Leaf]) ->
     width = con.sizeof() * unit
     if isinstance(con, Padded):
         path = ""
-    out.append(Leaf(path, offset, width))
+    out.append(Leaf(path, offset, width, signed=_signed(con)))
     return offset + width
+
+
+def _signed(con: Construct) -> bool:
+    """Is this integer field signed? (``Int24sb``, ``Int64sb``, ...)."""
+    if isinstance(con, FormatField):
+        return con.fmtstr[-1:].islower() and con.fmtstr[-1:] not in ("x", "c", "s", "p", "?")
+    if isinstance(con, BytesInteger | BitsInteger):
+        return bool(con.signed)
+    return False
 
 
 def interpreted(leaf: Leaf) -> bool:
@@ -188,10 +208,15 @@ def _struct_decoder(chosen: list[Leaf]) -> Decoder:
         start = leaf.offset // 8
         if start > at:
             fmt.append(f"{start - at}x")
-        fmt.append(_STRUCT_CODES[leaf.width])
+        code = _STRUCT_CODES[leaf.width]
+        fmt.append(code.lower() if leaf.signed else code)
         at = start + leaf.width // 8
     unpack: Decoder = struct.Struct("".join(fmt)).unpack_from
     return unpack
+
+
+def _twos_complement(value: int, width: int) -> int:
+    return value - (1 << width) if value >> (width - 1) else value
 
 
 def _generated_decoder(chosen: list[Leaf]) -> Decoder:
@@ -206,9 +231,11 @@ def _generated_decoder(chosen: list[Leaf]) -> Decoder:
         expr = f"({word} >> {shift})" if shift else word
         if leaf.width < span * 8:
             expr = f"({expr} & {mask:#x})"
+        if leaf.signed:
+            expr = f"_signed({expr}, {leaf.width})"
         parts.append(expr)
     source = f"def decode(cdb):\n    return ({', '.join(parts)}{',' if len(parts) == 1 else ''})\n"
-    namespace: dict[str, Any] = {"_from_bytes": int.from_bytes}
+    namespace: dict[str, Any] = {"_from_bytes": int.from_bytes, "_signed": _twos_complement}
     exec(compile(source, "<cdb decoder>", "exec"), namespace)
     decode: Decoder = namespace["decode"]
     return decode

@@ -32,8 +32,6 @@ from devemu.scsi.sense import (
 if TYPE_CHECKING:
     from devemu.scsi.device import ScsiDevice
 
-LOG_SELECT = 0x4C
-LOG_SENSE = 0x4D
 SUPPORTED_PAGES = 0x00
 ALL_SUBPAGES = 0xFF
 

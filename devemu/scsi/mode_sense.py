@@ -43,10 +43,6 @@ from devemu.scsi.sense import (
 if TYPE_CHECKING:
     from devemu.scsi.device import ScsiDevice
 
-MODE_SELECT_6 = 0x15
-MODE_SENSE_6 = 0x1A
-MODE_SELECT_10 = 0x55
-MODE_SENSE_10 = 0x5A
 DIRECT_ACCESS = 0x00
 
 #: Byte 1 bits 7-5 of MODE SENSE(6): the LOGICAL UNIT NUMBER field of

@@ -32,7 +32,6 @@ conflicts need a transport that tells initiators apart.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -40,8 +39,10 @@ from typing import TYPE_CHECKING, Any
 
 from construct import BitsInteger, BitStruct, Bytes, Flag, Int8ub, Int16ub, Int32ub, Int64ub, Struct
 
+from devemu.atomic_file import write_atomic
 from devemu.errors import ImageError
 from devemu.scsi.command import Command, Result, Status
+from devemu.scsi.opcodes import Opcode
 from devemu.scsi.sense import (
     INVALID_FIELD_IN_CDB,
     INVALID_FIELD_IN_PARAMETER_LIST,
@@ -58,9 +59,6 @@ from devemu.scsi.table import Access, CommandSpec, Conflict, Data
 
 if TYPE_CHECKING:
     from devemu.scsi.device import ScsiDevice
-
-PERSISTENT_RESERVE_IN = 0x5E
-PERSISTENT_RESERVE_OUT = 0x5F
 
 
 class PrInAction(IntEnum):
@@ -293,20 +291,7 @@ class PersistentReservations:
         path = self.path
         if path is None:
             return
-        tmp = path.with_name(path.name + ".tmp")
-        data = json.dumps(self._state(), indent=1).encode()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        write_atomic(path, json.dumps(self._state(), indent=1).encode())
 
     # --- queries --------------------------------------------------------------------
 
@@ -602,7 +587,7 @@ def _out(action: PrOutAction, *, scope: bool) -> CommandSpec:
     """A PERSISTENT RESERVE OUT entry; ``scope``: any SCOPE value passes (it is ignored)."""
     return CommandSpec(
         f"PERSISTENT RESERVE OUT ({action.name.replace('_', ' ')})",
-        PERSISTENT_RESERVE_OUT,
+        Opcode.PERSISTENT_RESERVE_OUT,
         PrOutCdb,
         persistent_reserve_out,
         service_action=action,
@@ -618,7 +603,7 @@ def _out(action: PrOutAction, *, scope: bool) -> CommandSpec:
 def _in(action: PrInAction) -> CommandSpec:
     return CommandSpec(
         f"PERSISTENT RESERVE IN ({action.name.replace('_', ' ')})",
-        PERSISTENT_RESERVE_IN,
+        Opcode.PERSISTENT_RESERVE_IN,
         PrInCdb,
         persistent_reserve_in,
         service_action=action,

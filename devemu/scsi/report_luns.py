@@ -17,7 +17,6 @@ from devemu.scsi.sense import INVALID_FIELD_IN_CDB, SenseError, cdb_field
 if TYPE_CHECKING:
     from devemu.scsi.device import ScsiDevice
 
-REPORT_LUNS = 0xA0
 
 #: SELECT REPORT values, SPC-5 6.33 table 230, whose list holds LUN 0.
 _WITH_LUN0 = frozenset({0x00, 0x02, 0x11})

@@ -28,8 +28,6 @@ from devemu.scsi.table import CommandSpec
 if TYPE_CHECKING:
     from devemu.scsi.device import ScsiDevice
 
-MAINTENANCE_IN = 0xA3
-REPORT_SUPPORTED_OPERATION_CODES = 0x0C
 
 ALL_COMMANDS = 0b000
 ONE_COMMAND = 0b001

@@ -23,7 +23,6 @@ from devemu.scsi.sense import NO_ADDITIONAL_SENSE, SenseError
 if TYPE_CHECKING:
     from devemu.scsi.device import ScsiDevice
 
-REQUEST_SENSE = 0x03
 
 #: SPC-5 6.39.1 table 234: REQUEST SENSE CDB.
 RequestSenseCdb = Struct(

@@ -28,16 +28,13 @@ from typing import TYPE_CHECKING
 from construct import BitsInteger, BitStruct, Bytes, Flag, Int8ub, Int16ub, Struct
 
 from devemu.scsi.command import Command
+from devemu.scsi.opcodes import Opcode
 from devemu.scsi.persistent_reservations import PersistentReservations
 from devemu.scsi.table import Access, CommandSpec, Conflict, Handler
 
 if TYPE_CHECKING:
     from devemu.scsi.device import ScsiDevice
 
-RESERVE_6 = 0x16
-RELEASE_6 = 0x17
-RESERVE_10 = 0x56
-RELEASE_10 = 0x57
 
 #: SPC-2 7.21 table 111 / 7.13 table 85: RESERVE(6) and RELEASE(6) CDBs
 #: (third-party and extent reservations are obsolete; none supported).
@@ -106,7 +103,7 @@ def release(device: ScsiDevice, cmd: Command) -> None:
 
 
 def _spec(name: str, opcode: int, handler: Handler) -> CommandSpec:
-    ten = opcode in (RESERVE_10, RELEASE_10)
+    ten = opcode in (Opcode.RESERVE_10, Opcode.RELEASE_10)
     return CommandSpec(
         name,
         opcode,
@@ -119,8 +116,8 @@ def _spec(name: str, opcode: int, handler: Handler) -> CommandSpec:
 
 
 RESERVATION_COMMANDS: tuple[CommandSpec, ...] = (
-    _spec("RESERVE(6)", RESERVE_6, reserve),
-    _spec("RELEASE(6)", RELEASE_6, release),
-    _spec("RESERVE(10)", RESERVE_10, reserve),
-    _spec("RELEASE(10)", RELEASE_10, release),
+    _spec("RESERVE(6)", Opcode.RESERVE_6, reserve),
+    _spec("RELEASE(6)", Opcode.RELEASE_6, release),
+    _spec("RESERVE(10)", Opcode.RESERVE_10, reserve),
+    _spec("RELEASE(10)", Opcode.RELEASE_10, release),
 )

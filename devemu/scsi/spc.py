@@ -21,27 +21,19 @@ from construct import Bytes, Int8ub, Struct
 
 from devemu.scsi.command import Command
 from devemu.scsi.diagnostics import (
-    RECEIVE_DIAGNOSTIC_RESULTS,
-    SEND_DIAGNOSTIC,
     ReceiveDiagnosticCdb,
     SendDiagnosticCdb,
     receive_diagnostic_results,
     send_diagnostic,
 )
-from devemu.scsi.inquiry import INQUIRY, InquiryCdb, inquiry
+from devemu.scsi.inquiry import InquiryCdb, inquiry
 from devemu.scsi.log_sense import (
-    LOG_SELECT,
-    LOG_SENSE,
     LogSelectCdb,
     LogSenseCdb,
     log_select,
     log_sense,
 )
 from devemu.scsi.mode_sense import (
-    MODE_SELECT_6,
-    MODE_SELECT_10,
-    MODE_SENSE_6,
-    MODE_SENSE_10,
     ModeSelect6Cdb,
     ModeSelect10Cdb,
     ModeSense6Cdb,
@@ -51,19 +43,16 @@ from devemu.scsi.mode_sense import (
     mode_sense_6,
     mode_sense_10,
 )
+from devemu.scsi.opcodes import MaintenanceIn, Opcode
 from devemu.scsi.persistent_reservations import PERSISTENT_RESERVATION_COMMANDS
-from devemu.scsi.report_luns import REPORT_LUNS, ReportLunsCdb, report_luns
+from devemu.scsi.report_luns import ReportLunsCdb, report_luns
 from devemu.scsi.report_opcodes import (
-    MAINTENANCE_IN,
-    REPORT_SUPPORTED_OPERATION_CODES,
     RsocCdb,
     report_supported_operation_codes,
 )
-from devemu.scsi.request_sense import REQUEST_SENSE, RequestSenseCdb, request_sense
+from devemu.scsi.request_sense import RequestSenseCdb, request_sense
 from devemu.scsi.reservations import RESERVATION_COMMANDS
 from devemu.scsi.table import Access, CommandSpec, Conflict, Data
-
-TEST_UNIT_READY = 0x00
 
 #: SPC-5 6.47 table 282: TEST UNIT READY CDB.
 TestUnitReadyCdb = Struct("opcode" / Int8ub, "reserved" / Bytes(4), "control" / Int8ub)
@@ -78,7 +67,7 @@ _MODE_SENSE_FIELDS = ("flags.dbd", "page.pc", "page.page_code", "subpage_code", 
 SPC_COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "TEST UNIT READY",
-        TEST_UNIT_READY,
+        Opcode.TEST_UNIT_READY,
         TestUnitReadyCdb,
         test_unit_ready,
         conflict=Conflict.RESERVE,
@@ -86,7 +75,7 @@ SPC_COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "REQUEST SENSE",
-        REQUEST_SENSE,
+        Opcode.REQUEST_SENSE,
         RequestSenseCdb,
         request_sense,
         fields=("flags.desc", "allocation_length"),
@@ -96,7 +85,7 @@ SPC_COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "INQUIRY",
-        INQUIRY,
+        Opcode.INQUIRY,
         InquiryCdb,
         inquiry,
         fields=("flags.evpd", "page_code", "allocation_length"),
@@ -106,7 +95,7 @@ SPC_COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "MODE SELECT(6)",
-        MODE_SELECT_6,
+        Opcode.MODE_SELECT_6,
         ModeSelect6Cdb,
         mode_select_6,
         fields=("flags.sp", "parameter_list_length"),
@@ -117,7 +106,7 @@ SPC_COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "MODE SENSE(6)",
-        MODE_SENSE_6,
+        Opcode.MODE_SENSE_6,
         ModeSense6Cdb,
         mode_sense_6,
         fields=_MODE_SENSE_FIELDS,
@@ -125,7 +114,7 @@ SPC_COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "RECEIVE DIAGNOSTIC RESULTS",
-        RECEIVE_DIAGNOSTIC_RESULTS,
+        Opcode.RECEIVE_DIAGNOSTIC_RESULTS,
         ReceiveDiagnosticCdb,
         receive_diagnostic_results,
         fields=("flags.pcv", "page_code", "allocation_length"),
@@ -133,7 +122,7 @@ SPC_COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "SEND DIAGNOSTIC",
-        SEND_DIAGNOSTIC,
+        Opcode.SEND_DIAGNOSTIC,
         SendDiagnosticCdb,
         send_diagnostic,
         fields=("flags.self_test_code", "flags.pf", "flags.selftest", "parameter_list_length"),
@@ -144,7 +133,7 @@ SPC_COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "LOG SELECT",
-        LOG_SELECT,
+        Opcode.LOG_SELECT,
         LogSelectCdb,
         log_select,
         fields=("flags.pcr", "parameter_list_length"),
@@ -155,7 +144,7 @@ SPC_COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "LOG SENSE",
-        LOG_SENSE,
+        Opcode.LOG_SENSE,
         LogSenseCdb,
         log_sense,
         fields=("page.page_code", "subpage_code", "parameter_pointer", "allocation_length"),
@@ -165,7 +154,7 @@ SPC_COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "MODE SELECT(10)",
-        MODE_SELECT_10,
+        Opcode.MODE_SELECT_10,
         ModeSelect10Cdb,
         mode_select_10,
         fields=("flags.sp", "parameter_list_length"),
@@ -176,7 +165,7 @@ SPC_COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "MODE SENSE(10)",
-        MODE_SENSE_10,
+        Opcode.MODE_SENSE_10,
         ModeSense10Cdb,
         mode_sense_10,
         fields=("flags.llbaa", *_MODE_SENSE_FIELDS),
@@ -184,7 +173,7 @@ SPC_COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "REPORT LUNS",
-        REPORT_LUNS,
+        Opcode.REPORT_LUNS,
         ReportLunsCdb,
         report_luns,
         fields=("select_report", "allocation_length"),
@@ -194,10 +183,10 @@ SPC_COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "REPORT SUPPORTED OPERATION CODES",
-        MAINTENANCE_IN,
+        Opcode.MAINTENANCE_IN,
         RsocCdb,
         report_supported_operation_codes,
-        service_action=REPORT_SUPPORTED_OPERATION_CODES,
+        service_action=MaintenanceIn.REPORT_SUPPORTED_OPERATION_CODES,
         fields=(
             "options.rctd",
             "options.reporting",

@@ -30,10 +30,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from construct import Construct
 
-from devemu.scsi.command import Result
+from devemu.scsi.command import Command, Result
 from devemu.scsi.layout import Decoder, decoder, find, usage_data
 
 HandlerResult = int | Result | None
@@ -144,6 +145,9 @@ class CommandSpec:
     cdb_mask: int = field(init=False, repr=False, compare=False)
     #: CDB bytes -> the ``fields`` tuple; None when the handler takes none.
     decode: Decoder | None = field(init=False, repr=False, compare=False)
+    #: ``run(device, command)``: the handler called with the decoded fields
+    #: (the handler itself when it takes none).
+    run: Callable[[Any, Command], HandlerResult] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         usage = usage_data(
@@ -158,7 +162,13 @@ class CommandSpec:
         set_(self, "usage", usage)
         set_(self, "reserved_mask", int.from_bytes(inverse, "big"))
         set_(self, "cdb_mask", int.from_bytes(b"\0" + inverse, "big"))
-        set_(self, "decode", decoder(self.cdb, self.fields) if self.fields else None)
+        decode = decoder(self.cdb, self.fields) if self.fields else None
+        set_(self, "decode", decode)
+        set_(
+            self,
+            "run",
+            self.handler if decode is None else _runner(self.handler, decode, len(self.fields)),
+        )
         if self.conflict is None:
             reads = self.access in (Access.NONE, Access.READ)
             set_(self, "conflict", Conflict.EXCLUSIVE_ACCESS if reads else Conflict.ALWAYS)
@@ -189,6 +199,25 @@ class CommandSpec:
             if bad:
                 return i, bad.bit_length() - 1
         return None
+
+
+def _runner(handler: Handler, decode: Decoder, count: int) -> Callable[[Any, Command], Any]:
+    """``run(device, command)`` that calls ``handler`` with ``count`` decoded fields.
+
+    Generated so that each field is a plain positional argument: a call
+    with ``*fields`` costs as much again as the decoding on the per-command
+    path.
+    """
+    names = ", ".join(f"f{i}" for i in range(count))
+    source = (
+        "def run(device, cmd):\n"
+        f"    {names}{',' if count == 1 else ''} = _decode(cmd.cdb)\n"
+        f"    return _handler(device, cmd, {names})\n"
+    )
+    namespace: dict[str, Any] = {"_decode": decode, "_handler": handler}
+    exec(compile(source, f"<run {getattr(handler, '__name__', 'handler')}>", "exec"), namespace)
+    run: Callable[[Any, Command], Any] = namespace["run"]
+    return run
 
 
 class CommandTable:

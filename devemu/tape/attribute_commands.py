@@ -33,7 +33,6 @@ from devemu.scsi.sense import (
     param_field,
 )
 from devemu.tape import mam
-from devemu.tape.cdbs import ReadAttributeCdb, WriteAttributeCdb
 from devemu.tape.pages import tapealert_bitmap
 from devemu.tape.records import WHOLE_CARTRIDGE
 
@@ -102,30 +101,37 @@ def _medium(drive: TapeDrive) -> Cartridge:
     return cart
 
 
-def read_attribute(drive: TapeDrive, cmd: Command) -> int:
+def read_attribute(
+    drive: TapeDrive,
+    cmd: Command,
+    service_action: int,
+    logical_volume: int,
+    partition: int,
+    first_attribute: int,
+    allocation_length: int,
+) -> int:
     """READ ATTRIBUTE, SPC-5 6.18."""
-    cdb = ReadAttributeCdb.parse(cmd.cdb)
-    action = cdb.service_action.service_action
+    action = service_action
     cart = _medium(drive)
-    if cdb.logical_volume != 0:
+    if logical_volume != 0:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(5))
-    if cdb.partition >= cart.partition_count:
+    if partition >= cart.partition_count:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(7))
     if action == ReadAttributeAction.LOGICAL_VOLUME_LIST:
         data = bytes([0, 2, 0, 1])
     elif action == ReadAttributeAction.PARTITION_LIST:
         data = bytes([0, 2, 0, cart.partition_count])
     else:
-        attrs = visible_attributes(drive, cart, cdb.partition)
+        attrs = visible_attributes(drive, cart, partition)
         if action == ReadAttributeAction.ATTRIBUTE_VALUES:
-            body = b"".join(a.encode() for a in attrs if a.identifier >= cdb.first_attribute)
+            body = b"".join(a.encode() for a in attrs if a.identifier >= first_attribute)
         elif action == ReadAttributeAction.ATTRIBUTE_LIST:
             body = b"".join(a.identifier.to_bytes(2, "big") for a in attrs)
         else:
             ids = sorted(set(mam.STANDARD) | {a.identifier for a in attrs})
             body = b"".join(i.to_bytes(2, "big") for i in ids)
         data = len(body).to_bytes(4, "big") + body
-    return cmd.data_in(data, cdb.allocation_length)
+    return cmd.data_in(data, allocation_length)
 
 
 def _check_attribute(a: mam.Attribute, at: int) -> None:
@@ -141,15 +147,23 @@ def _check_attribute(a: mam.Attribute, at: int) -> None:
         raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST, field=param_field(at + 3))
 
 
-def write_attribute(drive: TapeDrive, cmd: Command) -> None:
-    """WRITE ATTRIBUTE, SPC-5 6.50: host attributes only, all or nothing, durable."""
-    cdb = WriteAttributeCdb.parse(cmd.cdb)
+def write_attribute(
+    drive: TapeDrive,
+    cmd: Command,
+    logical_volume: int,
+    partition: int,
+    parameter_list_length: int,
+) -> None:
+    """WRITE ATTRIBUTE, SPC-5 6.50: host attributes only, all or nothing, durable.
+
+    WTC (write-through cache) is accepted: every write is durable anyway.
+    """
     cart = _medium(drive)
-    if cdb.logical_volume != 0:
+    if logical_volume != 0:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(5))
-    if cdb.partition >= cart.partition_count:
+    if partition >= cart.partition_count:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(7))
-    length = cdb.parameter_list_length
+    length = parameter_list_length
     if length == 0:
         return
     data = cmd.data_out(length)
@@ -181,7 +195,7 @@ def write_attribute(drive: TapeDrive, cmd: Command) -> None:
     if cart.read_only:
         raise SenseError(WRITE_PROTECTED)
     if attrs:
-        cart.set_attributes(cdb.partition, attrs)
+        cart.set_attributes(partition, attrs)
 
 
 # --- what the drive records in the MAM ------------------------------------------------
@@ -206,11 +220,11 @@ def record_load(drive: TapeDrive, cart: Cartridge) -> None:
     cart.set_attributes(WHOLE_CARTRIDGE, changes)
 
 
-def record_unload(drive: TapeDrive, cart: Cartridge) -> None:
-    """Add this load's megabytes to the medium's life totals."""
+def record_unload(cart: Cartridge, written: int, read: int) -> None:
+    """Add this load's megabytes (``written`` and ``read`` bytes) to the medium's life totals."""
     have = _stored(cart)
     std = mam.standard
-    wrote, read = drive._load_written // MB, drive._load_read // MB
+    wrote, read = written // MB, read // MB
     cart.set_attributes(
         WHOLE_CARTRIDGE,
         [
@@ -220,7 +234,6 @@ def record_unload(drive: TapeDrive, cart: Cartridge) -> None:
             std(0x0223, read),
         ],
     )
-    drive._load_written = drive._load_read = 0
 
 
 def record_format(drive: TapeDrive, cart: Cartridge) -> None:

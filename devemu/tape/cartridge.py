@@ -16,10 +16,12 @@ are not read: the in-memory index keeps, per partition, each object's file
 offset and length, the running byte count and the sorted filemark
 positions, so LOCATE, SPACE and READ POSITION never touch the file).
 
-Durability. :meth:`Cartridge.flush` calls ``fdatasync`` and then appends a
-``SYNC`` entry: everything before a ``SYNC`` was on stable storage before
-the ``SYNC`` itself was written. The drive flushes on every synchronising
-command (WRITE FILEMARKS with IMMED=0, REWIND, LOAD UNLOAD, an unload by the
+Durability. :meth:`Cartridge.flush` calls ``fdatasync``, then records in
+the header's sync mark (:mod:`devemu.tape.records`) how many entries are
+now on stable storage and where they end, and appends a ``SYNC`` entry:
+everything before a ``SYNC`` was on stable storage before the ``SYNC``
+itself was written. The drive flushes on every synchronising command
+(WRITE FILEMARKS with IMMED=0, REWIND, LOAD UNLOAD, an unload by the
 library, WRITE ATTRIBUTE, FORMAT MEDIUM) and on close. Opening applies:
 
 - entries up to the last ``SYNC`` are durable; their payload CRCs are not
@@ -28,14 +30,18 @@ library, WRITE ATTRIBUTE, FORMAT MEDIUM) and on close. Opening applies:
   checked, and the first entry that is short, has a bad header CRC, a
   sequence number out of order or a bad payload CRC ends the tape there;
   the file is truncated back to the last good entry (unless opened read
-  only) so that new entries follow good ones;
-- a damaged entry *followed somewhere by a valid later* ``SYNC`` is not a
-  torn tail but damage to data that had been synchronised: that is an
-  :class:`~devemu.errors.ImageError` naming the offset, never a silent
-  truncation.
+  only) so that new entries follow good ones, and the cut is logged;
+- but an entry the sync mark counts as durable that is missing (the file
+  was cut inside acknowledged data) or damaged, or a damaged entry
+  *followed somewhere by a valid later* ``SYNC``, is not a torn tail: it
+  is lost acknowledged data, an :class:`~devemu.errors.ImageError` naming
+  the record number and offset, never a silent truncation.
 
-So a kill -9 reopens to the last entry that made it to the file intact,
-and never loses what a synchronising command acknowledged.
+The sync mark only ever claims entries that an ``fdatasync`` had already
+made durable, so a crash at any instant (the mark lost, or written before
+the ``SYNC`` entry reached the disk) leaves a mark that claims no more than
+is there. So a kill -9 reopens to the last entry that made it to the file
+intact, and never loses what a synchronising command acknowledged.
 
 The tape position is not part of the file: a cartridge is opened at the
 beginning of partition 0, like a freshly threaded tape.
@@ -46,6 +52,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import time
 import uuid
@@ -59,6 +66,7 @@ from pathlib import Path
 from construct import ConstructError
 
 from devemu.errors import ImageError
+from devemu.image_files import regular_file
 from devemu.tape import mam
 from devemu.tape.media import MediumType, medium_type
 from devemu.tape.records import (
@@ -67,14 +75,21 @@ from devemu.tape.records import (
     FORMAT_VERSION,
     HEADER_SIZE,
     MAGIC,
+    SYNC_MARK_SIZE,
+    SYNC_MARKS_OFFSET,
     WHOLE_CARTRIDGE,
     CartridgeHeader,
     EntryKind,
     FormatPayload,
+    header_crc,
     pack_entry,
+    pack_sync_mark,
     payload_crc32,
+    sync_marks,
     unpack_entry,
 )
+
+log = logging.getLogger(__name__)
 
 #: The length recorded for a filemark in the index.
 FILEMARK = -1
@@ -157,6 +172,7 @@ class _Pending:
     """An entry read after the last SYNC, applied once its payload checks out."""
 
     offset: int
+    seq: int
     kind: int
     partition: int
     position: int
@@ -244,6 +260,9 @@ class Cartridge:
         self.entries = 0
         #: Bytes of a torn tail found (and, read-write, cut off) when opening.
         self.truncated_tail = 0
+        #: (entries, end offset) the header's sync mark counts as durable.
+        self.durable: tuple[int, int] = (0, HEADER_SIZE)
+        self._mark_slot = 0
 
     # --- making and opening --------------------------------------------------------
 
@@ -309,8 +328,9 @@ class Cartridge:
         A read-write open takes an exclusive lock: one drive at a time.
         """
         path = Path(path)
+        regular_file(path, "a cartridge file")
         try:
-            fd = os.open(path, os.O_RDONLY if read_only else os.O_RDWR)
+            fd = os.open(path, (os.O_RDONLY if read_only else os.O_RDWR) | os.O_CLOEXEC)
         except OSError as err:
             raise ImageError(path, None, f"cannot open: {err.strerror}") from err
         try:
@@ -321,6 +341,9 @@ class Cartridge:
                     raise ImageError(path, None, "cartridge is in use by another drive") from None
             cart = cls._read_header(path, fd, read_only)
             cart._replay()
+        except OSError as err:
+            os.close(fd)
+            raise ImageError(path, None, f"cannot read: {err.strerror}") from None
         except BaseException:
             os.close(fd)
             raise
@@ -336,19 +359,27 @@ class Cartridge:
         version = int.from_bytes(raw[8:10], "big")
         if version != FORMAT_VERSION:
             raise ImageError(path, "offset 8", f"format version {version} is not supported")
+        stored = int.from_bytes(raw[HEADER_SIZE - 4 :], "big")
+        if stored != header_crc(raw):
+            raise ImageError(
+                path,
+                f"offset {HEADER_SIZE - 4}",
+                f"bad header: CRC 0x{stored:08x} stored, 0x{header_crc(raw):08x} computed",
+            )
         try:
             head = CartridgeHeader.parse(raw).body.value
-        except ConstructError as err:
-            raise ImageError(path, f"offset {HEADER_SIZE - 4}", f"bad header: {err}") from None
+        except (ConstructError, ValueError) as err:
+            reason = " ".join(str(err).split())[:200]
+            raise ImageError(path, "offset 12", f"bad header: {reason}") from None
         try:
             medium = medium_type(head.media_type)
         except ValueError as err:
             raise ImageError(path, "offset 44", str(err)) from None
         try:
             attrs = mam.decode_attributes(head.attributes)
-        except ValueError as err:
+        except Exception as err:  # any failure to decode is a damaged header
             raise ImageError(path, "offset 96", f"bad attributes: {err}") from None
-        return cls(
+        cart = cls(
             path,
             fd,
             barcode=head.barcode,
@@ -360,6 +391,11 @@ class Cartridge:
             header_attributes=attrs,
             read_only=read_only,
         )
+        marks = sync_marks(raw)
+        best = max(range(len(marks)), key=lambda i: marks[i] or (-1, 0))
+        cart.durable = marks[best] or (0, HEADER_SIZE)
+        cart._mark_slot = 1 - best if marks[best] else 0
+        return cart
 
     # --- replaying the journal -----------------------------------------------------
 
@@ -367,17 +403,22 @@ class Cartridge:
         fd, size = self._fd, os.fstat(self._fd).st_size
         pos, seq = HEADER_SIZE, 1
         pending: list[_Pending] = []
-        broken_at: int | None = None
+        broken: tuple[int, int, str] | None = None  # (record, offset, what is wrong)
         while pos < size:
             raw = os.pread(fd, ENTRY_HEADER_SIZE, pos)
             entry = unpack_entry(raw)
             if entry is None:
-                broken_at = pos
+                what = "is cut short" if len(raw) < ENTRY_HEADER_SIZE else "has a damaged header"
+                broken = (seq, pos, what)
                 break
             kind, part, eseq, position, length, crc, count = entry
-            if eseq != seq or pos + ENTRY_HEADER_SIZE + length > size:
-                broken_at = pos
+            if eseq != seq:
+                broken = (seq, pos, f"has sequence number {eseq}")
                 break
+            if pos + ENTRY_HEADER_SIZE + length > size:
+                broken = (seq, pos, "is cut short")
+                break
+            self._check_mark(seq, pos, pos + ENTRY_HEADER_SIZE + length)
             payload = None
             if kind in (_ATTRIBUTES, _FORMAT):
                 payload = os.pread(fd, length, pos + ENTRY_HEADER_SIZE)
@@ -387,7 +428,9 @@ class Cartridge:
                 pending.clear()
                 self._end, self._seq = pos + ENTRY_HEADER_SIZE, seq + 1
             else:
-                pending.append(_Pending(pos, kind, part, position, length, crc, count, payload))
+                pending.append(
+                    _Pending(pos, seq, kind, part, position, length, crc, count, payload)
+                )
             pos += ENTRY_HEADER_SIZE + length
             seq += 1
         for p in pending:
@@ -395,22 +438,51 @@ class Cartridge:
             if data is None and p.length:
                 data = os.pread(fd, p.length, p.offset + ENTRY_HEADER_SIZE)
             if payload_crc32(data or b"", 0) != p.crc:
-                broken_at = p.offset
+                broken = (p.seq, p.offset, "has a payload CRC mismatch")
                 break
             self._apply(p)
             self._end, self._seq = p.offset + ENTRY_HEADER_SIZE + p.length, self._seq + 1
-        if broken_at is not None and self._later_sync(broken_at, size):
-            raise ImageError(
-                self.path,
-                f"offset {broken_at}",
-                "damaged journal entry in data that had been synchronised",
-            )
+        if broken is None and self._seq - 1 < self.durable[0]:
+            broken = (self._seq, size, "is missing: the file ends there")
+        if broken is not None:
+            record, offset, what = broken
+            if record <= self.durable[0]:
+                raise self._lost(record, offset, what)
+            if self._later_sync(offset, size):
+                raise self._lost(record, offset, f"{what}, and a later SYNC follows it")
         self.entries = self._seq - 1
         if self._end < size:
             self.truncated_tail = size - self._end
             if not self.read_only:
                 os.ftruncate(fd, self._end)
                 os.fsync(fd)
+                log.warning(
+                    "%s: cut a torn tail at offset %d: %d bytes never synchronised dropped",
+                    self.path,
+                    self._end,
+                    self.truncated_tail,
+                )
+
+    def _lost(self, record: int, offset: int, what: str) -> ImageError:
+        """The error for a damaged or missing entry that had been synchronised."""
+        entries, end = self.durable
+        since = f"; the sync mark counts {entries} records to offset {end}" if entries else ""
+        return ImageError(
+            self.path,
+            f"record {record} at offset {offset}",
+            f"synchronised record {what}: acknowledged data is lost{since}",
+        )
+
+    def _check_mark(self, seq: int, offset: int, end: int) -> None:
+        """The entry the sync mark counts last must end where the mark says."""
+        entries, mark_end = self.durable
+        if seq == entries and end != mark_end:
+            raise ImageError(
+                self.path,
+                f"record {seq} at offset {offset}",
+                f"the record ends at offset {end} but the sync mark says {mark_end}: "
+                "the journal is not the one the mark was written for",
+            )
 
     def _later_sync(self, start: int, size: int) -> bool:
         """True when a valid SYNC entry lies after ``start`` (scan for its magic)."""
@@ -431,28 +503,27 @@ class Cartridge:
         if kind == _ATTRIBUTES:
             try:
                 attrs = mam.decode_attributes(p.payload or b"")
-            except ValueError as err:
-                raise ImageError(self.path, f"offset {p.offset}", str(err)) from None
+            except Exception as err:  # any failure to decode is a damaged entry
+                raise ImageError(self.path, _place(p), f"bad attributes: {err}") from None
             self._merge_attributes(part, attrs)
             return
         if kind == _FORMAT:
             try:
                 caps = list(FormatPayload.parse(p.payload or b""))
-            except ConstructError as err:
-                raise ImageError(
-                    self.path, f"offset {p.offset}", f"bad format entry: {err}"
-                ) from None
+            except (ConstructError, ValueError) as err:
+                reason = " ".join(str(err).split())[:200]
+                raise ImageError(self.path, _place(p), f"bad format entry: {reason}") from None
             if not caps:
-                raise ImageError(self.path, f"offset {p.offset}", "format entry without partitions")
+                raise ImageError(self.path, _place(p), "format entry without partitions")
             self.partitions = [PartitionIndex(c) for c in caps]
             return
         if part >= len(self.partitions):
-            raise ImageError(self.path, f"offset {p.offset}", f"partition {part} does not exist")
+            raise ImageError(self.path, _place(p), f"partition {part} does not exist")
         index = self.partitions[part]
         if p.position > index.eod:
             raise ImageError(
                 self.path,
-                f"offset {p.offset}",
+                _place(p),
                 f"entry at position {p.position} beyond end of data {index.eod}",
             )
         index.truncate(p.position)
@@ -606,9 +677,17 @@ class Cartridge:
             return
         os.fdatasync(self._fd)
         self._dirty = False
+        self._write_mark(self._seq - 1, self._end)
         header = pack_entry(_SYNC, 0, self._seq, 0, 0, 0, 0)
         self._append([header], ENTRY_HEADER_SIZE)
         self._dirty = False
+
+    def _write_mark(self, entries: int, end: int) -> None:
+        """Mark ``entries`` entries, to ``end``, durable; the other slot keeps the last mark."""
+        slot = SYNC_MARKS_OFFSET + self._mark_slot * SYNC_MARK_SIZE
+        os.pwrite(self._fd, pack_sync_mark(entries, end), slot)
+        self._mark_slot ^= 1
+        self.durable = (entries, end)
 
     def close(self) -> None:
         """Flush and release the file (idempotent)."""
@@ -653,6 +732,19 @@ class Cartridge:
                 if entry is None or payload_crc32(data, 0) != entry[5]:
                     problems.append(f"offset {e.offset}: {e.kind.name} entry payload CRC mismatch")
         return problems
+
+
+def is_cartridge_file(path: Path) -> bool:
+    """Whether ``path`` starts like a cartridge file (its magic), without judging the rest."""
+    try:
+        with path.open("rb") as f:
+            return f.read(len(MAGIC)) == MAGIC
+    except (OSError, ValueError):
+        return False
+
+
+def _place(p: _Pending) -> str:
+    return f"record {p.seq} at offset {p.offset}"
 
 
 def _crc(data: Sequence[bytes | memoryview]) -> int:

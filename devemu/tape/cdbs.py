@@ -1,14 +1,16 @@
 """The CDBs of the SSC-5 commands a tape drive implements (SSC-5 7, SPC-5 6).
 
-Each CDB is declared once with construct; READ(6) and WRITE(6) run for
+Each CDB is declared once with construct and named after its command
+(``Space6Cdb``, ``Locate16Cdb``, ``ReadPositionCdb``); READ(6) and WRITE(6) run for
 every block and also have a precompiled :class:`struct.Struct` twin (a
-test proves the two agree). The usage masks the dispatcher checks live
-with the command table in :mod:`devemu.tape.drive`.
+test proves the two agree). The opcodes are in :mod:`devemu.tape.opcodes`;
+the usage masks the dispatcher checks live with the command table in
+:mod:`devemu.tape.commands`; ``tests/unit/tape/test_tape_cdbs.py`` checks
+every declaration against golden bytes both ways.
 """
 
 from __future__ import annotations
 
-import struct
 from enum import IntEnum
 
 from construct import (
@@ -25,29 +27,6 @@ from construct import (
     Padding,
     Struct,
 )
-
-
-class Opcode(IntEnum):
-    """SSC-5 operation codes (SSC-5 6.1 table 22) this drive answers."""
-
-    REWIND = 0x01
-    FORMAT_MEDIUM = 0x04
-    READ_BLOCK_LIMITS = 0x05
-    READ_6 = 0x08
-    WRITE_6 = 0x0A
-    WRITE_FILEMARKS_6 = 0x10
-    SPACE_6 = 0x11
-    ERASE_6 = 0x19
-    LOAD_UNLOAD = 0x1B
-    PREVENT_ALLOW_MEDIUM_REMOVAL = 0x1E
-    LOCATE_10 = 0x2B
-    READ_POSITION = 0x34
-    REPORT_DENSITY_SUPPORT = 0x44
-    WRITE_FILEMARKS_16 = 0x80
-    READ_ATTRIBUTE = 0x8C
-    WRITE_ATTRIBUTE = 0x8D
-    SPACE_16 = 0x91
-    LOCATE_16 = 0x92
 
 
 class SpaceCode(IntEnum):
@@ -77,24 +56,14 @@ class ReadPositionForm(IntEnum):
 
 
 # SSC-5 7.6 (READ(6)) and 7.13 (WRITE(6)): byte 1 SILI and FIXED, 24-bit length.
-ReadWrite6 = Struct(
+ReadWrite6Cdb = Struct(
     "opcode" / Int8ub,
     "flags" / BitStruct(Padding(6), "sili" / Flag, "fixed" / Flag),
     "transfer_length" / Int24ub,
     "control" / Int8ub,
 )
-#: READ(6)/WRITE(6) fast path: opcode, flags, length high byte, length low 16 bits.
-READ_WRITE_6 = struct.Struct(">BBBHB")
-
-
-def transfer_length_6(cdb: bytes) -> tuple[int, int]:
-    """(flags byte, transfer length) of a READ(6) or WRITE(6) CDB."""
-    _op, flags, high, low, _ctl = READ_WRITE_6.unpack_from(cdb)
-    return flags, (high << 16) | low
-
-
 # SSC-5 7.9: SPACE(6), count is a signed 24-bit number.
-Space6 = Struct(
+Space6Cdb = Struct(
     "opcode" / Int8ub,
     "code" / BitStruct(Padding(4), "code" / BitsInteger(4)),
     "count" / Int24sb,
@@ -102,7 +71,7 @@ Space6 = Struct(
 )
 
 # SSC-5 7.10: SPACE(16).
-Space16 = Struct(
+Space16Cdb = Struct(
     "opcode" / Int8ub,
     "code" / BitStruct(Padding(4), "code" / BitsInteger(4)),
     Padding(2),
@@ -113,7 +82,7 @@ Space16 = Struct(
 )
 
 # SSC-5 7.12: WRITE FILEMARKS(6).
-WriteFilemarks6 = Struct(
+WriteFilemarks6Cdb = Struct(
     "opcode" / Int8ub,
     "flags" / BitStruct(Padding(6), "wsmk" / Flag, "immed" / Flag),
     "count" / Int24ub,
@@ -121,7 +90,7 @@ WriteFilemarks6 = Struct(
 )
 
 # SSC-5 7.13: WRITE FILEMARKS(16).
-WriteFilemarks16 = Struct(
+WriteFilemarks16Cdb = Struct(
     "opcode" / Int8ub,
     "flags" / BitStruct(Padding(4), "fcs" / Flag, "lcs" / Flag, Padding(1), "immed" / Flag),
     Padding(1),
@@ -132,7 +101,7 @@ WriteFilemarks16 = Struct(
 )
 
 # SSC-5 7.4: LOCATE(10).
-Locate10 = Struct(
+Locate10Cdb = Struct(
     "opcode" / Int8ub,
     "flags" / BitStruct(Padding(5), "bt" / Flag, "cp" / Flag, "immed" / Flag),
     Padding(1),
@@ -143,7 +112,7 @@ Locate10 = Struct(
 )
 
 # SSC-5 7.5: LOCATE(16).
-Locate16 = Struct(
+Locate16Cdb = Struct(
     "opcode" / Int8ub,
     "flags"
     / BitStruct(Padding(2), "dest_type" / BitsInteger(3), Padding(1), "cp" / Flag, "immed" / Flag),
@@ -164,26 +133,26 @@ ReadPositionCdb = Struct(
 )
 
 # SSC-5 7.8: REWIND; 7.2: ERASE(6); 7.3: LOAD UNLOAD; 7.1: FORMAT MEDIUM.
-Rewind = Struct(
+RewindCdb = Struct(
     "opcode" / Int8ub,
     "flags" / BitStruct(Padding(7), "immed" / Flag),
     Padding(3),
     "control" / Int8ub,
 )
-Erase6 = Struct(
+Erase6Cdb = Struct(
     "opcode" / Int8ub,
     "flags" / BitStruct(Padding(6), "immed" / Flag, "long" / Flag),
     Padding(3),
     "control" / Int8ub,
 )
-LoadUnload = Struct(
+LoadUnloadCdb = Struct(
     "opcode" / Int8ub,
     "flags" / BitStruct(Padding(7), "immed" / Flag),
     Padding(2),
     "action" / BitStruct(Padding(4), "hold" / Flag, "eot" / Flag, "reten" / Flag, "load" / Flag),
     "control" / Int8ub,
 )
-FormatMedium = Struct(
+FormatMediumCdb = Struct(
     "opcode" / Int8ub,
     "flags" / BitStruct(Padding(6), "verify" / Flag, "immed" / Flag),
     "format" / BitStruct(Padding(4), "format" / BitsInteger(4)),
@@ -207,7 +176,7 @@ ReportDensitySupportCdb = Struct(
 )
 
 # SPC-5 6.15 (PREVENT ALLOW MEDIUM REMOVAL, as SSC-5 6.x keeps it).
-PreventAllow = Struct(
+PreventAllowMediumRemovalCdb = Struct(
     "opcode" / Int8ub,
     Padding(3),
     "prevent" / BitStruct(Padding(6), "prevent" / BitsInteger(2)),

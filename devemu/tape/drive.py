@@ -4,28 +4,24 @@ Theory of operation
 -------------------
 The drive is a :class:`~devemu.scsi.device.ScsiDevice` (peripheral type
 0x01, removable) whose state is small: the cartridge in it (a
-:class:`~devemu.tape.cartridge.Cartridge`, or none), whether that
-cartridge is threaded (ready), held (loaded with HOLD, not ready) or
-ejected (unloaded by LOAD UNLOAD, waiting for a robot or a hand), the
-current partition and logical object number, and the mode settings
-(block length, 0 for variable; buffered mode; compression).
+:class:`~devemu.tape.cartridge.Cartridge`, or none) and where that
+cartridge is (:mod:`devemu.tape.medium_state`: threaded, held, ejected;
+the states, the events that move between them and the sense each gives
+are a table there), the current partition and logical object number, and
+the mode settings (block length, 0 for variable; buffered mode;
+compression).
 
-Medium states and TEST UNIT READY (SSC-5 4.2.1):
-
-========================  ==========================================
-no cartridge              NOT READY, MEDIUM NOT PRESENT
-ejected                   NOT READY, MEDIUM NOT PRESENT
-held (LOAD with HOLD)     NOT READY, INITIALIZING COMMAND REQUIRED
-unreadable generation     NOT READY, INCOMPATIBLE MEDIUM INSTALLED
-threaded                  ready; NOT READY TO READY CHANGE once
-========================  ==========================================
-
-Reading and writing work on logical objects through the cartridge's
-index; the data goes between the command's buffers and the file with
-``preadv``/``pwritev`` (no copy in Python). Positioning is computed by
-:mod:`devemu.tape.positioning` and turned into sense data here:
-FILEMARK (NO SENSE, FILEMARK bit), end of data (BLANK CHECK), beginning
-of partition (NO SENSE, EOM bit), each with INFORMATION = the residue.
+The commands are handlers grouped by what they do and gathered in one
+table (:mod:`devemu.tape.commands`): READ, WRITE, WRITE FILEMARKS and
+ERASE in :mod:`~devemu.tape.io_commands`; REWIND, SPACE, LOCATE, READ
+POSITION, LOAD UNLOAD and PREVENT ALLOW MEDIUM REMOVAL in
+:mod:`~devemu.tape.motion`; FORMAT MEDIUM, READ BLOCK LIMITS and REPORT
+DENSITY SUPPORT in :mod:`~devemu.tape.format_commands`; the MAM in
+:mod:`~devemu.tape.attribute_commands`. They change the drive only
+through the public methods below. Reading and writing work on logical
+objects through the cartridge's index; the data goes between the
+command's buffers and the file with ``preadv``/``pwritev`` (no copy in
+Python). Positioning is computed by :mod:`devemu.tape.positioning`.
 
 Durability: every write is appended to the cartridge file at once (the
 drive has no buffer of its own, so READ POSITION never reports buffered
@@ -34,141 +30,76 @@ MEDIUM, WRITE ATTRIBUTE and :meth:`TapeDrive.unload` are synchronising
 and fdatasync the file; with buffered mode 0 every write is synchronised.
 
 Restart: with a ``state_dir`` the drive remembers which cartridge it
-holds and its mode settings; a new drive object re-opens that cartridge
-at the beginning of partition 0 (never at the last position: what the
-host believed was acknowledged up to the last synchronising command, and
-POWER ON RESET tells it to re-establish the position).
+holds and its mode settings (:mod:`devemu.tape.drive_state`); a new
+drive object re-opens that cartridge at the beginning of partition 0
+(never at the last position: what the host believed was acknowledged up
+to the last synchronising command, and POWER ON RESET tells it to
+re-establish the position).
+
+Threads: none. Commands and control requests (a robot's move, the
+operator's status) all run on the daemon's event loop thread, one after
+the other, so the drive needs no lock.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import threading
 from bisect import bisect_left
-from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
 from devemu.errors import DevemuError
 from devemu.scsi.block_descriptor import BlockDescriptor
-from devemu.scsi.command import Command, Result
 from devemu.scsi.device import LogProducer, ScsiDevice, VpdProducer
 from devemu.scsi.identity import Identity
 from devemu.scsi.inquiry import VERSION_SSC5
 from devemu.scsi.mode_pages import ModePage, no_page_mode_page
 from devemu.scsi.sense import (
-    BEGINNING_OF_PARTITION_MEDIUM_DETECTED,
     CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT_DATA_PROTECT,
-    END_OF_DATA_DETECTED,
-    END_OF_PARTITION_MEDIUM_DETECTED,
-    FILEMARK_DETECTED,
     INCOMPATIBLE_MEDIUM_INSTALLED,
-    INVALID_FIELD_IN_CDB,
     INVALID_FIELD_IN_PARAMETER_LIST,
-    LOGICAL_UNIT_NOT_READY_INITIALIZING_COMMAND_REQUIRED,
-    MEDIUM_NOT_PRESENT,
     MEDIUM_REMOVAL_PREVENTED,
-    NO_ADDITIONAL_SENSE,
     NOT_READY_TO_READY_CHANGE,
-    POSITION_PAST_BEGINNING_OF_MEDIUM,
-    VOLUME_OVERFLOW_END_OF_PARTITION,
     WORM_MEDIUM_OVERWRITE_ATTEMPTED,
     WRITE_PROTECTED,
     SenseError,
-    cdb_field,
     param_field,
 )
 from devemu.scsi.spc import SPC_COMMANDS
-from devemu.scsi.table import SERVICE_ACTION_IN_BYTE1, CommandSpec, CommandTable
+from devemu.scsi.table import CommandTable
 from devemu.scsi.vpd import vpd_page
 from devemu.tape import attribute_commands, log_pages, pages
-from devemu.tape.cartridge import FILEMARK, Cartridge, PartitionIndex
-from devemu.tape.cdbs import (
-    DestType,
-    Erase6,
-    FormatMedium,
-    LoadUnload,
-    Locate10,
-    Locate16,
-    Opcode,
-    PreventAllow,
-    ReadBlockLimitsCdb,
-    ReadPositionCdb,
-    ReadPositionForm,
-    ReportDensitySupportCdb,
-    Rewind,
-    Space6,
-    Space16,
-    SpaceCode,
-    WriteFilemarks6,
-    WriteFilemarks16,
-    transfer_length_6,
-)
+from devemu.tape.cartridge import Cartridge, PartitionIndex
+from devemu.tape.commands import SSC_COMMANDS
+from devemu.tape.drive_state import DriveState, load_drive_state, save_drive_state, state_file
+from devemu.tape.limits import MAXIMUM_BLOCK_LENGTH, MINIMUM_BLOCK_LENGTH, early_warning_margin
 from devemu.tape.media import DriveType, drive_type
-from devemu.tape.positioning import (
-    Motion,
-    Stop,
-    locate_file,
-    locate_object,
-    space_blocks,
-    space_filemarks,
-    space_sequential_filemarks,
-    space_to_eod,
-)
+from devemu.tape.medium_state import NOT_READY, Action, MediumEvent, MediumState, transition
+from devemu.tape.positioning import Motion
 
 SEQUENTIAL_ACCESS_DEVICE = 0x01
-#: READ BLOCK LIMITS: the largest block (8 MiB) and the smallest.
-MAXIMUM_BLOCK_LENGTH = 0x800000
-MINIMUM_BLOCK_LENGTH = 1
-MAXIMUM_LOGICAL_OBJECT_IDENTIFIER = 0xFFFFFFFE
-#: Early warning sits this far before the end of a partition (at most 1 GiB).
-EARLY_WARNING_FRACTION = 64
-EARLY_WARNING_MAXIMUM = 1 << 30
 #: TapeAlert flags this drive raises (SSC-5 annex A): 9 write protect.
 TAPEALERT_WRITE_PROTECT = 0x09
 SUPPORTED_TAPEALERTS = frozenset({TAPEALERT_WRITE_PROTECT})
 
 
-def early_warning_margin(capacity: int) -> int:
-    """Bytes between early warning and the physical end of a partition."""
-    return min(capacity // EARLY_WARNING_FRACTION, EARLY_WARNING_MAXIMUM)
-
-
-def _window(iov: Sequence[memoryview], start: int, length: int) -> list[memoryview]:
-    """``length`` bytes of a buffer list starting at byte ``start``."""
-    if len(iov) == 1:
-        return [iov[0][start : start + length]]
-    out = []
-    for buf in iov:
-        if length <= 0:
-            break
-        if start >= len(buf):
-            start -= len(buf)
-            continue
-        piece = buf[start : start + length]
-        out.append(piece)
-        length -= len(piece)
-        start = 0
-    return out
-
-
 class TapeDrive(ScsiDevice):
-    """An LTO tape drive; see the module notes for its states."""
+    """An LTO tape drive; see the module notes and :mod:`devemu.tape.medium_state`."""
 
     peripheral_type: ClassVar[int] = SEQUENTIAL_ACCESS_DEVICE
     removable: ClassVar[bool] = True
     version_descriptors: ClassVar[tuple[int, ...]] = (VERSION_SSC5,)
+    commands: ClassVar[CommandTable] = CommandTable(SPC_COMMANDS, SSC_COMMANDS)
+    #: Every motion counts: after a restart only commands that change nothing run again.
+    replays_only_unchanging: ClassVar[bool] = True
 
     def __init__(
         self, identity: Identity, drive_type: str = "LTO-8", state_dir: Path | None = None
     ) -> None:
         self.drive_type: DriveType = _drive_type(drive_type)
-        self._lock = threading.RLock()
         self.cartridge: Cartridge | None = None
+        self.medium_state = MediumState.EMPTY
         self._path: Path | None = None
-        self._threaded = False
-        self._ejected = False
         self._prevent = False
         self.partition = 0
         self.position = 0
@@ -176,12 +107,11 @@ class TapeDrive(ScsiDevice):
         self.buffered_mode = 1
         self.speed = 0
         self.counters = log_pages.TapeCounters()
+        #: Bytes written and read since the cartridge was loaded (for its MAM).
         self._load_written = 0
         self._load_read = 0
         super().__init__(identity)
-        self.state_file = (
-            Path(state_dir) / f"drive-{identity.serial}.json" if state_dir is not None else None
-        )
+        self.state_file = state_file(state_dir, identity.serial) if state_dir is not None else None
         self._restore_state()
 
     # --- the interface a library uses ----------------------------------------------
@@ -198,7 +128,7 @@ class TapeDrive(ScsiDevice):
     @property
     def ejected(self) -> bool:
         """True when the host unloaded the cartridge: a robot may take it."""
-        return self.cartridge is not None and self._ejected
+        return self.medium_state is MediumState.EJECTED
 
     @property
     def removal_prevented(self) -> bool:
@@ -207,7 +137,7 @@ class TapeDrive(ScsiDevice):
 
     @property
     def ready(self) -> bool:
-        return self.cartridge is not None and self._threaded and self._readable()
+        return self.medium_state is MediumState.THREADED and self._readable()
 
     def load(self, path: Path) -> None:
         """Insert and thread a cartridge: position BOP, UA NOT READY TO READY CHANGE.
@@ -217,64 +147,88 @@ class TapeDrive(ScsiDevice):
         bad file is an ImageError.
         """
         path = Path(path)
-        with self._lock:
-            if self.cartridge is not None:
-                if self._path is not None and self._same(path, self._path):
-                    self._thread()
-                    return
-                raise DevemuError(f"drive {self.identity.serial} already holds {self._path}")
-            read_only = _write_protected(path)
-            self.cartridge = Cartridge.open(path, read_only=read_only)
-            self._path = path
-            self._thread()
-            self._save_state()
+        if self.cartridge is not None:
+            if self._path is not None and self._same(path, self._path):
+                self._apply(MediumEvent.INSERT)
+                return
+            raise DevemuError(f"drive {self.identity.serial} already holds {self._path}")
+        read_only = _write_protected(path)
+        self.cartridge = Cartridge.open(path, read_only=read_only)
+        self._path = path
+        self._apply(MediumEvent.INSERT)
+        self._save_state()
 
     def unload(self) -> Path | None:
         """Take the cartridge out (flushing everything); its path, or None."""
-        with self._lock:
-            cart = self.cartridge
-            if cart is None:
-                return None
-            path = self._path
-            try:
-                self._record_unload(cart)
-            finally:
-                cart.close()
-                self.cartridge = None
-                self._path = None
-                self._threaded = self._ejected = False
-                self.partition = self.position = 0
-                self._save_state()
-            return path
+        cart = self.cartridge
+        if cart is None:
+            return None
+        path = self._path
+        try:
+            self._apply(MediumEvent.REMOVE)
+        finally:
+            cart.close()
+            self.cartridge = None
+            self._path = None
+            self.medium_state = MediumState.EMPTY
+            self.partition = self.position = 0
+            self._save_state()
+        return path
 
     def close(self) -> None:
         """Flush and release the cartridge file, keeping it in the drive's state."""
-        with self._lock:
-            if self.cartridge is not None:
-                self.cartridge.close()
+        if self.cartridge is not None:
+            self.cartridge.close()
 
     def status(self) -> dict[str, object]:
         """A summary for the control socket and ``devemu status``."""
-        with self._lock:
-            cart = self.cartridge
-            return {
-                "drive_type": self.drive_type.name,
-                "cartridge": str(self._path) if self._path else None,
-                "barcode": cart.barcode if cart else None,
-                "media_type": cart.media_type if cart else None,
-                "ready": self.ready,
-                "ejected": self.ejected,
-                "removal_prevented": self._prevent,
-                "partition": self.partition,
-                "position": self.position,
-                "block_length": self.block_length,
-            }
+        cart = self.cartridge
+        return {
+            "drive_type": self.drive_type.name,
+            "cartridge": str(self._path) if self._path else None,
+            "barcode": cart.barcode if cart else None,
+            "media_type": cart.media_type if cart else None,
+            "ready": self.ready,
+            "ejected": self.ejected,
+            "removal_prevented": self._prevent,
+            "partition": self.partition,
+            "position": self.position,
+            "block_length": self.block_length,
+        }
 
-    def execute(self, cmd: Command) -> Result:
-        with self._lock:
-            return super().execute(cmd)
+    # --- the medium state table -------------------------------------------------------
 
-    # --- medium states --------------------------------------------------------------
+    def host_load(self, hold: bool) -> None:
+        """LOAD UNLOAD with LOAD=1 (SSC-5 7.3): thread the cartridge, or hold it."""
+        self._apply(MediumEvent.LOAD_HOLD if hold else MediumEvent.LOAD)
+
+    def host_unload(self, hold: bool) -> None:
+        """LOAD UNLOAD with LOAD=0 (SSC-5 7.3): eject the cartridge, or hold it."""
+        self._apply(MediumEvent.UNLOAD_HOLD if hold else MediumEvent.UNLOAD)
+
+    def prevent_removal(self, prevent: bool) -> None:
+        """PREVENT ALLOW MEDIUM REMOVAL (SPC-5 6.15): whether UNLOAD may eject."""
+        self._prevent = prevent
+
+    def _apply(self, event: MediumEvent) -> None:
+        """Move the cartridge as :data:`~devemu.tape.medium_state.TRANSITIONS` says."""
+        step = transition(self.medium_state, event)
+        if step.ejects and self._prevent:
+            raise SenseError(MEDIUM_REMOVAL_PREVENTED)
+        cart = self.mounted()
+        if Action.SYNCHRONISE in step.actions:
+            self.synchronise()
+        if Action.RECORD_UNLOAD in step.actions:
+            self._record_unload(cart)
+        self.medium_state = step.target
+        if Action.TO_BOP in step.actions:
+            self.to_bop()
+        if Action.RECORD_LOAD in step.actions:
+            self._load_written = self._load_read = 0
+            if self._readable() and not cart.read_only:
+                attribute_commands.record_load(self, cart)
+        if Action.ANNOUNCE in step.actions:
+            self.unit_attentions.post(NOT_READY_TO_READY_CHANGE)
 
     @staticmethod
     def _same(a: Path, b: Path) -> bool:
@@ -282,19 +236,6 @@ class TapeDrive(ScsiDevice):
             return a.resolve() == b.resolve()
         except OSError:
             return a == b
-
-    def _thread(self) -> None:
-        cart = self.cartridge
-        assert cart is not None
-        self._threaded = True
-        self._ejected = False
-        self.partition = 0
-        self.position = 0
-        self._load_written = self._load_read = 0
-        self._sync_partition_page()
-        if self._readable() and not cart.read_only:
-            attribute_commands.record_load(self, cart)
-        self.unit_attentions.post(NOT_READY_TO_READY_CHANGE)
 
     def _readable(self) -> bool:
         cart = self.cartridge
@@ -306,56 +247,49 @@ class TapeDrive(ScsiDevice):
 
     def check_ready(self) -> None:
         """NOT READY unless a readable cartridge is threaded (SSC-5 4.2.1)."""
-        if self.cartridge is None or self._ejected:
-            raise SenseError(MEDIUM_NOT_PRESENT)
-        if not self._threaded:
-            raise SenseError(LOGICAL_UNIT_NOT_READY_INITIALIZING_COMMAND_REQUIRED)
+        refused = NOT_READY[self.medium_state]
+        if refused is not None:
+            raise SenseError(refused)
         if not self._readable():
             raise SenseError(INCOMPATIBLE_MEDIUM_INSTALLED)
 
-    def _cart(self) -> Cartridge:
+    def mounted(self) -> Cartridge:
+        """The cartridge in the drive; the caller knows there is one."""
         cart = self.cartridge
         assert cart is not None
         return cart
 
-    def _part(self) -> PartitionIndex:
-        return self._cart().partitions[self.partition]
+    def current_partition(self) -> PartitionIndex:
+        """The index of the partition the tape is positioned in."""
+        return self.mounted().partitions[self.partition]
 
     def _record_unload(self, cart: Cartridge) -> None:
         if self._readable() and not cart.read_only and not cart.closed:
-            attribute_commands.record_unload(self, cart)
+            attribute_commands.record_unload(cart, self._load_written, self._load_read)
+        self._load_written = self._load_read = 0
 
     # --- persisted state -------------------------------------------------------------
 
     def _save_state(self) -> None:
         if self.state_file is None:
             return
-        state = {
-            "cartridge": str(self._path) if self._path else None,
-            "block_length": self.block_length,
-            "buffered_mode": self.buffered_mode,
-        }
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_name(self.state_file.name + ".new")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.state_file)
+        state = DriveState(self._path, self.block_length, self.buffered_mode)
+        save_drive_state(self.state_file, state)
 
     def _restore_state(self) -> None:
-        if self.state_file is None or not self.state_file.exists():
+        if self.state_file is None:
             return
         try:
-            state = json.loads(self.state_file.read_text(encoding="utf-8"))
-            self.block_length = int(state.get("block_length", 0))
-            self.buffered_mode = int(state.get("buffered_mode", 1))
-            cartridge = state.get("cartridge")
-        except (ValueError, TypeError, AttributeError) as err:
+            state = load_drive_state(self.state_file)
+        except ValueError as err:
             self.log.warning("ignoring unreadable drive state %s: %s", self.state_file, err)
             return
-        if cartridge and Path(cartridge).exists():
-            self.load(Path(cartridge))
+        if state is None:
+            return
+        self.block_length = state.block_length
+        self.buffered_mode = state.buffered_mode
+        if state.cartridge is not None and state.cartridge.exists():
+            self.load(state.cartridge)
             self.unit_attentions.reset()
 
     # --- SPC hooks --------------------------------------------------------------------
@@ -500,11 +434,11 @@ class TapeDrive(ScsiDevice):
     def reset_log_parameters(self) -> None:
         self.counters.reset()
 
-    # --- writing helpers --------------------------------------------------------------
+    # --- what the handlers call -------------------------------------------------------
 
     def check_writable(self) -> None:
         """DATA PROTECT unless the cartridge may be written (SSC-5 4.2.13)."""
-        cart = self._cart()
+        cart = self.mounted()
         if cart.read_only:
             self.counters.tapealert.add(TAPEALERT_WRITE_PROTECT)
             raise SenseError(WRITE_PROTECTED)
@@ -513,7 +447,7 @@ class TapeDrive(ScsiDevice):
 
     def check_worm(self, part: PartitionIndex, position: int) -> None:
         """WORM media refuse to overwrite anything but trailing filemarks (SSC-5 4.2.22)."""
-        if not self._cart().worm or position >= part.eod:
+        if not self.mounted().worm or position >= part.eod:
             return
         trailing = len(part.filemarks) - bisect_left(part.filemarks, position)
         if trailing != part.eod - position:
@@ -522,8 +456,35 @@ class TapeDrive(ScsiDevice):
     def in_early_warning(self, part: PartitionIndex) -> bool:
         return part.used > part.capacity - early_warning_margin(part.capacity)
 
+    def seek(self, position: int) -> None:
+        """Stand before logical object ``position`` of the current partition."""
+        self.position = position
+
     def set_position(self, motion: Motion) -> None:
         self.position = motion.position
+
+    def change_partition(self, partition: int) -> None:
+        """Make ``partition`` current (the caller checked it exists); page 0x10 follows."""
+        self.partition = partition
+        self._sync_partition_page()
+
+    def to_bop(self) -> None:
+        """Beginning of partition 0."""
+        self.partition = 0
+        self.position = 0
+        self._sync_partition_page()
+
+    def count_read(self, medium_bytes: int, host_bytes: int) -> None:
+        """Bytes read from the medium and sent to the host (log pages, MAM)."""
+        self.counters.bytes_read += medium_bytes
+        self.counters.bytes_to_host += host_bytes
+        self._load_read += medium_bytes
+
+    def count_written(self, size: int) -> None:
+        """Bytes taken from the host and written to the medium (log pages, MAM)."""
+        self.counters.bytes_from_host += size
+        self.counters.bytes_written += size
+        self._load_written += size
 
     def synchronise(self) -> None:
         """Make everything written durable (a synchronising command)."""
@@ -545,486 +506,3 @@ def _drive_type(name: str) -> DriveType:
         return drive_type(name)
     except ValueError as err:
         raise DevemuError(str(err)) from None
-
-
-# --- READ and WRITE, SSC-5 7.6 and 7.13 ------------------------------------------------------
-
-
-def _read6(drive: TapeDrive, cmd: Command) -> int | Result | None:
-    """READ(6): one variable block, or ``n`` fixed blocks (SSC-5 7.6)."""
-    flags, length = transfer_length_6(cmd.cdb)
-    fixed, sili = flags & 0x01, flags & 0x02
-    if fixed and sili:
-        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 1))
-    if fixed and drive.block_length == 0:
-        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 0))
-    if length == 0:
-        return None
-    cart = drive._cart()
-    part = cart.partitions[drive.partition]
-    if fixed:
-        return _read_fixed(drive, cmd, cart, part, length)
-    pos = drive.position
-    if pos >= part.eod:
-        raise SenseError(END_OF_DATA_DETECTED, information=length, transferred=0)
-    block = part.lengths[pos]
-    drive.position = pos + 1
-    if block == FILEMARK:
-        raise SenseError(FILEMARK_DETECTED, filemark=True, information=length, transferred=0)
-    iov = cmd.iov
-    if len(iov) != 1 or block > length or len(iov[0]) != block:
-        iov = _window(iov, 0, min(block, length))
-    n = cart.read_block(drive.partition, pos, iov)
-    drive.counters.bytes_read += block
-    drive.counters.bytes_to_host += n
-    drive._load_read += block
-    if block == length:
-        return n
-    if block < length and sili:
-        return n
-    raise SenseError(NO_ADDITIONAL_SENSE, ili=True, information=length - block, transferred=n)
-
-
-def _read_fixed(
-    drive: TapeDrive, cmd: Command, cart: Cartridge, part: PartitionIndex, count: int
-) -> int:
-    size = drive.block_length
-    done = 0
-    pos = drive.position
-    try:
-        while done < count:
-            if pos >= part.eod:
-                raise SenseError(END_OF_DATA_DETECTED, information=count - done)
-            block = part.lengths[pos]
-            if block == FILEMARK:
-                pos += 1
-                raise SenseError(FILEMARK_DETECTED, filemark=True, information=count - done)
-            cart.read_block(drive.partition, pos, _window(cmd.iov, done * size, size))
-            pos += 1
-            drive.counters.bytes_read += block
-            if block != size:
-                raise SenseError(NO_ADDITIONAL_SENSE, ili=True, information=count - done)
-            done += 1
-    except SenseError as err:
-        err.transferred = done * size
-        raise
-    finally:
-        drive.position = pos
-        drive.counters.bytes_to_host += done * size
-        drive._load_read += done * size
-    return done * size
-
-
-def _write6(drive: TapeDrive, cmd: Command) -> None:
-    """WRITE(6): one variable block, or ``n`` fixed blocks (SSC-5 7.13)."""
-    flags, length = transfer_length_6(cmd.cdb)
-    fixed = flags & 0x01
-    if fixed and drive.block_length == 0:
-        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 0))
-    if not fixed and length > MAXIMUM_BLOCK_LENGTH:
-        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2))
-    drive.check_writable()
-    if length == 0:
-        return
-    size = drive.block_length if fixed else length
-    count = length if fixed else 1
-    if cmd.data_length < size * count:
-        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2))
-    cart = drive._cart()
-    part = cart.partitions[drive.partition]
-    drive.check_worm(part, drive.position)
-    ew = early_warning_margin(part.capacity)
-    for k in range(count):
-        pos = drive.position
-        before = part.cum[pos]
-        if before + size > part.capacity:
-            raise SenseError(
-                VOLUME_OVERFLOW_END_OF_PARTITION,
-                eom=True,
-                information=(count - k) if fixed else length,
-            )
-        cart.write_block(drive.partition, pos, _window(cmd.iov, k * size, size))
-        drive.position = pos + 1
-        drive.counters.bytes_from_host += size
-        drive.counters.bytes_written += size
-        drive._load_written += size
-    if drive.buffered_mode == 0:
-        cart.flush()
-    if part.used > part.capacity - ew:
-        raise SenseError(END_OF_PARTITION_MEDIUM_DETECTED, eom=True, information=0)
-
-
-def _write_filemarks(drive: TapeDrive, count: int, immed: bool) -> None:
-    cart = drive._cart()
-    part = cart.partitions[drive.partition]
-    if count:
-        drive.check_writable()
-        drive.check_worm(part, drive.position)
-        cart.write_filemarks(drive.partition, drive.position, count)
-        drive.position += count
-    if not immed or drive.buffered_mode == 0:
-        cart.flush()
-    if count and drive.in_early_warning(part):
-        raise SenseError(END_OF_PARTITION_MEDIUM_DETECTED, eom=True, information=0)
-
-
-def _write_filemarks6(drive: TapeDrive, cmd: Command) -> None:
-    """WRITE FILEMARKS(6), SSC-5 7.12: IMMED=0 synchronises even with count 0."""
-    cdb = WriteFilemarks6.parse(cmd.cdb)
-    _write_filemarks(drive, cdb.count, cdb.flags.immed)
-
-
-def _write_filemarks16(drive: TapeDrive, cmd: Command) -> None:
-    """WRITE FILEMARKS(16), SSC-5 7.13: at the position named by the CDB."""
-    cdb = WriteFilemarks16.parse(cmd.cdb)
-    if cdb.partition != drive.partition:
-        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(3))
-    if cdb.logical_object_identifier != drive.position:
-        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(4))
-    _write_filemarks(drive, cdb.count, cdb.flags.immed)
-
-
-# --- positioning, SSC-5 7.4, 7.5, 7.8, 7.9, 7.10 -------------------------------------------
-
-
-def _raise_for(motion: Motion) -> None:
-    """Sense for a motion that stopped early, INFORMATION = residue."""
-    if motion.stop is Stop.FILEMARK:
-        raise SenseError(FILEMARK_DETECTED, filemark=True, information=motion.residual)
-    if motion.stop is Stop.EOD:
-        raise SenseError(END_OF_DATA_DETECTED, information=motion.residual)
-    if motion.stop is Stop.BOP:
-        raise SenseError(
-            BEGINNING_OF_PARTITION_MEDIUM_DETECTED, eom=True, information=motion.residual
-        )
-
-
-def _space(drive: TapeDrive, code: int, count: int) -> None:
-    part = drive._part()
-    pos = drive.position
-    if code == SpaceCode.BLOCKS:
-        motion = space_blocks(part, pos, count)
-    elif code == SpaceCode.FILEMARKS:
-        motion = space_filemarks(part, pos, count)
-    elif code == SpaceCode.SEQUENTIAL_FILEMARKS:
-        if count < 0:
-            raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2))
-        motion = space_sequential_filemarks(part, pos, count)
-    elif code == SpaceCode.END_OF_DATA:
-        motion = space_to_eod(part)
-    else:
-        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 3))
-    drive.set_position(motion)
-    _raise_for(motion)
-
-
-def _space6(drive: TapeDrive, cmd: Command) -> None:
-    cdb = Space6.parse(cmd.cdb)
-    _space(drive, cdb.code.code, cdb.count)
-
-
-def _space16(drive: TapeDrive, cmd: Command) -> None:
-    cdb = Space16.parse(cmd.cdb)
-    _space(drive, cdb.code.code, cdb.count)
-
-
-def _change_partition(drive: TapeDrive, partition: int, byte: int) -> None:
-    if partition >= drive._cart().partition_count:
-        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(byte))
-    drive.partition = partition
-    drive._sync_partition_page()
-
-
-def _locate10(drive: TapeDrive, cmd: Command) -> None:
-    """LOCATE(10), SSC-5 7.4 (BT=1 addresses are the same logical objects)."""
-    cdb = Locate10.parse(cmd.cdb)
-    if cdb.flags.cp:
-        _change_partition(drive, cdb.partition, 8)
-    motion = locate_object(drive._part(), cdb.logical_object_identifier)
-    drive.set_position(motion)
-    _raise_for(motion)
-
-
-def _locate16(drive: TapeDrive, cmd: Command) -> None:
-    """LOCATE(16), SSC-5 7.5: to an object, a file or end of data."""
-    cdb = Locate16.parse(cmd.cdb)
-    dest = cdb.flags.dest_type
-    if dest not in (DestType.LOGICAL_OBJECT, DestType.LOGICAL_FILE, DestType.END_OF_DATA):
-        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 5))
-    if cdb.flags.cp:
-        _change_partition(drive, cdb.partition, 3)
-    part = drive._part()
-    if dest == DestType.LOGICAL_OBJECT:
-        motion = locate_object(part, cdb.logical_identifier)
-    elif dest == DestType.LOGICAL_FILE:
-        motion = locate_file(part, cdb.logical_identifier)
-    else:
-        motion = space_to_eod(part)
-    drive.set_position(motion)
-    _raise_for(motion)
-
-
-def _rewind(drive: TapeDrive, cmd: Command) -> None:
-    """REWIND, SSC-5 7.8: synchronise, then BOP of partition 0."""
-    Rewind.parse(cmd.cdb)
-    drive.synchronise()
-    drive.partition = 0
-    drive.position = 0
-    drive._sync_partition_page()
-
-
-def _read_position(drive: TapeDrive, cmd: Command) -> int:
-    """READ POSITION short, long and extended forms (SSC-5 7.7)."""
-    cdb = ReadPositionCdb.parse(cmd.cdb)
-    form = cdb.service_action.service_action
-    if form not in tuple(ReadPositionForm):
-        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 4))
-    part = drive._part()
-    pos = drive.position
-    data = pages.read_position_data(
-        form,
-        partition=drive.partition,
-        position=pos,
-        file_number=part.file_number(pos),
-        bop=pos == 0,
-        eop=False,
-        bpew=drive.in_early_warning(part) and pos >= part.eod,
-    )
-    allocation = cdb.allocation_length if form == ReadPositionForm.EXTENDED else None
-    return cmd.data_in(data, allocation)
-
-
-def _erase(drive: TapeDrive, cmd: Command) -> None:
-    """ERASE(6), SSC-5 7.2: end of data at the current position, short or long."""
-    Erase6.parse(cmd.cdb)
-    drive.check_writable()
-    cart = drive._cart()
-    part = cart.partitions[drive.partition]
-    if cart.worm and drive.position < part.eod:
-        raise SenseError(WORM_MEDIUM_OVERWRITE_ATTEMPTED)
-    if drive.position < part.eod:
-        cart.erase(drive.partition, drive.position)
-    cart.flush()
-
-
-def _format_medium(drive: TapeDrive, cmd: Command) -> None:
-    """FORMAT MEDIUM, SSC-5 7.1: 0 one partition, 1 and 2 as page 0x11 says."""
-    cdb = FormatMedium.parse(cmd.cdb)
-    fmt = cdb.format.format
-    if fmt not in (0, 1, 2):
-        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2, 3))
-    drive.check_writable()
-    cart = drive._cart()
-    if drive.partition != 0 or drive.position != 0:
-        raise SenseError(POSITION_PAST_BEGINNING_OF_MEDIUM)
-    if cart.worm and any(p.eod for p in cart.partitions):
-        raise SenseError(WORM_MEDIUM_OVERWRITE_ATTEMPTED)
-    if fmt == 0:
-        layout = [cart.capacity]
-    else:
-        page = drive.mode_pages.get(pages.MEDIUM_PARTITION_PAGE)
-        assert page is not None
-        try:
-            layout = pages.partition_layout(
-                bytes(page.current), cart.capacity, cart.medium.max_partitions - 1
-            )
-        except ValueError:
-            raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2, 3)) from None
-    cart.format(layout)
-    attribute_commands.record_format(drive, cart)
-    drive.partition = drive.position = 0
-    drive._sync_partition_page()
-
-
-def _load_unload(drive: TapeDrive, cmd: Command) -> None:
-    """LOAD UNLOAD, SSC-5 7.3: LOAD, RETEN, EOT, HOLD."""
-    action = LoadUnload.parse(cmd.cdb).action
-    if action.load and action.eot:
-        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(4, 2))
-    cart = drive.cartridge
-    if cart is None:
-        raise SenseError(MEDIUM_NOT_PRESENT)
-    if action.load:
-        if action.hold:
-            drive.synchronise()
-            drive._threaded = False
-            drive._ejected = False
-            return
-        drive._threaded = True
-        drive._ejected = False
-        drive.partition = drive.position = 0
-        drive._sync_partition_page()
-        return
-    if drive._ejected:
-        return
-    if drive._prevent and not action.hold:
-        raise SenseError(MEDIUM_REMOVAL_PREVENTED)
-    drive.synchronise()
-    if drive._threaded:
-        drive._record_unload(cart)
-    drive._threaded = False
-    drive._ejected = not action.hold
-    drive.partition = drive.position = 0
-
-
-def _prevent_allow(drive: TapeDrive, cmd: Command) -> None:
-    """PREVENT ALLOW MEDIUM REMOVAL (SPC-5 6.15): 00b allow, 01b prevent."""
-    prevent = PreventAllow.parse(cmd.cdb).prevent.prevent
-    if prevent > 1:
-        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(4, 1))
-    drive._prevent = bool(prevent)
-
-
-def _read_block_limits(drive: TapeDrive, cmd: Command) -> int:
-    """READ BLOCK LIMITS, SSC-5 7.6.2 (6 bytes) or 7.6.3 with MLOI (20 bytes)."""
-    cdb = ReadBlockLimitsCdb.parse(cmd.cdb)
-    if cdb.flags.mloi:
-        data: bytes = pages.MaximumObjectIdentifier.build(
-            {"maximum_logical_object_identifier": MAXIMUM_LOGICAL_OBJECT_IDENTIFIER}
-        )
-    else:
-        data = pages.BlockLimits.build(
-            {
-                "granularity": {"granularity": 0},
-                "maximum_block_length": MAXIMUM_BLOCK_LENGTH,
-                "minimum_block_length": MINIMUM_BLOCK_LENGTH,
-            }
-        )
-    return cmd.data_in(data)
-
-
-def _report_density_support(drive: TapeDrive, cmd: Command) -> int:
-    """REPORT DENSITY SUPPORT, SSC-5 6.6: the drive's densities or the medium's."""
-    cdb = ReportDensitySupportCdb.parse(cmd.cdb)
-    if cdb.flags.media:
-        drive.check_ready()
-        media = [drive._cart().medium]
-    else:
-        media = drive.drive_type.densities
-    data = pages.density_support(drive.drive_type, media)
-    return cmd.data_in(data, cdb.allocation_length)
-
-
-def _usage(*data: int) -> bytes:
-    return bytes(data)
-
-
-def _write_attribute_specs() -> tuple[CommandSpec, ...]:
-    """WRITE ATTRIBUTE has WTC in byte 1, not a service action; fit the table's view."""
-    usage = _usage(0x8D, 0x01, 0, 0, 0, 0xFF, 0, 0xFF, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0)
-    handler = attribute_commands.write_attribute
-    if Opcode.WRITE_ATTRIBUTE in SERVICE_ACTION_IN_BYTE1:
-        return tuple(
-            CommandSpec("WRITE ATTRIBUTE", usage, handler, service_action=sa) for sa in (0, 1)
-        )
-    return (CommandSpec("WRITE ATTRIBUTE", usage, handler),)
-
-
-def _read_attribute_specs() -> tuple[CommandSpec, ...]:
-    usage = _usage(0x8C, 0x1F, 0, 0, 0, 0xFF, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01, 0)
-    return tuple(
-        CommandSpec(
-            "READ ATTRIBUTE", usage, attribute_commands.read_attribute, service_action=int(sa)
-        )
-        for sa in attribute_commands.ReadAttributeAction
-    )
-
-
-SSC_COMMANDS: tuple[CommandSpec, ...] = (
-    CommandSpec("REWIND", _usage(0x01, 0x01, 0, 0, 0, 0), _rewind, timeout=600, needs_medium=True),
-    CommandSpec(
-        "FORMAT MEDIUM",
-        _usage(0x04, 0x03, 0x0F, 0, 0, 0),
-        _format_medium,
-        timeout=600,
-        needs_medium=True,
-    ),
-    CommandSpec("READ BLOCK LIMITS", _usage(0x05, 0x01, 0, 0, 0, 0), _read_block_limits),
-    CommandSpec("READ(6)", _usage(0x08, 0x03, 0xFF, 0xFF, 0xFF, 0), _read6, needs_medium=True),
-    CommandSpec("WRITE(6)", _usage(0x0A, 0x01, 0xFF, 0xFF, 0xFF, 0), _write6, needs_medium=True),
-    CommandSpec(
-        "WRITE FILEMARKS(6)",
-        _usage(0x10, 0x01, 0xFF, 0xFF, 0xFF, 0),
-        _write_filemarks6,
-        needs_medium=True,
-    ),
-    CommandSpec(
-        "SPACE(6)", _usage(0x11, 0x0F, 0xFF, 0xFF, 0xFF, 0), _space6, timeout=600, needs_medium=True
-    ),
-    CommandSpec("ERASE(6)", _usage(0x19, 0x03, 0, 0, 0, 0), _erase, timeout=600, needs_medium=True),
-    CommandSpec("LOAD UNLOAD", _usage(0x1B, 0x01, 0, 0, 0x0F, 0), _load_unload, timeout=600),
-    CommandSpec("PREVENT ALLOW MEDIUM REMOVAL", _usage(0x1E, 0, 0, 0, 0x03, 0), _prevent_allow),
-    CommandSpec(
-        "LOCATE(10)",
-        _usage(0x2B, 0x07, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0xFF, 0),
-        _locate10,
-        timeout=600,
-        needs_medium=True,
-    ),
-    CommandSpec(
-        "READ POSITION",
-        _usage(0x34, 0x1F, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0),
-        _read_position,
-        needs_medium=True,
-    ),
-    CommandSpec(
-        "REPORT DENSITY SUPPORT",
-        _usage(0x44, 0x01, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0),
-        _report_density_support,
-    ),
-    CommandSpec(
-        "WRITE FILEMARKS(16)",
-        _usage(0x80, 0x01, 0, 0xFF, *([0xFF] * 8), 0xFF, 0xFF, 0xFF, 0),
-        _write_filemarks16,
-        needs_medium=True,
-    ),
-    *_read_attribute_specs(),
-    *_write_attribute_specs(),
-    CommandSpec(
-        "SPACE(16)",
-        _usage(0x91, 0x0F, 0, 0, *([0xFF] * 8), 0, 0, 0, 0),
-        _space16,
-        timeout=600,
-        needs_medium=True,
-    ),
-    CommandSpec(
-        "LOCATE(16)",
-        _usage(0x92, 0x3B, 0x01, 0xFF, *([0xFF] * 8), 0, 0, 0, 0),
-        _locate16,
-        timeout=600,
-        needs_medium=True,
-    ),
-)
-
-TapeDrive.commands = CommandTable(SPC_COMMANDS, SSC_COMMANDS)
-
-#: Commands that neither move the tape nor change it or the drive: the only
-#: ones a restarted daemon may run again when it finds them half done.
-REPLAYABLE_OPCODES = frozenset(
-    {
-        0x00,  # TEST UNIT READY
-        0x03,  # REQUEST SENSE
-        0x05,  # READ BLOCK LIMITS
-        0x12,  # INQUIRY
-        0x1A,  # MODE SENSE(6)
-        0x1C,  # RECEIVE DIAGNOSTIC RESULTS
-        0x34,  # READ POSITION
-        0x44,  # REPORT DENSITY SUPPORT
-        0x4D,  # LOG SENSE
-        0x5A,  # MODE SENSE(10)
-        0x5E,  # PERSISTENT RESERVE IN
-        0x8C,  # READ ATTRIBUTE
-        0xA0,  # REPORT LUNS
-        0xA3,  # MAINTENANCE IN (REPORT SUPPORTED OPERATION CODES)
-    }
-)
-
-
-def may_replay(cmd: Command) -> bool:
-    """Replay policy for a restarted daemon: only commands that change nothing.
-
-    READ, WRITE, WRITE FILEMARKS, SPACE, LOCATE, REWIND, ERASE, LOAD UNLOAD,
-    FORMAT MEDIUM and every other command that moves the tape or changes
-    state must not run twice: the daemon completes them with an error.
-    """
-    return bool(cmd.cdb) and cmd.cdb[0] in REPLAYABLE_OPCODES

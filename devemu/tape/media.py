@@ -117,3 +117,58 @@ def drive_type(name: str) -> DriveType:
         return DRIVES[name.upper()]
     except KeyError:
         raise ValueError(f"unknown drive type {name!r}; choose from {', '.join(DRIVES)}") from None
+
+
+#: The WORM media identifier letter of each LTO generation (L3 WORM is "LT").
+_WORM_LETTERS = {3: "T", 4: "U", 5: "V", 6: "W", 7: "X", 8: "Y", 9: "Z"}
+#: Characters of the six-character volume serial of an LTO bar code label.
+VOLSER_LENGTH = 6
+_VOLSER_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
+def media_identifier(medium: MediumType, worm: bool = False) -> str:
+    """The two-character media identifier ending an LTO bar code label.
+
+    ``L`` and the generation (``L8``), ``M8`` for LTO-7 Type M, and for
+    WORM cartridges ``L`` and a letter from ``T`` (LTO-3) to ``Z``
+    (LTO-9), as IBM's LTO bar code label specification lists them.
+    ValueError for a WORM Type M cartridge, which does not exist.
+    """
+    if medium.name == "LTO-7M8":
+        if worm:
+            raise ValueError("there is no WORM LTO-7 Type M cartridge")
+        return "M8"
+    if worm:
+        return f"L{_WORM_LETTERS[medium.generation]}"
+    return f"L{medium.generation}"
+
+
+def check_volume_label(barcode: str, medium: MediumType, worm: bool = False) -> str:
+    """``barcode`` if it is an LTO bar code label for ``medium``; ValueError says why not.
+
+    A label is eight uppercase alphanumeric characters: a six-character
+    volume serial (A-Z, 0-9) and the media identifier of the cartridge
+    (:func:`media_identifier`), e.g. ``E01001L8``.
+    """
+    suffix = media_identifier(medium, worm)
+    kind = f"{'WORM ' if worm else ''}{medium.name}"
+    example = f"E01001{suffix}"
+    bad = next((c for c in barcode if c.upper() not in _VOLSER_CHARACTERS), None)
+    if bad is not None:
+        raise ValueError(f"barcode {barcode!r}: {bad!r} is not allowed; use A-Z and 0-9")
+    if barcode != barcode.upper():
+        raise ValueError(
+            f"barcode {barcode!r} has lowercase letters; LTO labels are uppercase: "
+            f"{barcode.upper()!r}"
+        )
+    if len(barcode) != VOLSER_LENGTH + 2:
+        raise ValueError(
+            f"barcode {barcode!r} has {len(barcode)} characters, not 8: six for the volume "
+            f"serial and the media identifier {suffix}, e.g. {example}"
+        )
+    if barcode[VOLSER_LENGTH:] != suffix:
+        raise ValueError(
+            f"barcode {barcode!r} ends in {barcode[VOLSER_LENGTH:]}, but the media "
+            f"identifier of {kind} is {suffix} (--type, --worm), e.g. {example}"
+        )
+    return barcode

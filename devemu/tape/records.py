@@ -2,8 +2,20 @@
 
 Layout::
 
-    offset 0      header, HEADER_SIZE bytes, written once when the cartridge is made
+    offset 0      header, HEADER_SIZE bytes, written once when the cartridge is made,
+                  except its two sync marks (SYNC_MARKS_OFFSET, 2 x SYNC_MARK_SIZE)
     HEADER_SIZE   entry, entry, entry, ...   (appended, never rewritten)
+
+A sync mark records how far the journal was on stable storage at the last
+flush: the number of entries and the offset where they end. It is the one
+thing that survives a file cut short, so it tells a torn, never
+acknowledged tail (entries past the mark) from lost acknowledged data
+(entries the mark counts that are missing or damaged). The two marks are
+written alternately, each with its own CRC, so a torn write of one leaves
+the other; the higher valid one counts. The header CRC is computed with the
+marks read as zeros, so writing a mark never touches the fixed header, and a
+cartridge made before sync marks existed (both slots zero) opens as it did:
+its first flush gives it a mark.
 
 An entry is a 40-byte :data:`EntryHeader` followed by ``length`` bytes of
 payload. The header carries a sequence number (one more than the entry
@@ -44,6 +56,7 @@ from construct import (
     Bytes,
     Checksum,
     Const,
+    Default,
     Flag,
     GreedyBytes,
     Int8ub,
@@ -77,14 +90,29 @@ class EntryKind(IntEnum):
     FORMAT = 6
 
 
+#: One sync mark: magic, entries on stable storage, the offset where they end, CRC-32.
+SYNC_MARK_SIZE = 32
+SYNC_MARK_MAGIC = b"SYNC"
+_SYNC_MARK = struct.Struct(">4sQQ")
+#: Where the two sync marks sit in the header block: just before its CRC.
+SYNC_MARKS_OFFSET = HEADER_SIZE - 4 - 2 * SYNC_MARK_SIZE
+_BLANK_MARKS = bytes(2 * SYNC_MARK_SIZE)
+
+
+def header_crc(body: bytes) -> int:
+    """CRC-32 of the header block, the sync marks read as zeros."""
+    return zlib.crc32(body[:SYNC_MARKS_OFFSET] + _BLANK_MARKS)
+
+
 # The cartridge header: fixed fields, then the MAM attributes set when the
 # cartridge was made (medium type attributes, SPC-5 7.4 encoding), padded
-# to HEADER_SIZE - 4 bytes and followed by the CRC-32 of all of that.
+# to SYNC_MARKS_OFFSET bytes, the two sync marks, and the CRC-32 of all of
+# that with the marks read as zeros.
 CartridgeHeader = Struct(
     "body"
     / RawCopy(
         Padded(
-            HEADER_SIZE - 4,
+            SYNC_MARKS_OFFSET,
             Struct(
                 "magic" / Const(MAGIC),
                 "version" / Const(FORMAT_VERSION, Int16ub),
@@ -101,8 +129,35 @@ CartridgeHeader = Struct(
             ),
         )
     ),
-    "crc" / Checksum(Int32ub, zlib.crc32, this.body.data),
+    "sync_marks" / Default(Bytes(2 * SYNC_MARK_SIZE), _BLANK_MARKS),
+    "crc" / Checksum(Int32ub, header_crc, this.body.data),
 )
+
+
+def pack_sync_mark(entries: int, end: int) -> bytes:
+    """A sync mark: ``entries`` journal entries, ending at file offset ``end``, are durable."""
+    body = _SYNC_MARK.pack(SYNC_MARK_MAGIC, entries, end)
+    return (body + ENTRY_CRC_STRUCT.pack(zlib.crc32(body))).ljust(SYNC_MARK_SIZE, b"\0")
+
+
+def unpack_sync_mark(raw: bytes) -> tuple[int, int] | None:
+    """(entries, end) of a sync mark, or None if blank or damaged."""
+    if len(raw) < _SYNC_MARK.size + 4 or raw[:4] != SYNC_MARK_MAGIC:
+        return None
+    body = raw[: _SYNC_MARK.size]
+    if zlib.crc32(body) != ENTRY_CRC_STRUCT.unpack_from(raw, _SYNC_MARK.size)[0]:
+        return None
+    _magic, entries, end = _SYNC_MARK.unpack(body)
+    return entries, end
+
+
+def sync_marks(header: bytes) -> list[tuple[int, int] | None]:
+    """Both sync marks of a header block, in slot order."""
+    return [
+        unpack_sync_mark(header[o : o + SYNC_MARK_SIZE])
+        for o in (SYNC_MARKS_OFFSET, SYNC_MARKS_OFFSET + SYNC_MARK_SIZE)
+    ]
+
 
 # Journal entry header. header_crc covers the 36 bytes before it.
 EntryHeader = Struct(
@@ -149,7 +204,7 @@ payload_crc32: Crc32 = _payload_crc32()
 FormatPayload = PrefixedArray(Int8ub, Int64ub)
 
 
-def pack_entry(  # noqa: PLR0917 - the header's fields, in their order
+def pack_entry(
     kind: int, partition: int, seq: int, position: int, length: int, payload_crc: int, count: int
 ) -> bytes:
     """Build an entry header (fast path equal to ``EntryHeader.build``)."""

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from devemu.config import check_file
 from devemu.vm.errors import VmError, VmTimeoutError
 
 STATUS_VM_FAILED = 3
@@ -80,9 +81,9 @@ def main(args: argparse.Namespace) -> int:
         return 2
     share: Path | None = args.share
     config: Path | None = args.config.resolve() if args.config else None
-    if config is not None and not config.is_file():
-        print(f"devemu vm: {config}: no such configuration file", file=sys.stderr)
-        return 2
+    if config is not None:
+        # The pure pass of `devemu serve`: a bad file is refused before a guest boots.
+        check_file(config)
     if share is None and config is not None:
         share = config.parent
     if config is not None and not visible_in_guest(config, share):

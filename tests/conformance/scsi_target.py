@@ -17,6 +17,10 @@ from pathlib import Path
 from typing import ClassVar, NamedTuple
 
 from devemu.cdrom.device import CdromDevice
+from devemu.changer.cartridge_store import CartridgeDirectory
+from devemu.changer.device import MediumChanger
+from devemu.changer.elements import ElementLayout
+from devemu.changer.library import Library
 from devemu.disk.device import Disk
 from devemu.disk.image import DiskImage, create_image
 from devemu.scsi.command import Status
@@ -24,11 +28,7 @@ from devemu.scsi.device import ScsiDevice
 from devemu.scsi.identity import Identity
 from devemu.scsi.spc import SPC_COMMANDS
 from devemu.scsi.table import CommandTable
-from devemu.tape.cartridge_store import CartridgeDirectory
-from devemu.tape.changer import MediumChanger
 from devemu.tape.drive import TapeDrive
-from devemu.tape.elements import ElementLayout
-from devemu.tape.library import Library
 from devemu.testing import RingSimulator
 
 

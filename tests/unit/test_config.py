@@ -8,6 +8,7 @@ from typing import Any, cast
 import pytest
 
 from devemu import config as cfg
+from devemu.config_table import DevicePlan
 from devemu.errors import ConfigError
 from devemu.scsi.device import ScsiDevice
 from devemu.served import ServedDevice
@@ -79,48 +80,79 @@ def test_sections_keep_family_and_index() -> None:
     assert [s.key for s in config.sections] == ["disk[0]", "disk[1]", "cdrom[0]"]
 
 
-class _Closable:
+class _Log:
     def __init__(self) -> None:
+        self.checked: list[str] = []
+        self.built: list[str] = []
         self.closed: list[str] = []
 
 
-def _fake_loader(log: _Closable, fail_on: str | None = None) -> Any:
-    def loader(family: str, path: Path) -> Any:
-        def from_config(
-            table: dict[str, Any], *, path: Path, key: str, base_dir: Path, state_dir: Path
-        ) -> list[ServedDevice]:
-            assert base_dir == PATH.parent
-            if table.get("name") == fail_on:
-                raise ConfigError(path, f"{key}.image", "no such file")
-            name = table["name"]
-            return [
-                ServedDevice(
-                    name,
-                    family,
-                    cast(ScsiDevice, object()),
-                    close=lambda: log.closed.append(name),
-                )
-            ]
+def _fake_loader(log: _Log, fail_on: str | None = None, fail_in: str = "build") -> Any:
+    """Families whose ``check`` records what it saw and whose build may fail."""
 
-        return from_config
+    def loader(family: str, path: Path) -> Any:
+        def check(
+            table: dict[str, Any], *, path: Path, key: str, base_dir: Path, state_dir: Path
+        ) -> DevicePlan:
+            assert base_dir == PATH.parent
+            name = table["name"]
+            log.checked.append(name)
+            if name == fail_on and fail_in == "check":
+                raise ConfigError(path, f"{key}.image", "no such file")
+
+            def build() -> list[ServedDevice]:
+                if name == fail_on:
+                    raise ConfigError(path, f"{key}.image", "no such file")
+                log.built.append(name)
+                return [
+                    ServedDevice(
+                        name,
+                        family,
+                        cast(ScsiDevice, object()),
+                        close=lambda: log.closed.append(name),
+                    )
+                ]
+
+            return DevicePlan((name,), f"{family} {name}", build)
+
+        return check
 
     return loader
 
 
-def test_build_devices_dispatches_per_family() -> None:
-    config = parse("[[disk]]\nname='a'\n[[library]]\nname='lib'\n")
-    log = _Closable()
-    devices = cfg.build_devices(config, _fake_loader(log))
+def _parse_here(text: str, tmp_path: Path) -> cfg.Config:
+    """``text`` as a file in ``tmp_path`` whose state and socket are in ``tmp_path`` too."""
+    daemon = f'[daemon]\nstate_dir = "{tmp_path}/state"\ncontrol_socket = "{tmp_path}/c.sock"\n'
+    return parse(daemon + text)
+
+
+def test_check_builds_nothing_then_build_dispatches_per_family(tmp_path: Path) -> None:
+    config = _parse_here("[[disk]]\nname='a'\n[[library]]\nname='lib'\n", tmp_path)
+    log = _Log()
+    plans = cfg.check(config, _fake_loader(log))
+    assert [p.names for p in plans] == [("a",), ("lib",)]
+    assert (log.checked, log.built) == (["a", "lib"], [])
+    devices = cfg.build_devices(config)
     assert [(d.name, d.kind) for d in devices] == [("a", "disk"), ("lib", "library")]
     assert config.devices == devices
+    assert log.built == ["a", "lib"]
 
 
-def test_family_error_closes_what_was_built() -> None:
-    config = parse("[[disk]]\nname='a'\n[[disk]]\nname='b'\n")
-    log = _Closable()
+def test_build_error_closes_what_was_built(tmp_path: Path) -> None:
+    config = _parse_here("[[disk]]\nname='a'\n[[disk]]\nname='b'\n", tmp_path)
+    log = _Log()
+    cfg.check(config, _fake_loader(log, fail_on="b"))
     with pytest.raises(ConfigError, match=r"disk\[1\]\.image: no such file"):
-        cfg.build_devices(config, _fake_loader(log, fail_on="b"))
+        cfg.build_devices(config)
     assert log.closed == ["a"]
+
+
+def test_check_error_builds_nothing(tmp_path: Path) -> None:
+    config = _parse_here("[[disk]]\nname='a'\n[[disk]]\nname='b'\n", tmp_path)
+    log = _Log()
+    with pytest.raises(ConfigError, match=r"disk\[1\]\.image: no such file"):
+        cfg.check(config, _fake_loader(log, fail_on="b", fail_in="check"))
+    assert (log.checked, log.built) == (["a", "b"], [])
 
 
 @pytest.mark.parametrize(
@@ -130,20 +162,58 @@ def test_family_error_closes_what_was_built() -> None:
             "[[disk]]\nname='a'\n[[cdrom]]\nname='a'\n",
             r"cdrom\[0\]\.name: 'a' is already used by disk\[0\]",
         ),
-        ("[[disk]]\nname='a b'\n", r"disk\[0\]\.name: 'a b' must be 1-64 of"),
+        ("[[disk]]\nname='a b'\n", r"disk\[0\]\.name: 'a b': use 1 to 64 of"),
     ],
 )
-def test_names_are_unique_and_lio_safe(text: str, message: str) -> None:
-    log = _Closable()
+def test_names_are_unique_and_lio_safe(text: str, message: str, tmp_path: Path) -> None:
+    log = _Log()
     with pytest.raises(ConfigError, match=message):
-        cfg.build_devices(parse(text), _fake_loader(log))
-    assert len(log.closed) == text.count("[[") - 1
+        cfg.check(_parse_here(text, tmp_path), _fake_loader(log))
+    assert log.built == []
 
 
-def test_missing_family_module_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_family_module_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setitem(cfg.FAMILIES, "disk", "devemu.no_such_family.config")
     with pytest.raises(ConfigError, match=r"disk: \[\[disk\]\] needs devemu.no_such_family.config"):
-        cfg.build_devices(parse("[[disk]]\nname='a'\n"))
+        cfg.check(_parse_here("[[disk]]\nname='a'\n", tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("daemon", "key", "reason"),
+    [
+        ('state_dir = "{tmp}/file"', "daemon.state_dir", "{tmp}/file is a file, not a folder"),
+        (
+            'state_dir = "{tmp}/file/state"',
+            "daemon.state_dir",
+            "{tmp}/file/state cannot be made: {tmp}/file is a file",
+        ),
+        ('control_socket = "{tmp}/folder"', "daemon.control_socket", "is a folder, not a socket"),
+        (
+            'control_socket = "{tmp}/file/c.sock"',
+            "daemon.control_socket",
+            "{tmp}/file is a file, not a folder",
+        ),
+        ('control_socket = "/run/' + "x" * 120 + '"', "daemon.control_socket", "107 bytes"),
+    ],
+)
+def test_daemon_places_are_checked_and_left_alone(
+    tmp_path: Path, daemon: str, key: str, reason: str
+) -> None:
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "folder").mkdir()
+    before = sorted(tmp_path.rglob("*"))
+    defaults = f'state_dir = "{tmp_path}/state"\ncontrol_socket = "{tmp_path}/c.sock"\n'
+    lines = {line.split(" = ")[0]: line for line in defaults.splitlines()}
+    setting = daemon.format(tmp=tmp_path)
+    lines[setting.split(" = ")[0]] = setting
+    config = parse("[daemon]\n" + "\n".join(lines.values()) + "\n")
+    with pytest.raises(ConfigError) as caught:
+        cfg.check(config)
+    assert caught.value.key == key
+    assert reason.format(tmp=tmp_path) in caught.value.reason
+    assert sorted(tmp_path.rglob("*")) == before
 
 
 def test_default_socket_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:

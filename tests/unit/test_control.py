@@ -11,7 +11,8 @@ from typing import Any, cast
 
 import pytest
 
-from devemu.control import ControlError, ControlServer, call, dispatch
+from devemu.control import ControlError, ControlServer, call
+from devemu.control_protocol import dispatch
 from devemu.errors import ImageError
 from devemu.scsi.device import ScsiDevice
 from devemu.served import ServedDevice
@@ -56,18 +57,27 @@ def test_dispatch_table() -> None:
 @pytest.mark.parametrize(
     ("request_", "error"),
     [
-        ([], "request must be a JSON object"),
-        ({"device": "cd0"}, "request needs an 'op' string"),
+        ([], "a request is a JSON object, not an array"),
+        ({"device": "cd0"}, "'op' must be a string, not null"),
         ({"op": "insert"}, "op 'insert' needs a 'device'"),
-        ({"op": "status", "device": 3}, "'device' must be a string"),
+        ({"op": "status", "device": 3}, "'device' must be a string, not a number"),
+        ({"op": "status", "device": None}, "'device' must be a string, not null"),
         ({"op": "status", "device": "cd9"}, "cd9: no such device (served: cd0, disk0)"),
         ({"op": "eject", "device": "cd0"}, "cd0: unknown op 'eject' (ops: status, insert, crash)"),
-        ({"op": "insert", "device": "cd0", "args": []}, "'args' must be an object"),
+        ({"op": "insert", "device": "cd0", "args": []}, "'args' must be an object, not an array"),
+        (
+            {"op": "status", "device": "cd0", "args": {"all": True}},
+            "cd0: status takes no arguments",
+        ),
+        ({"op": "status", "dev": "cd0"}, "unknown field 'dev' (fields: op, device, args)"),
         (
             {"op": "insert", "device": "cd0", "args": {"image": "bad.iso"}},
-            "bad.iso: offset 0x8000: no primary volume descriptor",
+            "cd0: insert: not a usable image (the daemon's log and `devemu image info` say why)",
         ),
-        ({"op": "crash", "device": "cd0"}, "cd0: crash failed: RuntimeError: bug"),
+        (
+            {"op": "crash", "device": "cd0"},
+            "cd0: crash failed: internal error (RuntimeError); the daemon's log has the details",
+        ),
     ],
 )
 def test_dispatch_errors(request_: Any, error: str) -> None:
@@ -133,5 +143,5 @@ def test_stale_socket_is_replaced(tmp_path: Path) -> None:
 
 
 def test_no_daemon_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ControlError, match=r"cannot reach the devemu daemon .*devemu serve"):
+    with pytest.raises(ControlError, match=r"no such socket; is `devemu serve` running\?"):
         call(tmp_path / "none.sock", None, "status")

@@ -142,7 +142,9 @@ def test_wave_and_motorola_files(tmp_path: Path) -> None:
 def test_wave_format_checked(tmp_path: Path) -> None:
     _wav(tmp_path / "mono.wav", 2, channels=1)
     (tmp_path / "m.cue").write_text('FILE "mono.wav" WAVE\nTRACK 01 AUDIO\nINDEX 01 00:00:00\n')
-    with pytest.raises(ImageError, match=r"mono.wav: line 1 of .*m.cue: WAVE audio must be 44100"):
+    with pytest.raises(
+        ImageError, match=r"mono.wav: line 1 of .*m.cue, offset 12: WAVE audio must be 44100"
+    ):
         load_cue(tmp_path / "m.cue")
 
 

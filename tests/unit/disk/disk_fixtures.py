@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from devemu.disk.device import Disk
 from devemu.disk.image import DiskImage, create_image
@@ -99,22 +98,3 @@ def unmap_cdb(length: int) -> bytes:
 def unmap_list(*runs: tuple[int, int]) -> bytes:
     body = b"".join(lba.to_bytes(8, "big") + n.to_bytes(4, "big") + bytes(4) for lba, n in runs)
     return (len(body) + 6).to_bytes(2, "big") + len(body).to_bytes(2, "big") + bytes(4) + body
-
-
-# --- golden bytes -----------------------------------------------------------------
-
-
-def plain(value: Any) -> Any:
-    """A parsed construct Container as plain dicts, without private keys."""
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items() if not k.startswith("_")}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
-
-
-def check_both_ways(struct: Any, golden: bytes, fields: dict[str, Any]) -> None:
-    """``struct`` builds ``golden`` from ``fields`` and parses it back to them."""
-    assert struct.build(fields) == golden
-    assert plain(struct.parse(golden)) == fields
-    assert struct.sizeof() == len(golden)

@@ -8,7 +8,7 @@ import pytest
 from construct import Struct
 
 from devemu.disk import cdbs
-from tests.unit.disk.disk_fixtures import check_both_ways
+from tests.golden import check_both_ways
 
 G0 = {"reserved": 0, "group_number": 0}
 

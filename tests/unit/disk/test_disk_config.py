@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from devemu.disk.config import from_config, may_replay
+from devemu.disk.config import from_config
 from devemu.disk.device import Disk
 from devemu.disk.image import create_image
 from devemu.errors import ConfigError
@@ -123,8 +123,14 @@ def test_image_in_use_is_refused(tmp_path: Path) -> None:
         first.close()
 
 
-def test_replay_policy() -> None:
-    assert may_replay(Command(bytes([0x28]) + bytes(9)))
-    assert may_replay(Command(bytes([0x2A]) + bytes(9)))
-    assert may_replay(Command(bytes([0x42]) + bytes(9)))
-    assert not may_replay(Command(bytes([0x89]) + bytes(15)))
+def test_replay_policy(tmp_path: Path) -> None:
+    create_image(tmp_path / "d.img", 1 << 20)
+    [served] = build({"image": "d.img"}, tmp_path)
+    may_replay = served.may_replay
+    try:
+        assert may_replay(Command(bytes([0x28]) + bytes(9)))
+        assert may_replay(Command(bytes([0x2A]) + bytes(9)))
+        assert may_replay(Command(bytes([0x42]) + bytes(9)))
+        assert not may_replay(Command(bytes([0x89]) + bytes(15)))
+    finally:
+        served.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from devemu.disk import pages, parameters
 from devemu.scsi.mode_pages import PageControl
-from tests.unit.disk.disk_fixtures import check_both_ways
+from tests.golden import check_both_ways
 
 B0_512 = bytes.fromhex(
     "00b0003c"

@@ -18,7 +18,6 @@ BLOCKS = 32
 def test_one_pwritev_and_one_preadv_into_the_buffers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block_size: int
 ) -> None:
-    dev = make_disk(make_image(tmp_path / "z.img", block_size, BLOCKS), block_size)
     calls: list[tuple[str, list[Any]]] = []
     real_read, real_write = os.preadv, os.pwritev
 
@@ -32,6 +31,7 @@ def test_one_pwritev_and_one_preadv_into_the_buffers(
 
     monkeypatch.setattr(os, "preadv", preadv)
     monkeypatch.setattr(os, "pwritev", pwritev)
+    dev = make_disk(make_image(tmp_path / "z.img", block_size, BLOCKS), block_size)
     try:
         data = memoryview(bytearray(os.urandom(2 * block_size)))
         write = Command(bytes([0x2A, 0, 0, 0, 0, 3, 0, 0, 2, 0]), [data])

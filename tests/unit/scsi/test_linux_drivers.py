@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from devemu.cdrom.device import CdromDevice
+from devemu.changer.device import MediumChanger
 from devemu.disk.device import Disk
 from devemu.disk.image import DiskImage, create_image
 from devemu.scsi.command import Command, Status
@@ -37,9 +38,8 @@ from devemu.scsi.device import ScsiDevice
 from devemu.scsi.identity import Identity
 from devemu.scsi.sense import SenseCode, SenseKey, parse_sense
 from devemu.tape.cartridge import Cartridge
-from devemu.tape.changer import MediumChanger
 from devemu.tape.drive import TapeDrive
-from tests.unit.tape.test_library_fakes import make_changer
+from tests.unit.changer.test_library_fakes import make_changer
 
 BLOCKS = 2048
 #: include/scsi/scsi.h

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from devemu.disk.device import Disk
 from devemu.scsi.command import Command, Status
 from devemu.scsi.device import ScsiDevice
 from devemu.scsi.persistent_reservations import PrType, Reservation
@@ -75,8 +76,6 @@ def test_exclusive_access_refuses_the_reading_commands_too(
 
 
 def test_unmap_and_write_same_unmap_conflict_on_a_disk(tmp_path: Path) -> None:
-    from devemu.disk.device import Disk
-
     disk = _reserved_by_other(tmp_path, Disk, PrType.WRITE_EXCLUSIVE)
     try:
         unmap = Command(bytes([0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0]), [memoryview(bytearray(24))])

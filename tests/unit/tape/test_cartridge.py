@@ -326,7 +326,7 @@ def test_damage_before_a_later_sync_is_an_error_not_a_truncation(
     bad.write_bytes(bytes(raw))
     with pytest.raises(ImageError) as err:
         Cartridge.open(bad)
-    assert err.value.where == f"offset {HEADER_SIZE}"
+    assert err.value.where == f"record 1 at offset {HEADER_SIZE}"
     assert os.path.getsize(bad) == len(raw)
 
 
@@ -386,7 +386,7 @@ def test_impossible_entry_is_an_error(path: Path, tmp_path: Path) -> None:
     bad.write_bytes(raw + entry + sync)
     with pytest.raises(ImageError, match="beyond end of data") as err:
         Cartridge.open(bad)
-    assert err.value.where == f"offset {HEADER_SIZE}"
+    assert err.value.where == f"record 1 at offset {HEADER_SIZE}"
 
 
 def test_missing_file_is_an_image_error(tmp_path: Path) -> None:

@@ -30,8 +30,9 @@ from devemu.scsi.sense import (
     parse_sense,
 )
 from devemu.tape.cartridge import Cartridge
-from devemu.tape.cdbs import READ_WRITE_6, ReadWrite6, transfer_length_6
-from devemu.tape.drive import TapeDrive, early_warning_margin, may_replay
+from devemu.tape.cdbs import ReadWrite6Cdb
+from devemu.tape.drive import TapeDrive
+from devemu.tape.limits import early_warning_margin
 
 IDENTITY = Identity("DEVEMU", "LTO-8 TAPE", "0100", "DRV0001")
 
@@ -109,12 +110,13 @@ def host(cartridge: Path) -> Host:
         (bytes.fromhex("0802ffffff00"), False, True, 0xFFFFFF),
     ],
 )
-def test_read_write_6_fast_path_agrees(cdb: bytes, fixed: bool, sili: bool, length: int) -> None:
-    parsed = ReadWrite6.parse(cdb)
+def test_read_write_6_fields_agree(cdb: bytes, fixed: bool, sili: bool, length: int) -> None:
+    parsed = ReadWrite6Cdb.parse(cdb)
     assert (parsed.flags.fixed, parsed.flags.sili, parsed.transfer_length) == (fixed, sili, length)
-    flags, n = transfer_length_6(cdb)
-    assert (bool(flags & 1), bool(flags & 2), n) == (fixed, sili, length)
-    built = ReadWrite6.build(
+    spec = TapeDrive.commands.get(0x08)
+    assert spec is not None and spec.decode is not None
+    assert spec.decode(cdb) == (sili, fixed, length)
+    built = ReadWrite6Cdb.build(
         {
             "opcode": cdb[0],
             "flags": {"sili": sili, "fixed": fixed},
@@ -123,7 +125,7 @@ def test_read_write_6_fast_path_agrees(cdb: bytes, fixed: bool, sili: bool, leng
         }
     )
     assert built == cdb
-    assert READ_WRITE_6.size == ReadWrite6.sizeof() == 6
+    assert ReadWrite6Cdb.sizeof() == 6
 
 
 # --- what Linux st does when it opens the device -------------------------------------------
@@ -309,7 +311,7 @@ def test_worm_refuses_overwrite_but_appends(tmp_path: Path) -> None:
     h.check([0x04, 0, 0, 0, 0, 0], WORM_MEDIUM_OVERWRITE_ATTEMPTED)
     h.ok([0x11, 3, 0, 0, 0, 0])
     assert h.write(b"4" * 8).status == Status.GOOD
-    assert [c for c in drv._cart().partitions[0].lengths] == [8, 8, 8]
+    assert [c for c in drv.mounted().partitions[0].lengths] == [8, 8, 8]
 
 
 def test_read_only_file_is_write_protected(cartridge: Path) -> None:
@@ -434,7 +436,7 @@ def test_format_medium_partitions_like_st(host: Host) -> None:
     sent[pgo + 8 : pgo + 12] = bytes.fromhex("ffff 0064")
     host.ok([0x15, 0x10, 0, 0, len(sent), 0], out=bytes(sent))
     host.ok([0x04, 0, 1, 0, 0, 0])
-    cart = host.drive._cart()
+    cart = host.drive.mounted()
     assert [p.capacity for p in cart.partitions] == [12 * 10**12 - 100 * 10**6, 100 * 10**6]
     host.ok([0x2B, 2, 0, 0, 0, 0, 0, 0, 1, 0])  # LOCATE CP to partition 1
     host.write(b"p1")
@@ -543,7 +545,8 @@ def test_read_and_write_attributes(host: Host) -> None:
     ],
 )
 def test_may_replay(opcode: int, replay: bool) -> None:
-    assert may_replay(Command(bytes([opcode]) + bytes(15))) is replay
+    drive = TapeDrive.__new__(TapeDrive)
+    assert drive.may_replay(Command(bytes([opcode]) + bytes(15))) is replay
 
 
 def test_restart_reopens_the_cartridge_at_bop(cartridge: Path, tmp_path: Path) -> None:

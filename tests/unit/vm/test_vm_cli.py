@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from devemu.errors import ConfigError
 from devemu.vm import cli
 
 
@@ -41,9 +42,16 @@ def test_no_command_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert "no command given" in capsys.readouterr().err
 
 
-def test_missing_config_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(_parse(["vm", "--config", str(tmp_path / "none.toml"), "--", "true"])) == 2
-    assert "no such configuration file" in capsys.readouterr().err
+def test_missing_config_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"none\.toml: cannot read"):
+        cli.main(_parse(["vm", "--config", str(tmp_path / "none.toml"), "--", "true"]))
+
+
+def test_bad_config_is_refused_before_a_guest_boots(tmp_path: Path) -> None:
+    config = tmp_path / "devemu.toml"
+    config.write_text("[[disk]]\nname = 'd0'\n")
+    with pytest.raises(ConfigError, match=r"disk\[0\]\.image: missing"):
+        cli.main(_parse(["vm", "--config", str(config), "--", "true"]))
 
 
 def test_config_hidden_from_guest_is_an_error(

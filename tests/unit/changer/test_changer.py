@@ -13,6 +13,22 @@ from typing import Any
 
 import pytest
 
+from devemu.changer.cdbs import ReadElementStatusCdb
+from devemu.changer.device import MediumChanger
+from devemu.changer.element_status import (
+    DeviceIdentifierHead,
+    ElementDescriptorHead,
+    ElementStatusDataHeader,
+    ElementStatusPageHeader,
+    VolumeTag,
+)
+from devemu.changer.elements import ElementLayout
+from devemu.changer.pages import (
+    DeviceCapabilities,
+    ElementAddressAssignment,
+    TransportGeometryDescriptor,
+    changer_mode_pages,
+)
 from devemu.scsi.command import Status
 from devemu.scsi.mode_pages import PageControl
 from devemu.scsi.sense import (
@@ -21,24 +37,7 @@ from devemu.scsi.sense import (
     INVALID_FIELD_IN_CDB,
     parse_sense,
 )
-from devemu.tape.changer import MediumChanger
-from devemu.tape.changer_pages import (
-    DeviceCapabilities,
-    ElementAddressAssignment,
-    TransportGeometryDescriptor,
-    changer_mode_pages,
-)
-from devemu.tape.element_status import (
-    DeviceIdentifierHead,
-    ElementDescriptorHead,
-    ElementStatusDataHeader,
-    ElementStatusPageHeader,
-    ReadElementStatusCdb,
-    ReadElementStatusRequest,
-    VolumeTag,
-)
-from devemu.tape.elements import ElementLayout
-from tests.unit.tape.test_library_fakes import FakeDrive, make_changer, run
+from tests.unit.changer.test_library_fakes import FakeDrive, make_changer, run
 
 
 def res(
@@ -103,7 +102,12 @@ RES_FIELDS: dict[str, Any] = {
 
 
 def test_read_element_status_cdb_parses_and_builds() -> None:
-    assert ReadElementStatusRequest.parse(RES_GOLDEN) == ReadElementStatusRequest(**RES_FIELDS)
+    spec = MediumChanger.commands.get(0xB8)
+    assert spec is not None and spec.decode is not None
+    decoded = dict(
+        zip([f.rpartition(".")[2] for f in spec.fields], spec.decode(RES_GOLDEN), strict=True)
+    )
+    assert decoded == {k: int(v) for k, v in RES_FIELDS.items() if k in decoded}
     built = ReadElementStatusCdb.build(
         {
             "opcode": 0xB8,

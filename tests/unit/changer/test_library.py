@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from devemu.tape.elements import ElementLayout, ElementType
-from devemu.tape.library import Library, LibraryError
-from devemu.tape.library_state import load_state
-from tests.unit.tape.test_library_fakes import FakeDrive, FakeStore, make_library
+from devemu.changer.elements import ElementLayout, ElementType
+from devemu.changer.inventory import load_state
+from devemu.changer.library import Library, LibraryError
+from tests.unit.changer.test_library_fakes import FakeDrive, FakeStore, make_library
 
 SLOT1, SLOT2, SLOT3, SLOT4 = 0x400, 0x401, 0x402, 0x403
 DRIVE1, DRIVE2 = 0x100, 0x101

@@ -11,6 +11,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+from devemu.changer.config import from_config
+from devemu.changer.device import MediumChanger
 from devemu.scsi.command import Command, Result, Status
 from devemu.scsi.device import ScsiDevice
 from devemu.scsi.sense import (
@@ -19,8 +21,6 @@ from devemu.scsi.sense import (
     parse_sense,
 )
 from devemu.served import ServedDevice
-from devemu.tape.changer import MediumChanger
-from devemu.tape.config import from_config
 from devemu.tape.drive import TapeDrive
 
 CONFIG = """

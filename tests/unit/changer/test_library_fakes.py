@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from devemu.changer.device import MediumChanger
+from devemu.changer.elements import ElementLayout
+from devemu.changer.library import CartridgeInfo, Library
 from devemu.scsi.command import Command, Result
 from devemu.scsi.identity import Identity
-from devemu.tape.changer import MediumChanger
-from devemu.tape.elements import ElementLayout
-from devemu.tape.library import CartridgeInfo, Library
 
 
 class FakeDrive:

@@ -20,11 +20,11 @@ Format (``version`` 1)::
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devemu.atomic_file import write_atomic
 from devemu.errors import ImageError
 
 FORMAT = "devemu-library"
@@ -134,21 +134,5 @@ def load_state(path: Path) -> InventoryState | None:
 def save_state(path: Path, state: InventoryState) -> None:
     """Replace ``path`` with ``state``: temp file, fsync, rename, fsync folder."""
     payload = json.dumps(state.to_json(), indent=1).encode() + b"\n"
-    folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{path.name}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        view = memoryview(payload)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, payload)

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-A library is an :class:`~devemu.tape.elements.ElementLayout` (one robot
+A library is an :class:`~devemu.changer.elements.ElementLayout` (one robot
 hand, drives, mail slots, storage slots), a folder of cartridge files
 named after their barcodes, the tape drives that serve as its data
 transfer elements, and an inventory: which cartridge is in which element
@@ -18,7 +18,7 @@ still holding the tape loaded with UNLOAD TAPE FAILURE (ILLEGAL REQUEST
 0x53/0x01, as IBM's LTO libraries report a drive that did not unload).
 Then the drives are driven (``unload`` of a source drive, ``load`` into
 a destination drive, which the drive reports to its host as a new
-medium), and last the inventory is written (see :mod:`.library_state`).
+medium), and last the inventory is written (see :mod:`.inventory`).
 A crash before the write leaves the old inventory, which the next start
 re-imposes on the drives; the host got no GOOD status for the move and
 the daemon does not replay it, so host and library agree again.
@@ -34,17 +34,23 @@ The operator imports a cartridge file into a free import/export element
 a slot or import/export element, which takes it out of the library; both
 are refused while the host prevents medium removal (SMC-3 6.13), and the
 changer reports them to the host as IMPORT OR EXPORT ELEMENT ACCESSED.
+
+Threads: none. SCSI commands and control requests (the operator's
+import, export and status) all run on the daemon's event loop thread,
+one after the other, so the library needs no lock.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from devemu.changer.element_status import ElementState, MediumType
+from devemu.changer.elements import Element, ElementLayout, ElementType
+from devemu.changer.inventory import InventoryState, Occupant, load_state, save_state
 from devemu.errors import DevemuError
 from devemu.scsi.identity import Identity
 from devemu.scsi.sense import (
@@ -56,9 +62,6 @@ from devemu.scsi.sense import (
     UNLOAD_TAPE_FAILURE_ILLEGAL,
     SenseCode,
 )
-from devemu.tape.element_status import ElementState, MediumType
-from devemu.tape.elements import Element, ElementLayout, ElementType
-from devemu.tape.library_state import InventoryState, Occupant, load_state, save_state
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +154,6 @@ class Library:
         self.state = InventoryState()
         #: PREVENT MEDIUM REMOVAL from the host: the mail slots stay locked.
         self.locked = False
-        self._lock = threading.RLock()
         self._info_cache: dict[str, CartridgeInfo] = {}
         width = max(10, *(len(d.identity.serial) for d in self.drives))
         #: Length of the DVCID device identifier: vendor, product, padded serial.
@@ -161,14 +163,13 @@ class Library:
 
     def open(self, barcodes: Sequence[str] = ()) -> None:
         """Load the saved inventory, reconcile it with files and drives, place new barcodes."""
-        with self._lock:
-            saved = load_state(self.state_path)
-            self.state = saved if saved is not None else InventoryState()
-            self._drop_misplaced()
-            self._drop_missing_files()
-            self._place_configured(barcodes)
-            self._reconcile_drives()
-            self.save()
+        saved = load_state(self.state_path)
+        self.state = saved if saved is not None else InventoryState()
+        self._drop_misplaced()
+        self._drop_missing_files()
+        self._place_configured(barcodes)
+        self._reconcile_drives()
+        self.save()
 
     def _drop_misplaced(self) -> None:
         for address in list(self.state.occupants):
@@ -254,8 +255,7 @@ class Library:
         return None
 
     def occupant(self, address: int) -> Occupant | None:
-        with self._lock:
-            return self.state.occupants.get(address)
+        return self.state.occupants.get(address)
 
     def info(self, occupant: Occupant) -> CartridgeInfo:
         cached = self._info_cache.get(occupant.file)
@@ -276,62 +276,60 @@ class Library:
 
     def element_states(self) -> list[ElementState]:
         """Every element's state for READ ELEMENT STATUS, ascending addresses."""
-        with self._lock:
-            states = []
-            for element in self.layout:
-                occupant = self.state.occupants.get(element.address)
-                access = True
-                identifier = b""
-                if element.type is ElementType.DATA_TRANSFER:
-                    drive = self.drive_at(element)
-                    identifier = self.device_identifier(drive)
-                    access = occupant is None or drive.ejected
-                if occupant is None:
-                    states.append(ElementState(element, access=access, identifier=identifier))
-                    continue
-                medium = MediumType.WORM if self.info(occupant).worm else MediumType.DATA
-                states.append(
-                    ElementState(
-                        element,
-                        barcode=occupant.barcode,
-                        source=occupant.source,
-                        medium_type=medium,
-                        access=access,
-                        operator_placed=occupant.operator_placed,
-                        identifier=identifier,
-                    )
+        states = []
+        for element in self.layout:
+            occupant = self.state.occupants.get(element.address)
+            access = True
+            identifier = b""
+            if element.type is ElementType.DATA_TRANSFER:
+                drive = self.drive_at(element)
+                identifier = self.device_identifier(drive)
+                access = occupant is None or drive.ejected
+            if occupant is None:
+                states.append(ElementState(element, access=access, identifier=identifier))
+                continue
+            medium = MediumType.WORM if self.info(occupant).worm else MediumType.DATA
+            states.append(
+                ElementState(
+                    element,
+                    barcode=occupant.barcode,
+                    source=occupant.source,
+                    medium_type=medium,
+                    access=access,
+                    operator_placed=occupant.operator_placed,
+                    identifier=identifier,
                 )
-            return states
+            )
+        return states
 
     def status(self) -> dict[str, Any]:
         """The elements table for ``devemu library status``."""
-        with self._lock:
-            rows = []
-            for element in self.layout:
-                if element.type is ElementType.MEDIUM_TRANSPORT:
-                    continue
-                occupant = self.state.occupants.get(element.address)
-                row: dict[str, Any] = {
-                    "address": element.address,
-                    "type": element.type.label,
-                    "number": element.number,
-                    "barcode": occupant.barcode if occupant else None,
-                    "source": occupant.source if occupant else None,
-                }
-                if element.type is ElementType.DATA_TRANSFER:
-                    drive = self.drive_at(element)
-                    row["device"] = self.drive_names[element.number - 1]
-                    row["serial"] = drive.identity.serial
-                    row["ejected"] = bool(occupant) and drive.ejected
-                if occupant is not None:
-                    row["media_type"] = self.info(occupant).media_type
-                rows.append(row)
-            return {
-                "library": self.name,
-                "locked": self.locked,
-                "elements": rows,
-                "exported": sorted(self.state.exported),
+        rows = []
+        for element in self.layout:
+            if element.type is ElementType.MEDIUM_TRANSPORT:
+                continue
+            occupant = self.state.occupants.get(element.address)
+            row: dict[str, Any] = {
+                "address": element.address,
+                "type": element.type.label,
+                "number": element.number,
+                "barcode": occupant.barcode if occupant else None,
+                "source": occupant.source if occupant else None,
             }
+            if element.type is ElementType.DATA_TRANSFER:
+                drive = self.drive_at(element)
+                row["device"] = self.drive_names[element.number - 1]
+                row["serial"] = drive.identity.serial
+                row["ejected"] = bool(occupant) and drive.ejected
+            if occupant is not None:
+                row["media_type"] = self.info(occupant).media_type
+            rows.append(row)
+        return {
+            "library": self.name,
+            "locked": self.locked,
+            "elements": rows,
+            "exported": sorted(self.state.exported),
+        }
 
     # --- moves -----------------------------------------------------------------------
 
@@ -382,62 +380,58 @@ class Library:
 
     def move(self, source: int, destination: int) -> None:
         """MOVE MEDIUM from ``source`` to ``destination`` (SMC-3 6.6)."""
-        with self._lock:
-            src = self.element(source, "source")
-            dst = self.element(destination, "destination")
-            occupants = self.state.occupants
-            occupant = occupants.get(src.address)
-            if occupant is None:
-                raise MoveError(MEDIUM_SOURCE_ELEMENT_EMPTY, "source")
-            if dst.address in occupants:
-                raise MoveError(MEDIUM_DESTINATION_ELEMENT_FULL, "destination")
-            self._check_release(src, "source")
-            self._check_accept(dst, "destination")
-            moved = Occupant(
-                occupant.barcode, occupant.file, self._source_after(src, dst, occupant)
-            )
-            self._run_drives(
-                unloads=[src],
-                loads=[(dst, occupant)],
-                undo_loads=[(src, occupant)],
-            )
-            del occupants[src.address]
-            occupants[dst.address] = moved
-            self.save()
+        src = self.element(source, "source")
+        dst = self.element(destination, "destination")
+        occupants = self.state.occupants
+        occupant = occupants.get(src.address)
+        if occupant is None:
+            raise MoveError(MEDIUM_SOURCE_ELEMENT_EMPTY, "source")
+        if dst.address in occupants:
+            raise MoveError(MEDIUM_DESTINATION_ELEMENT_FULL, "destination")
+        self._check_release(src, "source")
+        self._check_accept(dst, "destination")
+        moved = Occupant(occupant.barcode, occupant.file, self._source_after(src, dst, occupant))
+        self._run_drives(
+            unloads=[src],
+            loads=[(dst, occupant)],
+            undo_loads=[(src, occupant)],
+        )
+        del occupants[src.address]
+        occupants[dst.address] = moved
+        self.save()
 
     def exchange(self, source: int, first: int, second: int) -> None:
         """EXCHANGE MEDIUM (SMC-3 6.3): source to first, first's medium to second."""
-        with self._lock:
-            src = self.element(source, "source")
-            dst1 = self.element(first, "destination")
-            dst2 = self.element(second, "second")
-            occupants = self.state.occupants
-            a = occupants.get(src.address)
-            b = occupants.get(dst1.address)
-            if a is None:
-                raise MoveError(MEDIUM_SOURCE_ELEMENT_EMPTY, "source")
-            if b is None or dst1.address == src.address:
-                raise MoveError(MEDIUM_SOURCE_ELEMENT_EMPTY, "destination")
-            if dst2.address != src.address and dst2.address in occupants:
-                raise MoveError(MEDIUM_DESTINATION_ELEMENT_FULL, "second")
-            if dst2.address == dst1.address:
-                raise MoveError(MEDIUM_DESTINATION_ELEMENT_FULL, "second")
-            self._check_release(src, "source")
-            self._check_release(dst1, "destination")
-            if dst2.address != src.address:
-                self._check_accept(dst2, "second")
-            new_a = Occupant(a.barcode, a.file, self._source_after(src, dst1, a))
-            new_b = Occupant(b.barcode, b.file, self._source_after(dst1, dst2, b))
-            self._run_drives(
-                unloads=[src, dst1],
-                loads=[(dst1, a), (dst2, b)],
-                undo_loads=[(src, a), (dst1, b)],
-            )
-            del occupants[src.address]
-            del occupants[dst1.address]
-            occupants[dst1.address] = new_a
-            occupants[dst2.address] = new_b
-            self.save()
+        src = self.element(source, "source")
+        dst1 = self.element(first, "destination")
+        dst2 = self.element(second, "second")
+        occupants = self.state.occupants
+        a = occupants.get(src.address)
+        b = occupants.get(dst1.address)
+        if a is None:
+            raise MoveError(MEDIUM_SOURCE_ELEMENT_EMPTY, "source")
+        if b is None or dst1.address == src.address:
+            raise MoveError(MEDIUM_SOURCE_ELEMENT_EMPTY, "destination")
+        if dst2.address != src.address and dst2.address in occupants:
+            raise MoveError(MEDIUM_DESTINATION_ELEMENT_FULL, "second")
+        if dst2.address == dst1.address:
+            raise MoveError(MEDIUM_DESTINATION_ELEMENT_FULL, "second")
+        self._check_release(src, "source")
+        self._check_release(dst1, "destination")
+        if dst2.address != src.address:
+            self._check_accept(dst2, "second")
+        new_a = Occupant(a.barcode, a.file, self._source_after(src, dst1, a))
+        new_b = Occupant(b.barcode, b.file, self._source_after(dst1, dst2, b))
+        self._run_drives(
+            unloads=[src, dst1],
+            loads=[(dst1, a), (dst2, b)],
+            undo_loads=[(src, a), (dst1, b)],
+        )
+        del occupants[src.address]
+        del occupants[dst1.address]
+        occupants[dst1.address] = new_a
+        occupants[dst2.address] = new_b
+        self.save()
 
     def _run_drives(
         self,
@@ -480,69 +474,64 @@ class Library:
         SMC-3 6.4/6.5: a cartridge whose file has vanished leaves its
         element empty. Drives are not touched: a loaded tape stays loaded.
         """
-        with self._lock:
-            changed = False
-            seen = 0
-            for element in self.layout:
-                if element.address < first or (count is not None and seen >= count):
-                    continue
-                seen += 1
-                occupant = self.state.occupants.get(element.address)
-                if occupant is None or element.type is ElementType.DATA_TRANSFER:
-                    continue
-                if not self.store.exists(occupant.file):
-                    log.warning(
-                        "%s: %s is gone; %s is empty", self.name, occupant.file, element.name
-                    )
-                    del self.state.occupants[element.address]
-                    changed = True
-            if changed:
-                self.save()
+        changed = False
+        seen = 0
+        for element in self.layout:
+            if element.address < first or (count is not None and seen >= count):
+                continue
+            seen += 1
+            occupant = self.state.occupants.get(element.address)
+            if occupant is None or element.type is ElementType.DATA_TRANSFER:
+                continue
+            if not self.store.exists(occupant.file):
+                log.warning("%s: %s is gone; %s is empty", self.name, occupant.file, element.name)
+                del self.state.occupants[element.address]
+                changed = True
+        if changed:
+            self.save()
 
     # --- the operator -------------------------------------------------------------------
 
     def operator_import(self, barcode: str) -> Element:
         """Put cartridge ``barcode`` (its file must be in the folder) into a mail slot."""
-        with self._lock:
-            self._check_unlocked("import")
-            for address, occupant in self.state.occupants.items():
-                if occupant.barcode == barcode:
-                    element = self.layout.element(address)
-                    where = element.name if element else f"0x{address:04x}"
-                    raise LibraryError(f"{self.name}: {barcode} is already in {where}")
-            file_name = self.store.file_name(barcode)
-            if not self.store.exists(file_name):
-                raise LibraryError(
-                    f"{self.name}: no cartridge file {self.store.path(file_name)} to import"
-                )
-            target = self._first_free(ElementType.IMPORT_EXPORT)
-            if target is None and self.layout.import_export == 0:
-                target = self._first_free(ElementType.STORAGE)
-            if target is None:
-                raise LibraryError(f"{self.name}: no free import/export element for {barcode}")
-            self.state.occupants[target.address] = Occupant(
-                barcode, file_name, None, operator_placed=True
+        self._check_unlocked("import")
+        for address, occupant in self.state.occupants.items():
+            if occupant.barcode == barcode:
+                element = self.layout.element(address)
+                where = element.name if element else f"0x{address:04x}"
+                raise LibraryError(f"{self.name}: {barcode} is already in {where}")
+        file_name = self.store.file_name(barcode)
+        if not self.store.exists(file_name):
+            raise LibraryError(
+                f"{self.name}: no cartridge file {self.store.path(file_name)} to import"
             )
-            self.state.exported.discard(barcode)
-            self._info_cache.pop(file_name, None)
-            self.save()
-            return target
+        target = self._first_free(ElementType.IMPORT_EXPORT)
+        if target is None and self.layout.import_export == 0:
+            target = self._first_free(ElementType.STORAGE)
+        if target is None:
+            raise LibraryError(f"{self.name}: no free import/export element for {barcode}")
+        self.state.occupants[target.address] = Occupant(
+            barcode, file_name, None, operator_placed=True
+        )
+        self.state.exported.discard(barcode)
+        self._info_cache.pop(file_name, None)
+        self.save()
+        return target
 
     def operator_export(self, element: Element) -> str:
         """Take the cartridge in ``element`` (a slot or mail slot) out of the library."""
-        with self._lock:
-            self._check_unlocked("export")
-            if element.type not in (ElementType.STORAGE, ElementType.IMPORT_EXPORT):
-                raise LibraryError(
-                    f"{self.name}: only slots and mail slots can be exported, not {element.name}"
-                )
-            occupant = self.state.occupants.get(element.address)
-            if occupant is None:
-                raise LibraryError(f"{self.name}: {element.name} is empty")
-            del self.state.occupants[element.address]
-            self.state.exported.add(occupant.barcode)
-            self.save()
-            return occupant.barcode
+        self._check_unlocked("export")
+        if element.type not in (ElementType.STORAGE, ElementType.IMPORT_EXPORT):
+            raise LibraryError(
+                f"{self.name}: only slots and mail slots can be exported, not {element.name}"
+            )
+        occupant = self.state.occupants.get(element.address)
+        if occupant is None:
+            raise LibraryError(f"{self.name}: {element.name} is empty")
+        del self.state.occupants[element.address]
+        self.state.exported.add(occupant.barcode)
+        self.save()
+        return occupant.barcode
 
     def _check_unlocked(self, what: str) -> None:
         if self.locked:
@@ -554,9 +543,8 @@ class Library:
     # --- persistence ------------------------------------------------------------------
 
     def save(self) -> None:
-        """Write the inventory (atomically, see :mod:`.library_state`)."""
+        """Write the inventory (atomically, see :mod:`.inventory`)."""
         save_state(self.state_path, self.state)
 
     def close(self) -> None:
-        with self._lock:
-            self.save()
+        self.save()

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from devemu.changer.library import CartridgeInfo
 from devemu.tape.cartridge import Cartridge
-from devemu.tape.library import CartridgeInfo
 
 #: File name suffix of a cartridge file.
 CARTRIDGE_SUFFIX = ".tape"

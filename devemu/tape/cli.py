@@ -8,21 +8,25 @@
 - ``devemu tape dump FILE`` lists each partition's records and filemarks
   like a tape listing, runs of equal blocks folded into one line.
 
-The file is opened read only: a torn tail is reported, not cut off.
+The file is opened read only: a torn tail is reported, not cut off;
+acknowledged records that are lost are an error (exit status 1).
+``create`` takes an LTO bar code label (six of A-Z 0-9, then the media
+identifier of ``--type``: ``L8``, ``LY`` for WORM, ``M8`` for LTO-7M8) and
+makes ``--dir`` if it is missing.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
-from devemu.errors import DevemuError
+from devemu.errors import DevemuError, ImageError, UsageError
 from devemu.sizes import size_argument
 from devemu.tape import mam
 from devemu.tape.cartridge import FILEMARK, Cartridge, PartitionIndex
-from devemu.tape.media import MEDIA
-
-SUFFIX = ".tape"
+from devemu.tape.cartridge_check import CARTRIDGE_SUFFIX, barcode_problem
+from devemu.tape.media import MEDIA, check_volume_label
 
 
 def add_tape_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,7 +35,7 @@ def add_tape_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     sub = tape.add_subparsers(dest="tape_command", required=True, metavar="ACTION")
 
     create = sub.add_parser("create", help="make a blank cartridge file")
-    create.add_argument("barcode", help="volume label, e.g. A00001L8")
+    create.add_argument("barcode", help="LTO bar code label matching --type, e.g. A00001L8")
     create.add_argument("--type", default="LTO-8", choices=list(MEDIA), help="media type")
     create.add_argument("--worm", action="store_true", help="write-once cartridge")
     create.add_argument("--dir", type=Path, default=Path("."), help="folder for the file")
@@ -55,15 +59,29 @@ add_parser = add_tape_parser
 
 
 def _create(args: argparse.Namespace) -> int:
-    path = args.dir / f"{args.barcode}{SUFFIX}"
+    medium = MEDIA[args.type]
     try:
-        cart = Cartridge.create(
-            path, args.barcode, args.type, worm=args.worm, capacity=args.capacity
-        )
+        barcode = check_volume_label(args.barcode, medium, args.worm)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    folder: Path = args.dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
-        raise DevemuError(f"{path} already exists") from None
+        raise ImageError(folder, None, "is not a folder") from None
+    except OSError as err:
+        raise ImageError(folder, None, f"cannot make the folder: {err.strerror}") from None
+    path = folder / f"{barcode}{CARTRIDGE_SUFFIX}"
+    if path.resolve().parent != folder.resolve():  # a checked label has no "/" or ".."
+        raise DevemuError(f"{path} is not inside {folder}")
+    try:
+        cart = Cartridge.create(path, barcode, medium.name, worm=args.worm, capacity=args.capacity)
+    except FileExistsError:
+        raise ImageError(path, None, "already exists") from None
     except ValueError as err:
         raise DevemuError(str(err)) from None
+    except OSError as err:
+        raise ImageError(path, None, f"cannot write: {err.strerror}") from None
     cart.close()
     print(path)
     return 0
@@ -85,24 +103,7 @@ def _attribute_text(a: mam.Attribute) -> str:
 
 def _info(args: argparse.Namespace) -> int:
     with Cartridge.open(args.file, read_only=True) as cart:
-        print(f"file:        {cart.path}")
-        print(f"barcode:     {cart.barcode}")
-        print(f"media type:  {cart.media_type} (density 0x{cart.medium.density_code:02X})")
-        print(f"worm:        {'yes' if cart.worm else 'no'}")
-        print(f"capacity:    {_size(cart.capacity)}")
-        print(f"journal:     {cart.entries} entries, {cart.file_size} bytes")
-        if cart.truncated_tail:
-            print(f"torn tail:   {cart.truncated_tail} bytes after the last good record")
-        for n, part in enumerate(cart.partitions):
-            print(
-                f"partition {n}: {part.eod} objects, {len(part.filemarks)} filemarks, "
-                f"{_size(part.used)} of {_size(part.capacity)}"
-            )
-        print("attributes:")
-        for ident, a in sorted(cart.attributes(0).items()):
-            spec = mam.STANDARD.get(ident)
-            name = spec.name if spec else "(host attribute)"
-            print(f"  0x{ident:04X} {name}: {_attribute_text(a)}")
+        print_info(cart)
         if args.verify:
             problems = cart.verify()
             for p in problems:
@@ -110,6 +111,56 @@ def _info(args: argparse.Namespace) -> int:
             print("verify: " + ("ok" if not problems else f"{len(problems)} damaged records"))
             return 1 if problems else 0
     return 0
+
+
+def describe(cart: Cartridge) -> dict[str, Any]:
+    """A plain summary of a cartridge: what ``devemu image info --json`` shows."""
+    synced, synced_end = cart.durable
+    return {
+        "image": str(cart.path),
+        "kind": "cartridge",
+        "barcode": cart.barcode,
+        "barcode_problem": barcode_problem(cart.path, cart.barcode),
+        "media_type": cart.media_type,
+        "worm": cart.worm,
+        "capacity": cart.capacity,
+        "entries": cart.entries,
+        "size": cart.file_size,
+        "synced_entries": synced,
+        "synced_to": synced_end,
+        "torn_tail": cart.truncated_tail,
+        "partitions": [
+            {"objects": p.eod, "filemarks": len(p.filemarks), "used": p.used}
+            for p in cart.partitions
+        ],
+    }
+
+
+def print_info(cart: Cartridge) -> None:
+    """The header facts, journal state, partitions and attributes of a cartridge."""
+    print(f"file:        {cart.path}")
+    print(f"barcode:     {cart.barcode}")
+    print(f"media type:  {cart.media_type} (density 0x{cart.medium.density_code:02X})")
+    print(f"worm:        {'yes' if cart.worm else 'no'}")
+    print(f"capacity:    {_size(cart.capacity)}")
+    print(f"journal:     {cart.entries} entries, {cart.file_size} bytes")
+    synced, synced_end = cart.durable
+    print(f"synced:      {synced} entries, to offset {synced_end}")
+    if cart.truncated_tail:
+        print(f"torn tail:   {cart.truncated_tail} bytes never synchronised (cut when loaded)")
+    mismatch = barcode_problem(cart.path, cart.barcode)
+    if mismatch is not None:
+        print(f"warning:     {mismatch}")
+    for n, part in enumerate(cart.partitions):
+        print(
+            f"partition {n}: {part.eod} objects, {len(part.filemarks)} filemarks, "
+            f"{_size(part.used)} of {_size(part.capacity)}"
+        )
+    print("attributes:")
+    for ident, a in sorted(cart.attributes(0).items()):
+        spec = mam.STANDARD.get(ident)
+        name = spec.name if spec else "(host attribute)"
+        print(f"  0x{ident:04X} {name}: {_attribute_text(a)}")
 
 
 def listing(part: PartitionIndex) -> list[str]:

@@ -38,24 +38,7 @@ from construct import (
     Struct,
 )
 
-from devemu.tape.elements import Element, ElementType
-
-#: SMC-3 6.11.1 table 32: the READ ELEMENT STATUS CDB.
-ReadElementStatusCdb = Struct(
-    "opcode" / Int8ub,
-    "byte1"
-    / BitStruct(
-        "obsolete_lun" / BitsInteger(3),
-        "voltag" / Flag,
-        "element_type" / BitsInteger(4),
-    ),
-    "starting_address" / Int16ub,
-    "number_of_elements" / Int16ub,
-    "byte6" / BitStruct(Padding(6), "curdata" / Flag, "dvcid" / Flag),
-    "allocation_length" / Int24ub,
-    Padding(1),
-    "control" / Int8ub,
-)
+from devemu.changer.elements import Element, ElementType
 
 #: SMC-3 6.11.2 table 34: element status data header.
 ElementStatusDataHeader = Struct(
@@ -145,32 +128,6 @@ class MediumType:
     CLEANING = 2
     DIAGNOSTIC = 3
     WORM = 4
-
-
-@dataclass(frozen=True, slots=True)
-class ReadElementStatusRequest:
-    """The fields of a READ ELEMENT STATUS CDB the device acts on."""
-
-    element_type: int
-    voltag: bool
-    starting_address: int
-    number_of_elements: int
-    curdata: bool
-    dvcid: bool
-    allocation_length: int
-
-    @classmethod
-    def parse(cls, cdb: bytes) -> ReadElementStatusRequest:
-        f = ReadElementStatusCdb.parse(cdb[:12])
-        return cls(
-            element_type=f.byte1.element_type,
-            voltag=f.byte1.voltag,
-            starting_address=f.starting_address,
-            number_of_elements=f.number_of_elements,
-            curdata=f.byte6.curdata,
-            dvcid=f.byte6.dvcid,
-            allocation_length=f.allocation_length,
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from devemu.changer.cli import add_library_parser, format_status
 from devemu.control import ControlError, ControlServer
 from devemu.errors import DevemuError
 from devemu.scsi.sense import IMPORT_OR_EXPORT_ELEMENT_ACCESSED
 from devemu.served import ServedDevice
-from devemu.tape.library_cli import add_library_parser, format_status
-from tests.unit.tape.test_tape_config import build
+from tests.unit.changer.test_library_config import build
 
 
 class Daemon:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from construct import BitStruct, Bytes, Flag, Int16ub, Padding, Struct
 
+from devemu.changer.elements import ElementLayout, ElementType
 from devemu.scsi.mode_pages import ModePage
-from devemu.tape.elements import ElementLayout, ElementType
 
 ELEMENT_ADDRESS_ASSIGNMENT_PAGE = 0x1D
 TRANSPORT_GEOMETRY_PAGE = 0x1E

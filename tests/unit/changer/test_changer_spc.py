@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from devemu.changer.device import MediumChanger
 from devemu.scsi.command import Status
 from devemu.scsi.inquiry import VERSION_SMC3
-from devemu.tape.changer import MediumChanger
 from devemu.testing.simulator import RingSimulator
-from tests.unit.tape.test_library_fakes import make_changer
+from tests.unit.changer.test_library_fakes import make_changer
 
 
 @pytest.fixture

@@ -8,19 +8,25 @@ from typing import Any
 
 import pytest
 
+from devemu.changer import config as library_config
+from devemu.changer.device import MediumChanger
+from devemu.changer.library import LibraryError
 from devemu.errors import ConfigError
 from devemu.scsi.command import Command
 from devemu.scsi.identity import Identity
 from devemu.served import ServedDevice
-from devemu.tape import config as tape_config
-from devemu.tape.changer import MediumChanger
-from devemu.tape.library import LibraryError
-from tests.unit.tape.test_library_fakes import FakeDrive
+from devemu.tape.drive import TapeDrive
+from tests.unit.changer.test_library_fakes import FakeDrive
 
 made: list[tuple[Identity, str, Path]] = []
 
 
 class ConfigDrive(FakeDrive):
+    # The replay policy of the real drive, read from its table.
+    commands = TapeDrive.commands
+    replays_only_unchanging = True
+    may_replay = TapeDrive.may_replay
+
     def close(self) -> None:
         pass
 
@@ -53,7 +59,7 @@ serial = "HU1234567A"
 
 def build(tmp_path: Path, text: str = BASIC) -> list[ServedDevice]:
     made.clear()
-    return tape_config.from_config(
+    return library_config.from_config(
         tomllib.loads(text),
         path=tmp_path / "devemu.toml",
         key="library[0]",

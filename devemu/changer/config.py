@@ -40,16 +40,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from devemu.config_table import TableReader
+from devemu.changer.cartridge_store import CartridgeDirectory
+from devemu.changer.device import MediumChanger
+from devemu.changer.elements import Element, ElementLayout, ElementType
+from devemu.changer.inventory import load_state
+from devemu.changer.library import Library, LibraryError
+from devemu.config_table import DevicePlan, TableReader, file_problem, folder_problem
+from devemu.control_protocol import control_op
 from devemu.errors import ConfigError, DevemuError
 from devemu.scsi.identity import Identity
 from devemu.served import ServedDevice
-from devemu.tape import drive as tape_drive
-from devemu.tape.cartridge_store import CartridgeDirectory
-from devemu.tape.changer import MediumChanger, may_replay
+from devemu.tape.cartridge_check import check_cartridge_folder
 from devemu.tape.drive import TapeDrive
-from devemu.tape.elements import Element, ElementLayout, ElementType
-from devemu.tape.library import Library, LibraryError
 from devemu.tape.media import drive_type, medium_type
 
 LIBRARY_KEYS = (
@@ -157,6 +159,7 @@ def control_ops(changer: MediumChanger) -> dict[str, Callable[[dict[str, Any]], 
     """The changer's control-socket operations: ``import`` and ``export``."""
     layout = changer.library.layout
 
+    @control_op(barcode=str)
     def do_import(args: dict[str, Any]) -> dict[str, Any]:
         barcode = args.get("barcode")
         if not isinstance(barcode, str) or not BARCODE_PATTERN.match(barcode):
@@ -169,6 +172,7 @@ def control_ops(changer: MediumChanger) -> dict[str, Callable[[dict[str, Any]], 
             "slot": _mtx_number(layout, element),
         }
 
+    @control_op(slot=(int, str))
     def do_export(args: dict[str, Any]) -> dict[str, Any]:
         element = _element_arg(layout, args.get("slot"))
         barcode = changer.export_cartridge(element)
@@ -177,7 +181,7 @@ def control_ops(changer: MediumChanger) -> dict[str, Callable[[dict[str, Any]], 
     return {"import": do_import, "export": do_export}
 
 
-def from_config(
+def check(
     table: dict[str, Any],
     *,
     path: Path,
@@ -185,8 +189,8 @@ def from_config(
     base_dir: Path,
     state_dir: Path,
     make_drive: DriveFactory = _default_drive,
-) -> list[ServedDevice]:
-    """The changer and the drives of one ``[[library]]`` table."""
+) -> DevicePlan:
+    """Check one ``[[library]]`` table, its folders and its saved inventory; create nothing."""
     r = TableReader(table, path=path, key=key, known=LIBRARY_KEYS)
     name = r.name()
     folder = r.file_path("directory", base_dir)
@@ -211,8 +215,7 @@ def from_config(
         Identity("DEVEMU", "VIRTUAL LIBRARY", "0100", derived_serial("LIB", name))
     )
 
-    drives: list[TapeDrive] = []
-    drive_names: list[str] = []
+    drive_specs: list[tuple[str, Identity, str, Path]] = []
     for i, entry in enumerate(drives_table):
         if not isinstance(entry, dict):
             raise r.error(f"drives[{i}]", "must be a table: [[library.drives]]")
@@ -226,42 +229,93 @@ def from_config(
         identity = d.identity(
             Identity("IBM", f"ULT3580-TD{generation}", "0100", derived_serial("", name, drive_name))
         )
-        drive_names.append(drive_name)
-        try:
-            drives.append(make_drive(identity, kind, state_dir / "tape" / drive_name))
-        except (DevemuError, ValueError, OSError) as err:
-            raise d.error("name", f"cannot make the drive: {err}") from err
+        drive_state = state_dir / "tape" / drive_name
+        problem = folder_problem(drive_state)
+        if problem:
+            raise d.error("name", f"cannot keep the drive's state: {problem}")
+        drive_specs.append((drive_name, identity, kind, drive_state))
 
-    library = Library(
-        name,
-        layout,
-        CartridgeDirectory(folder, media),
-        drives,
-        state_dir / "library" / f"{name}.json",
-        drive_names=drive_names,
-    )
+    store = CartridgeDirectory(folder, media)
+    problem = folder_problem(folder)
+    if problem:
+        raise r.error("directory", problem)
+    for barcode in barcodes:
+        problem = file_problem(store.path(store.file_name(barcode)))
+        if problem:
+            raise r.error("directory", f"cartridge {barcode}: {problem}")
+    bad = check_cartridge_folder(folder)
+    if bad:
+        raise r.error("directory", f"{len(bad)} bad cartridge(s): {'; '.join(bad)}")
+    state_path = state_dir / "library" / f"{name}.json"
     try:
-        library.open(barcodes)
-    except (DevemuError, ValueError, OSError) as err:
-        raise ConfigError(path, key, f"cannot open library {name}: {err}") from err
-    changer = MediumChanger(changer_identity, library)
-
-    served = [
-        ServedDevice(
-            name=name,
-            kind="changer",
-            device=changer,
-            size=CHANGER_DEV_SIZE,
-            block_size=512,
-            may_replay=may_replay,
-            control=control_ops(changer),
-            status=library.status,
-            close=library.close,
+        problem = file_problem(state_path)
+        saved = load_state(state_path) if problem is None else None
+    except (DevemuError, OSError) as err:
+        problem = str(err)
+    if problem:
+        raise ConfigError(path, key, f"cannot keep the inventory: {problem}")
+    if saved is None and len(barcodes) > layout.slots:
+        raise ConfigError(
+            path,
+            key,
+            f"no free slot for cartridge {barcodes[layout.slots]}: "
+            f"{len(barcodes)} cartridges, {layout.slots} slots",
         )
-    ]
-    for drive_name, drive in zip(drive_names, drives, strict=True):
-        served.append(drive_served(drive_name, drive))
-    return served
+
+    def build() -> list[ServedDevice]:
+        drives: list[TapeDrive] = []
+        for i, (_drive_name, identity, kind, drive_state) in enumerate(drive_specs):
+            try:
+                drives.append(make_drive(identity, kind, drive_state))
+            except (DevemuError, ValueError, OSError) as err:
+                raise ConfigError(
+                    path, f"{key}.drives[{i}].name", f"cannot make the drive: {err}"
+                ) from err
+        drive_names = [spec[0] for spec in drive_specs]
+        library = Library(name, layout, store, drives, state_path, drive_names=drive_names)
+        try:
+            library.open(barcodes)
+        except (DevemuError, ValueError, OSError) as err:
+            raise ConfigError(path, key, f"cannot open library {name}: {err}") from err
+        changer = MediumChanger(changer_identity, library)
+        served = [
+            ServedDevice(
+                name=name,
+                kind="changer",
+                device=changer,
+                size=CHANGER_DEV_SIZE,
+                block_size=512,
+                control=control_ops(changer),
+                status=library.status,
+                close=library.close,
+            )
+        ]
+        for drive_name, drive in zip(drive_names, drives, strict=True):
+            served.append(drive_served(drive_name, drive))
+        return served
+
+    names = (name, *(spec[0] for spec in drive_specs))
+    summary = (
+        f"tape library, {len(drive_specs)} drive(s), {layout.slots} slots, "
+        f"{len(barcodes)} configured cartridge(s) in {folder}"
+    )
+    return DevicePlan(names, summary, build)
+
+
+def from_config(
+    table: dict[str, Any],
+    *,
+    path: Path,
+    key: str,
+    base_dir: Path,
+    state_dir: Path,
+    make_drive: DriveFactory = _default_drive,
+) -> list[ServedDevice]:
+    """The changer and the drives of one ``[[library]]`` table: :func:`check`, then build."""
+    plan = check(
+        table, path=path, key=key, base_dir=base_dir, state_dir=state_dir, make_drive=make_drive
+    )
+    return plan.build()
 
 
 def drive_served(name: str, drive: TapeDrive) -> ServedDevice:
@@ -272,7 +326,6 @@ def drive_served(name: str, drive: TapeDrive) -> ServedDevice:
         device=drive,
         size=CHANGER_DEV_SIZE,
         block_size=512,
-        may_replay=tape_drive.may_replay,
         status=drive.status,
         close=drive.close,
     )

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from devemu.changer.inventory import InventoryState, Occupant, load_state, save_state
 from devemu.errors import ImageError
-from devemu.tape.library_state import InventoryState, Occupant, load_state, save_state
 
 OLD = InventoryState({0x400: Occupant("A00001L8", "A00001L8.tape")}, {"X00001L8"})
 NEW = InventoryState(
@@ -144,7 +144,7 @@ CHILD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from devemu.tape.library_state import InventoryState, Occupant, save_state
+    from devemu.changer.inventory import InventoryState, Occupant, save_state
 
     path = Path(sys.argv[1])
     i = 0

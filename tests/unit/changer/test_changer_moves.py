@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from devemu.changer.device import MediumChanger
+from devemu.changer.inventory import load_state
+from devemu.changer.library import LibraryError
 from devemu.scsi.command import Status
 from devemu.scsi.sense import (
     INVALID_ELEMENT_ADDRESS,
@@ -17,10 +20,7 @@ from devemu.scsi.sense import (
     UNLOAD_TAPE_FAILURE_ILLEGAL,
     parse_sense,
 )
-from devemu.tape.changer import MediumChanger
-from devemu.tape.library import LibraryError
-from devemu.tape.library_state import load_state
-from tests.unit.tape.test_library_fakes import FakeDrive, make_changer, run
+from tests.unit.changer.test_library_fakes import FakeDrive, make_changer, run
 
 SLOT1, SLOT2, SLOT3, SLOT4 = 0x400, 0x401, 0x402, 0x403
 DRIVE1, DRIVE2 = 0x100, 0x101

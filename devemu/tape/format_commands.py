@@ -1,0 +1,85 @@
+"""FORMAT MEDIUM, READ BLOCK LIMITS, REPORT DENSITY SUPPORT (SSC-5 7.1, 7.6, 6.6).
+
+What the drive can do with a medium: lay out its partitions (as mode
+page 0x11 says), the block lengths it takes, the densities it reads and
+writes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from devemu.scsi.command import Command
+from devemu.scsi.sense import (
+    INVALID_FIELD_IN_CDB,
+    POSITION_PAST_BEGINNING_OF_MEDIUM,
+    WORM_MEDIUM_OVERWRITE_ATTEMPTED,
+    SenseError,
+    cdb_field,
+)
+from devemu.tape import attribute_commands, pages
+from devemu.tape.limits import (
+    MAXIMUM_BLOCK_LENGTH,
+    MAXIMUM_LOGICAL_OBJECT_IDENTIFIER,
+    MINIMUM_BLOCK_LENGTH,
+)
+
+if TYPE_CHECKING:
+    from devemu.tape.drive import TapeDrive
+
+
+def format_medium(drive: TapeDrive, cmd: Command, format: int) -> None:
+    """FORMAT MEDIUM, SSC-5 7.1: 0 one partition, 1 and 2 as page 0x11 says."""
+    fmt = format
+    if fmt not in (0, 1, 2):
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2, 3))
+    drive.check_writable()
+    cart = drive.mounted()
+    if drive.partition != 0 or drive.position != 0:
+        raise SenseError(POSITION_PAST_BEGINNING_OF_MEDIUM)
+    if cart.worm and any(p.eod for p in cart.partitions):
+        raise SenseError(WORM_MEDIUM_OVERWRITE_ATTEMPTED)
+    if fmt == 0:
+        layout = [cart.capacity]
+    else:
+        page = drive.mode_pages.get(pages.MEDIUM_PARTITION_PAGE)
+        assert page is not None
+        try:
+            layout = pages.partition_layout(
+                bytes(page.current), cart.capacity, cart.medium.max_partitions - 1
+            )
+        except ValueError:
+            raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2, 3)) from None
+    cart.format(layout)
+    attribute_commands.record_format(drive, cart)
+    drive.to_bop()
+
+
+def read_block_limits(drive: TapeDrive, cmd: Command, mloi: int) -> int:
+    """READ BLOCK LIMITS, SSC-5 7.6.2 (6 bytes) or 7.6.3 with MLOI (20 bytes)."""
+    if mloi:
+        data: bytes = pages.MaximumObjectIdentifier.build(
+            {"maximum_logical_object_identifier": MAXIMUM_LOGICAL_OBJECT_IDENTIFIER}
+        )
+    else:
+        data = pages.BlockLimits.build(
+            {
+                "granularity": {"granularity": 0},
+                "maximum_block_length": MAXIMUM_BLOCK_LENGTH,
+                "minimum_block_length": MINIMUM_BLOCK_LENGTH,
+            }
+        )
+    return cmd.data_in(data)
+
+
+def report_density_support(
+    drive: TapeDrive, cmd: Command, media: int, allocation_length: int
+) -> int:
+    """REPORT DENSITY SUPPORT, SSC-5 6.6: the drive's densities or the medium's."""
+    if media:
+        drive.check_ready()
+        densities = [drive.mounted().medium]
+    else:
+        densities = drive.drive_type.densities
+    data = pages.density_support(drive.drive_type, densities)
+    return cmd.data_in(data, allocation_length)

@@ -1,0 +1,197 @@
+"""READ, WRITE, WRITE FILEMARKS and ERASE: the data on the tape (SSC-5 7.2, 7.6, 7.12, 7.13).
+
+READ(6) and WRITE(6) move one variable block or ``n`` fixed blocks
+between the command's buffers and the cartridge file with ``preadv`` and
+``pwritev``; a block that does not fill the buffers is read into a
+window of them (:func:`window`), never copied. A read that stops early
+reports FILEMARK (NO SENSE, FILEMARK bit), end of data (BLANK CHECK) or
+an incorrect length (ILI), each with INFORMATION = the residue; a write
+past early warning reports END OF PARTITION/MEDIUM DETECTED with EOM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from devemu.scsi.command import Command, Result
+from devemu.scsi.sense import (
+    END_OF_DATA_DETECTED,
+    END_OF_PARTITION_MEDIUM_DETECTED,
+    FILEMARK_DETECTED,
+    INVALID_FIELD_IN_CDB,
+    NO_ADDITIONAL_SENSE,
+    VOLUME_OVERFLOW_END_OF_PARTITION,
+    WORM_MEDIUM_OVERWRITE_ATTEMPTED,
+    SenseError,
+    cdb_field,
+)
+from devemu.tape.cartridge import FILEMARK, Cartridge, PartitionIndex
+from devemu.tape.limits import MAXIMUM_BLOCK_LENGTH, early_warning_margin
+
+if TYPE_CHECKING:
+    from devemu.tape.drive import TapeDrive
+
+
+def window(iov: Sequence[memoryview], start: int, length: int) -> list[memoryview]:
+    """``length`` bytes of a buffer list starting at byte ``start``."""
+    if len(iov) == 1:
+        return [iov[0][start : start + length]]
+    out = []
+    for buf in iov:
+        if length <= 0:
+            break
+        if start >= len(buf):
+            start -= len(buf)
+            continue
+        piece = buf[start : start + length]
+        out.append(piece)
+        length -= len(piece)
+        start = 0
+    return out
+
+
+def read6(
+    drive: TapeDrive, cmd: Command, sili: int, fixed: int, transfer_length: int
+) -> int | Result | None:
+    """READ(6): one variable block, or ``n`` fixed blocks (SSC-5 7.6)."""
+    length = transfer_length
+    if fixed and sili:
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 1))
+    if fixed and drive.block_length == 0:
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 0))
+    if length == 0:
+        return None
+    cart = drive.mounted()
+    part = cart.partitions[drive.partition]
+    if fixed:
+        return _read_fixed(drive, cmd, cart, part, length)
+    pos = drive.position
+    if pos >= part.eod:
+        raise SenseError(END_OF_DATA_DETECTED, information=length, transferred=0)
+    block = part.lengths[pos]
+    drive.seek(pos + 1)
+    if block == FILEMARK:
+        raise SenseError(FILEMARK_DETECTED, filemark=True, information=length, transferred=0)
+    iov = cmd.iov
+    if len(iov) != 1 or block > length or len(iov[0]) != block:
+        iov = window(iov, 0, min(block, length))
+    n = cart.read_block(drive.partition, pos, iov)
+    drive.count_read(block, n)
+    if block == length:
+        return n
+    if block < length and sili:
+        return n
+    raise SenseError(NO_ADDITIONAL_SENSE, ili=True, information=length - block, transferred=n)
+
+
+def _read_fixed(
+    drive: TapeDrive, cmd: Command, cart: Cartridge, part: PartitionIndex, count: int
+) -> int:
+    size = drive.block_length
+    done = 0
+    pos = drive.position
+    try:
+        while done < count:
+            if pos >= part.eod:
+                raise SenseError(END_OF_DATA_DETECTED, information=count - done)
+            block = part.lengths[pos]
+            if block == FILEMARK:
+                pos += 1
+                raise SenseError(FILEMARK_DETECTED, filemark=True, information=count - done)
+            cart.read_block(drive.partition, pos, window(cmd.iov, done * size, size))
+            pos += 1
+            drive.count_read(block, 0)
+            if block != size:
+                raise SenseError(NO_ADDITIONAL_SENSE, ili=True, information=count - done)
+            done += 1
+    except SenseError as err:
+        err.transferred = done * size
+        raise
+    finally:
+        drive.seek(pos)
+        drive.count_read(0, done * size)
+    return done * size
+
+
+def write6(drive: TapeDrive, cmd: Command, fixed: int, transfer_length: int) -> None:
+    """WRITE(6): one variable block, or ``n`` fixed blocks (SSC-5 7.13)."""
+    length = transfer_length
+    if fixed and drive.block_length == 0:
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 0))
+    if not fixed and length > MAXIMUM_BLOCK_LENGTH:
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2))
+    drive.check_writable()
+    if length == 0:
+        return
+    size = drive.block_length if fixed else length
+    count = length if fixed else 1
+    if cmd.data_length < size * count:
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2))
+    cart = drive.mounted()
+    part = cart.partitions[drive.partition]
+    drive.check_worm(part, drive.position)
+    ew = early_warning_margin(part.capacity)
+    for k in range(count):
+        pos = drive.position
+        before = part.cum[pos]
+        if before + size > part.capacity:
+            raise SenseError(
+                VOLUME_OVERFLOW_END_OF_PARTITION,
+                eom=True,
+                information=(count - k) if fixed else length,
+            )
+        cart.write_block(drive.partition, pos, window(cmd.iov, k * size, size))
+        drive.seek(pos + 1)
+        drive.count_written(size)
+    if drive.buffered_mode == 0:
+        cart.flush()
+    if part.used > part.capacity - ew:
+        raise SenseError(END_OF_PARTITION_MEDIUM_DETECTED, eom=True, information=0)
+
+
+def _write_filemarks(drive: TapeDrive, count: int, immed: bool) -> None:
+    cart = drive.mounted()
+    part = cart.partitions[drive.partition]
+    if count:
+        drive.check_writable()
+        drive.check_worm(part, drive.position)
+        cart.write_filemarks(drive.partition, drive.position, count)
+        drive.seek(drive.position + count)
+    if not immed or drive.buffered_mode == 0:
+        cart.flush()
+    if count and drive.in_early_warning(part):
+        raise SenseError(END_OF_PARTITION_MEDIUM_DETECTED, eom=True, information=0)
+
+
+def write_filemarks6(drive: TapeDrive, cmd: Command, immed: int, count: int) -> None:
+    """WRITE FILEMARKS(6), SSC-5 7.12: IMMED=0 synchronises even with count 0."""
+    _write_filemarks(drive, count, bool(immed))
+
+
+def write_filemarks16(
+    drive: TapeDrive,
+    cmd: Command,
+    immed: int,
+    partition: int,
+    logical_object_identifier: int,
+    count: int,
+) -> None:
+    """WRITE FILEMARKS(16), SSC-5 7.13: at the position named by the CDB."""
+    if partition != drive.partition:
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(3))
+    if logical_object_identifier != drive.position:
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(4))
+    _write_filemarks(drive, count, bool(immed))
+
+
+def erase6(drive: TapeDrive, cmd: Command) -> None:
+    """ERASE(6), SSC-5 7.2: end of data at the current position, short or long."""
+    drive.check_writable()
+    cart = drive.mounted()
+    part = cart.partitions[drive.partition]
+    if cart.worm and drive.position < part.eod:
+        raise SenseError(WORM_MEDIUM_OVERWRITE_ATTEMPTED)
+    if drive.position < part.eod:
+        cart.erase(drive.partition, drive.position)
+    cart.flush()
