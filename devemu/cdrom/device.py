@@ -39,7 +39,10 @@ transfer inside its :attr:`~devemu.cdrom.disc.Disc.fast_range`
 (2048-byte Mode 1 sectors of one file and one track, known when the disc
 is opened) with one ``os.preadv`` into the buffers, and anything else
 (audio and raw sectors, CUE gaps, the end of the disc, a short read)
-sector by sector with the checks of MMC-6 6.15.
+sector by sector with the checks of MMC-6 6.15. Once a readiness check
+has found the drive ready, the dispatcher skips it
+(:attr:`~devemu.scsi.device.ScsiDevice.may_be_not_ready`) until the tray
+opens or a disc arrives or leaves.
 """
 
 from __future__ import annotations
@@ -86,11 +89,12 @@ class CdromDevice(ScsiDevice):
         if profile not in SETTINGS:
             raise ValueError(f"profile {profile!r} is not one of {', '.join(SETTINGS)}")
         self.profile_setting = profile
+        #: The disc on the tray; changed by :meth:`insert` and :meth:`eject`.
         self.disc: Disc | None = None
-        self.tray_open = False
+        self._tray_open = False
         self.prevented = False
         self.persistent_prevented = False
-        self.becoming_ready = False
+        self._becoming_ready = False
         self.media_events: deque[MediaEvent] = deque()
         self.operational_change = False
         self.audio = AudioPlayer()
@@ -103,21 +107,46 @@ class CdromDevice(ScsiDevice):
         return pages.make_pages()
 
     def check_ready(self) -> None:
-        """NOT READY with the tray state (MMC-6 4.1.6 and table F.1)."""
-        if self.tray_open:
+        """NOT READY with the tray state (MMC-6 4.1.6 and table F.1).
+
+        Once the drive is found ready, :attr:`may_be_not_ready` is cleared
+        and the dispatcher stops asking; the tray opening, a disc arriving
+        (BECOMING READY) or leaving sets it again.
+        """
+        if self._tray_open:
             raise SenseError(MEDIUM_NOT_PRESENT_TRAY_OPEN)
         if self.disc is None:
             raise SenseError(MEDIUM_NOT_PRESENT_TRAY_CLOSED)
-        if self.becoming_ready:
-            self.becoming_ready = False
+        if self._becoming_ready:
+            self._becoming_ready = False
             raise SenseError(LOGICAL_UNIT_BECOMING_READY)
+        self.may_be_not_ready = False
 
     # --- state ------------------------------------------------------------------------
 
     @property
+    def tray_open(self) -> bool:
+        return self._tray_open
+
+    @tray_open.setter
+    def tray_open(self, value: bool) -> None:
+        self._tray_open = value
+        self.may_be_not_ready = True
+
+    @property
+    def becoming_ready(self) -> bool:
+        """A disc has just arrived: the next readiness check answers BECOMING READY once."""
+        return self._becoming_ready
+
+    @becoming_ready.setter
+    def becoming_ready(self, value: bool) -> None:
+        self._becoming_ready = value
+        self.may_be_not_ready = True
+
+    @property
     def medium(self) -> Disc | None:
         """The disc the drive can read: loaded and the tray closed."""
-        return None if self.tray_open else self.disc
+        return None if self._tray_open else self.disc
 
     @property
     def profile(self) -> Profile:
@@ -185,6 +214,7 @@ class CdromDevice(ScsiDevice):
         if self.disc is not None:
             self.disc.close()
             self.disc = None
+            self.may_be_not_ready = True
         self.prevented = False
         self.persistent_prevented = False
         pages.update_dynamic(self)

@@ -430,3 +430,29 @@ def test_file_shorter_than_the_disc(images: dict[str, Path]) -> None:
     assert tur.status == Status.GOOD
     assert data[: SECTOR + 100] == held
     assert data[SECTOR + 100 :] == bytes(SECTOR - 100)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda d, image: d.open_tray(), s.MEDIUM_NOT_PRESENT_TRAY_OPEN),
+        (lambda d, image: d.eject(), s.MEDIUM_NOT_PRESENT_TRAY_OPEN),
+        (lambda d, image: d.insert(load_image(image)), NOT_READY_TO_READY_CHANGE),
+        (lambda d, image: setattr(d, "becoming_ready", True), s.LOGICAL_UNIT_BECOMING_READY),
+        (lambda d, image: setattr(d, "tray_open", True), s.MEDIUM_NOT_PRESENT_TRAY_OPEN),
+    ],
+    ids=["tray opened", "ejected", "new disc", "becoming ready", "tray flag"],
+)
+def test_readiness_is_checked_again_after_a_change(
+    images: dict[str, Path], change: Callable[[CdromDevice, Path], None], expected: SenseCode
+) -> None:
+    """A drive found ready stops checking, until its state changes."""
+    drive = ready(images["iso"])
+    assert run(drive, read10(16, 1), SECTOR)[0].status == Status.GOOD
+    assert not drive.may_be_not_ready
+    change(drive, images["iso"])
+    result, data, _, _ = run(drive, read10(16, 1), SECTOR)
+    assert result.status == Status.CHECK_CONDITION
+    assert parse_sense(result.sense)[0] == expected
+    assert data == bytes([FILL]) * SECTOR
+    drive.close()
