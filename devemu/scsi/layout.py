@@ -106,15 +106,15 @@ def _walk(con: Construct, path: str, offset: int, unit: int, out: list[Leaf]) ->
         return offset
     if isinstance(con, Transformed) and unit == 8 and isinstance(con.subcon, Struct):
         # BitStruct: the inner Struct counts bits.
-        width = con.sizeof() * 8
+        bits = int(con.sizeof()) * 8
         if path:
-            out.append(Leaf(path, offset, width, group=True))
+            out.append(Leaf(path, offset, bits, group=True))
         end = _walk(con.subcon, path, offset, 1, out)
-        if end - offset != width:
+        if end - offset != bits:
             covered = end - offset
-            raise ValueError(f"bit fields of {path or 'a CDB'} cover {covered} of {width} bits")
+            raise ValueError(f"bit fields of {path or 'a CDB'} cover {covered} of {bits} bits")
         return end
-    width = con.sizeof() * unit
+    width = int(con.sizeof()) * unit
     if isinstance(con, Padded):
         path = ""
     out.append(Leaf(path, offset, width, signed=_signed(con)))

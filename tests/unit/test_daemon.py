@@ -17,7 +17,7 @@ from devemu.daemon import Daemon, ServeError, check_host
 from devemu.scsi.command import Command, Result, Status
 from devemu.scsi.device import ScsiDevice
 from devemu.scsi.sense import COMMAND_ABORTED, parse_sense
-from devemu.served import ServedDevice, always_replay, never_replay
+from devemu.served import ServedDevice
 from devemu.tcmu.loop import DEFERRED
 from devemu.tcmu.netlink import DeviceEvent, TcmuCommand
 from devemu.testing import EchoCdbDevice, RingSimulator
@@ -102,7 +102,11 @@ class SimBackend:
 
 
 class Recorder(EchoCdbDevice):
-    pass
+    #: The device's replay decision (a real device reads its command table).
+    replay = True
+
+    def may_replay(self, cmd: Command) -> bool:
+        return self.replay
 
 
 def _served(name: str, device: Any, **kw: Any) -> ServedDevice:
@@ -175,13 +179,14 @@ def test_serves_rings_control_and_shuts_down_in_order(
     assert not daemon.config.control_socket.exists()
 
 
-@pytest.mark.parametrize(("policy", "replayed"), [(always_replay, True), (never_replay, False)])
+@pytest.mark.parametrize(("policy", "replayed"), [(True, True), (False, False)])
 def test_restart_resumes_from_cmd_tail_with_the_replay_policy(
     tmp_path: Path, policy: Any, replayed: bool
 ) -> None:
     config = Config(path=tmp_path / "lab.toml", control_socket=tmp_path / "c.sock")
     device = Recorder()
-    config.devices = [_served("t0", device, may_replay=policy)]
+    device.replay = policy
+    config.devices = [_served("t0", device)]
     backend = SimBackend()
     sim = RingSimulator()
     backend.sims["t0"] = sim
