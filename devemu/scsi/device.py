@@ -118,6 +118,7 @@ class ScsiDevice:
         # Looked at by :meth:`execute` on every command, one attribute away.
         self._attentions = self.unit_attentions.pending
         self._persistent = self.reservations.persistent
+        self._plain = self.commands.plain
         self.log = logging.getLogger(f"devemu.{type(self).__name__.lower()}.{identity.serial}")
 
     def set_reservation_file(self, path: Path | None) -> None:
@@ -217,7 +218,7 @@ class ScsiDevice:
         if nexus:
             self.seen_nexuses.add(nexus)
         try:
-            spec = self.commands.plain.get(cdb[0]) if cdb else None
+            spec = self._plain.get(cdb[0]) if cdb else None
             if spec is None:
                 spec = self._resolve(cdb, nexus)
             if (self._attentions or self.nexus_unit_attentions) and spec.blocked_by_unit_attention:
