@@ -60,6 +60,7 @@ _IOV = abi.FAST.iov
 _RSP = abi.FAST.rsp
 _TMR = abi.FAST.tmr
 _CMD = int(abi.Opcode.CMD)
+_HEAD_WORD = abi.CMD_HEAD_WORD
 _PAD = int(abi.Opcode.PAD)
 _TMR_OP = int(abi.Opcode.TMR)
 _READ_LEN = int(abi.UserFlag.READ_LEN)
@@ -272,6 +273,8 @@ class RingSimulator:
         abi.FAST.mailbox.pack_into(
             self.mapping, 0, abi.MAILBOX_VERSION, flags, self.cmdr_off, ring_size, 0, 0
         )
+        # cmd_head is stored whole, as the kernel's UPDATE_HEAD does (see abi.mailbox_words).
+        self._words = abi.mailbox_words(self.mapping)
         self.doorbell = SimDoorbell(self)
         self.handler: Callable[[], int] | None = None
         self.events = 0  # uio_event_notify count not yet seen by the handler
@@ -429,7 +432,7 @@ class RingSimulator:
             inflight[ids[i]] = batch
         head += n * size
         self._head = head if head < self.cmdr_size else 0
-        _U32.pack_into(m, abi.CMD_HEAD_OFFSET, self._head)
+        self._words[_HEAD_WORD] = self._head
         self.events += 1
         return batch
 
@@ -510,6 +513,7 @@ class RingSimulator:
 
     def close(self) -> None:
         """Release the mapping (views handed out must be gone)."""
+        self._words.release()
         self.mapping.release()
         self._mmap.close()
 
@@ -565,7 +569,7 @@ class RingSimulator:
             _HDR.pack_into(self.mapping, self.cmdr_off + self._head, len_op, 0, 0, 0)
             self._slots[self._head] = len_op
             self._head = 0
-            _U32.pack_into(self.mapping, abi.CMD_HEAD_OFFSET, 0)
+            self._words[_HEAD_WORD] = 0
 
     def _queue_cmd(self, h: Handle) -> bool:
         """``queue_cmd_ring``: True once in the ring (or refused), False to wait."""
@@ -668,7 +672,7 @@ class RingSimulator:
         self._inflight[cmd_id] = h
         head += size
         self._head = head if head < cmdr_size else head - cmdr_size
-        _U32.pack_into(m, abi.CMD_HEAD_OFFSET, self._head)
+        self._words[_HEAD_WORD] = self._head
         self.events += 1
         return True
 
@@ -720,7 +724,7 @@ class RingSimulator:
             _U16.pack_into(m, off + abi.TMR_CMD_IDS_OFFSET + 2 * k, cmd_id)
         self._slots[pos] = len_op
         self._head = (pos + size) % self.cmdr_size
-        _U32.pack_into(m, abi.CMD_HEAD_OFFSET, self._head)
+        self._words[_HEAD_WORD] = self._head
         self.events += 1
         return True
 
