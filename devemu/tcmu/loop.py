@@ -208,22 +208,24 @@ class _Interrupted(_Ticket):
     __slots__ = ()
 
 
-_U32 = abi.FAST.u32
 _U16 = abi.FAST.u16
 _HDR = abi.FAST.hdr
 _REQ = abi.FAST.req
 _REQ1 = abi.FAST.req_iov1
 _IOV = abi.FAST.iov
 _TMR = abi.FAST.tmr
-# cmd_id, kflags, uflags, scsi_status, read_len: a response without len_op.
-_RSP = abi.fast_struct(*abi.EntryHeader.subcons[1:], *abi.CmdResponseHead.subcons[1:])
+# scsi_status, read_len: the response body (uflags and cmd_id are stored apart).
+_STATUS = abi.fast_struct(*abi.CmdResponseHead.subcons[1:])
+_STATUS_OFFSET = abi.EntryHeader.sizeof()
+_CMD_ID_OFFSET = 4
+_HEAD_WORD = abi.CMD_HEAD_WORD
+_TAIL_WORD = abi.CMD_TAIL_WORD
 _CMD = int(abi.Opcode.CMD)
 _PAD = int(abi.Opcode.PAD)
 _TMR_OP = int(abi.Opcode.TMR)
 _ENTRY_SIZE = abi.ENTRY_SIZE
 _VARIABLE_LENGTH = abi.VARIABLE_LENGTH_CMD
 _READ_LEN = int(abi.UserFlag.READ_LEN)
-_ANSWERING_READ_LEN = ANSWERING | _READ_LEN
 _ANSWERED_READ_LEN = ANSWERED | _READ_LEN
 _UNKNOWN_OP = int(abi.UserFlag.UNKNOWN_OP)
 _SENSE_MAX = abi.SENSE_BUFFER_SIZE
@@ -259,6 +261,8 @@ class RingLoop:
         self.size = len(m)
         if self.size < abi.MAILBOX_SIZE:
             raise RingLayoutError(f"mapping of {self.size} bytes cannot hold the mailbox")
+        # cmd_head and cmd_tail, each loaded and stored whole (see abi.mailbox_words).
+        self._words = abi.mailbox_words(m)
         mb = abi.FAST.mailbox.unpack_from(m, 0)
         version, flags, cmdr_off, cmdr_size, head, tail = mb
         if version != abi.MAILBOX_VERSION:
@@ -314,8 +318,7 @@ class RingLoop:
         Returns the number of CMD entries answered. Never raises because
         of what the ring holds.
         """
-        m = self._m
-        head = _U32.unpack_from(m, abi.CMD_HEAD_OFFSET)[0]
+        head = self._words[_HEAD_WORD]
         pos = self._next
         if head == pos:
             return 0
@@ -654,9 +657,13 @@ class RingLoop:
         """Write ``result`` into the CMD slot at mapping offset ``off``.
 
         The ANSWERING mark goes first and the ANSWERED mark last, each a
-        single byte store, so a restarted loop can tell a finished answer
-        from a torn one (see the module's theory of operation). Returns
-        the data-in length reported (0 for none).
+        single byte store of ``uflags`` that no other store covers
+        (``struct.pack_into`` zeroes its whole destination before writing
+        it, so a pack over ``uflags`` would clear the mark for an
+        instant), so a restarted loop can tell a finished answer from a
+        torn one (see the module's theory of operation). The kernel reads
+        none of it before :meth:`_publish` moves ``cmd_tail`` past the
+        slot. Returns the data-in length reported (0 for none).
         """
         m = self._m
         m[off + 7] = ANSWERING
@@ -667,10 +674,12 @@ class RingLoop:
             if status == _CHECK or sense:
                 self._write_sense(off, sense)
             if read_len is None or not self._read_len_ok:
-                _RSP.pack_into(m, off + 4, cmd_id, m[off + 6], ANSWERING, status, 0)
+                _STATUS.pack_into(m, off + _STATUS_OFFSET, status, 0)
+                _U16.pack_into(m, off + _CMD_ID_OFFSET, cmd_id)
                 m[off + 7] = ANSWERED
                 return 0
-            _RSP.pack_into(m, off + 4, cmd_id, m[off + 6], _ANSWERING_READ_LEN, status, read_len)
+            _STATUS.pack_into(m, off + _STATUS_OFFSET, status, read_len)
+            _U16.pack_into(m, off + _CMD_ID_OFFSET, cmd_id)
             m[off + 7] = _ANSWERED_READ_LEN
             return read_len
         except Exception:
@@ -681,9 +690,12 @@ class RingLoop:
         """A device answer that cannot be written (not a Result, values out of range)."""
         self.stats.device_errors += 1
         log.error("%s: device answered %r; answering HARDWARE ERROR", self.name, result)
+        m = self._m
+        m[off + 7] = ANSWERING
         self._write_sense(off, INTERNAL_TARGET_FAILURE_SENSE)
-        _RSP.pack_into(self._m, off + 4, cmd_id, self._m[off + 6], ANSWERING, _CHECK, 0)
-        self._m[off + 7] = ANSWERED
+        _STATUS.pack_into(m, off + _STATUS_OFFSET, _CHECK, 0)
+        _U16.pack_into(m, off + _CMD_ID_OFFSET, cmd_id)
+        m[off + 7] = ANSWERED
 
     def _write_sense(self, off: int, sense: bytes) -> None:
         """Sense data into rsp.sense_buffer, cut to 96 bytes, the rest zeroed."""
@@ -698,6 +710,14 @@ class RingLoop:
 
     def _publish(self, *, soon: bool = False) -> None:
         """Move ``cmd_tail`` behind every answered entry; ring once.
+
+        Order: every response and header of the entries passed was
+        written before (each slot's last store is its ``uflags`` byte),
+        then ``cmd_tail`` in one store, then the doorbell. The kernel
+        (``tcmu_handle_completions``) re-reads ``cmd_tail`` before each
+        entry it walks, so a value the tail never meant to hold (0, or
+        half of the new value) would walk it over entries that are not
+        answered or that it completed a lap ago ("ring is broken").
 
         ``soon``: ring with the doorbell's ``notify_soon`` when it has one
         (a ``write()`` made by another thread, see the theory of operation).
@@ -715,7 +735,10 @@ class RingLoop:
         self._fill = 0
         if tail != self._tail:
             self._tail = tail
-            _U32.pack_into(self._m, abi.CMD_TAIL_OFFSET, tail)
+            # One aligned 32-bit store: the kernel may be reading cmd_tail on
+            # another CPU right now (the early doorbell's write() in another
+            # thread), and every value it reads there is a tail it walks to.
+            self._words[_TAIL_WORD] = tail
             if soon:
                 self._notify_soon()
             else:

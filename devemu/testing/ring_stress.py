@@ -277,6 +277,7 @@ class StressReport:
     commands: int = 0
     deferred: int = 0
     early_notifies: int = 0
+    tail_samples: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
 
@@ -314,6 +315,7 @@ def run_stress(
                 bell.close()
             report.early_notifies = sum(b.early for b in locked)
     report.errors.extend(watch.violations)
+    report.tail_samples = watch.samples
     report.seconds = time.monotonic() - start
     for sim in sims:
         sim.close()

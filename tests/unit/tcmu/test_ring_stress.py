@@ -22,6 +22,7 @@ def test_four_rings_mixed_sizes_early_notify_and_out_of_order_never_break() -> N
     assert report.commands > 500
     assert report.early_notifies > 100  # the second thread really rang
     assert report.deferred > 50  # answers really went out of order
+    assert report.tail_samples > 10_000  # the watcher really read the mailbox meanwhile
 
 
 def test_small_commands_at_depth_sixteen_never_break() -> None:
