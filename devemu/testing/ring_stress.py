@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 
 from devemu.scsi.command import Command, Result, Status
 from devemu.tcmu import abi
-from devemu.tcmu.loop import DEFERRED, EARLY_NOTIFY_BYTES, Deferred, RingLoop
+from devemu.tcmu.loop import ANSWERED, DEFERRED, EARLY_NOTIFY_BYTES, Deferred, RingLoop
 from devemu.testing.simulator import Handle, RingSimulator
 
 #: Mailbox words (32-bit) of ``cmd_head`` and ``cmd_tail``.
@@ -303,6 +303,8 @@ def run_stress(
     ring_size = 64 * 1024
     data_size = queue_depth * max(sizes) * 2
     sims = [RingSimulator(ring_size=ring_size, data_size=data_size) for _ in range(rings)]
+    for sim in sims:
+        sim.answered_marks = ANSWERED | int(abi.UserFlag.UNKNOWN_OP)
     report = StressReport()
     start = time.monotonic()
     # The watcher forks before any thread of this run exists.

@@ -20,9 +20,19 @@ reads back what it reads, following the kernel's own steps:
   out-of-order completion works as in the kernel), honour READ_LEN,
   UNKNOWN_OP and KEEP_BUF, then refill the ring from the waiting queue.
 
-A handler that breaks the ring (an unknown ``cmd_id``, a changed
-``len_op``, a ``cmd_tail`` outside the entries) makes the simulator
-raise :class:`RingBrokenError`, where the kernel would mark the device broken.
+Every completion is checked as ``tcmu_handle_completions`` would take
+it, and more strictly where the kernel cannot tell (it trusts the
+tail): a ``cmd_tail`` that is not the end of an entry between the last
+cleaned position and ``cmd_head``, a ``len_op`` changed by the handler
+(PAD and TMR entries are passed by their length, so a changed length
+walks the kernel off the entries), a ``cmd_id`` that is not outstanding
+(never issued, or already completed: each command is answered once),
+and, when :attr:`RingSimulator.answered_marks` is set, a CMD slot the
+tail passed that carries none of those ``uflags`` bits (not answered
+yet). Each makes the simulator raise :class:`RingBrokenError` naming
+the entry and what was wrong, where the kernel would mark the device
+broken (or, for an unanswered slot, complete the command with the
+request's bytes as its answer).
 
 Typical use::
 
@@ -279,6 +289,8 @@ class RingSimulator:
         self.handler: Callable[[], int] | None = None
         self.events = 0  # uio_event_notify count not yet seen by the handler
         self.broken: str | None = None
+        #: uflags bits, one of which every CMD slot behind cmd_tail must carry (0: unchecked).
+        self.answered_marks = 0
         self._head = 0
         self._last_cleaned = 0
         self._nblocks = data_size // block_size
@@ -299,8 +311,10 @@ class RingSimulator:
 
     def attach(self, device: Any, **loop_options: Any) -> RingLoop:
         """Serve ``device`` with a :class:`~devemu.tcmu.loop.RingLoop` on this ring."""
-        from devemu.tcmu.loop import RingLoop  # noqa: PLC0415
+        from devemu.tcmu.loop import ANSWERED, RingLoop  # noqa: PLC0415
 
+        # The loop marks every slot it answers (and UNKNOWN_OP ones are answered too).
+        self.answered_marks = ANSWERED | _UNKNOWN_OP
         return RingLoop(self.mapping, device, doorbell=self.doorbell, **loop_options)
 
     def process(self, max_rounds: int = 1_000_000) -> None:
@@ -758,6 +772,10 @@ class RingSimulator:
         if tail >= size or tail & 7 or (tail - pos) % size > (self._head - pos) % size:
             self._break(f"cmd_tail {tail:#x} is outside the entries {pos:#x}..{self._head:#x}")
             return False
+        if tail != self._head and tail not in self._slots:
+            self._break(f"cmd_tail {tail:#x} is inside an entry, not at the end of one")
+            return False
+        marks = self.answered_marks
         base = self.cmdr_off
         slots_pop = self._slots.pop
         inflight_pop = self._inflight.pop
@@ -777,9 +795,15 @@ class RingSimulator:
                 pos -= size
             if len_op & 7 != _CMD:
                 continue
+            if marks and not uflags & marks:
+                self._break(
+                    f"cmd_tail {tail:#x} passed the CMD entry at {off - base:#x} "
+                    f"(cmd_id {cmd_id}) before it was answered"
+                )
+                break
             h = inflight_pop(cmd_id, None)
             if h is None:
-                self._break(f"cmd_id {cmd_id} at {off - base:#x} not found, ring is broken")
+                self._break(f"cmd_id {cmd_id} at {off - base:#x} {self._why_not_found(cmd_id)}")
                 break
             if isinstance(h, _Batch):
                 if not status and not uflags & (_UNKNOWN_OP | _KEEP_BUF):
@@ -811,6 +835,14 @@ class RingSimulator:
             heappush(free_ids, cmd_id)
         self._last_cleaned = pos
         return True
+
+    def _why_not_found(self, cmd_id: int) -> str:
+        """The kernel's "not found, ring is broken", with the reason it was not."""
+        if cmd_id in self._kept:
+            return "was completed with KEEP_BUF already, ring is broken"
+        if cmd_id in self._free_ids:
+            return "is not outstanding: it was completed already (answered twice), ring is broken"
+        return "was never issued, ring is broken"
 
     def _complete(self, h: Handle, off: int, uflags: int, status: int, read_len: int) -> None:
         """``tcmu_handle_completion`` and the target core's completion."""
