@@ -63,8 +63,6 @@ to the replay policy.
 from __future__ import annotations
 
 import logging
-import os
-import select
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
@@ -130,28 +128,6 @@ SPACE must not).
 
 TaskManagementHook = Callable[[int, list[Command]], None]
 """Hears a TMR entry: its TCMU_TMR_* type and the commands it names."""
-
-
-class UioDoorbell:
-    """The kernel doorbell: ``/dev/uioN`` read to wait, written to notify."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self._poller = select.poll()
-        self._poller.register(fd, select.POLLIN)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """UIO read(): returns once the interrupt count has moved."""
-        if timeout is not None:
-            ready = self._poller.poll(max(0, int(timeout * 1000)))
-            if not ready:
-                return False
-        os.read(self.fd, 4)
-        return True
-
-    def notify(self) -> None:
-        """UIO write(): the kernel's irqcontrol reaps completions."""
-        os.write(self.fd, b"\0\0\0\0")
 
 
 INTERNAL_TARGET_FAILURE_SENSE: Final = SenseError(INTERNAL_TARGET_FAILURE).sense_bytes()

@@ -13,11 +13,12 @@ import pytest
 
 from devemu.config import Config
 from devemu.control import call
-from devemu.daemon import Daemon, ServeError, check_host
+from devemu.daemon import Daemon
 from devemu.scsi.command import Command, Result, Status
 from devemu.scsi.device import ScsiDevice
 from devemu.scsi.sense import COMMAND_ABORTED, parse_sense
 from devemu.served import ServedDevice
+from devemu.tcmu.host import ServeError, check_host
 from devemu.tcmu.loop import DEFERRED
 from devemu.tcmu.netlink import DeviceEvent, TcmuCommand
 from devemu.testing import EchoCdbDevice, RingSimulator
