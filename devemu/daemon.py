@@ -9,6 +9,7 @@ The daemon owns a single :mod:`selectors` loop over
   then :meth:`RingLoop.poll` walks the ring),
 - the control socket and its connections (:mod:`devemu.control`),
 - the TCMU netlink socket (device added / removed / reconfigured),
+- the kernel log, for rings the kernel marks broken,
 - a wake-up socket for signals and for the one worker thread.
 
 Most LIO operations are quick configfs writes done in the loop's thread.
@@ -33,6 +34,15 @@ died. ``ServedDevice.may_replay`` decides per command whether it runs
 again; the others complete with ABORTED COMMAND (SPC-5 4.4.3) so the
 initiator knows their outcome is unknown.
 
+A ring the kernel marks broken (a handler bug: an answer it cannot
+match to a command) is dead for good: the kernel fails every command of
+that LUN itself and never queues another one. The backend's ring watch
+(:mod:`devemu.tcmu.kmsg`: the kernel's log, and a doorbell to tell which
+ring) makes the loop say so in one log line and in ``devemu status``
+(``ring``: state and count), unlink the LUN, recreate the backstore,
+serve its new ring and link the LUN again, while every other device
+serves on; after :data:`MAX_RECOVERIES` it stays broken.
+
 Shutdown (SIGTERM, SIGINT): stop taking control requests, unlink the LUNs
 while still serving, drain the commands still in the devices' hands,
 close the rings, remove exactly the LIO objects this daemon (or its
@@ -48,6 +58,8 @@ same interface. This module knows the protocol and the loop only.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import enum
 import errno
 import logging
 import selectors
@@ -59,7 +71,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Protocol
+from typing import Any, Protocol
 
 from devemu.config import Config
 from devemu.control import ControlServer
@@ -111,6 +123,23 @@ class EventSource(Protocol):
     def close(self) -> None: ...
 
 
+class RingWatchSource(Protocol):
+    """Tells the loop that the kernel gave up on a ring, and which one.
+
+    Readable when the kernel said something; :meth:`alarmed` reads it and
+    says whether a ring is broken; :meth:`is_broken` asks about one ring
+    (see :mod:`devemu.tcmu.kmsg`).
+    """
+
+    def fileno(self) -> int: ...
+
+    def alarmed(self) -> bool: ...
+
+    def is_broken(self, bell: Channel) -> bool: ...
+
+    def close(self) -> None: ...
+
+
 class Backend(Protocol):
     """Where rings come from and how LUNs are exported."""
 
@@ -131,6 +160,12 @@ class Backend(Protocol):
     def release(self, device: ServedDevice) -> None:
         """Remove the backstore of ``device`` if this daemon created it."""
         ...
+
+    def recreate(self, device: ServedDevice) -> Channel:
+        """A new backstore for ``device`` (its ring was marked broken); its ring."""
+        ...
+
+    def ring_watch(self) -> RingWatchSource | None: ...
 
     def events(self) -> EventSource | None: ...
 
@@ -156,6 +191,18 @@ def replay_policy(device: ServedDevice) -> Callable[[Command], Result | None]:
     return decide
 
 
+class RingState(enum.Enum):
+    """Where a device's ring is, as ``devemu status`` shows it once it has ever broken."""
+
+    SERVING = "serving"
+    BROKEN = "broken"
+    RECOVERING = "recovering"
+
+
+#: Times one device's backstore is recreated before it is left broken.
+MAX_RECOVERIES = 3
+
+
 @dataclass(eq=False)
 class _Served:
     device: ServedDevice
@@ -163,6 +210,20 @@ class _Served:
     channel: Channel | None = None
     ring: RingLoop | None = None
     exported: bool = False
+    ring_state: RingState = RingState.SERVING
+    ring_breaks: int = 0
+    # REMOVED_DEVICE events of backstores this daemon removed to recreate them.
+    own_removals: int = 0
+
+    def status(self) -> dict[str, Any]:
+        """The device's own status, plus the ring's once it has ever broken."""
+        status = self.device.status()
+        if self.ring_breaks:
+            status = {
+                **status,
+                "ring": {"state": self.ring_state.value, "breaks": self.ring_breaks},
+            }
+        return status
 
     @property
     def name(self) -> str:
@@ -192,6 +253,7 @@ class Daemon:
         self.stop_reason = ""
         self.control: ControlServer | None = None
         self.events: EventSource | None = None
+        self.ring_watch: RingWatchSource | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="devemu-lio")
         self._jobs: list[_Job] = []
         self._wake_r, self._wake_w = socket.socketpair()
@@ -210,8 +272,15 @@ class Daemon:
         for lun, device in enumerate(self.config.devices):
             self.served[device.name] = _Served(device, lun)
         socket_path = self.socket_path or self.config.control_socket
-        devices = {name: item.device for name, item in self.served.items()}
+        # The control socket's view of each device: its status includes the ring's.
+        devices = {
+            name: dataclasses.replace(item.device, status=item.status)
+            for name, item in self.served.items()
+        }
         self.control = ControlServer(socket_path, devices, self.selector)
+        self.ring_watch = self.backend.ring_watch()
+        if self.ring_watch is not None:
+            self.selector.register(self.ring_watch, selectors.EVENT_READ, self._on_ring_watch)
         for item in self.served.values():
             self._attach(item)
         targets = [item for item in self.served.values() if self.export]
@@ -222,7 +291,9 @@ class Daemon:
             self._ready()
 
     def _attach(self, item: _Served) -> None:
-        channel = self.backend.attach(item.device)
+        self._serve(item, self.backend.attach(item.device))
+
+    def _serve(self, item: _Served, channel: Channel) -> None:
         try:
             ring = RingLoop(
                 channel.mapping,
@@ -310,6 +381,98 @@ class Daemon:
             item.channel.close()
             item.channel = None
 
+    # ------------------------------------------------------------ broken rings
+
+    def _on_ring_watch(self, _events: int) -> None:
+        watch = self.ring_watch
+        if watch is None or not watch.alarmed():
+            return
+        for item in self.served.values():
+            if (
+                item.channel is not None
+                and item.ring_state is RingState.SERVING
+                and watch.is_broken(item.channel)
+            ):
+                self.ring_broken(item.name)
+
+    def ring_broken(self, name: str) -> None:
+        """The kernel marked the ring of ``name`` broken: say so once, then recover."""
+        item = self.served[name]
+        item.ring_state = RingState.BROKEN
+        item.ring_breaks += 1
+        if item.ring_breaks > MAX_RECOVERIES:
+            log.error(
+                "%s: the kernel marked the ring of LUN %d broken again (%d times); "
+                "it stays broken until devemu serve restarts",
+                name,
+                item.lun,
+                item.ring_breaks,
+            )
+            return
+        log.error(
+            "%s: the kernel marked the ring of LUN %d broken and fails its commands itself; "
+            "recreating the backstore",
+            name,
+            item.lun,
+        )
+        self.recover(name)
+
+    def recover(self, name: str) -> None:
+        """Recreate the backstore of ``name`` and relink its LUN; the others serve on.
+
+        Unlinking and linking run in the worker, as at start-up and
+        shutdown; the backstore is removed and made again in the loop,
+        which then serves the new ring before the LUN is linked to it.
+        """
+        item = self.served[name]
+        item.ring_state = RingState.RECOVERING
+        relink = item.exported
+
+        def unlink() -> None:
+            if relink:
+                self.backend.unexport(item.device, item.lun)
+                item.exported = False
+
+        self._submit(unlink, lambda future: self._recreate(item, future, relink))
+
+    def _recreate(self, item: _Served, unlinked: Future[None], relink: bool) -> None:
+        error = unlinked.exception()
+        if error is None:
+            self._detach(item)
+            if self.events is not None:
+                item.own_removals += 1
+            try:
+                self._serve(item, self.backend.recreate(item.device))
+            except DevemuError as err:
+                error = err
+        if error is not None:
+            item.ring_state = RingState.BROKEN
+            log.error("%s: cannot recreate the backstore: %s", item.name, error)
+            return
+        if not relink:
+            self._recovered(item)
+            return
+
+        def link() -> None:
+            self.backend.export(item.device, item.lun)
+            item.exported = True
+
+        self._submit(link, lambda future: self._relinked(item, future))
+
+    def _relinked(self, item: _Served, linked: Future[None]) -> None:
+        error = linked.exception()
+        if error is not None:
+            item.ring_state = RingState.BROKEN
+            log.error("%s: cannot link LUN %d again: %s", item.name, item.lun, error)
+            return
+        self._recovered(item)
+
+    def _recovered(self, item: _Served) -> None:
+        item.ring_state = RingState.SERVING
+        log.info("%s: serving again on a new backstore (LUN %d)", item.name, item.lun)
+
+    # ----------------------------------------------------------------- events
+
     def _on_netlink(self, _events: int) -> None:
         source = self.events
         if source is None:
@@ -332,7 +495,10 @@ class Daemon:
                     log.error("%s: cannot attach: %s", item.name, err)
                     status = -errno.ENODEV
             elif event.command is TcmuCommand.REMOVED_DEVICE:
-                self._detach(item)
+                if item.own_removals:  # the old backstore of a recreated one
+                    item.own_removals -= 1
+                else:
+                    self._detach(item)
             elif event.command is TcmuCommand.RECONFIG_DEVICE and event.dev_config is not None:
                 status = -errno.EOPNOTSUPP
         elif name is not None and name.subtype == SUBTYPE:
@@ -407,6 +573,11 @@ class Daemon:
                 self.selector.unregister(self.events)
             self.events.close()
             self.events = None
+        if self.ring_watch is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(self.ring_watch)
+            self.ring_watch.close()
+            self.ring_watch = None
         self.backend.close()
         self._worker.shutdown(wait=False)
         if self.ready_file is not None:

@@ -6,7 +6,9 @@ adopts) one TCMU backstore of subtype ``devemu`` per device, opens its
 ring (:class:`~devemu.tcmu.channel.UioChannel`), links it to a LUN of
 the configured fabric, and removes on the way out exactly the objects
 this daemon, or its previous incarnation, created: every configfs step
-is written to a journal in ``state_dir`` before the next one.
+is written to a journal in ``state_dir`` before the next one. A device
+whose ring the kernel marks broken (:mod:`devemu.tcmu.kmsg` notices) gets
+a new backstore (:meth:`KernelBackend.recreate`) while the others serve on.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from devemu.tcmu.configfs import (
     LoopbackFabric,
 )
 from devemu.tcmu.host import ServeError, check_host
+from devemu.tcmu.kmsg import KMSG, RingWatch
 from devemu.tcmu.netlink import DeviceEvent, TcmuCommand, TcmuNetlink
 from devemu.tcmu.uio import DEFAULT_DEV, DEFAULT_SYSFS, UioDevice, UioName, find_devices
 
@@ -49,12 +52,14 @@ class KernelBackend:
         sysfs: Path = DEFAULT_SYSFS,
         dev: Path = DEFAULT_DEV,
         use_netlink: bool = True,
+        kmsg: Path = KMSG,
     ) -> None:
         self.config = config
         self.configfs_root = configfs_root
         self.sysfs = sysfs
         self.dev = dev
         self.use_netlink = use_netlink
+        self.kmsg = kmsg
         self.journal_path = config.state_dir / JOURNAL_NAME
         self.lio = Lio(Configfs(configfs_root), self._load_journal())
         self.fabric = (
@@ -176,6 +181,36 @@ class KernelBackend:
     def release(self, device: ServedDevice) -> None:
         self.lio.remove_owner(device.name)
         self._save_journal()
+
+    def recreate(self, device: ServedDevice) -> UioChannel:
+        """Remove the backstore of ``device`` and make it anew; its new ring.
+
+        For a ring the kernel marked broken: nothing but a new backstore
+        (or a reset) makes the kernel queue commands to it again. The LUN
+        must be unlinked first (:meth:`unexport`, in the worker) and is
+        linked again by :meth:`export`. Only a backstore this daemon
+        created is removed; one made elsewhere is refused.
+        """
+        backstore = self.backstores.get(device.name)
+        if backstore is None or not self.lio.journal.owned(backstore.path):
+            path = backstore.path if backstore else self.lio.backstore_path(device.name)
+            raise LioError(path, "was not created by devemu serve; not recreated")
+        problems = self.lio.remove_owner(f"lun:{device.name}")
+        problems += self.lio.remove_owner(device.name)
+        self._save_journal()
+        if problems:
+            raise LioError(backstore.path, "cannot remove: " + "; ".join(problems))
+        del self.backstores[device.name]
+        log.info("%s: removed %s; creating it again", device.name, backstore.path)
+        return self.attach(device)
+
+    def ring_watch(self) -> RingWatch | None:
+        """The kernel log, followed for broken rings (None if it cannot be read)."""
+        try:
+            return RingWatch(self.kmsg)
+        except OSError as err:
+            log.warning("%s: %s; broken rings will not be noticed", self.kmsg, err)
+            return None
 
     def events(self) -> TcmuNetlink | None:
         if not self.use_netlink:
