@@ -239,6 +239,8 @@ class RingLoop:
             raise RingLayoutError(f"mapping of {self.size} bytes cannot hold the mailbox")
         # cmd_head and cmd_tail, each loaded and stored whole (see abi.mailbox_words).
         self._words = abi.mailbox_words(m)
+        # The mapping as 16-bit words: a slot's cmd_id in one store, no struct call.
+        self._half = m[: self.size & ~1].cast("H")
         mb = abi.FAST.mailbox.unpack_from(m, 0)
         version, flags, cmdr_off, cmdr_size, head, tail = mb
         if version != abi.MAILBOX_VERSION:
@@ -651,11 +653,11 @@ class RingLoop:
                 self._write_sense(off, sense)
             if read_len is None or not self._read_len_ok:
                 _STATUS.pack_into(m, off + _STATUS_OFFSET, status, 0)
-                _U16.pack_into(m, off + _CMD_ID_OFFSET, cmd_id)
+                self._half[(off + _CMD_ID_OFFSET) >> 1] = cmd_id
                 m[off + 7] = ANSWERED
                 return 0
             _STATUS.pack_into(m, off + _STATUS_OFFSET, status, read_len)
-            _U16.pack_into(m, off + _CMD_ID_OFFSET, cmd_id)
+            self._half[(off + _CMD_ID_OFFSET) >> 1] = cmd_id
             m[off + 7] = _ANSWERED_READ_LEN
             return read_len
         except Exception:
@@ -670,7 +672,7 @@ class RingLoop:
         m[off + 7] = ANSWERING
         self._write_sense(off, INTERNAL_TARGET_FAILURE_SENSE)
         _STATUS.pack_into(m, off + _STATUS_OFFSET, _CHECK, 0)
-        _U16.pack_into(m, off + _CMD_ID_OFFSET, cmd_id)
+        self._half[(off + _CMD_ID_OFFSET) >> 1] = cmd_id
         m[off + 7] = ANSWERED
 
     def _write_sense(self, off: int, sense: bytes) -> None:
