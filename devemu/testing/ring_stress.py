@@ -294,10 +294,13 @@ def run_stress(
     seed: int = 0,
     sizes: Sequence[int] = SIZES,
     on_round: Callable[[], None] | None = None,
+    loop_class: type[RingLoop] = RingLoop,
 ) -> StressReport:
     """Drive ``rings`` rings for ``seconds``; raise on a broken ring.
 
-    Returns the counts; ``errors`` lists wrong data or statuses.
+    Returns the counts; ``errors`` lists wrong data or statuses and every
+    impossible tail the watcher saw. ``loop_class`` serves the rings (a
+    test gives a loop with a known fault to prove the checks see it).
     """
     rng = random.Random(seed)
     ring_size = 64 * 1024
@@ -310,12 +313,27 @@ def run_stress(
     # The watcher forks before any thread of this run exists.
     with TailWatch([s.mapping for s in sims], [ring_size] * rings) as watch:
         locked = [LockedSimulator(sim) for sim in sims]
+        devices = [StressDevice(random.Random(seed * 100 + k)) for k in range(rings)]
         try:
-            _drive(sims, locked, rng, seed, seconds, queue_depth, sizes, report, on_round)
+            _drive(
+                [
+                    loop_class(sim.mapping, dev, doorbell=bell, name=f"stress{k}")
+                    for k, (sim, dev, bell) in enumerate(zip(sims, devices, locked, strict=True))
+                ],
+                devices,
+                locked,
+                rng,
+                seconds,
+                queue_depth,
+                sizes,
+                report,
+                on_round,
+            )
         finally:
             for bell in locked:
                 bell.close()
             report.early_notifies = sum(b.early for b in locked)
+            devices.clear()  # deferred commands hold views of the mappings
     report.errors.extend(watch.violations)
     report.tail_samples = watch.samples
     report.seconds = time.monotonic() - start
@@ -325,22 +343,17 @@ def run_stress(
 
 
 def _drive(  # noqa: PLR0917 (one private step of run_stress)
-    sims: list[RingSimulator],
+    loops: list[RingLoop],
+    devices: list[StressDevice],
     locked: list[LockedSimulator],
     rng: random.Random,
-    seed: int,
     seconds: float,
     queue_depth: int,
     sizes: Sequence[int],
     report: StressReport,
     on_round: Callable[[], None] | None,
 ) -> None:
-    rings = len(sims)
-    devices = [StressDevice(random.Random(seed * 100 + k)) for k in range(rings)]
-    loops = [
-        RingLoop(sim.mapping, dev, doorbell=bell, name=f"stress{k}")
-        for k, (sim, dev, bell) in enumerate(zip(sims, devices, locked, strict=True))
-    ]
+    rings = len(loops)
     expected: list[dict[Handle, tuple[int, int, int]]] = [{} for _ in range(rings)]
     tag = 0
     deadline = time.monotonic() + seconds

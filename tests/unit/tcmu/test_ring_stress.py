@@ -10,6 +10,11 @@ publishes. Bounded to a few seconds.
 
 from __future__ import annotations
 
+import time
+
+from devemu.tcmu import abi
+from devemu.tcmu.loop import RingLoop
+from devemu.testing import RingBrokenError
 from devemu.testing.ring_stress import SIZES, run_stress
 
 #: Seconds of load per run; long enough for thousands of tail stores.
@@ -29,3 +34,28 @@ def test_small_commands_at_depth_sixteen_never_break() -> None:
     report = run_stress(rings=4, seconds=1.0, queue_depth=16, seed=3, sizes=SIZES[:1])
     assert report.errors == []
     assert report.commands > 500
+
+
+class TwoStepTail(RingLoop):
+    """Publishes cmd_tail as the loop once did: zeroed first, then written."""
+
+    def _publish(self, *, soon: bool = False) -> None:
+        words = abi.mailbox_words(self._m)
+        real = words[abi.CMD_TAIL_WORD]
+        super()._publish(soon=soon)
+        new = words[abi.CMD_TAIL_WORD]
+        if new != real:
+            words[abi.CMD_TAIL_WORD] = 0
+            time.sleep(20e-6)  # the instant struct.pack_into leaves, made long enough to see
+            words[abi.CMD_TAIL_WORD] = new
+        words.release()
+
+
+def test_a_tail_stored_in_two_steps_is_caught() -> None:
+    """The watcher process sees the zero; so may the ringer thread's simulator (GIL released)."""
+    try:
+        report = run_stress(rings=2, seconds=1.0, queue_depth=4, seed=5, loop_class=TwoStepTail)
+    except RingBrokenError as err:
+        assert str(err).startswith("cmd_tail 0x0 is outside the entries")
+    else:
+        assert any("a torn store" in e for e in report.errors), report.errors
