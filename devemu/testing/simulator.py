@@ -15,7 +15,8 @@ reads back what it reads, following the kernel's own steps:
 - ``tcmu_tmr_notify``: a queued command named by an abort completes with
   TASK ABORTED at once, a command in the ring is named in a TMR entry;
 - ``tcmu_handle_completions``, run when the handler writes the doorbell:
-  walk from the last cleaned position to ``cmd_tail``, skip PAD and TMR
+  walk from the last cleaned position to ``cmd_tail`` (read again before
+  each entry, as the kernel's ``READ_ONCE`` does), skip PAD and TMR
   entries, take ``cmd_id`` and the response from each CMD slot (so
   out-of-order completion works as in the kernel), honour READ_LEN,
   UNKNOWN_OP and KEEP_BUF, then refill the ring from the waiting queue.
@@ -71,6 +72,7 @@ _RSP = abi.FAST.rsp
 _TMR = abi.FAST.tmr
 _CMD = int(abi.Opcode.CMD)
 _HEAD_WORD = abi.CMD_HEAD_WORD
+_TAIL_WORD = abi.CMD_TAIL_WORD
 _PAD = int(abi.Opcode.PAD)
 _TMR_OP = int(abi.Opcode.TMR)
 _READ_LEN = int(abi.UserFlag.READ_LEN)
@@ -765,15 +767,12 @@ class RingSimulator:
         """``tcmu_handle_completions``: walk to ``cmd_tail`` reading every CMD slot."""
         m = self.mapping
         size = self.cmdr_size
-        tail = _U32.unpack_from(m, abi.CMD_TAIL_OFFSET)[0]
+        words = self._words
+        tail = words[_TAIL_WORD]
         pos = self._last_cleaned
         if tail == pos:
             return False
-        if tail >= size or tail & 7 or (tail - pos) % size > (self._head - pos) % size:
-            self._break(f"cmd_tail {tail:#x} is outside the entries {pos:#x}..{self._head:#x}")
-            return False
-        if tail != self._head and tail not in self._slots:
-            self._break(f"cmd_tail {tail:#x} is inside an entry, not at the end of one")
+        if not self._tail_ok(tail, pos):
             return False
         marks = self.answered_marks
         base = self.cmdr_off
@@ -784,7 +783,15 @@ class RingSimulator:
         completed = self._completed
         bm = self._bitmap
         done_state = State.DONE
-        while pos != tail:
+        while True:
+            # The kernel reads cmd_tail again before every entry (READ_ONCE).
+            now = words[_TAIL_WORD]
+            if now != tail:
+                if not self._tail_ok(now, pos):
+                    break
+                tail = now
+            if pos == tail:
+                break
             off = base + pos
             len_op, cmd_id, _, uflags, status, read_len = unpack(m, off)
             if slots_pop(pos, None) != len_op:
@@ -834,6 +841,17 @@ class RingSimulator:
                     self._free_data(h)
             heappush(free_ids, cmd_id)
         self._last_cleaned = pos
+        return True
+
+    def _tail_ok(self, tail: int, pos: int) -> bool:
+        """A cmd_tail the kernel may walk to from ``pos``: the end of an entry up to cmd_head."""
+        size = self.cmdr_size
+        if tail >= size or tail & 7 or (tail - pos) % size > (self._head - pos) % size:
+            self._break(f"cmd_tail {tail:#x} is outside the entries {pos:#x}..{self._head:#x}")
+            return False
+        if tail != self._head and tail not in self._slots:
+            self._break(f"cmd_tail {tail:#x} is inside an entry, not at the end of one")
+            return False
         return True
 
     def _why_not_found(self, cmd_id: int) -> str:
