@@ -15,8 +15,8 @@ reads back what it reads, following the kernel's own steps:
 - ``tcmu_tmr_notify``: a queued command named by an abort completes with
   TASK ABORTED at once, a command in the ring is named in a TMR entry;
 - ``tcmu_handle_completions``, run when the handler writes the doorbell:
-  walk from the last cleaned position to ``cmd_tail`` (read again before
-  each entry, as the kernel's ``READ_ONCE`` does), skip PAD and TMR
+  walk from the last cleaned position to ``cmd_tail`` (read again when
+  the walk reaches it, as the kernel re-reads it), skip PAD and TMR
   entries, take ``cmd_id`` and the response from each CMD slot (so
   out-of-order completion works as in the kernel), honour READ_LEN,
   UNKNOWN_OP and KEEP_BUF, then refill the ring from the waiting queue.
@@ -772,7 +772,11 @@ class RingSimulator:
         pos = self._last_cleaned
         if tail == pos:
             return False
-        if not self._tail_ok(tail, pos):
+        head = self._head
+        if (tail >= size or tail & 7 or (tail - pos) % size > (head - pos) % size) or (
+            tail != head and tail not in self._slots
+        ):
+            self._tail_ok(tail, pos)  # says which
             return False
         marks = self.answered_marks
         base = self.cmdr_off
@@ -784,14 +788,13 @@ class RingSimulator:
         bm = self._bitmap
         done_state = State.DONE
         while True:
-            # The kernel reads cmd_tail again before every entry (READ_ONCE).
-            now = words[_TAIL_WORD]
-            if now != tail:
-                if not self._tail_ok(now, pos):
+            if pos == tail:
+                # The kernel reads cmd_tail again before every entry (READ_ONCE);
+                # in one process it can only have moved while this walk ran.
+                now = words[_TAIL_WORD]
+                if now == tail or not self._tail_ok(now, pos):
                     break
                 tail = now
-            if pos == tail:
-                break
             off = base + pos
             len_op, cmd_id, _, uflags, status, read_len = unpack(m, off)
             if slots_pop(pos, None) != len_op:
