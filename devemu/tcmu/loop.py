@@ -193,7 +193,7 @@ _TMR = abi.FAST.tmr
 # scsi_status, read_len: the response body (uflags and cmd_id are stored apart).
 _STATUS = abi.fast_struct(*abi.CmdResponseHead.subcons[1:])
 _STATUS_OFFSET = abi.EntryHeader.sizeof()
-_CMD_ID_OFFSET = 4
+_CMD_ID_OFFSET = abi.EntryHeader.subcons[0].sizeof()  # after len_op
 _HEAD_WORD = abi.CMD_HEAD_WORD
 _TAIL_WORD = abi.CMD_TAIL_WORD
 _CMD = int(abi.Opcode.CMD)
