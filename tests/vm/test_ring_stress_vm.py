@@ -9,7 +9,15 @@ and writes at queue depth 16. That is the load under which the kernel
 logged ``cmd_id N not found, ring is broken`` when ``cmd_tail`` was
 stored in two steps. The kernel log must not say that (nor ``ring
 broken, not handling completions``), every fio job must end without an
-error and move data, and the daemon must stop cleanly afterwards.
+error and move data.
+
+Then one ring is broken on purpose, as a handler bug would break it: a
+second process maps the idle ring of ``small0`` and publishes a
+completion for a ``cmd_id`` the kernel never issued. The kernel marks
+the ring broken; the daemon must say so in one log line, recreate the
+backstore, link the LUN again (``devemu status`` shows ``ring``:
+serving, 1 break) and the disk must read again, while the other seven
+are untouched. Finally the daemon must stop cleanly.
 """
 
 from __future__ import annotations
@@ -63,6 +71,38 @@ echo "NODE {name} $node_{name}"
     for name in LARGE + SMALL
 )
 
+#: Breaks the idle ring of the device named in argv[1]: one CMD entry with
+#: cmd_id 0xFFFF (never issued: the kernel hands out the lowest free ids)
+#: behind a tail moved past it, then the doorbell.
+BREAK = """
+import glob, mmap, os, struct, sys
+name = sys.argv[1]
+for uio in glob.glob("/sys/class/uio/uio*"):
+    if open(uio + "/name").read().strip().endswith("/devemu/" + name):
+        break
+else:
+    sys.exit("no UIO device for " + name)
+size = int(open(uio + "/maps/map0/size").read(), 0)
+fd = os.open("/dev/" + os.path.basename(uio), os.O_RDWR)
+m = mmap.mmap(fd, size)
+words = memoryview(m)[:68].cast("I")
+cmdr_off, cmdr_size, head, tail = words[1], words[2], words[3], words[16]
+if head != tail or head + 128 > cmdr_size:
+    sys.exit(f"ring not idle or at its end: head {head:#x} tail {tail:#x}")
+struct.pack_into("<IHBB", m, cmdr_off + head, 128 | 1, 0xFFFF, 0, 0)
+words[16] = head + 128
+os.write(fd, bytes(4))
+print("BROKE", name, hex(head))
+"""
+
+#: Prints ``RING`` (small0's ring status) and ``RINGS_SHOWN`` from ``devemu status --json``.
+RINGS = """
+import json, sys
+devices = {d["name"]: d for d in json.load(open(sys.argv[1]))["devices"]}
+print("RING", json.dumps(devices["small0"].get("ring")))
+print("RINGS_SHOWN", sum("ring" in d for d in devices.values()))
+"""
+
 #: Reads fio's JSON report and prints ``JOB name error read_bytes write_bytes``.
 REPORT = """
 import json, sys
@@ -92,12 +132,35 @@ echo "FIO_SECONDS $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN {
 "$DEVEMU_VM_PYTHON" /tmp/report.py /tmp/fio.json || cat /tmp/fio.log
 echo "BROKEN $(dmesg | grep -c 'ring is broken\\|ring broken' || true)"
 dmesg | grep -i 'tcmu\\|ring\\|target' | sed 's/^/DMESG /' | tail -n 40
+cat > /tmp/break.py <<'EOF'
+{BREAK}EOF
+"$DEVEMU_VM_PYTHON" /tmp/break.py small0
+for _ in $(seq 600); do
+    devemu status --json > /tmp/status.json 2>/dev/null
+    grep -q '"serving"' /tmp/status.json && break
+    sleep 0.1
+done
+cat > /tmp/rings.py <<'EOF'
+{RINGS}EOF
+"$DEVEMU_VM_PYTHON" /tmp/rings.py /tmp/status.json
+node=""
+for _ in $(seq 200); do
+    node=$(node_with_serial STRESSSMALL0 /sys/block/sd*)
+    [ -n "$node" ] && break
+    sleep 0.05
+done
+echo "NEW_NODE $node"
+dd if="$node" of=/dev/null bs=1M count=16 iflag=direct 2>/dev/null && echo "READ_AGAIN ok"
+echo "SAID $(grep -c 'marked the ring' /tmp/serve.log || true)"
+dmesg | grep 'ring is broken\\|ring broken' | sed 's/^[^]]*] //' | sort | uniq -c \\
+    | sed 's/^/AFTER /'
 kill -TERM "$serve_pid"
 serve_status=0
 wait "$serve_pid" || serve_status=$?
 echo "SERVE_STATUS $serve_status"
 echo "TRACEBACKS $(grep -c Traceback /tmp/serve.log || true)"
-grep -i 'broken\\|error' /tmp/serve.log | sed 's/^/SERVELOG /' | tail -n 20
+grep -i 'broken\\|error\\|recreat\\|serving again' /tmp/serve.log \\
+    | sed 's/^/SERVELOG /' | tail -n 20
 """
 )
 
@@ -140,3 +203,13 @@ def test_daemon_stopped_cleanly(booted: VmResult) -> None:
     assert value(booted.output, "SERVE_STATUS") == "0", "\n".join(lines(booted.output, "SERVELOG"))
     assert value(booted.output, "TRACEBACKS") == "0"
     assert booted.exit_code == 0
+
+
+def test_a_ring_broken_on_purpose_is_said_once_and_recreated(booted: VmResult) -> None:
+    out = booted.output
+    assert value(out, "BROKE").startswith("small0"), out[-4000:]
+    assert value(out, "SAID") == "1", "\n".join(lines(out, "SERVELOG"))
+    assert json.loads(value(out, "RING")) == {"state": "serving", "breaks": 1}
+    assert value(out, "RINGS_SHOWN") == "1"  # the other seven never broke
+    assert value(out, "NEW_NODE").startswith("/dev/sd")
+    assert value(out, "READ_AGAIN") == "ok"
