@@ -46,6 +46,10 @@ another thread, and lets the initiator queue its next command sooner.
 
 A device may answer later: ``execute`` returns :data:`DEFERRED` and the
 device calls :meth:`RingLoop.complete` from the loop's thread when done.
+This is how answers leave the ring out of order (the slot filling above
+exists for it); no device type uses it yet, and the ring stress run
+(:mod:`devemu.testing.ring_stress`) and the daemon's drain at shutdown
+are tested with it.
 
 A response overwrites the request half of its slot (status, read_len and
 sense share bytes with ``iov_cnt``, ``cdb_off`` and the iovs), and the
