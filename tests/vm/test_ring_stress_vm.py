@@ -11,13 +11,13 @@ stored in two steps. The kernel log must not say that (nor ``ring
 broken, not handling completions``), every fio job must end without an
 error and move data.
 
-Then one ring is broken on purpose, as a handler bug would break it: a
-second process maps the idle ring of ``small0`` and publishes a
-completion for a ``cmd_id`` the kernel never issued. The kernel marks
-the ring broken; the daemon must say so in one log line, recreate the
-backstore, link the LUN again (``devemu status`` shows ``ring``:
-serving, 1 break) and the disk must read again, while the other seven
-are untouched. Finally the daemon must stop cleanly.
+Then one ring is broken on purpose, as a handler bug would break it:
+the daemon answers a ``cmd_id`` the kernel never issued (see
+:data:`BREAK`). The kernel marks the ring broken; the daemon must say so
+in one log line, recreate the backstore, link the LUN again
+(``devemu status`` shows ``ring``: serving, 1 break) and the disk must
+read again, while the other seven are untouched. Finally the daemon must
+stop cleanly.
 """
 
 from __future__ import annotations
@@ -49,7 +49,17 @@ serial = "STRESS{name.upper()}"
 """
 
 
-CONFIG = GUEST_DAEMON_TABLE + "".join(_disk(n) for n in LARGE + SMALL)
+#: The kernel fails a command its broken ring still holds after this many seconds.
+CMD_TIME_OUT = 10
+#: Longest wait for the broken ring's LUN to serve again: its stuck command
+#: times out, the LUN is unlinked, the backstore made again, the LUN linked.
+RECOVERY_SECONDS = 90
+
+CONFIG = (
+    GUEST_DAEMON_TABLE
+    + f"cmd_time_out = {CMD_TIME_OUT}\n"
+    + "".join(_disk(n) for n in LARGE + SMALL)
+)
 
 
 def _job(name: str) -> str:
@@ -71,28 +81,45 @@ echo "NODE {name} $node_{name}"
     for name in LARGE + SMALL
 )
 
-#: Breaks the idle ring of the device named in argv[1]: one CMD entry with
-#: cmd_id 0xFFFF (never issued: the kernel hands out the lowest free ids)
-#: behind a tail moved past it, then the doorbell.
+#: Breaks the ring of one device as a handler bug would: with the daemon
+#: (argv[1]) stopped, one READ is queued to the device (argv[2], node
+#: argv[3]) and the cmd_id of its entry is changed, through
+#: /proc/PID/mem (the UIO device admits one opener), to 0xFFFF, which the
+#: kernel never issued (it hands out the lowest free ids). Continued, the
+#: daemon answers that id and the kernel marks the ring broken.
 BREAK = """
-import glob, mmap, os, struct, sys
-name = sys.argv[1]
+import glob, os, signal, struct, subprocess, sys, time
+pid, name, node = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 for uio in glob.glob("/sys/class/uio/uio*"):
     if open(uio + "/name").read().strip().endswith("/devemu/" + name):
         break
 else:
     sys.exit("no UIO device for " + name)
-size = int(open(uio + "/maps/map0/size").read(), 0)
-fd = os.open("/dev/" + os.path.basename(uio), os.O_RDWR)
-m = mmap.mmap(fd, size)
-words = memoryview(m)[:68].cast("I")
-cmdr_off, cmdr_size, head, tail = words[1], words[2], words[3], words[16]
-if head != tail or head + 128 > cmdr_size:
-    sys.exit(f"ring not idle or at its end: head {head:#x} tail {tail:#x}")
-struct.pack_into("<IHBB", m, cmdr_off + head, 128 | 1, 0xFFFF, 0, 0)
-words[16] = head + 128
-os.write(fd, bytes(4))
-print("BROKE", name, hex(head))
+dev = "/dev/" + os.path.basename(uio)
+for line in open(f"/proc/{pid}/maps"):
+    if line.rstrip().endswith(dev):
+        start = int(line.split("-")[0], 16)
+        break
+else:
+    sys.exit(f"{dev} is not mapped by {pid}")
+mem = os.open(f"/proc/{pid}/mem", os.O_RDWR)
+def u32(at):
+    return struct.unpack("<I", os.pread(mem, 4, start + at))[0]
+cmdr_off, head = u32(4), u32(12)
+os.kill(pid, signal.SIGSTOP)
+try:
+    subprocess.Popen(["dd", f"if={node}", "of=/dev/null", "bs=4k", "count=1", "iflag=direct"],
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while u32(12) == head:
+        if time.monotonic() > deadline:
+            sys.exit("no command was queued")
+        time.sleep(0.01)
+    pos = head if u32(cmdr_off + head) & 7 == 1 else 0  # after a PAD, at the ring start
+    os.pwrite(mem, struct.pack("<H", 0xFFFF), start + cmdr_off + pos + 4)
+    print("BROKE", name, hex(pos))
+finally:
+    os.kill(pid, signal.SIGCONT)
 """
 
 #: Prints ``RING`` (small0's ring status) and ``RINGS_SHOWN`` from ``devemu status --json``.
@@ -114,6 +141,8 @@ SCRIPT = (
     guest_functions(ready_timeout=60)
     + f"""
 set -u
+now() {{ cut -d' ' -f1 /proc/uptime; }}
+elapsed() {{ awk -v a="$1" -v b="$(now)" 'BEGIN {{printf "%d", b - a}}'; }}
 cat > /tmp/stress.toml <<'EOF'
 {CONFIG}EOF
 for name in {" ".join(LARGE + SMALL)}; do
@@ -134,12 +163,14 @@ echo "BROKEN $(dmesg | grep -c 'ring is broken\\|ring broken' || true)"
 dmesg | grep -i 'tcmu\\|ring\\|target' | sed 's/^/DMESG /' | tail -n 40
 cat > /tmp/break.py <<'EOF'
 {BREAK}EOF
-"$DEVEMU_VM_PYTHON" /tmp/break.py small0
-for _ in $(seq 600); do
+"$DEVEMU_VM_PYTHON" /tmp/break.py "$serve_pid" small0 "$node_small0"
+t0=$(now)
+while [ "$(elapsed "$t0")" -lt {RECOVERY_SECONDS} ]; do
     devemu status --json > /tmp/status.json 2>/dev/null
     grep -q '"serving"' /tmp/status.json && break
-    sleep 0.1
+    sleep 0.5
 done
+echo "RECOVERED_AFTER $(elapsed "$t0")"
 cat > /tmp/rings.py <<'EOF'
 {RINGS}EOF
 "$DEVEMU_VM_PYTHON" /tmp/rings.py /tmp/status.json
@@ -167,7 +198,7 @@ grep -i 'broken\\|error\\|recreat\\|serving again' /tmp/serve.log \\
 
 @pytest.fixture(scope="module")
 def booted(vm_session: VmSession) -> VmResult:
-    result = vm_session.run(SCRIPT, timeout=FIO_SECONDS + 240)
+    result = vm_session.run(SCRIPT, timeout=FIO_SECONDS + RECOVERY_SECONDS + 240)
     print(result.output)
     print(f"boot took {result.duration:.1f} s")
     return result
@@ -213,3 +244,4 @@ def test_a_ring_broken_on_purpose_is_said_once_and_recreated(booted: VmResult) -
     assert value(out, "RINGS_SHOWN") == "1"  # the other seven never broke
     assert value(out, "NEW_NODE").startswith("/dev/sd")
     assert value(out, "READ_AGAIN") == "ok"
+    print("recovered after", value(out, "RECOVERED_AFTER"), "s")
