@@ -342,7 +342,7 @@ def run_stress(
     return report
 
 
-def _drive(  # noqa: PLR0917 (one private step of run_stress)
+def _drive(
     loops: list[RingLoop],
     devices: list[StressDevice],
     locked: list[LockedSimulator],
