@@ -76,8 +76,8 @@ from typing import Any, Protocol
 from devemu.config import Config
 from devemu.control import ControlServer
 from devemu.errors import DevemuError
-from devemu.scsi.command import Command, Result, Status
-from devemu.scsi.sense import COMMAND_ABORTED, SenseError
+from devemu.scsi.answers import ABORTED_COMMAND
+from devemu.scsi.command import Command, Result
 from devemu.served import ServedDevice
 from devemu.tcmu.backend import KernelBackend
 from devemu.tcmu.configfs import SUBTYPE
@@ -90,7 +90,6 @@ log = logging.getLogger(__name__)
 
 #: How long shutdown waits for LUN removal and in-flight commands.
 DRAIN_SECONDS = 30.0
-_NOT_REPLAYED = Result(Status.CHECK_CONDITION, SenseError(COMMAND_ABORTED).sense_bytes())
 
 
 class Channel(Protocol):
@@ -186,7 +185,7 @@ def replay_policy(device: ServedDevice) -> Callable[[Command], Result | None]:
             device.name,
             cmd.cdb.hex(),
         )
-        return _NOT_REPLAYED
+        return ABORTED_COMMAND
 
     return decide
 

@@ -71,8 +71,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+from devemu.scsi.answers import (
+    ABORTED_COMMAND,
+    HARDWARE_ERROR,
+    INTERNAL_TARGET_FAILURE_SENSE,
+    TASK_ABORTED,
+)
 from devemu.scsi.command import Command, Result, Status
-from devemu.scsi.sense import COMMAND_ABORTED, INTERNAL_TARGET_FAILURE, SenseError
 from devemu.tcmu import abi
 
 log = logging.getLogger("devemu.tcmu.loop")
@@ -133,14 +138,6 @@ SPACE must not).
 TaskManagementHook = Callable[[int, list[Command]], None]
 """Hears a TMR entry: its TCMU_TMR_* type and the commands it names."""
 
-
-INTERNAL_TARGET_FAILURE_SENSE: Final = SenseError(INTERNAL_TARGET_FAILURE).sense_bytes()
-HARDWARE_ERROR_RESULT: Final = Result(Status.CHECK_CONDITION, INTERNAL_TARGET_FAILURE_SENSE)
-TASK_ABORTED_RESULT: Final = Result(Status.TASK_ABORTED)
-#: The answer to a slot a killed handler was half-way through answering.
-INTERRUPTED_RESULT: Final = Result(
-    Status.CHECK_CONDITION, SenseError(COMMAND_ABORTED).sense_bytes()
-)
 
 #: ``hdr.uflags`` marks of devemu's own: a response is being written / is complete.
 ANSWERING: Final = 0x40
@@ -337,13 +334,13 @@ class RingLoop:
             if aborted and ticket in aborted:
                 aborted.discard(ticket)
                 stats.aborted += 1
-                result = TASK_ABORTED_RESULT
+                result = TASK_ABORTED
             elif cmd is None:
                 if type(ticket) is _Interrupted:
-                    result = INTERRUPTED_RESULT
+                    result = ABORTED_COMMAND
                 else:
                     stats.refused += 1
-                    result = HARDWARE_ERROR_RESULT
+                    result = HARDWARE_ERROR
             else:
                 try:
                     outcome = self._replay(cmd) if replayed else execute(cmd)
@@ -579,7 +576,7 @@ class RingLoop:
             self.name,
             cmd.cdb.hex(),
         )
-        return HARDWARE_ERROR_RESULT
+        return HARDWARE_ERROR
 
     # ------------------------------------------------------------- complete
 
