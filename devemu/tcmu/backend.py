@@ -14,9 +14,9 @@ a new backstore (:meth:`KernelBackend.recreate`) while the others serve on.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
+from devemu.atomic_file import write_atomic
 from devemu.config import Config
 from devemu.served import ServedDevice
 from devemu.tcmu.channel import UioChannel
@@ -87,12 +87,7 @@ class KernelBackend:
             self.journal_path.unlink(missing_ok=True)
             return
         self.journal_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.journal_path.with_suffix(".tmp")
-        with tmp.open("w") as out:
-            out.write(self.lio.journal.dumps())
-            out.flush()
-            os.fsync(out.fileno())
-        tmp.replace(self.journal_path)
+        write_atomic(self.journal_path, self.lio.journal.dumps().encode())
 
     def preflight(self) -> None:
         check_host(self.configfs_root, self.sysfs, fabric=self.config.fabric)
