@@ -95,3 +95,12 @@ def test_command_line_refuses_a_missing_node(
     assert main([str(tmp_path / "sg9"), "--type", "disk"]) == 2
     err = capsys.readouterr().err
     assert err == f"{tmp_path / 'sg9'}: No such file or directory\n"
+
+
+def test_command_line_refuses_a_node_that_is_not_sg(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    node = tmp_path / "plain"
+    node.write_bytes(b"")
+    assert main([str(node), "--type", "disk"]) == 2
+    assert capsys.readouterr().err == f"{node}: not a SCSI generic (sg) node\n"

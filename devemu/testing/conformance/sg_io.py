@@ -25,6 +25,7 @@ from types import TracebackType
 from devemu.testing.conformance.target import Answer
 
 SG_IO = 0x2285
+SG_GET_VERSION_NUM = 0x2282
 SG_INTERFACE_ID = ord("S")
 SG_DXFER_NONE = -1
 SG_DXFER_TO_DEV = -2
@@ -74,9 +75,16 @@ class SgIoTarget:
     def __init__(self, path: str | Path, timeout_ms: int = 60_000) -> None:
         self.path = str(path)
         self.timeout_ms = timeout_ms
+        # SG_IO always waits for the command, O_NONBLOCK or not.
         self.fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
-        # O_NONBLOCK only for the open (sg refuses a busy device otherwise);
-        # SG_IO itself always waits for the command.
+        version = ctypes.c_int()
+        try:
+            fcntl.ioctl(self.fd, SG_GET_VERSION_NUM, memoryview(version).cast("B"))
+        except OSError as error:
+            os.close(self.fd)
+            raise OSError(error.errno, "not a SCSI generic (sg) node") from None
+        #: The sg driver's version, 30536 for 3.5.36.
+        self.version = version.value
 
     def execute(
         self,
