@@ -310,11 +310,12 @@ for target in disk tape0; do
     if [ "$target" = disk ]; then sg=$SDSG; else sg=$SG0; fi
     for kind in -d -t -H; do
         sleep 1
-        b=$(busy "$sg"); t=$(now)
+        b=$(busy "$sg"); t=$(now); n=$(dmesg | wc -l)
         timeout 90 sg_reset "$kind" "$sg" > /tmp/reset.out 2>&1
         rc=$?
         echo "RESET $target$kind status=$rc seconds=$(since "$t") busy_before=$b"
         sed "s/^/RESETOUT $target$kind /" /tmp/reset.out
+        dmesg | tail -n +"$((n + 1))" | head -n 12 | sed "s/^/RESETDMESG $target$kind /"
     done
 done
 sa=$(grep -c '^ATTEMPT' /tmp/stream.loop); sm=$(grep -c '^MOVE' /tmp/changer.loop)
