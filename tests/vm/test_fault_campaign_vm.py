@@ -315,7 +315,8 @@ for target in disk tape0; do
         rc=$?
         echo "RESET $target$kind status=$rc seconds=$(since "$t") busy_before=$b"
         sed "s/^/RESETOUT $target$kind /" /tmp/reset.out
-        dmesg | tail -n +"$((n + 1))" | head -n 12 | sed "s/^/RESETDMESG $target$kind /"
+        dmesg | tail -n +"$((n + 1))" | grep -e reset -e WARNING -e RIP -e '+0x' | head -n 30 \
+            | sed "s/^/RESETDMESG $target$kind /"
     done
 done
 sa=$(grep -c '^ATTEMPT' /tmp/stream.loop); sm=$(grep -c '^MOVE' /tmp/changer.loop)
