@@ -6,8 +6,10 @@
   DEVICE [--force]``, ``devemu cdrom status DEVICE``: through the daemon's
   control socket (``--socket``, else ``$DEVEMU_SOCKET``, else
   /run/devemu/control.sock);
-- ``devemu image iso SOURCE_DIR OUT.iso [--label L]``: build an ISO 9660
-  image with Joliet and Rock Ridge;
+- ``devemu image iso SOURCE_DIR OUT.iso [--label L] [--force]``: build an
+  ISO 9660 image with Joliet and Rock Ridge (an existing OUT only with
+  ``--force``), telling on stderr what the disc shows differently from
+  the folder, with a progress bar on a terminal;
 - ``devemu image info IMAGE``: tracks, sessions, modes, label, size (or,
   for a tape cartridge file, what ``devemu tape info`` prints).
 """
@@ -23,6 +25,7 @@ from typing import Any
 from devemu.cdrom.image import describe, load_image
 from devemu.config import default_socket
 from devemu.control import call
+from devemu.progress import ProgressBar
 from devemu.tape.cartridge import Cartridge, is_cartridge_file
 
 
@@ -60,24 +63,21 @@ def _status(args: argparse.Namespace) -> int:
     return _call(args, "status")
 
 
-def _progress(done: int, total: int) -> None:
-    width = 40
-    filled = width * done // max(total, 1)
-    sys.stderr.write(
-        f"\r[{'#' * filled}{'.' * (width - filled)}] {100 * done // max(total, 1):3d}%"
-    )
-    if done >= total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
-
-
 def _image_iso(args: argparse.Namespace) -> int:
     # Imported here: pycdlib is slow to import and every ``devemu`` command builds this parser.
     from devemu.cdrom.iso_writer import make_iso  # noqa: PLC0415
 
-    progress = _progress if sys.stderr.isatty() else None
-    size = make_iso(Path(args.source), Path(args.out), label=args.label, progress=progress)
-    print(f"{args.out}: {size} bytes")
+    bar = ProgressBar(sys.stderr)
+    built = make_iso(
+        Path(args.source),
+        Path(args.out),
+        label=args.label,
+        progress=bar.update if bar.enabled else None,
+        force=args.force,
+    )
+    for note in built.notes:
+        print(f"devemu: note: {note}", file=sys.stderr)
+    print(f"{args.out}: {built.size} bytes")
     return 0
 
 
@@ -139,6 +139,7 @@ def add_parser(subparsers: Any) -> None:
     iso.add_argument("source", help="folder to put on the disc")
     iso.add_argument("out", help="image file to write")
     iso.add_argument("--label", default="CDROM", help="volume label (up to 32 characters)")
+    iso.add_argument("--force", action="store_true", help="replace OUT if it exists")
     iso.set_defaults(func=_image_iso)
     info = image_sub.add_parser("info", help="tracks, sessions, modes, label and size")
     info.add_argument("image", help="ISO 9660 image or CUE sheet")
