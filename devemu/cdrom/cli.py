@@ -10,8 +10,10 @@
   ISO 9660 image with Joliet and Rock Ridge (an existing OUT only with
   ``--force``), telling on stderr what the disc shows differently from
   the folder, with a progress bar on a terminal;
-- ``devemu image info IMAGE``: tracks, sessions, modes, label, size (or,
-  for a tape cartridge file, what ``devemu tape info`` prints).
+- ``devemu image info IMAGE [--json]``: everything the image tells (files,
+  sessions, tracks, indexes, every CUE field, CD-TEXT, label, sizes in
+  bytes as stored and as user data); for a tape cartridge file, what
+  ``devemu tape info`` prints.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from devemu.cdrom.image import describe, load_image
+from devemu.cdrom.image import describe, info_lines, load_image
 from devemu.config import default_socket
 from devemu.control import call
 from devemu.progress import ProgressBar
@@ -100,17 +102,7 @@ def _image_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"{info['image']}: {info['kind']}, {info['sectors']} sectors, {info['size']} bytes")
-    if "label" in info:
-        ext = [k for k in ("joliet", "rock_ridge", "udf", "el_torito") if info[k]]
-        print(f"  label {info['label']!r}, extensions: {', '.join(ext) or 'none'}")
-    for s in info["sessions"]:
-        print(f"  session {s['number']} (lead-out at {s['leadout']})")
-        for t in s["tracks"]:
-            print(
-                f"    track {t['number']:2d} {t['mode']:<10} start {t['start']:>7} ({t['msf']})"
-                f"  length {t['length']}  pregap {t['pregap']}"
-            )
+    print("\n".join(info_lines(info)))
     return 0
 
 
@@ -141,7 +133,9 @@ def add_parser(subparsers: Any) -> None:
     iso.add_argument("--label", default="CDROM", help="volume label (up to 32 characters)")
     iso.add_argument("--force", action="store_true", help="replace OUT if it exists")
     iso.set_defaults(func=_image_iso)
-    info = image_sub.add_parser("info", help="tracks, sessions, modes, label and size")
+    info = image_sub.add_parser(
+        "info", help="files, sessions, tracks, indexes, CUE fields and CD-TEXT, label, sizes"
+    )
     info.add_argument("image", help="ISO 9660 image or CUE sheet")
     info.add_argument("--json", action="store_true", help="print as JSON")
     info.set_defaults(func=_image_info)
