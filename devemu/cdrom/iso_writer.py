@@ -91,7 +91,7 @@ def make_iso(
             progress(done, total)
 
     try:
-        _add_tree(iso, source, Path(), "", "", notes)
+        _Tree(iso, notes, _identity(out)).add(source, Path(), "", "")
         with replacing(out, overwrite=force) as tmp:
             iso.write(str(tmp), progress_cb=cb)
         return IsoBuilt(out.stat().st_size, tuple(notes))
@@ -163,52 +163,82 @@ def _set_labels(iso: pycdlib.PyCdlib, label: str, joliet_label: str) -> None:
     iso.joliet_vd.volume_identifier = joliet_label.ljust(_JOLIET_LABEL_MAX).encode("utf-16_be")
 
 
-def _add_tree(
-    iso: pycdlib.PyCdlib,
-    folder: Path,
-    shown: Path,
-    iso_dir: str,
-    joliet_dir: str,
-    notes: list[str],
-) -> None:
-    """Add ``folder``'s entries under ``iso_dir``/``joliet_dir``; ``shown`` is its path in notes."""
-    entries = []
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        try:
-            entry.name.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ImageError(
-                _shown(Path(entry.path)),
-                None,
-                "the file name is not UTF-8; Joliet and Rock Ridge names need it (rename it)",
-            ) from None
-        st = entry.stat(follow_symlinks=False)
-        kind = stat.S_IFMT(st.st_mode)
-        if kind in _SKIPPED:
-            notes.append(
-                f"{_shown(shown / entry.name)}: skipped, {_SKIPPED[kind]} cannot go on a disc"
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of ``path``, None if it does not exist."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+@dataclass
+class _Tree:
+    """The walk of the source folder: entries go to ``iso``, what a reader misses to ``notes``.
+
+    ``output`` is the (device, inode) of the image being replaced, left
+    out if it lies in the folder (``devemu image iso . out.iso --force``).
+    """
+
+    iso: pycdlib.PyCdlib
+    notes: list[str]
+    output: tuple[int, int] | None
+
+    def add(self, folder: Path, shown: Path, iso_dir: str, joliet_dir: str) -> None:
+        """Add ``folder``'s entries under ``iso_dir``/``joliet_dir`` (``shown`` in notes)."""
+        entries = self._entries(folder, shown)
+        names = unique_names([(e.name, stat.S_ISDIR(st.st_mode)) for e, st in entries])
+        for (entry, st), (iso_leaf, joliet_leaf) in zip(entries, names, strict=True):
+            where = shown / entry.name
+            self._add_entry(
+                entry, st, where, f"{iso_dir}/{iso_leaf}", f"{joliet_dir}/{joliet_leaf}"
             )
-            continue
-        entries.append((entry, st))
-    names = unique_names([(e.name, stat.S_ISDIR(st.st_mode)) for e, st in entries])
-    for (entry, st), (iso_leaf, joliet_leaf) in zip(entries, names, strict=True):
+
+    def _entries(self, folder: Path, shown: Path) -> list[tuple[os.DirEntry[str], os.stat_result]]:
+        entries = []
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            try:
+                entry.name.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ImageError(
+                    _shown(Path(entry.path)),
+                    None,
+                    "the file name is not UTF-8; Joliet and Rock Ridge names need it (rename it)",
+                ) from None
+            st = entry.stat(follow_symlinks=False)
+            kind = stat.S_IFMT(st.st_mode)
+            where = _shown(shown / entry.name)
+            if kind in _SKIPPED:
+                self.notes.append(f"{where}: skipped, {_SKIPPED[kind]} cannot go on a disc")
+            elif (st.st_dev, st.st_ino) == self.output:
+                self.notes.append(f"{where}: skipped, the image being replaced")
+            else:
+                entries.append((entry, st))
+        return entries
+
+    def _add_entry(
+        self,
+        entry: os.DirEntry[str],
+        st: os.stat_result,
+        where: Path,
+        iso_path: str,
+        joliet_path: str,
+    ) -> None:
         is_dir = stat.S_ISDIR(st.st_mode)
-        where = shown / entry.name
         is_link = stat.S_ISLNK(st.st_mode)
-        shown_joliet = None if is_link else joliet_leaf
-        _note_renames(notes, where, entry.name, iso_leaf, shown_joliet, directory=is_dir)
-        iso_path = f"{iso_dir}/{iso_leaf}"
-        joliet_path = f"{joliet_dir}/{joliet_leaf}"
+        iso_leaf = iso_path.rpartition("/")[2]
+        joliet_leaf = None if is_link else joliet_path.rpartition("/")[2]
+        _note_renames(self.notes, where, entry.name, iso_leaf, joliet_leaf, directory=is_dir)
         mode = stat.S_IMODE(st.st_mode)
         if is_dir:
-            iso.add_directory(
+            self.iso.add_directory(
                 iso_path, rr_name=entry.name, joliet_path=joliet_path, file_mode=mode | 0o040000
             )
-            _add_tree(iso, Path(entry.path), where, iso_path, joliet_path, notes)
+            self.add(Path(entry.path), where, iso_path, joliet_path)
         elif is_link:
-            _add_symlink(iso, entry, where, f"{iso_path};1", notes)
+            _add_symlink(self.iso, entry, where, f"{iso_path};1", self.notes)
         else:
-            iso.add_file(
+            self.iso.add_file(
                 entry.path,
                 iso_path=f"{iso_path};1",
                 rr_name=entry.name,

@@ -238,3 +238,13 @@ def test_progress_on_a_terminal_ends_with_the_whole_size(
     # 200 files written in well under a second: the first drawing and the last
     assert 1 <= drawn.count("\r") <= 3, drawn
     assert drawn.endswith("\x1b[K\n") and " 100%" in drawn.rsplit("\r", 1)[1]
+
+
+def test_an_image_replaced_inside_its_own_source_is_left_out(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"data")
+    out = tmp_path / "self.iso"
+    make_iso(tmp_path, out)
+    built = make_iso(tmp_path, out, force=True)
+    assert built.notes == ("self.iso: skipped, the image being replaced",)
+    with opened(out) as iso:
+        assert _joliet_names(iso) == {"f"}
