@@ -79,7 +79,10 @@ def _image_iso(args: argparse.Namespace) -> int:
     )
     for note in built.notes:
         print(f"devemu: note: {note}", file=sys.stderr)
-    print(f"{args.out}: {built.size} bytes")
+    if args.json:
+        print(json.dumps({"image": args.out, "size": built.size, "notes": list(built.notes)}))
+    else:
+        print(f"{args.out}: {built.size} bytes")
     return 0
 
 
@@ -132,6 +135,9 @@ def add_parser(subparsers: Any) -> None:
     iso.add_argument("out", help="image file to write")
     iso.add_argument("--label", default="CDROM", help="volume label (up to 32 characters)")
     iso.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    iso.add_argument(
+        "--json", action="store_true", help="print the image's size and the notes as JSON"
+    )
     iso.set_defaults(func=_image_iso)
     info = image_sub.add_parser(
         "info", help="files, sessions, tracks, indexes, CUE fields and CD-TEXT, label, sizes"

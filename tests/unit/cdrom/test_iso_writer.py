@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import sys
@@ -199,6 +200,10 @@ def test_existing_output_is_refused_without_force(
     assert "devemu: note: d/fifo: skipped, a FIFO cannot go on a disc\n" in captured.err
     with opened(out) as iso:
         assert _read(iso, rr_path="/README") == b"upper"
+    assert main(["image", "iso", str(src), str(out), "--force", "--json"]) == 0
+    reply = json.loads(capsys.readouterr().out)
+    assert reply["image"] == str(out) and reply["size"] == out.stat().st_size
+    assert "d/fifo: skipped, a FIFO cannot go on a disc" in reply["notes"]
 
 
 def test_output_appearing_during_the_build_is_kept(
