@@ -18,6 +18,7 @@ new one. A temporary left behind by ``kill -9`` is a hidden
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,9 +39,33 @@ def fsync_directory(folder: Path) -> None:
         os.close(fd)
 
 
-def _publish(tmp: Path, path: Path) -> None:
-    os.replace(tmp, path)
+def _publish(tmp: Path, path: Path, *, overwrite: bool = True) -> None:
+    if overwrite:
+        os.replace(tmp, path)
+    else:
+        _publish_new(tmp, path)
     fsync_directory(path.parent)
+
+
+def _publish_new(tmp: Path, path: Path) -> None:
+    """Give ``tmp`` the name ``path`` unless ``path`` exists (FileExistsError then).
+
+    ``link(2)`` fails with EEXIST rather than replace a name, which
+    ``rename(2)`` cannot promise; a file system without hard links gets
+    the check and the rename, one step apart.
+    """
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        tmp.unlink(missing_ok=True)
+        raise
+    except OSError:
+        if os.path.lexists(path):
+            tmp.unlink(missing_ok=True)
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path)) from None
+        os.replace(tmp, path)
+        return
+    tmp.unlink()
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -58,12 +83,14 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 @contextmanager
-def replacing(path: Path) -> Iterator[Path]:
+def replacing(path: Path, *, overwrite: bool = True) -> Iterator[Path]:
     """A temporary path for a writer that needs a file name; ``path`` on success.
 
     The body writes the temporary file and closes it; on leaving, the
     file is flushed, renamed over ``path`` and the folder flushed. If the
     body raises, the temporary file is removed and ``path`` is untouched.
+    Without ``overwrite``, an existing ``path`` (even one created while
+    the body ran) is kept and FileExistsError raised.
     """
     tmp = temporary_path(path)
     try:
@@ -76,4 +103,4 @@ def replacing(path: Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _publish(tmp, path)
+    _publish(tmp, path, overwrite=overwrite)

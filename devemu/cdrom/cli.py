@@ -6,10 +6,14 @@
   DEVICE [--force]``, ``devemu cdrom status DEVICE``: through the daemon's
   control socket (``--socket``, else ``$DEVEMU_SOCKET``, else
   /run/devemu/control.sock);
-- ``devemu image iso SOURCE_DIR OUT.iso [--label L]``: build an ISO 9660
-  image with Joliet and Rock Ridge;
-- ``devemu image info IMAGE``: tracks, sessions, modes, label, size (or,
-  for a tape cartridge file, what ``devemu tape info`` prints).
+- ``devemu image iso SOURCE_DIR OUT.iso [--label L] [--force]``: build an
+  ISO 9660 image with Joliet and Rock Ridge (an existing OUT only with
+  ``--force``), telling on stderr what the disc shows differently from
+  the folder, with a progress bar on a terminal;
+- ``devemu image info IMAGE [--json]``: everything the image tells (files,
+  sessions, tracks, indexes, every CUE field, CD-TEXT, label, sizes in
+  bytes as stored and as user data); for a tape cartridge file, what
+  ``devemu tape info`` prints.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from devemu.cdrom.image import describe, load_image
+from devemu.cdrom.image import describe, info_lines, load_image
 from devemu.config import default_socket
 from devemu.control import call
+from devemu.progress import ProgressBar
 from devemu.tape.cartridge import Cartridge, is_cartridge_file
 
 
@@ -60,24 +65,24 @@ def _status(args: argparse.Namespace) -> int:
     return _call(args, "status")
 
 
-def _progress(done: int, total: int) -> None:
-    width = 40
-    filled = width * done // max(total, 1)
-    sys.stderr.write(
-        f"\r[{'#' * filled}{'.' * (width - filled)}] {100 * done // max(total, 1):3d}%"
-    )
-    if done >= total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
-
-
 def _image_iso(args: argparse.Namespace) -> int:
     # Imported here: pycdlib is slow to import and every ``devemu`` command builds this parser.
     from devemu.cdrom.iso_writer import make_iso  # noqa: PLC0415
 
-    progress = _progress if sys.stderr.isatty() else None
-    size = make_iso(Path(args.source), Path(args.out), label=args.label, progress=progress)
-    print(f"{args.out}: {size} bytes")
+    bar = ProgressBar(sys.stderr)
+    built = make_iso(
+        Path(args.source),
+        Path(args.out),
+        label=args.label,
+        progress=bar.update if bar.enabled else None,
+        force=args.force,
+    )
+    for note in built.notes:
+        print(f"devemu: note: {note}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"image": args.out, "size": built.size, "notes": list(built.notes)}))
+    else:
+        print(f"{args.out}: {built.size} bytes")
     return 0
 
 
@@ -100,17 +105,7 @@ def _image_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"{info['image']}: {info['kind']}, {info['sectors']} sectors, {info['size']} bytes")
-    if "label" in info:
-        ext = [k for k in ("joliet", "rock_ridge", "udf", "el_torito") if info[k]]
-        print(f"  label {info['label']!r}, extensions: {', '.join(ext) or 'none'}")
-    for s in info["sessions"]:
-        print(f"  session {s['number']} (lead-out at {s['leadout']})")
-        for t in s["tracks"]:
-            print(
-                f"    track {t['number']:2d} {t['mode']:<10} start {t['start']:>7} ({t['msf']})"
-                f"  length {t['length']}  pregap {t['pregap']}"
-            )
+    print("\n".join(info_lines(info)))
     return 0
 
 
@@ -139,8 +134,14 @@ def add_parser(subparsers: Any) -> None:
     iso.add_argument("source", help="folder to put on the disc")
     iso.add_argument("out", help="image file to write")
     iso.add_argument("--label", default="CDROM", help="volume label (up to 32 characters)")
+    iso.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    iso.add_argument(
+        "--json", action="store_true", help="print the image's size and the notes as JSON"
+    )
     iso.set_defaults(func=_image_iso)
-    info = image_sub.add_parser("info", help="tracks, sessions, modes, label and size")
+    info = image_sub.add_parser(
+        "info", help="files, sessions, tracks, indexes, CUE fields and CD-TEXT, label, sizes"
+    )
     info.add_argument("image", help="ISO 9660 image or CUE sheet")
     info.add_argument("--json", action="store_true", help="print as JSON")
     info.set_defaults(func=_image_info)

@@ -6,7 +6,8 @@ with MODE one of AUDIO, MODE1/2048, MODE1/2352, MODE2/2336, MODE2/2352,
 ``INDEX nn mm:ss:ff`` (a time inside the current file), ``PREGAP`` and
 ``POSTGAP mm:ss:ff`` (silence that is not in the file), ``FLAGS`` (DCP
 4CH PRE SCMS), ``ISRC``, ``CATALOG``, ``CDTEXTFILE``, ``TITLE``,
-``PERFORMER``, ``SONGWRITER`` (CD-TEXT), and ``REM`` comments of which
+``PERFORMER``, ``SONGWRITER`` (CD-TEXT; cdrdao's COMPOSER, ARRANGER,
+MESSAGE, DISC_ID, GENRE and UPC_EAN are accepted and left out), and ``REM`` comments of which
 ``REM SESSION n`` starts session n of a multisession disc.
 
 Layout: a file's tracks follow one another; a track's first index is its
@@ -52,7 +53,7 @@ _FILE_TYPES = {"BINARY", "MOTOROLA", "WAVE"}
 #: Largest CUE sheet and CD-TEXT file read (real ones are a few kB).
 _MAX_SHEET = 1 << 20
 _MAX_CDTEXT = 1 << 20
-_IGNORED = {"SONGWRITER", "COMPOSER", "ARRANGER", "MESSAGE", "DISC_ID", "GENRE", "UPC_EAN"}
+_IGNORED = {"COMPOSER", "ARRANGER", "MESSAGE", "DISC_ID", "GENRE", "UPC_EAN"}
 
 
 @dataclass
@@ -79,6 +80,7 @@ class _Track:
     isrc: str | None = None
     title: str | None = None
     performer: str | None = None
+    songwriter: str | None = None
 
 
 @dataclass
@@ -88,6 +90,7 @@ class _Sheet:
     catalog: str | None = None
     title: str | None = None
     performer: str | None = None
+    songwriter: str | None = None
     cdtext: bytes | None = None
 
 
@@ -328,6 +331,13 @@ class _Parser:
         else:
             self.track.performer = text
 
+    def cmd_songwriter(self, args: list[str]) -> None:
+        text = self._text(args, "SONGWRITER")
+        if self.track is None:
+            self.sheet.songwriter = text
+        else:
+            self.track.songwriter = text
+
 
 def _byte_offset(tracks: list[_Track], track: _Track, frame: int) -> int:
     """Byte offset of ``frame`` (a time in the file) in ``track``'s file.
@@ -392,7 +402,9 @@ def _layout(sheet: _Sheet) -> Disc:
             extents.append(Extent(lba, t.pregap, t.mode))
             lba += t.pregap
         swap = t.file.kind == "MOTOROLA"
-        extents.append(Extent(lba, frames_in_file, t.mode, t.file.path, start_offset, swap))
+        extents.append(
+            Extent(lba, frames_in_file, t.mode, t.file.path, start_offset, swap, t.file.kind)
+        )
         index_lbas = tuple(lba + (f - first_frame) for n, f in sorted(t.indexes.items()) if n >= 1)
         lba += frames_in_file
         if t.postgap:
@@ -414,6 +426,9 @@ def _layout(sheet: _Sheet) -> Disc:
                 isrc=t.isrc,
                 title=t.title,
                 performer=t.performer,
+                songwriter=t.songwriter,
+                generated_pregap=t.pregap,
+                postgap=t.postgap,
             )
         )
     leadouts.append(lba)
@@ -426,6 +441,7 @@ def _layout(sheet: _Sheet) -> Disc:
         catalog=sheet.catalog,
         title=sheet.title,
         performer=sheet.performer,
+        songwriter=sheet.songwriter,
         cdtext_packs=sheet.cdtext,
     )
 

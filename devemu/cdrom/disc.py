@@ -81,6 +81,13 @@ class TrackMode(Enum):
         return self is TrackMode.AUDIO
 
     @property
+    def user_size(self) -> int:
+        """User data bytes per sector (MMC-6 table 379): 2352 audio, 2048 Mode 1, 2336 Mode 2."""
+        if self is TrackMode.AUDIO:
+            return 2352
+        return raw.USER_DATA_SIZE if self.data_mode == 1 else 2336
+
+    @property
     def data_mode(self) -> int:
         """The data mode of READ TRACK INFORMATION (MMC-6 6.27.3): 1, 2 or 0xF."""
         if self is TrackMode.AUDIO:
@@ -159,7 +166,9 @@ class Extent:
 
     ``path`` None means the sectors are not in any file (a PREGAP or
     POSTGAP of the sheet): audio silence or empty data sectors. ``swap``
-    marks 16-bit big-endian audio (the MOTOROLA file type).
+    marks 16-bit big-endian audio (the MOTOROLA file type); ``file_type``
+    is the file's type as the sheet names it (BINARY, MOTOROLA, WAVE) or
+    ISO for an ISO 9660 image.
     """
 
     start: int
@@ -168,6 +177,7 @@ class Extent:
     path: Path | None = None
     offset: int = 0
     swap: bool = False
+    file_type: str = "BINARY"
 
     @property
     def end(self) -> int:
@@ -181,7 +191,9 @@ class Track:
     ``pregap`` is the LBA of index 0 (equal to ``start`` without one),
     ``start`` the LBA of index 1, ``end`` the first LBA after the track
     (the next track's index 0 or the lead-out). ``indexes`` holds the
-    LBA of index 1, 2, ... in order.
+    LBA of index 1, 2, ... in order. ``generated_pregap`` and ``postgap``
+    count the sectors of a CUE sheet's PREGAP and POSTGAP, which no file
+    holds.
     """
 
     number: int
@@ -198,6 +210,9 @@ class Track:
     isrc: str | None = None
     title: str | None = None
     performer: str | None = None
+    songwriter: str | None = None
+    generated_pregap: int = 0
+    postgap: int = 0
 
     @property
     def control(self) -> int:
@@ -251,6 +266,8 @@ class IsoInfo:
 
     label: str
     joliet: bool
+    #: The Joliet volume identifier, which may keep case and characters the label loses.
+    joliet_label: str | None
     rock_ridge: bool
     udf: bool
     el_torito: bool
@@ -271,6 +288,7 @@ class Disc:
     catalog: str | None = None
     title: str | None = None
     performer: str | None = None
+    songwriter: str | None = None
     iso: IsoInfo | None = None
     #: CD-TEXT packs read from a CDTEXTFILE (18 bytes each), if the sheet names one.
     cdtext_packs: bytes | None = None

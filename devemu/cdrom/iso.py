@@ -53,9 +53,15 @@ def probe_iso(path: Path, size: int) -> IsoInfo:
                 f"{pvd.log_block_size}) but the file only {size}: it is cut short",
             )
         label = pvd.volume_identifier.decode("ascii", "replace").rstrip(" \0")
+        joliet_vd = iso.joliet_vd
+        joliet_label = None
+        if joliet_vd is not None:
+            ucs2 = joliet_vd.volume_identifier
+            joliet_label = ucs2.decode("utf-16_be", "replace").rstrip(" \0")
         return IsoInfo(
             label=label,
             joliet=iso.has_joliet(),
+            joliet_label=joliet_label,
             rock_ridge=iso.has_rock_ridge(),
             udf=iso.has_udf(),
             el_torito=iso.eltorito_boot_catalog is not None,
@@ -84,7 +90,7 @@ def load_iso(path: Path) -> Disc:
     info = probe_iso(path, size)
     sectors = size // SECTOR
     track = Track(1, 1, TrackMode.MODE1_2048, start=0, end=sectors, pregap=0, indexes=(0,))
-    extent = Extent(0, sectors, TrackMode.MODE1_2048, path, 0)
+    extent = Extent(0, sectors, TrackMode.MODE1_2048, path, 0, file_type="ISO")
     disc = Disc(path, "iso", (Session(1, (track,), sectors),), (extent,), iso=info)
     try:
         return disc.open()

@@ -1,0 +1,180 @@
+"""``devemu image info``: every CUE field in the text and the JSON, sizes as the files hold them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devemu.cdrom.cdtext import cdtext_packs, read_cdtext
+from devemu.cdrom.cue import parse_cue
+from devemu.cli import main
+
+SHEET = """\
+CATALOG 1234567890123
+TITLE "Album"
+PERFORMER "Band"
+SONGWRITER "Writer"
+FILE "disc.bin" BINARY
+  TRACK 01 MODE1/2352
+    FLAGS DCP
+    INDEX 01 00:00:00
+    POSTGAP 00:00:10
+  TRACK 02 AUDIO
+    TITLE "Song"
+    PERFORMER "Singer"
+    SONGWRITER "Author"
+    ISRC GBAAA2600001
+    FLAGS DCP 4CH PRE SCMS
+    PREGAP 00:00:20
+    INDEX 00 00:00:30
+    INDEX 01 00:00:35
+    INDEX 02 00:00:40
+"""
+
+
+@pytest.fixture
+def sheet(tmp_path: Path) -> Path:
+    (tmp_path / "disc.bin").write_bytes(bytes(50 * 2352))
+    path = tmp_path / "disc.cue"
+    path.write_text(SHEET)
+    return path
+
+
+def _info(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["image", "info", *argv]) == 0
+    return capsys.readouterr().out
+
+
+def _leaves(value: Any) -> Iterator[str | int]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    elif not isinstance(value, bool) and value is not None:
+        yield value
+
+
+def test_every_cue_field_in_json_and_text(sheet: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    info = json.loads(_info(["--json", str(sheet)], capsys))
+    text = _info([str(sheet)], capsys)
+    folder = sheet.parent
+    assert (info["catalog"], info["title"], info["performer"], info["songwriter"]) == (
+        "1234567890123",
+        "Album",
+        "Band",
+        "Writer",
+    )
+    assert info["files"] == [{"path": str(folder / "disc.bin"), "type": "BINARY"}]
+    # the files hold 50 raw sectors of 2352 bytes: 30 of track 1, 20 of track 2
+    assert info["size"] == 50 * 2352 == (folder / "disc.bin").stat().st_size
+    t1, t2 = info["sessions"][0]["tracks"]
+    assert (t1["mode"], t1["flags"], t1["postgap"], t1["size"]) == (
+        "MODE1/2352",
+        ["DCP"],
+        10,
+        30 * 2352,
+    )
+    # user data: 30 sectors + a 10-sector POSTGAP of 2048 bytes
+    assert t1["user_data"] == 40 * 2048
+    assert t1["indexes"] == [{"number": 1, "lba": 0, "msf": "00:02:00"}]
+    assert t2 | {"indexes": None} == {
+        "number": 2,
+        "session": 1,
+        "mode": "AUDIO",
+        "start": 65,
+        "msf": "00:02:65",
+        "length": 15,
+        "pregap": 25,
+        "generated_pregap": 20,
+        "postgap": 0,
+        "indexes": None,
+        "flags": ["DCP", "4CH", "PRE", "SCMS"],
+        "files": [str(folder / "disc.bin")],
+        "size": 20 * 2352,
+        "user_data": 40 * 2352,
+        "isrc": "GBAAA2600001",
+        "title": "Song",
+        "performer": "Singer",
+        "songwriter": "Author",
+    }
+    assert [(i["number"], i["lba"]) for i in t2["indexes"]] == [(0, 40), (1, 65), (2, 70)]
+    assert info["user_data"] == 40 * 2048 + 40 * 2352
+    # the text holds every value of the JSON
+    missing = [v for v in _leaves(info) if str(v) not in text]
+    assert missing == []
+    for line in (
+        "disc: catalog '1234567890123', title 'Album', performer 'Band', songwriter 'Writer'",
+        "flags DCP 4CH PRE SCMS, PREGAP 20, POSTGAP 0, in ",
+        "index 00 at 40 (00:02:40), 01 at 65 (00:02:65), 02 at 70 (00:02:70)",
+        "isrc 'GBAAA2600001', title 'Song', performer 'Singer', songwriter 'Author'",
+        f"{sheet}: cue, 80 sectors, 117600 bytes in its files, 176000 bytes of user data",
+    ):
+        assert line in text, (line, text)
+
+
+def test_cdtext_file_is_decoded_in_both_outputs(
+    sheet: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    packs = cdtext_packs(parse_cue(sheet, SHEET))
+    assert read_cdtext(packs) == {
+        0: {"TITLE": "Album", "PERFORMER": "Band", "SONGWRITER": "Writer"},
+        2: {"TITLE": "Song", "PERFORMER": "Singer", "SONGWRITER": "Author"},
+    }
+    (sheet.parent / "disc.cdt").write_bytes(packs)
+    other = sheet.with_name("cdtext.cue")
+    other.write_text('CDTEXTFILE "disc.cdt"\n' + SHEET.replace('TITLE "Album"\n', ""))
+    info = json.loads(_info(["--json", str(other)], capsys))
+    assert info["cdtext"] == {
+        "0": {"TITLE": "Album", "PERFORMER": "Band", "SONGWRITER": "Writer"},
+        "2": {"TITLE": "Song", "PERFORMER": "Singer", "SONGWRITER": "Author"},
+    }
+    assert "title" not in info
+    text = _info([str(other)], capsys)
+    assert (
+        "  CD-TEXT (CDTEXTFILE) disc: title 'Album', performer 'Band', songwriter 'Writer'" in text
+    )
+    assert (
+        "  CD-TEXT (CDTEXTFILE) track 2: title 'Song', performer 'Singer', songwriter 'Author'"
+        in text
+    )
+
+
+def test_cdtext_tab_repeats_the_previous_track() -> None:
+    from devemu.cdrom.cdtext import _pack  # noqa: PLC0415
+
+    stream = b"Album\0Same\0\t\0".ljust(24, b"\0")
+    packs = _pack(0x81, 0, 0, 0, stream[:12]) + _pack(0x81, 2, 1, 1, stream[12:])
+    assert read_cdtext(packs) == {
+        0: {"PERFORMER": "Album"},
+        1: {"PERFORMER": "Same"},
+        2: {"PERFORMER": "Same"},
+    }
+
+
+def test_iso_info_tells_both_labels_and_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "f").write_bytes(b"x" * 5000)
+    assert (
+        main(["image", "iso", str(tmp_path / "src"), str(tmp_path / "o.iso"), "--label", "My Disc"])
+        == 0
+    )
+    capsys.readouterr()
+    info = json.loads(_info(["--json", str(tmp_path / "o.iso")], capsys))
+    size = (tmp_path / "o.iso").stat().st_size
+    assert (info["label"], info["joliet_label"], info["size"], info["user_data"]) == (
+        "MY_DISC",
+        "My Disc",
+        size,
+        size,
+    )
+    text = _info([str(tmp_path / "o.iso")], capsys)
+    assert "  label 'MY_DISC' (Joliet 'My Disc'), extensions: joliet, rock_ridge\n" in text
+    assert f"{size} bytes in its files, {size} bytes of user data" in text
