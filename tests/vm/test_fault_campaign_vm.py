@@ -163,7 +163,10 @@ disk_ios() {{ awk '{{print $1 + $5}}' "/sys/block/$SDNAME/stat"; }}
 tape_writes() {{ cat "/sys/class/scsi_tape/${{T0##*/}}/stats/write_cnt" 2>/dev/null || echo -1; }}
 inventory() {{
     for _ in 1 2 3 4 5; do
-        if timeout 60 mtx -f "$CH" status > /tmp/inv 2>&1; then
+        # One READ ELEMENT STATUS per element type: a move between two of
+        # them would show a cartridge twice or not at all, so the moves and
+        # this count take turns.
+        if flock /tmp/changer.lock timeout 60 mtx -f "$CH" status > /tmp/inv 2>&1; then
             sed -n 's/.*VolumeTag *= *\([A-Za-z0-9]*\).*/\1/p' /tmp/inv | sort | tr '\n' ' '
             return 0
         fi
@@ -215,15 +218,16 @@ changer_loop() {{
         if grep -q "Data Transfer Element 1:Full" /tmp/ch.status; then
             slot=$(pick "$choice" $empty)
             timeout 200 mt -f "$T1" offline > /dev/null 2>&1
-            timeout 200 mtx -f "$CH" unload "$slot" 1 > /dev/null 2>&1
+            flock /tmp/changer.lock timeout 200 mtx -f "$CH" unload "$slot" 1 > /dev/null 2>&1
             echo "MOVE $n unload $? $slot"
         elif [ $((choice % 3)) -eq 0 ]; then
             slot=$(pick "$choice" $full)
-            timeout 200 mtx -f "$CH" load "$slot" 1 > /dev/null 2>&1
+            flock /tmp/changer.lock timeout 200 mtx -f "$CH" load "$slot" 1 > /dev/null 2>&1
             echo "MOVE $n load $? $slot"
         else
             src=$(pick "$choice" $full); dst=$(pick $((choice / 7)) $empty)
-            timeout 200 mtx -f "$CH" transfer "$src" "$dst" > /dev/null 2>&1
+            flock /tmp/changer.lock timeout 200 mtx -f "$CH" transfer "$src" "$dst" \
+                > /dev/null 2>&1
             echo "MOVE $n transfer $? $src $dst"
         fi
     done
