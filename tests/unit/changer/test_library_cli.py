@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import selectors
 import threading
 from collections.abc import Iterator
@@ -10,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from devemu.changer.cli import add_library_parser, format_status
+from devemu.changer.cli import format_status
+from devemu.cli import build_parser
 from devemu.control import ControlError, ControlServer
 from devemu.errors import DevemuError
+from devemu.global_options import fill_defaults
 from devemu.scsi.sense import IMPORT_OR_EXPORT_ELEMENT_ACCESSED
 from devemu.served import ServedDevice
 from tests.unit.changer.test_library_config import build
@@ -48,9 +49,8 @@ def daemon(tmp_path: Path) -> Iterator[tuple[Path, list[ServedDevice]]]:
 
 
 def devemu(sock: Path, *argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="devemu")
-    add_library_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["library", "--socket", str(sock), *argv])
+    args = build_parser().parse_args(["library", "--socket", str(sock), *argv])
+    fill_defaults(args)
     code: int = args.func(args)
     return code
 
