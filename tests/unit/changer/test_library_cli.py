@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import selectors
 import threading
 from collections.abc import Iterator
@@ -87,6 +88,20 @@ def test_import_and_export(
     unit_attentions = devices[0].device.unit_attentions
     assert IMPORT_OR_EXPORT_ELEMENT_ACCESSED in unit_attentions
     assert len(unit_attentions) == 2  # power on, then one for both the import and the export
+
+
+def test_import_and_export_json(
+    daemon: tuple[Path, list[ServedDevice]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sock, _ = daemon
+    (tmp_path / "tapes" / "F00001L8.tape").write_text("F00001L8")
+    assert devemu(sock, "import", "F00001L8", "--json") == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert (answer["barcode"], answer["slot"]) == ("F00001L8", 9)
+    assert devemu(sock, "export", "9", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["barcode"] == "F00001L8"
 
 
 def test_errors_come_back_as_messages(daemon: tuple[Path, list[ServedDevice]]) -> None:
