@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -200,7 +201,7 @@ def test_completion_answers_from_the_parser(line: str, expected: set[str], tmp_p
 
 
 def test_status_table_is_aligned() -> None:
-    devices = [
+    devices: list[dict[str, Any]] = [
         {
             "name": "cd0",
             "kind": "cdrom",
