@@ -88,6 +88,8 @@ def test_installed_devemu_runs(venv: Path, tmp_path: Path) -> None:
     )
     assert Path(where.strip()).is_relative_to(venv)
     assert not Path(where.strip()).is_relative_to(ROOT)
+    assert "_ARGCOMPLETE" in run([venv / "bin/devemu", "completion", "bash"], tmp_path, 60)
+    assert run([venv / "bin/devemu", "man"], tmp_path, 60).startswith(".TH DEVEMU 1 ")
 
 
 def test_installed_example_config_checks(venv: Path, tmp_path: Path) -> None:
