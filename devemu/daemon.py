@@ -9,6 +9,7 @@ The daemon owns a single :mod:`selectors` loop over
   then :meth:`RingLoop.poll` walks the ring),
 - the control socket and its connections (:mod:`devemu.control`),
 - the TCMU netlink socket (device added / removed / reconfigured),
+- the kernel log, for rings the kernel marks broken,
 - a wake-up socket for signals and for the one worker thread.
 
 Most LIO operations are quick configfs writes done in the loop's thread.
@@ -33,66 +34,62 @@ died. ``ServedDevice.may_replay`` decides per command whether it runs
 again; the others complete with ABORTED COMMAND (SPC-5 4.4.3) so the
 initiator knows their outcome is unknown.
 
+A ring the kernel marks broken (a handler bug: an answer it cannot
+match to a command) is dead for good: the kernel fails every command of
+that LUN itself and never queues another one. The backend's ring watch
+(:mod:`devemu.tcmu.kmsg`: the kernel's log, and a doorbell to tell which
+ring) makes the loop say so in one log line and in ``devemu status``
+(``ring``: state and count), unlink the LUN, recreate the backstore,
+serve its new ring and link the LUN again, while every other device
+serves on; after :data:`MAX_RECOVERIES` it stays broken.
+
 Shutdown (SIGTERM, SIGINT): stop taking control requests, unlink the LUNs
 while still serving, drain the commands still in the devices' hands,
 close the rings, remove exactly the LIO objects this daemon (or its
 previous incarnation, per the journal in ``state_dir``) created, and
 exit 0.
 
-The transport is pluggable (:class:`Backend`): :class:`KernelBackend`
-drives LIO and UIO; tests use the ring simulator behind the same
-interface.
+The transport is pluggable (:class:`Backend`):
+:class:`~devemu.tcmu.backend.KernelBackend` drives LIO and UIO (all of it
+lives in :mod:`devemu.tcmu`); tests use the ring simulator behind the
+same interface. This module knows the protocol and the loop only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import enum
 import errno
 import logging
-import os
 import selectors
 import signal
 import socket
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Protocol
+from typing import Any, Protocol
 
 from devemu.config import Config
 from devemu.control import ControlServer
 from devemu.errors import DevemuError
-from devemu.scsi.command import Command, Result, Status
-from devemu.scsi.sense import COMMAND_ABORTED, SenseError
+from devemu.scsi.answers import ABORTED_COMMAND
+from devemu.scsi.command import Command, Result
 from devemu.served import ServedDevice
-from devemu.tcmu.configfs import (
-    DEFAULT_ROOT,
-    SUBTYPE,
-    Backstore,
-    BackstoreSpec,
-    Configfs,
-    Journal,
-    Lio,
-    LioError,
-    LoopbackFabric,
-)
+from devemu.tcmu.backend import KernelBackend
+from devemu.tcmu.configfs import SUBTYPE
+from devemu.tcmu.host import ServeError
 from devemu.tcmu.loop import RingLoop
-from devemu.tcmu.netlink import DeviceEvent, TcmuCommand, TcmuNetlink
-from devemu.tcmu.uio import DEFAULT_DEV, DEFAULT_SYSFS, UioDevice, UioMapping, UioName, find_devices
+from devemu.tcmu.netlink import DeviceEvent, TcmuCommand
+from devemu.tcmu.uio import UioName
 
 log = logging.getLogger(__name__)
 
 #: How long shutdown waits for LUN removal and in-flight commands.
 DRAIN_SECONDS = 30.0
-JOURNAL_NAME = "lio.json"
-_NOT_REPLAYED = Result(Status.CHECK_CONDITION, SenseError(COMMAND_ABORTED).sense_bytes())
-
-
-class ServeError(DevemuError):
-    """The host cannot serve devices; the message says what to run."""
 
 
 class Channel(Protocol):
@@ -125,6 +122,23 @@ class EventSource(Protocol):
     def close(self) -> None: ...
 
 
+class RingWatchSource(Protocol):
+    """Tells the loop that the kernel gave up on a ring, and which one.
+
+    Readable when the kernel said something; :meth:`alarmed` reads it and
+    says whether a ring is broken; :meth:`is_broken` asks about one ring
+    (see :mod:`devemu.tcmu.kmsg`).
+    """
+
+    def fileno(self) -> int: ...
+
+    def alarmed(self) -> bool: ...
+
+    def is_broken(self, bell: Channel) -> bool: ...
+
+    def close(self) -> None: ...
+
+
 class Backend(Protocol):
     """Where rings come from and how LUNs are exported."""
 
@@ -146,6 +160,12 @@ class Backend(Protocol):
         """Remove the backstore of ``device`` if this daemon created it."""
         ...
 
+    def recreate(self, device: ServedDevice) -> Channel:
+        """A new backstore for ``device`` (its ring was marked broken); its ring."""
+        ...
+
+    def ring_watch(self) -> RingWatchSource | None: ...
+
     def events(self) -> EventSource | None: ...
 
     def reply_expected(self, event: DeviceEvent) -> bool: ...
@@ -165,9 +185,21 @@ def replay_policy(device: ServedDevice) -> Callable[[Command], Result | None]:
             device.name,
             cmd.cdb.hex(),
         )
-        return _NOT_REPLAYED
+        return ABORTED_COMMAND
 
     return decide
+
+
+class RingState(enum.Enum):
+    """Where a device's ring is, as ``devemu status`` shows it once it has ever broken."""
+
+    SERVING = "serving"
+    BROKEN = "broken"
+    RECOVERING = "recovering"
+
+
+#: Times one device's backstore is recreated before it is left broken.
+MAX_RECOVERIES = 3
 
 
 @dataclass(eq=False)
@@ -177,6 +209,20 @@ class _Served:
     channel: Channel | None = None
     ring: RingLoop | None = None
     exported: bool = False
+    ring_state: RingState = RingState.SERVING
+    ring_breaks: int = 0
+    # REMOVED_DEVICE events of backstores this daemon removed to recreate them.
+    own_removals: int = 0
+
+    def status(self) -> dict[str, Any]:
+        """The device's own status, plus the ring's once it has ever broken."""
+        status = self.device.status()
+        if self.ring_breaks:
+            status = {
+                **status,
+                "ring": {"state": self.ring_state.value, "breaks": self.ring_breaks},
+            }
+        return status
 
     @property
     def name(self) -> str:
@@ -206,6 +252,7 @@ class Daemon:
         self.stop_reason = ""
         self.control: ControlServer | None = None
         self.events: EventSource | None = None
+        self.ring_watch: RingWatchSource | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="devemu-lio")
         self._jobs: list[_Job] = []
         self._wake_r, self._wake_w = socket.socketpair()
@@ -224,8 +271,15 @@ class Daemon:
         for lun, device in enumerate(self.config.devices):
             self.served[device.name] = _Served(device, lun)
         socket_path = self.socket_path or self.config.control_socket
-        devices = {name: item.device for name, item in self.served.items()}
+        # The control socket's view of each device: its status includes the ring's.
+        devices = {
+            name: dataclasses.replace(item.device, status=item.status)
+            for name, item in self.served.items()
+        }
         self.control = ControlServer(socket_path, devices, self.selector)
+        self.ring_watch = self.backend.ring_watch()
+        if self.ring_watch is not None:
+            self.selector.register(self.ring_watch, selectors.EVENT_READ, self._on_ring_watch)
         for item in self.served.values():
             self._attach(item)
         targets = [item for item in self.served.values() if self.export]
@@ -236,7 +290,9 @@ class Daemon:
             self._ready()
 
     def _attach(self, item: _Served) -> None:
-        channel = self.backend.attach(item.device)
+        self._serve(item, self.backend.attach(item.device))
+
+    def _serve(self, item: _Served, channel: Channel) -> None:
         try:
             ring = RingLoop(
                 channel.mapping,
@@ -324,6 +380,98 @@ class Daemon:
             item.channel.close()
             item.channel = None
 
+    # ------------------------------------------------------------ broken rings
+
+    def _on_ring_watch(self, _events: int) -> None:
+        watch = self.ring_watch
+        if watch is None or not watch.alarmed():
+            return
+        for item in self.served.values():
+            if (
+                item.channel is not None
+                and item.ring_state is RingState.SERVING
+                and watch.is_broken(item.channel)
+            ):
+                self.ring_broken(item.name)
+
+    def ring_broken(self, name: str) -> None:
+        """The kernel marked the ring of ``name`` broken: say so once, then recover."""
+        item = self.served[name]
+        item.ring_state = RingState.BROKEN
+        item.ring_breaks += 1
+        if item.ring_breaks > MAX_RECOVERIES:
+            log.error(
+                "%s: the kernel marked the ring of LUN %d broken again (%d times); "
+                "it stays broken until devemu serve restarts",
+                name,
+                item.lun,
+                item.ring_breaks,
+            )
+            return
+        log.error(
+            "%s: the kernel marked the ring of LUN %d broken and fails its commands itself; "
+            "recreating the backstore",
+            name,
+            item.lun,
+        )
+        self.recover(name)
+
+    def recover(self, name: str) -> None:
+        """Recreate the backstore of ``name`` and relink its LUN; the others serve on.
+
+        Unlinking and linking run in the worker, as at start-up and
+        shutdown; the backstore is removed and made again in the loop,
+        which then serves the new ring before the LUN is linked to it.
+        """
+        item = self.served[name]
+        item.ring_state = RingState.RECOVERING
+        relink = item.exported
+
+        def unlink() -> None:
+            if relink:
+                self.backend.unexport(item.device, item.lun)
+                item.exported = False
+
+        self._submit(unlink, lambda future: self._recreate(item, future, relink))
+
+    def _recreate(self, item: _Served, unlinked: Future[None], relink: bool) -> None:
+        error = unlinked.exception()
+        if error is None:
+            self._detach(item)
+            if self.events is not None:
+                item.own_removals += 1
+            try:
+                self._serve(item, self.backend.recreate(item.device))
+            except DevemuError as err:
+                error = err
+        if error is not None:
+            item.ring_state = RingState.BROKEN
+            log.error("%s: cannot recreate the backstore: %s", item.name, error)
+            return
+        if not relink:
+            self._recovered(item)
+            return
+
+        def link() -> None:
+            self.backend.export(item.device, item.lun)
+            item.exported = True
+
+        self._submit(link, lambda future: self._relinked(item, future))
+
+    def _relinked(self, item: _Served, linked: Future[None]) -> None:
+        error = linked.exception()
+        if error is not None:
+            item.ring_state = RingState.BROKEN
+            log.error("%s: cannot link LUN %d again: %s", item.name, item.lun, error)
+            return
+        self._recovered(item)
+
+    def _recovered(self, item: _Served) -> None:
+        item.ring_state = RingState.SERVING
+        log.info("%s: serving again on a new backstore (LUN %d)", item.name, item.lun)
+
+    # ----------------------------------------------------------------- events
+
     def _on_netlink(self, _events: int) -> None:
         source = self.events
         if source is None:
@@ -346,7 +494,10 @@ class Daemon:
                     log.error("%s: cannot attach: %s", item.name, err)
                     status = -errno.ENODEV
             elif event.command is TcmuCommand.REMOVED_DEVICE:
-                self._detach(item)
+                if item.own_removals:  # the old backstore of a recreated one
+                    item.own_removals -= 1
+                else:
+                    self._detach(item)
             elif event.command is TcmuCommand.RECONFIG_DEVICE and event.dev_config is not None:
                 status = -errno.EOPNOTSUPP
         elif name is not None and name.subtype == SUBTYPE:
@@ -421,6 +572,11 @@ class Daemon:
                 self.selector.unregister(self.events)
             self.events.close()
             self.events = None
+        if self.ring_watch is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(self.ring_watch)
+            self.ring_watch.close()
+            self.ring_watch = None
         self.backend.close()
         self._worker.shutdown(wait=False)
         if self.ready_file is not None:
@@ -462,286 +618,6 @@ class Daemon:
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.request_stop(signal.Signals(signum).name)
-
-
-# --------------------------------------------------------------------- kernel
-
-
-class UioChannel:
-    """A ring on ``/dev/uioN``.
-
-    Its doorbell ``write()`` is where the kernel reaps completions and
-    copies data-in out of the data area (``tcmu_irqcontrol``), a copy as
-    long as the handler's own for a large READ. :meth:`notify` writes at
-    once; :meth:`notify_soon`, which the ring loop uses after a large
-    READ, wakes a thread of the channel's own to make that ``write()``,
-    so the copy runs while the loop serves the next commands. Writes
-    coalesce (one ``write()`` reaps everything behind ``cmd_tail``), and
-    the thread touches nothing but the file descriptor. For small
-    batches the hand-over to a thread costs more than it saves.
-    """
-
-    def __init__(self, uio: UioDevice) -> None:
-        self.uio = uio
-        self._map = UioMapping(uio)
-        os.set_blocking(self._map.fd, False)
-        self.mapping = memoryview(self._map.mem)
-        # Locked while no write is wanted; released (once) to want one.
-        self._bell = threading.Lock()
-        self._bell.acquire()
-        self._rung = False
-        self._closing = False
-        self._ringer: threading.Thread | None = None
-
-    def _ring(self) -> None:
-        fd = self._map.fd
-        bell = self._bell
-        while True:
-            bell.acquire()
-            self._rung = False
-            try:
-                os.write(fd, b"\0\0\0\0")
-            except OSError as err:
-                log.debug("%s: write: %s", self.uio.dev, err)
-            if self._closing:
-                return
-
-    def fileno(self) -> int:
-        return self._map.fd
-
-    def acknowledge(self) -> bool:
-        try:
-            os.read(self._map.fd, 4)
-        except BlockingIOError:
-            return True
-        except OSError as err:
-            log.debug("%s: read: %s", self.uio.dev, err)
-            return False
-        return True
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return False
-
-    def notify(self) -> None:
-        self._map.notify()
-
-    def notify_soon(self) -> None:
-        if self._rung:
-            return
-        if self._ringer is None:
-            self._ringer = threading.Thread(
-                target=self._ring, name=f"devemu-{self.uio.dev.name}", daemon=True
-            )
-            self._ringer.start()
-        self._rung = True
-        self._bell.release()
-
-    def close(self) -> None:
-        self._closing = True
-        if self._ringer is not None:
-            if not self._rung:
-                self._rung = True
-                self._bell.release()
-            self._ringer.join()
-            self._ringer = None
-        with contextlib.suppress(BufferError):
-            self.mapping.release()
-        self._map.close()
-
-
-def check_host(
-    configfs_root: Path = DEFAULT_ROOT,
-    sysfs: Path = DEFAULT_SYSFS,
-    *,
-    fabric: str = "loopback",
-    euid: int | None = None,
-) -> None:
-    """Refuse, in one line that says what to run, a host that cannot serve."""
-    if (os.geteuid() if euid is None else euid) != 0:
-        raise ServeError(
-            "devemu serve must run as root (it writes configfs and opens /dev/uio*): "
-            "run `sudo devemu serve CONFIG`"
-        )
-    if not (sysfs / "module" / "target_core_user").is_dir():
-        raise ServeError(
-            "the target_core_user module is not loaded: run `modprobe target_core_user`"
-        )
-    if not (configfs_root / "target").is_dir():
-        if not configfs_root.is_dir() or not any(configfs_root.iterdir()):
-            raise ServeError(
-                f"configfs is not mounted on {configfs_root}: "
-                f"run `mount -t configfs none {configfs_root}`"
-            )
-        raise ServeError(
-            f"{configfs_root}/target is missing: run `modprobe target_core_mod target_core_user`"
-        )
-    if not (configfs_root / "target" / "core").is_dir():
-        raise ServeError("LIO is not initialised: run `modprobe target_core_user`")
-    if fabric == "loopback" and not (sysfs / "module" / "tcm_loop").is_dir():
-        raise ServeError("the tcm_loop module is not loaded: run `modprobe tcm_loop`")
-
-
-class KernelBackend:
-    """LIO through configfs, rings through UIO, events through netlink."""
-
-    def __init__(
-        self,
-        config: Config,
-        *,
-        configfs_root: Path = DEFAULT_ROOT,
-        sysfs: Path = DEFAULT_SYSFS,
-        dev: Path = DEFAULT_DEV,
-        use_netlink: bool = True,
-    ) -> None:
-        self.config = config
-        self.configfs_root = configfs_root
-        self.sysfs = sysfs
-        self.dev = dev
-        self.use_netlink = use_netlink
-        self.journal_path = config.state_dir / JOURNAL_NAME
-        self.lio = Lio(Configfs(configfs_root), self._load_journal())
-        self.fabric = (
-            LoopbackFabric(self.lio, str(config.state_dir), config.wwn)
-            if config.fabric == "loopback"
-            else None
-        )
-        self.backstores: dict[str, Backstore] = {}
-        self._replies: dict[str, bool] = {}
-
-    def _load_journal(self) -> Journal:
-        try:
-            text = self.journal_path.read_text()
-        except FileNotFoundError:
-            return Journal()
-        try:
-            journal = Journal.loads(text)
-        except (ValueError, KeyError, TypeError) as err:
-            raise ServeError(f"{self.journal_path}: unreadable journal ({err}); remove it") from err
-        log.info("adopting %d LIO object(s) from %s", len(journal.steps), self.journal_path)
-        return journal
-
-    def _save_journal(self) -> None:
-        if not self.lio.journal.steps:
-            self.journal_path.unlink(missing_ok=True)
-            return
-        self.journal_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.journal_path.with_suffix(".tmp")
-        with tmp.open("w") as out:
-            out.write(self.lio.journal.dumps())
-            out.flush()
-            os.fsync(out.fileno())
-        tmp.replace(self.journal_path)
-
-    def preflight(self) -> None:
-        check_host(self.configfs_root, self.sysfs, fabric=self.config.fabric)
-        self.lio.forget_missing()
-        # Objects a previous run made for devices no longer configured go now.
-        configured = {d.name for d in self.config.devices}
-        for owner in reversed(self.lio.journal.owners()):
-            name = owner.removeprefix("lun:")
-            if ":" not in name and name != "hba" and name not in configured:
-                log.info("removing %s, left by a previous run and no longer configured", owner)
-                self.lio.remove_owner(owner)
-        self._save_journal()
-
-    def _find_uio(self, device: ServedDevice) -> UioDevice | None:
-        for uio in find_devices(SUBTYPE, sysfs=self.sysfs, dev=self.dev):
-            if uio.name.path == device.name:
-                return uio
-        return None
-
-    def attach(self, device: ServedDevice) -> Channel:
-        uio = self._find_uio(device)
-        if uio is None:
-            existing = self.lio.find_backstore(device.name)
-            if existing is not None:
-                raise LioError(
-                    existing.path,
-                    "exists but is not an enabled devemu backstore "
-                    f"(dev_config {existing.dev_config or 'unset'!r}); "
-                    "remove it or rename the device",
-                )
-            spec = BackstoreSpec(
-                name=device.name,
-                dev_size=device.size,
-                hw_block_size=device.block_size,
-                serial=device.device.identity.serial,
-                cmd_time_out=self.config.cmd_time_out,
-            )
-            try:
-                backstore = self.lio.create_backstore(spec)
-            finally:
-                self._save_journal()
-            self.backstores[device.name] = backstore
-            uio = self._find_uio(device)
-            if uio is None:
-                raise LioError(backstore.path, "enabled, but no UIO device appeared")
-        else:
-            hba_path = self.lio.backstore_path(uio.name.backstore, uio.name.hba)
-            self.backstores[device.name] = Backstore(
-                hba_path,
-                uio.name.backstore,
-                uio.name.hba,
-                f"{uio.name.subtype}/{uio.name.path}",
-                self.lio.journal.owned(hba_path),
-            )
-            log.info("%s: attaching to existing %s", device.name, uio.name)
-        self._replies[str(uio.name)] = self._nl_reply(self.backstores[device.name].path)
-        return UioChannel(uio)
-
-    def _nl_reply(self, backstore: Path) -> bool:
-        attr = backstore / "attrib" / "nl_reply_supported"
-        try:
-            return int(self.lio.fs.read(attr)) > 0
-        except (LioError, ValueError):
-            return False
-
-    def export(self, device: ServedDevice, lun: int) -> None:
-        if self.fabric is None:
-            return
-        backstore = self.backstores[device.name]
-        if not self.lio.journal.owned(backstore.path):
-            log.info(
-                "%s: %s was made elsewhere; its exports are left as they are",
-                device.name,
-                backstore.path,
-            )
-            return
-        try:
-            self.fabric.export(backstore, lun, f"lun:{device.name}")
-        finally:
-            self._save_journal()
-
-    def unexport(self, device: ServedDevice, lun: int) -> None:
-        self.lio.remove_owner(f"lun:{device.name}")
-        self._save_journal()
-
-    def release(self, device: ServedDevice) -> None:
-        self.lio.remove_owner(device.name)
-        self._save_journal()
-
-    def events(self) -> EventSource | None:
-        if not self.use_netlink:
-            return None
-        try:
-            return TcmuNetlink()
-        except Exception as err:  # the daemon serves without events rather than not at all
-            log.warning("no netlink device events: %s", err)
-            return None
-
-    def reply_expected(self, event: DeviceEvent) -> bool:
-        if event.uio_name in self._replies:
-            return self._replies[event.uio_name]
-        name = UioName.parse(event.uio_name)
-        if name is None or event.command is TcmuCommand.REMOVED_DEVICE:
-            return False
-        return self._nl_reply(self.lio.backstore_path(name.backstore, name.hba))
-
-    def close(self) -> None:
-        problems = self.lio.remove_all()
-        for problem in problems:
-            log.error("left behind: %s", problem)
-        self._save_journal()
 
 
 def serve(

@@ -30,7 +30,9 @@ from typing import Any
 
 from devemu import config as config_module
 from devemu.control import call
-from devemu.daemon import KernelBackend, check_host, serve
+from devemu.daemon import serve
+from devemu.tcmu.backend import KernelBackend
+from devemu.tcmu.host import check_host
 
 log = logging.getLogger(__name__)
 

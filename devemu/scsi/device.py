@@ -44,13 +44,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
+from devemu.scsi.answers import HARDWARE_ERROR, RESERVATION_CONFLICT
 from devemu.scsi.block_descriptor import BlockDescriptor
 from devemu.scsi.command import GOOD, GOOD_BY_LENGTH, Command, Result, Status, good
 from devemu.scsi.identity import Identity
 from devemu.scsi.mode_pages import CONTROL_MODE_PAGE, ModePage, ModePageSet, control_mode_page
 from devemu.scsi.reservations import Reservations
 from devemu.scsi.sense import (
-    INTERNAL_TARGET_FAILURE,
     INVALID_COMMAND_OPERATION_CODE,
     INVALID_FIELD_IN_CDB,
     POWER_ON_RESET_OR_BUS_DEVICE_RESET,
@@ -64,13 +64,11 @@ from devemu.scsi.unit_attention import UnitAttentionQueue
 
 log = logging.getLogger(__name__)
 
-_RESERVATION_CONFLICT = Result(Status.RESERVATION_CONFLICT)
 # Enum members looked up once: an attribute of an Enum class costs as much
 # as the rest of a check on the per-command path.
 _NEVER = Conflict.NEVER
 _GOOD_BY_LENGTH = GOOD_BY_LENGTH
 _WRITE = Access.WRITE
-_INTERNAL_FAILURE_SENSE = SenseError(INTERNAL_TARGET_FAILURE).sense_bytes()
 
 #: A VPD page producer: returns the page bytes, header included (SPC-5 7.7.1).
 VpdProducer = Callable[[], bytes]
@@ -232,7 +230,7 @@ class ScsiDevice:
                     or persistent.reservation is not None
                     or persistent.registrations
                 ) and self.reservations.conflict(cmd, spec):
-                    return _RESERVATION_CONFLICT
+                    return RESERVATION_CONFLICT
             if spec.needs_medium and self.may_be_not_ready:
                 self.check_ready()
             if spec.access is _WRITE and self.write_protected:
@@ -246,7 +244,7 @@ class ScsiDevice:
             )
         except Exception:
             log.exception("internal error in %s handling CDB %s", type(self).__name__, cdb.hex())
-            return Result(Status.CHECK_CONDITION, _INTERNAL_FAILURE_SENSE)
+            return HARDWARE_ERROR
         if answer is None:
             return GOOD
         if type(answer) is int:

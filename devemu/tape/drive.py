@@ -30,11 +30,12 @@ MEDIUM, WRITE ATTRIBUTE and :meth:`TapeDrive.unload` are synchronising
 and fdatasync the file; with buffered mode 0 every write is synchronised.
 
 Restart: with a ``state_dir`` the drive remembers which cartridge it
-holds and its mode settings (:mod:`devemu.tape.drive_state`); a new
-drive object re-opens that cartridge at the beginning of partition 0
-(never at the last position: what the host believed was acknowledged up
-to the last synchronising command, and POWER ON RESET tells it to
-re-establish the position).
+holds and its mode settings (:mod:`devemu.tape.drive_state`), and where
+the tape is (:mod:`devemu.tape.position_spot`, updated by every motion
+without a system call); a new drive object re-opens that cartridge at
+that position (capped at end of data) and posts POWER ON RESET. Not at
+BOP: Linux st takes the unit attention for a new session at BOP without
+asking the drive, and its next WRITE there would end the data after it.
 
 Threads: none. Commands and control requests (a robot's move, the
 operator's status) all run on the daemon's event loop thread, one after
@@ -75,6 +76,7 @@ from devemu.tape.drive_state import DriveState, load_drive_state, save_drive_sta
 from devemu.tape.limits import MAXIMUM_BLOCK_LENGTH, MINIMUM_BLOCK_LENGTH, early_warning_margin
 from devemu.tape.media import DriveType, drive_type
 from devemu.tape.medium_state import NOT_READY, Action, MediumEvent, MediumState, transition
+from devemu.tape.position_spot import PositionSpot
 from devemu.tape.positioning import Motion
 
 SEQUENTIAL_ACCESS_DEVICE = 0x01
@@ -97,6 +99,8 @@ class TapeDrive(ScsiDevice):
         self, identity: Identity, drive_type: str = "LTO-8", state_dir: Path | None = None
     ) -> None:
         self.drive_type: DriveType = _drive_type(drive_type)
+        self._spot: PositionSpot | None = None
+        self._partition = self._position = 0
         self.cartridge: Cartridge | None = None
         self.medium_state = MediumState.EMPTY
         self._path: Path | None = None
@@ -112,7 +116,29 @@ class TapeDrive(ScsiDevice):
         self._load_read = 0
         super().__init__(identity)
         self.state_file = state_file(state_dir, identity.serial) if state_dir is not None else None
+        if state_dir is not None:
+            self._spot = PositionSpot(Path(state_dir) / f"drive-{identity.serial}.position")
         self._restore_state()
+
+    @property
+    def partition(self) -> int:
+        return self._partition
+
+    @partition.setter
+    def partition(self, value: int) -> None:
+        self._partition = value
+        if self._spot is not None:
+            self._spot.store(value, self._position)
+
+    @property
+    def position(self) -> int:
+        return self._position
+
+    @position.setter
+    def position(self, value: int) -> None:
+        self._position = value
+        if self._spot is not None:
+            self._spot.store(self._partition, value)
 
     # --- the interface a library uses ----------------------------------------------
 
@@ -289,7 +315,14 @@ class TapeDrive(ScsiDevice):
         self.block_length = state.block_length
         self.buffered_mode = state.buffered_mode
         if state.cartridge is not None and state.cartridge.exists():
+            saved = self._spot.read() if self._spot is not None else None
             self.load(state.cartridge)
+            cart = self.cartridge
+            if saved is not None and cart is not None and saved[0] < len(cart.partitions):
+                # Back where the last motion left the tape (see position_spot).
+                self.partition = saved[0]
+                self.position = min(saved[1], cart.partitions[saved[0]].eod)
+                self._sync_partition_page()
             self.unit_attentions.reset()
 
     # --- SPC hooks --------------------------------------------------------------------

@@ -10,9 +10,9 @@ Format::
 
     {"cartridge": "/srv/tapes/E01001L8.tape", "block_length": 0, "buffered_mode": 1}
 
-A restarted drive re-opens the cartridge at the beginning of partition 0
-(never at its last position: the host re-establishes it after the POWER
-ON RESET unit attention).
+A restarted drive re-opens the cartridge where the tape was (kept apart,
+in :mod:`devemu.tape.position_spot`, since it changes with every motion),
+and posts the POWER ON RESET unit attention.
 """
 
 from __future__ import annotations

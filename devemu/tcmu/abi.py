@@ -144,6 +144,24 @@ Mailbox = Struct(
 MAILBOX_SIZE = 128
 CMD_HEAD_OFFSET = 12
 CMD_TAIL_OFFSET = 64
+#: ``cmd_head`` and ``cmd_tail`` as indexes of :func:`mailbox_words`.
+CMD_HEAD_WORD = CMD_HEAD_OFFSET // 4
+CMD_TAIL_WORD = CMD_TAIL_OFFSET // 4
+
+
+def mailbox_words(mapping: memoryview) -> memoryview:
+    """The mailbox up to ``cmd_tail`` as 32-bit words, for the fields two sides share.
+
+    ``cmd_head`` and ``cmd_tail`` are read and written while the other
+    side runs on another CPU. An element of this view is loaded and
+    stored whole (one aligned 32-bit access: CPython's memoryview packs
+    a native ``I`` with one fixed-size ``memcpy``), where
+    ``struct.pack_into`` first zeroes its destination and then writes
+    it, so that a concurrent reader can see 0 or a partial value. The
+    mapping is page aligned, so both words are aligned.
+    """
+    return mapping[: CMD_TAIL_OFFSET + 4].cast("I")
+
 
 # --- struct tcmu_cmd_entry_hdr (packed, 8 bytes)
 EntryHeader = Struct(

@@ -46,6 +46,10 @@ another thread, and lets the initiator queue its next command sooner.
 
 A device may answer later: ``execute`` returns :data:`DEFERRED` and the
 device calls :meth:`RingLoop.complete` from the loop's thread when done.
+This is how answers leave the ring out of order (the slot filling above
+exists for it); no device type uses it yet, and the ring stress run
+(:mod:`devemu.testing.ring_stress`) and the daemon's drain at shutdown
+are tested with it.
 
 A response overwrites the request half of its slot (status, read_len and
 sense share bytes with ``iov_cnt``, ``cdb_off`` and the iovs), and the
@@ -63,14 +67,17 @@ to the replay policy.
 from __future__ import annotations
 
 import logging
-import os
-import select
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+from devemu.scsi.answers import (
+    ABORTED_COMMAND,
+    HARDWARE_ERROR,
+    INTERNAL_TARGET_FAILURE_SENSE,
+    TASK_ABORTED,
+)
 from devemu.scsi.command import Command, Result, Status
-from devemu.scsi.sense import COMMAND_ABORTED, INTERNAL_TARGET_FAILURE, SenseError
 from devemu.tcmu import abi
 
 log = logging.getLogger("devemu.tcmu.loop")
@@ -132,36 +139,6 @@ TaskManagementHook = Callable[[int, list[Command]], None]
 """Hears a TMR entry: its TCMU_TMR_* type and the commands it names."""
 
 
-class UioDoorbell:
-    """The kernel doorbell: ``/dev/uioN`` read to wait, written to notify."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self._poller = select.poll()
-        self._poller.register(fd, select.POLLIN)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """UIO read(): returns once the interrupt count has moved."""
-        if timeout is not None:
-            ready = self._poller.poll(max(0, int(timeout * 1000)))
-            if not ready:
-                return False
-        os.read(self.fd, 4)
-        return True
-
-    def notify(self) -> None:
-        """UIO write(): the kernel's irqcontrol reaps completions."""
-        os.write(self.fd, b"\0\0\0\0")
-
-
-INTERNAL_TARGET_FAILURE_SENSE: Final = SenseError(INTERNAL_TARGET_FAILURE).sense_bytes()
-HARDWARE_ERROR_RESULT: Final = Result(Status.CHECK_CONDITION, INTERNAL_TARGET_FAILURE_SENSE)
-TASK_ABORTED_RESULT: Final = Result(Status.TASK_ABORTED)
-#: The answer to a slot a killed handler was half-way through answering.
-INTERRUPTED_RESULT: Final = Result(
-    Status.CHECK_CONDITION, SenseError(COMMAND_ABORTED).sense_bytes()
-)
-
 #: ``hdr.uflags`` marks of devemu's own: a response is being written / is complete.
 ANSWERING: Final = 0x40
 ANSWERED: Final = 0x80
@@ -208,22 +185,24 @@ class _Interrupted(_Ticket):
     __slots__ = ()
 
 
-_U32 = abi.FAST.u32
 _U16 = abi.FAST.u16
 _HDR = abi.FAST.hdr
 _REQ = abi.FAST.req
 _REQ1 = abi.FAST.req_iov1
 _IOV = abi.FAST.iov
 _TMR = abi.FAST.tmr
-# cmd_id, kflags, uflags, scsi_status, read_len: a response without len_op.
-_RSP = abi.fast_struct(*abi.EntryHeader.subcons[1:], *abi.CmdResponseHead.subcons[1:])
+# scsi_status, read_len: the response body (uflags and cmd_id are stored apart).
+_STATUS = abi.fast_struct(*abi.CmdResponseHead.subcons[1:])
+_STATUS_OFFSET = abi.EntryHeader.sizeof()
+_CMD_ID_OFFSET = abi.EntryHeader.subcons[0].sizeof()  # after len_op
+_HEAD_WORD = abi.CMD_HEAD_WORD
+_TAIL_WORD = abi.CMD_TAIL_WORD
 _CMD = int(abi.Opcode.CMD)
 _PAD = int(abi.Opcode.PAD)
 _TMR_OP = int(abi.Opcode.TMR)
 _ENTRY_SIZE = abi.ENTRY_SIZE
 _VARIABLE_LENGTH = abi.VARIABLE_LENGTH_CMD
 _READ_LEN = int(abi.UserFlag.READ_LEN)
-_ANSWERING_READ_LEN = ANSWERING | _READ_LEN
 _ANSWERED_READ_LEN = ANSWERED | _READ_LEN
 _UNKNOWN_OP = int(abi.UserFlag.UNKNOWN_OP)
 _SENSE_MAX = abi.SENSE_BUFFER_SIZE
@@ -259,6 +238,10 @@ class RingLoop:
         self.size = len(m)
         if self.size < abi.MAILBOX_SIZE:
             raise RingLayoutError(f"mapping of {self.size} bytes cannot hold the mailbox")
+        # cmd_head and cmd_tail, each loaded and stored whole (see abi.mailbox_words).
+        self._words = abi.mailbox_words(m)
+        # The mapping as 16-bit words: a slot's cmd_id in one store, no struct call.
+        self._half = m[: self.size & ~1].cast("H")
         mb = abi.FAST.mailbox.unpack_from(m, 0)
         version, flags, cmdr_off, cmdr_size, head, tail = mb
         if version != abi.MAILBOX_VERSION:
@@ -314,8 +297,7 @@ class RingLoop:
         Returns the number of CMD entries answered. Never raises because
         of what the ring holds.
         """
-        m = self._m
-        head = _U32.unpack_from(m, abi.CMD_HEAD_OFFSET)[0]
+        head = self._words[_HEAD_WORD]
         pos = self._next
         if head == pos:
             return 0
@@ -352,13 +334,13 @@ class RingLoop:
             if aborted and ticket in aborted:
                 aborted.discard(ticket)
                 stats.aborted += 1
-                result = TASK_ABORTED_RESULT
+                result = TASK_ABORTED
             elif cmd is None:
                 if type(ticket) is _Interrupted:
-                    result = INTERRUPTED_RESULT
+                    result = ABORTED_COMMAND
                 else:
                     stats.refused += 1
-                    result = HARDWARE_ERROR_RESULT
+                    result = HARDWARE_ERROR
             else:
                 try:
                     outcome = self._replay(cmd) if replayed else execute(cmd)
@@ -594,7 +576,7 @@ class RingLoop:
             self.name,
             cmd.cdb.hex(),
         )
-        return HARDWARE_ERROR_RESULT
+        return HARDWARE_ERROR
 
     # ------------------------------------------------------------- complete
 
@@ -654,9 +636,13 @@ class RingLoop:
         """Write ``result`` into the CMD slot at mapping offset ``off``.
 
         The ANSWERING mark goes first and the ANSWERED mark last, each a
-        single byte store, so a restarted loop can tell a finished answer
-        from a torn one (see the module's theory of operation). Returns
-        the data-in length reported (0 for none).
+        single byte store of ``uflags`` that no other store covers
+        (``struct.pack_into`` zeroes its whole destination before writing
+        it, so a pack over ``uflags`` would clear the mark for an
+        instant), so a restarted loop can tell a finished answer from a
+        torn one (see the module's theory of operation). The kernel reads
+        none of it before :meth:`_publish` moves ``cmd_tail`` past the
+        slot. Returns the data-in length reported (0 for none).
         """
         m = self._m
         m[off + 7] = ANSWERING
@@ -667,10 +653,12 @@ class RingLoop:
             if status == _CHECK or sense:
                 self._write_sense(off, sense)
             if read_len is None or not self._read_len_ok:
-                _RSP.pack_into(m, off + 4, cmd_id, m[off + 6], ANSWERING, status, 0)
+                _STATUS.pack_into(m, off + _STATUS_OFFSET, status, 0)
+                self._half[(off + _CMD_ID_OFFSET) >> 1] = cmd_id
                 m[off + 7] = ANSWERED
                 return 0
-            _RSP.pack_into(m, off + 4, cmd_id, m[off + 6], _ANSWERING_READ_LEN, status, read_len)
+            _STATUS.pack_into(m, off + _STATUS_OFFSET, status, read_len)
+            self._half[(off + _CMD_ID_OFFSET) >> 1] = cmd_id
             m[off + 7] = _ANSWERED_READ_LEN
             return read_len
         except Exception:
@@ -681,9 +669,12 @@ class RingLoop:
         """A device answer that cannot be written (not a Result, values out of range)."""
         self.stats.device_errors += 1
         log.error("%s: device answered %r; answering HARDWARE ERROR", self.name, result)
+        m = self._m
+        m[off + 7] = ANSWERING
         self._write_sense(off, INTERNAL_TARGET_FAILURE_SENSE)
-        _RSP.pack_into(self._m, off + 4, cmd_id, self._m[off + 6], ANSWERING, _CHECK, 0)
-        self._m[off + 7] = ANSWERED
+        _STATUS.pack_into(m, off + _STATUS_OFFSET, _CHECK, 0)
+        self._half[(off + _CMD_ID_OFFSET) >> 1] = cmd_id
+        m[off + 7] = ANSWERED
 
     def _write_sense(self, off: int, sense: bytes) -> None:
         """Sense data into rsp.sense_buffer, cut to 96 bytes, the rest zeroed."""
@@ -698,6 +689,14 @@ class RingLoop:
 
     def _publish(self, *, soon: bool = False) -> None:
         """Move ``cmd_tail`` behind every answered entry; ring once.
+
+        Order: every response and header of the entries passed was
+        written before (each slot's last store is its ``uflags`` byte),
+        then ``cmd_tail`` in one store, then the doorbell. The kernel
+        (``tcmu_handle_completions``) re-reads ``cmd_tail`` before each
+        entry it walks, so a value the tail never meant to hold (0, or
+        half of the new value) would walk it over entries that are not
+        answered or that it completed a lap ago ("ring is broken").
 
         ``soon``: ring with the doorbell's ``notify_soon`` when it has one
         (a ``write()`` made by another thread, see the theory of operation).
@@ -715,7 +714,10 @@ class RingLoop:
         self._fill = 0
         if tail != self._tail:
             self._tail = tail
-            _U32.pack_into(self._m, abi.CMD_TAIL_OFFSET, tail)
+            # One aligned 32-bit store: the kernel may be reading cmd_tail on
+            # another CPU right now (the early doorbell's write() in another
+            # thread), and every value it reads there is a tail it walks to.
+            self._words[_TAIL_WORD] = tail
             if soon:
                 self._notify_soon()
             else:

@@ -15,14 +15,25 @@ reads back what it reads, following the kernel's own steps:
 - ``tcmu_tmr_notify``: a queued command named by an abort completes with
   TASK ABORTED at once, a command in the ring is named in a TMR entry;
 - ``tcmu_handle_completions``, run when the handler writes the doorbell:
-  walk from the last cleaned position to ``cmd_tail``, skip PAD and TMR
+  walk from the last cleaned position to ``cmd_tail`` (read again when
+  the walk reaches it, as the kernel re-reads it), skip PAD and TMR
   entries, take ``cmd_id`` and the response from each CMD slot (so
   out-of-order completion works as in the kernel), honour READ_LEN,
   UNKNOWN_OP and KEEP_BUF, then refill the ring from the waiting queue.
 
-A handler that breaks the ring (an unknown ``cmd_id``, a changed
-``len_op``, a ``cmd_tail`` outside the entries) makes the simulator
-raise :class:`RingBrokenError`, where the kernel would mark the device broken.
+Every completion is checked as ``tcmu_handle_completions`` would take
+it, and more strictly where the kernel cannot tell (it trusts the
+tail): a ``cmd_tail`` that is not the end of an entry between the last
+cleaned position and ``cmd_head``, a ``len_op`` changed by the handler
+(PAD and TMR entries are passed by their length, so a changed length
+walks the kernel off the entries), a ``cmd_id`` that is not outstanding
+(never issued, or already completed: each command is answered once),
+and, when :attr:`RingSimulator.answered_marks` is set, a CMD slot the
+tail passed that carries none of those ``uflags`` bits (not answered
+yet). Each makes the simulator raise :class:`RingBrokenError` naming
+the entry and what was wrong, where the kernel would mark the device
+broken (or, for an unanswered slot, complete the command with the
+request's bytes as its answer).
 
 Typical use::
 
@@ -60,6 +71,8 @@ _IOV = abi.FAST.iov
 _RSP = abi.FAST.rsp
 _TMR = abi.FAST.tmr
 _CMD = int(abi.Opcode.CMD)
+_HEAD_WORD = abi.CMD_HEAD_WORD
+_TAIL_WORD = abi.CMD_TAIL_WORD
 _PAD = int(abi.Opcode.PAD)
 _TMR_OP = int(abi.Opcode.TMR)
 _READ_LEN = int(abi.UserFlag.READ_LEN)
@@ -272,10 +285,14 @@ class RingSimulator:
         abi.FAST.mailbox.pack_into(
             self.mapping, 0, abi.MAILBOX_VERSION, flags, self.cmdr_off, ring_size, 0, 0
         )
+        # cmd_head is stored whole, as the kernel's UPDATE_HEAD does (see abi.mailbox_words).
+        self._words = abi.mailbox_words(self.mapping)
         self.doorbell = SimDoorbell(self)
         self.handler: Callable[[], int] | None = None
         self.events = 0  # uio_event_notify count not yet seen by the handler
         self.broken: str | None = None
+        #: uflags bits, one of which every CMD slot behind cmd_tail must carry (0: unchecked).
+        self.answered_marks = 0
         self._head = 0
         self._last_cleaned = 0
         self._nblocks = data_size // block_size
@@ -296,8 +313,10 @@ class RingSimulator:
 
     def attach(self, device: Any, **loop_options: Any) -> RingLoop:
         """Serve ``device`` with a :class:`~devemu.tcmu.loop.RingLoop` on this ring."""
-        from devemu.tcmu.loop import RingLoop  # noqa: PLC0415
+        from devemu.tcmu.loop import ANSWERED, RingLoop  # noqa: PLC0415
 
+        # The loop marks every slot it answers (and UNKNOWN_OP ones are answered too).
+        self.answered_marks = ANSWERED | _UNKNOWN_OP
         return RingLoop(self.mapping, device, doorbell=self.doorbell, **loop_options)
 
     def process(self, max_rounds: int = 1_000_000) -> None:
@@ -429,7 +448,7 @@ class RingSimulator:
             inflight[ids[i]] = batch
         head += n * size
         self._head = head if head < self.cmdr_size else 0
-        _U32.pack_into(m, abi.CMD_HEAD_OFFSET, self._head)
+        self._words[_HEAD_WORD] = self._head
         self.events += 1
         return batch
 
@@ -510,6 +529,7 @@ class RingSimulator:
 
     def close(self) -> None:
         """Release the mapping (views handed out must be gone)."""
+        self._words.release()
         self.mapping.release()
         self._mmap.close()
 
@@ -565,7 +585,7 @@ class RingSimulator:
             _HDR.pack_into(self.mapping, self.cmdr_off + self._head, len_op, 0, 0, 0)
             self._slots[self._head] = len_op
             self._head = 0
-            _U32.pack_into(self.mapping, abi.CMD_HEAD_OFFSET, 0)
+            self._words[_HEAD_WORD] = 0
 
     def _queue_cmd(self, h: Handle) -> bool:
         """``queue_cmd_ring``: True once in the ring (or refused), False to wait."""
@@ -668,7 +688,7 @@ class RingSimulator:
         self._inflight[cmd_id] = h
         head += size
         self._head = head if head < cmdr_size else head - cmdr_size
-        _U32.pack_into(m, abi.CMD_HEAD_OFFSET, self._head)
+        self._words[_HEAD_WORD] = self._head
         self.events += 1
         return True
 
@@ -720,7 +740,7 @@ class RingSimulator:
             _U16.pack_into(m, off + abi.TMR_CMD_IDS_OFFSET + 2 * k, cmd_id)
         self._slots[pos] = len_op
         self._head = (pos + size) % self.cmdr_size
-        _U32.pack_into(m, abi.CMD_HEAD_OFFSET, self._head)
+        self._words[_HEAD_WORD] = self._head
         self.events += 1
         return True
 
@@ -747,13 +767,18 @@ class RingSimulator:
         """``tcmu_handle_completions``: walk to ``cmd_tail`` reading every CMD slot."""
         m = self.mapping
         size = self.cmdr_size
-        tail = _U32.unpack_from(m, abi.CMD_TAIL_OFFSET)[0]
+        words = self._words
+        tail = words[_TAIL_WORD]
         pos = self._last_cleaned
         if tail == pos:
             return False
-        if tail >= size or tail & 7 or (tail - pos) % size > (self._head - pos) % size:
-            self._break(f"cmd_tail {tail:#x} is outside the entries {pos:#x}..{self._head:#x}")
+        head = self._head
+        if (tail >= size or tail & 7 or (tail - pos) % size > (head - pos) % size) or (
+            tail != head and tail not in self._slots
+        ):
+            self._tail_ok(tail, pos)  # says which
             return False
+        marks = self.answered_marks
         base = self.cmdr_off
         slots_pop = self._slots.pop
         inflight_pop = self._inflight.pop
@@ -762,7 +787,14 @@ class RingSimulator:
         completed = self._completed
         bm = self._bitmap
         done_state = State.DONE
-        while pos != tail:
+        while True:
+            if pos == tail:
+                # The kernel reads cmd_tail again before every entry (READ_ONCE);
+                # in one process it can only have moved while this walk ran.
+                now = words[_TAIL_WORD]
+                if now == tail or not self._tail_ok(now, pos):
+                    break
+                tail = now
             off = base + pos
             len_op, cmd_id, _, uflags, status, read_len = unpack(m, off)
             if slots_pop(pos, None) != len_op:
@@ -773,9 +805,15 @@ class RingSimulator:
                 pos -= size
             if len_op & 7 != _CMD:
                 continue
+            if marks and not uflags & marks:
+                self._break(
+                    f"cmd_tail {tail:#x} passed the CMD entry at {off - base:#x} "
+                    f"(cmd_id {cmd_id}) before it was answered"
+                )
+                break
             h = inflight_pop(cmd_id, None)
             if h is None:
-                self._break(f"cmd_id {cmd_id} at {off - base:#x} not found, ring is broken")
+                self._break(f"cmd_id {cmd_id} at {off - base:#x} {self._why_not_found(cmd_id)}")
                 break
             if isinstance(h, _Batch):
                 if not status and not uflags & (_UNKNOWN_OP | _KEEP_BUF):
@@ -807,6 +845,25 @@ class RingSimulator:
             heappush(free_ids, cmd_id)
         self._last_cleaned = pos
         return True
+
+    def _tail_ok(self, tail: int, pos: int) -> bool:
+        """A cmd_tail the kernel may walk to from ``pos``: the end of an entry up to cmd_head."""
+        size = self.cmdr_size
+        if tail >= size or tail & 7 or (tail - pos) % size > (self._head - pos) % size:
+            self._break(f"cmd_tail {tail:#x} is outside the entries {pos:#x}..{self._head:#x}")
+            return False
+        if tail != self._head and tail not in self._slots:
+            self._break(f"cmd_tail {tail:#x} is inside an entry, not at the end of one")
+            return False
+        return True
+
+    def _why_not_found(self, cmd_id: int) -> str:
+        """The kernel's "not found, ring is broken", with the reason it was not."""
+        if cmd_id in self._kept:
+            return "was completed with KEEP_BUF already, ring is broken"
+        if cmd_id in self._free_ids:
+            return "is not outstanding: it was completed already (answered twice), ring is broken"
+        return "was never issued, ring is broken"
 
     def _complete(self, h: Handle, off: int, uflags: int, status: int, read_len: int) -> None:
         """``tcmu_handle_completion`` and the target core's completion."""

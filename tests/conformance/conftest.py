@@ -1,17 +1,25 @@
-"""The ``target`` fixture: one :class:`scsi_target.SimulatorTarget` per device type."""
+"""The ``served`` fixture: each device type of :mod:`tests.conformance.devices` behind
+the ring simulator, settled, with its profile."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
-from tests.conformance.scsi_target import DEVICE_TYPES, SimulatorTarget, settle
+from devemu.testing.conformance import Profile, RingTarget, settle
+from tests.conformance.devices import DEVICES
 
 
-@pytest.fixture(params=sorted(DEVICE_TYPES))
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> SimulatorTarget:
-    name: str = request.param
-    t = SimulatorTarget(name, DEVICE_TYPES[name](tmp_path))
-    settle(t)
-    return t
+class Served(NamedTuple):
+    target: RingTarget
+    profile: Profile
+
+
+@pytest.fixture(params=sorted(DEVICES))
+def served(request: pytest.FixtureRequest, tmp_path: Path) -> Served:
+    profile, make = DEVICES[request.param]
+    target = RingTarget(make(tmp_path))
+    settle(target)
+    return Served(target, profile)

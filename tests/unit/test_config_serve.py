@@ -17,7 +17,8 @@ import pytest
 
 from devemu import cli, daemon_cli
 from devemu.config import Config
-from devemu.daemon import JOURNAL_NAME, check_host
+from devemu.tcmu.backend import JOURNAL_NAME
+from devemu.tcmu.host import check_host
 
 LAB = """\
 [daemon]

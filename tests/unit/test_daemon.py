@@ -13,11 +13,12 @@ import pytest
 
 from devemu.config import Config
 from devemu.control import call
-from devemu.daemon import Daemon, ServeError, check_host
+from devemu.daemon import MAX_RECOVERIES, Daemon, RingState
 from devemu.scsi.command import Command, Result, Status
 from devemu.scsi.device import ScsiDevice
 from devemu.scsi.sense import COMMAND_ABORTED, parse_sense
 from devemu.served import ServedDevice
+from devemu.tcmu.host import ServeError, check_host
 from devemu.tcmu.loop import DEFERRED
 from devemu.tcmu.netlink import DeviceEvent, TcmuCommand
 from devemu.testing import EchoCdbDevice, RingSimulator
@@ -64,6 +65,35 @@ class SimChannel:
         os.close(self._w)
 
 
+class SimRingWatch:
+    """The kernel log as a pipe: readable when the kernel says a ring is broken."""
+
+    def __init__(self) -> None:
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._r, False)
+        self.probed: list[str] = []
+
+    def say_broken(self) -> None:
+        os.write(self._w, b"cmd_id 8 not found, ring is broken\n")
+
+    def fileno(self) -> int:
+        return self._r
+
+    def alarmed(self) -> bool:
+        with contextlib.suppress(BlockingIOError):
+            return b"broken" in os.read(self._r, 4096)
+        return False
+
+    def is_broken(self, bell: Any) -> bool:
+        channel = cast(SimChannel, bell)
+        self.probed.append(str(channel.sim.broken))
+        return channel.sim.broken is not None
+
+    def close(self) -> None:
+        os.close(self._r)
+        os.close(self._w)
+
+
 class SimBackend:
     def __init__(self) -> None:
         self.sims: dict[str, RingSimulator] = {}
@@ -71,6 +101,7 @@ class SimBackend:
         self.calls: list[str] = []
         self.replies: list[tuple[DeviceEvent, int]] = []
         self.expect_reply = False
+        self.watch: SimRingWatch | None = None
 
     def preflight(self) -> None:
         self.calls.append("preflight")
@@ -90,6 +121,16 @@ class SimBackend:
 
     def release(self, device: ServedDevice) -> None:
         self.calls.append(f"release {device.name}")
+
+    def recreate(self, device: ServedDevice) -> SimChannel:
+        self.calls.append(f"recreate {device.name}")
+        self.sims[device.name] = RingSimulator()
+        channel = SimChannel(self.sims[device.name])
+        self.channels[device.name] = channel
+        return channel
+
+    def ring_watch(self) -> SimRingWatch | None:
+        return self.watch
 
     def events(self) -> None:
         return None
@@ -307,3 +348,69 @@ def test_host_checks_say_what_to_run(tmp_path: Path) -> None:
     check_host(configfs, sysfs, euid=0, fabric="none")
     (sysfs / "module" / "tcm_loop").mkdir()
     check_host(configfs, sysfs, euid=0)
+
+
+def test_a_broken_ring_is_said_once_and_its_backstore_recreated_while_others_serve(
+    setup: tuple[Daemon, SimBackend, list[str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    daemon, backend, _ = setup
+    backend.watch = SimRingWatch()
+    daemon.start()
+    assert daemon.ready_file is not None
+    _until(daemon, daemon.ready_file.exists)
+    old_sim, old_channel = backend.sims["d1"], backend.channels["d1"]
+    # The kernel marks d1's ring broken: it now answers every command itself.
+    old_sim.broken = "cmd_id 8 not found, ring is broken"
+    failed = old_sim.submit(TUR)
+    assert failed.result is not None and failed.result.status == Status.CHECK_CONDITION
+    backend.calls.clear()
+    caplog.clear()
+    backend.watch.say_broken()
+    _until(daemon, lambda: daemon.served["d1"].ring_state is RingState.RECOVERING)
+    answers: list[dict[str, Any]] = []
+    _until(daemon, lambda: daemon.served["d1"].ring_state is RingState.SERVING)
+    assert backend.calls == ["unexport d1 1", "recreate d1", "export d1 1"]
+    assert old_channel.closed and daemon.served["d1"].exported
+    said = [r for r in caplog.records if "broken" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelname == "ERROR"
+    assert "d1: the kernel marked the ring of LUN 1 broken" in said[0].getMessage()
+
+    # The new ring serves; d0 was never touched.
+    new_sim, new_channel = backend.sims["d1"], backend.channels["d1"]
+    assert new_sim is not old_sim
+    fresh = new_sim.submit(INQUIRY, data_in_length=36)
+    new_channel.kick()
+    _until(daemon, lambda: fresh.done)
+    assert fresh.result is not None and fresh.result.data == INQUIRY
+    d0 = backend.sims["d0"].submit(TUR)
+    backend.channels["d0"].kick()
+    _until(daemon, lambda: d0.done)
+
+    client = threading.Thread(
+        target=lambda: answers.append(call(daemon.config.control_socket, None, "status"))
+    )
+    client.start()
+    _until(daemon, lambda: bool(answers))
+    client.join()
+    by_name = {d["name"]: d for d in answers[0]["devices"]}
+    assert by_name["d1"]["ring"] == {"state": "serving", "breaks": 1}
+    assert by_name["d0"] == {"name": "d0", "kind": "disk", "ops": ["status"], "x": 1}
+    daemon.request_stop("test")
+    daemon.shutdown()
+
+
+def test_a_ring_that_keeps_breaking_is_left_broken_and_shown(
+    setup: tuple[Daemon, SimBackend, list[str]],
+) -> None:
+    daemon, backend, _ = setup
+    daemon.export = False
+    daemon.start()
+    for _ in range(MAX_RECOVERIES + 1):
+        backend.sims["d0"].broken = "broken"
+        daemon.ring_broken("d0")
+        _until(daemon, lambda: daemon.served["d0"].ring_state is not RingState.RECOVERING)
+    item = daemon.served["d0"]
+    assert item.ring_state is RingState.BROKEN
+    assert item.status()["ring"] == {"state": "broken", "breaks": MAX_RECOVERIES + 1}
+    assert backend.calls.count("recreate d0") == MAX_RECOVERIES
+    daemon.shutdown()

@@ -19,3 +19,24 @@ def lines(output: str, tag: str) -> list[str]:
         for line in output.splitlines()
         if line == tag or line.startswith(tag + " ")
     ]
+
+
+def _items(text: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for n, item in enumerate(text.split()):
+        key, sep, rest = item.partition("=")
+        if sep:
+            found[key] = rest
+        else:
+            found[f"#{n}"] = item
+    return found
+
+
+def fields(output: str, key: str) -> dict[str, str]:
+    """The ``name=value`` items of the line ``KEY ...`` (other words under ``#N``)."""
+    return _items(value(output, key))
+
+
+def records(output: str, tag: str) -> list[dict[str, str]]:
+    """:func:`fields` of every line tagged ``TAG``, in order."""
+    return [_items(line) for line in lines(output, tag)]

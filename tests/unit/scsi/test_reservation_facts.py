@@ -48,31 +48,26 @@ def _reserved_by_other(tmp_path: Path, cls: type[ScsiDevice], pr_type: PrType) -
     return device
 
 
+#: What each persistent reservation type held by another nexus refuses.
+REFUSED_UNDER = {
+    PrType.WRITE_EXCLUSIVE: {Conflict.ALWAYS},
+    PrType.EXCLUSIVE_ACCESS: {Conflict.ALWAYS, Conflict.EXCLUSIVE_ACCESS},
+}
+
+
+@pytest.mark.parametrize("pr_type", list(REFUSED_UNDER), ids=lambda t: t.name)
 @pytest.mark.parametrize(("cls", "spec"), CASES)
-def test_write_exclusive_refuses_what_changes_anything(
-    tmp_path: Path, cls: type[ScsiDevice], spec: CommandSpec
+def test_a_reservation_refuses_what_the_entry_says(
+    tmp_path: Path, cls: type[ScsiDevice], spec: CommandSpec, pr_type: PrType
 ) -> None:
-    device = _reserved_by_other(tmp_path, cls, PrType.WRITE_EXCLUSIVE)
+    """Write Exclusive refuses what changes anything; Exclusive Access the reads too."""
+    device = _reserved_by_other(tmp_path, cls, pr_type)
     try:
         answer = device.execute(Command(_cdb(spec), [memoryview(bytearray(512))], nexus="me"))
     finally:
         device.close()
     conflicted = answer.status == Status.RESERVATION_CONFLICT
-    assert conflicted is (spec.conflict is Conflict.ALWAYS), (spec.name, spec.access)
-
-
-@pytest.mark.parametrize(("cls", "spec"), CASES)
-def test_exclusive_access_refuses_the_reading_commands_too(
-    tmp_path: Path, cls: type[ScsiDevice], spec: CommandSpec
-) -> None:
-    device = _reserved_by_other(tmp_path, cls, PrType.EXCLUSIVE_ACCESS)
-    try:
-        answer = device.execute(Command(_cdb(spec), [memoryview(bytearray(512))], nexus="me"))
-    finally:
-        device.close()
-    conflicted = answer.status == Status.RESERVATION_CONFLICT
-    expected = spec.conflict in (Conflict.ALWAYS, Conflict.EXCLUSIVE_ACCESS)
-    assert conflicted is expected, (spec.name, spec.access)
+    assert conflicted is (spec.conflict in REFUSED_UNDER[pr_type]), (spec.name, spec.access)
 
 
 def test_unmap_and_write_same_unmap_conflict_on_a_disk(tmp_path: Path) -> None:

@@ -549,7 +549,7 @@ def test_may_replay(opcode: int, replay: bool) -> None:
     assert drive.may_replay(Command(bytes([opcode]) + bytes(15))) is replay
 
 
-def test_restart_reopens_the_cartridge_at_bop(cartridge: Path, tmp_path: Path) -> None:
+def test_restart_keeps_the_tape_where_it_was(cartridge: Path, tmp_path: Path) -> None:
     state = tmp_path / "state"
     drv = TapeDrive(IDENTITY, state_dir=state)
     drv.load(cartridge)
@@ -565,7 +565,9 @@ def test_restart_reopens_the_cartridge_at_bop(cartridge: Path, tmp_path: Path) -
     h2 = Host(again)
     h2.check([0, 0, 0, 0, 0, 0], POWER_ON_RESET_OR_BUS_DEVICE_RESET)
     h2.ok([0, 0, 0, 0, 0, 0])
-    assert h2.position() == 0
+    assert h2.position() == 3  # after "k", the filemark and "l": the host's next write appends
+    h2.ok([0x0A, 1, 0, 0, 1, 0], out=b"m" * 1024)
+    h2.ok([0x01, 0, 0, 0, 0, 0])  # REWIND
     assert h2.ok([0x08, 1, 0, 0, 1, 0], n=1024) == b"k" * 1024
     assert again.unload() == cartridge
     assert TapeDrive(IDENTITY, state_dir=state).loaded_path is None

@@ -1,43 +1,31 @@
-"""The SCSI target every conformance test talks to, one per device type.
+"""One devemu device per profile, built in a temporary folder, for the suite to judge.
 
-A test gets ``target`` and calls ``target.execute(cdb, data_out=None,
-data_in_length=0) -> (status, sense, data)``. Nothing else of the device
-is needed, so the same suite can run over any transport: today the ring
-simulator of :mod:`devemu.testing` (the real ring code, READ_LEN
-included), later the kernel ring. ``target.commands`` is the device's
-command table when the transport can see it (None otherwise).
-
-Adding a device type is one entry in ``DEVICE_TYPES``.
+Adding a device type is one entry in ``DEVICES``: a profile of
+:mod:`devemu.testing.conformance.device_profiles` (or one written here)
+and a function that builds the device in that state.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar, NamedTuple
+from typing import ClassVar
 
 from devemu.cdrom.device import CdromDevice
+from devemu.cdrom.image import load_image
+from devemu.cdrom.iso_writer import make_iso
 from devemu.changer.cartridge_store import CartridgeDirectory
 from devemu.changer.device import MediumChanger
 from devemu.changer.elements import ElementLayout
 from devemu.changer.library import Library
 from devemu.disk.device import Disk
 from devemu.disk.image import DiskImage, create_image
-from devemu.scsi.command import Status
 from devemu.scsi.device import ScsiDevice
 from devemu.scsi.identity import Identity
 from devemu.scsi.spc import SPC_COMMANDS
 from devemu.scsi.table import CommandTable
 from devemu.tape.drive import TapeDrive
-from devemu.testing import RingSimulator
-
-
-class Answer(NamedTuple):
-    """Status, sense data and data-in of one command, as the initiator sees them."""
-
-    status: int
-    sense: bytes
-    data: bytes
+from devemu.testing.conformance import PROFILES, Profile
 
 
 class MinimalDevice(ScsiDevice):
@@ -45,6 +33,9 @@ class MinimalDevice(ScsiDevice):
 
     peripheral_type: ClassVar[int] = 0x1F  # unknown or no device type
     commands: ClassVar[CommandTable] = CommandTable(SPC_COMMANDS)
+
+
+MINIMAL = Profile("minimal", 0x1F, removable=False, ready=True, commands=MinimalDevice.commands)
 
 
 def _identity(product: str, serial: str) -> Identity:
@@ -62,6 +53,15 @@ def make_disk(tmp: Path) -> ScsiDevice:
 
 def make_cdrom(tmp: Path) -> ScsiDevice:
     return CdromDevice(_identity("VIRTUAL CDROM", "CD000001"))
+
+
+def make_cdrom_with_disc(tmp: Path) -> ScsiDevice:
+    (tmp / "tree").mkdir()
+    (tmp / "tree" / "README.TXT").write_text("conformance\n")
+    make_iso(tmp / "tree", tmp / "disc.iso", label="CONFORMANCE")
+    drive = CdromDevice(_identity("VIRTUAL CDROM", "CD000002"))
+    drive.insert(load_image(tmp / "disc.iso"))
+    return drive
 
 
 def make_tape(tmp: Path) -> ScsiDevice:
@@ -88,41 +88,13 @@ def make_changer(tmp: Path) -> ScsiDevice:
     return MediumChanger(_identity("VTL CHANGER", "LIB00001"), library)
 
 
-#: Every device type in the tree, by name.
-DEVICE_TYPES: dict[str, Callable[[Path], ScsiDevice]] = {
-    "minimal": make_minimal,
-    "disk": make_disk,
-    "cdrom": make_cdrom,
-    "tape": make_tape,
-    "tape-loaded": make_loaded_tape,
-    "changer": make_changer,
+#: Every device type in the tree, in each state the suite judges: its profile and builder.
+DEVICES: dict[str, tuple[Profile, Callable[[Path], ScsiDevice]]] = {
+    "minimal": (MINIMAL, make_minimal),
+    "disk": (PROFILES["disk"], make_disk),
+    "cdrom": (PROFILES["cdrom"], make_cdrom),
+    "cdrom-disc": (PROFILES["cdrom-disc"], make_cdrom_with_disc),
+    "tape": (PROFILES["tape"], make_tape),
+    "tape-loaded": (PROFILES["tape-loaded"], make_loaded_tape),
+    "changer": (PROFILES["changer"], make_changer),
 }
-
-
-class SimulatorTarget:
-    """A device served through the in-process TCMU ring simulator."""
-
-    def __init__(self, name: str, device: ScsiDevice) -> None:
-        self.name = name
-        self.device = device
-        self.commands: CommandTable | None = device.commands
-        self.sim = RingSimulator()
-        self.loop = self.sim.attach(device)
-
-    def execute(
-        self,
-        cdb: bytes | bytearray | list[int],
-        data_out: bytes | None = None,
-        data_in_length: int = 0,
-    ) -> Answer:
-        done = self.sim.execute(bytes(cdb), data_out, data_in_length)
-        return Answer(done.status, bytes(done.sense), bytes(done.data))
-
-
-def settle(target: SimulatorTarget) -> None:
-    """Clear the power-on unit attention the way an initiator does: TEST UNIT READY."""
-    for _ in range(8):
-        status, sense, _ = target.execute(bytes(6))
-        if status != Status.CHECK_CONDITION or (sense[2] & 0xF) != 0x6:
-            return
-    raise AssertionError(f"{target.name}: unit attentions never end")

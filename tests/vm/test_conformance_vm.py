@@ -1,0 +1,150 @@
+"""The public SPC suite against the real kernel ring: SG_IO from inside the guest.
+
+One boot. The guest serves a disk, an optical drive and a tape library
+(its changer and one drive) with ``devemu serve``, finds each logical
+unit's ``/dev/sgN`` with lsscsi and runs ``python -m
+devemu.testing.conformance NODE --type TYPE --through-lio --json`` on
+it: the same checks ``tests/conformance`` runs through the ring
+simulator, here through the sg driver, tcm_loop, the target core and
+``target_core_user``. The drives are judged in both states: the optical
+drive empty, then with a disc inserted (``devemu cdrom insert``); the
+tape drive empty, then with a cartridge the changer loaded (``mtx
+load``). ``--through-lio`` is the one difference the profiles declare:
+the target core answers REPORT LUNS itself, so the checks judge only that
+its answer is well formed, and say so in their results.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from devemu.cdrom.iso_writer import make_iso
+from devemu.disk.image import create_image
+from devemu.testing.conformance import CHECKS
+from devemu.testing.conformance.run import PASSED
+from devemu.vm import VmResult
+from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
+from devemu.vm.session import VmSession
+from tests.vm.vm_helpers import lines, value
+
+pytestmark = pytest.mark.vm
+
+#: Seconds one profile's run may take in the guest (QEMU TCG) before it is stopped.
+PROFILE_TIMEOUT = 240
+#: Seconds the whole boot may take.
+BOOT_TIMEOUT = 900
+
+CONFIG = f"""\
+{GUEST_DAEMON_TABLE}
+[[disk]]
+name = "disk0"
+image = "disk0.img"
+serial = "CONFDISK0001"
+
+[[cdrom]]
+name = "cd0"
+serial = "CONFCD000001"
+
+[[library]]
+name = "vtl0"
+directory = "/run/vtl-tapes"
+slots = 4
+import_export = 1
+barcode_prefix = "E01"
+count = 2
+serial = "CONFLIB00001"
+
+[[library.drives]]
+name = "vtl0-d0"
+serial = "CONFDRIVE001"
+"""
+
+PROFILES = ("disk", "cdrom", "cdrom-disc", "tape", "tape-loaded", "changer")
+
+SCRIPT = (
+    guest_functions(ready_timeout=60)
+    + rf"""
+S="$DEVEMU_VM_SHARE"
+serve_start "$S/conformance.toml" /tmp/serve.log -v
+# The guest holds only the served units: one of each type, found by its type column.
+sg_of() {{ echo "$units" | awk -v t="$1" '$2 == t {{print $NF}}' | head -n1; }}
+for _ in $(seq 100); do
+    units=$(lsscsi -g)
+    DISK=$(sg_of disk); CD=$(sg_of cd/dvd); TAPE=$(sg_of tape); CH=$(sg_of mediumx)
+    [ -c "$DISK" ] && [ -c "$CD" ] && [ -c "$TAPE" ] && [ -c "$CH" ] && break
+    sleep 0.1
+done
+echo "$units" | sed 's/^/LSSCSI /'
+echo "NODES $DISK $CD $TAPE $CH"
+suite() {{
+    t0=$(date +%s.%N)
+    status=0
+    timeout {PROFILE_TIMEOUT} "$DEVEMU_VM_PYTHON" -m devemu.testing.conformance "$2" \
+        --type "$1" --through-lio --json > "/tmp/$1.json" 2> "/tmp/$1.err" || status=$?
+    echo "SECONDS $1 $(echo "$(date +%s.%N) - $t0" | bc)"
+    echo "EXIT $1 $status"
+    sed "s/^/RESULT $1 /" "/tmp/$1.json"
+    sed "s/^/STDERR $1 /" "/tmp/$1.err"
+}}
+wait_ready() {{
+    for _ in $(seq 100); do sg_turs "$1" > /dev/null 2>&1 && return 0; sleep 0.1; done
+    return 1
+}}
+suite disk "$DISK"
+suite cdrom "$CD"
+devemu cdrom insert cd0 "$S/disc.iso" | sed 's/^/INSERT /'
+wait_ready "$CD" && echo "DISC_READY ok"
+suite cdrom-disc "$CD"
+suite tape "$TAPE"
+mtx -f "$CH" load 1 0 && echo "LOAD ok"
+wait_ready "$TAPE" && echo "TAPE_READY ok"
+suite tape-loaded "$TAPE"
+suite changer "$CH"
+echo "--- serve log"
+cat /tmp/serve.log
+"""
+)
+
+
+@pytest.fixture(scope="module")
+def boot(vm_session: VmSession, tmp_path_factory: pytest.TempPathFactory) -> VmResult:
+    share = tmp_path_factory.mktemp("conformance-share")
+    create_image(share / "disk0.img", 16 << 20)
+    (share / "tree").mkdir()
+    (share / "tree" / "README.TXT").write_text("conformance\n")
+    make_iso(share / "tree", share / "disc.iso", label="CONFORMANCE")
+    (share / "conformance.toml").write_text(CONFIG)
+    result = vm_session.run(SCRIPT, share=share, timeout=BOOT_TIMEOUT)
+    print(result.output)
+    return result
+
+
+def test_script_completed_and_found_every_unit(boot: VmResult) -> None:
+    assert boot.exit_code == 0, boot.output
+    nodes = value(boot.output, "NODES").split()
+    assert len(nodes) == 4 and all(re.fullmatch(r"/dev/sg\d+", n) for n in nodes), nodes
+    assert value(boot.output, "DISC_READY") == "ok"
+    assert value(boot.output, "LOAD") == "ok" and value(boot.output, "TAPE_READY") == "ok"
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_check_passes_on_the_kernel_ring(boot: VmResult, profile: str) -> None:
+    assert value(boot.output, f"EXIT {profile}") == "0", "\n".join(
+        lines(boot.output, f"RESULT {profile}") + lines(boot.output, f"STDERR {profile}")
+    )
+    (line,) = lines(boot.output, f"RESULT {profile}")
+    report = json.loads(line)
+    assert report["profile"] == profile
+    results = {r["name"]: r for r in report["results"]}
+    assert list(results) == [c.__name__ for c in CHECKS]
+    failed = {n: r["detail"] for n, r in results.items() if r["outcome"] != PASSED}
+    assert not failed, failed
+    # The one declared difference: the target core answers REPORT LUNS.
+    assert report["answered_by_transport"] == {
+        "0xa0": "REPORT LUNS is answered by the Linux target core (passthrough_parse_cdb)"
+    }
+    reserved = results["every_reserved_bit_is_refused_with_the_field_pointer"]["detail"]
+    assert reserved.startswith("0xa0 not held to the device: REPORT LUNS"), reserved
