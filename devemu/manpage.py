@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from devemu import __version__
-from devemu.global_options import PlainHelpFormatter, is_leaf, plain_text, walk
+from devemu.global_options import DEFAULTS, PlainHelpFormatter, is_leaf, plain_text, walk
 
 EXIT_STATUS = (
     ("0", "success (or, for devemu vm, the guest command's status)"),
@@ -33,13 +33,19 @@ def _paragraphs(text: str) -> list[str]:
     return [" ".join(p.split()) for p in re.split(r"\n\s*\n", plain_text(text)) if p.strip()]
 
 
-def _options(parser: argparse.ArgumentParser, *, with_help: bool = False) -> list[str]:
+def _options(
+    parser: argparse.ArgumentParser, told: dict[str, str | None] | None = None
+) -> list[str]:
+    """The options of ``parser``, less those ``told`` already (global option: its help)."""
     formatter = PlainHelpFormatter(parser.prog)
     lines: list[str] = []
     for action in parser._actions:
         if action.help == argparse.SUPPRESS or isinstance(action, argparse._SubParsersAction):
             continue
-        if isinstance(action, argparse._HelpAction) and not with_help:
+        if told is not None and (
+            isinstance(action, argparse._HelpAction)
+            or (action.dest in DEFAULTS and told.get(action.dest) == action.help)
+        ):
             continue
         lines.append(".TP")
         lines.append(f"\\fB{escape(formatter._format_action_invocation(action))}\\fR")
@@ -49,14 +55,19 @@ def _options(parser: argparse.ArgumentParser, *, with_help: bool = False) -> lis
     return lines
 
 
-def _section(path: tuple[str, ...], parser: argparse.ArgumentParser, help_text: str) -> list[str]:
+def _section(
+    path: tuple[str, ...],
+    parser: argparse.ArgumentParser,
+    help_text: str,
+    told: dict[str, str | None],
+) -> list[str]:
     lines = [f'.SS "{escape(" ".join(("devemu", *path)))}"', ".nf"]
     usage = parser.format_usage().removeprefix("usage: ").strip().splitlines()
     lines += [escape(usage[0]), *(escape("    " + line.strip()) for line in usage[1:])]
     lines.append(".fi")
     for paragraph in _paragraphs(parser.description or help_text):
         lines += [".PP", escape(paragraph)]
-    return lines + _options(parser)
+    return lines + _options(parser, told)
 
 
 def render(root: argparse.ArgumentParser) -> str:
@@ -72,13 +83,14 @@ def render(root: argparse.ArgumentParser) -> str:
         "The options \\fB\\-v\\fR, \\fB\\-\\-socket\\fR and \\fB\\-\\-json\\fR may be given "
         "after \\fBdevemu\\fR, after a command group or after the command.",
         ".SH OPTIONS",
-        *_options(root, with_help=True),
+        *_options(root),
         ".SH COMMANDS",
     ]
     helps = _command_helps(root)
+    told = {action.dest: action.help for action in root._actions}
     for path, parser in walk(root):
         if path and is_leaf(parser):
-            lines += _section(path, parser, helps.get(path, ""))
+            lines += _section(path, parser, helps.get(path, ""), told)
     lines.append(".SH EXIT STATUS")
     for status, meaning in EXIT_STATUS:
         lines += [".TP", f"\\fB{status}\\fR", escape(meaning)]
