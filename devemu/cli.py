@@ -9,7 +9,8 @@ one boundary between a command and the user's terminal. Exit status:
   configuration or image, a host that cannot serve, a daemon that
   refuses) or an OSError (a file that cannot be read or written), told in
   one line on stderr that names the file, key or place;
-- 2: the command line was wrong (argparse's usage errors);
+- 2: the command line was wrong (argparse's usage errors, a
+  :class:`~devemu.errors.UsageError`);
 - 130: interrupted.
 
 Anything else is a bug in devemu and keeps its traceback.
@@ -24,6 +25,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from devemu import __version__, global_options
 from devemu.errors import DevemuError
 
 #: ``module:function`` pairs that add subcommands, in the order ``--help`` lists them.
@@ -34,6 +36,8 @@ SUBCOMMANDS: tuple[str, ...] = (
     "devemu.tape.cli:add_tape_parser",
     "devemu.changer.cli:add_library_parser",
     "devemu.vm.cli:add_parser",
+    "devemu.completion:add_parser",
+    "devemu.manpage:add_parser",
 )
 
 
@@ -42,11 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="devemu",
         description="SCSI disks, optical drives and tape libraries served to Linux through TCMU.",
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for entry in SUBCOMMANDS:
         module, _, function = entry.partition(":")
         getattr(importlib.import_module(module), function or "add_parser")(sub)
+    global_options.install(parser)
     return parser
 
 
@@ -75,7 +80,13 @@ def fail(message: str, status: int = EXIT_FAILURE) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (devemu completion)
+        # Imported here: only a completion request needs it.
+        import argcomplete  # noqa: PLC0415
+
+        argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
+    global_options.fill_defaults(args)
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="devemu: %(levelname)s: %(name)s: %(message)s",

@@ -68,13 +68,35 @@ def check_summary(config: config_module.Config) -> str:
     return "\n".join(lines)
 
 
-def _describe(device: dict[str, Any]) -> str:
-    name = device.get("name", "?")
-    kind = device.get("kind", "?")
-    rest = ", ".join(
-        f"{key}={value}" for key, value in device.items() if key not in ("name", "kind", "ops")
+def _detail(key: str, value: Any) -> str | None:
+    """One fact of a device for the status table; None for nothing worth a column."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return f"{key}={'yes' if value else 'no'}"
+    if isinstance(value, dict):
+        inner = value.get("image", value.get("name"))
+        return f"{key}={inner}" if inner is not None else None
+    if isinstance(value, list):
+        return f"{key}={len(value)}"
+    return f"{key}={value}"
+
+
+def status_table(devices: list[dict[str, Any]]) -> str:
+    """What ``devemu status`` prints: one aligned row per device (NAME, KIND, STATE)."""
+    rows = [("NAME", "KIND", "STATE")]
+    for device in devices:
+        facts = (
+            _detail(key, value)
+            for key, value in device.items()
+            if key not in ("name", "kind", "ops")
+        )
+        state = ", ".join(fact for fact in facts if fact is not None) or "-"
+        rows.append((str(device.get("name", "?")), str(device.get("kind", "?")), state))
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    return "\n".join(
+        f"{name:<{widths[0]}}  {kind:<{widths[1]}}  {state}" for name, kind, state in rows
     )
-    return f"{name:<16} {kind:<10} {rest}".rstrip()
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -84,10 +106,7 @@ def _status(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2, default=str))
         return 0
     devices = result.get("devices", [])
-    if not devices:
-        print("no devices served")
-    for device in devices:
-        print(_describe(device))
+    print(status_table(devices) if devices else "no devices served")
     return 0
 
 
@@ -120,6 +139,5 @@ def add_parser(subparsers: Any) -> None:
         "status",
         help="list the devices a running daemon serves",
     )
-    status_parser.add_argument("--socket", type=Path, metavar="PATH", help="control socket")
     status_parser.add_argument("--json", action="store_true", help="print the raw JSON answer")
     status_parser.set_defaults(func=_status)

@@ -124,7 +124,6 @@ def add_parser(subparsers: Any) -> None:
             p.add_argument("image", help="ISO 9660 image or CUE sheet")
         if name != "status":
             p.add_argument("--force", action="store_true", help="even if removal is prevented")
-        p.add_argument("--socket", help="control socket of the daemon")
         p.add_argument("--json", action="store_true", help="print the reply as JSON")
         p.set_defaults(func=func)
 

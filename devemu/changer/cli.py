@@ -37,12 +37,6 @@ def add_library_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="inspect a served tape library; import and export cartridges",
         description="Operator commands for a tape library served by `devemu serve`.",
     )
-    parser.add_argument(
-        "--socket",
-        type=Path,
-        default=None,
-        help="the daemon's control socket (default: $DEVEMU_SOCKET or /run/devemu/control.sock)",
-    )
     sub = parser.add_subparsers(dest="library_command", required=True, metavar="COMMAND")
 
     status = sub.add_parser("status", help="show every element and what it holds")
@@ -53,11 +47,13 @@ def add_library_parser(subparsers: Any) -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="put cartridge BARCODE into a free mail slot")
     imp.add_argument("barcode", help="barcode; its file BARCODE.tape is in the cartridge folder")
     imp.add_argument("--library", help="the library (changer) name")
+    imp.add_argument("--json", action="store_true", help="print the answer as JSON")
     imp.set_defaults(func=_import)
 
     exp = sub.add_parser("export", help="take the cartridge in SLOT out of the library")
     exp.add_argument("slot", help="mtx slot number (mail slots follow the storage slots)")
     exp.add_argument("--library", help="the library (changer) name")
+    exp.add_argument("--json", action="store_true", help="print the answer as JSON")
     exp.set_defaults(func=_export)
     return parser
 
@@ -120,6 +116,9 @@ def _status(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     name = _library(args, args.library)
     answer = control.call(_socket(args), name, "import", barcode=args.barcode)
+    if args.json:
+        print(json.dumps(answer, indent=1))
+        return 0
     print(f"{answer['barcode']} is in {answer['element']} (mtx slot {answer['slot']})")
     return 0
 
@@ -127,5 +126,8 @@ def _import(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     name = _library(args, args.library)
     answer = control.call(_socket(args), name, "export", slot=args.slot)
+    if args.json:
+        print(json.dumps(answer, indent=1))
+        return 0
     print(f"{answer['barcode']} left the library from {answer['element']}")
     return 0

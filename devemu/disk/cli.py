@@ -9,6 +9,7 @@ is allocated.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
@@ -31,12 +32,27 @@ def _create(args: argparse.Namespace) -> int:
     return 0
 
 
+def describe(path: str, block_size: int) -> dict[str, Any]:
+    """What ``devemu disk info --json`` prints: capacity and allocated space of an image."""
+    with DiskImage(path, block_size, read_only=True) as image:
+        return {
+            "image": path,
+            "size": image.capacity * image.block_size,
+            "block_size": image.block_size,
+            "blocks": image.capacity,
+            "allocated": image.allocated_bytes(),
+        }
+
+
 def _info(args: argparse.Namespace) -> int:
-    with DiskImage(args.path, args.block_size, read_only=True) as image:
-        size = image.capacity * image.block_size
-        allocated = image.allocated_bytes()
-        print(f"{args.path}: {size} bytes, {image.capacity} blocks of {image.block_size}")
-        print(f"allocated: {allocated} bytes ({100 * allocated / size:.1f}%)")
+    info = describe(args.path, args.block_size)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    size, allocated = info["size"], info["allocated"]
+    share = 100 * allocated / size if size else 0.0
+    print(f"{args.path}: {size} bytes, {info['blocks']} blocks of {info['block_size']}")
+    print(f"allocated: {allocated} bytes ({share:.1f}%)")
     return 0
 
 
@@ -53,5 +69,8 @@ def add_parser(subparsers: Any) -> None:
     create.set_defaults(func=_create)
     info = sub.add_parser("info", help="capacity and allocated space of an image")
     info.add_argument("path", help="image file")
-    info.add_argument("--block-size", type=int, choices=BLOCK_SIZES, default=512)
+    info.add_argument(
+        "--block-size", type=int, choices=BLOCK_SIZES, default=512, help="logical block length"
+    )
+    info.add_argument("--json", action="store_true", help="print as JSON")
     info.set_defaults(func=_info)

@@ -18,13 +18,15 @@ makes ``--dir`` if it is missing.
 from __future__ import annotations
 
 import argparse
+import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from devemu.errors import DevemuError, ImageError, UsageError
 from devemu.sizes import size_argument
 from devemu.tape import mam
-from devemu.tape.cartridge import FILEMARK, Cartridge, PartitionIndex
+from devemu.tape.cartridge import FILEMARK, Cartridge, JournalEntry, PartitionIndex
 from devemu.tape.cartridge_check import CARTRIDGE_SUFFIX, barcode_problem
 from devemu.tape.media import MEDIA, check_volume_label
 
@@ -47,11 +49,13 @@ def add_tape_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     info = sub.add_parser("info", help="describe a cartridge file")
     info.add_argument("file", type=Path)
     info.add_argument("--verify", action="store_true", help="check every record's CRC")
+    info.add_argument("--json", action="store_true", help="print as JSON")
     info.set_defaults(func=_info)
 
     dump = sub.add_parser("dump", help="list the records and filemarks of a cartridge")
     dump.add_argument("file", type=Path)
     dump.add_argument("--journal", action="store_true", help="list the raw journal entries")
+    dump.add_argument("--json", action="store_true", help="print as JSON")
     dump.set_defaults(func=_dump)
 
 
@@ -103,14 +107,28 @@ def _attribute_text(a: mam.Attribute) -> str:
 
 def _info(args: argparse.Namespace) -> int:
     with Cartridge.open(args.file, read_only=True) as cart:
+        problems = [str(p) for p in cart.verify()] if args.verify else []
+        if args.json:
+            out = describe(cart)
+            out["attributes"] = [
+                {"id": ident, "name": _attribute_name(ident), "value": _attribute_text(a)}
+                for ident, a in sorted(cart.attributes(0).items())
+            ]
+            if args.verify:
+                out["damaged"] = problems
+            print(json.dumps(out, indent=2))
+            return 1 if problems else 0
         print_info(cart)
         if args.verify:
-            problems = cart.verify()
             for p in problems:
                 print(f"damaged: {p}")
             print("verify: " + ("ok" if not problems else f"{len(problems)} damaged records"))
-            return 1 if problems else 0
-    return 0
+    return 1 if problems else 0
+
+
+def _attribute_name(ident: int) -> str:
+    spec = mam.STANDARD.get(ident)
+    return spec.name if spec else "(host attribute)"
 
 
 def describe(cart: Cartridge) -> dict[str, Any]:
@@ -158,35 +176,55 @@ def print_info(cart: Cartridge) -> None:
         )
     print("attributes:")
     for ident, a in sorted(cart.attributes(0).items()):
-        spec = mam.STANDARD.get(ident)
-        name = spec.name if spec else "(host attribute)"
-        print(f"  0x{ident:04X} {name}: {_attribute_text(a)}")
+        print(f"  0x{ident:04X} {_attribute_name(ident)}: {_attribute_text(a)}")
+
+
+def runs(part: PartitionIndex) -> Iterator[tuple[int, int, int]]:
+    """``(first, end, length)`` of each run of equal objects; ``length`` FILEMARK for marks."""
+    i = 0
+    n = part.eod
+    lengths = part.lengths
+    while i < n:
+        j = i
+        while j < n and lengths[j] == lengths[i]:
+            j += 1
+        yield i, j, lengths[i]
+        i = j
 
 
 def listing(part: PartitionIndex) -> list[str]:
     """Lines describing a partition: block runs, filemarks, end of data."""
     lines = []
-    i = 0
-    n = part.eod
-    lengths = part.lengths
-    while i < n:
-        length = lengths[i]
+    for i, j, length in runs(part):
         if length == FILEMARK:
-            j = i
-            while j < n and lengths[j] == FILEMARK:
-                j += 1
             what = "filemark" if j - i == 1 else f"{j - i} filemarks"
             lines.append(f"{_span(i, j)}  {what}  (file {part.file_number(i)} ends)")
         else:
-            j = i
-            while j < n and lengths[j] == length:
-                j += 1
-            count = j - i
-            blocks = "block" if count == 1 else f"{count} blocks"
+            blocks = "block" if j - i == 1 else f"{j - i} blocks"
             lines.append(f"{_span(i, j)}  {blocks} of {length} bytes")
-        i = j
-    lines.append(f"{n:>10}  end of data")
+    lines.append(f"{part.eod:>10}  end of data")
     return lines
+
+
+def dump_json(cart: Cartridge) -> dict[str, Any]:
+    """What ``devemu tape dump --json`` prints: the runs of each partition."""
+    return {
+        "barcode": cart.barcode,
+        "media_type": cart.media_type,
+        "worm": cart.worm,
+        "partitions": [
+            {
+                "eod": part.eod,
+                "runs": [
+                    {"first": i, "count": j - i, "filemark": True, "file": part.file_number(i)}
+                    if length == FILEMARK
+                    else {"first": i, "count": j - i, "filemark": False, "length": length}
+                    for i, j, length in runs(part)
+                ],
+            }
+            for part in cart.partitions
+        ],
+    }
 
 
 def _span(i: int, j: int) -> str:
@@ -195,6 +233,14 @@ def _span(i: int, j: int) -> str:
 
 def _dump(args: argparse.Namespace) -> int:
     with Cartridge.open(args.file, read_only=True) as cart:
+        if args.json:
+            out = (
+                {"entries": [_entry_json(e) for e in cart.journal()]}
+                if args.journal
+                else dump_json(cart)
+            )
+            print(json.dumps(out, indent=2))
+            return 0
         if args.journal:
             for e in cart.journal():
                 print(
@@ -209,3 +255,15 @@ def _dump(args: argparse.Namespace) -> int:
             for line in listing(part):
                 print(line)
     return 0
+
+
+def _entry_json(e: JournalEntry) -> dict[str, Any]:
+    return {
+        "offset": e.offset,
+        "seq": e.seq,
+        "kind": e.kind.name,
+        "partition": e.partition,
+        "position": e.position,
+        "length": e.length,
+        "count": e.count,
+    }

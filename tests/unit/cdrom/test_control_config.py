@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from devemu.cdrom import cli
 from devemu.cdrom.config import from_config
 from devemu.cdrom.device import CdromDevice
+from devemu.cli import build_parser
 from devemu.errors import ConfigError, DevemuError
+from devemu.global_options import fill_defaults
 from devemu.scsi.command import Command
 from devemu.scsi.sense import NOT_READY_TO_READY_CHANGE, parse_sense
 from devemu.served import ServedDevice
@@ -81,9 +82,9 @@ def test_control_insert_eject(samples: dict[str, Path], tmp_path: Path) -> None:
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    cli.add_parser(parser.add_subparsers())
-    return parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    fill_defaults(args)
+    return args
 
 
 def test_image_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

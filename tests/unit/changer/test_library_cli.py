@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+import json
 import selectors
 import threading
 from collections.abc import Iterator
@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from devemu.changer.cli import add_library_parser, format_status
+from devemu.changer.cli import format_status
+from devemu.cli import build_parser
 from devemu.control import ControlError, ControlServer
 from devemu.errors import DevemuError
+from devemu.global_options import fill_defaults
 from devemu.scsi.sense import IMPORT_OR_EXPORT_ELEMENT_ACCESSED
 from devemu.served import ServedDevice
 from tests.unit.changer.test_library_config import build
@@ -48,9 +50,8 @@ def daemon(tmp_path: Path) -> Iterator[tuple[Path, list[ServedDevice]]]:
 
 
 def devemu(sock: Path, *argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="devemu")
-    add_library_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["library", "--socket", str(sock), *argv])
+    args = build_parser().parse_args(["library", "--socket", str(sock), *argv])
+    fill_defaults(args)
     code: int = args.func(args)
     return code
 
@@ -87,6 +88,20 @@ def test_import_and_export(
     unit_attentions = devices[0].device.unit_attentions
     assert IMPORT_OR_EXPORT_ELEMENT_ACCESSED in unit_attentions
     assert len(unit_attentions) == 2  # power on, then one for both the import and the export
+
+
+def test_import_and_export_json(
+    daemon: tuple[Path, list[ServedDevice]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sock, _ = daemon
+    (tmp_path / "tapes" / "F00001L8.tape").write_text("F00001L8")
+    assert devemu(sock, "import", "F00001L8", "--json") == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert (answer["barcode"], answer["slot"]) == ("F00001L8", 9)
+    assert devemu(sock, "export", "9", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["barcode"] == "F00001L8"
 
 
 def test_errors_come_back_as_messages(daemon: tuple[Path, list[ServedDevice]]) -> None:
