@@ -40,7 +40,7 @@ COMMANDS: dict[str, tuple[list[str], bool]] = {
     "cdrom insert": (["cd0", "a.iso"], True),
     "cdrom eject": (["cd0"], True),
     "cdrom status": (["cd0"], True),
-    "image iso": (["src", "out.iso"], False),
+    "image iso": (["src", "out.iso"], True),
     "image info": (["a.iso"], True),
     "tape create": (["E01001L8"], False),
     "tape info": (["E01001L8.tape"], True),
