@@ -40,7 +40,7 @@ class AgentError(VmError):
     """The agent could not be reached, or refused a request."""
 
 
-class CommandTimeout(AgentError):
+class CommandTimeoutError(AgentError):
     """A command ran past its time limit (its process group was killed)."""
 
 
@@ -161,11 +161,16 @@ class AgentClient:
         """Run ``argv`` in the guest and wait for it; output streams to the sinks as it comes.
 
         After ``timeout`` seconds the command's process group is killed and
-        :class:`CommandTimeout` raised.
+        :class:`CommandTimeoutError` raised.
         """
         started = time.monotonic()
         channel = self._channel()
-        request = {"argv": list(argv), "env": dict(env or {}), "cwd": cwd, "stdin": stdin is not None}
+        request = {
+            "argv": list(argv),
+            "env": dict(env or {}),
+            "cwd": cwd,
+            "stdin": stdin is not None,
+        }
         frames = [encode_json(Kind.EXEC, channel, request)]
         if stdin is not None:
             frames += encode_data(Kind.STDIN, channel, stdin)
@@ -178,7 +183,7 @@ class AgentClient:
                 frame = self._next(deadline)
             except TimeoutError:
                 self._send(encode_json(Kind.SIGNAL, channel, {"signal": 9}))
-                raise CommandTimeout(
+                raise CommandTimeoutError(
                     f"{' '.join(argv)}: still running after {timeout:g} s: killed"
                 ) from None
             if frame.channel != channel:

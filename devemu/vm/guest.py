@@ -40,8 +40,8 @@ from devemu.vm.qemu import MachineSpec, qemu_command
 from devemu.vm.runner import (
     GUEST_MODULES,
     Prepared,
-    check_share,
     boot_seconds,
+    check_share,
     exported_paths,
     host_paths,
     prepare,
@@ -470,7 +470,9 @@ def _wait_ready(
                 f": {qemu}" if qemu else ""
             )
         if failed is not None:
-            raise VmBootError(failed, output=_read(folder.output_log), console=_read(folder.console_log))
+            raise VmBootError(
+                failed, output=_read(folder.output_log), console=_read(folder.console_log)
+            )
         if time.monotonic() - started > timeout:
             raise VmTimeoutError(
                 f"guest not ready after {timeout:.0f} s: QEMU killed",
