@@ -76,6 +76,7 @@ class _Command:
         self.process = process
         self.stdin: queue.Queue[bytes | None] = queue.Queue()
         self.queued = 0
+        self.orphaned = False
         self.lock = threading.Lock()
         self.pumps = [
             threading.Thread(target=self._pump, args=(stream, kind), daemon=True)
@@ -92,7 +93,8 @@ class _Command:
     def _pump(self, stream: Any, kind: Kind) -> None:
         fd = stream.fileno()
         while chunk := os.read(fd, CHUNK):
-            self.agent.send(encode(kind, self.channel, chunk))
+            if not self.orphaned:
+                self.agent.send(encode(kind, self.channel, chunk))
         stream.close()
 
     def _feed(self) -> None:
@@ -127,9 +129,12 @@ class _Command:
             pump.join()
         status = self.process.wait()
         self.agent.finished(self)
-        self.agent.send(encode_json(Kind.EXIT, self.channel, {"status": status}))
+        if not self.orphaned:
+            self.agent.send(encode_json(Kind.EXIT, self.channel, {"status": status}))
 
     def kill(self) -> None:
+        """Kill the command's process group; nothing more of it is sent."""
+        self.orphaned = True
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.stdin.put(None)

@@ -88,7 +88,9 @@ class AgentClient:
         self.path = str(path)
         self._decoder = Decoder()
         self._frames: list[Frame] = []
-        self._next_channel = 1
+        # Channels start at random: frames a killed command of an earlier
+        # connection still sends never match this connection's.
+        self._next_channel = secrets.randbelow(0xFFFFFF00) + 1
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self._sock.settimeout(timeout)
