@@ -119,7 +119,7 @@ def test_eject_and_insert_from_the_host(devemu_guest: Guest) -> None:
     assert _read_hello(devemu_guest, sr) == "first disc\n"
     devemu_guest.eject("cd0")
     assert devemu_guest.status("cd0")["medium"] is None
-    turs = devemu_guest.run(["sg_turs", sr], timeout=30)
+    turs = devemu_guest.run(["sg_turs", "-v", sr], timeout=30)
     assert turs.returncode != 0
     assert "not present" in (turs.text + turs.error_text).lower(), turs
     devemu_guest.insert("cd0", share / "second.iso")
