@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from devemu.control_protocol import ControlError
+from devemu.vm import agent as agent_module
 from devemu.vm.agent import MAX_COMMANDS, Agent, exec_request, find_port
 from devemu.vm.agent_client import AgentClient, CommandTimeoutError
 from devemu.vm.agent_protocol import (
@@ -220,12 +221,12 @@ def test_commands_are_multiplexed_by_channel(agent_socket: Path) -> None:
     assert output == {7: b"seven\n", 8: b"eight\n"}
 
 
-def _exchange(agent_socket: Path, *frames: bytes) -> list[Frame]:
+def _exchange(agent_socket: Path, *frames: bytes, quiet: float = 1.0) -> list[Frame]:
     """Send HELLO and ``frames``; return what comes back within a short while."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(str(agent_socket))
     sock.sendall(encode_json(Kind.HELLO, 0, {"nonce": "n"}) + b"".join(frames))
-    sock.settimeout(0.5)
+    sock.settimeout(quiet)
     decoder = Decoder()
     got: list[Frame] = []
     try:
@@ -259,14 +260,14 @@ def test_a_taken_channel_is_refused(agent_socket: Path) -> None:
     assert any(f.kind is Kind.ERROR and "taken" in f.json()["error"] for f in got)
 
 
-def test_commands_at_once_are_bounded(agent_socket: Path) -> None:
-    frames = [
-        encode_json(Kind.EXEC, channel, {"argv": ["sleep", "5"]})
-        for channel in range(1, MAX_COMMANDS + 2)
-    ]
-    got = _exchange(agent_socket, *frames)
+def test_commands_at_once_are_bounded(agent_socket: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert MAX_COMMANDS == 64
+    monkeypatch.setattr(agent_module, "MAX_COMMANDS", 3)
+    frames = [encode_json(Kind.EXEC, channel, {"argv": ["sleep", "5"]}) for channel in range(1, 5)]
+    got = _exchange(agent_socket, *frames, quiet=2.0)
     refused = [f for f in got if f.kind is Kind.ERROR]
-    assert [f.channel for f in refused] == [MAX_COMMANDS + 1]
+    assert [f.channel for f in refused] == [4]
+    assert "3 commands run already" in refused[0].json()["error"]
 
 
 def test_a_new_connection_kills_what_the_previous_left(agent_socket: Path) -> None:
