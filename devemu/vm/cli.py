@@ -42,6 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse.Argument
         "vm",
         help="run a command in a QEMU guest (Debian kernel, TCMU + tcm_loop)",
         description=__doc__.split("\n\n", 1)[0] if __doc__ else None,
+        epilog="A guest that stays up: devemu vm start|exec|control|stop|list"
+        " (devemu vm ACTION --help).",
     )
     parser.add_argument("--config", type=Path, help="configuration for `devemu serve` in the guest")
     parser.add_argument(
