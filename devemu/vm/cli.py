@@ -1,6 +1,18 @@
 """``devemu vm``: run a command in a QEMU guest while devemu serves devices.
 
     devemu vm [--config FILE] [--share DIR] [--timeout S] -- COMMAND...
+    devemu vm start [--config FILE] [--name N] [--share DIR]
+    devemu vm exec [--name N] [--stdin] [--timeout S] -- COMMAND...
+    devemu vm control [--name N] REQUEST_JSON
+    devemu vm stop [--name N]
+    devemu vm list
+
+The first form boots, runs COMMAND and powers off. ``start`` boots a
+guest that stays up (named N, default ``default``) and returns once its
+devices are served; ``exec`` runs COMMAND in it (exit status, stdout and
+stderr kept apart); ``control`` hands one control-socket request line to
+the daemon in it (``{"device": "cd0", "op": "eject", "args": {}}``) and
+prints the answer; ``stop`` powers it off.
 
 The guest's root is the host's own filesystem, read-only; ``--share``
 (by default the folder holding ``--config``) is mounted read-write at its
@@ -30,6 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse.Argument
         "vm",
         help="run a command in a QEMU guest (Debian kernel, TCMU + tcm_loop)",
         description=__doc__.split("\n\n", 1)[0] if __doc__ else None,
+        epilog="A guest that stays up: devemu vm start|exec|control|stop|list"
+        " (devemu vm ACTION --help).",
     )
     parser.add_argument("--config", type=Path, help="configuration for `devemu serve` in the guest")
     parser.add_argument(
@@ -57,6 +71,10 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse.Argument
     return parser
 
 
+#: First words of COMMAND that name an action on a guest that stays up.
+ACTIONS = ("start", "exec", "control", "stop", "list")
+
+
 def _echo(chunk: bytes) -> None:
     sys.stdout.buffer.write(chunk)
     sys.stdout.buffer.flush()
@@ -74,6 +92,10 @@ def main(args: argparse.Namespace) -> int:
     from devemu.vm.serving import serving_script  # noqa: PLC0415
 
     command = list(args.vm_command)
+    if command and command[0] in ACTIONS:
+        from devemu.vm.guest_cli import run_action  # noqa: PLC0415
+
+        return run_action(command)
     if command and command[0] == "--":
         command = command[1:]
     if not command:

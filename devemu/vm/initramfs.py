@@ -15,7 +15,9 @@ off.
 
 Control share protocol (files in ``/run/devemu-vm``), written by the host:
 ``script.sh``, ``env.sh``, ``kernel-root``, ``modules``, optional
-``share-path``; written by the guest: ``boot-uptime`` (seconds since the
+``share-path``, ``mounts`` (one ``TAG PATH`` line per extra read-only
+share, mounted at PATH: what the guest runs from a host folder it hides
+under its own tmpfs); written by the guest: ``boot-uptime`` (seconds since the
 kernel started when the script began), ``exit-code``, or ``setup-error``.
 """
 
@@ -54,6 +56,7 @@ CONTROL_TAG = "devemuctl"
 ROOT_TAG = "hostroot"
 SHARE_TAG = "devemushare"
 BYTECODE_TAG = "devemupyc"
+EXPORT_TAG_PREFIX = "devemuro"
 CONTROL_DIR = "/run/devemu-vm"
 SCRIPT_TTY = "/dev/ttyS1"
 MSIZE = 512000
@@ -95,6 +98,12 @@ mount --move /dev $R/dev
 mkdir -p $R/dev/pts $R/dev/shm
 mount -t devpts devpts $R/dev/pts
 mount -t tmpfs tmpfs $R/dev/shm
+if [ -s "$C/mounts" ]; then
+    while read -r tag path; do
+        mkdir -p "$R$path" || fail "cannot create the mount point $path"
+        mount -t 9p -o "$O,ro,cache=loose" "$tag" "$R$path" || fail "cannot mount $path"
+    done < "$C/mounts"
+fi
 if [ -s "$C/share-path" ]; then
     S=$(cat "$C/share-path")
     mkdir -p "$R$S" || fail "cannot create the share mount point $S"
@@ -122,6 +131,11 @@ exec /bin/busybox chroot /newroot /sbin/modprobe -d "$(/bin/busybox cat /kernel-
 """
 
 _PT_INTERP = 3
+
+
+def export_tag(index: int) -> str:
+    """The 9p mount tag of the ``index``-th extra read-only share."""
+    return f"{EXPORT_TAG_PREFIX}{index}"
 
 
 def is_static_elf(data: bytes) -> bool:

@@ -19,8 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from devemu.vm.agent_protocol import AGENT_PORT
 from devemu.vm.errors import VmSetupError
-from devemu.vm.initramfs import BYTECODE_TAG, CONTROL_TAG, ROOT_TAG, SHARE_TAG
+from devemu.vm.initramfs import BYTECODE_TAG, CONTROL_TAG, ROOT_TAG, SHARE_TAG, export_tag
 
 KERNEL_APPEND = "console=ttyS0 quiet loglevel=3 panic=-1 random.trust_cpu=on"
 
@@ -38,6 +39,12 @@ class MachineSpec:
     memory_mb: int = 1024
     cpus: int = 2
     root: Path = Path("/")
+    #: Extra read-only shares, each mounted at its own path in the guest.
+    exports: tuple[Path, ...] = ()
+    #: Where the script's output goes (None: QEMU's stdout).
+    output_log: Path | None = None
+    #: Unix socket QEMU listens on for the agent's virtio-serial port (None: no port).
+    agent_socket: Path | None = None
 
 
 def _fsdev(fsdev_id: str, path: Path, tag: str, *, readonly: bool) -> list[str]:
@@ -76,7 +83,7 @@ def qemu_command(spec: MachineSpec, qemu: str = "qemu-system-x86_64") -> list[st
         "-serial",
         f"file:{spec.console_log}",
         "-serial",
-        "stdio",
+        "stdio" if spec.output_log is None else f"file:{spec.output_log}",
         "-kernel",
         str(spec.vmlinuz),
         "-initrd",
@@ -90,6 +97,17 @@ def qemu_command(spec: MachineSpec, qemu: str = "qemu-system-x86_64") -> list[st
         argv += _fsdev("share", spec.share, SHARE_TAG, readonly=False)
     if spec.bytecode is not None:
         argv += _fsdev("pyc", spec.bytecode, BYTECODE_TAG, readonly=True)
+    for index, path in enumerate(spec.exports):
+        argv += _fsdev(f"ro{index}", path, export_tag(index), readonly=True)
+    if spec.agent_socket is not None:
+        argv += [
+            "-device",
+            "virtio-serial-pci",
+            "-chardev",
+            f"socket,id=agent,path={spec.agent_socket},server=on,wait=off",
+            "-device",
+            f"virtserialport,chardev=agent,name={AGENT_PORT}",
+        ]
     return argv
 
 

@@ -5,9 +5,11 @@ host's Python, the devemu package and the SCSI tools are all there. The
 host root is shared read-only; a RAM overlay takes the guest's writes
 (``/var/lib/devemu``, ``/etc/target``, ...) and forgets them at power
 off. ``/tmp``, ``/run`` and ``/dev/shm`` are fresh tmpfs (host files
-under them are not visible). The optional ``share`` folder is mounted
-read-write at its own host path: images the devices serve and results to
-keep go there (or on the guest's tmpfs).
+under them are not visible, except what the guest runs from: an
+interpreter, environment, checkout or kernel cache there is shared
+explicitly, read-only, at its own path). The optional ``share`` folder is
+mounted read-write at its own host path: images the devices serve and
+results to keep go there (or on the guest's tmpfs).
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from pathlib import Path
 
 import devemu
 from devemu.vm.bytecode import bytecode_layer, ensure_bytecode
-from devemu.vm.cache import CACHE_ENV, cache_dir
+from devemu.vm.cache import cache_dir
 from devemu.vm.errors import VmBootError, VmSetupError, VmTimeoutError
-from devemu.vm.initramfs import ensure_initramfs
+from devemu.vm.initramfs import ensure_initramfs, export_tag
 from devemu.vm.kernel import Kernel, ensure_kernel
 from devemu.vm.qemu import MachineSpec, find_qemu, qemu_command, run_qemu
 
@@ -102,7 +104,7 @@ def visible_in_guest(path: Path, share: Path | None = None) -> bool:
     return not any(path.is_relative_to(hidden) for hidden in _GUEST_TMPFS)
 
 
-def _check_share(share: Path) -> Path:
+def check_share(share: Path) -> Path:
     share = share.resolve()
     if not share.is_dir():
         raise VmSetupError(f"share {share} is not a folder")
@@ -110,6 +112,86 @@ def _check_share(share: Path) -> Path:
         if share == hidden:
             raise VmSetupError(f"share {share} would replace the guest's own {hidden}")
     return share
+
+
+#: Guest mounts a host path can never be shared over.
+_UNSHAREABLE = (Path("/dev"), Path("/proc"), Path("/sys"))
+
+
+def exported_paths(needed: Iterable[Path], share: Path | None = None) -> tuple[Path, ...]:
+    """The host folders of ``needed`` the guest must get as extra read-only shares.
+
+    A path under a folder the guest mounts its own tmpfs on (``/tmp``,
+    ``/run``: a CI checkout, a venv) is shared explicitly and mounted at
+    its own path; one already inside another export or ``share`` is not.
+    """
+    hidden = sorted({p.resolve() for p in needed if not visible_in_guest(p, share)}, key=str)
+    exports: list[Path] = []
+    for path in hidden:
+        if any(path.is_relative_to(root) for root in _UNSHAREABLE):
+            raise VmSetupError(f"the guest cannot see {path}: move it out of {path.parts[1]}")
+        if any(path.is_relative_to(done) for done in exports):
+            continue
+        exports.append(path)
+    return tuple(exports)
+
+
+def host_paths(kernel: Kernel) -> list[Path]:
+    """What the guest runs from the host: interpreter, environment, package, kernel."""
+    return [
+        Path(sys.executable).parent,
+        Path(sys.executable).resolve().parent,
+        Path(sys.prefix),
+        package_root(),
+        kernel.root,
+    ]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What every boot needs, prepared once: kernel, initramfs, QEMU, bytecode layer."""
+
+    kernel: Kernel
+    initramfs: Path
+    qemu: str
+    bytecode: Path
+
+
+def prepare(kernel: Kernel | None = None) -> Prepared:
+    """Fetch and build (or find cached) everything a boot needs."""
+    cache = cache_dir()
+    kernel = kernel or ensure_kernel(cache)
+    initramfs = ensure_initramfs(kernel, cache)
+    qemu = find_qemu()
+    bytecode = bytecode_layer(cache)
+    ensure_bytecode(bytecode)
+    return Prepared(kernel, initramfs, qemu, bytecode)
+
+
+def write_control(
+    control: Path,
+    script: str,
+    *,
+    kernel: Kernel,
+    modules: Iterable[str],
+    share: Path | None,
+    exports: Iterable[Path],
+    env: Mapping[str, str] | None = None,
+) -> None:
+    """Fill the control folder the guest's ``/init`` reads (see :mod:`devemu.vm.initramfs`)."""
+    control.mkdir(parents=True, exist_ok=True)
+    (control / "script.sh").write_text(script)
+    guest_env = dict(env or {})
+    if share is not None:
+        guest_env.setdefault("DEVEMU_VM_SHARE", str(share))
+    (control / "env.sh").write_text(env_script(guest_environment(guest_env)))
+    (control / "kernel-root").write_text(str(kernel.root.resolve()))
+    (control / "modules").write_text(" ".join(modules) + "\n")
+    if share is not None:
+        (control / "share-path").write_text(str(share))
+    (control / "mounts").write_text(
+        "".join(f"{export_tag(index)} {path}\n" for index, path in enumerate(exports))
+    )
 
 
 def run(
@@ -130,48 +212,34 @@ def run(
     :class:`VmBootError` if the guest stops before the script finishes,
     :class:`VmSetupError` if the kernel, initramfs or QEMU cannot be had.
     """
-    cache = cache_dir()
-    kernel = kernel or ensure_kernel(cache)
-    shared = _check_share(share) if share is not None else None
-    for needed, remedy in (
-        (Path(sys.executable), "install Python outside /tmp and /run"),
-        (Path(sys.prefix), "create the Python environment outside /tmp and /run"),
-        (package_root(), "install the project outside /tmp and /run"),
-        (kernel.root, f"point {CACHE_ENV} outside /tmp and /run"),
-    ):
-        if not visible_in_guest(needed, shared):
-            raise VmSetupError(
-                f"the guest cannot see {needed} (it mounts its own tmpfs there): {remedy}"
-            )
-    initramfs = ensure_initramfs(kernel, cache)
-    qemu = find_qemu()
-    bytecode = bytecode_layer(cache)
-    ensure_bytecode(bytecode)
+    shared = check_share(share) if share is not None else None
+    prepared = prepare(kernel)
+    exports = exported_paths(host_paths(prepared.kernel), shared)
     with tempfile.TemporaryDirectory(prefix="devemu-vm-") as workdir:
         control = Path(workdir) / "control"
-        control.mkdir()
-        (control / "script.sh").write_text(script)
-        guest_env = dict(env or {})
-        if shared is not None:
-            guest_env.setdefault("DEVEMU_VM_SHARE", str(shared))
-        (control / "env.sh").write_text(env_script(guest_environment(guest_env)))
-        (control / "kernel-root").write_text(str(kernel.root.resolve()))
-        (control / "modules").write_text(" ".join(modules) + "\n")
-        if shared is not None:
-            (control / "share-path").write_text(str(shared))
+        write_control(
+            control,
+            script,
+            kernel=prepared.kernel,
+            modules=modules,
+            share=shared,
+            exports=exports,
+            env=env,
+        )
         console_log = Path(workdir) / "console.log"
         spec = MachineSpec(
-            vmlinuz=kernel.vmlinuz,
-            initramfs=initramfs,
+            vmlinuz=prepared.kernel.vmlinuz,
+            initramfs=prepared.initramfs,
             control_dir=control,
             console_log=console_log,
             share=shared,
-            bytecode=bytecode,
+            bytecode=prepared.bytecode,
             memory_mb=memory_mb,
             cpus=cpus,
+            exports=exports,
         )
         started = time.monotonic()
-        outcome = run_qemu(qemu_command(spec, qemu), timeout=timeout, echo=echo)
+        outcome = run_qemu(qemu_command(spec, prepared.qemu), timeout=timeout, echo=echo)
         duration = time.monotonic() - started
         output = outcome.output.decode(errors="replace")
         console = console_log.read_text(errors="replace") if console_log.exists() else ""
@@ -197,12 +265,19 @@ def run(
                 output=output,
                 console=console,
             )
-        boot_file = control / "boot-uptime"
-        boot_seconds = float(boot_file.read_text().split()[0]) if boot_file.exists() else 0.0
         return VmResult(
             exit_code=int(exit_file.read_text().strip()),
             output=output,
             console=console,
             duration=duration,
-            boot_seconds=boot_seconds,
+            boot_seconds=boot_seconds(control),
         )
+
+
+def boot_seconds(control: Path) -> float:
+    """The guest's uptime when its script started (0.0 when it never did)."""
+    boot_file = control / "boot-uptime"
+    try:
+        return float(boot_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0

@@ -13,10 +13,12 @@ from devemu.vm.errors import VmBootError, VmSetupError
 from devemu.vm.kernel import Kernel
 from devemu.vm.runner import (
     env_script,
+    exported_paths,
     guest_environment,
     package_root,
     run,
     visible_in_guest,
+    write_control,
 )
 
 
@@ -67,10 +69,39 @@ def test_boot_error_shows_console_and_output_tails() -> None:
     assert "k2" in text and "o2" in text
 
 
-def test_kernel_hidden_from_guest_is_refused_before_booting() -> None:
-    hidden = Kernel("linux-image-6.1.0-1-amd64", "6.1.0-1-amd64", Path("/tmp/cache/root"))
-    with pytest.raises(VmSetupError, match="cannot see /tmp/cache/root"):
-        run("true", kernel=hidden)
+def test_paths_under_guest_tmpfs_are_exported_once_each() -> None:
+    needed = [
+        Path("/tmp/ci/checkout/.venv/bin"),
+        Path("/tmp/ci/checkout/.venv"),
+        Path("/tmp/ci/checkout"),
+        Path("/run/cache/root"),
+        Path("/usr/bin"),
+        Path("/tmp/share/pkg"),
+    ]
+    assert exported_paths(needed, Path("/tmp/share")) == (
+        Path("/run/cache/root"),
+        Path("/tmp/ci/checkout"),
+    )
+
+
+def test_paths_under_dev_proc_sys_cannot_be_exported() -> None:
+    with pytest.raises(VmSetupError, match="cannot see /dev/shm/venv"):
+        exported_paths([Path("/dev/shm/venv")])
+
+
+def test_control_folder_lists_the_exports(tmp_path: Path) -> None:
+    kernel = Kernel("linux-image-6.1.0-1-amd64", "6.1.0-1-amd64", Path("/tmp/cache/root"))
+    write_control(
+        tmp_path / "control",
+        "true\n",
+        kernel=kernel,
+        modules=["sg"],
+        share=None,
+        exports=[Path("/tmp/cache/root"), Path("/tmp/my venv")],
+    )
+    mounts = (tmp_path / "control" / "mounts").read_text()
+    assert mounts == "devemuro0 /tmp/cache/root\ndevemuro1 /tmp/my venv\n"
+    assert not (tmp_path / "control" / "share-path").exists()
 
 
 def test_share_replacing_guest_tmp_is_refused() -> None:
