@@ -7,8 +7,10 @@
 One line per command as the daemon executes it (:mod:`devemu.trace`):
 time, device, opcode and its name, CDB, the data buffer's length, the
 data-in length, latency, status and the decoded sense data. ``--json``
-prints the stream's objects as they come, one per line. Ctrl-C ends it
-(exit status 0). Records the daemon dropped because this reader was too
+prints the stream's objects as they come, one per line. Ctrl-C, SIGINT
+or SIGTERM ends it (exit status 0; SIGINT works for a trace started in
+the background by a script, too). Once the daemon streams, a line
+``tracing DEVICE, ...`` goes to stderr. Records the daemon dropped because this reader was too
 slow are said in the stream, where they were lost.
 """
 
@@ -18,7 +20,9 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -95,12 +99,14 @@ def _trace(args: argparse.Namespace) -> int:
     if args.status:
         filters["statuses"] = args.status
     events = stream(socket_path, TRACE, **filters)
+    previous = _interruptible()
     try:
         opened = next(events)
         devices = [str(d) for d in opened.get("devices", [])]
         width = max((len(d) for d in devices), default=6)
+        said = ", ".join(devices) or "nothing"
+        print(f"tracing {said}; Ctrl-C ends", file=sys.stderr, flush=True)
         if not args.json:
-            print(f"tracing {', '.join(devices) or 'nothing'}; Ctrl-C ends", file=sys.stderr)
             print(header(max(width, 6)), flush=True)
         for event in events:
             if args.json:
@@ -116,8 +122,24 @@ def _trace(args: argparse.Namespace) -> int:
         return 0
     finally:
         events.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     print("devemu: the daemon ended the trace", file=sys.stderr)
     return 0
+
+
+def _interruptible() -> dict[int, Any]:
+    """Make SIGINT and SIGTERM end the trace (KeyboardInterrupt); the handlers before.
+
+    A shell starts a background job with SIGINT ignored; a trace ends on it
+    all the same. Only the main thread may set handlers: elsewhere, nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {
+        signum: signal.signal(signum, signal.default_int_handler)
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
 
 
 def _opcode(text: str) -> str:
