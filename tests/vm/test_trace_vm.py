@@ -58,7 +58,10 @@ trace_start() {
     rm -f /tmp/trace.err
     devemu trace "$@" > /tmp/trace.out 2> /tmp/trace.err &
     trace_pid=$!
-    for _ in $(seq 400); do grep -q '^tracing' /tmp/trace.err 2>/dev/null && return 0; sleep 0.05; done
+    for _ in $(seq 400); do
+        grep -q '^tracing' /tmp/trace.err 2>/dev/null && return 0
+        sleep 0.05
+    done
     echo "TRACE_NOT_STARTED"; cat /tmp/trace.err; return 1
 }
 trace_stop() {
