@@ -82,7 +82,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _serve_logged(args: argparse.Namespace) -> int:
-    log.info("reading %s", args.config)
+    log.debug("reading %s", args.config)
     config = config_module.parse_file(args.config)
     if args.socket is not None:
         config.control_socket = args.socket
