@@ -49,6 +49,13 @@ close the rings, remove exactly the LIO objects this daemon (or its
 previous incarnation, per the journal in ``state_dir``) created, and
 exit 0.
 
+``devemu trace`` (:mod:`devemu.trace`): the control socket's trace
+streams subscribe to :attr:`Daemon.tracing`; when one comes or goes the
+loop gives each ring either its device or, while someone traces that
+device, a wrapper that also records each command. The per-command path
+of an untraced ring is the device's own ``execute``, as if tracing did
+not exist.
+
 The transport is pluggable (:class:`Backend`):
 :class:`~devemu.tcmu.backend.KernelBackend` drives LIO and UIO (all of it
 lives in :mod:`devemu.tcmu`); tests use the ring simulator behind the
