@@ -56,7 +56,8 @@ mtx -f "$CH" load 1 0; echo "LOADED $?"
 for _ in $(seq 100); do mt -f "$T0" status > /dev/null 2>&1 && break; sleep 0.1; done
 trace_start() {
     rm -f /tmp/trace.err
-    devemu trace "$@" > /tmp/trace.out 2> /tmp/trace.err &
+    # Python itself in the background (not the devemu shell function): $! is its pid.
+    "$DEVEMU_VM_PYTHON" -m devemu trace "$@" > /tmp/trace.out 2> /tmp/trace.err &
     trace_pid=$!
     for _ in $(seq 400); do
         grep -q '^tracing' /tmp/trace.err 2>/dev/null && return 0
@@ -67,6 +68,7 @@ trace_start() {
 trace_stop() {
     sleep 0.5
     kill -INT "$trace_pid"
+    ( sleep 20; kill -KILL "$trace_pid" 2>/dev/null ) &
     status=0; wait "$trace_pid" || status=$?
     echo "$1 $status"
 }
