@@ -31,6 +31,7 @@ from devemu.errors import DevemuError
 #: ``module:function`` pairs that add subcommands, in the order ``--help`` lists them.
 SUBCOMMANDS: tuple[str, ...] = (
     "devemu.daemon_cli:add_parser",
+    "devemu.trace_cli:add_parser",
     "devemu.disk.cli:add_parser",
     "devemu.cdrom.cli:add_parser",
     "devemu.tape.cli:add_tape_parser",

@@ -29,7 +29,12 @@ No client can end the loop or make it grow without bound (:class:`Limits`):
   process is out of file descriptors (a spare descriptor is kept for
   this), and if even that fails accepting pauses for a second;
 - a connection that sends and reads nothing for ``Limits.idle`` seconds
-  is closed (:meth:`ControlServer.expire`, called by the loop);
+  is closed (:meth:`ControlServer.expire`, called by the loop), unless
+  it is a trace stream, which waits as long as no command comes;
+- a trace stream (the ``trace`` op, :mod:`devemu.trace`) reads nothing
+  more from its client; at most ``Limits.trace_records`` records wait for
+  it, newer ones are dropped and counted, and they become JSON lines
+  only as the client reads, :data:`STREAM_CHUNK` bytes at a time;
 - an exception in a connection's handler is logged and ends that
   connection only.
 """
@@ -45,15 +50,16 @@ import selectors
 import socket
 import stat
 import time
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devemu.control_protocol import ControlError, answer, encode, refusal
+from devemu.control_protocol import ControlError, answer, encode, refusal, trace_request
 from devemu.served import ServedDevice
+from devemu.trace import Subscriber, TraceFilterError, TraceHub
 
-__all__ = ["CALL_TIMEOUT", "ControlError", "ControlServer", "Limits", "call"]
+__all__ = ["CALL_TIMEOUT", "ControlError", "ControlServer", "Limits", "call", "stream"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +73,8 @@ ACCEPT_PAUSE = 1.0
 ACCEPT_BURST = 16
 #: Requests of one connection answered per event: the rings get their turn in between.
 REQUESTS_PER_EVENT = 16
+#: Bytes of trace records encoded for a stream at a time (they wait as records before).
+STREAM_CHUNK = 64 << 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +88,10 @@ class Limits:
     pending: int = 1 << 20
     #: Open connections.
     connections: int = 64
-    #: Seconds a connection may send and read nothing.
+    #: Seconds a connection may send and read nothing (a trace stream excepted).
     idle: float = 60.0
+    #: Records waiting for one trace stream before newer ones are dropped (and counted).
+    trace_records: int = 1024
 
 
 class _Connection:
@@ -92,6 +102,7 @@ class _Connection:
         self.outbox = bytearray()
         self.closing = False  # answer what is queued, then close
         self.active = time.monotonic()
+        self.stream: Subscriber | None = None  # a trace stream from its trace request on
 
     @property
     def open(self) -> bool:
@@ -101,7 +112,7 @@ class _Connection:
         try:
             if events & selectors.EVENT_READ and not self.closing:
                 self._receive()
-            if self.open and not self.closing:
+            if self.open and not self.closing and self.stream is None:
                 self._answer_some()
             if self.open:
                 self._flush()
@@ -120,6 +131,8 @@ class _Connection:
             self.close()
             return
         self.active = time.monotonic()
+        if self.stream is not None:
+            return  # a trace stream reads nothing more; what its client sends is dropped
         self.inbox += data
         if len(self.inbox) > self.server.limits.pending + self.server.limits.line:
             self._drop("it sends requests faster than it reads the answers")
@@ -137,12 +150,38 @@ class _Connection:
             line = bytes(self.inbox[:end])
             del self.inbox[: end + 1]
             if line.strip():
-                self.outbox += answer(self.server.devices, line)
+                self.outbox += self._respond(line)
+                if self.stream is not None:
+                    self.inbox.clear()
+                    return
             if len(self.outbox) > limits.pending:
                 self._drop("it reads no answers")
                 return
         if len(self.inbox) > limits.line and b"\n" not in self.inbox:
             self._refuse_line()
+
+    def _respond(self, line: bytes) -> bytes:
+        """The answer to one request line; a trace request turns this connection into a stream."""
+        tracing = self.server.tracing
+        if tracing is not None:
+            try:
+                args = trace_request(line)
+                if args is not None:
+                    limit = self.server.limits.trace_records
+                    self.stream = tracing.subscribe(args, self._stream_waits, limit)
+                    devices = [name for name in tracing.tables if tracing.wants(name)]
+                    log.info("trace stream opened (%s)", ", ".join(devices))
+                    return encode({"ok": True, "result": {"devices": devices, "queue": limit}})
+            except (ControlError, TraceFilterError) as err:
+                return encode(refusal(f"trace: {err}"))
+        return answer(self.server.devices, line)
+
+    def _stream_waits(self) -> None:
+        """Records wait for this stream: write when the client can take them."""
+        if self.open:
+            self.server.selector.modify(
+                self.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, self.on_event
+            )
 
     def _refuse_line(self) -> None:
         limit = self.server.limits.line
@@ -155,6 +194,11 @@ class _Connection:
         self.close()
 
     def _flush(self) -> None:
+        stream = self.stream
+        if stream is not None:
+            budget = min(STREAM_CHUNK, self.server.limits.pending) - len(self.outbox)
+            if budget > 0 and stream.pending:
+                self.outbox += stream.take(budget)
         if self.outbox:
             try:
                 sent = self.sock.send(self.outbox)
@@ -171,11 +215,19 @@ class _Connection:
             return
         # Waiting requests bring the loop back as soon as it may write.
         events = 0 if self.closing else selectors.EVENT_READ
-        if self.outbox or (not self.closing and b"\n" in self.inbox):
+        if (
+            self.outbox
+            or (not self.closing and b"\n" in self.inbox)
+            or (stream is not None and stream.pending)
+        ):
             events |= selectors.EVENT_WRITE
         self.server.selector.modify(self.sock, events, self.on_event)
 
     def close(self) -> None:
+        if self.stream is not None and self.server.tracing is not None:
+            self.server.tracing.unsubscribe(self.stream)
+            log.info("trace stream closed")
+        self.stream = None
         if self.sock.fileno() >= 0:
             with contextlib.suppress(KeyError, ValueError):
                 self.server.selector.unregister(self.sock)
@@ -194,9 +246,12 @@ class ControlServer:
         devices: Mapping[str, ServedDevice],
         selector: selectors.BaseSelector,
         limits: Limits | None = None,
+        tracing: TraceHub | None = None,
     ) -> None:
         self.path = path
         self.devices = devices
+        #: The daemon's trace subscribers; None: the ``trace`` op is refused.
+        self.tracing = tracing
         self.selector = selector
         self.limits = limits or Limits()
         self.connections: set[_Connection] = set()
@@ -226,7 +281,8 @@ class ControlServer:
         second); it costs one comparison per open connection.
         """
         now = time.monotonic() if now is None else now
-        for conn in [c for c in self.connections if now - c.active > self.limits.idle]:
+        idle = self.limits.idle
+        for conn in [c for c in self.connections if c.stream is None and now - c.active > idle]:
             log.info("control connection closed: idle for %g s", self.limits.idle)
             conn.close()
         if self._paused_until is not None and now >= self._paused_until:
@@ -396,22 +452,71 @@ def call(socket_path: Path | str, device: str | None, op: str, **args: Any) -> d
     if device is not None:
         request["device"] = device
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(CALL_TIMEOUT)
+        line = _request(sock, socket_path, request)
+    return _result(socket_path, line)
+
+
+def stream(socket_path: Path | str, op: str, **args: Any) -> Generator[dict[str, Any], None, None]:
+    """Open a stream (the ``trace`` op): its first answer's result, then each object it sends.
+
+    Raises :class:`ControlError` when the daemon cannot be reached or
+    refuses; the iteration ends when the daemon closes the stream.
+    """
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        _send(sock, socket_path, {"op": op, "args": args})
         try:
-            _connect(sock, socket_path)
-        except TimeoutError as err:
-            raise ControlError(f"{socket_path}: no answer within {CALL_TIMEOUT:g} s") from err
-        except OSError as err:
-            raise ControlError(unreachable(socket_path, err)) from None
-        try:
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                # A daemon that turns us away has already written why: read it.
-                sock.sendall(json.dumps(request).encode() + b"\n")
-            line = _read_line(sock, socket_path)
+            with sock.makefile("rb") as lines:
+                first = lines.readline(MAX_ANSWER)
+                if not first:
+                    raise ControlError(f"{socket_path}: the daemon closed the connection")
+                yield _result(socket_path, first)
+                sock.settimeout(None)  # a stream is quiet for as long as no command comes
+                for line in lines:
+                    try:
+                        item = json.loads(line)
+                    except ValueError:
+                        item = None
+                    if not isinstance(item, dict):
+                        raise ControlError(f"{socket_path}: the stream sent something not JSON")
+                    yield item
         except TimeoutError as err:
             raise ControlError(f"{socket_path}: no answer within {CALL_TIMEOUT:g} s") from err
         except OSError as err:
             raise ControlError(f"{socket_path}: the connection failed: {err.strerror}") from None
+
+
+def _send(sock: socket.socket, socket_path: Path | str, request: dict[str, Any]) -> None:
+    """Connect ``sock`` (waiting up to ``CALL_TIMEOUT``) and send ``request``."""
+    sock.settimeout(CALL_TIMEOUT)
+    try:
+        _connect(sock, socket_path)
+    except TimeoutError as err:
+        raise ControlError(f"{socket_path}: no answer within {CALL_TIMEOUT:g} s") from err
+    except OSError as err:
+        raise ControlError(unreachable(socket_path, err)) from None
+    try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            # A daemon that turns us away has already written why: read it.
+            sock.sendall(json.dumps(request).encode() + b"\n")
+    except TimeoutError as err:
+        raise ControlError(f"{socket_path}: no answer within {CALL_TIMEOUT:g} s") from err
+    except OSError as err:
+        raise ControlError(f"{socket_path}: the connection failed: {err.strerror}") from None
+
+
+def _request(sock: socket.socket, socket_path: Path | str, request: dict[str, Any]) -> bytes:
+    """Connect ``sock``, send ``request``, return the answer line."""
+    _send(sock, socket_path, request)
+    try:
+        return _read_line(sock, socket_path)
+    except TimeoutError as err:
+        raise ControlError(f"{socket_path}: no answer within {CALL_TIMEOUT:g} s") from err
+    except OSError as err:
+        raise ControlError(f"{socket_path}: the connection failed: {err.strerror}") from None
+
+
+def _result(socket_path: Path | str, line: bytes) -> dict[str, Any]:
+    """The result of an answer line; :class:`ControlError` for a refusal."""
     try:
         reply = json.loads(line)
     except ValueError:

@@ -45,6 +45,9 @@ MAX_DEPTH = 32
 REQUEST_FIELDS = ("op", "device", "args")
 #: The op every device answers, and the only one that works without a device.
 STATUS = "status"
+#: The op that turns its connection into a stream of executed commands
+#: (:mod:`devemu.trace`): ``{"op": "trace", "args": {filters}}``, no device.
+TRACE = "trace"
 
 #: JSON strings (with their escapes), cut out before brackets are counted.
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*+"?')
@@ -220,6 +223,8 @@ def _request_error(devices: Mapping[str, ServedDevice], request: Any) -> str | N
         return f"'device' must be a string, not {json_kind(name)}"
     if not isinstance(args, dict):
         return f"'args' must be an object, not {json_kind(args)}"
+    if op == TRACE:
+        return "trace: this socket streams no commands"
     if name is None and op != STATUS:
         return f"op {op!r} needs a 'device'"
     if name is not None and name not in devices:
@@ -257,6 +262,30 @@ def dispatch(devices: Mapping[str, ServedDevice], request: Any) -> dict[str, Any
         log.error("%s: control op %s returned %s", name, op, type(result).__name__)
         return refusal(f"{name}: {op} failed: {_internal(TypeError())}")
     return {"ok": True, "result": result}
+
+
+def trace_request(line: bytes) -> dict[str, Any] | None:
+    """The filter ``args`` of a trace request, None for a line that asks something else.
+
+    A trace request holds ``op`` and ``args`` only (the devices are a
+    filter: ``args.devices``); a malformed one raises :class:`ControlError`.
+    A line that is no request at all is None too: :func:`answer` refuses it.
+    """
+    try:
+        request = decode(line)
+    except ControlError:
+        return None
+    if not isinstance(request, dict) or request.get("op") != TRACE:
+        return None
+    unknown = [key for key in request if key not in REQUEST_FIELDS]
+    if unknown:
+        raise ControlError(f"unknown field {unknown[0]!r} (fields: {', '.join(REQUEST_FIELDS)})")
+    if "device" in request:
+        raise ControlError("trace: name the devices in args.devices, not in 'device'")
+    args = request.get("args", {})
+    if not isinstance(args, dict):
+        raise ControlError(f"'args' must be an object, not {json_kind(args)}")
+    return args
 
 
 def answer(devices: Mapping[str, ServedDevice], line: bytes) -> bytes:

@@ -49,6 +49,13 @@ close the rings, remove exactly the LIO objects this daemon (or its
 previous incarnation, per the journal in ``state_dir``) created, and
 exit 0.
 
+``devemu trace`` (:mod:`devemu.trace`): the control socket's trace
+streams subscribe to :attr:`Daemon.tracing`; when one comes or goes the
+loop gives each ring either its device or, while someone traces that
+device, a wrapper that also records each command. The per-command path
+of an untraced ring is the device's own ``execute``, as if tracing did
+not exist.
+
 The transport is pluggable (:class:`Backend`):
 :class:`~devemu.tcmu.backend.KernelBackend` drives LIO and UIO (all of it
 lives in :mod:`devemu.tcmu`); tests use the ring simulator behind the
@@ -85,6 +92,7 @@ from devemu.tcmu.host import ServeError
 from devemu.tcmu.loop import RingLoop
 from devemu.tcmu.netlink import DeviceEvent, TcmuCommand
 from devemu.tcmu.uio import UioName
+from devemu.trace import TraceHub, tables_of
 
 log = logging.getLogger(__name__)
 
@@ -261,6 +269,8 @@ class Daemon:
         self.selector.register(self._wake_r, selectors.EVENT_READ, self._on_wake)
         self.pending_exports = 0
         self.failed: str | None = None
+        #: ``devemu trace`` subscribers; a ring executes through the hub only while traced.
+        self.tracing = TraceHub({}, self._retrace)
 
     # ------------------------------------------------------------------ start
 
@@ -276,7 +286,8 @@ class Daemon:
             name: dataclasses.replace(item.device, status=item.status)
             for name, item in self.served.items()
         }
-        self.control = ControlServer(socket_path, devices, self.selector)
+        self.tracing.tables = tables_of((n, i.device.device) for n, i in self.served.items())
+        self.control = ControlServer(socket_path, devices, self.selector, tracing=self.tracing)
         self.ring_watch = self.backend.ring_watch()
         if self.ring_watch is not None:
             self.selector.register(self.ring_watch, selectors.EVENT_READ, self._on_ring_watch)
@@ -296,7 +307,7 @@ class Daemon:
         try:
             ring = RingLoop(
                 channel.mapping,
-                item.device.device,
+                self.tracing.device_for(item.name, item.device.device),
                 doorbell=channel,
                 on_replay=replay_policy(item.device),
                 name=item.name,
@@ -312,6 +323,16 @@ class Daemon:
         # Entries left by a previous handler are there before any doorbell.
         ring.poll()
         log.info("%s: serving (%s, LUN %d)", item.name, item.device.kind, item.lun)
+
+    def _retrace(self) -> None:
+        """A tracer came or went: each ring executes its device, through the hub if traced.
+
+        Swapping the ring's device here, not testing for tracers on every
+        command, keeps an untraced ring's per-command path as it is.
+        """
+        for item in self.served.values():
+            if item.ring is not None:
+                item.ring.device = self.tracing.device_for(item.name, item.device.device)
 
     def _export_all(self, targets: list[_Served]) -> None:
         for item in targets:

@@ -2,7 +2,7 @@
 
 ::
 
-    devemu serve CONFIG [--ready-file PATH] [--socket PATH]
+    devemu serve CONFIG [--ready-file PATH] [--socket PATH] [--log-level LEVEL]
     devemu serve --check CONFIG
     devemu status [--socket PATH] [--json]
 
@@ -16,15 +16,22 @@ neither root nor TCMU. ``status`` asks
 a running daemon, through its control socket, what it serves. The socket
 is ``--socket``, else ``$DEVEMU_SOCKET``, else (for ``serve``) the
 configuration's ``daemon.control_socket``, else ``/run/devemu/control.sock``.
+
+``serve`` logs to stderr from ``--log-level`` up (default ``info``:
+what it creates, serves, links and removes; ``debug`` with ``-v``), one
+line per record with the time and the logger's name.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +43,46 @@ from devemu.tcmu.host import check_host
 
 log = logging.getLogger(__name__)
 
+#: ``--log-level`` choices, from the most said to the least.
+LOG_LEVELS = ("debug", "info", "warning", "error")
+#: One line per record: time, level, logger, message.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+@contextlib.contextmanager
+def serve_logging(level: str) -> Iterator[logging.Handler]:
+    """The daemon's log on stderr from ``level`` up, in :data:`LOG_FORMAT`, while serving.
+
+    It takes the place of the command line's own stderr handler (a plain
+    :class:`logging.StreamHandler`); both the handlers and the level are
+    as before once serving ends.
+    """
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    replaced = [h for h in root.handlers if type(h) is logging.StreamHandler]
+    before = root.level
+    for old in replaced:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        for old in replaced:
+            root.addHandler(old)
+        root.setLevel(before)
+
 
 def _serve(args: argparse.Namespace) -> int:
-    log.info("reading %s", args.config)
+    level = args.log_level or ("debug" if getattr(args, "verbose", 0) else "info")
+    with serve_logging(level):
+        return _serve_logged(args)
+
+
+def _serve_logged(args: argparse.Namespace) -> int:
+    log.debug("reading %s", args.config)
     config = config_module.parse_file(args.config)
     if args.socket is not None:
         config.control_socket = args.socket
@@ -132,6 +176,11 @@ def add_parser(subparsers: Any) -> None:
     )
     serve_parser.add_argument(
         "--socket", type=Path, metavar="PATH", help="control socket (overrides the configuration)"
+    )
+    serve_parser.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        help="log from this level up on stderr (default: info; debug with -v)",
     )
     serve_parser.set_defaults(func=_serve)
 

@@ -103,6 +103,7 @@ CASES: dict[str, list[object]] = {
         ),
         case("check: bad TOML", "serve --check {w}/bad-syntax.toml", 1, "line 3, column"),
         case("check: state_dir", "serve --check {w}/state-file.toml", 1, "daemon.state_dir"),
+        case("log level", "serve --log-level loud {w}/good.toml", 2, "invalid choice: 'loud'"),
         pytest.param(
             Case(
                 "not root",
@@ -119,6 +120,12 @@ CASES: dict[str, list[object]] = {
         case("refused", "status --socket {w}/refuse.sock", 1, "refused by this daemon"),
         case("not JSON", "status --socket {w}/garbage.sock", 1, "garbage.sock"),
         case("bad option", "status --sockets x", 2, "unrecognized arguments: --sockets"),
+    ],
+    "trace": [
+        case("no daemon", "trace --socket {w}/none.sock", 1, "{w}/none.sock: cannot reach"),
+        case("refused", "trace --socket {w}/refuse.sock", 1, "refused by this daemon"),
+        case("not JSON", "trace --socket {w}/garbage.sock", 1, "garbage.sock: the answer is not"),
+        case("empty opcode", "trace --opcode ()", 2, "'()' names no opcode"),
     ],
     "disk create": [
         case("no size", "disk create {w}/x.img", 2, "--size"),
