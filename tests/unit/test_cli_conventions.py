@@ -48,6 +48,7 @@ COMMANDS: dict[str, tuple[list[str], bool]] = {
     "library status": ([], True),
     "library import": (["E01005L8"], True),
     "library export": (["3"], True),
+    "trace": ([], True),
     "vm": (["--", "true"], False),
     "completion": (["bash"], False),
     "man": ([], False),
