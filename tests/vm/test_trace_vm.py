@@ -118,7 +118,10 @@ def test_the_trace_shows_the_inquiry_sg_inq_sent(traced: tuple[VmResult, str]) -
         r for r in _records(output) if r["device"] == "vtl0-d0" and r["cdb"].startswith("12")
     ]
     assert inquiries, output
-    inquiry = inquiries[-1]
+    # sg_inq also asks for the unit serial number VPD page: take the standard INQUIRY.
+    standard = [r for r in inquiries if not bytes.fromhex(r["cdb"])[1] & 0x01]
+    assert standard, inquiries
+    inquiry = standard[-1]
     assert inquiry["name"] == "INQUIRY" and inquiry["opcode"] == 0x12
     assert inquiry["status"] == "GOOD" and inquiry["sense"] is None
     # sg_inq asks for standard INQUIRY data: EVPD 0, page 0, its allocation length.
