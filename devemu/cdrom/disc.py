@@ -450,8 +450,7 @@ class Disc:
                         return nbytes
                 except OSError:
                     pass
-        if lba + count > self.leadout:
-            raise SenseError(LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE, information=lba & 0xFFFFFFFF)
+        self.check_range(lba, count)
         if count == 0:
             return 0
         if not self.is_plain_data:

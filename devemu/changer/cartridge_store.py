@@ -13,9 +13,9 @@ from pathlib import Path
 
 from devemu.changer.library import CartridgeInfo
 from devemu.tape.cartridge import Cartridge
+from devemu.tape.cartridge_check import CARTRIDGE_SUFFIX
 
 #: File name suffix of a cartridge file.
-CARTRIDGE_SUFFIX = ".tape"
 
 
 class CartridgeDirectory:

@@ -52,7 +52,7 @@ from devemu.scsi.identity import Identity
 from devemu.served import ServedDevice
 from devemu.tape.cartridge_check import check_cartridge_folder
 from devemu.tape.drive import TapeDrive
-from devemu.tape.media import drive_type, medium_type
+from devemu.tape.media import VOLSER_LENGTH, drive_type, media_identifier, medium_type
 
 LIBRARY_KEYS = (
     "name",
@@ -74,8 +74,6 @@ DRIVE_KEYS = ("name", "type", "serial", "vendor", "product", "revision")
 
 #: Barcodes double as file names: letters, digits, '-' and '_', up to 32 (SMC-3 volume tag).
 BARCODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-VOLSER_LENGTH = 6
-
 #: TCMU wants a size for every backstore; changer and drives have no blocks of their own.
 CHANGER_DEV_SIZE = 1 << 20
 
@@ -90,14 +88,6 @@ def derived_serial(prefix: str, *names: str) -> str:
     """A stable serial from names: ``prefix`` + 10 hex digits, upper case."""
     digest = hashlib.sha256("/".join(names).encode()).hexdigest()[:10].upper()
     return f"{prefix}{digest}"
-
-
-def media_id(media: str) -> str:
-    """The two-character LTO media identifier of a barcode: ``L8``, ``M8`` (LTO-7 Type M)."""
-    medium = medium_type(media)
-    if medium.name.endswith("M8"):
-        return "M8"
-    return f"L{medium.generation}"
 
 
 def _barcodes(r: TableReader, media: str) -> list[str]:
@@ -117,7 +107,7 @@ def _barcodes(r: TableReader, media: str) -> list[str]:
             raise r.error("barcode_prefix", f"{prefix!r} leaves no room for a number")
         if start + count - 1 >= 10**digits:
             raise r.error("count", f"{count} barcodes from {start} need more than {digits} digits")
-        suffix = media_id(media)
+        suffix = media_identifier(medium_type(media))
         barcodes = [f"{prefix}{n:0{digits}d}{suffix}" for n in range(start, start + count)]
     else:
         barcodes = []

@@ -143,14 +143,6 @@ def find(declaration: Construct, path: str) -> Leaf:
     raise KeyError(f"no field {path!r} in this declaration")
 
 
-def bit(declaration: Construct, path: str) -> int:
-    """The mask of a one-bit field within its byte (``bit(Write10, "flags.fua") == 0x08``)."""
-    leaf = find(declaration, path)
-    if leaf.width != 1:
-        raise ValueError(f"{path} is {leaf.width} bits wide, not a flag")
-    return 0x80 >> (leaf.offset % 8)
-
-
 def usage_data(
     declaration: Construct,
     opcode: int,

@@ -35,7 +35,7 @@ from typing import Any
 from construct import Construct
 
 from devemu.scsi.command import Command, Result
-from devemu.scsi.layout import Decoder, decoder, find, usage_data
+from devemu.scsi.layout import Decoder, decoder, usage_data
 
 HandlerResult = int | Result | None
 Handler = Callable[..., HandlerResult]
@@ -178,16 +178,6 @@ class CommandSpec:
     @property
     def length(self) -> int:
         return len(self.usage)
-
-    @property
-    def changes_nothing(self) -> bool:
-        """True for a command that only reports (:attr:`Access.NONE`)."""
-        return self.access is Access.NONE
-
-    def field_offset(self, path: str) -> tuple[int, int]:
-        """(byte, bit) of the most significant bit of a CDB field, for field pointers."""
-        leaf = find(self.cdb, path)
-        return leaf.offset // 8, 7 - leaf.offset % 8
 
     def first_reserved_bit(self, cdb: bytes) -> tuple[int, int] | None:
         """(byte, bit) of the first bit set where usage has none, else None."""
