@@ -12,12 +12,19 @@ the kernel has queued something and returns the event count; a 4-byte
 ``write`` tells the kernel that completions are in the ring. With the file
 descriptor in a selector, readability means a read will not block.
 
+The open device is locked (``flock``, exclusive): one process serves a
+ring, and a second daemon that finds the backstore (a device of the same
+name) is refused instead of answering its commands too. The lock goes with
+the process, ``kill -9`` included.
+
 ``sysfs`` and ``dev`` are parameters so tests can point them at a fake tree.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import mmap
 import os
 import struct
@@ -144,6 +151,18 @@ class UioMapping:
             self.fd = os.open(device.dev, os.O_RDWR | os.O_CLOEXEC)
         except OSError as err:
             raise UioError(f"{device.dev} ({device.name}): cannot open: {err.strerror}") from err
+        try:
+            # One server per ring: a second daemon whose device has the same
+            # name would find this backstore and answer its commands too.
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            os.close(self.fd)
+            if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise UioError(
+                    f"{device.dev} ({device.name}): another process serves it "
+                    "(a second devemu serve with a device of that name?)"
+                ) from err
+            raise UioError(f"{device.dev} ({device.name}): cannot lock: {err.strerror}") from err
         try:
             self.mem = mmap.mmap(
                 self.fd, device.map_size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 from pyfakefs.fake_filesystem import FakeFilesystem
 
-from devemu.tcmu.uio import UioDevice, UioMapping, UioName, describe, find_device, find_devices
+from devemu.tcmu.uio import (
+    UioDevice,
+    UioError,
+    UioMapping,
+    UioName,
+    describe,
+    find_device,
+    find_devices,
+)
 
 SYSFS = Path("/sys")
 
@@ -87,3 +95,18 @@ def test_missing_device_node_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(Exception, match=r"uio9 \(tcm-user/0/d/devemu/d\): cannot open"):
         UioMapping(device)
     assert not os.path.exists(tmp_path / "uio9")
+
+
+def test_a_ring_another_process_serves_is_refused(tmp_path: Path) -> None:
+    """Two daemons with a device of one name never serve the same ring."""
+    dev = tmp_path / "uio3"
+    dev.write_bytes(bytes(4096))
+    device = UioDevice(3, UioName(0, "d", "devemu", "d"), 4096, dev)
+    first = UioMapping(device)
+    try:
+        with pytest.raises(UioError, match=r"uio3 \(tcm-user/0/d/devemu/d\): another process"):
+            UioMapping(device)
+    finally:
+        first.close()
+    again = UioMapping(device)  # free once its server has let go
+    again.close()
