@@ -35,6 +35,7 @@ from typing import Any
 from devemu.vm.agent_client import AgentClient, CommandResult
 from devemu.vm.cache import cache_dir
 from devemu.vm.errors import VmBootError, VmError, VmSetupError, VmTimeoutError
+from devemu.vm.guest_daemon import GuestDaemon
 from devemu.vm.initramfs import CONTROL_DIR
 from devemu.vm.qemu import MachineSpec, qemu_command
 from devemu.vm.runner import (
@@ -150,8 +151,17 @@ class RunFolder:
         return "\n".join(parts)
 
 
-def guest_script(config: Path | None, *, ready_timeout: float) -> str:
-    """The script the guest runs: serve ``config`` (if any), then the agent until SHUTDOWN."""
+def guest_script(
+    config: Path | None, *, ready_timeout: float, control_socket: Path | None = None
+) -> str:
+    """The script the guest runs: serve ``config`` (if any), then the agent until SHUTDOWN.
+
+    The agent passes control requests to ``control_socket`` (the
+    configuration's, default :data:`devemu.config.DEFAULT_CONTROL_SOCKET`).
+    """
+    agent_options = (
+        f" --control-socket {shlex.quote(str(control_socket))}" if control_socket else ""
+    )
     serve = ""
     if config is not None:
         serve = (
@@ -163,7 +173,7 @@ def guest_script(config: Path | None, *, ready_timeout: float) -> str:
         )
     return f"""serve_pid=
 echo "devemu-vm: guest up after $(cut -d' ' -f1 /proc/uptime) s"
-{serve}"$DEVEMU_VM_PYTHON" -m devemu.vm.agent --ready-file {CONTROL_DIR}/ready
+{serve}"$DEVEMU_VM_PYTHON" -m devemu.vm.agent --ready-file {CONTROL_DIR}/ready{agent_options}
 status=$?
 if [ -n "$serve_pid" ]; then
     kill -TERM "$serve_pid" 2>/dev/null
@@ -258,6 +268,16 @@ class Guest:
 
     def library_export(self, changer: str, slot: int | str) -> dict[str, Any]:
         return self.control(changer, "export", slot=slot)
+
+    def serve(
+        self, config: str, *, name: str | None = None, ready_timeout: float = 60.0, **daemon: Any
+    ) -> GuestDaemon:
+        """Another ``devemu serve`` in this guest, for ``with``: started on entry, stopped on exit.
+
+        ``config`` is TOML text without a ``[daemon]`` table (``daemon``
+        gives its keys); see :mod:`devemu.vm.guest_daemon`.
+        """
+        return GuestDaemon(self, config, name=name, ready_timeout=ready_timeout, **daemon)
 
     def stop(self, timeout: float = 60.0) -> bool:
         """Power the guest off (killing QEMU if it will not); True when it went cleanly."""
@@ -379,11 +399,12 @@ def start(
         raise VmSetupError(f"guest {name} is already running (devemu vm stop --name {name})")
     if len(str(folder.agent_socket)) > _MAX_SOCKET_PATH:
         raise VmSetupError(f"{folder.agent_socket}: path too long for a socket; set {RUN_ENV}")
+    control_socket: Path | None = None
     if config is not None:
         from devemu.config import check_file  # noqa: PLC0415 - the daemon's loader
 
         config = config.resolve()
-        check_file(config)
+        control_socket = check_file(config).control_socket
         share = share or config.parent
     shared = check_share(share) if share is not None else None
     if config is not None and not visible_in_guest(config, shared):
@@ -396,7 +417,7 @@ def start(
     folder.path.mkdir(parents=True, mode=0o700)
     write_control(
         folder.control,
-        guest_script(config, ready_timeout=ready_timeout),
+        guest_script(config, ready_timeout=ready_timeout, control_socket=control_socket),
         kernel=prepared.kernel,
         modules=GUEST_MODULES + AGENT_MODULES,
         share=shared,

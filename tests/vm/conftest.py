@@ -12,13 +12,24 @@ Fixtures for test modules in this folder:
   around the script.
 - ``run_in_vm``: the same as ``vm_session.run``.
 
-Each test module should boot once (a module-scoped fixture running one
-long script) and assert on its parts.
+- ``devemu_guest`` (session scope, :mod:`devemu.pytest_plugin`): the
+  tier's one guest, booted once, serving :data:`TIER_CONFIG`. Tests run
+  commands in it (``devemu_guest.run``) and start daemons of their own
+  (``with devemu_guest.serve(config) as daemon``).
+- ``guest_scripts`` (module scope): a
+  :class:`tests.vm.guest_scripts.GuestScripts`, ``run`` and ``run_steps``
+  as ``vm_session``'s but in the running guest; each module's share is a
+  folder of the guest's.
+
+Every module that uses the guest must leave it as the boot left it (no
+daemon, LIO object or mount of its own): checked after each module, whose
+teardown fails naming what was left (and removed). ``vm_session`` still
+boots a guest per call, for modules that need a boot of their own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,9 +37,12 @@ import pytest
 from devemu import pytest_plugin
 from devemu.cdrom.iso_writer import make_iso
 from devemu.disk.image import create_image
+from devemu.vm.guest import Guest
+from devemu.vm.guest_daemon import Snapshot, snapshot, sweep
 from devemu.vm.runner import VmResult
-from devemu.vm.serving import GUEST_DAEMON_TABLE
 from devemu.vm.session import VmSession
+
+from .guest_scripts import GuestScripts
 
 HERE = Path(__file__).parent
 
@@ -58,29 +72,43 @@ devemu_guest = pytest_plugin.devemu_guest
 devemu_share = pytest_plugin.devemu_share
 
 TIER_DISK_MB = 64
+#: The tier's daemon keeps out of the way of the daemons modules start: its
+#: own control socket and state directory (theirs are the defaults), device
+#: names of its own, and a vendor of its own (modules find their devices by
+#: vendor ``DEVEMU`` or by serial).
+TIER_SOCKET = "/run/devemu-tier/control.sock"
+TIER_VENDOR = "DEVTIER"
 TIER_CONFIG = f"""\
-{GUEST_DAEMON_TABLE}
+[daemon]
+control_socket = "{TIER_SOCKET}"
+state_dir = "/run/devemu-tier-state"
+fabric = "loopback"
+
 [[disk]]
-name = "disk0"
+name = "tier-disk0"
 image = "@SHARE@/disk0.img"
+vendor = "{TIER_VENDOR}"
 serial = "TIERDISK01"
 
 [[cdrom]]
-name = "cd0"
+name = "tier-cd0"
 image = "@SHARE@/first.iso"
+vendor = "{TIER_VENDOR}"
 serial = "TIERCD0001"
 
 [[library]]
-name = "vtl0"
+name = "tier-vtl0"
 directory = "/run/tier-tapes"
 slots = 4
 import_export = 1
 barcode_prefix = "T01"
 count = 2
+vendor = "{TIER_VENDOR}"
 serial = "TIERLIB001"
 
 [[library.drives]]
-name = "vtl0-d0"
+name = "tier-vtl0-d0"
+vendor = "{TIER_VENDOR}"
 serial = "TIERDRV001"
 """
 
@@ -101,3 +129,43 @@ def devemu_config(devemu_share: Path) -> str:
     make_disc(devemu_share, "first", "FIRST", "first disc\n")
     make_disc(devemu_share, "second", "SECOND", "second disc\n")
     return TIER_CONFIG
+
+
+# ------------------------------------------------- the guest left clean
+_LEFT: dict[str, Snapshot] = {}
+
+
+@pytest.fixture(scope="session")
+def tier_baseline(devemu_guest: Guest) -> Snapshot:
+    """What the guest holds once booted: the tier daemon, its LIO objects."""
+    _LEFT["baseline"] = baseline = snapshot(devemu_guest)
+    return baseline
+
+
+@pytest.fixture(scope="session")
+def tier_guest(devemu_guest: Guest, tier_baseline: Snapshot) -> Guest:
+    """The session's guest, its baseline taken (for the check after each module)."""
+    return devemu_guest
+
+
+@pytest.fixture(scope="module")
+def guest_scripts(
+    tier_guest: Guest, tier_baseline: Snapshot, devemu_share: Path
+) -> Iterator[GuestScripts]:
+    scripts = GuestScripts(tier_guest, tier_baseline, devemu_share)
+    yield scripts
+    assert not scripts.left, "the module's scripts left in the guest:\n" + "\n".join(scripts.left)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def guest_left_clean(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a module that used the guest: nothing of its own remains in it."""
+    yield
+    baseline = _LEFT.get("baseline")
+    if baseline is None:
+        return
+    guest = request.getfixturevalue("devemu_guest")
+    if not guest.alive():
+        pytest.fail(f"the guest died during {request.module.__name__}")
+    left = sweep(guest, baseline)
+    assert not left, f"{request.module.__name__} left in the guest: {left}"

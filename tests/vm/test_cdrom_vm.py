@@ -1,6 +1,6 @@
 """Optical drives under the real kernel: sr, mount, blkid, cd-info, cdparanoia, eject.
 
-One boot. The guest serves two drives with ``devemu serve``: ``cd0`` holds
+In the tier's guest, a daemon of its own serves two drives: ``cd0`` holds
 the Rock Ridge/Joliet sample ISO, ``cd1`` the mixed-mode CUE/BIN. It
 checks that lsscsi shows them as cd/dvd drives, mounts cd0 and compares
 the tree with its source, reads the label with blkid, lists cd1's tracks
@@ -19,8 +19,8 @@ import pytest
 
 from devemu.vm import VmResult
 from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
-from devemu.vm.session import VmSession
 from tests.sample_images import load_make_samples
+from tests.vm.guest_scripts import GuestScripts
 from tests.vm.vm_helpers import lines
 
 pytestmark = pytest.mark.vm
@@ -91,15 +91,15 @@ echo "DONE"
 
 
 @pytest.fixture(scope="module")
-def boot(vm_session: VmSession, tmp_path_factory: pytest.TempPathFactory) -> VmResult:
-    share = tmp_path_factory.mktemp("cdrom-share")
+def boot(guest_scripts: GuestScripts) -> VmResult:
+    share = guest_scripts.new_share()
     load_make_samples().build(share)
     (share / "cd.toml").write_text(CONFIG)
     data_sectors = (share / "data.iso").stat().st_size // 2048
     t2 = data_sectors
     t3 = data_sectors + 225 + 75
     script = SCRIPT.replace("@T2@", str(t2)).replace("@T3@", str(t3))
-    return vm_session.run(script, share=share, timeout=420)
+    return guest_scripts.run(script, share=share, timeout=420)
 
 
 def test_lsscsi_shows_optical_drives(boot: VmResult) -> None:

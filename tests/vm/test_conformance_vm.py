@@ -1,8 +1,8 @@
 """The public SPC suite against the real kernel ring: SG_IO from inside the guest.
 
-One boot. The guest serves a disk, an optical drive and a tape library
-(its changer and one drive) with ``devemu serve``, finds each logical
-unit's ``/dev/sgN`` with lsscsi and runs ``python -m
+In the tier's guest. A daemon of the module's own serves a disk, an
+optical drive and a tape library (its changer and one drive); the script
+finds each logical unit's ``/dev/sgN`` by its unit serial and runs ``python -m
 devemu.testing.conformance NODE --type TYPE --through-lio --json`` on
 it: the same checks ``tests/conformance`` runs through the ring
 simulator, here through the sg driver, tcm_loop, the target core and
@@ -27,7 +27,7 @@ from devemu.testing.conformance import CHECKS
 from devemu.testing.conformance.run import PASSED
 from devemu.vm import VmResult
 from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
-from devemu.vm.session import VmSession
+from tests.vm.guest_scripts import GuestScripts
 from tests.vm.vm_helpers import lines, value
 
 pytestmark = pytest.mark.vm
@@ -69,11 +69,12 @@ SCRIPT = (
     + rf"""
 S="$DEVEMU_VM_SHARE"
 serve_start "$S/conformance.toml" /tmp/serve.log -v
-# The guest holds only the served units: one of each type, found by its type column.
-sg_of() {{ echo "$units" | awk -v t="$1" '$2 == t {{print $NF}}' | head -n1; }}
+# Each unit's sg node, found by its unit serial (the guest may hold other units).
+sg_of() {{ node_with_serial "$1" /sys/class/scsi_generic/sg*; }}
 for _ in $(seq 100); do
     units=$(lsscsi -g)
-    DISK=$(sg_of disk); CD=$(sg_of cd/dvd); TAPE=$(sg_of tape); CH=$(sg_of mediumx)
+    DISK=$(sg_of CONFDISK0001); CD=$(sg_of CONFCD000001)
+    TAPE=$(sg_of CONFDRIVE001); CH=$(sg_of CONFLIB00001)
     [ -c "$DISK" ] && [ -c "$CD" ] && [ -c "$TAPE" ] && [ -c "$CH" ] && break
     sleep 0.1
 done
@@ -110,14 +111,14 @@ cat /tmp/serve.log
 
 
 @pytest.fixture(scope="module")
-def boot(vm_session: VmSession, tmp_path_factory: pytest.TempPathFactory) -> VmResult:
-    share = tmp_path_factory.mktemp("conformance-share")
+def boot(guest_scripts: GuestScripts) -> VmResult:
+    share = guest_scripts.new_share()
     create_image(share / "disk0.img", 16 << 20)
     (share / "tree").mkdir()
     (share / "tree" / "README.TXT").write_text("conformance\n")
     make_iso(share / "tree", share / "disc.iso", label="CONFORMANCE")
     (share / "conformance.toml").write_text(CONFIG)
-    result = vm_session.run(SCRIPT, share=share, timeout=BOOT_TIMEOUT)
+    result = guest_scripts.run(SCRIPT, share=share, timeout=BOOT_TIMEOUT)
     print(result.output)
     return result
 

@@ -1,7 +1,7 @@
 """A disk survives ``kill -9`` of its daemon in the middle of a write load.
 
-One boot. The guest serves a disk image (on the share, so the host can
-check it afterwards) and starts fio writing to it with crc32c verify
+In the tier's guest, a daemon of its own serves a disk image (on the
+share, so the host can check it afterwards) and starts fio writing to it with crc32c verify
 headers in every block (4 KiB random writes at queue depth 16 and 64 KiB
 sequential writes at depth 4, ``do_verify=0``). Once some writes are
 done the daemon gets SIGKILL while commands are in the ring; the guest
@@ -32,7 +32,7 @@ import pytest
 from devemu.disk.image import create_image
 from devemu.vm import VmResult
 from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
-from devemu.vm.session import VmSession
+from tests.vm.guest_scripts import GuestScripts
 from tests.vm.vm_helpers import value
 
 pytestmark = pytest.mark.vm
@@ -134,13 +134,11 @@ dmesg | tail -n 60
 
 
 @pytest.fixture(scope="module")
-def crashed(
-    vm_session: VmSession, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[VmResult, Path]:
-    share = tmp_path_factory.mktemp("crash-share")
+def crashed(guest_scripts: GuestScripts) -> tuple[VmResult, Path]:
+    share = guest_scripts.new_share()
     create_image(share / "crash.img", DISK_MB << 20)
     (share / "crash.toml").write_text(CONFIG)
-    result = vm_session.run(SCRIPT, share=share, timeout=240)
+    result = guest_scripts.run(SCRIPT, share=share, timeout=240)
     print(result.output)
     return result, share
 

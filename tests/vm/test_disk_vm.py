@@ -26,8 +26,8 @@ import pytest
 
 from devemu.vm import VmResult
 from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
-from devemu.vm.session import VmSession
 from devemu.vm.steps import Step
+from tests.vm.guest_scripts import GuestScripts
 from tests.vm.vm_helpers import value
 
 pytestmark = pytest.mark.vm
@@ -145,8 +145,8 @@ grep -ci "traceback\\|internal error" /tmp/serve.log || true
 
 
 @pytest.fixture(scope="module")
-def booted(vm_session: VmSession) -> tuple[VmResult, dict[str, Step]]:
-    result, steps = vm_session.run_steps(STEPS, timeout=420)
+def booted(guest_scripts: GuestScripts) -> tuple[VmResult, dict[str, Step]]:
+    result, steps = guest_scripts.run_steps(STEPS, timeout=420)
     print(result.output)
     return result, steps
 

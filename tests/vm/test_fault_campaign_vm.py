@@ -51,7 +51,7 @@ import pytest
 from devemu.disk.image import create_image
 from devemu.vm import VmResult
 from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
-from devemu.vm.session import VmSession
+from tests.vm.guest_scripts import GuestScripts
 from tests.vm.vm_helpers import fields, lines, records, value
 
 pytestmark = pytest.mark.vm
@@ -421,8 +421,8 @@ class Campaign:
 
 
 @pytest.fixture(scope="module")
-def campaign(vm_session: VmSession, tmp_path_factory: pytest.TempPathFactory) -> Campaign:
-    share = tmp_path_factory.mktemp("fault-share")
+def campaign(guest_scripts: GuestScripts) -> Campaign:
+    share = guest_scripts.new_share()
     create_image(share / "fault.img", DISK_MB << 20)
     (share / "tapes").mkdir()
     (share / "campaign.toml").write_text(CONFIG)
@@ -434,7 +434,7 @@ def campaign(vm_session: VmSession, tmp_path_factory: pytest.TempPathFactory) ->
     (share / "changer.txt").write_text("\n".join(choices) + "\n")
     print(f"fault campaign: seed {SEED}, kill delays {' '.join(delays)}")
     started = time.monotonic()
-    result = vm_session.run(SCRIPT, share=share, timeout=VM_TIMEOUT)
+    result = guest_scripts.run(SCRIPT, share=share, timeout=VM_TIMEOUT)
     seconds = time.monotonic() - started
     print(result.output)
     print(f"fault campaign: seed {SEED}, boot took {seconds:.1f} s")

@@ -21,6 +21,8 @@ from devemu.vm.agent_client import CommandTimeoutError
 from devemu.vm.guest import Guest
 from devemu.vm.serving import guest_functions
 
+from .conftest import TIER_VENDOR
+
 pytestmark = pytest.mark.vm
 
 #: Average seconds one ``true`` may take, request to exit status, under TCG.
@@ -68,23 +70,24 @@ def test_lsscsi_lists_every_device(devemu_guest: Guest) -> None:
 def test_sg_inq_on_the_disk(devemu_guest: Guest) -> None:
     disk = node(devemu_guest, "TIERDISK01", "/sys/block/sd*")
     inquiry = devemu_guest.run(["sg_inq", disk], timeout=30, check=True).text
-    assert re.search(r"Vendor identification:\s+DEVEMU", inquiry), inquiry
+    assert re.search(rf"Vendor identification:\s+{TIER_VENDOR}", inquiry), inquiry
     assert "TIERDISK01" in inquiry
 
 
 def test_mt_status_on_a_loaded_tape(devemu_guest: Guest) -> None:
-    changer = devemu_guest.run("ls /dev/sch* | head -1", timeout=30, check=True).text.strip()
+    changer = node(devemu_guest, "TIERLIB001", "/sys/class/scsi_changer/sch*")
+    tape = node(devemu_guest, "TIERDRV001", "/sys/class/scsi_tape/nst[0-9]*")
     loaded = devemu_guest.run(f"mtx -f {changer} load 1 0", timeout=60)
     assert loaded.returncode == 0, loaded
     try:
         status = devemu_guest.run(
-            "for _ in $(seq 50); do mt -f /dev/nst0 status && exit 0; sleep 0.1; done; exit 1",
+            f"for _ in $(seq 50); do mt -f {tape} status && exit 0; sleep 0.1; done; exit 1",
             timeout=60,
         )
         assert status.returncode == 0, status
         assert "BOT" in status.text or "ONLINE" in status.text, status.text
     finally:
-        devemu_guest.run(f"mt -f /dev/nst0 offline; mtx -f {changer} unload 1 0", timeout=60)
+        devemu_guest.run(f"mt -f {tape} offline; mtx -f {changer} unload 1 0", timeout=60)
 
 
 def _read_hello(guest: Guest, sr: str) -> str:
@@ -117,22 +120,22 @@ def test_eject_and_insert_from_the_host(devemu_guest: Guest) -> None:
     share = devemu_guest.share
     assert share is not None
     assert _read_hello(devemu_guest, sr) == "first disc\n"
-    devemu_guest.eject("cd0")
-    assert devemu_guest.status("cd0")["medium"] is None
+    devemu_guest.eject("tier-cd0")
+    assert devemu_guest.status("tier-cd0")["medium"] is None
     turs = devemu_guest.run(["sg_turs", "-v", sr], timeout=30)
     assert turs.returncode != 0
     assert "not present" in (turs.text + turs.error_text).lower(), turs
-    devemu_guest.insert("cd0", share / "second.iso")
+    devemu_guest.insert("tier-cd0", share / "second.iso")
     assert _read_hello(devemu_guest, sr) == "second disc\n"
-    devemu_guest.insert("cd0", share / "first.iso")
+    devemu_guest.insert("tier-cd0", share / "first.iso")
 
 
 def test_library_export_and_import_from_the_host(devemu_guest: Guest) -> None:
-    exported = devemu_guest.library_export("vtl0", 2)
+    exported = devemu_guest.library_export("tier-vtl0", 2)
     assert exported["barcode"] == "T01002L8"
-    imported = devemu_guest.library_import("vtl0", "T01002L8")
+    imported = devemu_guest.library_import("tier-vtl0", "T01002L8")
     assert imported["barcode"] == "T01002L8"
-    changer = devemu_guest.run("ls /dev/sch* | head -1", timeout=30, check=True).text.strip()
+    changer = node(devemu_guest, "TIERLIB001", "/sys/class/scsi_changer/sch*")
     status = devemu_guest.run(["mtx", "-f", changer, "status"], timeout=60, check=True).text
     assert "T01002L8" in status, status
 

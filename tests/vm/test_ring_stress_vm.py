@@ -1,7 +1,7 @@
 """Eight busy LUNs at once never break a ring, under a real Linux kernel.
 
-One boot. The guest serves eight disks from one ``devemu serve`` and
-runs one fio with a job per disk, for :data:`FIO_SECONDS`: four read
+In the tier's guest, a daemon of its own serves eight disks and the
+script runs one fio with a job per disk, for :data:`FIO_SECONDS`: four read
 sequentially at 1 MiB, queue depth 4 (each command a whole 1 MiB, so
 every answer rings the doorbell early from the channel's second thread
 while the loop serves the next command), and four do 4 KiB random reads
@@ -28,7 +28,7 @@ import pytest
 
 from devemu.vm import VmResult
 from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
-from devemu.vm.session import VmSession
+from tests.vm.guest_scripts import GuestScripts
 from tests.vm.vm_helpers import lines, value
 
 pytestmark = pytest.mark.vm
@@ -197,8 +197,8 @@ grep -i 'broken\\|error\\|recreat\\|serving again' /tmp/serve.log \\
 
 
 @pytest.fixture(scope="module")
-def booted(vm_session: VmSession) -> VmResult:
-    result = vm_session.run(SCRIPT, timeout=FIO_SECONDS + RECOVERY_SECONDS + 240)
+def booted(guest_scripts: GuestScripts) -> VmResult:
+    result = guest_scripts.run(SCRIPT, timeout=FIO_SECONDS + RECOVERY_SECONDS + 240)
     print(result.output)
     print(f"boot took {result.duration:.1f} s")
     return result

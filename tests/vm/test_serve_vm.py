@@ -1,6 +1,8 @@
 """``devemu serve`` against the real kernel: LIO objects, I/O, restart, teardown.
 
-One boot. The guest starts the daemon on a disk configuration, finds the
+In the tier's guest, beside the tier's own daemon (whose objects, counted
+before, are left out of every count). The script starts a daemon of its
+own on a disk configuration, finds the
 disk with lsscsi, writes and reads it back with dd (direct I/O, so every
 byte crosses the TCMU ring), kills the daemon with SIGKILL, restarts it
 (it must reattach to the live ring and LUN), checks I/O again, stops it
@@ -16,7 +18,7 @@ import pytest
 from devemu.disk.image import create_image
 from devemu.vm import VmResult
 from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
-from devemu.vm.session import VmSession
+from tests.vm.guest_scripts import GuestScripts
 from tests.vm.vm_helpers import value
 
 pytestmark = pytest.mark.vm
@@ -34,6 +36,10 @@ SCRIPT = (
     guest_functions(ready_timeout=120)
     + r"""
 C=/sys/kernel/config/target
+count() { ls -d "$@" 2>/dev/null | wc -l; }
+# Objects of the guest's other daemons, left out of the counts below.
+base_uio=$(count /dev/uio*)
+base_loopback=$(count $C/loopback/naa.*)
 CFG="$DEVEMU_VM_SHARE/serve.toml"
 start() {
     t0=$(date +%s.%N)
@@ -66,10 +72,9 @@ dd if="$sd" of=/dev/null bs=1M count=64 iflag=direct 2>&1 | sed -n 's/^.*copied,
 dd if="$sd" of=/dev/null bs=4k count=4096 iflag=direct 2>&1 | sed -n 's/^.*copied, /READ_4K /p'
 
 kill -9 "$pid"; wait "$pid" 2>/dev/null
-count() { ls -d "$@" 2>/dev/null | wc -l; }
 backstore=$(test -d $C/core/user_0/disk0 && echo yes)
 journal=$(test -s /run/devemu-state/lio.json && echo yes)
-echo "AFTER_KILL backstore=$backstore uio=$(count /dev/uio*) journal=$journal"
+echo "AFTER_KILL backstore=$backstore uio=$(($(count /dev/uio*) - base_uio)) journal=$journal"
 start 2
 find_disk_node
 dd if="$sd" of=/tmp/back2 bs=1M count=8 iflag=direct 2>/dev/null
@@ -81,11 +86,12 @@ cmp /tmp/pattern2 /tmp/back3 && echo "RESTART_WRITE ok"
 grep -c "adopting" /tmp/serve2.log | sed 's/^/ADOPTED /'
 
 kill -TERM "$pid"; wait "$pid"; echo "TERM_STATUS $?"
-core=$(ls $C/core | grep -v '^alua$' | xargs)
+core=$(ls -d $C/core/user_*/disk0 2>/dev/null | xargs)
 journal=$(test -e /run/devemu-state/lio.json && echo yes || echo no)
 sockets=$(count /run/devemu/*)
-uios=$(count /dev/uio*)
-echo "LEFT core=[$core] loopback=$(count $C/loopback) uio=$uios journal=$journal socket=$sockets"
+uios=$(($(count /dev/uio*) - base_uio))
+loopback=$(($(count $C/loopback/naa.*) - base_loopback))
+echo "LEFT core=[$core] loopback=$loopback uio=$uios journal=$journal socket=$sockets"
 echo "STATE_DIR $(ls /run/devemu-state | xargs)"
 echo "LSSCSI_AFTER $(lsscsi | grep -c DEVEMU)"
 echo "--- serve logs"
@@ -95,11 +101,11 @@ cat /tmp/serve1.log /tmp/serve2.log
 
 
 @pytest.fixture(scope="module")
-def served(vm_session: VmSession, tmp_path_factory: pytest.TempPathFactory) -> tuple[VmResult, str]:
-    share = tmp_path_factory.mktemp("serve-share")
+def served(guest_scripts: GuestScripts) -> tuple[VmResult, str]:
+    share = guest_scripts.new_share()
     create_image(share / "disk0.img", DISK_MB << 20)
     (share / "serve.toml").write_text(CONFIG)
-    result = vm_session.run(SCRIPT, share=share, timeout=480)
+    result = guest_scripts.run(SCRIPT, share=share, timeout=300)
     print(result.output)
     return result, result.output
 

@@ -1,8 +1,8 @@
 """A tape library under the real kernel: lsscsi, mtx, mt, tar, dd, tapeinfo, sg_logs.
 
-One boot. The guest serves a library (a changer and two LTO-8 drives) with
-``devemu serve``, then drives it with the tools people use: ``mtx`` loads,
-unloads and transfers cartridges through ``/dev/sch0``; ``mt``, ``tar``
+In the tier's guest, a daemon of its own serves a library (a changer and
+two LTO-8 drives); the script drives it with the tools people use: ``mtx``
+loads, unloads and transfers cartridges through ``/dev/schN``; ``mt``, ``tar``
 and ``dd`` work the tape through ``/dev/nst*``; ``tapeinfo`` and
 ``sg_logs`` read the drive's pages; ``devemu library`` exports and imports
 a cartridge. Then the daemon is killed with SIGKILL and started again:
@@ -18,7 +18,7 @@ import pytest
 
 from devemu.vm import VmResult
 from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
-from devemu.vm.session import VmSession
+from tests.vm.guest_scripts import GuestScripts
 from tests.vm.vm_helpers import lines, value
 
 pytestmark = pytest.mark.vm
@@ -160,10 +160,10 @@ cat /tmp/serve1.log /tmp/serve2.log | tail -n 60
 
 
 @pytest.fixture(scope="module")
-def served(vm_session: VmSession, tmp_path_factory: pytest.TempPathFactory) -> tuple[VmResult, str]:
-    share = tmp_path_factory.mktemp("tape-share")
+def served(guest_scripts: GuestScripts) -> tuple[VmResult, str]:
+    share = guest_scripts.new_share()
     (share / "vtl.toml").write_text(CONFIG)
-    result = vm_session.run(SCRIPT, share=share, timeout=420)
+    result = guest_scripts.run(SCRIPT, share=share, timeout=420)
     print(result.output)
     return result, result.output
 

@@ -1,11 +1,12 @@
 """``devemu trace`` under the real kernel: the CDBs ``sg_inq`` and ``mt status`` sent.
 
-One boot. The guest serves a library with one LTO drive (a cartridge loaded), starts
-``devemu trace --json`` in the background, runs ``sg_inq`` on the drive's
-sg node (INQUIRY, 12h) and ``mt status`` on its tape node (the st driver's
-open: TEST UNIT READY, READ BLOCK LIMITS, MODE SENSE), then ends the
-trace with SIGINT; a second trace, in the human form and filtered to
-INQUIRY, sees a second ``sg_inq`` and nothing else.
+In the tier's guest, a daemon of its own serves a library with one LTO
+drive (a cartridge loaded); the script starts ``devemu trace --json`` in
+the background, runs ``sg_inq`` on the drive's sg node (INQUIRY, 12h)
+and ``mt status`` on its tape node (the st driver's open: TEST UNIT
+READY, READ BLOCK LIMITS, MODE SENSE), then ends the trace with SIGINT; a
+second trace, in the human form and filtered to INQUIRY, sees a second
+``sg_inq`` and nothing else.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 
 from devemu.vm import VmResult
 from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
-from devemu.vm.session import VmSession
+from tests.vm.guest_scripts import GuestScripts
 from tests.vm.vm_helpers import lines, value
 
 pytestmark = pytest.mark.vm
@@ -68,7 +69,8 @@ trace_start() {
 trace_stop() {
     sleep 0.5
     kill -INT "$trace_pid"
-    ( sleep 20; kill -KILL "$trace_pid" 2>/dev/null ) &
+    # The watchdog's output goes nowhere: it must not hold the script's open.
+    ( sleep 20; kill -KILL "$trace_pid" 2>/dev/null ) > /dev/null 2>&1 &
     status=0; wait "$trace_pid" || status=$?
     echo "$1 $status"
 }
@@ -91,10 +93,10 @@ grep -E "INFO devemu.daemon: ready|trace stream" /tmp/serve.log | sed 's/^/SERVE
 
 
 @pytest.fixture(scope="module")
-def traced(vm_session: VmSession, tmp_path_factory: pytest.TempPathFactory) -> tuple[VmResult, str]:
-    share = tmp_path_factory.mktemp("trace-share")
+def traced(guest_scripts: GuestScripts) -> tuple[VmResult, str]:
+    share = guest_scripts.new_share()
     (share / "trace.toml").write_text(CONFIG)
-    result = vm_session.run(SCRIPT, share=share, timeout=420)
+    result = guest_scripts.run(SCRIPT, share=share, timeout=300)
     print(result.output)
     return result, result.output
 
