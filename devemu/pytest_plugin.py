@@ -15,6 +15,17 @@ commands in it and change media from the host::
         devemu_guest.eject("cd0")
         devemu_guest.insert("cd0", devemu_guest.share / "other.iso")
 
+A test that wants devices of its own starts another daemon in the same
+guest (:mod:`devemu.vm.guest_daemon`): its own configuration, control
+socket and state directory, stopped when the block ends::
+
+    def test_crash(devemu_guest):
+        with devemu_guest.serve(DISK_TOML) as daemon:
+            disk = daemon.node("MYDISK0001", "block")
+            devemu_guest.run(f"mkfs.ext4 -q {disk}", check=True)
+            daemon.kill()          # kill -9: its LIO objects stay
+            daemon.restart()       # adopts them; the disk answers again
+
 Configuration, first found wins:
 
 - the ``devemu_config`` fixture, overridden in a ``conftest.py`` (a path

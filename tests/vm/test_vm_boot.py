@@ -1,4 +1,9 @@
-"""The guest boots, loads TCMU and tcm_loop, and runs the host's Python."""
+"""The guest boots, loads TCMU and tcm_loop, and runs the host's Python.
+
+The checks run in the tier's guest (an HBA and a target of their own,
+removed afterwards); ``devemu vm -- CMD`` and a guest killed at its time
+limit still boot guests of their own.
+"""
 
 from __future__ import annotations
 
@@ -8,26 +13,30 @@ from pathlib import Path
 import pytest
 
 from devemu.vm import VmResult, VmTimeoutError, cli
+from devemu.vm.guest import Guest
 from devemu.vm.runner import package_root
 from devemu.vm.session import VmSession
 from devemu.vm.steps import Step
+from tests.vm.guest_scripts import GuestScripts
 
 pytestmark = pytest.mark.vm
 
 C = "/sys/kernel/config/target"
 WWN = "naa.5001405000000e01"
 NEXUS = "naa.5001405000000e02"
+#: An HBA number no daemon uses (theirs is 0).
+HBA = 7
 
 STEPS = {
     "modules": "grep -q '^target_core_user ' /proc/modules\ngrep -q '^tcm_loop ' /proc/modules",
     "configfs": f"grep -q ' /sys/kernel/config configfs ' /proc/mounts\ntest -d {C}/core",
     "backstore": f"""
-mkdir -p {C}/core/user_0/probe
-echo -n dev_config=devemu/probe > {C}/core/user_0/probe/control
-echo -n dev_size=1048576 > {C}/core/user_0/probe/control
-echo 1 > {C}/core/user_0/probe/enable
+mkdir -p {C}/core/user_{HBA}/probe
+echo -n dev_config=devemu/probe > {C}/core/user_{HBA}/probe/control
+echo -n dev_size=1048576 > {C}/core/user_{HBA}/probe/control
+echo 1 > {C}/core/user_{HBA}/probe/enable
 for uio in /sys/class/uio/uio*; do
-    if [ "$(cat $uio/name)" = tcm-user/0/probe/devemu/probe ]; then
+    if [ "$(cat $uio/name)" = tcm-user/{HBA}/probe/devemu/probe ]; then
         test -c /dev/${{uio##*/}}
         cat $uio/maps/map0/size
     fi
@@ -39,8 +48,12 @@ echo -n {NEXUS} > {C}/loopback/{WWN}/tpgt_1/nexus
 cat {C}/loopback/{WWN}/tpgt_1/nexus
 rmdir {C}/loopback/{WWN}/tpgt_1/lun/lun_0
 echo -n 0 > {C}/loopback/{WWN}/tpgt_1/enable 2>/dev/null || true
+rmdir {C}/loopback/{WWN}/tpgt_1 {C}/loopback/{WWN}
 """,
-    "teardown": f"rmdir {C}/core/user_0/probe\nrmdir {C}/core/user_0\n! ls /dev/uio0",
+    "teardown": f"""rmdir {C}/core/user_{HBA}/probe
+rmdir {C}/core/user_{HBA}
+! grep -l /probe/ /sys/class/uio/uio*/name
+""",
     "python": '"$DEVEMU_VM_PYTHON" -c "import devemu, sys; print(devemu.__file__)"',
     "python_on_path": "python3 -c 'import sys; print(sys.executable)'",
     "root_writes_stay_in_guest": "touch /usr/devemu-vm-probe\nmkdir -p /var/lib/devemu/probe",
@@ -52,11 +65,9 @@ echo -n 0 > {C}/loopback/{WWN}/tpgt_1/enable 2>/dev/null || true
 
 
 @pytest.fixture(scope="module")
-def boot(
-    vm_session: VmSession, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[VmResult, dict[str, Step], Path]:
-    share = tmp_path_factory.mktemp("boot-share")
-    result, steps = vm_session.run_steps(STEPS, share=share, timeout=240)
+def boot(guest_scripts: GuestScripts) -> tuple[VmResult, dict[str, Step], Path]:
+    share = guest_scripts.new_share()
+    result, steps = guest_scripts.run_steps(STEPS, share=share, timeout=240)
     return result, steps, share
 
 
@@ -114,9 +125,8 @@ def test_host_root_untouched(boot: tuple[VmResult, dict[str, Step], Path]) -> No
     assert not Path("/usr/devemu-vm-probe").exists()
 
 
-def test_boot_is_quick(boot: tuple[VmResult, dict[str, Step], Path]) -> None:
-    result, _, _ = boot
-    assert 0 < result.boot_seconds < 30
+def test_boot_is_quick(tier_guest: Guest) -> None:
+    assert 0 < tier_guest.info["boot_seconds"] < 30
 
 
 def test_cli_runs_command_and_returns_its_status(
