@@ -113,6 +113,17 @@ def test_guest_script_serves_then_runs_the_agent() -> None:
     assert check.returncode == 0, check.stderr
 
 
+def test_the_agent_reaches_the_socket_the_configuration_names() -> None:
+    script = guest_script(
+        Path("/srv/lab.toml"), ready_timeout=30, control_socket=Path("/run/lab/c.sock")
+    )
+    assert (
+        "-m devemu.vm.agent --ready-file /run/devemu-vm/ready --control-socket /run/lab/c.sock"
+        in (script)
+    )
+    assert "--control-socket" not in guest_script(None, ready_timeout=30)
+
+
 def test_qemu_gets_the_agent_port_and_the_output_file(tmp_path: Path) -> None:
     spec = MachineSpec(
         vmlinuz=tmp_path / "vmlinuz",
