@@ -270,14 +270,23 @@ class Guest:
         return self.control(changer, "export", slot=slot)
 
     def serve(
-        self, config: str, *, name: str | None = None, ready_timeout: float = 60.0, **daemon: Any
+        self,
+        config: str,
+        *,
+        name: str | None = None,
+        ready_timeout: float = 60.0,
+        options: Sequence[str] = (),
+        **daemon: Any,
     ) -> GuestDaemon:
         """Another ``devemu serve`` in this guest, for ``with``: started on entry, stopped on exit.
 
         ``config`` is TOML text without a ``[daemon]`` table (``daemon``
-        gives its keys); see :mod:`devemu.vm.guest_daemon`.
+        gives its keys); ``options`` go to ``devemu serve`` (``--log-level
+        debug``). See :mod:`devemu.vm.guest_daemon`.
         """
-        return GuestDaemon(self, config, name=name, ready_timeout=ready_timeout, **daemon)
+        return GuestDaemon(
+            self, config, name=name, ready_timeout=ready_timeout, options=tuple(options), **daemon
+        )
 
     def stop(self, timeout: float = 60.0) -> bool:
         """Power the guest off (killing QEMU if it will not); True when it went cleanly."""

@@ -126,7 +126,7 @@ class GuestDaemon:
         *,
         name: str | None = None,
         ready_timeout: float = 60.0,
-        options: tuple[str, ...] = ("--log-level", "info"),
+        options: tuple[str, ...] = (),
         **daemon: Any,
     ) -> None:
         self.guest = guest
@@ -186,9 +186,9 @@ class GuestDaemon:
         ticks = max(1, int(self.ready_timeout * 20))
         script = f"""set -e
 mkdir -p {q["folder"]}
-[ -e {q["config"]} ] || cat > {q["config"]}
+cat > {q["config"]}
 rm -f {q["ready"]}
-setsid "$DEVEMU_VM_PYTHON" -m devemu {options} serve {q["config"]} --ready-file {q["ready"]} \\
+setsid "$DEVEMU_VM_PYTHON" -m devemu serve {q["config"]} --ready-file {q["ready"]} {options} \\
     >> {q["log"]} 2>&1 < /dev/null &
 pid=$!
 echo "$pid" > {q["folder"]}/pid
@@ -269,9 +269,11 @@ done
                 self._signal_and_wait("TERM", timeout)
             except DaemonError as err:
                 problems.append(str(err))
-        journal = self.guest.run(["ls", "-A", str(self.state_dir)], timeout=30).stdout.split()
-        if journal:
-            problems.append(f"left {b' '.join(journal).decode()} in {self.state_dir}")
+        from devemu.tcmu.backend import JOURNAL_NAME  # noqa: PLC0415 - the daemon's side
+
+        journal = self.state_dir / JOURNAL_NAME
+        if self.guest.run(["test", "-e", str(journal)], timeout=30).returncode == 0:
+            problems.append(f"left LIO objects behind (its journal {journal} remains)")
         if problems:
             summary = "; ".join(problems)
             raise DaemonError(f"devemu serve {self.name}: {summary}\n{self.log()}")
