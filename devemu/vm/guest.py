@@ -19,6 +19,7 @@ crashed (or was killed): :func:`find_guest` says so and
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -189,6 +190,8 @@ class Guest:
     def __init__(self, folder: RunFolder, process: subprocess.Popen[bytes] | None = None) -> None:
         self.folder = folder
         self._process = process
+        #: How :func:`start` booted it (None for a guest found by name).
+        self.boot: Callable[[], Guest] | None = None
 
     @property
     def name(self) -> str:
@@ -287,6 +290,18 @@ class Guest:
         return GuestDaemon(
             self, config, name=name, ready_timeout=ready_timeout, options=tuple(options), **daemon
         )
+
+    def restart(self) -> None:
+        """Power off (or clean up after) this guest and boot it again as :func:`start` did.
+
+        The object stays the same; a new guest runs behind it. Only for a
+        guest :func:`start` returned.
+        """
+        if self.boot is None:
+            raise VmError(f"guest {self.name} was not started here: cannot restart it")
+        self.stop(timeout=10)
+        again = self.boot()
+        self.folder, self._process = again.folder, again._process
 
     def stop(self, timeout: float = 60.0) -> bool:
         """Power the guest off (killing QEMU if it will not); True when it went cleanly."""
@@ -474,6 +489,19 @@ def start(
     }
     folder.info_file.write_text(json.dumps(info, indent=1) + "\n")
     say(f"devemu vm: guest {name} ready after {ready:.1f} s")
+    guest.boot = functools.partial(
+        start,
+        config,
+        name=name,
+        share=share,
+        memory_mb=memory_mb,
+        cpus=cpus,
+        timeout=timeout,
+        ready_timeout=ready_timeout,
+        env=env,
+        progress=progress,
+        prepared=prepared,
+    )
     return guest
 
 

@@ -23,7 +23,8 @@ Fixtures for test modules in this folder:
 
 Every module that uses the guest must leave it as the boot left it (no
 daemon, LIO object or mount of its own): checked after each module, whose
-teardown fails naming what was left (and removed). ``vm_session`` still
+teardown fails naming what was left (and removed). A guest that died
+during a module is booted again for the next one. ``vm_session`` still
 boots a guest per call, for modules that need a boot of their own.
 """
 
@@ -152,7 +153,7 @@ def tier_guest(devemu_guest: Guest, tier_baseline: Snapshot) -> Guest:
 def guest_scripts(
     tier_guest: Guest, tier_baseline: Snapshot, devemu_share: Path
 ) -> Iterator[GuestScripts]:
-    scripts = GuestScripts(tier_guest, tier_baseline, devemu_share)
+    scripts = GuestScripts(tier_guest, _LEFT.get("baseline", tier_baseline), devemu_share)
     yield scripts
     assert not scripts.left, "the module's scripts left in the guest:\n" + "\n".join(scripts.left)
 
@@ -166,6 +167,10 @@ def guest_left_clean(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     guest = request.getfixturevalue("devemu_guest")
     if not guest.alive():
-        pytest.fail(f"the guest died during {request.module.__name__}")
+        # Booted again (a minute) so that one module's crash costs no other.
+        tail = guest.folder.tail()
+        guest.restart()
+        _LEFT["baseline"] = snapshot(guest)
+        pytest.fail(f"the guest died during {request.module.__name__}; booted again\n{tail}")
     left = sweep(guest, baseline)
     assert not left, f"{request.module.__name__} left in the guest: {left}"
