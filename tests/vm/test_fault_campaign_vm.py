@@ -133,6 +133,8 @@ fail() {{
 now() {{ cut -d' ' -f1 /proc/uptime; }}
 since() {{ awk "BEGIN {{ printf \"%.2f\", $(now) - $1 }}"; }}
 BOOT=$(now)
+# The guest's kernel log before the campaign (other modules ran in this guest).
+campaign_dmesg=$(dmesg | wc -l)
 start() {{
     serve_start "$1" "/tmp/serve$2.log" -v
     pid=$serve_pid
@@ -398,7 +400,8 @@ devemu status > /tmp/status.out 2>&1; echo "AFTER_STOP_STATUS status=$?"
 dmesg | tail -n +"$((dmesg_before + 1))" | sed 's/^/STOPDMESG /'
 kill -TERM "$pid"; wait "$pid"; echo "TERM_STOP status=$?"
 echo "STOPLOG tracebacks=$(grep -c Traceback /tmp/servestop.log)"
-echo "RING_BROKEN $(dmesg | grep -c -e 'ring is broken' -e 'not found, ring' -e 'ring broken')"
+echo "RING_BROKEN $(dmesg | tail -n +"$((campaign_dmesg + 1))" \
+    | grep -c -e 'ring is broken' -e 'not found, ring' -e 'ring broken')"
 echo "WALL $(since "$BOOT")"
 echo "--- kernel messages"
 dmesg | tail -n 50
