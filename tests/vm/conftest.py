@@ -137,10 +137,17 @@ _LEFT: dict[str, Snapshot] = {}
 
 
 @pytest.fixture(scope="session")
-def tier_baseline(devemu_guest: Guest) -> Snapshot:
-    """What the guest holds once booted: the tier daemon, its LIO objects."""
+def tier_baseline(devemu_guest: Guest) -> Iterator[Snapshot]:
+    """What the guest holds once booted: the tier daemon, its LIO objects.
+
+    At the end of the session the guest must hold exactly that again.
+    """
     _LEFT["baseline"] = baseline = snapshot(devemu_guest)
-    return baseline
+    yield baseline
+    if devemu_guest.alive():
+        end = snapshot(devemu_guest)
+        baseline = _LEFT["baseline"]
+        assert (end.since(baseline), baseline.since(end)) == ([], []), "guest not clean at the end"
 
 
 @pytest.fixture(scope="session")
