@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -156,6 +158,18 @@ def test_exec_overhead(devemu_guest: Guest) -> None:
     print(
         f"EXEC_OVERHEAD mean={mean * 1000:.0f} ms median={statistics.median(durations) * 1000:.0f}"
         f" ms max={max(durations) * 1000:.0f} ms (20 x `true`, connect + run + exit)"
+    )
+    # The command line's round trip: a new Python process, imports, connect, run.
+    cli = []
+    for _ in range(5):
+        started = time.monotonic()
+        command = [sys.executable, "-m", "devemu", "vm", "exec", "--name", devemu_guest.name]
+        done = subprocess.run([*command, "--", "true"], check=False, timeout=60)
+        cli.append(time.monotonic() - started)
+        assert done.returncode == 0
+    print(
+        f"CLI_EXEC_OVERHEAD mean={statistics.mean(cli) * 1000:.0f} ms"
+        f" median={statistics.median(cli) * 1000:.0f} ms (5 x `devemu vm exec -- true`)"
     )
     info = devemu_guest.info
     print(f"BOOT guest userspace {info['boot_seconds']:.1f} s, ready {info['ready_seconds']:.1f} s")
