@@ -118,7 +118,10 @@ def config_file(config: str | Path | None, share: Path) -> tuple[Path | None, Pa
 def devemu_guest(
     pytestconfig: pytest.Config, devemu_config: str | Path | None, devemu_share: Path
 ) -> Iterator[Guest]:
-    """One guest for the session, its devices served; powered off at the end."""
+    """One guest for the session, its devices served; powered off at the end.
+
+    QEMU dies with the test run, even one killed without a chance to clean up.
+    """
     config, share = config_file(devemu_config, devemu_share)
     guest = start(
         config,
@@ -126,6 +129,7 @@ def devemu_guest(
         share=share,
         memory_mb=int(_ini(pytestconfig, "devemu_memory", "1024")),
         timeout=float(_ini(pytestconfig, "devemu_boot_timeout", "300")),
+        die_with_parent=True,
     )
     try:
         yield guest

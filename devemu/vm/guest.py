@@ -19,6 +19,7 @@ crashed (or was killed): :func:`find_guest` says so and
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import json
 import os
@@ -409,6 +410,7 @@ def start(
     env: Mapping[str, str] | None = None,
     progress: Progress | None = None,
     prepared: Prepared | None = None,
+    die_with_parent: bool = False,
 ) -> Guest:
     """Boot a guest called ``name`` that serves ``config``; return once its agent is up.
 
@@ -416,7 +418,9 @@ def start(
     its own path. Raises :class:`VmSetupError` (bad name, guest already
     running, nothing to boot), :class:`VmBootError` (the guest stopped or
     its daemon failed: the logs are in the message) or
-    :class:`VmTimeoutError` (QEMU killed after ``timeout`` seconds).
+    :class:`VmTimeoutError` (QEMU killed after ``timeout`` seconds). With
+    ``die_with_parent`` QEMU gets SIGKILL when the calling process dies,
+    however it dies (a test run killed leaves no guest behind).
     """
     folder = RunFolder(run_base() / check_name(name))
     if folder.alive():
@@ -470,6 +474,7 @@ def start(
             stdout=qemu_log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_kill_when_parent_dies if die_with_parent else None,  # noqa: PLW1509
         )
     folder.pid_file.write_text(f"{process.pid}\n")
     guest = Guest(folder, process)
@@ -501,8 +506,19 @@ def start(
         env=env,
         progress=progress,
         prepared=prepared,
+        die_with_parent=die_with_parent,
     )
     return guest
+
+
+#: ``prctl`` option: the signal a process gets when its parent dies (prctl(2)).
+_PR_SET_PDEATHSIG = 1
+
+
+def _kill_when_parent_dies() -> None:
+    """In the child, before QEMU runs: SIGKILL when the process that started it dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _wait_ready(

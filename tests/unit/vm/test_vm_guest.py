@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,37 @@ def test_vm_actions_reach_the_guest_cli(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv(RUN_ENV, str(tmp_path))
     assert cli.main(["vm", "list"]) == 0
     assert cli.main(["vm", "stop", "--name", "nothing"]) == 1
+
+
+def test_a_guest_started_for_a_test_run_dies_with_it() -> None:
+    """The plugin's QEMU gets SIGKILL when the process that started it is killed."""
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time\n"
+            "from devemu.vm.guest import _kill_when_parent_dies\n"
+            "child = subprocess.Popen(['sleep', '60'], start_new_session=True,"
+            " preexec_fn=_kill_when_parent_dies)\n"
+            "print(child.pid, flush=True)\n"
+            "time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child}").exists() and "Z" not in _state(child):
+        assert time.monotonic() < deadline, "the child outlived its parent"
+        time.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return "gone"
+    return next(line for line in status.splitlines() if line.startswith("State:"))
