@@ -33,6 +33,12 @@ from typing import ClassVar
 
 from devemu.disk.checks import out_of_range
 from devemu.disk.commands import SBC_COMMANDS
+from devemu.disk.copy_offload import (
+    COPY_COMMANDS,
+    THIRD_PARTY_COPY_VPD,
+    CopyManager,
+    third_party_copy_vpd,
+)
 from devemu.disk.image import DiskImage
 from devemu.disk.pages import (
     WCE,
@@ -67,7 +73,8 @@ class Disk(ScsiDevice):
 
     peripheral_type: ClassVar[int] = 0x00
     removable: ClassVar[bool] = False
-    commands: ClassVar[CommandTable] = CommandTable(SPC_COMMANDS, SBC_COMMANDS)
+    commands: ClassVar[CommandTable] = CommandTable(SPC_COMMANDS, SBC_COMMANDS, COPY_COMMANDS)
+    third_party_copy: ClassVar[bool] = True
     version_descriptors: ClassVar[tuple[int, ...]] = (VERSION_SBC4,)
 
     def __init__(self, image: DiskImage, identity: Identity, *, write_cache: bool = True) -> None:
@@ -83,6 +90,8 @@ class Disk(ScsiDevice):
         self.write_cache = write_cache
         self._stopped = False
         super().__init__(identity)
+        #: EXTENDED COPY's reach and held results (:mod:`devemu.disk.copy_offload`).
+        self.copy_manager = CopyManager(self)
         self.may_be_not_ready = False
 
     # --- ScsiDevice hooks -----------------------------------------------------------
@@ -102,6 +111,7 @@ class Disk(ScsiDevice):
             0xB0: lambda: block_limits_vpd(limits),
             0xB1: block_device_characteristics_vpd,
             0xB2: logical_block_provisioning_vpd,
+            THIRD_PARTY_COPY_VPD: lambda: third_party_copy_vpd(self.block_size),
         }
 
     @property

@@ -83,6 +83,8 @@ class ScsiDevice:
     peripheral_type: ClassVar[int] = 0x00
     #: The RMB bit of standard INQUIRY data.
     removable: ClassVar[bool] = False
+    #: The 3PC bit of standard INQUIRY data: a copy manager answers EXTENDED COPY.
+    third_party_copy: ClassVar[bool] = False
     #: The command table of this device type.
     commands: ClassVar[CommandTable] = CommandTable()
     #: Version descriptors of standard INQUIRY data (SPC-5 6.7.2 table 160)

@@ -122,7 +122,7 @@ def standard_inquiry_data(device: ScsiDevice) -> bytes:
                 "sccs": False,
                 "acc": False,
                 "tpgs": 0,
-                "threepc": False,
+                "threepc": device.third_party_copy,
                 "reserved": 0,
                 "protect": False,
             },

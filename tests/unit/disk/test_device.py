@@ -172,7 +172,7 @@ def test_standard_inquiry(run: Run) -> None:
 
 def test_vpd_pages(run: Run, block_size: int) -> None:
     supported = inquiry(run, 0x00)
-    assert list(supported[4 : 4 + supported[3]]) == [0x00, 0x80, 0x83, 0xB0, 0xB1, 0xB2]
+    assert list(supported[4 : 4 + supported[3]]) == [0x00, 0x80, 0x83, 0x8F, 0xB0, 0xB1, 0xB2]
     b0 = inquiry(run, 0xB0)
     limits = BlockLimitsVpd.parse(b0)
     assert limits.optimal_unmap_granularity == 4096 // block_size
