@@ -20,6 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from devemu.config import Config
+from devemu.daemon import Daemon
 from devemu.disk import copy_parameters as cp
 from devemu.disk.copy_offload import (
     COPY_COMMANDS,
@@ -55,8 +57,10 @@ from devemu.scsi.sense import (
     SenseKey,
     parse_sense,
 )
+from devemu.served import ServedDevice
 from tests.golden import check_both_ways
 from tests.unit.disk.disk_fixtures import BLOCKS, Answer, execute, make_image
+from tests.unit.test_daemon import Recorder, SimBackend
 
 # --- builders -------------------------------------------------------------------------
 
@@ -824,3 +828,30 @@ def test_copy_equals_read_then_write(
         finally:
             for disk in disks:
                 disk.close()
+
+
+# --- the daemon's served set ----------------------------------------------------------------
+
+
+def test_the_daemon_links_its_disks(tmp_path: Path) -> None:
+    """Disks served by one daemon reach each other; other devices are left alone."""
+    a = new_disk(tmp_path / "a.img", "DAEMONA")
+    b = new_disk(tmp_path / "b.img", "DAEMONB")
+    config = Config(path=tmp_path / "lab.toml", control_socket=tmp_path / "c.sock")
+    config.devices = [
+        ServedDevice("a", "disk", a, close=a.close),
+        ServedDevice("echo", "disk", Recorder()),  # type: ignore[arg-type]
+        ServedDevice("b", "disk", b, close=b.close),
+    ]
+    daemon = Daemon(config, SimBackend(), export=False)
+    try:
+        daemon.start()
+        assert a.copy_manager.peers is b.copy_manager.peers
+        assert len(a.copy_manager.peers) == 2
+        data = fill(a, 9)
+        assert xcopy(b, copy_list([cscd(a), cscd(b)], [segment(0, 1, 4, 0, 0)])).status == 0
+        assert b.image.read(0, 4) == data[: 4 * 512]
+    finally:
+        daemon.request_stop("test")
+        daemon.shutdown()
+        daemon.close()
