@@ -33,12 +33,8 @@ from typing import ClassVar
 
 from devemu.disk.checks import out_of_range
 from devemu.disk.commands import SBC_COMMANDS
-from devemu.disk.copy_offload import (
-    COPY_COMMANDS,
-    THIRD_PARTY_COPY_VPD,
-    CopyManager,
-    third_party_copy_vpd,
-)
+from devemu.disk.copy_offload import COPY_COMMANDS, CopyManager, third_party_copy_vpd
+from devemu.disk.copy_results import THIRD_PARTY_COPY_VPD
 from devemu.disk.image import DiskImage
 from devemu.disk.pages import (
     WCE,

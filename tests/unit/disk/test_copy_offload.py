@@ -23,16 +23,10 @@ from hypothesis import strategies as st
 from devemu.config import Config
 from devemu.daemon import Daemon
 from devemu.disk import copy_parameters as cp
-from devemu.disk.copy_offload import (
-    COPY_COMMANDS,
-    LIMITS,
-    CopyAbortedError,
-    Forwarded,
-    link_copy_peers,
-    operating_parameters_data,
-    third_party_copy_vpd,
-    transfer_count,
-)
+from devemu.disk.copy_list import LIMITS
+from devemu.disk.copy_offload import COPY_COMMANDS, link_copy_peers, third_party_copy_vpd
+from devemu.disk.copy_results import operating_parameters_data, transfer_count
+from devemu.disk.copy_sense import CopyAbortedError, Forwarded
 from devemu.disk.device import Disk
 from devemu.disk.image import DiskImage
 from devemu.scsi.command import Command, Status
