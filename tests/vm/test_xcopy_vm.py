@@ -6,9 +6,9 @@ TCMU and tcm_loop:
 - sg_inq shows 3PC and sg_vpd decodes the Third-party Copy VPD page
   (8Fh) with the limits the disk enforces;
 - sg_copy_results reads the operating parameters;
-- sg_xcopy copies 16 MiB from one disk to the other (two EXTENDED COPY
-  commands: a segment holds at most 16 MiB), and the image files and a
-  direct read of the destination equal the source;
+- sg_xcopy copies 24 MiB from one disk to the other (two EXTENDED COPY
+  commands: a segment holds at most the 16 MiB the disk advertises), and
+  the image files and a direct read of the destination equal the source;
 - sg_xcopy copies within one disk, ddpt --xcopy copies between them;
 - an EXTENDED COPY whose second segment runs past the destination's
   end (sent with sg_raw) ends in COPY ABORTED; sg_copy_results shows one
@@ -33,6 +33,8 @@ pytestmark = pytest.mark.vm
 IMAGE_MB = 64
 BLOCKS = IMAGE_MB * 2048
 MIB16 = 16 << 20
+#: What sg_xcopy copies between the disks: more than one segment's worth.
+COPIED = 24 << 20
 
 CONFIG = f"""\
 {GUEST_DAEMON_TABLE}
@@ -105,10 +107,10 @@ cat /tmp/nodes
     "copy_params": NODES + 'sg_copy_results --params "$dstsg"\n',
     "sg_xcopy_between": NODES
     + f"""
-sg_xcopy if="$srcsg" of="$dstsg" bs=512 count={MIB16 // 512} -v
-cmp -n {MIB16} /tmp/xsrc.img /tmp/xdst.img && echo "IMAGES equal"
-a=$(head -c {MIB16} /tmp/xsrc.img | sha256sum | cut -d' ' -f1)
-b=$(dd if="$dst" iflag=direct bs=1M count=16 status=none | sha256sum | cut -d' ' -f1)
+sg_xcopy if="$srcsg" of="$dstsg" bs=512 count={COPIED // 512} -v
+cmp -n {COPIED} /tmp/xsrc.img /tmp/xdst.img && echo "IMAGES equal"
+a=$(head -c {COPIED} /tmp/xsrc.img | sha256sum | cut -d' ' -f1)
+b=$(dd if="$dst" iflag=direct bs=1M count={COPIED >> 20} status=none | sha256sum | cut -d' ' -f1)
 [ "$a" = "$b" ] && echo "DIRECT equal"
 """,
     "sg_xcopy_within": NODES
