@@ -16,7 +16,6 @@ devices the descriptors name is checked when a segment runs
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from devemu.disk.copy_parameters import (
     BLOCK_PARAMETERS_AT,
@@ -49,9 +48,6 @@ from devemu.scsi.sense import (
     SenseError,
     param_field,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,6 @@ destination answered (its status and sense data, forwarded).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from devemu.scsi.command import Status
 from devemu.scsi.sense import (
@@ -18,9 +17,6 @@ from devemu.scsi.sense import (
     SenseError,
     build_sense,
 )
-
-if TYPE_CHECKING:
-    pass
 
 #: SENSE DATA SOURCE of a forwarded sense data descriptor, SPC-4 4.5.2.9 table 39.
 COPY_SOURCE = 1
