@@ -18,9 +18,11 @@ from devemu.scsi.sense import (
     build_sense,
 )
 
-#: SENSE DATA SOURCE of a forwarded sense data descriptor, SPC-4 4.5.2.9 table 39.
-COPY_SOURCE = 1
-COPY_DESTINATION = 2
+#: SENSE DATA SOURCE of a forwarded sense data descriptor, SPC-4 4.5.2.9 table 39:
+#: the EXTENDED COPY command's source device, then its destination devices
+#: (this copy manager's segments have one destination each).
+COPY_SOURCE = 0
+COPY_DESTINATION = 1
 #: The forwarded sense data descriptor type, SPC-4 4.5.2.9 table 38.
 FORWARDED_SENSE_DESCRIPTOR = 0x0C
 
@@ -73,7 +75,7 @@ class CopyAbortedError(SenseError):
             return bytes(out)
         offsets = [0, 0]
         if fwd is not None and fwd.sense:
-            offsets[fwd.source - 1] = FIXED_SENSE_LENGTH
+            offsets[0 if fwd.source == COPY_SOURCE else 1] = FIXED_SENSE_LENGTH
         self.command_specific = (offsets[0] << 24) | (offsets[1] << 16) | (self.segment & 0xFFFF)
         out = bytearray(build_sense(self))
         if fwd is not None and fwd.sense:

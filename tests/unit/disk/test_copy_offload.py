@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +28,7 @@ from devemu.disk import copy_parameters as cp
 from devemu.disk.copy_list import LIMITS
 from devemu.disk.copy_offload import COPY_COMMANDS, link_copy_peers, third_party_copy_vpd
 from devemu.disk.copy_results import operating_parameters_data, transfer_count
-from devemu.disk.copy_sense import CopyAbortedError, Forwarded
+from devemu.disk.copy_sense import COPY_DESTINATION, CopyAbortedError, Forwarded
 from devemu.disk.device import Disk
 from devemu.disk.image import DiskImage
 from devemu.scsi.command import Command, Status
@@ -677,9 +679,9 @@ def test_destination_reserved_by_another_nexus(pair: tuple[Disk, Disk]) -> None:
     answer = xcopy(a, copy_list([cscd(a), cscd(b)], [segment(0, 1, 4, 0, 0)]))
     _aborted(answer, THIRD_PARTY_DEVICE_FAILURE, 0, 4)
     descriptor = CopyAbortedError(
-        THIRD_PARTY_DEVICE_FAILURE, 0, 4, Forwarded(2, Status.RESERVATION_CONFLICT)
+        THIRD_PARTY_DEVICE_FAILURE, 0, 4, Forwarded(COPY_DESTINATION, Status.RESERVATION_CONFLICT)
     ).sense_bytes(descriptor=True)
-    assert descriptor[-4:] == bytes([0x0C, 2, 2, Status.RESERVATION_CONFLICT])
+    assert descriptor[-4:] == bytes([0x0C, 2, 1, Status.RESERVATION_CONFLICT])
 
 
 def test_destination_stopped(pair: tuple[Disk, Disk]) -> None:
@@ -772,7 +774,7 @@ def test_transfer_count_units() -> None:
 def test_descriptor_format_forwards_the_sense() -> None:
     inner = bytes.fromhex("700005000000000a00000000210000000000")
     err = CopyAbortedError(
-        THIRD_PARTY_DEVICE_FAILURE, 3, 9, Forwarded(2, Status.CHECK_CONDITION, inner)
+        THIRD_PARTY_DEVICE_FAILURE, 3, 9, Forwarded(COPY_DESTINATION, Status.CHECK_CONDITION, inner)
     )
     sense = err.sense_bytes(descriptor=True)
     code, fields = parse_sense(sense)
@@ -780,7 +782,7 @@ def test_descriptor_format_forwards_the_sense() -> None:
     assert fields["information"] == 9
     assert fields["command_specific"] == 3
     assert sense[7] == len(sense) - 8
-    assert sense[-(len(inner) + 4) :] == bytes([0x0C, len(inner) + 2, 2, 2]) + inner
+    assert sense[-(len(inner) + 4) :] == bytes([0x0C, len(inner) + 2, 1, 2]) + inner
     fixed = err.sense_bytes()
     assert fixed[7] == len(fixed) - 8 == 10 + len(inner)
     assert fixed[18:] == inner
@@ -849,3 +851,53 @@ def test_the_daemon_links_its_disks(tmp_path: Path) -> None:
         daemon.request_stop("test")
         daemon.shutdown()
         daemon.close()
+
+
+# --- what sg3_utils makes of the bytes ------------------------------------------------------
+
+
+def _sg3(tool: str, page: bytes, tmp_path: Path, *args: str) -> str:
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} (sg3-utils, scripts/install) is not installed")
+    hex_file = tmp_path / "in.hex"
+    hex_file.write_text(page.hex(" ") + "\n")
+    done = subprocess.run(
+        [tool, *args, f"--{'inhex' if tool == 'sg_vpd' else 'file'}={hex_file}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return done.stdout + done.stderr
+
+
+def test_sg_vpd_decodes_the_page(tmp_path: Path) -> None:
+    out = _sg3("sg_vpd", THIRD_PARTY_COPY_VPD_512, tmp_path, "--page=tpc")
+    for line in (
+        "Extended copy(LID1)",
+        "Receive copy failure details(LID1)",
+        "Maximum CSCD descriptor count: 8",
+        "Maximum segment descriptor count: 16",
+        "Maximum descriptor list length: 704",
+        "block -> block [0x2]",
+        "Identification Descriptor [0xe4]",
+        "Maximum segment length: 16777216",
+        "Data segment granularity: 512",
+    ):
+        assert line in out, out
+
+
+def test_sg_decode_sense_reads_the_forwarded_sense(tmp_path: Path) -> None:
+    inner = bytes.fromhex("700005000000000a00000000210000000000")
+    err = CopyAbortedError(
+        THIRD_PARTY_DEVICE_FAILURE,
+        1,
+        16,
+        Forwarded(COPY_DESTINATION, Status.CHECK_CONDITION, inner),
+    )
+    out = _sg3("sg_decode_sense", err.sense_bytes(descriptor=True), tmp_path)
+    assert "Sense key: Copy Aborted" in out, out
+    assert "Third party device failure" in out, out
+    assert "Command specific: 0x0000000000000001" in out, out
+    assert "Sense data source: Extended copy command destination device 0" in out, out
+    assert "Logical block address out of range" in out, out
