@@ -3,7 +3,8 @@
 Theory of operation
 -------------------
 :class:`Disk` is a :class:`~devemu.scsi.device.ScsiDevice` whose command
-table is the SPC set plus the SBC commands of :mod:`devemu.disk.commands`.
+table is the SPC set plus the SBC commands of :mod:`devemu.disk.commands`
+and the copy offload commands of :mod:`devemu.disk.copy_offload`.
 Its state is small: the open :class:`~devemu.disk.image.DiskImage`, the
 write cache setting (WCE of the caching mode page, SBC-4 6.5.5) and
 whether the unit is stopped (START STOP UNIT, SBC-4 5.25).
