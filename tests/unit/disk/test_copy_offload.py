@@ -901,3 +901,13 @@ def test_sg_decode_sense_reads_the_forwarded_sense(tmp_path: Path) -> None:
     assert "Command specific: 0x0000000000000001" in out, out
     assert "Sense data source: Extended copy command destination device 0" in out, out
     assert "Logical block address out of range" in out, out
+
+
+def test_parameter_list_in_several_buffers(pair: tuple[Disk, Disk]) -> None:
+    """The ring hands data-out in pieces; the list is gathered whole."""
+    a, b = pair
+    data = fill(a, 10)
+    plist = copy_list([cscd(a), cscd(b)], [segment(0, 1, 3, 5, 6)])
+    answer = execute(a, xcopy_cdb(len(plist)), plist, pieces=5)
+    assert answer.status == Status.GOOD, answer.sense.hex()
+    assert b.image.read(6, 3) == data[5 * 512 : 8 * 512]
