@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from construct import Struct
 
+from devemu import cli
 from devemu.disk import cdbs, defects, pages
 from devemu.disk.claims import DISK_CLAIMS
 from devemu.disk.config import from_config
@@ -599,3 +600,17 @@ def test_block_limits_atomic_fields_4096() -> None:
     assert parsed.atomic_transfer_length_granularity == 1
     assert parsed.max_atomic_transfer_length_with_boundary == (16 << 20) // 4096
     assert parsed.max_atomic_boundary_size == 1
+
+
+def test_serve_check_names_the_file_and_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create_image(tmp_path / "d.img", 1 << 20)
+    lab = tmp_path / "lab.toml"
+    lab.write_text('[[disk]]\nimage = "d.img"\nstandards = "SPC-5"\n')
+    assert cli.main(["serve", "--check", str(lab)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"devemu: {lab}: disk[0].standards: must be "), err
+    lab.write_text('[[disk]]\nimage = "d.img"\nstandards = "spc-5"\n')
+    assert cli.main(["serve", "--check", str(lab)]) == 0
