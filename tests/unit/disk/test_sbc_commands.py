@@ -7,6 +7,7 @@ REPORT SUPPORTED OPERATION CODES entry, write protection and reservations.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -614,3 +615,21 @@ def test_serve_check_names_the_file_and_the_key(
     assert err.startswith(f"devemu: {lab}: disk[0].standards: must be "), err
     lab.write_text('[[disk]]\nimage = "d.img"\nstandards = "spc-5"\n')
     assert cli.main(["serve", "--check", str(lab)]) == 0
+
+
+def test_write_atomic_is_one_write_inside_one_page(
+    run: Run, block_size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What kill -9 cannot tear: one pwritev whose bytes lie inside one 4096-byte page."""
+    calls: list[tuple[int, int]] = []
+    real = os.pwritev
+
+    def counting(fd: int, buffers: Any, offset: int, flags: int = 0) -> int:
+        calls.append((offset, sum(len(b) for b in buffers)))
+        return real(fd, buffers, offset, flags)
+
+    monkeypatch.setattr(os, "pwritev", counting)
+    page = 4096 // block_size
+    assert run(atomic16(5 * page, page), pattern(4096)).status == Status.GOOD
+    [(offset, length)] = calls
+    assert offset // 4096 == (offset + length - 1) // 4096 and length == 4096
