@@ -88,7 +88,7 @@ class ScsiDevice:
     commands: ClassVar[CommandTable] = CommandTable()
     #: Version descriptors of standard INQUIRY data (SPC-5 6.7.2 table 160)
     #: for the standards of this device type, e.g. ``(VERSION_SBC4,)`` from
-    #: :mod:`devemu.scsi.inquiry`. SAM-5 and SPC-5 are always reported first.
+    #: :mod:`devemu.scsi.inquiry`, reported after those of :attr:`claims`.
     version_descriptors: ClassVar[tuple[int, ...]] = ()
     #: VERSION and the first version descriptors of standard INQUIRY data;
     #: a device may claim other standards than its type's default.
