@@ -14,7 +14,8 @@ with ``standards = "spc-5"``. sg3_utils then drives them:
   compares it, then reports a MISCOMPARE at the right offset;
 - sg_write_x --or ORs data into the disk and --atomic writes one page,
   and refuses a write that would cross one;
-- sg_reassign --grown reads the (empty) grown defect list.
+- READ DEFECT DATA (10) and (12) through sg_raw return empty lists, and a
+  format the disk cannot give comes in its default one with RECOVERED ERROR.
 """
 
 from __future__ import annotations
@@ -134,7 +135,22 @@ rc=0; sg_write_x --atomic=0 --lba=513 --num=8 --in=/tmp/data "$sd" 2>&1 || rc=$?
 echo "MISALIGNED_RC $rc"
 echo "AFTER_512 $(digest /tmp/sbc4.img 512 8)"
 """,
-    "defects": SD + 'sg_reassign --grown "$sd"\n',
+    "defects": SD
+    + """
+hex() { od -An -tx1 "$1" | tr -s ' \\n' ' '; }
+# READ DEFECT DATA (10): both lists, short block format.
+sg_raw -r 512 -o /tmp/d10.bin "$sd" 37 00 18 00 00 00 00 02 00 00
+echo "D10 $(hex /tmp/d10.bin)"
+# READ DEFECT DATA (12): the grown list, long block format.
+sg_raw -r 512 -o /tmp/d12.bin "$sd" b7 0b 00 00 00 00 00 00 02 00 00 00
+echo "D12 $(hex /tmp/d12.bin)"
+# Physical sector format: the list in long block format, then RECOVERED ERROR.
+: > /tmp/dps.bin
+rc=0; sg_raw -r 512 -o /tmp/dps.bin "$sd" 37 00 0d 00 00 00 00 02 00 00 2>&1 || rc=$?
+echo "PHYSICAL_RC $rc"
+echo "DPS $(hex /tmp/dps.bin)"
+sg_reassign --grown "$sd" || true
+""",
     "stop": """
 pid=$(cat /tmp/serve.pid)
 kill -TERM "$pid"
@@ -226,7 +242,12 @@ def test_write_atomic(booted: tuple[VmResult, dict[str, Step]]) -> None:
 
 def test_read_defect_data(booted: tuple[VmResult, dict[str, Step]]) -> None:
     out = step(booted, "defects")
-    assert re.search(r"[Ee]lements in grown defect list: 0", out), out
+    assert value(out, "D10") == "00 18 00 00", out
+    assert value(out, "D12") == "00 0b 00 00 00 00 00 00", out
+    assert value(out, "PHYSICAL_RC") != "0", out
+    assert re.search(r"[Dd]efect list not found", out), out
+    # The header comes with the sense where sg_raw writes data-in after a CHECK CONDITION.
+    assert value(out, "DPS") in ("", "00 0b 00 00"), out
 
 
 def test_stopped_cleanly(booted: tuple[VmResult, dict[str, Step]]) -> None:
