@@ -610,6 +610,10 @@ class Cartridge:
     def file_size(self) -> int:
         return self._end
 
+    def header_block(self) -> bytes:
+        """The header block as stored (:data:`~devemu.tape.records.CartridgeHeader`)."""
+        return os.pread(self._fd, HEADER_SIZE, 0)
+
     # --- tape operations -----------------------------------------------------------
 
     def _append(self, parts: Sequence[bytes | memoryview], total: int) -> int:
