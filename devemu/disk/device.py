@@ -33,6 +33,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from devemu.disk.checks import out_of_range
+from devemu.disk.claims import DEFAULT_STANDARDS, DISK_CLAIMS
 from devemu.disk.commands import SBC_COMMANDS
 from devemu.disk.copy_offload import COPY_COMMANDS, CopyManager, third_party_copy_vpd
 from devemu.disk.copy_results import THIRD_PARTY_COPY_VPD
@@ -50,7 +51,7 @@ from devemu.scsi.block_descriptor import BlockDescriptor
 from devemu.scsi.command import Command
 from devemu.scsi.device import ScsiDevice, VpdProducer
 from devemu.scsi.identity import Identity
-from devemu.scsi.inquiry import VERSION_SBC4
+from devemu.scsi.inquiry import Claims
 from devemu.scsi.mode_pages import ModePage
 from devemu.scsi.sense import (
     INVALID_FIELD_IN_COMMAND_INFORMATION_UNIT,
@@ -72,10 +73,18 @@ class Disk(ScsiDevice):
     removable: ClassVar[bool] = False
     commands: ClassVar[CommandTable] = CommandTable(SPC_COMMANDS, SBC_COMMANDS, COPY_COMMANDS)
     third_party_copy: ClassVar[bool] = True
-    version_descriptors: ClassVar[tuple[int, ...]] = (VERSION_SBC4,)
 
-    def __init__(self, image: DiskImage, identity: Identity, *, write_cache: bool = True) -> None:
+    def __init__(
+        self,
+        image: DiskImage,
+        identity: Identity,
+        *,
+        write_cache: bool = True,
+        claims: Claims = DISK_CLAIMS[DEFAULT_STANDARDS],
+    ) -> None:
         self.image = image
+        #: VERSION and version descriptors of INQUIRY (:mod:`devemu.disk.claims`).
+        self.claims = claims
         self.shift = image.shift
         self.block_size = image.block_size
         self.capacity = image.capacity

@@ -173,7 +173,7 @@ def test_sg_inq(booted: tuple[VmResult, dict[str, Step]]) -> None:
     assert "Peripheral device type: disk" in out
     assert f"Vendor identification: {VENDOR}" in out
     assert f"Product identification: {PRODUCT}" in out
-    assert "SPC-5" in out or "version=0x07" in out.replace(" ", "")
+    assert "SPC-4" in out or "version=0x06" in out.replace(" ", "")
 
 
 def test_sg_vpd_pages(booted: tuple[VmResult, dict[str, Step]]) -> None:
