@@ -70,6 +70,35 @@ def _write(name: str, opcode: Opcode, cdb: Construct, handler: Handler) -> Comma
     )
 
 
+def _verify(name: str, opcode: Opcode, cdb: Construct, handler: Handler) -> CommandSpec:
+    return CommandSpec(
+        name,
+        opcode,
+        cdb,
+        handler,
+        fields=_VERIFY_FIELDS,
+        unsupported=_VERIFY,
+        data=Data.OUT,
+        access=Access.READ,
+        needs_medium=True,
+    )
+
+
+def _write_and_verify(name: str, opcode: Opcode, cdb: Construct, handler: Handler) -> CommandSpec:
+    return CommandSpec(
+        name,
+        opcode,
+        cdb,
+        handler,
+        fields=_VERIFY_FIELDS,
+        unsupported=_VERIFY,
+        data=Data.OUT,
+        access=Access.WRITE,
+        idempotent=True,
+        needs_medium=True,
+    )
+
+
 SBC_COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "FORMAT UNIT",
@@ -127,29 +156,13 @@ SBC_COMMANDS: tuple[CommandSpec, ...] = (
     ),
     _read("READ(10)", _O.READ_10, cdbs.Read10Cdb, transfer.read_10),
     _write("WRITE(10)", _O.WRITE_10, cdbs.Write10Cdb, transfer.write_10),
-    CommandSpec(
+    _write_and_verify(
         "WRITE AND VERIFY(10)",
         _O.WRITE_AND_VERIFY_10,
         cdbs.WriteAndVerify10Cdb,
         transfer.write_and_verify_10,
-        fields=_VERIFY_FIELDS,
-        unsupported=_VERIFY,
-        data=Data.OUT,
-        access=Access.WRITE,
-        idempotent=True,
-        needs_medium=True,
     ),
-    CommandSpec(
-        "VERIFY(10)",
-        _O.VERIFY_10,
-        cdbs.Verify10Cdb,
-        transfer.verify_10,
-        fields=_VERIFY_FIELDS,
-        unsupported=_VERIFY,
-        data=Data.OUT,
-        access=Access.READ,
-        needs_medium=True,
-    ),
+    _verify("VERIFY(10)", _O.VERIFY_10, cdbs.Verify10Cdb, transfer.verify_10),
     CommandSpec(
         "PRE-FETCH(10)",
         _O.PRE_FETCH_10,
@@ -211,28 +224,12 @@ SBC_COMMANDS: tuple[CommandSpec, ...] = (
         needs_medium=True,
     ),
     # VERIFY and WRITE AND VERIFY (12), ORWRITE, WRITE ATOMIC, READ DEFECT DATA.
-    CommandSpec(
-        "VERIFY(12)",
-        _O.VERIFY_12,
-        cdbs.Verify12Cdb,
-        transfer.verify_12,
-        fields=_VERIFY_FIELDS,
-        unsupported=_VERIFY,
-        data=Data.OUT,
-        access=Access.READ,
-        needs_medium=True,
-    ),
-    CommandSpec(
+    _verify("VERIFY(12)", _O.VERIFY_12, cdbs.Verify12Cdb, transfer.verify_12),
+    _write_and_verify(
         "WRITE AND VERIFY(12)",
         _O.WRITE_AND_VERIFY_12,
         cdbs.WriteAndVerify12Cdb,
         transfer.write_and_verify_12,
-        fields=_VERIFY_FIELDS,
-        unsupported=_VERIFY,
-        data=Data.OUT,
-        access=Access.WRITE,
-        idempotent=True,
-        needs_medium=True,
     ),
     CommandSpec(
         "ORWRITE(16)",
@@ -279,29 +276,13 @@ SBC_COMMANDS: tuple[CommandSpec, ...] = (
         needs_medium=True,
     ),
     _write("WRITE(16)", _O.WRITE_16, cdbs.Write16Cdb, transfer.write_16),
-    CommandSpec(
+    _write_and_verify(
         "WRITE AND VERIFY(16)",
         _O.WRITE_AND_VERIFY_16,
         cdbs.WriteAndVerify16Cdb,
         transfer.write_and_verify_16,
-        fields=_VERIFY_FIELDS,
-        unsupported=_VERIFY,
-        data=Data.OUT,
-        access=Access.WRITE,
-        idempotent=True,
-        needs_medium=True,
     ),
-    CommandSpec(
-        "VERIFY(16)",
-        _O.VERIFY_16,
-        cdbs.Verify16Cdb,
-        transfer.verify_16,
-        fields=_VERIFY_FIELDS,
-        unsupported=_VERIFY,
-        data=Data.OUT,
-        access=Access.READ,
-        needs_medium=True,
-    ),
+    _verify("VERIFY(16)", _O.VERIFY_16, cdbs.Verify16Cdb, transfer.verify_16),
     CommandSpec(
         "PRE-FETCH(16)",
         _O.PRE_FETCH_16,
