@@ -28,7 +28,7 @@ from devemu.vm import VmResult
 from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
 from devemu.vm.session import VmSession
 from devemu.vm.steps import Step
-from tests.vm.vm_helpers import value
+from tests.vm.vm_helpers import step, value
 
 pytestmark = pytest.mark.vm
 
@@ -149,14 +149,6 @@ def booted(vm_session: VmSession) -> tuple[VmResult, dict[str, Step]]:
     result, steps = vm_session.run_steps(STEPS, timeout=420)
     print(result.output)
     return result, steps
-
-
-def step(booted: tuple[VmResult, dict[str, Step]], name: str) -> str:
-    result, steps = booted
-    assert name in steps, f"step {name} did not run:\n{result.output[-4000:]}"
-    found = steps[name]
-    assert found.ok, f"step {name} failed with {found.status}:\n{found.output}"
-    return found.output
 
 
 def test_served_and_found(booted: tuple[VmResult, dict[str, Step]]) -> None:
