@@ -1,8 +1,9 @@
-"""The SBC-4 disk under a real Linux kernel: the tools people use, in one boot.
+"""The SBC-4 disk under a real Linux kernel: the tools people use.
 
-The guest creates a sparse image on its tmpfs (which punches holes and
-answers SEEK_HOLE like a disk file system), serves it with ``devemu
-serve`` through TCMU and tcm_loop, and checks, step by step:
+In the tier's guest, the script creates a sparse image on its tmpfs
+(which punches holes and answers SEEK_HOLE like a disk file system),
+serves it with ``devemu serve`` through TCMU and tcm_loop, and checks,
+step by step:
 
 - lsscsi shows the configured vendor and product;
 - sg_inq, sg_vpd (0x00, 0x80, 0x83, 0xB0, 0xB1, 0xB2), sg_readcap -l,
@@ -28,7 +29,7 @@ from devemu.vm import VmResult
 from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
 from devemu.vm.steps import Step
 from tests.vm.guest_scripts import GuestScripts
-from tests.vm.vm_helpers import value
+from tests.vm.vm_helpers import step, value
 
 pytestmark = pytest.mark.vm
 
@@ -151,14 +152,6 @@ def booted(guest_scripts: GuestScripts) -> tuple[VmResult, dict[str, Step]]:
     return result, steps
 
 
-def step(booted: tuple[VmResult, dict[str, Step]], name: str) -> str:
-    result, steps = booted
-    assert name in steps, f"step {name} did not run:\n{result.output[-4000:]}"
-    found = steps[name]
-    assert found.ok, f"step {name} failed with {found.status}:\n{found.output}"
-    return found.output
-
-
 def test_served_and_found(booted: tuple[VmResult, dict[str, Step]]) -> None:
     assert value(step(booted, "serve"), "DISK").startswith("/dev/sd")
 
@@ -173,7 +166,7 @@ def test_sg_inq(booted: tuple[VmResult, dict[str, Step]]) -> None:
     assert "Peripheral device type: disk" in out
     assert f"Vendor identification: {VENDOR}" in out
     assert f"Product identification: {PRODUCT}" in out
-    assert "SPC-5" in out or "version=0x07" in out.replace(" ", "")
+    assert "SPC-4" in out or "version=0x06" in out.replace(" ", "")
 
 
 def test_sg_vpd_pages(booted: tuple[VmResult, dict[str, Step]]) -> None:
