@@ -1,6 +1,6 @@
-"""VERIFY, WRITE AND VERIFY, ORWRITE, WRITE ATOMIC, READ DEFECT DATA, INQUIRY claims: one boot.
+"""VERIFY, WRITE AND VERIFY, ORWRITE, WRITE ATOMIC, READ DEFECT DATA, INQUIRY claims.
 
-The guest serves two disks through TCMU and tcm_loop: one with the
+In the tier's guest, a daemon of its own serves two disks through TCMU and tcm_loop: one with the
 default claims (SPC-4 with SAM-5, SPC-4 and SBC-3 descriptors) and one
 with ``standards = "spc-5"``. sg3_utils then drives them:
 
@@ -26,8 +26,8 @@ import pytest
 
 from devemu.vm import VmResult
 from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
-from devemu.vm.session import VmSession
 from devemu.vm.steps import Step
+from tests.vm.guest_scripts import GuestScripts
 from tests.vm.vm_helpers import step, value
 
 pytestmark = pytest.mark.vm
@@ -163,8 +163,8 @@ grep -ci "traceback\\|internal error" /tmp/serve.log || true
 
 
 @pytest.fixture(scope="module")
-def booted(vm_session: VmSession) -> tuple[VmResult, dict[str, Step]]:
-    result, steps = vm_session.run_steps(STEPS, timeout=300)
+def booted(guest_scripts: GuestScripts) -> tuple[VmResult, dict[str, Step]]:
+    result, steps = guest_scripts.run_steps(STEPS, timeout=300)
     print(result.output)
     return result, steps
 

@@ -1,7 +1,7 @@
-"""Copy offload under a real Linux kernel: sg_xcopy, ddpt and sg_copy_results, in one boot.
+"""Copy offload under a real Linux kernel: sg_xcopy, ddpt and sg_copy_results.
 
-Two devemu disks on the guest's tmpfs, served by one daemon through
-TCMU and tcm_loop:
+Two devemu disks on the guest's tmpfs, served in the tier's guest by a
+daemon of their own through TCMU and tcm_loop:
 
 - sg_inq shows 3PC and sg_vpd decodes the Third-party Copy VPD page
   (8Fh) with the limits the disk enforces;
@@ -24,8 +24,8 @@ import pytest
 
 from devemu.vm import VmResult
 from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
-from devemu.vm.session import VmSession
 from devemu.vm.steps import Step
+from tests.vm.guest_scripts import GuestScripts
 from tests.vm.vm_helpers import step, value
 
 pytestmark = pytest.mark.vm
@@ -151,8 +151,8 @@ echo "TRACEBACKS $(grep -ci 'traceback\\|internal error' /tmp/serve.log || true)
 
 
 @pytest.fixture(scope="module")
-def booted(vm_session: VmSession) -> tuple[VmResult, dict[str, Step]]:
-    result, steps = vm_session.run_steps(STEPS, timeout=420)
+def booted(guest_scripts: GuestScripts) -> tuple[VmResult, dict[str, Step]]:
+    result, steps = guest_scripts.run_steps(STEPS, timeout=420)
     print(result.output)
     return result, steps
 
