@@ -327,13 +327,21 @@ done
 
 # -------------------------------------------------------------- the guest's state
 _CONFIGFS = "/sys/kernel/config/target"
+#: awk over a process's arguments, one a line: true for ``devemu serve``
+#: (``python -m devemu [OPTION...] serve ...`` or a ``devemu`` executable),
+#: not for a shell whose script merely holds those words.
+DAEMON_ARGV = (
+    'NR == 1 { cli = $0 ~ /(^|\\/)devemu$/ } NR == 2 && $0 == "-m" { m = 1 } '
+    'NR == 3 && m && $0 == "devemu" { cli = 1 } NR > 1 && cli && $0 == "serve" { found = 1 } '
+    "END { exit !found }"
+)
 _SNAPSHOT_SCRIPT = rf"""
 for b in {_CONFIGFS}/core/user_*/*; do
     [ -d "$b" ] && echo "backstore ${{b#{_CONFIGFS}/core/}}"
 done
 for t in {_CONFIGFS}/loopback/naa.*; do [ -d "$t" ] && echo "target ${{t##*/}}"; done
 for p in /proc/[0-9]*; do
-    if tr '\000' ' ' < "$p/cmdline" 2>/dev/null | grep -q -- '-m devemu .*[s]erve '; then
+    if tr '\000' '\n' < "$p/cmdline" 2>/dev/null | awk '{DAEMON_ARGV}'; then
         echo "daemon ${{p##*/}}"
     fi
 done

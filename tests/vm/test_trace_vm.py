@@ -69,8 +69,9 @@ trace_start() {
 trace_stop() {
     sleep 0.5
     kill -INT "$trace_pid"
-    # The watchdog's output goes nowhere: it must not hold the script's open.
-    ( sleep 20; kill -KILL "$trace_pid" 2>/dev/null ) > /dev/null 2>&1 &
+    # Bounded without a watchdog in the background (it would outlive the script).
+    for _ in $(seq 400); do kill -0 "$trace_pid" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$trace_pid" 2>/dev/null
     status=0; wait "$trace_pid" || status=$?
     echo "$1 $status"
 }

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 import tomllib
 from pathlib import PurePosixPath
 
 import pytest
 
-from devemu.vm.guest_daemon import Snapshot, daemon_config
+from devemu.vm.guest_daemon import DAEMON_ARGV, Snapshot, daemon_config
 
 FOLDER = PurePosixPath("/run/devemu-daemons/a")
 DISK = '[[disk]]\nname = "d0"\nimage = "@SHARE@/d0.img"\n'
@@ -48,3 +49,23 @@ def test_a_snapshot_says_what_is_new() -> None:
     after = Snapshot(frozenset({"backstore user_0/tier", "daemon 10", "mount /mnt", "daemon 7"}))
     assert after.since(before) == ["daemon 7", "mount /mnt"]
     assert before.since(after) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "daemon"),
+    [
+        (["/usr/bin/python3", "-m", "devemu", "serve", "/tmp/a.toml"], True),
+        (["/usr/bin/python3", "-m", "devemu", "-v", "serve", "/tmp/a.toml"], True),
+        (["/opt/venv/bin/devemu", "serve", "/tmp/a.toml"], True),
+        (["/usr/bin/python3", "-m", "devemu", "trace", "d0"], False),
+        (["/usr/bin/python3", "-m", "devemu.vm.agent", "serve"], False),
+        # A shell whose script starts a daemon is not one (nor is its fork).
+        (["/bin/sh", "-c", 'python3 -m devemu serve "$cfg" &'], False),
+        ([], False),
+    ],
+)
+def test_a_snapshot_counts_devemu_serve_processes_alone(argv: list[str], daemon: bool) -> None:
+    # /proc/PID/cmdline as the snapshot reads it: one argument a line.
+    cmdline = "".join(arg + "\n" for arg in argv)
+    found = subprocess.run(["awk", DAEMON_ARGV], input=cmdline, text=True, check=False)
+    assert (found.returncode == 0) is daemon
