@@ -80,7 +80,9 @@ start() {{
     pid=$serve_pid
     echo "READY $1 $(awk "BEGIN {{ print $(now) - $t0 }}")"
 }}
-writes() {{ awk '{{print $5}}' "/sys/block/$name/stat"; }}
+# Writes fio sent: requests completed plus those the block layer merged into
+# another (a slow device gets sequential writes merged).
+writes() {{ awk '{{print $5 + $6}}' "/sys/block/$name/stat"; }}
 
 start 1
 sd=$(find_disk DEVEMU) || fail "no devemu disk"
