@@ -14,7 +14,9 @@ Keys::
     revision = "0100"
     serial = "..."              # default: the name
 
-Persistent reservations with APTPL are kept in ``<state_dir>/disk-<name>.pr.json``.
+Persistent reservations with APTPL are kept in ``<state_dir>/disk-<name>.pr.json``,
+a sanitize running or failed in ``<state_dir>/disk-<name>.sanitize.json``
+(:mod:`devemu.disk.sanitize`).
 A disk may replay every command found half-done after a restart except
 COMPARE AND WRITE, whose compare would see its own earlier write.
 """
@@ -97,6 +99,7 @@ def check(
             raise r.error("image", problem)
         summary = f"disk {image_path} (created at start: {size} bytes)"
     pr_path = state_dir / f"disk-{dev_name}.pr.json"
+    sanitize_path = state_dir / f"disk-{dev_name}.sanitize.json"
     try:
         problem = file_problem(pr_path)
         if problem is None and pr_path.is_file():
@@ -123,6 +126,11 @@ def check(
         except (OSError, ImageError) as err:
             image.close()
             raise ConfigError(path, key, f"cannot keep reservation state: {err}") from err
+        try:
+            disk.set_sanitize_file(sanitize_path)
+        except (OSError, ImageError) as err:
+            disk.close()
+            raise ConfigError(path, key, f"cannot keep sanitize state: {err}") from err
         return [_served(dev_name, image_path, image, disk)]
 
     return DevicePlan((dev_name,), summary, build)

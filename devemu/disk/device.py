@@ -29,6 +29,7 @@ image move the data with one ``os.preadv``/``os.pwritev``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from devemu.disk.checks import out_of_range
@@ -43,6 +44,7 @@ from devemu.disk.pages import (
     logical_block_provisioning_vpd,
     read_write_error_recovery_page,
 )
+from devemu.disk.sanitize import SANITIZE_COMMANDS, Sanitizer
 from devemu.scsi.block_descriptor import BlockDescriptor
 from devemu.scsi.command import Command
 from devemu.scsi.device import ScsiDevice, VpdProducer
@@ -67,7 +69,7 @@ class Disk(ScsiDevice):
 
     peripheral_type: ClassVar[int] = 0x00
     removable: ClassVar[bool] = False
-    commands: ClassVar[CommandTable] = CommandTable(SPC_COMMANDS, SBC_COMMANDS)
+    commands: ClassVar[CommandTable] = CommandTable(SPC_COMMANDS, SBC_COMMANDS, SANITIZE_COMMANDS)
     version_descriptors: ClassVar[tuple[int, ...]] = (VERSION_SBC4,)
 
     def __init__(self, image: DiskImage, identity: Identity, *, write_cache: bool = True) -> None:
@@ -84,6 +86,8 @@ class Disk(ScsiDevice):
         self._stopped = False
         super().__init__(identity)
         self.may_be_not_ready = False
+        #: SANITIZE's state (:mod:`devemu.disk.sanitize`).
+        self.sanitizer = Sanitizer(self)
 
     # --- ScsiDevice hooks -----------------------------------------------------------
 
@@ -115,9 +119,29 @@ class Disk(ScsiDevice):
         self.may_be_not_ready = value
 
     def check_ready(self) -> None:
+        """A sanitize's state (SBC-4 4.11), then :meth:`check_medium`."""
+        condition = self.sanitizer.condition()
+        if condition is not None:
+            raise condition
+        self.check_medium()
+
+    def check_medium(self) -> None:
         """A stopped unit needs START STOP UNIT with START (SBC-4 4.19, 5.25)."""
         if self.stopped:
             raise SenseError(LOGICAL_UNIT_NOT_READY_INITIALIZING_COMMAND_REQUIRED)
+
+    def use_table(self, table: CommandTable | None) -> None:
+        """Answer from ``table`` instead of the class's (None: the class's again).
+
+        A sanitize installs a table that refuses what SBC-4 4.11 refuses
+        while it runs or after it failed: the per-command path stays the
+        dispatcher's one dictionary look-up.
+        """
+        vars(self).pop("commands", None)
+        if table is not None:
+            vars(self)["commands"] = table
+        self._plain = self.commands.plain
+        self.may_be_not_ready = self.stopped or table is not None
 
     def block_descriptor(self) -> BlockDescriptor:
         """Short/long LBA block descriptor: capacity and block length (SBC-4 6.5.2)."""
@@ -143,5 +167,10 @@ class Disk(ScsiDevice):
         """Must this write reach stable storage before GOOD? (FUA, or WCE off)."""
         return fua or not self.write_cache
 
+    def set_sanitize_file(self, path: Path | None) -> None:
+        """Keep the sanitize state in ``path``; a sanitize found running there resumes."""
+        self.sanitizer.set_file(path)
+
     def close(self) -> None:
+        self.sanitizer.stop()
         self.image.close()
