@@ -116,7 +116,7 @@ class Disk(ScsiDevice):
     @stopped.setter
     def stopped(self, value: bool) -> None:
         self._stopped = value
-        self.may_be_not_ready = value
+        self.may_be_not_ready = True
 
     def check_ready(self) -> None:
         """A sanitize's state (SBC-4 4.11), then :meth:`check_medium`."""
@@ -129,6 +129,8 @@ class Disk(ScsiDevice):
         """A stopped unit needs START STOP UNIT with START (SBC-4 4.19, 5.25)."""
         if self.stopped:
             raise SenseError(LOGICAL_UNIT_NOT_READY_INITIALIZING_COMMAND_REQUIRED)
+        # Ready: the dispatcher stops asking until something changes again.
+        self.may_be_not_ready = "commands" in vars(self)
 
     def use_table(self, table: CommandTable | None) -> None:
         """Answer from ``table`` instead of the class's (None: the class's again).
@@ -141,15 +143,15 @@ class Disk(ScsiDevice):
         if table is not None:
             vars(self)["commands"] = table
         self._plain = self.commands.plain
-        self.may_be_not_ready = self.stopped or table is not None
+        self.may_be_not_ready = True
 
     def block_descriptor(self) -> BlockDescriptor:
         """Short/long LBA block descriptor: capacity and block length (SBC-4 6.5.2)."""
         return BlockDescriptor(0, self.capacity, self.block_size)
 
     def mode_device_specific_parameter(self) -> int:
-        """WP for a read-only image, DPOFUA always (SBC-4 6.5.1)."""
-        return (WP if self.read_only else 0) | DPOFUA
+        """WP while write protected, DPOFUA always (SBC-4 6.5.1)."""
+        return (WP if self.write_protected else 0) | DPOFUA
 
     # --- checks shared by the handlers ------------------------------------------------
 
