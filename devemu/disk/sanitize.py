@@ -332,8 +332,8 @@ class Sanitizer:
         #: holding up the command that started it.
         self.background: Callable[[Callable[[], None]], None] = _in_thread
         self._stop = threading.Event()
-        self._thread_done = threading.Event()
-        self._thread_done.set()
+        #: Held by the background work while it runs.
+        self._working = threading.Lock()
         self._recorded = 0.0
         tables = type(dev).commands
         self._running_table = running_table(tables)
@@ -467,20 +467,18 @@ class Sanitizer:
 
     def _start_background(self) -> None:
         self._stop.clear()
-        self._thread_done.clear()
 
         def work() -> None:
-            try:
+            with self._working:
                 self.run_steps()
-            finally:
-                self._thread_done.set()
 
         self.background(work)
 
     def stop(self) -> None:
         """Stop the background work at its next step, the progress recorded (shutdown)."""
         self._stop.set()
-        self._thread_done.wait(timeout=60)
+        if self._working.acquire(timeout=60):
+            self._working.release()
         if self.phase is Phase.RUNNING:
             self._record_quietly()
 
