@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import json
 import logging
 import threading
@@ -318,6 +319,12 @@ def failed_table(table: CommandTable) -> CommandTable:
     )
 
 
+@functools.cache
+def _gated_tables(table: CommandTable) -> tuple[CommandTable, CommandTable]:
+    """The running and failed tables of a device type, built once."""
+    return running_table(table), failed_table(table)
+
+
 class Sanitizer:
     """The sanitize state of one disk: idle, running (with its job) or failed."""
 
@@ -335,9 +342,7 @@ class Sanitizer:
         #: Held by the background work while it runs.
         self._working = threading.Lock()
         self._recorded = 0.0
-        tables = type(dev).commands
-        self._running_table = running_table(tables)
-        self._failed_table = failed_table(tables)
+        self._running_table, self._failed_table = _gated_tables(type(dev).commands)
 
     # --- state ----------------------------------------------------------------------
 

@@ -12,7 +12,8 @@ checks the files after power-off:
   MODE; then ``devemu disk protect`` with a write refused and the
   kernel's read-only state following a rescan (sd reads WP at
   revalidation; MODE PARAMETERS CHANGED alone does not make it look).
-- ``rdx0`` (``removable = true``): ``sg_start --eject``, TEST UNIT READY
+- ``rdx0`` (``removable = true``): ``sg_start --eject`` on its sg node
+  (an open of ``/dev/sdX`` makes sd prevent removal), TEST UNIT READY
   answering MEDIUM NOT PRESENT, ``devemu disk insert`` of an ext4 image
   and a mount of it; ``devemu disk protect rdx0 on`` with a write
   refused and ``blockdev --getro`` answering 1 (sd revalidates on the
@@ -121,8 +122,10 @@ sg_turs "$san" && echo "TUR_AFTER_EXIT ok"
 mkdir -p /tmp/tree && echo "hello from the rdx" > /tmp/tree/greeting.txt
 rm -f "$SHARE/rdx2.img"
 mkfs.ext4 -q -F -d /tmp/tree "$SHARE/rdx2.img" 24M
-sg_start --eject "$rdx" && echo "EJECTED ok"
-sg_turs -v "$rdx" 2>&1 | tail -2 || true
+# Through the sg node: opening /dev/sdX of a removable disk makes sd send PREVENT.
+sg=/dev/$(ls "/sys/block/${rdx##*/}/device/scsi_generic")
+sg_start --eject "$sg" && echo "EJECTED ok"
+sg_turs -v "$sg" 2>&1 | tail -2 || true
 devemu disk status rdx0
 devemu disk insert rdx0 "$SHARE/rdx2.img"
 mkdir -p /mnt/rdx
