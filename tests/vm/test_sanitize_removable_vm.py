@@ -98,7 +98,10 @@ for _ in $(seq 600); do
         *"Progress indication"*) seen=$((seen + 1)); echo "$out" | head -1 ;;
         *) break ;;
     esac
-    [ "$seen" -eq 1 ] && { sg_turs "$san" 2>&1 | head -2; echo "TUR_WHILE $?"; }
+    if [ "$seen" -eq 1 ]; then
+        sg_turs "$san" > /dev/null 2>&1 && echo "TUR_WHILE 0" || echo "TUR_WHILE $?"
+        sg_requests "$san" 2>&1 | grep -i "additional sense" || true
+    fi
     sleep 0.1
 done
 echo "PROGRESS_SEEN $seen"
@@ -125,7 +128,8 @@ mkfs.ext4 -q -F -d /tmp/tree "$SHARE/rdx2.img" 24M
 # Through the sg node: opening /dev/sdX of a removable disk makes sd send PREVENT.
 sg=/dev/$(ls "/sys/block/${rdx##*/}/device/scsi_generic")
 sg_start --eject "$sg" && echo "EJECTED ok"
-sg_turs -v "$sg" 2>&1 | tail -2 || true
+sg_turs "$sg" > /dev/null 2>&1 && echo "TUR_EJECTED 0" || echo "TUR_EJECTED $?"
+sg_requests "$sg" 2>&1 | grep -i "additional sense" || true
 devemu disk status rdx0
 devemu disk insert rdx0 "$SHARE/rdx2.img"
 mkdir -p /mnt/rdx
@@ -226,6 +230,7 @@ def test_progress_in_request_sense(booted: tuple[VmResult, dict[str, Step], Path
     out = step(booted, "progress")
     assert int(value(out, "PROGRESS_SEEN")) >= 1, out
     assert "Progress indication" in out
+    assert value(out, "TUR_WHILE") != "0", out
     assert "sanitize in progress" in out.lower(), out
     assert "READY_AFTER ok" in out
 
@@ -241,6 +246,7 @@ def test_failure_mode_until_exit(booted: tuple[VmResult, dict[str, Step], Path])
 def test_eject_insert_and_mount(booted: tuple[VmResult, dict[str, Step], Path]) -> None:
     out = step(booted, "eject_insert_mount")
     assert "EJECTED ok" in out
+    assert value(out, "TUR_EJECTED") != "0", out
     assert "medium not present" in out.lower(), out
     assert value(out, "GREETING") == "hello from the rdx"
     assert value(out, "SIZE") == str(24 << 20)
