@@ -85,6 +85,7 @@ from devemu.control import ControlServer
 from devemu.errors import DevemuError
 from devemu.scsi.answers import ABORTED_COMMAND
 from devemu.scsi.command import Command, Result
+from devemu.sd_notify import Notifier
 from devemu.served import ServedDevice
 from devemu.tcmu.backend import KernelBackend
 from devemu.tcmu.configfs import SUBTYPE
@@ -253,6 +254,8 @@ class Daemon:
     socket_path: Path | None = None
     export: bool = True
     served: dict[str, _Served] = field(default_factory=dict)
+    #: The service manager's notifications (``Type=notify``); silent outside systemd.
+    notify: Notifier = field(default_factory=Notifier)
 
     def __post_init__(self) -> None:
         self.selector = selectors.DefaultSelector()
@@ -278,6 +281,7 @@ class Daemon:
         """Attach every device, open the control socket, schedule the exports."""
         if self.ready_file is not None:
             self.ready_file.unlink(missing_ok=True)
+        self.notify.status(f"attaching {len(self.config.devices)} device(s)")
         for lun, device in enumerate(self.config.devices):
             self.served[device.name] = _Served(device, lun)
         socket_path = self.socket_path or self.config.control_socket
@@ -346,6 +350,7 @@ class Daemon:
         if error is not None:
             self.failed = f"cannot export the devices: {error}"
             log.error("%s", self.failed)
+            self.notify.status(self.failed)
             self.request_stop("export failed")
             return
         self._ready()
@@ -355,6 +360,7 @@ class Daemon:
             self.ready_file.parent.mkdir(parents=True, exist_ok=True)
             self.ready_file.touch()
         log.info("ready: %d device(s)", len(self.served))
+        self.notify.ready(f"serving {len(self.served)} device(s)")
         # Device events are followed from here on. Opening the netlink socket
         # (resolving the generic netlink family) takes seconds on an emulated
         # machine: the worker does it while the loop serves the new LUNs.
@@ -382,6 +388,7 @@ class Daemon:
             callback(events)
         if self.control is not None:
             self.control.expire()
+        self.notify.keepalive()
 
     def _on_ring(self, item: _Served) -> None:
         channel, ring = item.channel, item.ring
@@ -548,6 +555,7 @@ class Daemon:
     def request_stop(self, reason: str) -> None:
         if not self.stopping:
             log.info("stopping: %s", reason)
+            self.notify.stopping(f"stopping: {reason}")
         self.stopping = True
         self.stop_reason = reason
         self._wake()
@@ -611,6 +619,7 @@ class Daemon:
                 item.exported = False
 
     def close(self) -> None:
+        self.notify.close()
         self.selector.close()
         self._wake_r.close()
         self._wake_w.close()
@@ -651,6 +660,12 @@ def serve(
     """Serve ``config`` until a signal; the devices must already be built."""
     chosen = backend or KernelBackend(config)
     chosen.preflight()
-    daemon = Daemon(config, chosen, ready_file=ready_file, socket_path=socket_path)
+    daemon = Daemon(
+        config,
+        chosen,
+        ready_file=ready_file,
+        socket_path=socket_path,
+        notify=Notifier.from_environ(),
+    )
     daemon.export = config.fabric != "none"
     return daemon.run()
