@@ -82,17 +82,19 @@ from typing import Any, Protocol
 
 from devemu.config import Config
 from devemu.control import ControlServer
+from devemu.dbus_service import BusService, machine_id
 from devemu.errors import DevemuError
 from devemu.scsi.answers import ABORTED_COMMAND
 from devemu.scsi.command import Command, Result
 from devemu.sd_notify import Notifier
 from devemu.served import ServedDevice
-from devemu.tcmu.backend import KernelBackend
+from devemu.tcmu.backend import KernelBackend, NoBackstoreYetError
 from devemu.tcmu.configfs import SUBTYPE
 from devemu.tcmu.host import ServeError
 from devemu.tcmu.loop import RingLoop
 from devemu.tcmu.netlink import DeviceEvent, TcmuCommand
 from devemu.tcmu.uio import UioName
+from devemu.tcmu_service import TcmuService, devemu_handler
 from devemu.trace import TraceHub, tables_of
 
 log = logging.getLogger(__name__)
@@ -146,6 +148,14 @@ class RingWatchSource(Protocol):
     def is_broken(self, bell: Channel) -> bool: ...
 
     def close(self) -> None: ...
+
+
+class Service(Protocol):
+    """Something that runs beside the loop, in its own thread (the D-Bus service)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class Backend(Protocol):
@@ -256,6 +266,8 @@ class Daemon:
     served: dict[str, _Served] = field(default_factory=dict)
     #: The service manager's notifications (``Type=notify``); silent outside systemd.
     notify: Notifier = field(default_factory=Notifier)
+    #: Started once the devices are known, stopped first on shutdown.
+    services: list[Service] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.selector = selectors.DefaultSelector()
@@ -295,14 +307,25 @@ class Daemon:
         self.ring_watch = self.backend.ring_watch()
         if self.ring_watch is not None:
             self.selector.register(self.ring_watch, selectors.EVENT_READ, self._on_ring_watch)
+        for service in self.services:
+            service.start()
         for item in self.served.values():
-            self._attach(item)
-        targets = [item for item in self.served.values() if self.export]
+            try:
+                self._attach(item)
+            except NoBackstoreYetError as err:
+                log.info("%s", err)
+        targets = [
+            item for item in self.served.values() if self.export and item.channel is not None
+        ]
         if targets:
             self.pending_exports = 1
             self._submit(lambda: self._export_all(targets), self._exports_done)
         else:
             self._ready()
+
+    def attached(self) -> dict[str, bool]:
+        """Which devices have their ring served now (any thread may ask)."""
+        return {name: item.channel is not None for name, item in list(self.served.items())}
 
     def _attach(self, item: _Served) -> None:
         self._serve(item, self.backend.attach(item.device))
@@ -378,6 +401,13 @@ class Daemon:
         if opened and opened[0] is not None:
             self.events = opened[0]
             self.selector.register(self.events, selectors.EVENT_READ, self._on_netlink)
+        # A backstore made elsewhere while no event could be heard is served now.
+        for item in self.served.values():
+            if item.channel is None and item.name in self.config.external_backstores:
+                try:
+                    self._attach(item)
+                except DevemuError as err:
+                    log.debug("%s", err)
 
     # ------------------------------------------------------------------- loop
 
@@ -564,6 +594,8 @@ class Daemon:
 
     def shutdown(self) -> None:
         """Unlink while serving, drain, close rings, remove what we created."""
+        for service in self.services:
+            service.stop()
         if self.control is not None:
             self.control.close()
             self.control = None
@@ -667,5 +699,8 @@ def serve(
         socket_path=socket_path,
         notify=Notifier.from_environ(),
     )
+    names = [device.name for device in config.devices]
+    handler = devemu_handler(config.path, names, daemon.attached)
+    daemon.services.append(BusService(TcmuService([handler], machine_id())))
     daemon.export = config.fabric != "none"
     return daemon.run()
