@@ -56,6 +56,14 @@ device, a wrapper that also records each command. The per-command path
 of an untraced ring is the device's own ``execute``, as if tracing did
 not exist.
 
+Beside the loop: the service manager hears ``READY=1`` once every LUN is
+linked, ``STOPPING=1`` when shutdown begins, and the watchdog's
+keep-alive from :meth:`Daemon.step` (:mod:`devemu.sd_notify`); targetcli
+finds devemu's handler on the system D-Bus, served by a thread of its
+own (:mod:`devemu.dbus_service`), which only reads :meth:`Daemon.attached`.
+Devices of ``external_backstores`` get no backstore from the daemon: each
+is served once targetcli (or LIO's restored configuration) makes one.
+
 The transport is pluggable (:class:`Backend`):
 :class:`~devemu.tcmu.backend.KernelBackend` drives LIO and UIO (all of it
 lives in :mod:`devemu.tcmu`); tests use the ring simulator behind the
