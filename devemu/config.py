@@ -8,6 +8,7 @@ Schema::
     fabric = "loopback"                        # "loopback" (tcm_loop LUNs) or "none"
     wwn = "naa.5001405xxxxxxxxx"               # optional tcm_loop target WWN
     cmd_time_out = 30                          # seconds the kernel waits for an answer
+    external_backstores = ["disk1"]            # made by targetcli: served when they appear
 
     [[disk]]                                   # any number of each family,
     name = "disk0"                             # keys defined by devemu.<family>.config
@@ -69,7 +70,14 @@ FAMILIES: dict[str, str] = {
 
 Fabric = Literal["loopback", "none"]
 FABRICS: tuple[Fabric, ...] = ("loopback", "none")
-DAEMON_KEYS = ("control_socket", "state_dir", "fabric", "wwn", "cmd_time_out")
+DAEMON_KEYS = (
+    "control_socket",
+    "state_dir",
+    "fabric",
+    "wwn",
+    "cmd_time_out",
+    "external_backstores",
+)
 
 _WWN_PATTERN = re.compile(r"^naa\.5001405[0-9a-f]{9}$")
 _TOML_PLACE = re.compile(r"\(at line (\d+), column (\d+)\)")
@@ -110,6 +118,11 @@ class Config:
     #: restarted daemon has to come back. Set before the LUN is linked (the
     #: kernel refuses it afterwards).
     cmd_time_out: int = 30
+    #: Devices whose backstore someone else makes (``targetcli
+    #: /backstores/user:devemu create ... cfgstring=<name>``, or LIO's saved
+    #: configuration restored at boot): the daemon creates and links none for
+    #: them, and serves each one's ring once its backstore appears.
+    external_backstores: tuple[str, ...] = ()
     sections: list[Section] = field(default_factory=list)
     plans: list[tuple[Section, DevicePlan]] = field(default_factory=list)
     devices: list[ServedDevice] = field(default_factory=list)
@@ -150,6 +163,10 @@ def parse_text(text: str, path: Path) -> Config:
     if type(cmd_time_out) is not int or not 1 <= cmd_time_out <= 3600:
         raise r.error("cmd_time_out", f"must be whole seconds from 1 to 3600, not {cmd_time_out!r}")
     config.cmd_time_out = cmd_time_out
+    external = daemon.get("external_backstores", [])
+    if not isinstance(external, list) or not all(isinstance(n, str) for n in external):
+        raise r.error("external_backstores", f"must be a list of device names, not {external!r}")
+    config.external_backstores = tuple(external)
 
     for family, tables in data.items():
         if family not in FAMILIES:
@@ -236,6 +253,14 @@ def check(
                 )
             names[name] = section.key
         plans.append((section, plan))
+    for name in config.external_backstores:
+        if name not in names:
+            known = ", ".join(names) or "none"
+            raise ConfigError(
+                config.path,
+                "daemon.external_backstores",
+                f"{name!r} is not a device of this file (devices: {known})",
+            )
     config.plans = plans
     return [plan for _, plan in plans]
 

@@ -56,6 +56,14 @@ device, a wrapper that also records each command. The per-command path
 of an untraced ring is the device's own ``execute``, as if tracing did
 not exist.
 
+Beside the loop: the service manager hears ``READY=1`` once every LUN is
+linked, ``STOPPING=1`` when shutdown begins, and the watchdog's
+keep-alive from :meth:`Daemon.step` (:mod:`devemu.sd_notify`); targetcli
+finds devemu's handler on the system D-Bus, served by a thread of its
+own (:mod:`devemu.dbus_service`), which only reads :meth:`Daemon.attached`.
+Devices of ``external_backstores`` get no backstore from the daemon: each
+is served once targetcli (or LIO's restored configuration) makes one.
+
 The transport is pluggable (:class:`Backend`):
 :class:`~devemu.tcmu.backend.KernelBackend` drives LIO and UIO (all of it
 lives in :mod:`devemu.tcmu`); tests use the ring simulator behind the
@@ -82,17 +90,20 @@ from typing import Any, Protocol
 
 from devemu.config import Config
 from devemu.control import ControlServer
+from devemu.dbus_service import BusService, machine_id
 from devemu.disk.copy_offload import link_copy_peers
 from devemu.errors import DevemuError
 from devemu.scsi.answers import ABORTED_COMMAND
 from devemu.scsi.command import Command, Result
+from devemu.sd_notify import Notifier
 from devemu.served import ServedDevice
-from devemu.tcmu.backend import KernelBackend
+from devemu.tcmu.backend import KernelBackend, NoBackstoreYetError
 from devemu.tcmu.configfs import SUBTYPE
 from devemu.tcmu.host import ServeError
 from devemu.tcmu.loop import RingLoop
 from devemu.tcmu.netlink import DeviceEvent, TcmuCommand
 from devemu.tcmu.uio import UioName
+from devemu.tcmu_service import TcmuService, devemu_handler
 from devemu.trace import TraceHub, tables_of
 
 log = logging.getLogger(__name__)
@@ -146,6 +157,14 @@ class RingWatchSource(Protocol):
     def is_broken(self, bell: Channel) -> bool: ...
 
     def close(self) -> None: ...
+
+
+class Service(Protocol):
+    """Something that runs beside the loop, in its own thread (the D-Bus service)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class Backend(Protocol):
@@ -254,6 +273,10 @@ class Daemon:
     socket_path: Path | None = None
     export: bool = True
     served: dict[str, _Served] = field(default_factory=dict)
+    #: The service manager's notifications (``Type=notify``); silent outside systemd.
+    notify: Notifier = field(default_factory=Notifier)
+    #: Started once the devices are known, stopped first on shutdown.
+    services: list[Service] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.selector = selectors.DefaultSelector()
@@ -279,6 +302,7 @@ class Daemon:
         """Attach every device, open the control socket, schedule the exports."""
         if self.ready_file is not None:
             self.ready_file.unlink(missing_ok=True)
+        self.notify.status(f"attaching {len(self.config.devices)} device(s)")
         for lun, device in enumerate(self.config.devices):
             self.served[device.name] = _Served(device, lun)
         # EXTENDED COPY reaches every disk served here, by its designator.
@@ -294,14 +318,25 @@ class Daemon:
         self.ring_watch = self.backend.ring_watch()
         if self.ring_watch is not None:
             self.selector.register(self.ring_watch, selectors.EVENT_READ, self._on_ring_watch)
+        for service in self.services:
+            service.start()
         for item in self.served.values():
-            self._attach(item)
-        targets = [item for item in self.served.values() if self.export]
+            try:
+                self._attach(item)
+            except NoBackstoreYetError as err:
+                log.info("%s", err)
+        targets = [
+            item for item in self.served.values() if self.export and item.channel is not None
+        ]
         if targets:
             self.pending_exports = 1
             self._submit(lambda: self._export_all(targets), self._exports_done)
         else:
             self._ready()
+
+    def attached(self) -> dict[str, bool]:
+        """Which devices have their ring served now (any thread may ask)."""
+        return {name: item.channel is not None for name, item in list(self.served.items())}
 
     def _attach(self, item: _Served) -> None:
         self._serve(item, self.backend.attach(item.device))
@@ -349,6 +384,7 @@ class Daemon:
         if error is not None:
             self.failed = f"cannot export the devices: {error}"
             log.error("%s", self.failed)
+            self.notify.status(self.failed)
             self.request_stop("export failed")
             return
         self._ready()
@@ -358,6 +394,7 @@ class Daemon:
             self.ready_file.parent.mkdir(parents=True, exist_ok=True)
             self.ready_file.touch()
         log.info("ready: %d device(s)", len(self.served))
+        self.notify.ready(f"serving {len(self.served)} device(s)")
         # Device events are followed from here on. Opening the netlink socket
         # (resolving the generic netlink family) takes seconds on an emulated
         # machine: the worker does it while the loop serves the new LUNs.
@@ -375,6 +412,13 @@ class Daemon:
         if opened and opened[0] is not None:
             self.events = opened[0]
             self.selector.register(self.events, selectors.EVENT_READ, self._on_netlink)
+        # A backstore made elsewhere while no event could be heard is served now.
+        for item in self.served.values():
+            if item.channel is None and item.name in self.config.external_backstores:
+                try:
+                    self._attach(item)
+                except DevemuError as err:
+                    log.debug("%s", err)
 
     # ------------------------------------------------------------------- loop
 
@@ -385,6 +429,7 @@ class Daemon:
             callback(events)
         if self.control is not None:
             self.control.expire()
+        self.notify.keepalive()
 
     def _on_ring(self, item: _Served) -> None:
         channel, ring = item.channel, item.ring
@@ -551,6 +596,7 @@ class Daemon:
     def request_stop(self, reason: str) -> None:
         if not self.stopping:
             log.info("stopping: %s", reason)
+            self.notify.stopping(f"stopping: {reason}")
         self.stopping = True
         self.stop_reason = reason
         self._wake()
@@ -559,6 +605,8 @@ class Daemon:
 
     def shutdown(self) -> None:
         """Unlink while serving, drain, close rings, remove what we created."""
+        for service in self.services:
+            service.stop()
         if self.control is not None:
             self.control.close()
             self.control = None
@@ -614,6 +662,7 @@ class Daemon:
                 item.exported = False
 
     def close(self) -> None:
+        self.notify.close()
         self.selector.close()
         self._wake_r.close()
         self._wake_w.close()
@@ -654,6 +703,15 @@ def serve(
     """Serve ``config`` until a signal; the devices must already be built."""
     chosen = backend or KernelBackend(config)
     chosen.preflight()
-    daemon = Daemon(config, chosen, ready_file=ready_file, socket_path=socket_path)
+    daemon = Daemon(
+        config,
+        chosen,
+        ready_file=ready_file,
+        socket_path=socket_path,
+        notify=Notifier.from_environ(),
+    )
+    names = [device.name for device in config.devices]
+    handler = devemu_handler(config.path, names, daemon.attached)
+    daemon.services.append(BusService(TcmuService([handler], machine_id())))
     daemon.export = config.fabric != "none"
     return daemon.run()
