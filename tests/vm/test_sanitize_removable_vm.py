@@ -1,7 +1,7 @@
-"""SANITIZE, removable disks and live write protection under a real Linux kernel, one boot.
+"""SANITIZE, removable disks and live write protection under a real Linux kernel.
 
-The guest serves two disks whose images lie on the share, so the host
-checks the files after power-off:
+In the tier's guest, a daemon of its own serves two disks whose images
+lie on the share, so the host checks the files afterwards:
 
 - ``san0`` (fixed): ``sg_sanitize`` with OVERWRITE (a pattern file, two
   passes, INVERT), BLOCK ERASE and CRYPTOGRAPHIC ERASE, each over data
@@ -29,8 +29,8 @@ import pytest
 from devemu.disk.image import create_image
 from devemu.vm import VmResult
 from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
-from devemu.vm.session import VmSession
 from devemu.vm.steps import Step
+from tests.vm.guest_scripts import GuestScripts
 from tests.vm.vm_helpers import value
 
 pytestmark = pytest.mark.vm
@@ -174,14 +174,12 @@ echo "TRACEBACKS $(grep -ci 'traceback\\|internal error' /tmp/serve.log || true)
 
 
 @pytest.fixture(scope="module")
-def booted(
-    vm_session: VmSession, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[VmResult, dict[str, Step], Path]:
-    share = tmp_path_factory.mktemp("sanitize-share")
+def booted(guest_scripts: GuestScripts) -> tuple[VmResult, dict[str, Step], Path]:
+    share = guest_scripts.new_share()
     (share / "vm.toml").write_text(CONFIG)
     create_image(share / "san.img", MB << 20)
     create_image(share / "rdx.img", MB << 20)
-    result, steps = vm_session.run_steps(STEPS, share=share, timeout=480)
+    result, steps = guest_scripts.run_steps(STEPS, share=share, timeout=480)
     print(result.output)
     return result, steps, share
 
