@@ -104,6 +104,11 @@ mtx -f "$CH" load 1 0 && echo "LOAD ok"
 wait_ready "$TAPE" && echo "TAPE_READY ok"
 suite tape-loaded "$TAPE"
 suite changer "$CH"
+kill -TERM "$serve_pid"
+for _ in $(seq 200); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 0.05; done
+kill -KILL "$serve_pid" 2>/dev/null
+serve_status=0; wait "$serve_pid" || serve_status=$?
+echo "SERVE_EXIT $serve_status"
 echo "--- serve log"
 cat /tmp/serve.log
 """
@@ -129,6 +134,8 @@ def test_script_completed_and_found_every_unit(boot: VmResult) -> None:
     assert len(nodes) == 4 and all(re.fullmatch(r"/dev/sg\d+", n) for n in nodes), nodes
     assert value(boot.output, "DISC_READY") == "ok"
     assert value(boot.output, "LOAD") == "ok" and value(boot.output, "TAPE_READY") == "ok"
+    # The script stops its daemon itself: the guest stays as the boot left it.
+    assert value(boot.output, "SERVE_EXIT") == "0"
 
 
 @pytest.mark.parametrize("profile", PROFILES)
