@@ -56,6 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from devemu.tcmu.configfs import BackstoreSpec
 from devemu.vm import VmError, VmResult, run
+from devemu.vm.initramfs import CONTROL_DIR
 from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
 
 
@@ -152,15 +153,22 @@ done
 runner_pid=
 case " $TARGETS " in *" runner "*)
     mkdir -p /run/dbus "$DIR/handlers" "$DIR/runner-log"
+    # tcmu-runner asks libkmod for target_core_user: the guest kernel's modules.
+    K=$(cat @CONTROL_DIR@/kernel-root 2>/dev/null)
+    if [ ! -e "/lib/modules/$(uname -r)" ] && [ -n "$K" ]; then
+        mkdir -p /lib/modules && ln -s "$K/lib/modules/$(uname -r)" /lib/modules/
+    fi
     dbus-daemon --system --fork || fail "dbus-daemon"
     ln -s @HANDLER_DIR@/handler_qcow.so "$DIR/handlers/"
     tcmu-runner --handler-path "$DIR/handlers" -l "$DIR/runner-log" \
         > "$OUT/runner.log" 2>&1 &
     runner_pid=$!
-    for _ in $(seq 100); do
+    for _ in $(seq 30); do
         grep -q qcow "$DIR/runner-log/tcmu-runner.log" 2>/dev/null && break
         sleep 0.1
     done
+    kill -0 "$runner_pid" 2>/dev/null \
+        || fail "tcmu-runner exited: $(cat "$OUT/runner.log" "$DIR"/runner-log/* 2>/dev/null)"
     for i in $(seq 0 $((LUNS - 1))); do
         B=$C/core/user_97/benchrun$i
         mkdir -p "$B" || fail "tcmu-runner backstore"
@@ -327,6 +335,7 @@ def guest_script(
         .replace("@LUNS@", str(max(lun_counts)))
         .replace("@TARGETS@", " ".join(targets))
         .replace("@HANDLER_DIR@", handler_dir)
+        .replace("@CONTROL_DIR@", CONTROL_DIR)
         .replace("@MAX_SECTORS@", str(_SPEC.max_sectors))
         .replace("@DATA_AREA_MB@", str(_SPEC.data_area_mb))
         .replace("@RAMP@", str(ramp))
