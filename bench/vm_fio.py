@@ -38,7 +38,7 @@ lines. Absolute figures under QEMU TCG move from boot to boot; compare
 the ratios, which are taken within one boot.
 
     python3 bench/vm_fio.py [--runtime S] [--ramp S] [--size MiB] [--luns 1,4]
-        [--soak S] [--alone S] [--reverse] [--no-runner] [--json] [--verbose]
+        [--soak S] [--alone S] [--reverse] [--no-runner] [--ring-workers N] [--json] [--verbose]
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ link_lun() {
 
 {
     cat <<EOF
-@DAEMON_TABLE@
+@DAEMON_TABLE@@RING_WORKERS@
 EOF
     for i in $(seq 0 $((LUNS - 1))); do
         printf '[[disk]]\nname = "benchdisk%d"\nimage = "%s"\nserial = "DEVEMU%d"\n' \
@@ -310,6 +310,7 @@ def guest_script(
     soak: int = 0,
     alone: int = 10,
     reverse: bool = False,
+    ring_workers: int = 0,
     handler_dir: str = "/usr/lib/x86_64-linux-gnu/tcmu-runner",
 ) -> str:
     """The shell script the guest runs: set up every LUN, run every job on each target."""
@@ -330,6 +331,7 @@ def guest_script(
         runs.extend(f"{spec} 1 {alone} alone-{i} {i}" for i in range(n))
     return guest_functions() + (
         GUEST_SCRIPT.replace("@DAEMON_TABLE@", GUEST_DAEMON_TABLE)
+        .replace("@RING_WORKERS@", f"ring_workers = {ring_workers}\n" if ring_workers else "")
         .replace("@IMAGE_DIR@", IMAGE_DIR)
         .replace("@SIZE_MB@", str(size_mb))
         .replace("@LUNS@", str(max(lun_counts)))
@@ -393,6 +395,7 @@ def run_bench(
     soak: int = 0,
     alone: int = 10,
     reverse: bool = False,
+    ring_workers: int = 0,
     verbose: bool = False,
 ) -> tuple[VmResult, list[Comparison], Soak | None]:
     """Boot once, run every job on every target, return the boot, comparisons and soak."""
@@ -405,6 +408,7 @@ def run_bench(
         soak=soak,
         alone=alone,
         reverse=reverse,
+        ring_workers=ring_workers,
     )
     n = max(lun_counts)
     runs = len(JOBS) * len(targets) * len(lun_counts)
@@ -564,6 +568,9 @@ def main() -> int:
     parser.add_argument("--alone", type=int, default=10, help="seconds per LUN after the soak")
     parser.add_argument("--reverse", action="store_true", help="start with the last target")
     parser.add_argument("--no-runner", action="store_true", help="leave tcmu-runner out")
+    parser.add_argument(
+        "--ring-workers", type=int, default=0, help="devemu's [daemon] ring_workers (0: default)"
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON report")
     parser.add_argument("--verbose", action="store_true", help="show the guest's output live")
     args = parser.parse_args()
@@ -582,6 +589,7 @@ def main() -> int:
             soak=args.soak,
             alone=args.alone,
             reverse=args.reverse,
+            ring_workers=args.ring_workers,
             verbose=args.verbose,
         )
     except (VmError, BenchError) as err:
@@ -594,6 +602,7 @@ def main() -> int:
         "luns": list(args.luns),
         "order": [LABELS[t] for t in _order(0, targets, args.reverse)],
         "soak_s": args.soak,
+        "ring_workers": args.ring_workers,
     }
     data = report(result, comparisons, soak, settings)
     if args.json:
@@ -606,6 +615,7 @@ def main() -> int:
         f"images: {args.size} MiB each on {data['image_dir']}; fio libaio direct=1, "
         f"{args.runtime} s + {args.ramp} s ramp per job; first job's order: "
         + ", ".join(settings["order"])
+        + f"; devemu ring_workers = {args.ring_workers}"
     )
     print(table(comparisons, targets))
     if soak is not None:

@@ -8,6 +8,7 @@ Schema::
     fabric = "loopback"                        # "loopback" (tcm_loop LUNs) or "none"
     wwn = "naa.5001405xxxxxxxxx"               # optional tcm_loop target WWN
     cmd_time_out = 30                          # seconds the kernel waits for an answer
+    ring_workers = 0                           # threads serving rings; 0: one per device
 
     [[disk]]                                   # any number of each family,
     name = "disk0"                             # keys defined by devemu.<family>.config
@@ -69,7 +70,7 @@ FAMILIES: dict[str, str] = {
 
 Fabric = Literal["loopback", "none"]
 FABRICS: tuple[Fabric, ...] = ("loopback", "none")
-DAEMON_KEYS = ("control_socket", "state_dir", "fabric", "wwn", "cmd_time_out")
+DAEMON_KEYS = ("control_socket", "state_dir", "fabric", "wwn", "cmd_time_out", "ring_workers")
 
 _WWN_PATTERN = re.compile(r"^naa\.5001405[0-9a-f]{9}$")
 _TOML_PLACE = re.compile(r"\(at line (\d+), column (\d+)\)")
@@ -110,6 +111,9 @@ class Config:
     #: restarted daemon has to come back. Set before the LUN is linked (the
     #: kernel refuses it afterwards).
     cmd_time_out: int = 30
+    #: Most threads serving rings (:mod:`devemu.ring_worker`); 0: one per
+    #: device group. Fewer workers than groups share them out in turn.
+    ring_workers: int = 0
     sections: list[Section] = field(default_factory=list)
     plans: list[tuple[Section, DevicePlan]] = field(default_factory=list)
     devices: list[ServedDevice] = field(default_factory=list)
@@ -150,6 +154,10 @@ def parse_text(text: str, path: Path) -> Config:
     if type(cmd_time_out) is not int or not 1 <= cmd_time_out <= 3600:
         raise r.error("cmd_time_out", f"must be whole seconds from 1 to 3600, not {cmd_time_out!r}")
     config.cmd_time_out = cmd_time_out
+    ring_workers = daemon.get("ring_workers", config.ring_workers)
+    if type(ring_workers) is not int or not 0 <= ring_workers <= 1024:
+        raise r.error("ring_workers", f"must be a count from 0 to 1024, not {ring_workers!r}")
+    config.ring_workers = ring_workers
 
     for family, tables in data.items():
         if family not in FAMILIES:

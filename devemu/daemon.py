@@ -314,11 +314,17 @@ class Daemon:
         """Attach every device, open the control socket, schedule the exports."""
         if self.ready_file is not None:
             self.ready_file.unlink(missing_ok=True)
+        limit = self.config.ring_workers
+        by_group: dict[str, RingWorker] = {}
         for lun, device in enumerate(self.config.devices):
             group = device.group or device.name
-            worker = self.workers.get(group)
+            worker = by_group.get(group)
             if worker is None:
-                worker = self.workers[group] = RingWorker(group)
+                if limit and len(self.workers) >= limit:  # groups share the workers in turn
+                    worker = list(self.workers.values())[len(by_group) % limit]
+                else:
+                    worker = self.workers[group] = RingWorker(group)
+                by_group[group] = worker
             self.served[device.name] = _Served(device, lun, worker)
         socket_path = self.socket_path or self.config.control_socket
         # The control socket's view of each device: its status includes the

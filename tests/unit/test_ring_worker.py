@@ -124,6 +124,30 @@ def test_a_ring_that_went_away_is_detached_by_the_main_thread(
     assert served.served["fast"].status() == {}
 
 
+def test_ring_workers_caps_the_threads_and_groups_share_them_in_turn(tmp_path: Path) -> None:
+    config = Config(path=tmp_path / "lab.toml", control_socket=tmp_path / "c.sock")
+    config.ring_workers = 2
+    config.devices = [_served(f"d{k}", Recorder()) for k in range(3)] + [
+        _served("drive", Recorder(), group="library"),
+        _served("changer", Recorder(), group="library"),
+    ]
+    served = Daemon(config, SimBackend())
+    served.export = False
+    served.start()
+    try:
+        workers = {name: item.worker for name, item in served.served.items()}
+        assert sorted(served.workers) == ["d0", "d1"]
+        assert workers["d2"] is workers["d0"]
+        assert workers["drive"] is workers["changer"] is workers["d1"]
+        handle = cast(SimBackend, served.backend).sims["d2"].submit(TUR)
+        cast(SimBackend, served.backend).channels["d2"].kick()
+        _until(served, lambda: handle.done)
+    finally:
+        served.request_stop("test")
+        served.shutdown()
+        served.close()
+
+
 def test_work_posted_after_the_worker_stopped_runs_in_the_caller() -> None:
     worker = RingWorker("w")
     assert worker.call(lambda: threading.current_thread().name) == "devemu-w"
