@@ -24,6 +24,17 @@ disk with this instrumented daemon and runs fio (1 MiB sequential read,
 libaio, direct, QD ``--qd``) on it for ``--seconds``; the guest's image is
 on a tmpfs, as in ``bench/vm_fio.py``.
 
+Measured on the kernel ring (one guest boot on a busy host, 1 MiB
+sequential read QD4, the wrappers' own cost included): per command the
+loop spent 4.2 ms in ``preadv`` (80% of its time), 0.18 ms walking,
+0.16 ms answering, 0.44 ms publishing and ringing (0.19 ms of it handing
+the early doorbell over), 0.22 ms acknowledging; the ringer thread's
+``write()`` took 2.1 ms per command in parallel (one write for 1.7
+commands: the kernel's copy out of the data area). A 1 MiB READ is two
+copies of the data, the daemon's ``preadv`` into the data area and the
+kernel's copy out of it, where the kernel's fileio makes one: that bounds
+devemu/fileio at 1 MiB, with the ring itself under 15% of the time.
+
     python3 bench/ring_breakdown.py [--seconds 5] [--qd 4] [--length 1048576] [--vm]
 """
 

@@ -18,20 +18,36 @@ worker with :meth:`RingWorker.call` or :meth:`RingWorker.post` and runs
 there between two walks. The daemon's main thread keeps configfs,
 netlink, the kernel log and the control socket.
 
-Why threads and not processes: the time of a command that moves data is
-spent in ``preadv``/``pwritev`` between the image and the shared
-mapping and in the doorbell's ``write()`` (where the kernel copies the
-data-in out of the data area); Python releases the GIL for all three, so
-several rings move data at once on every core. What stays under the GIL
-is the walk and the answer, a few microseconds per command. Threads keep
-each device's state in the process that reads the configuration and
-answers the control socket, so control operations are a function call
-posted to the worker, not a protocol between processes; and a failing
-command already ends as HARDWARE ERROR for that command only (the loop
-catches it), so process isolation would add little for a crash inside
-Python. The measurements (``bench/parallel_rings.py`` through the
-simulator, ``bench/vm_fio.py --luns`` in the guest) are in the
-project's notes.
+Why threads, and how many: the time of a command that moves data is
+spent in ``preadv``/``pwritev`` between the image and the shared mapping
+and in the doorbell's ``write()`` (where the kernel copies data-in out of
+the data area); Python releases the GIL for all three, so several rings
+move large transfers at once. The walk and the answer stay under the
+GIL. Threads keep each device's state in the process that reads the
+configuration and answers the control socket, so a control operation is
+a function posted to the worker, not a protocol between processes, and
+an exception in a device already ends as HARDWARE ERROR for that command
+alone. Measured in the guest (``bench/vm_fio.py --luns 1,4``, two boots
+on a busy 2-core host, QEMU TCG with 2 vCPUs), four devemu LUNs at once
+against the kernel's fileio:
+
+=====================  ==========================  ======================
+job, 4 LUNs            a worker per device         one worker (all rings)
+=====================  ==========================  ======================
+1 MiB seqread QD4      0.39x fileio, 1.43x 1 LUN   0.24x, 0.78x 1 LUN
+4 KiB randread QD16    0.31x fileio, 0.80x 1 LUN   0.71x, 0.94x 1 LUN
+4 KiB randwrite QD16   0.52x fileio, 1.50x 1 LUN   0.73x, 0.87x 1 LUN
+=====================  ==========================  ======================
+
+The daemon stayed at 80-123% of one vCPU either way: large transfers
+overlap, but at 4 KiB the Python per command dominates and four threads
+pay for handing the GIL to each other on every system call. A worker per
+device group is the default (``[daemon] ring_workers = 0``); a
+configuration of many LUNs doing small I/O does better with
+``ring_workers = 1`` (the single loop of old) or a few. Python on both
+cores at 4 KiB needs worker processes owning rings, which this design
+leaves room for: everything a worker owns is reached only through
+:meth:`RingWorker.call` and :meth:`RingWorker.post`.
 
 A worker whose ring goes away (``acknowledge`` fails: the kernel removed
 the device) drops that ring and tells the daemon through ``on_gone``,
