@@ -9,6 +9,7 @@ Schema::
     wwn = "naa.5001405xxxxxxxxx"               # optional tcm_loop target WWN
     cmd_time_out = 30                          # seconds the kernel waits for an answer
     external_backstores = ["disk1"]            # made by targetcli: served when they appear
+    ring_workers = 0                           # threads serving rings; 0: one per device
 
     [[disk]]                                   # any number of each family,
     name = "disk0"                             # keys defined by devemu.<family>.config
@@ -77,6 +78,7 @@ DAEMON_KEYS = (
     "wwn",
     "cmd_time_out",
     "external_backstores",
+    "ring_workers",
 )
 
 _WWN_PATTERN = re.compile(r"^naa\.5001405[0-9a-f]{9}$")
@@ -123,6 +125,9 @@ class Config:
     #: configuration restored at boot): the daemon creates and links none for
     #: them, and serves each one's ring once its backstore appears.
     external_backstores: tuple[str, ...] = ()
+    #: Most threads serving rings (:mod:`devemu.ring_worker`); 0: one per
+    #: device group. Fewer workers than groups share them out in turn.
+    ring_workers: int = 0
     sections: list[Section] = field(default_factory=list)
     plans: list[tuple[Section, DevicePlan]] = field(default_factory=list)
     devices: list[ServedDevice] = field(default_factory=list)
@@ -167,6 +172,10 @@ def parse_text(text: str, path: Path) -> Config:
     if not isinstance(external, list) or not all(isinstance(n, str) for n in external):
         raise r.error("external_backstores", f"must be a list of device names, not {external!r}")
     config.external_backstores = tuple(external)
+    ring_workers = daemon.get("ring_workers", config.ring_workers)
+    if type(ring_workers) is not int or not 0 <= ring_workers <= 1024:
+        raise r.error("ring_workers", f"must be a count from 0 to 1024, not {ring_workers!r}")
+    config.ring_workers = ring_workers
 
     for family, tables in data.items():
         if family not in FAMILIES:
