@@ -1,9 +1,9 @@
 """Four LUNs reading 1 MiB at QD4 at once, then each alone: no ring starves, none breaks.
 
-One boot: a bounded version of the soak of ``bench/vm_fio.py --soak``.
-One ``devemu serve`` serves four disks (one ring worker each); one fio
-reads all four sequentially at 1 MiB, queue depth 4 (every command fills
-the data area with a whole MiB and rings the doorbell early) for
+A bounded version of the soak of ``bench/vm_fio.py --soak``, in the
+tier's guest: a ``devemu serve`` of its own serves four disks (one ring
+worker each); one fio reads all four sequentially at 1 MiB, queue depth 4
+(every command fills the data area with a whole MiB and rings the doorbell early) for
 :data:`TOGETHER_SECONDS`, then each disk alone for :data:`ALONE_SECONDS`.
 No fio job may end with an error, the kernel log must not say "ring is
 broken", every LUN must move data while the others are busy (a ring
@@ -22,7 +22,7 @@ import pytest
 
 from devemu.vm import VmResult
 from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
-from devemu.vm.session import VmSession
+from tests.vm.guest_scripts import GuestScripts
 from tests.vm.vm_helpers import lines, value
 
 pytestmark = pytest.mark.vm
@@ -112,11 +112,11 @@ echo "TRACEBACKS $(grep -c Traceback /tmp/serve.log || true)"
 
 
 @pytest.fixture(scope="module")
-def booted(vm_session: VmSession) -> VmResult:
+def booted(guest_scripts: GuestScripts) -> VmResult:
     budget = TOGETHER_SECONDS + len(LUNS) * (ALONE_SECONDS + 15) + 300
-    result = vm_session.run(SCRIPT, timeout=budget)
+    result = guest_scripts.run(SCRIPT, timeout=budget)
     print(result.output)
-    print(f"boot took {result.duration:.1f} s")
+    print(f"the script took {result.duration:.1f} s")
     return result
 
 
