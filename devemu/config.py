@@ -5,9 +5,12 @@ Schema::
     [daemon]                                   # optional
     control_socket = "/run/devemu/control.sock"
     state_dir = "/var/lib/devemu"              # relative paths: against the file's folder
-    fabric = "loopback"                        # "loopback" (tcm_loop LUNs) or "none"
+    fabric = "loopback"                        # "loopback" (tcm_loop LUNs), "iscsi" or "none"
     wwn = "naa.5001405xxxxxxxxx"               # optional tcm_loop target WWN
     cmd_time_out = 30                          # seconds the kernel waits for an answer
+
+    [iscsi]                                    # with fabric = "iscsi" only:
+    portals = ["127.0.0.1:3260"]               # keys in devemu.iscsi_config
 
     [[disk]]                                   # any number of each family,
     name = "disk0"                             # keys defined by devemu.<family>.config
@@ -54,6 +57,8 @@ from devemu.config_table import (
     folder_problem,
 )
 from devemu.errors import ConfigError
+from devemu.iscsi_config import IscsiSettings, check_secrets
+from devemu.iscsi_config import parse as parse_iscsi
 from devemu.served import ServedDevice
 
 DEFAULT_CONTROL_SOCKET = Path("/run/devemu/control.sock")
@@ -67,8 +72,8 @@ FAMILIES: dict[str, str] = {
     "library": "devemu.changer.config",
 }
 
-Fabric = Literal["loopback", "none"]
-FABRICS: tuple[Fabric, ...] = ("loopback", "none")
+Fabric = Literal["loopback", "iscsi", "none"]
+FABRICS: tuple[Fabric, ...] = ("loopback", "iscsi", "none")
 DAEMON_KEYS = ("control_socket", "state_dir", "fabric", "wwn", "cmd_time_out")
 
 _WWN_PATTERN = re.compile(r"^naa\.5001405[0-9a-f]{9}$")
@@ -110,6 +115,8 @@ class Config:
     #: restarted daemon has to come back. Set before the LUN is linked (the
     #: kernel refuses it afterwards).
     cmd_time_out: int = 30
+    #: The ``[iscsi]`` table, with ``fabric = "iscsi"`` only.
+    iscsi: IscsiSettings | None = None
     sections: list[Section] = field(default_factory=list)
     plans: list[tuple[Section, DevicePlan]] = field(default_factory=list)
     devices: list[ServedDevice] = field(default_factory=list)
@@ -150,10 +157,11 @@ def parse_text(text: str, path: Path) -> Config:
     if type(cmd_time_out) is not int or not 1 <= cmd_time_out <= 3600:
         raise r.error("cmd_time_out", f"must be whole seconds from 1 to 3600, not {cmd_time_out!r}")
     config.cmd_time_out = cmd_time_out
+    config.iscsi = parse_iscsi(data.pop("iscsi", None), path=path, fabric=config.fabric)
 
     for family, tables in data.items():
         if family not in FAMILIES:
-            known = ", ".join(["daemon", *FAMILIES])
+            known = ", ".join(["daemon", "iscsi", *FAMILIES])
             raise ConfigError(path, family, f"unknown section (known: {known})")
         if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
             raise ConfigError(path, family, f"must be an array of tables: [[{family}]]")
@@ -214,6 +222,7 @@ def check(
 ) -> list[DevicePlan]:
     """The pure pass: check every section and the daemon's places; create nothing."""
     _check_places(config)
+    check_secrets(config.iscsi, config.path)
     plans: list[tuple[Section, DevicePlan]] = []
     names: dict[str, str] = {}
     for section in config.sections:
