@@ -109,7 +109,7 @@ class IscsiFabric:
                 continue
             if path.is_relative_to(self.tpg):
                 relative = path.relative_to(self.tpg).parts
-                if relative[0] in ("np", "acls") and len(relative) >= 2:
+                if len(relative) >= 2 and relative[0] in ("np", "acls"):
                     owner_dir = self.tpg / relative[0] / relative[1]
                     if owner_dir not in wanted:
                         stale.append(step)
