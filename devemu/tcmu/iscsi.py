@@ -15,7 +15,8 @@ is made from the ``[iscsi]`` table (:mod:`devemu.iscsi_config`)::
 
 The TPG's own ``attrib/authentication`` stays 0 so that discovery needs no
 CHAP; each node ACL says whether its initiator must authenticate (the
-kernel takes the ACL's value over the TPG's). With ``allow_any_initiator``
+kernel takes the ACL's value over the TPG's). A kernel whose ACLs lack
+that switch gets the TPG's set to 1 when any initiator uses CHAP. With ``allow_any_initiator``
 the TPG runs in LIO's demo mode (``generate_node_acls=1``,
 ``cache_dynamic_acls=1``, ``demo_mode_write_protect=0``): any initiator
 logs in, without CHAP, and sees every LUN.
@@ -139,7 +140,12 @@ class IscsiFabric:
             fs.write(self.tpg / "attrib" / "demo_mode_write_protect", "0")
             for initiator in self.settings.initiators:
                 self._ensure_acl(initiator, done)
-            fs.write(self.tpg / "enable", "1")
+            if not self._per_acl_authentication() and any(i.chap for i in self.settings.initiators):
+                # A kernel without the ACL's own switch: CHAP for every login.
+                fs.write(self.tpg / "attrib" / "authentication", "1")
+            # LIO refuses to enable a TPG that is enabled already (an adopted one).
+            if fs.read(self.tpg / "enable") != "1":
+                fs.write(self.tpg / "enable", "1")
         self._ready = True
         log.info(
             "iSCSI target %s on %s",
@@ -164,7 +170,13 @@ class IscsiFabric:
         for key, value in values.items():
             # An adopted ACL may hold older credentials: "NULL" clears one (LIO's word).
             self.lio.fs.write(acl / "auth" / key, value or "NULL")
-        self.lio.fs.write(acl / "attrib" / "authentication", "1" if initiator.chap else "0")
+        if self._per_acl_authentication():
+            self.lio.fs.write(acl / "attrib" / "authentication", "1" if initiator.chap else "0")
+
+    def _per_acl_authentication(self) -> bool:
+        """Whether node ACLs have their own ``attrib/authentication`` (Linux 5.16 and later)."""
+        acls = [self.acl_dir(i) for i in self.settings.initiators]
+        return any((acl / "attrib" / "authentication").exists() for acl in acls)
 
     # --- LUNs --------------------------------------------------------------------------
 

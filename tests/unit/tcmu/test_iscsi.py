@@ -194,6 +194,8 @@ def test_a_restart_adopts_the_journal_and_creates_nothing(kernel: FakeIscsiConfi
     fabric.export(disk, 0, "lun:disk0")
     assert len(adopted.journal.steps) == steps
     assert adopted.journal.dumps() == saved
+    # The enabled TPG is not enabled again (LIO refuses that).
+    assert [w for w in kernel.writes if w[0] == f"{TPG}/enable"] == [(f"{TPG}/enable", "1")]
     # The credentials are written again (a secret file may have changed).
     assert (f"{TPG}/acls/{A}/auth/password", "a-secret-1234") in kernel.writes[-12:]
 
@@ -286,3 +288,26 @@ def test_sessions_and_status(kernel: FakeIscsiConfigfs, fs: FakeFilesystem) -> N
             {"initiator": "iqn.2026-12.org.example:guest", "address": ""},
         ],
     }
+
+
+class OldKernelConfigfs(FakeIscsiConfigfs):
+    """Node ACLs without their own ``attrib/authentication`` (before Linux 5.16)."""
+
+    def mkdir(self, path: Path) -> None:
+        super().mkdir(path)
+        switch = path / "attrib" / "authentication"
+        if path.parent.name == "acls" and switch.exists():
+            switch.unlink()
+
+
+def test_without_per_acl_switch_chap_is_required_tpg_wide(fs: FakeFilesystem) -> None:
+    fs.create_dir(TARGET / "core")
+    fs.create_dir(TARGET / "iscsi")
+    fs.create_file("/etc/devemu/a.secret", contents="a-secret-1234\n")
+    os.chmod("/etc/devemu/a.secret", 0o600)
+    kernel = OldKernelConfigfs(ROOT)
+    lio = Lio(kernel)
+    only_a = settings(initiators=(Initiator(A, "usera", Path("/etc/devemu/a.secret")),))
+    lab(kernel, lio, IscsiFabric(lio, only_a))
+    writes = [w for w in kernel.writes if w[0] == f"{TPG}/attrib/authentication"]
+    assert writes == [(f"{TPG}/attrib/authentication", "0"), (f"{TPG}/attrib/authentication", "1")]
