@@ -109,6 +109,12 @@ def check_summary(config: config_module.Config) -> str:
     width = max((len(section.key) for section, _ in config.plans), default=0)
     for section, plan in config.plans:
         lines.append(f"  {section.key:<{width}}  {', '.join(plan.names)}: {plan.summary}")
+    if config.iscsi is not None:
+        who = f"{len(config.iscsi.initiators)} initiator(s)" + (
+            ", any other in demo mode" if config.iscsi.allow_any_initiator else ""
+        )
+        portals = ", ".join(str(p) for p in config.iscsi.portals)
+        lines.append(f"  iscsi target {config.iscsi.target} on {portals}; {who}")
     return "\n".join(lines)
 
 
