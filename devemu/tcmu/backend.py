@@ -167,8 +167,26 @@ class KernelBackend:
                 self.lio.journal.owned(hba_path),
             )
             log.info("%s: attaching to existing %s", device.name, uio.name)
+            self._reservations_by_lio(self.backstores[device.name].path)
         self._replies[str(uio.name)] = self._nl_reply(self.backstores[device.name].path)
         return UioChannel(uio)
+
+    def _reservations_by_lio(self, backstore: Path) -> None:
+        """On iSCSI, LIO must answer reservations: switch an adopted backstore over."""
+        if self.config.fabric != "iscsi":
+            return
+        attr = backstore / "attrib" / "pgr_support"
+        try:
+            if self.lio.fs.read(attr) == "1":
+                return
+            self.lio.fs.write(attr, "1")
+        except LioError as err:
+            raise LioError(
+                backstore,
+                f"reservations would reach devemu, which cannot tell initiators apart ({err}); "
+                "remove the backstore",
+            ) from err
+        log.info("%s: LIO answers reservations from now on (pgr_support=1)", backstore)
 
     def _nl_reply(self, backstore: Path) -> bool:
         attr = backstore / "attrib" / "nl_reply_supported"
