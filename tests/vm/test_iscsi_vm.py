@@ -128,12 +128,6 @@ STEPS: list[tuple[str, str]] = [
         rf"""
 modprobe -d "$KROOT" -a iscsi_target_mod iscsi_tcp crc32c_generic
 ip link set lo up
-# LIO rewrites its PR file under dbroot from a kworker that resolves paths
-# from the initial root: the folder must exist there and in this chroot.
-mkdir -p /run/lio-db/pr /run/lio-db/alua
-mkdir -p /proc/1/root/run/lio-db/pr /proc/1/root/run/lio-db/alua 2>/dev/null || true
-echo /run/lio-db > $C/dbroot
-echo "DBROOT $(cat $C/dbroot)"
 mkdir -p $C/iscsi/iqn.2026-12.org.example:foreign/tpgt_1
 # The guest's root is a throw-away overlay: /etc/iscsi may be written.
 mkdir -p /run/lock/iscsi
@@ -144,6 +138,12 @@ for _ in $(seq 100); do
     [ "$rc" -ne 20 ] && break
     sleep 0.1
 done
+# LIO rewrites its PR file under dbroot from a kernel thread that resolves
+# paths from the initial root: the folder must exist there and in this chroot.
+mkdir -p /run/lio-db/pr /run/lio-db/alua
+mkdir -p /proc/1/root/run/lio-db/pr /proc/1/root/run/lio-db/alua 2>/dev/null || true
+echo /run/lio-db > $C/dbroot || true
+echo "DBROOT $(cat $C/dbroot)"
 echo "SETUP ok"
 """,
     ),
