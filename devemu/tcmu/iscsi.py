@@ -7,7 +7,7 @@ is made from the ``[iscsi]`` table (:mod:`devemu.iscsi_config`)::
 
     iscsi/<iqn>/tpgt_1/np/<address:port>          one per portal
     iscsi/<iqn>/tpgt_1/acls/<initiator>/          one node ACL per initiator
-        auth/userid, password, userid_mut, password_mut   (CHAP)
+        auth/userid, password, mutual_userid, mutual_password   (CHAP)
         attrib/authentication                      1: this initiator must use CHAP
         lun_N/<link> -> tpgt_1/lun/lun_N           the LUN mapped for it
     iscsi/<iqn>/tpgt_1/lun/lun_N/<link> -> core/user_0/<device>
@@ -157,14 +157,14 @@ class IscsiFabric:
         acl = self.acl_dir(initiator)
         if not acl.is_dir():
             self.lio._mkdir(self.OWNER, acl, done)
-        values = {"userid": "", "password": "", "userid_mut": "", "password_mut": ""}
+        values = {"userid": "", "password": "", "mutual_userid": "", "mutual_password": ""}
         try:
             if initiator.chap_user and initiator.chap_secret_file:
                 values["userid"] = initiator.chap_user
                 values["password"] = read_secret(initiator.chap_secret_file)
             if initiator.mutual_user and initiator.mutual_secret_file:
-                values["userid_mut"] = initiator.mutual_user
-                values["password_mut"] = read_secret(initiator.mutual_secret_file)
+                values["mutual_userid"] = initiator.mutual_user
+                values["mutual_password"] = read_secret(initiator.mutual_secret_file)
         except ValueError as err:
             raise LioError(acl, str(err)) from err
         for key, value in values.items():

@@ -157,6 +157,7 @@ echo "PGR $(cat $C/core/user_0/disk0/attrib/pgr_support)"
 ls $C/iscsi/$T/tpgt_1/np | sed 's/^/PORTAL /'
 ls $C/iscsi/$T/tpgt_1/acls | sed 's/^/ACL /'
 echo "LUNS $(ls $C/iscsi/$T/tpgt_1/lun | xargs)"
+echo "ACL_FILES $(cd $C/iscsi/$T/tpgt_1/acls/*backup1 && ls auth attrib | xargs)"
 """,
     ),
     (
