@@ -357,7 +357,7 @@ dmesg | grep -ci 'session recovery timed out\|connection.*error' | sed 's/^/CONN
     (
         "sigterm",
         r"""
-iscsiadm -m node --logoutall=all > /dev/null
+iscsiadm -m node --logoutall=all > /dev/null || true
 pid=$(cat /tmp/serve.pid)
 kill -TERM "$pid"
 while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
