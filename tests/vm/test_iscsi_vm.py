@@ -182,6 +182,8 @@ iscsiadm -m node -T "$T" -p "$P" -I intruder -o delete
     (
         "refuse_wrong_chap",
         r"""
+# Discovering through another iface may have dropped the default one's records.
+iscsiadm -m discovery -t sendtargets -p "$P" -I default > /dev/null
 auth node.session.auth.authmethod CHAP
 auth node.session.auth.username backup1
 auth node.session.auth.password wrong-secret-000
