@@ -59,6 +59,8 @@ DEFAULT_AUTHORITY = "iqn.2003-01.org.linux-iscsi"
 #: CHAP user names and secrets LIO stores: at most 255 bytes of printable ASCII.
 CHAP_MAX = 255
 _CHAP_TEXT = re.compile(r"^[\x21-\x7e]+$")
+#: What LIO reads as "no user name / no secret" in a node ACL's ``auth`` files.
+CLEARED = "NULL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,8 @@ def _chap_text(r: TableReader, key: str) -> str | None:
     value = r.string(key)
     if len(value) > CHAP_MAX or not _CHAP_TEXT.match(value):
         raise r.error(key, f"must be 1 to {CHAP_MAX} printable ASCII characters without spaces")
+    if value == CLEARED:
+        raise r.error(key, f"{CLEARED!r} is LIO's word for no value")
     return value
 
 
@@ -245,7 +249,7 @@ def secret_problem(secret_file: Path) -> str | None:
 def _secret_text(secret_file: Path) -> str:
     data = secret_file.read_bytes()
     text = data.decode("ascii", errors="replace").removesuffix("\n")
-    if not text or len(text) > CHAP_MAX or not _CHAP_TEXT.match(text):
+    if not text or len(text) > CHAP_MAX or not _CHAP_TEXT.match(text) or text == CLEARED:
         raise ValueError(
             f"{secret_file} must hold one CHAP secret: 1 to {CHAP_MAX} printable ASCII "
             "characters without spaces, on one line"

@@ -7,7 +7,7 @@ is made from the ``[iscsi]`` table (:mod:`devemu.iscsi_config`)::
 
     iscsi/<iqn>/tpgt_1/np/<address:port>          one per portal
     iscsi/<iqn>/tpgt_1/acls/<initiator>/          one node ACL per initiator
-        auth/userid, password, mutual_userid, mutual_password   (CHAP)
+        auth/userid, password, userid_mutual, password_mutual   (CHAP)
         attrib/authentication                      1: this initiator must use CHAP
         lun_N/<link> -> tpgt_1/lun/lun_N           the LUN mapped for it
     iscsi/<iqn>/tpgt_1/lun/lun_N/<link> -> core/user_0/<device>
@@ -42,7 +42,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from devemu.iscsi_config import Initiator, IscsiSettings, read_secret
+from devemu.iscsi_config import CLEARED, Initiator, IscsiSettings, read_secret
 from devemu.tcmu.configfs import SUBTYPE, Backstore, Lio, LioError, Step
 
 log = logging.getLogger(__name__)
@@ -157,19 +157,19 @@ class IscsiFabric:
         acl = self.acl_dir(initiator)
         if not acl.is_dir():
             self.lio._mkdir(self.OWNER, acl, done)
-        values = {"userid": "", "password": "", "mutual_userid": "", "mutual_password": ""}
+        values = {"userid": "", "password": "", "userid_mutual": "", "password_mutual": ""}
         try:
             if initiator.chap_user and initiator.chap_secret_file:
                 values["userid"] = initiator.chap_user
                 values["password"] = read_secret(initiator.chap_secret_file)
             if initiator.mutual_user and initiator.mutual_secret_file:
-                values["mutual_userid"] = initiator.mutual_user
-                values["mutual_password"] = read_secret(initiator.mutual_secret_file)
+                values["userid_mutual"] = initiator.mutual_user
+                values["password_mutual"] = read_secret(initiator.mutual_secret_file)
         except ValueError as err:
             raise LioError(acl, str(err)) from err
         for key, value in values.items():
-            # An adopted ACL may hold older credentials: "NULL" clears one (LIO's word).
-            self.lio.fs.write(acl / "auth" / key, value or "NULL")
+            # An adopted ACL may hold older credentials: CLEARED clears one.
+            self.lio.fs.write(acl / "auth" / key, value or CLEARED)
         if self._per_acl_authentication():
             self.lio.fs.write(acl / "attrib" / "authentication", "1" if initiator.chap else "0")
 

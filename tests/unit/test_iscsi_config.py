@@ -224,6 +224,7 @@ def test_a_secret_others_may_read_is_refused_with_its_path(fs: FakeFilesystem, m
         ("two words", "must hold one CHAP secret"),
         ("line1\nline2", "must hold one CHAP secret"),
         ("x" * 256, "must hold one CHAP secret"),
+        ("NULL", "must hold one CHAP secret"),
     ],
 )
 def test_unusable_secrets(fs: FakeFilesystem, contents: str, reason: str) -> None:

@@ -26,7 +26,7 @@ TPG_ATTRIBS = (
     "cache_dynamic_acls",
     "demo_mode_write_protect",
 )
-AUTH = ("userid", "password", "mutual_userid", "mutual_password")
+AUTH = ("userid", "password", "userid_mutual", "password_mutual")
 
 
 class FakeIscsiConfigfs(Configfs):
@@ -132,8 +132,8 @@ def test_target_portals_acls_luns_and_mappings(kernel: FakeIscsiConfigfs) -> Non
     writes = dict(kernel.writes)
     assert writes[f"{TPG}/acls/{A}/auth/userid"] == "usera"
     assert writes[f"{TPG}/acls/{A}/auth/password"] == "a-secret-1234"
-    assert writes[f"{TPG}/acls/{A}/auth/mutual_userid"] == "lab"
-    assert writes[f"{TPG}/acls/{A}/auth/mutual_password"] == "lab-secret-5678"
+    assert writes[f"{TPG}/acls/{A}/auth/userid_mutual"] == "lab"
+    assert writes[f"{TPG}/acls/{A}/auth/password_mutual"] == "lab-secret-5678"
     assert writes[f"{TPG}/acls/{A}/attrib/authentication"] == "1"
     assert writes[f"{TPG}/acls/{B}/attrib/authentication"] == "0"
     assert writes[f"{TPG}/acls/{B}/auth/password"] == "NULL"
