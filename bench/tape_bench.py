@@ -15,11 +15,11 @@ ring's data area, which the commands in flight occupy.
 
 Two more bare figures separate the cost of the cartridge format from the
 cost of the command path: "bare write, layout" writes each record behind
-a 40-byte header as the cartridge does (unaligned appends, no CRC), and
-"bare read, layout" reads the records of the cartridge file itself at
-their offsets. On Linux with large folios, unaligned records are slower
-to write and to read back from the page cache than an aligned file, so
-the "vs layout" ratios show what the simulator, ring and drive cost.
+an entry header and its padding as the cartridge does (format version 2:
+payloads of a page or more start on a page; no checksum), and "bare
+read, layout" reads the records of the cartridge file itself at their
+offsets. The "vs layout" ratios show what the simulator, ring, drive and
+checksum cost.
 
 Each figure is the best of ``--repeat`` rounds, tape and bare taking
 turns, so that other load on the machine hurts both alike. The ratio is
@@ -46,7 +46,7 @@ from devemu.scsi.identity import Identity
 from devemu.sizes import parse_size, size_argument
 from devemu.tape.cartridge import Cartridge
 from devemu.tape.drive import TapeDrive
-from devemu.tape.records import ENTRY_HEADER_SIZE
+from devemu.tape.records import CURRENT, ENTRY_HEADER_SIZE, HEADER_SIZE
 from devemu.testing import NullDevice, RingSimulator
 
 MB = 1_000_000
@@ -61,21 +61,23 @@ def _buffers(area: mmap.mmap, length: int, qd: int) -> list[list[memoryview]]:
     return [[view[i * length : (i + 1) * length]] for i in range(qd)]
 
 
-def bare_write(path: Path, record: bytes, count: int, qd: int, header: int = 0) -> float:
-    """Seconds to write ``count`` records, each behind ``header`` bytes, and fdatasync."""
+def bare_write(path: Path, record: bytes, count: int, qd: int, *, layout: bool = False) -> float:
+    """Seconds to write ``count`` records (with ``layout``, as the cartridge places them)
+    and fdatasync."""
     area = mmap.mmap(-1, qd * len(record))
     bufs = _buffers(area, len(record), qd)
     for b in bufs:
         b[0][:] = record
-    if header:
-        head = memoryview(bytes(header))
-        bufs = [[head, *b] for b in bufs]
+    head = memoryview(bytes(ENTRY_HEADER_SIZE + CURRENT.alignment))
     start = time.perf_counter()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        offset = 0
+        offset = HEADER_SIZE if layout else 0
         for i in range(count):
-            offset += os.pwritev(fd, bufs[i % qd], offset)
+            iov = bufs[i % qd]
+            if layout:
+                iov = [head[: ENTRY_HEADER_SIZE + CURRENT.pad(offset, len(record))], *iov]
+            offset += os.pwritev(fd, iov, offset)
         os.fdatasync(fd)
     finally:
         os.close(fd)
@@ -203,7 +205,7 @@ def main() -> int:
                 seconds = {"tape write": rig.write(record, count)}
                 seconds["bare write"] = bare_write(bare, record, count, args.qd)
                 seconds["bare write, layout"] = bare_write(
-                    bare, record, count, args.qd, ENTRY_HEADER_SIZE
+                    bare, record, count, args.qd, layout=True
                 )
                 bare_write(bare, record, count, args.qd)  # the aligned file again
                 seconds["tape read"] = rig.read(count)

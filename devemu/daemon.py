@@ -82,6 +82,7 @@ from typing import Any, Protocol
 
 from devemu.config import Config
 from devemu.control import ControlServer
+from devemu.disk.copy_offload import link_copy_peers
 from devemu.errors import DevemuError
 from devemu.scsi.answers import ABORTED_COMMAND
 from devemu.scsi.command import Command, Result
@@ -280,6 +281,8 @@ class Daemon:
             self.ready_file.unlink(missing_ok=True)
         for lun, device in enumerate(self.config.devices):
             self.served[device.name] = _Served(device, lun)
+        # EXTENDED COPY reaches every disk served here, by its designator.
+        link_copy_peers(item.device.device for item in self.served.values())
         socket_path = self.socket_path or self.config.control_socket
         # The control socket's view of each device: its status includes the ring's.
         devices = {

@@ -53,6 +53,16 @@ VerifyFlags = BitStruct(
     "obsolete" / BitsInteger(1),
 )
 
+#: ORWRITE (16) byte 1, SBC-4 ORWRITE (16) command.
+OrWriteFlags = BitStruct(
+    "orprotect" / BitsInteger(3),
+    "dpo" / Flag,
+    "fua" / Flag,
+    "reserved" / BitsInteger(1),
+    "obsolete" / BitsInteger(1),
+    "reserved2" / BitsInteger(1),
+)
+
 #: WRITE SAME byte 1, SBC-4 5.49 table 121 (NDOB is reserved in the 10-byte CDB).
 WriteSameFlags = BitStruct(
     "wrprotect" / BitsInteger(3),
@@ -146,6 +156,9 @@ Verify10Cdb = cdb10(VerifyFlags)
 Verify16Cdb = cdb16(VerifyFlags)
 WriteAndVerify10Cdb = cdb10(VerifyFlags)
 WriteAndVerify16Cdb = cdb16(VerifyFlags)
+Verify12Cdb = cdb12(VerifyFlags)
+WriteAndVerify12Cdb = cdb12(VerifyFlags)
+OrWrite16Cdb = cdb16(OrWriteFlags)
 WriteSame10Cdb = cdb10(WriteSameFlags)
 WriteSame16Cdb = cdb16(WriteSameFlags)
 SynchronizeCache10Cdb = cdb10(SyncCacheFlags)
@@ -161,6 +174,47 @@ CompareAndWriteCdb = Struct(
     Padding(3),
     "number_of_blocks" / Int8ub,
     "group" / GroupNumber,
+    "control" / Int8ub,
+)
+
+#: WRITE ATOMIC (16), SBC-4 WRITE ATOMIC (16) command: a 16-bit ATOMIC
+#: BOUNDARY and a 16-bit TRANSFER LENGTH where READ (16) has 32 bits of length.
+WriteAtomic16Cdb = Struct(
+    "opcode" / Int8ub,
+    "flags" / WriteFlags,
+    "lba" / Int64ub,
+    "atomic_boundary" / Int16ub,
+    "transfer_length" / Int16ub,
+    "group" / GroupNumber,
+    "control" / Int8ub,
+)
+
+#: REQ_PLIST, REQ_GLIST and DEFECT LIST FORMAT of READ DEFECT DATA,
+#: SBC-4 READ DEFECT DATA (10) and (12) commands.
+DefectListRequest = BitStruct(
+    "reserved" / BitsInteger(3),
+    "req_plist" / Flag,
+    "req_glist" / Flag,
+    "defect_list_format" / BitsInteger(3),
+)
+
+#: READ DEFECT DATA (10), SBC-4 READ DEFECT DATA (10) command.
+ReadDefectData10Cdb = Struct(
+    "opcode" / Int8ub,
+    Padding(1),
+    "request" / DefectListRequest,
+    Padding(4),
+    "allocation_length" / Int16ub,
+    "control" / Int8ub,
+)
+
+#: READ DEFECT DATA (12), SBC-4 READ DEFECT DATA (12) command.
+ReadDefectData12Cdb = Struct(
+    "opcode" / Int8ub,
+    "request" / DefectListRequest,
+    "address_descriptor_index" / Int32ub,
+    "allocation_length" / Int32ub,
+    Padding(1),
     "control" / Int8ub,
 )
 

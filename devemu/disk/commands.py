@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from construct import Construct
 
-from devemu.disk import cache, capacity, cdbs, power, provisioning, transfer
+from devemu.disk import atomic, cache, capacity, cdbs, defects, power, provisioning, transfer
 from devemu.disk.opcodes import Opcode, ServiceActionIn16
 from devemu.scsi.table import Access, CommandSpec, Conflict, Data, Handler
 
@@ -33,6 +33,12 @@ _RW = ("lba", "transfer_length")
 _WRITE_FIELDS = ("flags.fua", "lba", "transfer_length")
 _VERIFY_FIELDS = ("flags.bytchk", "lba", "transfer_length")
 _CACHE_FIELDS = ("lba", "transfer_length")
+_DEFECT_FIELDS = (
+    "request.req_plist",
+    "request.req_glist",
+    "request.defect_list_format",
+    "allocation_length",
+)
 
 
 def _read(name: str, opcode: Opcode, cdb: Construct, handler: Handler) -> CommandSpec:
@@ -57,6 +63,35 @@ def _write(name: str, opcode: Opcode, cdb: Construct, handler: Handler) -> Comma
         handler,
         fields=_WRITE_FIELDS,
         unsupported=_WRITE,
+        data=Data.OUT,
+        access=Access.WRITE,
+        idempotent=True,
+        needs_medium=True,
+    )
+
+
+def _verify(name: str, opcode: Opcode, cdb: Construct, handler: Handler) -> CommandSpec:
+    return CommandSpec(
+        name,
+        opcode,
+        cdb,
+        handler,
+        fields=_VERIFY_FIELDS,
+        unsupported=_VERIFY,
+        data=Data.OUT,
+        access=Access.READ,
+        needs_medium=True,
+    )
+
+
+def _write_and_verify(name: str, opcode: Opcode, cdb: Construct, handler: Handler) -> CommandSpec:
+    return CommandSpec(
+        name,
+        opcode,
+        cdb,
+        handler,
+        fields=_VERIFY_FIELDS,
+        unsupported=_VERIFY,
         data=Data.OUT,
         access=Access.WRITE,
         idempotent=True,
@@ -121,29 +156,13 @@ SBC_COMMANDS: tuple[CommandSpec, ...] = (
     ),
     _read("READ(10)", _O.READ_10, cdbs.Read10Cdb, transfer.read_10),
     _write("WRITE(10)", _O.WRITE_10, cdbs.Write10Cdb, transfer.write_10),
-    CommandSpec(
+    _write_and_verify(
         "WRITE AND VERIFY(10)",
         _O.WRITE_AND_VERIFY_10,
         cdbs.WriteAndVerify10Cdb,
         transfer.write_and_verify_10,
-        fields=_VERIFY_FIELDS,
-        unsupported=_VERIFY,
-        data=Data.OUT,
-        access=Access.WRITE,
-        idempotent=True,
-        needs_medium=True,
     ),
-    CommandSpec(
-        "VERIFY(10)",
-        _O.VERIFY_10,
-        cdbs.Verify10Cdb,
-        transfer.verify_10,
-        fields=_VERIFY_FIELDS,
-        unsupported=_VERIFY,
-        data=Data.OUT,
-        access=Access.READ,
-        needs_medium=True,
-    ),
+    _verify("VERIFY(10)", _O.VERIFY_10, cdbs.Verify10Cdb, transfer.verify_10),
     CommandSpec(
         "PRE-FETCH(10)",
         _O.PRE_FETCH_10,
@@ -204,30 +223,66 @@ SBC_COMMANDS: tuple[CommandSpec, ...] = (
         idempotent=False,
         needs_medium=True,
     ),
-    _write("WRITE(16)", _O.WRITE_16, cdbs.Write16Cdb, transfer.write_16),
+    # VERIFY and WRITE AND VERIFY (12), ORWRITE, WRITE ATOMIC, READ DEFECT DATA.
+    _verify("VERIFY(12)", _O.VERIFY_12, cdbs.Verify12Cdb, transfer.verify_12),
+    _write_and_verify(
+        "WRITE AND VERIFY(12)",
+        _O.WRITE_AND_VERIFY_12,
+        cdbs.WriteAndVerify12Cdb,
+        transfer.write_and_verify_12,
+    ),
     CommandSpec(
-        "WRITE AND VERIFY(16)",
-        _O.WRITE_AND_VERIFY_16,
-        cdbs.WriteAndVerify16Cdb,
-        transfer.write_and_verify_16,
-        fields=_VERIFY_FIELDS,
-        unsupported=_VERIFY,
+        "ORWRITE(16)",
+        _O.ORWRITE_16,
+        cdbs.OrWrite16Cdb,
+        atomic.orwrite_16,
+        fields=_WRITE_FIELDS,
+        unsupported=frozenset({"flags.orprotect"}),
         data=Data.OUT,
         access=Access.WRITE,
         idempotent=True,
         needs_medium=True,
     ),
     CommandSpec(
-        "VERIFY(16)",
-        _O.VERIFY_16,
-        cdbs.Verify16Cdb,
-        transfer.verify_16,
-        fields=_VERIFY_FIELDS,
-        unsupported=_VERIFY,
+        "WRITE ATOMIC(16)",
+        _O.WRITE_ATOMIC_16,
+        cdbs.WriteAtomic16Cdb,
+        atomic.write_atomic_16,
+        fields=("flags.fua", "lba", "atomic_boundary", "transfer_length"),
+        unsupported=_WRITE,
         data=Data.OUT,
+        access=Access.WRITE,
+        idempotent=True,
+        needs_medium=True,
+    ),
+    CommandSpec(
+        "READ DEFECT DATA(10)",
+        _O.READ_DEFECT_DATA_10,
+        cdbs.ReadDefectData10Cdb,
+        defects.read_defect_data_10,
+        fields=_DEFECT_FIELDS,
+        data=Data.IN,
         access=Access.READ,
         needs_medium=True,
     ),
+    CommandSpec(
+        "READ DEFECT DATA(12)",
+        _O.READ_DEFECT_DATA_12,
+        cdbs.ReadDefectData12Cdb,
+        defects.read_defect_data_12,
+        fields=_DEFECT_FIELDS,
+        data=Data.IN,
+        access=Access.READ,
+        needs_medium=True,
+    ),
+    _write("WRITE(16)", _O.WRITE_16, cdbs.Write16Cdb, transfer.write_16),
+    _write_and_verify(
+        "WRITE AND VERIFY(16)",
+        _O.WRITE_AND_VERIFY_16,
+        cdbs.WriteAndVerify16Cdb,
+        transfer.write_and_verify_16,
+    ),
+    _verify("VERIFY(16)", _O.VERIFY_16, cdbs.Verify16Cdb, transfer.verify_16),
     CommandSpec(
         "PRE-FETCH(16)",
         _O.PRE_FETCH_16,

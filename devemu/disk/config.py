@@ -13,6 +13,7 @@ Keys::
     product = "VIRTUAL DISK"
     revision = "0100"
     serial = "..."              # default: the name
+    standards = "spc-4"         # INQUIRY claims: "spc-4" (SPC-4/SBC-3) or "spc-5" (SPC-5/SBC-4)
 
 Persistent reservations with APTPL are kept in ``<state_dir>/disk-<name>.pr.json``.
 A disk may replay every command found half-done after a restart except
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from devemu.config_table import DevicePlan, TableReader, file_problem
+from devemu.disk.claims import DEFAULT_STANDARDS, DISK_CLAIMS
 from devemu.disk.device import Disk
 from devemu.disk.image import BLOCK_SIZES, DiskImage, create_image
 from devemu.errors import ConfigError, ImageError
@@ -48,6 +50,7 @@ KNOWN_KEYS = (
     "product",
     "revision",
     "serial",
+    "standards",
 )
 
 
@@ -71,6 +74,10 @@ def check(
     write_cache = r.boolean("write_cache", True)
     dev_name = r.name(image_path.stem)
     identity = r.identity(Identity(DEFAULT_VENDOR, DEFAULT_PRODUCT, DEFAULT_REVISION, dev_name))
+    standards = r.string("standards", DEFAULT_STANDARDS)
+    if standards not in DISK_CLAIMS:
+        choices = " or ".join(f'"{name}"' for name in DISK_CLAIMS)
+        raise r.error("standards", f"must be {choices}, not {standards!r}")
     size_text = r.string("size", "", empty=True)
     size = 0
     if size_text:
@@ -117,7 +124,7 @@ def check(
         except ImageError as err:
             raise r.error("image", str(err)) from err
         try:
-            disk = Disk(image, identity, write_cache=write_cache)
+            disk = Disk(image, identity, write_cache=write_cache, claims=DISK_CLAIMS[standards])
             state_dir.mkdir(parents=True, exist_ok=True)
             disk.set_reservation_file(pr_path)
         except (OSError, ImageError) as err:

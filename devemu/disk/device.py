@@ -3,7 +3,8 @@
 Theory of operation
 -------------------
 :class:`Disk` is a :class:`~devemu.scsi.device.ScsiDevice` whose command
-table is the SPC set plus the SBC commands of :mod:`devemu.disk.commands`.
+table is the SPC set plus the SBC commands of :mod:`devemu.disk.commands`
+and the copy offload commands of :mod:`devemu.disk.copy_offload`.
 Its state is small: the open :class:`~devemu.disk.image.DiskImage`, the
 write cache setting (WCE of the caching mode page, SBC-4 6.5.5) and
 whether the unit is stopped (START STOP UNIT, SBC-4 5.25).
@@ -32,7 +33,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 from devemu.disk.checks import out_of_range
+from devemu.disk.claims import DEFAULT_STANDARDS, DISK_CLAIMS
 from devemu.disk.commands import SBC_COMMANDS
+from devemu.disk.copy_offload import COPY_COMMANDS, CopyManager, third_party_copy_vpd
+from devemu.disk.copy_results import THIRD_PARTY_COPY_VPD
 from devemu.disk.image import DiskImage
 from devemu.disk.pages import (
     WCE,
@@ -47,7 +51,7 @@ from devemu.scsi.block_descriptor import BlockDescriptor
 from devemu.scsi.command import Command
 from devemu.scsi.device import ScsiDevice, VpdProducer
 from devemu.scsi.identity import Identity
-from devemu.scsi.inquiry import VERSION_SBC4
+from devemu.scsi.inquiry import Claims
 from devemu.scsi.mode_pages import ModePage
 from devemu.scsi.sense import (
     INVALID_FIELD_IN_COMMAND_INFORMATION_UNIT,
@@ -67,11 +71,20 @@ class Disk(ScsiDevice):
 
     peripheral_type: ClassVar[int] = 0x00
     removable: ClassVar[bool] = False
-    commands: ClassVar[CommandTable] = CommandTable(SPC_COMMANDS, SBC_COMMANDS)
-    version_descriptors: ClassVar[tuple[int, ...]] = (VERSION_SBC4,)
+    commands: ClassVar[CommandTable] = CommandTable(SPC_COMMANDS, SBC_COMMANDS, COPY_COMMANDS)
+    third_party_copy: ClassVar[bool] = True
 
-    def __init__(self, image: DiskImage, identity: Identity, *, write_cache: bool = True) -> None:
+    def __init__(
+        self,
+        image: DiskImage,
+        identity: Identity,
+        *,
+        write_cache: bool = True,
+        claims: Claims = DISK_CLAIMS[DEFAULT_STANDARDS],
+    ) -> None:
         self.image = image
+        #: VERSION and version descriptors of INQUIRY (:mod:`devemu.disk.claims`).
+        self.claims = claims
         self.shift = image.shift
         self.block_size = image.block_size
         self.capacity = image.capacity
@@ -83,6 +96,8 @@ class Disk(ScsiDevice):
         self.write_cache = write_cache
         self._stopped = False
         super().__init__(identity)
+        #: EXTENDED COPY's reach and held results (:mod:`devemu.disk.copy_offload`).
+        self.copy_manager = CopyManager(self)
         self.may_be_not_ready = False
 
     # --- ScsiDevice hooks -----------------------------------------------------------
@@ -102,6 +117,7 @@ class Disk(ScsiDevice):
             0xB0: lambda: block_limits_vpd(limits),
             0xB1: block_device_characteristics_vpd,
             0xB2: logical_block_provisioning_vpd,
+            THIRD_PARTY_COPY_VPD: lambda: third_party_copy_vpd(self.block_size),
         }
 
     @property

@@ -103,6 +103,8 @@ NON_ROTATING = 0x0001
 THIN_PROVISIONED = 0x2
 #: LBPRZ: a deallocated block reads as zeros, SBC-4 6.6.6 table 246.
 LBPRZ_ZEROS = 0x1
+#: Bytes of the image file a WRITE ATOMIC may cover: one page of the page cache.
+ATOMIC_PAGE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,19 +119,33 @@ class Limits:
     max_unmap_lba_count: int
     max_unmap_descriptors: int
     max_write_same: int
+    #: WRITE ATOMIC (16), SBC-4 6.6.4 and 4.29: one page of the image file
+    #: (what ``kill -9`` cannot tear, :mod:`devemu.disk.atomic`).
+    max_atomic_transfer: int
+    atomic_alignment: int
+    atomic_granularity: int
+    max_atomic_with_boundary: int
+    max_atomic_boundary: int
 
     @classmethod
     def for_block_size(cls, block_size: int) -> Limits:
         physical = 4096
         lbppbe = max(0, (physical // block_size).bit_length() - 1)
+        max_transfer = (16 << 20) // block_size
+        page = max(1, ATOMIC_PAGE // block_size)
         return cls(
             block_size=block_size,
             lbppbe=lbppbe,
             max_compare_and_write=255,
-            max_transfer=(16 << 20) // block_size,
+            max_transfer=max_transfer,
             max_unmap_lba_count=0xFFFFFFFF,
             max_unmap_descriptors=256,
             max_write_same=(1 << 30) // block_size,
+            max_atomic_transfer=page,
+            atomic_alignment=page,
+            atomic_granularity=1,
+            max_atomic_with_boundary=max_transfer,
+            max_atomic_boundary=1,
         )
 
 
@@ -150,11 +166,11 @@ def block_limits_vpd(limits: Limits) -> bytes:
             "optimal_unmap_granularity": granularity,
             "unmap_alignment": {"ugavalid": True, "alignment": 0},
             "max_write_same_length": limits.max_write_same,
-            "max_atomic_transfer_length": 0,
-            "atomic_alignment": 0,
-            "atomic_transfer_length_granularity": 0,
-            "max_atomic_transfer_length_with_boundary": 0,
-            "max_atomic_boundary_size": 0,
+            "max_atomic_transfer_length": limits.max_atomic_transfer,
+            "atomic_alignment": limits.atomic_alignment,
+            "atomic_transfer_length_granularity": limits.atomic_granularity,
+            "max_atomic_transfer_length_with_boundary": limits.max_atomic_with_boundary,
+            "max_atomic_boundary_size": limits.max_atomic_boundary,
         }
     )
     return page

@@ -145,18 +145,19 @@ def _compare(dev: Disk, lba: int, count: int, expected_at: _Expected) -> None:
 
 
 def verify_10(dev: Disk, cmd: Command, bytchk: int, lba: int, transfer_length: int) -> None:
-    """VERIFY (10), SBC-4 5.34 (and (16), 5.36): BYTCHK 00b medium, 01b data-out,
-    11b one block for all."""
+    """VERIFY (10), SBC-4 5.34 (and (12), 5.35, and (16), 5.36): BYTCHK 00b medium,
+    01b data-out, 11b one block for all."""
     _verify(dev, cmd, bytchk, lba, transfer_length)
 
 
-verify_16 = verify_10
+verify_12 = verify_16 = verify_10
 
 
 def write_and_verify_10(
     dev: Disk, cmd: Command, bytchk: int, lba: int, transfer_length: int
 ) -> None:
-    """WRITE AND VERIFY (10), SBC-4 5.46 (and (16), 5.48): written durably, then read back."""
+    """WRITE AND VERIFY (10), SBC-4 5.46 (and (12), 5.47, and (16), 5.48): written
+    durably, then read back."""
     count = transfer_length
     if bytchk & 0b10:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 2))
@@ -174,7 +175,7 @@ def write_and_verify_10(
         _compare(dev, lba, count, lambda off, n: expected[off : off + n])
 
 
-write_and_verify_16 = write_and_verify_10
+write_and_verify_12 = write_and_verify_16 = write_and_verify_10
 
 
 # --- COMPARE AND WRITE -------------------------------------------------------------------

@@ -48,6 +48,7 @@ from devemu.scsi.answers import HARDWARE_ERROR, RESERVATION_CONFLICT
 from devemu.scsi.block_descriptor import BlockDescriptor
 from devemu.scsi.command import GOOD, GOOD_BY_LENGTH, Command, Result, Status, good
 from devemu.scsi.identity import Identity
+from devemu.scsi.inquiry import SPC5_CLAIMS, Claims
 from devemu.scsi.mode_pages import CONTROL_MODE_PAGE, ModePage, ModePageSet, control_mode_page
 from devemu.scsi.reservations import Reservations
 from devemu.scsi.sense import (
@@ -83,12 +84,17 @@ class ScsiDevice:
     peripheral_type: ClassVar[int] = 0x00
     #: The RMB bit of standard INQUIRY data.
     removable: ClassVar[bool] = False
+    #: The 3PC bit of standard INQUIRY data: a copy manager answers EXTENDED COPY.
+    third_party_copy: ClassVar[bool] = False
     #: The command table of this device type.
     commands: ClassVar[CommandTable] = CommandTable()
     #: Version descriptors of standard INQUIRY data (SPC-5 6.7.2 table 160)
     #: for the standards of this device type, e.g. ``(VERSION_SBC4,)`` from
-    #: :mod:`devemu.scsi.inquiry`. SAM-5 and SPC-5 are always reported first.
+    #: :mod:`devemu.scsi.inquiry`, reported after those of :attr:`claims`.
     version_descriptors: ClassVar[tuple[int, ...]] = ()
+    #: VERSION and the first version descriptors of standard INQUIRY data;
+    #: a device may claim other standards than its type's default.
+    claims: Claims = SPC5_CLAIMS
     #: After a restart, replay only commands that change nothing (a tape
     #: drive, whose every motion counts), not every idempotent one.
     replays_only_unchanging: ClassVar[bool] = False

@@ -1,10 +1,12 @@
 """INQUIRY, SPC-5 6.7: standard data and the VPD pages.
 
-Standard INQUIRY data says what a real SPC-5 device says: version 0x07
-(SPC-5), response data format 2, HiSup (hierarchical LUNs), CmdQue
-(command queuing), the identity strings, and version descriptors for
-SAM-5, SPC-5 and the command standard of the device type (its class
-attribute ``version_descriptors``). The answer is 96 bytes; a shorter
+Standard INQUIRY data says what a real device says: the VERSION and the
+first version descriptors of the standards it claims (its
+:class:`Claims`: SPC-5, VERSION 0x07, with SAM-5 and SPC-5 descriptors
+unless the device type says otherwise), response data format 2, HiSup
+(hierarchical LUNs), CmdQue (command queuing), the identity strings, and
+the version descriptors of the command standard of the device type (its
+class attribute ``version_descriptors``). The answer is 96 bytes; a shorter
 allocation length truncates it and the transport reports the shorter
 data-in length.
 
@@ -15,6 +17,7 @@ answers it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from construct import BitsInteger, BitStruct, Bytes, Flag, Int8ub, Int16ub, Struct
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
 
 #: SPC-5 6.7.2 table 155: VERSION 0x07, the device claims SPC-5.
 VERSION_SPC5 = 0x07
+#: SPC-5 6.7.2: VERSION 0x06, the device claims SPC-4 (what shipping disks report).
+VERSION_SPC4 = 0x06
 #: Response data format 2 (SPC-5 6.7.2).
 RESPONSE_DATA_FORMAT = 2
 STANDARD_LENGTH = 96
@@ -38,9 +43,27 @@ VERSION_DESCRIPTOR_SLOTS = 8
 VERSION_SAM5 = 0x00A0
 VERSION_SPC5_DESCRIPTOR = 0x05C0
 VERSION_SBC4 = 0x0600
+VERSION_SPC4_DESCRIPTOR = 0x0460
+VERSION_SBC3 = 0x04C0
 VERSION_MMC6 = 0x04E0
 VERSION_SSC5 = 0x05A0
 VERSION_SMC3 = 0x0480
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """The standards standard INQUIRY data claims (SPC-5 6.7.2).
+
+    ``version`` is the VERSION field; ``descriptors`` are the first version
+    descriptors, before the device type's own ``version_descriptors``.
+    """
+
+    version: int
+    descriptors: tuple[int, ...]
+
+
+#: What every device claims unless its type or configuration says otherwise.
+SPC5_CLAIMS = Claims(VERSION_SPC5, (VERSION_SAM5, VERSION_SPC5_DESCRIPTOR))
 
 #: SPC-5 6.7.1 table 154: INQUIRY CDB.
 InquiryCdb = Struct(
@@ -94,9 +117,9 @@ StandardInquiry = Struct(
 
 
 def version_descriptors(device: ScsiDevice) -> list[int]:
-    """SAM-5, SPC-5, then the device type's own, without repeats, in 8 slots."""
+    """The device's claims, then the device type's own, without repeats, in 8 slots."""
     values: list[int] = []
-    for v in (VERSION_SAM5, VERSION_SPC5_DESCRIPTOR, *device.version_descriptors):
+    for v in (*device.claims.descriptors, *device.version_descriptors):
         if v not in values:
             values.append(v)
     values = values[:VERSION_DESCRIPTOR_SLOTS]
@@ -110,7 +133,7 @@ def standard_inquiry_data(device: ScsiDevice) -> bytes:
         {
             "peripheral": {"qualifier": 0, "device_type": device.peripheral_type},
             "flags1": {"rmb": device.removable, "lu_cong": False, "reserved": 0},
-            "version": VERSION_SPC5,
+            "version": device.claims.version,
             "flags3": {
                 "obsolete": 0,
                 "normaca": False,
@@ -122,7 +145,7 @@ def standard_inquiry_data(device: ScsiDevice) -> bytes:
                 "sccs": False,
                 "acc": False,
                 "tpgs": 0,
-                "threepc": False,
+                "threepc": device.third_party_copy,
                 "reserved": 0,
                 "protect": False,
             },

@@ -11,6 +11,18 @@ append too: a ``DATA`` entry at position 5 replaces objects 5 onwards, an
 ``END`` entry at 5 erases them. Nothing is ever rewritten in place, so a
 crash can only leave a damaged *tail*.
 
+The file's format version (:mod:`devemu.tape.records`) fixes its checksum
+(CRC-32C in version 2, the checksum of SSC-5 logical block protection) and
+where payloads go (version 2: a block of a page or more starts on a page).
+A file stays in the version it was made in; ``devemu tape upgrade``
+(:mod:`devemu.tape.upgrade`) rewrites a version 1 file as version 2.
+
+Writes cost one ``pwritev`` each (entry header, padding and payload
+together, straight from the command's buffers) and at most one
+``fdatasync`` per flush; nothing is held back in memory, so what a WRITE
+acknowledged is in the file (the page cache) before its status goes back,
+and a kill -9 of the daemon loses none of it.
+
 When the cartridge is opened the journal is read header by header (payloads
 are not read: the in-memory index keeps, per partition, each object's file
 offset and length, the running byte count and the sorted filemark
@@ -56,7 +68,6 @@ import logging
 import os
 import time
 import uuid
-import zlib
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
@@ -73,6 +84,7 @@ from devemu.tape.records import (
     ENTRY_HEADER_SIZE,
     ENTRY_MAGIC,
     FORMAT_VERSION,
+    FORMATS,
     HEADER_SIZE,
     MAGIC,
     SYNC_MARK_SIZE,
@@ -81,12 +93,9 @@ from devemu.tape.records import (
     CartridgeHeader,
     EntryKind,
     FormatPayload,
+    JournalFormat,
     header_crc,
-    pack_entry,
-    pack_sync_mark,
-    payload_crc32,
-    sync_marks,
-    unpack_entry,
+    header_version,
 )
 
 log = logging.getLogger(__name__)
@@ -165,6 +174,13 @@ class JournalEntry:
     position: int
     length: int
     count: int
+    #: Zeros between the entry's header and its payload (format version 2).
+    pad: int
+    payload_crc: int
+
+    @property
+    def payload_offset(self) -> int:
+        return self.offset + ENTRY_HEADER_SIZE + self.pad
 
 
 @dataclass(slots=True)
@@ -179,7 +195,16 @@ class _Pending:
     length: int
     crc: int
     count: int
+    pad: int
     payload: bytes | None
+
+    @property
+    def payload_offset(self) -> int:
+        return self.offset + ENTRY_HEADER_SIZE + self.pad
+
+    @property
+    def end(self) -> int:
+        return self.payload_offset + self.length
 
 
 def _check_barcode(barcode: str) -> str:
@@ -239,9 +264,12 @@ class Cartridge:
         ident: bytes,
         header_attributes: list[mam.Attribute],
         read_only: bool,
+        fmt: JournalFormat,
     ) -> None:
         self.path = path
         self._fd = fd
+        #: The file's format version: its checksum and payload alignment.
+        self.journal_format = fmt
         self.barcode = barcode
         self.medium = medium
         self.worm = worm
@@ -275,12 +303,17 @@ class Cartridge:
         worm: bool = False,
         *,
         capacity: int | None = None,
+        version: int = FORMAT_VERSION,
     ) -> Cartridge:
         """Make a new, blank cartridge file; FileExistsError if ``path`` exists.
 
         ``capacity`` (bytes) overrides the medium's native capacity: small
         cartridges make end-of-medium behaviour easy to exercise.
+        ``version`` is the format version (an older one only to test
+        reading and upgrading it).
         """
+        if version not in FORMATS:
+            raise ValueError(f"format version {version} is not supported")
         path = Path(path)
         medium = medium_type(media_type)
         _check_barcode(barcode)
@@ -295,6 +328,7 @@ class Cartridge:
             {
                 "body": {
                     "value": {
+                        "version": version,
                         "barcode": barcode,
                         "media_type": medium.name,
                         "density_code": medium.density_code,
@@ -356,8 +390,9 @@ class Cartridge:
             raise ImageError(path, "offset 0", "not a devemu cartridge (bad magic)")
         if len(raw) < HEADER_SIZE:
             raise ImageError(path, f"offset {len(raw)}", "header cut short")
-        version = int.from_bytes(raw[8:10], "big")
-        if version != FORMAT_VERSION:
+        version = header_version(raw)
+        fmt = FORMATS.get(version)
+        if fmt is None:
             raise ImageError(path, "offset 8", f"format version {version} is not supported")
         stored = int.from_bytes(raw[HEADER_SIZE - 4 :], "big")
         if stored != header_crc(raw):
@@ -390,8 +425,9 @@ class Cartridge:
             ident=bytes(head.uuid),
             header_attributes=attrs,
             read_only=read_only,
+            fmt=fmt,
         )
-        marks = sync_marks(raw)
+        marks = fmt.sync_marks(raw)
         best = max(range(len(marks)), key=lambda i: marks[i] or (-1, 0))
         cart.durable = marks[best] or (0, HEADER_SIZE)
         cart._mark_slot = 1 - best if marks[best] else 0
@@ -401,47 +437,59 @@ class Cartridge:
 
     def _replay(self) -> None:
         fd, size = self._fd, os.fstat(self._fd).st_size
+        unpack = self.journal_format.unpack_entry
         pos, seq = HEADER_SIZE, 1
         pending: list[_Pending] = []
         broken: tuple[int, int, str] | None = None  # (record, offset, what is wrong)
         while pos < size:
             raw = os.pread(fd, ENTRY_HEADER_SIZE, pos)
-            entry = unpack_entry(raw)
+            entry = unpack(raw)
             if entry is None:
                 what = "is cut short" if len(raw) < ENTRY_HEADER_SIZE else "has a damaged header"
                 broken = (seq, pos, what)
                 break
-            kind, part, eseq, position, length, crc, count = entry
-            if eseq != seq:
-                broken = (seq, pos, f"has sequence number {eseq}")
+            if entry.seq != seq:
+                broken = (seq, pos, f"has sequence number {entry.seq}")
                 break
-            if pos + ENTRY_HEADER_SIZE + length > size:
+            if pos + entry.size > size:
                 broken = (seq, pos, "is cut short")
                 break
-            self._check_mark(seq, pos, pos + ENTRY_HEADER_SIZE + length)
+            self._check_mark(seq, pos, pos + entry.size)
+            kind = entry.kind
             payload = None
             if kind in (_ATTRIBUTES, _FORMAT):
-                payload = os.pread(fd, length, pos + ENTRY_HEADER_SIZE)
+                payload = os.pread(fd, entry.length, pos + ENTRY_HEADER_SIZE + entry.pad)
             if kind == _SYNC:
                 for p in pending:
                     self._apply(p)
                 pending.clear()
-                self._end, self._seq = pos + ENTRY_HEADER_SIZE, seq + 1
+                self._end, self._seq = pos + entry.size, seq + 1
             else:
                 pending.append(
-                    _Pending(pos, seq, kind, part, position, length, crc, count, payload)
+                    _Pending(
+                        pos,
+                        seq,
+                        kind,
+                        entry.partition,
+                        entry.position,
+                        entry.length,
+                        entry.payload_crc,
+                        entry.count,
+                        entry.pad,
+                        payload,
+                    )
                 )
-            pos += ENTRY_HEADER_SIZE + length
+            pos += entry.size
             seq += 1
         for p in pending:
             data = p.payload
             if data is None and p.length:
-                data = os.pread(fd, p.length, p.offset + ENTRY_HEADER_SIZE)
-            if payload_crc32(data or b"", 0) != p.crc:
+                data = os.pread(fd, p.length, p.payload_offset)
+            if self.journal_format.crc(data or b"", 0) != p.crc:
                 broken = (p.seq, p.offset, "has a payload CRC mismatch")
                 break
             self._apply(p)
-            self._end, self._seq = p.offset + ENTRY_HEADER_SIZE + p.length, self._seq + 1
+            self._end, self._seq = p.end, self._seq + 1
         if broken is None and self._seq - 1 < self.durable[0]:
             broken = (self._seq, size, "is missing: the file ends there")
         if broken is not None:
@@ -491,8 +539,8 @@ class Cartridge:
             chunk = os.pread(self._fd, _RESYNC_CHUNK + ENTRY_HEADER_SIZE, pos)
             at = chunk.find(ENTRY_MAGIC)
             while at != -1 and at < _RESYNC_CHUNK:
-                entry = unpack_entry(chunk[at : at + ENTRY_HEADER_SIZE])
-                if entry is not None and entry[0] == _SYNC and entry[2] >= self._seq:
+                entry = self.journal_format.unpack_entry(chunk[at : at + ENTRY_HEADER_SIZE])
+                if entry is not None and entry.kind == _SYNC and entry.seq >= self._seq:
                     return True
                 at = chunk.find(ENTRY_MAGIC, at + 1)
             pos += _RESYNC_CHUNK
@@ -528,7 +576,7 @@ class Cartridge:
             )
         index.truncate(p.position)
         if kind == _DATA:
-            index.add_block(p.offset + ENTRY_HEADER_SIZE, p.length)
+            index.add_block(p.payload_offset, p.length)
         elif kind == _FILEMARKS:
             index.add_filemarks(p.offset, p.count)
 
@@ -562,6 +610,10 @@ class Cartridge:
     def file_size(self) -> int:
         return self._end
 
+    def header_block(self) -> bytes:
+        """The header block as stored (:data:`~devemu.tape.records.CartridgeHeader`)."""
+        return os.pread(self._fd, HEADER_SIZE, 0)
+
     # --- tape operations -----------------------------------------------------------
 
     def _append(self, parts: Sequence[bytes | memoryview], total: int) -> int:
@@ -583,6 +635,14 @@ class Cartridge:
         self._dirty = True
         return offset
 
+    def _append_payload(self, kind: int, partition: int, payload: bytes) -> None:
+        """Append an entry with a payload (not a data block) at position 0."""
+        fmt = self.journal_format
+        pad = fmt.pad(self._end, len(payload))
+        crc = fmt.crc(payload, 0)
+        header = fmt.pack_entry(kind, partition, self._seq, 0, len(payload), crc, 0, pad)
+        self._append([header, fmt.padding(pad), payload], ENTRY_HEADER_SIZE + pad + len(payload))
+
     def write_block(
         self, partition: int, position: int, data: Sequence[bytes | memoryview]
     ) -> None:
@@ -590,16 +650,22 @@ class Cartridge:
         index = self.partitions[partition]
         self._check_position(index, position)
         length = sum(len(piece) for piece in data)
-        header = pack_entry(_DATA, partition, self._seq, position, length, _crc(data), 0)
-        offset = self._append([header, *data], ENTRY_HEADER_SIZE + length)
+        fmt = self.journal_format
+        pad = fmt.pad(self._end, length)
+        header = fmt.pack_entry(
+            _DATA, partition, self._seq, position, length, fmt.payload_crc(data), 0, pad
+        )
+        offset = self._append([header, fmt.padding(pad), *data], ENTRY_HEADER_SIZE + pad + length)
         index.truncate(position)
-        index.add_block(offset + ENTRY_HEADER_SIZE, length)
+        index.add_block(offset + ENTRY_HEADER_SIZE + pad, length)
 
     def write_filemarks(self, partition: int, position: int, count: int) -> None:
         """Write ``count`` filemarks at ``position`` (ending the data after them)."""
         index = self.partitions[partition]
         self._check_position(index, position)
-        header = pack_entry(_FILEMARKS, partition, self._seq, position, 0, 0, count)
+        header = self.journal_format.pack_entry(
+            _FILEMARKS, partition, self._seq, position, 0, 0, count
+        )
         offset = self._append([header], ENTRY_HEADER_SIZE)
         index.truncate(position)
         index.add_filemarks(offset, count)
@@ -608,7 +674,7 @@ class Cartridge:
         """Make ``position`` the end of data of ``partition``."""
         index = self.partitions[partition]
         self._check_position(index, position)
-        header = pack_entry(_END, partition, self._seq, position, 0, 0, 0)
+        header = self.journal_format.pack_entry(_END, partition, self._seq, position, 0, 0, 0)
         self._append([header], ENTRY_HEADER_SIZE)
         index.truncate(position)
 
@@ -617,8 +683,7 @@ class Cartridge:
         if not 1 <= len(capacities) <= 255 or any(c < 0 for c in capacities):
             raise ValueError(f"bad partition layout {list(capacities)}")
         payload: bytes = FormatPayload.build(list(capacities))
-        header = pack_entry(_FORMAT, 0, self._seq, 0, len(payload), zlib.crc32(payload), 0)
-        self._append([header, payload], ENTRY_HEADER_SIZE + len(payload))
+        self._append_payload(_FORMAT, 0, payload)
         self.partitions = [PartitionIndex(c) for c in capacities]
         self.flush()
 
@@ -662,10 +727,7 @@ class Cartridge:
         ``partition`` WHOLE_CARTRIDGE applies them to every partition.
         """
         payload = mam.encode_attributes(list(attrs))
-        header = pack_entry(
-            _ATTRIBUTES, partition, self._seq, 0, len(payload), zlib.crc32(payload), 0
-        )
-        self._append([header, payload], ENTRY_HEADER_SIZE + len(payload))
+        self._append_payload(_ATTRIBUTES, partition, payload)
         self._merge_attributes(partition, list(attrs))
         self.flush()
 
@@ -678,14 +740,14 @@ class Cartridge:
         os.fdatasync(self._fd)
         self._dirty = False
         self._write_mark(self._seq - 1, self._end)
-        header = pack_entry(_SYNC, 0, self._seq, 0, 0, 0, 0)
+        header = self.journal_format.pack_entry(_SYNC, 0, self._seq, 0, 0, 0, 0)
         self._append([header], ENTRY_HEADER_SIZE)
         self._dirty = False
 
     def _write_mark(self, entries: int, end: int) -> None:
         """Mark ``entries`` entries, to ``end``, durable; the other slot keeps the last mark."""
         slot = SYNC_MARKS_OFFSET + self._mark_slot * SYNC_MARK_SIZE
-        os.pwrite(self._fd, pack_sync_mark(entries, end), slot)
+        os.pwrite(self._fd, self.journal_format.pack_sync_mark(entries, end), slot)
         self._mark_slot ^= 1
         self.durable = (entries, end)
 
@@ -715,22 +777,32 @@ class Cartridge:
         """The entries of the journal as stored (up to the recovered end)."""
         pos = HEADER_SIZE
         while pos < self._end:
-            entry = unpack_entry(os.pread(self._fd, ENTRY_HEADER_SIZE, pos))
+            entry = self.journal_format.unpack_entry(os.pread(self._fd, ENTRY_HEADER_SIZE, pos))
             if entry is None:
                 return
-            kind, part, seq, position, length, _crc, count = entry
-            yield JournalEntry(pos, seq, EntryKind(kind), part, position, length, count)
-            pos += ENTRY_HEADER_SIZE + length
+            yield JournalEntry(
+                pos,
+                entry.seq,
+                EntryKind(entry.kind),
+                entry.partition,
+                entry.position,
+                entry.length,
+                entry.count,
+                entry.pad,
+                entry.payload_crc,
+            )
+            pos += entry.size
+
+    def payload(self, entry: JournalEntry) -> bytes:
+        """The payload of a journal entry as stored."""
+        return os.pread(self._fd, entry.length, entry.payload_offset)
 
     def verify(self) -> list[str]:
         """Re-read every payload and check its CRC; a list of problems (empty: good)."""
         problems = []
         for e in self.journal():
-            if e.length:
-                data = os.pread(self._fd, e.length, e.offset + ENTRY_HEADER_SIZE)
-                entry = unpack_entry(os.pread(self._fd, ENTRY_HEADER_SIZE, e.offset))
-                if entry is None or payload_crc32(data, 0) != entry[5]:
-                    problems.append(f"offset {e.offset}: {e.kind.name} entry payload CRC mismatch")
+            if e.length and self.journal_format.crc(self.payload(e), 0) != e.payload_crc:
+                problems.append(f"offset {e.offset}: {e.kind.name} entry payload CRC mismatch")
         return problems
 
 
@@ -745,13 +817,6 @@ def is_cartridge_file(path: Path) -> bool:
 
 def _place(p: _Pending) -> str:
     return f"record {p.seq} at offset {p.offset}"
-
-
-def _crc(data: Sequence[bytes | memoryview]) -> int:
-    crc = 0
-    for piece in data:
-        crc = payload_crc32(piece, crc)
-    return crc
 
 
 def _window(iov: Sequence[memoryview], length: int) -> list[memoryview]:

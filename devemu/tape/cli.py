@@ -6,9 +6,12 @@
   partitions and the MAM attributes (``--verify`` re-reads every record
   and checks its CRC);
 - ``devemu tape dump FILE`` lists each partition's records and filemarks
-  like a tape listing, runs of equal blocks folded into one line.
+  like a tape listing, runs of equal blocks folded into one line;
+- ``devemu tape upgrade FILE...`` rewrites each cartridge file made in an
+  older format version in the current one, atomically
+  (:mod:`devemu.tape.upgrade`); a cartridge in a drive is refused.
 
-The file is opened read only: a torn tail is reported, not cut off;
+``info`` and ``dump`` open the file read only: a torn tail is reported, not cut off;
 acknowledged records that are lost are an error (exit status 1).
 ``create`` takes an LTO bar code label (six of A-Z 0-9, then the media
 identifier of ``--type``: ``L8``, ``LY`` for WORM, ``M8`` for LTO-7M8) and
@@ -29,6 +32,7 @@ from devemu.tape import mam
 from devemu.tape.cartridge import FILEMARK, Cartridge, JournalEntry, PartitionIndex
 from devemu.tape.cartridge_check import CARTRIDGE_SUFFIX, barcode_problem
 from devemu.tape.media import MEDIA, check_volume_label
+from devemu.tape.upgrade import upgrade
 
 
 def add_tape_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -57,6 +61,12 @@ def add_tape_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     dump.add_argument("--journal", action="store_true", help="list the raw journal entries")
     dump.add_argument("--json", action="store_true", help="print as JSON")
     dump.set_defaults(func=_dump)
+
+    upgrade = sub.add_parser(
+        "upgrade", help="rewrite cartridge files in the current format version"
+    )
+    upgrade.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    upgrade.set_defaults(func=_upgrade)
 
 
 add_parser = add_tape_parser
@@ -88,6 +98,22 @@ def _create(args: argparse.Namespace) -> int:
         raise ImageError(path, None, f"cannot write: {err.strerror}") from None
     cart.close()
     print(path)
+    return 0
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    for path in args.files:
+        try:
+            done = upgrade(path)
+        except OSError as err:
+            raise ImageError(path, None, f"cannot upgrade: {err.strerror}") from None
+        if done.changed:
+            print(
+                f"{path}: format version {done.old_version} -> {done.new_version}, "
+                f"{done.entries} entries, {done.old_size} -> {done.new_size} bytes"
+            )
+        else:
+            print(f"{path}: already format version {done.new_version}")
     return 0
 
 
@@ -142,6 +168,7 @@ def describe(cart: Cartridge) -> dict[str, Any]:
         "media_type": cart.media_type,
         "worm": cart.worm,
         "capacity": cart.capacity,
+        "format_version": cart.journal_format.version,
         "entries": cart.entries,
         "size": cart.file_size,
         "synced_entries": synced,
@@ -161,7 +188,10 @@ def print_info(cart: Cartridge) -> None:
     print(f"media type:  {cart.media_type} (density 0x{cart.medium.density_code:02X})")
     print(f"worm:        {'yes' if cart.worm else 'no'}")
     print(f"capacity:    {_size(cart.capacity)}")
-    print(f"journal:     {cart.entries} entries, {cart.file_size} bytes")
+    print(
+        f"journal:     {cart.entries} entries, {cart.file_size} bytes, "
+        f"format version {cart.journal_format.version}"
+    )
     synced, synced_end = cart.durable
     print(f"synced:      {synced} entries, to offset {synced_end}")
     if cart.truncated_tail:

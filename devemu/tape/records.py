@@ -17,10 +17,11 @@ marks read as zeros, so writing a mark never touches the fixed header, and a
 cartridge made before sync marks existed (both slots zero) opens as it did:
 its first flush gives it a mark.
 
-An entry is a 40-byte :data:`EntryHeader` followed by ``length`` bytes of
-payload. The header carries a sequence number (one more than the entry
-before), the partition and logical object position it applies to, the
-CRC-32 of the payload and a CRC-32 of its own first 36 bytes. Kinds:
+An entry is a 40-byte :data:`EntryHeader`, ``pad`` bytes of zeros, then
+``length`` bytes of payload. The header carries a sequence number (one
+more than the entry before), the partition and logical object position it
+applies to, the checksum of the payload, the padding and a checksum of its
+own first 36 bytes. Kinds:
 
 - ``DATA``: one logical block at ``position``; everything from
   ``position`` on in that partition is replaced (tape semantics: a write
@@ -36,6 +37,22 @@ CRC-32 of the payload and a CRC-32 of its own first 36 bytes. Kinds:
 - ``FORMAT``: a new partition layout (payload: :data:`FormatPayload`);
   every partition becomes empty.
 
+Versions (:class:`JournalFormat`; a file is one version throughout):
+
+- **2**: every checksum (header, sync marks, entry headers, payloads) is
+  CRC-32C (Castagnoli, RFC 3720 B.4), the checksum of SSC-5 logical block
+  protection (SSC-5 4.2.x, LBP method CRC32C), so the stored checksum of a
+  block is the protection information an initiator would ask for. A
+  payload of :data:`PAYLOAD_ALIGNMENT` bytes or more starts on a multiple
+  of :data:`PAYLOAD_ALIGNMENT` in the file: its header says how many bytes
+  of zeros (``pad``) lie between the header and the payload, so a large
+  block is written and read as whole pages. Smaller payloads follow their
+  header directly (a 512-byte fixed block does not cost a page).
+- **1**: every checksum is CRC-32 (ISO-HDLC, as ``zlib.crc32``); no
+  padding (the ``pad`` field is zero, "reserved" then). Still read, and
+  appended to as version 1; ``devemu tape upgrade`` rewrites such a file
+  as version 2 (:mod:`devemu.tape.upgrade`).
+
 Reading the journal from the start replays the tape; a torn or damaged
 tail (a short header, a header CRC mismatch, a wrong sequence number, a
 payload CRC mismatch in the entries after the last ``SYNC``) ends it, and
@@ -45,13 +62,13 @@ the file is cut back to the last good entry. See
 
 from __future__ import annotations
 
-import importlib
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import IntEnum
-from typing import cast
 
+import crc32c
 from construct import (
     Bytes,
     Checksum,
@@ -74,11 +91,28 @@ from construct import (
 )
 
 MAGIC = b"DEVEMUT\x00"
-FORMAT_VERSION = 1
+#: The format version new cartridges are made in.
+FORMAT_VERSION = 2
 HEADER_SIZE = 4096
 ENTRY_MAGIC = b"RC"
 #: Partition number of ATTRIBUTES entries that apply to the whole cartridge.
 WHOLE_CARTRIDGE = 0xFF
+#: Version 2 places a payload of at least this many bytes at a multiple of it.
+PAYLOAD_ALIGNMENT = 4096
+
+#: A checksum function: (data, running value) -> value, as ``zlib.crc32``.
+Crc = Callable[[bytes | bytearray | memoryview, int], int]
+
+
+#: CRC-32C (Castagnoli, RFC 3720 B.4) of ``data``, continuing from ``value``:
+#: the ``crc32c`` package, with the processor's CRC32 instruction (SSE 4.2,
+#: ARMv8) where there is one (called directly: it is on every WRITE's path).
+crc32c_of = crc32c.crc32c
+
+
+def crc32_of(data: bytes | bytearray | memoryview, value: int = 0) -> int:
+    """CRC-32 (ISO-HDLC, ``zlib.crc32``) of ``data``, continuing from ``value``."""
+    return zlib.crc32(data, value)
 
 
 class EntryKind(IntEnum):
@@ -90,24 +124,160 @@ class EntryKind(IntEnum):
     FORMAT = 6
 
 
-#: One sync mark: magic, entries on stable storage, the offset where they end, CRC-32.
+_KINDS = frozenset(int(k) for k in EntryKind)
+
+#: One sync mark: magic, entries on stable storage, the offset where they end, checksum.
 SYNC_MARK_SIZE = 32
 SYNC_MARK_MAGIC = b"SYNC"
 _SYNC_MARK = struct.Struct(">4sQQ")
+_CRC_FIELD = struct.Struct(">I")
 #: Where the two sync marks sit in the header block: just before its CRC.
 SYNC_MARKS_OFFSET = HEADER_SIZE - 4 - 2 * SYNC_MARK_SIZE
 _BLANK_MARKS = bytes(2 * SYNC_MARK_SIZE)
 
+ENTRY_HEADER_SIZE = 40
+#: The precompiled equivalent of :data:`EntryHeader` before its CRC: 36 bytes.
+_ENTRY_BODY = struct.Struct(">2sBBQQIIII")
+_ENTRY_BODY_SIZE = 36
+#: Zeros written between an entry header and an aligned payload.
+_ZEROS = memoryview(bytes(PAYLOAD_ALIGNMENT))
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """An entry header as read; its payload is at ``offset + ENTRY_HEADER_SIZE + pad``."""
+
+    kind: int
+    partition: int
+    seq: int
+    position: int
+    length: int
+    payload_crc: int
+    count: int
+    pad: int
+
+    @property
+    def size(self) -> int:
+        """Header, padding and payload: the distance to the next entry."""
+        return ENTRY_HEADER_SIZE + self.pad + self.length
+
+
+@dataclass(frozen=True, slots=True)
+class JournalFormat:
+    """What one format version fixes: its checksum and where payloads go."""
+
+    version: int
+    #: The checksum of the header, the sync marks, entry headers and payloads.
+    crc: Crc
+    #: Payloads of at least this many bytes start at a multiple of it (0: never).
+    alignment: int
+
+    def pad(self, offset: int, length: int) -> int:
+        """Zeros between the header of an entry written at ``offset`` and its payload."""
+        if not self.alignment or length < self.alignment:
+            return 0
+        return -(offset + ENTRY_HEADER_SIZE) % self.alignment
+
+    @staticmethod
+    def padding(pad: int) -> memoryview:
+        """``pad`` bytes of zeros to write after an entry header."""
+        return _ZEROS[:pad]
+
+    def pack_entry(
+        self,
+        kind: int,
+        partition: int,
+        seq: int,
+        position: int,
+        length: int,
+        payload_crc: int,
+        count: int,
+        pad: int = 0,
+    ) -> bytes:
+        """Build an entry header (fast path equal to ``EntryHeader.build``)."""
+        body = _ENTRY_BODY.pack(
+            ENTRY_MAGIC, kind, partition, seq, position, length, payload_crc, count, pad
+        )
+        return body + _CRC_FIELD.pack(self.crc(body, 0))
+
+    def unpack_entry(self, raw: bytes) -> Entry | None:
+        """The entry header at the start of ``raw``, or None if short or damaged."""
+        if len(raw) < ENTRY_HEADER_SIZE or raw[:2] != ENTRY_MAGIC:
+            return None
+        body = raw[:_ENTRY_BODY_SIZE]
+        (crc,) = _CRC_FIELD.unpack_from(raw, _ENTRY_BODY_SIZE)
+        if self.crc(body, 0) != crc:
+            return None
+        _magic, kind, part, seq, pos, length, pcrc, count, pad = _ENTRY_BODY.unpack(body)
+        if kind not in _KINDS or not self._valid_pad(length, pad):
+            return None
+        return Entry(kind, part, seq, pos, length, pcrc, count, pad)
+
+    def _valid_pad(self, length: int, pad: int) -> bool:
+        if self.alignment and length >= self.alignment:
+            return pad < self.alignment
+        return pad == 0
+
+    def payload_crc(self, data: Sequence[bytes | bytearray | memoryview]) -> int:
+        """The checksum of a payload given in pieces."""
+        if len(data) == 1:
+            return self.crc(data[0], 0)
+        value = 0
+        for piece in data:
+            value = self.crc(piece, value)
+        return value
+
+    def pack_sync_mark(self, entries: int, end: int) -> bytes:
+        """A sync mark: ``entries`` journal entries, ending at file offset ``end``, are durable."""
+        body = _SYNC_MARK.pack(SYNC_MARK_MAGIC, entries, end)
+        return (body + _CRC_FIELD.pack(self.crc(body, 0))).ljust(SYNC_MARK_SIZE, b"\0")
+
+    def unpack_sync_mark(self, raw: bytes) -> tuple[int, int] | None:
+        """(entries, end) of a sync mark, or None if blank or damaged."""
+        if len(raw) < _SYNC_MARK.size + 4 or raw[:4] != SYNC_MARK_MAGIC:
+            return None
+        body = raw[: _SYNC_MARK.size]
+        if self.crc(body, 0) != _CRC_FIELD.unpack_from(raw, _SYNC_MARK.size)[0]:
+            return None
+        _magic, entries, end = _SYNC_MARK.unpack(body)
+        return entries, end
+
+    def sync_marks(self, header: bytes) -> list[tuple[int, int] | None]:
+        """Both sync marks of a header block, in slot order."""
+        return [
+            self.unpack_sync_mark(header[o : o + SYNC_MARK_SIZE])
+            for o in (SYNC_MARKS_OFFSET, SYNC_MARKS_OFFSET + SYNC_MARK_SIZE)
+        ]
+
+
+#: Every format version still read, by number.
+FORMATS = {
+    1: JournalFormat(1, crc32_of, 0),
+    2: JournalFormat(2, crc32c_of, PAYLOAD_ALIGNMENT),
+}
+#: The format of new cartridges.
+CURRENT = FORMATS[FORMAT_VERSION]
+
+
+def header_version(raw: bytes) -> int:
+    """The format version a header block declares (bytes 8-9)."""
+    return int.from_bytes(raw[8:10], "big")
+
 
 def header_crc(body: bytes) -> int:
-    """CRC-32 of the header block, the sync marks read as zeros."""
-    return zlib.crc32(body[:SYNC_MARKS_OFFSET] + _BLANK_MARKS)
+    """The checksum of a header block, its sync marks read as zeros.
+
+    The checksum of the version the block declares (version 1's for a
+    version it does not know, which is refused before this matters).
+    """
+    fmt = FORMATS.get(header_version(body), FORMATS[1])
+    return fmt.crc(body[:SYNC_MARKS_OFFSET] + _BLANK_MARKS, 0)
 
 
 # The cartridge header: fixed fields, then the MAM attributes set when the
 # cartridge was made (medium type attributes, SPC-5 7.4 encoding), padded
-# to SYNC_MARKS_OFFSET bytes, the two sync marks, and the CRC-32 of all of
-# that with the marks read as zeros.
+# to SYNC_MARKS_OFFSET bytes, the two sync marks, and the checksum of all
+# of that with the marks read as zeros.
 CartridgeHeader = Struct(
     "body"
     / RawCopy(
@@ -115,7 +285,7 @@ CartridgeHeader = Struct(
             SYNC_MARKS_OFFSET,
             Struct(
                 "magic" / Const(MAGIC),
-                "version" / Const(FORMAT_VERSION, Int16ub),
+                "version" / Default(Int16ub, FORMAT_VERSION),
                 "header_size" / Const(HEADER_SIZE, Int16ub),
                 "barcode" / PaddedString(32, "ascii"),
                 "media_type" / PaddedString(16, "ascii"),
@@ -133,33 +303,8 @@ CartridgeHeader = Struct(
     "crc" / Checksum(Int32ub, header_crc, this.body.data),
 )
 
-
-def pack_sync_mark(entries: int, end: int) -> bytes:
-    """A sync mark: ``entries`` journal entries, ending at file offset ``end``, are durable."""
-    body = _SYNC_MARK.pack(SYNC_MARK_MAGIC, entries, end)
-    return (body + ENTRY_CRC_STRUCT.pack(zlib.crc32(body))).ljust(SYNC_MARK_SIZE, b"\0")
-
-
-def unpack_sync_mark(raw: bytes) -> tuple[int, int] | None:
-    """(entries, end) of a sync mark, or None if blank or damaged."""
-    if len(raw) < _SYNC_MARK.size + 4 or raw[:4] != SYNC_MARK_MAGIC:
-        return None
-    body = raw[: _SYNC_MARK.size]
-    if zlib.crc32(body) != ENTRY_CRC_STRUCT.unpack_from(raw, _SYNC_MARK.size)[0]:
-        return None
-    _magic, entries, end = _SYNC_MARK.unpack(body)
-    return entries, end
-
-
-def sync_marks(header: bytes) -> list[tuple[int, int] | None]:
-    """Both sync marks of a header block, in slot order."""
-    return [
-        unpack_sync_mark(header[o : o + SYNC_MARK_SIZE])
-        for o in (SYNC_MARKS_OFFSET, SYNC_MARKS_OFFSET + SYNC_MARK_SIZE)
-    ]
-
-
-# Journal entry header. header_crc covers the 36 bytes before it.
+# Journal entry header. header_crc covers the 36 bytes before it ("pad" is
+# "reserved", always zero, in version 1).
 EntryHeader = Struct(
     "magic" / Const(ENTRY_MAGIC),
     "kind" / Int8ub,
@@ -169,63 +314,9 @@ EntryHeader = Struct(
     "length" / Int32ub,
     "payload_crc" / Int32ub,
     "count" / Int32ub,
-    "reserved" / Const(0, Int32ub),
+    "pad" / Int32ub,
     "header_crc" / Int32ub,
 )
-ENTRY_HEADER_SIZE = 40
-#: The precompiled equivalent of :data:`EntryHeader` for the per-block path.
-ENTRY_CRC_STRUCT = struct.Struct(">I")
-_ENTRY_BODY = struct.Struct(">2sBBQQIIII")  # magic .. reserved: 36 bytes
-_ENTRY_BODY_SIZE = 36
-
-#: A CRC-32 function with ``zlib.crc32``'s signature and results.
-Crc32 = Callable[[bytes | bytearray | memoryview, int], int]
-
-
-def _payload_crc32() -> Crc32:
-    """The CRC-32 (ISO-HDLC, as ``zlib.crc32``) used for entry payloads.
-
-    A streaming WRITE computes it over every block, which costs about as
-    much as the write itself with zlib's table-driven code. Intel ISA-L
-    (the optional ``isal`` package) computes the same CRC with carry-less
-    multiplication at over ten times the speed; zlib serves without it.
-    """
-    try:
-        fast = importlib.import_module("isal.isal_zlib")
-    except ImportError:
-        return zlib.crc32
-    return cast(Crc32, fast.crc32)
-
-
-#: CRC-32 of entry payloads (same values as ``zlib.crc32``, faster with ISA-L).
-payload_crc32: Crc32 = _payload_crc32()
 
 # FORMAT payload: the capacity of each partition, in bytes.
 FormatPayload = PrefixedArray(Int8ub, Int64ub)
-
-
-def pack_entry(
-    kind: int, partition: int, seq: int, position: int, length: int, payload_crc: int, count: int
-) -> bytes:
-    """Build an entry header (fast path equal to ``EntryHeader.build``)."""
-    body = _ENTRY_BODY.pack(
-        ENTRY_MAGIC, kind, partition, seq, position, length, payload_crc, count, 0
-    )
-    return body + ENTRY_CRC_STRUCT.pack(zlib.crc32(body))
-
-
-def unpack_entry(raw: bytes) -> tuple[int, int, int, int, int, int, int] | None:
-    """(kind, partition, seq, position, length, payload_crc, count), or None if damaged."""
-    if len(raw) < ENTRY_HEADER_SIZE or raw[:2] != ENTRY_MAGIC:
-        return None
-    body = raw[:_ENTRY_BODY_SIZE]
-    (crc,) = ENTRY_CRC_STRUCT.unpack_from(raw, _ENTRY_BODY_SIZE)
-    if zlib.crc32(body) != crc:
-        return None
-    _magic, kind, part, seq, pos, length, pcrc, count, reserved = _ENTRY_BODY.unpack(body)
-    if reserved != 0 or kind not in _KINDS:
-        return None
-    return kind, part, seq, pos, length, pcrc, count
-
-
-_KINDS = frozenset(int(k) for k in EntryKind)

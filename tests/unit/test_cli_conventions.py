@@ -45,6 +45,7 @@ COMMANDS: dict[str, tuple[list[str], bool]] = {
     "tape create": (["E01001L8"], False),
     "tape info": (["E01001L8.tape"], True),
     "tape dump": (["E01001L8.tape"], True),
+    "tape upgrade": (["a.tape"], False),
     "library status": ([], True),
     "library import": (["E01005L8"], True),
     "library export": (["3"], True),

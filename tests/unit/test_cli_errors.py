@@ -200,6 +200,12 @@ CASES: dict[str, list[object]] = {
         case("junk", "tape dump {w}/junk.tape", 1, "{w}/junk.tape: offset 0"),
         case("folder", "tape dump {w}/E01002L8.tape", 1, "{w}/E01002L8.tape"),
     ],
+    "tape upgrade": [
+        case("no file", "tape upgrade", 2, "required: FILE"),
+        case("missing", "tape upgrade {w}/missing.tape", 1, "{w}/missing.tape: cannot open"),
+        case("junk", "tape upgrade {w}/junk.tape", 1, "{w}/junk.tape: offset 0"),
+        case("folder", "tape upgrade {w}/E01002L8.tape", 1, "{w}/E01002L8.tape"),
+    ],
     "library status": [
         case("no daemon", "library --socket {w}/none.sock status", 1, "{w}/none.sock"),
         case("refused", "library --socket {w}/refuse.sock status vtl0", 1, "refused by this"),

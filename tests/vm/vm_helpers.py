@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+from devemu.vm.runner import VmResult
+from devemu.vm.steps import Step
+
 
 def value(output: str, key: str) -> str:
     """The rest of the line ``KEY value`` (stripped); the test fails if there is none."""
@@ -40,3 +43,12 @@ def fields(output: str, key: str) -> dict[str, str]:
 def records(output: str, tag: str) -> list[dict[str, str]]:
     """:func:`fields` of every line tagged ``TAG``, in order."""
     return [_items(line) for line in lines(output, tag)]
+
+
+def step(booted: tuple[VmResult, dict[str, Step]], name: str) -> str:
+    """The output of step ``name`` of a ``run_steps`` boot, which must have run and passed."""
+    result, steps = booted
+    assert name in steps, f"step {name} did not run:\n{result.output[-4000:]}"
+    found = steps[name]
+    assert found.ok, f"step {name} failed with {found.status}:\n{found.output}"
+    return found.output

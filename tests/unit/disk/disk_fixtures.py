@@ -58,7 +58,9 @@ def make_image(path: Path, block_size: int = 512, blocks: int = BLOCKS) -> Path:
 
 def make_disk(path: Path, block_size: int = 512, **options: bool) -> Disk:
     read_only = options.pop("read_only", False)
-    dev = Disk(DiskImage(path, block_size, read_only=read_only), IDENTITY, **options)
+    write_cache = options.pop("write_cache", True)
+    assert not options, f"unknown options {options}"
+    dev = Disk(DiskImage(path, block_size, read_only=read_only), IDENTITY, write_cache=write_cache)
     dev.unit_attentions.clear()
     return dev
 

@@ -167,12 +167,13 @@ def test_standard_inquiry(run: Run) -> None:
     assert data[1] & 0x80 == 0  # not removable
     assert data[8:16] == b"DEVEMU  "
     assert data[16:32] == b"VIRTUAL DISK    "
-    assert b"\x06\x00" in data[58:74]  # SBC-4 version descriptor
+    assert data[2] == 0x06  # SPC-4, what shipping disks claim
+    assert b"\x04\xc0" in data[58:74]  # SBC-3 version descriptor
 
 
 def test_vpd_pages(run: Run, block_size: int) -> None:
     supported = inquiry(run, 0x00)
-    assert list(supported[4 : 4 + supported[3]]) == [0x00, 0x80, 0x83, 0xB0, 0xB1, 0xB2]
+    assert list(supported[4 : 4 + supported[3]]) == [0x00, 0x80, 0x83, 0x8F, 0xB0, 0xB1, 0xB2]
     b0 = inquiry(run, 0xB0)
     limits = BlockLimitsVpd.parse(b0)
     assert limits.optimal_unmap_granularity == 4096 // block_size

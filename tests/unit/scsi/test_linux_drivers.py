@@ -9,7 +9,7 @@ changer) fails here first.
 
 Kernel facts these tests rest on:
 
-- INQUIRY VERSION 07h makes ``scsi_level`` 8 (SPC-5): the midlayer never
+- INQUIRY VERSION 07h makes ``scsi_level`` 8 (SPC-5), 06h 7 (SPC-4): the midlayer never
   puts the LUN into CDB byte 1 (``lun_in_cdb`` is only set up to SCSI-2),
   VPD pages are read (``scsi_level >= SCSI_SPC_2``) and sd asks READ
   CAPACITY(16) first (``scsi_level > SCSI_SPC_2``).
@@ -265,14 +265,15 @@ def any_device(kind: str, request: pytest.FixtureRequest) -> ScsiDevice:
     return device
 
 
-def test_scan_reads_inquiry_twice_and_sees_an_spc5_device(
+def test_scan_reads_inquiry_twice_and_sees_the_claimed_level(
     kind: str, any_device: ScsiDevice
 ) -> None:
     scanned = scsi_scan(Initiator(any_device))
     inq = scanned.inquiry
     assert inq[0] == DEVICE_TYPES[kind]  # peripheral qualifier 0: a LUN is present
     assert bool(inq[1] & 0x80) == (kind != "disk")  # RMB: sdev->removable
-    assert scanned.scsi_level == 8
+    # VERSION + 1: SPC-4 (the disk's default claims) is 7, SPC-5 is 8.
+    assert scanned.scsi_level == (7 if kind == "disk" else 8)
     assert not scanned.lun_in_cdb
     assert inq[7] & 0x02  # CmdQue: sdev->tagged_supported
     assert inq[5] & 0x30 == 0  # no TPGS: no ALUA device handler, no RTPG

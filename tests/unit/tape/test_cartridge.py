@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,16 +13,20 @@ from devemu.errors import ImageError
 from devemu.tape import mam
 from devemu.tape.cartridge import FILEMARK, Cartridge
 from devemu.tape.records import (
+    CURRENT,
     ENTRY_HEADER_SIZE,
     HEADER_SIZE,
     WHOLE_CARTRIDGE,
     CartridgeHeader,
+    Entry,
     EntryHeader,
     EntryKind,
     FormatPayload,
-    pack_entry,
-    unpack_entry,
+    crc32c_of,
 )
+
+pack_entry = CURRENT.pack_entry
+unpack_entry = CURRENT.unpack_entry
 
 # --- golden bytes, both directions ----------------------------------------------------
 
@@ -36,21 +39,21 @@ ENTRY_GOLDEN = bytes.fromhex(
     "00000400"  # length 1024
     "deadbeef"  # payload crc
     "00000000"  # count
-    "00000000"  # reserved
+    "00000000"  # pad
 )
 
 
 def test_entry_header_golden_both_ways() -> None:
-    full = ENTRY_GOLDEN + zlib.crc32(ENTRY_GOLDEN).to_bytes(4, "big")
+    full = ENTRY_GOLDEN + crc32c_of(ENTRY_GOLDEN).to_bytes(4, "big")
     assert pack_entry(1, 2, 7, 3, 1024, 0xDEADBEEF, 0) == full
     parsed = EntryHeader.parse(full)
     assert (parsed.kind, parsed.partition, parsed.seq, parsed.position) == (1, 2, 7, 3)
     assert (parsed.length, parsed.payload_crc, parsed.header_crc) == (
         1024,
         0xDEADBEEF,
-        zlib.crc32(ENTRY_GOLDEN),
+        crc32c_of(ENTRY_GOLDEN),
     )
-    assert unpack_entry(full) == (1, 2, 7, 3, 1024, 0xDEADBEEF, 0)
+    assert unpack_entry(full) == Entry(1, 2, 7, 3, 1024, 0xDEADBEEF, 0, 0)
     assert len(full) == ENTRY_HEADER_SIZE == EntryHeader.sizeof()
 
 
@@ -71,11 +74,12 @@ def test_fast_entry_agrees_with_construct(
             "length": length,
             "payload_crc": crc,
             "count": count,
-            "header_crc": zlib.crc32(fast[:36]),
+            "pad": 0,
+            "header_crc": crc32c_of(fast[:36]),
         }
     )
     assert fast == slow
-    assert unpack_entry(slow) == (kind, part, seq, pos, length, crc, count)
+    assert unpack_entry(slow) == Entry(kind, part, seq, pos, length, crc, count, 0)
 
 
 def test_entry_with_bad_crc_or_magic_is_rejected() -> None:
@@ -99,7 +103,7 @@ def test_header_golden_both_ways() -> None:
     raw = CartridgeHeader.build({"body": {"value": value}})
     head = (
         b"DEVEMUT\x00"
-        + bytes.fromhex("0001 1000")
+        + bytes.fromhex("0002 1000")
         + b"A00001L8".ljust(32, b"\0")
         + b"LTO-8".ljust(16, b"\0")
         + bytes.fromhex("5e 01 0000")
@@ -110,7 +114,7 @@ def test_header_golden_both_ways() -> None:
     )
     assert raw[: len(head)] == head
     assert raw[len(head) : HEADER_SIZE - 4] == bytes(HEADER_SIZE - 4 - len(head))
-    assert raw[-4:] == zlib.crc32(raw[:-4]).to_bytes(4, "big")
+    assert raw[-4:] == crc32c_of(raw[:-4]).to_bytes(4, "big")
     assert len(raw) == HEADER_SIZE
     parsed = CartridgeHeader.parse(raw).body.value
     assert {k: parsed[k] for k in value} == value
@@ -359,7 +363,7 @@ def test_flush_makes_a_sync_entry_only_when_needed(path: Path) -> None:
     "mutate,where,reason",
     [
         (lambda b: b"NOTATAPE" + b[8:], "offset 0", "bad magic"),
-        (lambda b: b[:8] + b"\x00\x02" + b[10:], "offset 8", "version 2"),
+        (lambda b: b[:8] + b"\x00\x09" + b[10:], "offset 8", "version 9"),
         (lambda b: b[:100] + b"\xff" + b[101:], f"offset {HEADER_SIZE - 4}", "bad header"),
         (lambda b: b[:2000], "offset 2000", "cut short"),
     ],
@@ -380,7 +384,7 @@ def test_bad_headers_name_the_file_and_offset(
 def test_impossible_entry_is_an_error(path: Path, tmp_path: Path) -> None:
     make(path).close()
     raw = path.read_bytes()
-    entry = pack_entry(1, 0, 1, 5, 0, zlib.crc32(b""), 0)  # position 5 on an empty tape
+    entry = pack_entry(1, 0, 1, 5, 0, crc32c_of(b""), 0)  # position 5 on an empty tape
     sync = pack_entry(4, 0, 2, 0, 0, 0, 0)
     bad = tmp_path / "bad.tape"
     bad.write_bytes(raw + entry + sync)
@@ -415,7 +419,9 @@ def test_large_block_without_its_header_is_dropped(path: Path, tmp_path: Path) -
         assert cart.read_block_bytes(0, 1) == big
         cart._dirty = False
     full = path.read_bytes()
-    assert len(full) == durable + ENTRY_HEADER_SIZE + len(big)
+    pad = CURRENT.pad(durable, len(big))
+    assert len(full) == durable + ENTRY_HEADER_SIZE + pad + len(big)
+    assert (durable + ENTRY_HEADER_SIZE + pad) % 4096 == 0
     no_header = tmp_path / "no_header.tape"
     no_header.write_bytes(full[:durable] + bytes(ENTRY_HEADER_SIZE) + full[durable + 40 :])
     with Cartridge.open(no_header) as cart:

@@ -23,15 +23,17 @@ from devemu.tape.cartridge import Cartridge
 from devemu.tape.cartridge_check import check_cartridge, check_cartridge_folder
 from devemu.tape.media import MEDIA, check_volume_label, media_identifier
 from devemu.tape.records import (
+    CURRENT,
     ENTRY_HEADER_SIZE,
     HEADER_SIZE,
     SYNC_MARK_SIZE,
     SYNC_MARKS_OFFSET,
-    pack_sync_mark,
-    sync_marks,
-    unpack_sync_mark,
 )
 from tests.unit.changer.test_library_config import fake_drive
+
+pack_sync_mark = CURRENT.pack_sync_mark
+sync_marks = CURRENT.sync_marks
+unpack_sync_mark = CURRENT.unpack_sync_mark
 
 
 @pytest.fixture
