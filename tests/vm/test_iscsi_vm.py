@@ -16,7 +16,8 @@ read-only) and serves a lab (disk, CD drive, library with two drives) with
   is seen by the second, whose WRITE gets RESERVATION CONFLICT from LIO
   until the first releases;
 - what the second initiator sees after the first took a unit attention
-  (a disc changed, a cartridge exported): recorded for the README;
+  (a disc changed, a cartridge exported): no unit attention and no media
+  event, but the new disc and the inventory as it is (the README's limit);
 - ``kill -9`` of the daemon while fio writes with verify through the first
   session, a restart: the same session (no new login) carries on and fio's
   verify passes;
