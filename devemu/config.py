@@ -8,6 +8,8 @@ Schema::
     fabric = "loopback"                        # "loopback" (tcm_loop LUNs), "iscsi" or "none"
     wwn = "naa.5001405xxxxxxxxx"               # optional tcm_loop target WWN
     cmd_time_out = 30                          # seconds the kernel waits for an answer
+    external_backstores = ["disk1"]            # made by targetcli: served when they appear
+    ring_workers = 0                           # threads serving rings; 0: one per device
 
     [iscsi]                                    # with fabric = "iscsi" only:
     portals = ["127.0.0.1:3260"]               # keys in devemu.iscsi_config
@@ -74,7 +76,15 @@ FAMILIES: dict[str, str] = {
 
 Fabric = Literal["loopback", "iscsi", "none"]
 FABRICS: tuple[Fabric, ...] = ("loopback", "iscsi", "none")
-DAEMON_KEYS = ("control_socket", "state_dir", "fabric", "wwn", "cmd_time_out")
+DAEMON_KEYS = (
+    "control_socket",
+    "state_dir",
+    "fabric",
+    "wwn",
+    "cmd_time_out",
+    "external_backstores",
+    "ring_workers",
+)
 
 _WWN_PATTERN = re.compile(r"^naa\.5001405[0-9a-f]{9}$")
 _TOML_PLACE = re.compile(r"\(at line (\d+), column (\d+)\)")
@@ -117,6 +127,14 @@ class Config:
     cmd_time_out: int = 30
     #: The ``[iscsi]`` table, with ``fabric = "iscsi"`` only.
     iscsi: IscsiSettings | None = None
+    #: Devices whose backstore someone else makes (``targetcli
+    #: /backstores/user:devemu create ... cfgstring=<name>``, or LIO's saved
+    #: configuration restored at boot): the daemon creates and links none for
+    #: them, and serves each one's ring once its backstore appears.
+    external_backstores: tuple[str, ...] = ()
+    #: Most threads serving rings (:mod:`devemu.ring_worker`); 0: one per
+    #: device group. Fewer workers than groups share them out in turn.
+    ring_workers: int = 0
     sections: list[Section] = field(default_factory=list)
     plans: list[tuple[Section, DevicePlan]] = field(default_factory=list)
     devices: list[ServedDevice] = field(default_factory=list)
@@ -157,6 +175,14 @@ def parse_text(text: str, path: Path) -> Config:
     if type(cmd_time_out) is not int or not 1 <= cmd_time_out <= 3600:
         raise r.error("cmd_time_out", f"must be whole seconds from 1 to 3600, not {cmd_time_out!r}")
     config.cmd_time_out = cmd_time_out
+    external = daemon.get("external_backstores", [])
+    if not isinstance(external, list) or not all(isinstance(n, str) for n in external):
+        raise r.error("external_backstores", f"must be a list of device names, not {external!r}")
+    config.external_backstores = tuple(external)
+    ring_workers = daemon.get("ring_workers", config.ring_workers)
+    if type(ring_workers) is not int or not 0 <= ring_workers <= 1024:
+        raise r.error("ring_workers", f"must be a count from 0 to 1024, not {ring_workers!r}")
+    config.ring_workers = ring_workers
     config.iscsi = parse_iscsi(data.pop("iscsi", None), path=path, fabric=config.fabric)
 
     for family, tables in data.items():
@@ -245,6 +271,14 @@ def check(
                 )
             names[name] = section.key
         plans.append((section, plan))
+    for name in config.external_backstores:
+        if name not in names:
+            known = ", ".join(names) or "none"
+            raise ConfigError(
+                config.path,
+                "daemon.external_backstores",
+                f"{name!r} is not a device of this file (devices: {known})",
+            )
     config.plans = plans
     return [plan for _, plan in plans]
 

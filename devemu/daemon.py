@@ -1,23 +1,28 @@
-"""``devemu serve``: one process, one event loop, every configured device.
+"""``devemu serve``: one process, a ring worker per device group, every configured device.
 
 Theory of operation
 -------------------
-The daemon owns a single :mod:`selectors` loop over
+The rings are served in parallel by :class:`~devemu.ring_worker.RingWorker`
+threads, one per device group (a device alone, or a library's changer
+with its drives): each waits on its rings' ``/dev/uioN`` (readable when
+the kernel has queued entries; the 4-byte read acknowledges the
+doorbell, then :meth:`RingLoop.poll` walks the ring) and owns its
+devices' state. The main thread owns a :mod:`selectors` loop over
 
-- one file descriptor per device ring (``/dev/uioN``: readable when the
-  kernel has queued entries; the 4-byte read acknowledges the doorbell,
-  then :meth:`RingLoop.poll` walks the ring),
-- the control socket and its connections (:mod:`devemu.control`),
+- the control socket and its connections (:mod:`devemu.control`); an
+  operation on a device (``insert``, ``eject``, ``status``...) is posted
+  to the device's worker and runs there between two walks,
 - the TCMU netlink socket (device added / removed / reconfigured),
 - the kernel log, for rings the kernel marks broken,
-- a wake-up socket for signals and for the one worker thread.
+- a wake-up socket for signals, for the LIO thread and for the ring
+  workers (a ring that went away, trace records).
 
 Most LIO operations are quick configfs writes done in the loop's thread.
 Two are not: linking a backstore to a tcm_loop LUN makes the kernel scan
 the LUN and wait for the INQUIRY answer inside the ``symlink`` call, and
 unlinking it lets the SCSI disk driver flush its cache first. Both need
-the ring served while they run, so they go to a single worker thread and
-the loop keeps serving; the worker only ever touches configfs.
+the ring served while they run, so they go to a single LIO thread and
+the workers keep serving; that thread only ever touches configfs.
 
 Start-up: check the host (root, configfs, target_core_user), build every
 device from the configuration (refusing a bad file before anything is
@@ -51,10 +56,19 @@ exit 0.
 
 ``devemu trace`` (:mod:`devemu.trace`): the control socket's trace
 streams subscribe to :attr:`Daemon.tracing`; when one comes or goes the
-loop gives each ring either its device or, while someone traces that
-device, a wrapper that also records each command. The per-command path
-of an untraced ring is the device's own ``execute``, as if tracing did
-not exist.
+loop has each ring's worker give it either its device or, while someone
+traces that device, a wrapper that also records each command (the
+records reach the streams through the main thread). The per-command
+path of an untraced ring is the device's own ``execute``, as if tracing
+did not exist.
+
+Beside the loop: the service manager hears ``READY=1`` once every LUN is
+linked, ``STOPPING=1`` when shutdown begins, and the watchdog's
+keep-alive from :meth:`Daemon.step` (:mod:`devemu.sd_notify`); targetcli
+finds devemu's handler on the system D-Bus, served by a thread of its
+own (:mod:`devemu.dbus_service`), which only reads :meth:`Daemon.attached`.
+Devices of ``external_backstores`` get no backstore from the daemon: each
+is served once targetcli (or LIO's restored configuration) makes one.
 
 The transport is pluggable (:class:`Backend`):
 :class:`~devemu.tcmu.backend.KernelBackend` drives LIO and UIO (all of it
@@ -68,12 +82,14 @@ import contextlib
 import dataclasses
 import enum
 import errno
+import functools
 import logging
 import selectors
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,18 +98,22 @@ from typing import Any, Protocol
 
 from devemu.config import Config
 from devemu.control import ControlServer
+from devemu.dbus_service import BusService, machine_id
 from devemu.disk.copy_offload import link_copy_peers
 from devemu.errors import DevemuError
+from devemu.ring_worker import RingWorker
 from devemu.scsi.answers import ABORTED_COMMAND
 from devemu.scsi.command import Command, Result
-from devemu.served import ServedDevice
-from devemu.tcmu.backend import KernelBackend
+from devemu.sd_notify import Notifier
+from devemu.served import ControlOp, ServedDevice
+from devemu.tcmu.backend import KernelBackend, NoBackstoreYetError
 from devemu.tcmu.configfs import SUBTYPE
 from devemu.tcmu.host import ServeError
 from devemu.tcmu.loop import RingLoop
 from devemu.tcmu.netlink import DeviceEvent, TcmuCommand
 from devemu.tcmu.uio import UioName
-from devemu.trace import TraceHub, tables_of
+from devemu.tcmu_service import TcmuService, devemu_handler
+from devemu.trace import TraceHub, TraceRecord, tables_of
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +166,14 @@ class RingWatchSource(Protocol):
     def is_broken(self, bell: Channel) -> bool: ...
 
     def close(self) -> None: ...
+
+
+class Service(Protocol):
+    """Something that runs beside the loop, in its own thread (the D-Bus service)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class Backend(Protocol):
@@ -215,6 +243,8 @@ MAX_RECOVERIES = 3
 class _Served:
     device: ServedDevice
     lun: int
+    #: The thread that serves the ring and owns the device's state.
+    worker: RingWorker | None = None
     channel: Channel | None = None
     ring: RingLoop | None = None
     exported: bool = False
@@ -223,9 +253,13 @@ class _Served:
     # REMOVED_DEVICE events of backstores this daemon removed to recreate them.
     own_removals: int = 0
 
+    def on_worker(self, work: Callable[[], Any]) -> Any:
+        """Run ``work`` where the device's state lives: on its worker's thread."""
+        return work() if self.worker is None else self.worker.call(work)
+
     def status(self) -> dict[str, Any]:
         """The device's own status, plus the ring's once it has ever broken."""
-        status = self.device.status()
+        status: dict[str, Any] = self.on_worker(self.device.status)
         if self.ring_breaks:
             status = {
                 **status,
@@ -236,6 +270,23 @@ class _Served:
     @property
     def name(self) -> str:
         return self.device.name
+
+    def posted(self, op: ControlOp) -> ControlOp:
+        """A control operation of the device, run on its worker."""
+        return lambda args: self.on_worker(lambda: op(args))
+
+
+class _PostedTraceHub(TraceHub):
+    """Trace records made on the ring workers reach the subscribers on the main thread."""
+
+    def __init__(
+        self, on_change: Callable[[], None], post: Callable[[Callable[[], None]], None]
+    ) -> None:
+        super().__init__({}, on_change)
+        self._post = post
+
+    def publish(self, record: TraceRecord) -> None:
+        self._post(lambda: TraceHub.publish(self, record))
 
 
 @dataclass(eq=False)
@@ -254,6 +305,10 @@ class Daemon:
     socket_path: Path | None = None
     export: bool = True
     served: dict[str, _Served] = field(default_factory=dict)
+    #: The service manager's notifications (``Type=notify``); silent outside systemd.
+    notify: Notifier = field(default_factory=Notifier)
+    #: Started once the devices are known, stopped first on shutdown.
+    services: list[Service] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.selector = selectors.DefaultSelector()
@@ -270,8 +325,12 @@ class Daemon:
         self.selector.register(self._wake_r, selectors.EVENT_READ, self._on_wake)
         self.pending_exports = 0
         self.failed: str | None = None
+        #: One ring worker per device group (see :mod:`devemu.ring_worker`).
+        self.workers: dict[str, RingWorker] = {}
+        # Work the ring workers hand to the main thread (appended from any thread).
+        self._later: deque[Callable[[], None]] = deque()
         #: ``devemu trace`` subscribers; a ring executes through the hub only while traced.
-        self.tracing = TraceHub({}, self._retrace)
+        self.tracing: TraceHub = _PostedTraceHub(self._retrace, self.later)
 
     # ------------------------------------------------------------------ start
 
@@ -279,14 +338,28 @@ class Daemon:
         """Attach every device, open the control socket, schedule the exports."""
         if self.ready_file is not None:
             self.ready_file.unlink(missing_ok=True)
+        self.notify.status(f"attaching {len(self.config.devices)} device(s)")
+        limit = self.config.ring_workers
+        by_group: dict[str, RingWorker] = {}
         for lun, device in enumerate(self.config.devices):
-            self.served[device.name] = _Served(device, lun)
+            group = device.group or device.name
+            worker = by_group.get(group)
+            if worker is None:
+                if limit and len(self.workers) >= limit:  # groups share the workers in turn
+                    worker = list(self.workers.values())[len(by_group) % limit]
+                else:
+                    worker = self.workers[group] = RingWorker(group)
+                by_group[group] = worker
+            self.served[device.name] = _Served(device, lun, worker)
         # EXTENDED COPY reaches every disk served here, by its designator.
         link_copy_peers(item.device.device for item in self.served.values())
         socket_path = self.socket_path or self.config.control_socket
-        # The control socket's view of each device: its status includes the ring's.
+        # The control socket's view of each device: its status includes the
+        # ring's, and every operation runs on the device's worker.
         devices = {
-            name: dataclasses.replace(item.device, status=item.status)
+            name: dataclasses.replace(
+                item.device, status=item.status, control=_posted_ops(item, item.device.control)
+            )
             for name, item in self.served.items()
         }
         self.tracing.tables = tables_of((n, i.device.device) for n, i in self.served.items())
@@ -300,14 +373,25 @@ class Daemon:
         self.ring_watch = self.backend.ring_watch()
         if self.ring_watch is not None:
             self.selector.register(self.ring_watch, selectors.EVENT_READ, self._on_ring_watch)
+        for service in self.services:
+            service.start()
         for item in self.served.values():
-            self._attach(item)
-        targets = [item for item in self.served.values() if self.export]
+            try:
+                self._attach(item)
+            except NoBackstoreYetError as err:
+                log.info("%s", err)
+        targets = [
+            item for item in self.served.values() if self.export and item.channel is not None
+        ]
         if targets:
             self.pending_exports = 1
             self._submit(lambda: self._export_all(targets), self._exports_done)
         else:
             self._ready()
+
+    def attached(self) -> dict[str, bool]:
+        """Which devices have their ring served now (any thread may ask)."""
+        return {name: item.channel is not None for name, item in list(self.served.items())}
 
     def _attach(self, item: _Served) -> None:
         self._serve(item, self.backend.attach(item.device))
@@ -326,11 +410,8 @@ class Daemon:
             raise
         item.channel = channel
         item.ring = ring
-        self.selector.register(
-            channel.fileno(), selectors.EVENT_READ, lambda _ev: self._on_ring(item)
-        )
-        # Entries left by a previous handler are there before any doorbell.
-        ring.poll()
+        assert item.worker is not None
+        item.worker.add(channel, ring, lambda: self.later(lambda: self._gone(item, channel)))
         log.info("%s: serving (%s, LUN %d)", item.name, item.device.kind, item.lun)
 
     def _retrace(self) -> None:
@@ -340,8 +421,10 @@ class Daemon:
         command, keeps an untraced ring's per-command path as it is.
         """
         for item in self.served.values():
-            if item.ring is not None:
-                item.ring.device = self.tracing.device_for(item.name, item.device.device)
+            ring = item.ring
+            if ring is not None:
+                device = self.tracing.device_for(item.name, item.device.device)
+                item.on_worker(functools.partial(setattr, ring, "device", device))
 
     def _export_all(self, targets: list[_Served]) -> None:
         for item in targets:
@@ -355,6 +438,7 @@ class Daemon:
         if error is not None:
             self.failed = f"cannot export the devices: {error}"
             log.error("%s", self.failed)
+            self.notify.status(self.failed)
             self.request_stop("export failed")
             return
         self._ready()
@@ -364,6 +448,7 @@ class Daemon:
             self.ready_file.parent.mkdir(parents=True, exist_ok=True)
             self.ready_file.touch()
         log.info("ready: %d device(s)", len(self.served))
+        self.notify.ready(f"serving {len(self.served)} device(s)")
         # Device events are followed from here on. Opening the netlink socket
         # (resolving the generic netlink family) takes seconds on an emulated
         # machine: the worker does it while the loop serves the new LUNs.
@@ -381,6 +466,13 @@ class Daemon:
         if opened and opened[0] is not None:
             self.events = opened[0]
             self.selector.register(self.events, selectors.EVENT_READ, self._on_netlink)
+        # A backstore made elsewhere while no event could be heard is served now.
+        for item in self.served.values():
+            if item.channel is None and item.name in self.config.external_backstores:
+                try:
+                    self._attach(item)
+                except DevemuError as err:
+                    log.debug("%s", err)
 
     # ------------------------------------------------------------------- loop
 
@@ -391,21 +483,17 @@ class Daemon:
             callback(events)
         if self.control is not None:
             self.control.expire()
+        self.notify.keepalive()
 
-    def _on_ring(self, item: _Served) -> None:
-        channel, ring = item.channel, item.ring
-        if channel is None or ring is None:
-            return
-        if not channel.acknowledge():
-            log.warning("%s: the ring went away", item.name)
+    def _gone(self, item: _Served, channel: Channel) -> None:
+        """The worker found the ring of ``item`` gone (the kernel removed the device)."""
+        if item.channel is channel:
             self._detach(item)
-            return
-        ring.poll()
 
     def _detach(self, item: _Served) -> None:
         if item.channel is not None:
-            with contextlib.suppress(KeyError, ValueError):
-                self.selector.unregister(item.channel.fileno())
+            if item.worker is not None:
+                item.worker.remove(item.channel)
             item.ring = None
             item.channel.close()
             item.channel = None
@@ -536,10 +624,24 @@ class Daemon:
         if reply and self.events is not None:
             self.events.reply(event, status)
 
+    def later(self, work: Callable[[], None]) -> None:
+        """Run ``work`` on the main thread soon; callable from any thread."""
+        later = self._later
+        later.append(work)
+        if len(later) == 1:  # else a wake-up is already on its way
+            self._wake()
+
     def _on_wake(self, _events: int) -> None:
         with contextlib.suppress(BlockingIOError):
             while self._wake_r.recv(4096):
                 pass
+        later = self._later
+        while later:
+            work = later.popleft()
+            try:
+                work()
+            except Exception:
+                log.exception("work handed to the main thread failed")
         for job in [j for j in self._jobs if j.future.done()]:
             self._jobs.remove(job)
             job.done(job.future)
@@ -557,6 +659,7 @@ class Daemon:
     def request_stop(self, reason: str) -> None:
         if not self.stopping:
             log.info("stopping: %s", reason)
+            self.notify.stopping(f"stopping: {reason}")
         self.stopping = True
         self.stop_reason = reason
         self._wake()
@@ -565,6 +668,8 @@ class Daemon:
 
     def shutdown(self) -> None:
         """Unlink while serving, drain, close rings, remove what we created."""
+        for service in self.services:
+            service.stop()
         if self.control is not None:
             self.control.close()
             self.control = None
@@ -594,9 +699,11 @@ class Daemon:
             except DevemuError as err:
                 log.error("%s", err)
             try:
-                item.device.close()
+                item.on_worker(item.device.close)
             except Exception:
                 log.exception("%s: close failed", item.name)
+        for worker in self.workers.values():
+            worker.stop()
         if self.events is not None:
             with contextlib.suppress(KeyError, ValueError):
                 self.selector.unregister(self.events)
@@ -620,6 +727,7 @@ class Daemon:
                 item.exported = False
 
     def close(self) -> None:
+        self.notify.close()
         self.selector.close()
         self._wake_r.close()
         self._wake_w.close()
@@ -650,6 +758,11 @@ class Daemon:
         self.request_stop(signal.Signals(signum).name)
 
 
+def _posted_ops(item: _Served, ops: Mapping[str, ControlOp]) -> dict[str, ControlOp]:
+    """The control operations of ``item``, each run on its worker."""
+    return {name: item.posted(op) for name, op in ops.items()}
+
+
 def serve(
     config: Config,
     *,
@@ -660,6 +773,15 @@ def serve(
     """Serve ``config`` until a signal; the devices must already be built."""
     chosen = backend or KernelBackend(config)
     chosen.preflight()
-    daemon = Daemon(config, chosen, ready_file=ready_file, socket_path=socket_path)
+    daemon = Daemon(
+        config,
+        chosen,
+        ready_file=ready_file,
+        socket_path=socket_path,
+        notify=Notifier.from_environ(),
+    )
+    names = [device.name for device in config.devices]
+    handler = devemu_handler(config.path, names, daemon.attached)
+    daemon.services.append(BusService(TcmuService([handler], machine_id())))
     daemon.export = config.fabric != "none"
     return daemon.run()

@@ -31,7 +31,9 @@ class ServedDevice:
     error instead): the device's command table says. ``control`` holds the
     operations this device offers on the daemon's control socket
     (``insert``, ``eject``, ``status``, ...).
-    ``close`` flushes state on shutdown.
+    ``close`` flushes state on shutdown. ``group`` names the devices
+    that share state (a library's changer and drives): they are served by
+    one worker thread; empty means the device alone.
     """
 
     name: str
@@ -42,6 +44,7 @@ class ServedDevice:
     control: dict[str, ControlOp] = field(default_factory=dict)
     status: Callable[[], dict[str, Any]] = field(default=lambda: {})
     close: Callable[[], None] = field(default=lambda: None)
+    group: str = ""
 
     def may_replay(self, cmd: Command) -> bool:
         """May ``cmd``, found half done after a restart, run again? (the table's facts)"""

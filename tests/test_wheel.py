@@ -74,6 +74,8 @@ def test_packages_carry_the_example(built: tuple[Path, Path]) -> None:
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
     assert f"devemu-{devemu.__version__}.data/data/{EXAMPLE}" in names
+    assert f"devemu-{devemu.__version__}.data/data/lib/systemd/system/devemu@.service" in names
+    assert f"devemu-{devemu.__version__}.data/data/share/devemu/dbus/devemu.conf" in names
     assert "devemu/cli.py" in names
     assert not [n for n in names if n.startswith("tests/")]
     with tarfile.open(sdist) as tf:

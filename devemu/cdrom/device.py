@@ -134,6 +134,11 @@ class CdromDevice(ScsiDevice):
         self.may_be_not_ready = True
 
     @property
+    def media_present(self) -> bool:
+        """A disc lies in the drive, the tray open or not (MMC-6 table 122)."""
+        return self.disc is not None
+
+    @property
     def becoming_ready(self) -> bool:
         """A disc has just arrived: the next readiness check answers BECOMING READY once."""
         return self._becoming_ready

@@ -9,16 +9,28 @@ asynchronous notification is not (Polled must be one).
 
 from __future__ import annotations
 
+from collections import deque
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from construct import Int8ub, Int16ub, Struct
 
 from devemu.scsi.command import Command
 from devemu.scsi.sense import INVALID_FIELD_IN_CDB, SenseError, cdb_field
 
-if TYPE_CHECKING:
-    from devemu.cdrom.device import CdromDevice
+
+class EventSource(Protocol):
+    """What the events are read from: an optical drive, a removable disk."""
+
+    media_events: deque[MediaEvent]
+    operational_change: bool
+    persistent_prevented: bool
+
+    @property
+    def tray_open(self) -> bool: ...
+
+    @property
+    def media_present(self) -> bool: ...
 
 
 class EventClass(IntEnum):
@@ -61,13 +73,13 @@ EventHeader = Struct(
 )
 
 
-def _descriptor(device: CdromDevice, cls: EventClass, *, consume: bool) -> bytes:
+def _descriptor(device: EventSource, cls: EventClass, *, consume: bool) -> bytes:
     """The event descriptor of ``cls``; the event is reported (and gone) only if ``consume``."""
     if cls is EventClass.MEDIA:
         event = device.media_events[0] if device.media_events else MediaEvent.NO_CHANGE
         if consume and device.media_events:
             device.media_events.popleft()
-        status = (0x02 if device.disc is not None else 0) | (0x01 if device.tray_open else 0)
+        status = (0x02 if device.media_present else 0) | (0x01 if device.tray_open else 0)
         return bytes((event, status, 0, 0))
     if cls is EventClass.OPERATIONAL_CHANGE:
         if device.operational_change:
@@ -80,7 +92,7 @@ def _descriptor(device: CdromDevice, cls: EventClass, *, consume: bool) -> bytes
     return bytes(4)
 
 
-def _pending(device: CdromDevice, cls: EventClass) -> bool:
+def _pending(device: EventSource, cls: EventClass) -> bool:
     if cls is EventClass.MEDIA:
         return bool(device.media_events)
     if cls is EventClass.OPERATIONAL_CHANGE:
@@ -89,7 +101,7 @@ def _pending(device: CdromDevice, cls: EventClass) -> bool:
 
 
 def get_event_status_notification(
-    device: CdromDevice,
+    device: EventSource,
     cmd: Command,
     polled: int,
     notification_class_request: int,

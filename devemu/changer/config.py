@@ -278,10 +278,11 @@ def check(
                 control=control_ops(changer),
                 status=library.status,
                 close=library.close,
+                group=name,
             )
         ]
         for drive_name, drive in zip(drive_names, drives, strict=True):
-            served.append(drive_served(drive_name, drive))
+            served.append(drive_served(drive_name, drive, group=name))
         return served
 
     names = (name, *(spec[0] for spec in drive_specs))
@@ -308,7 +309,7 @@ def from_config(
     return plan.build()
 
 
-def drive_served(name: str, drive: TapeDrive) -> ServedDevice:
+def drive_served(name: str, drive: TapeDrive, *, group: str = "") -> ServedDevice:
     """A tape drive of the library as a served device (replay policy: the drive's)."""
     return ServedDevice(
         name=name,
@@ -318,4 +319,5 @@ def drive_served(name: str, drive: TapeDrive) -> ServedDevice:
         block_size=512,
         status=drive.status,
         close=drive.close,
+        group=group,
     )

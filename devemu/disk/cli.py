@@ -4,6 +4,11 @@
 image (no block is allocated until written) that a ``[[disk]]`` table can
 serve. ``devemu disk info PATH`` tells its capacity and how much of it
 is allocated.
+
+Through the daemon's control socket: ``devemu disk protect NAME on|off``
+sets write protection live; ``devemu disk insert NAME IMAGE [--force]``
+and ``devemu disk eject NAME [--force]`` change the medium of a
+removable disk; ``devemu disk status NAME``.
 """
 
 from __future__ import annotations
@@ -11,8 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
+from devemu.config import default_socket
+from devemu.control import call
 from devemu.disk.image import BLOCK_SIZES, DiskImage, create_image
 from devemu.sizes import size_argument
 
@@ -56,6 +64,35 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _call(args: argparse.Namespace, op: str, **params: Any) -> int:
+    socket = Path(args.socket) if args.socket is not None else default_socket()
+    result = call(socket, args.device, op, **params)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    medium = result.get("image") if result.get("loaded", True) else "no medium"
+    protected = "write protected" if result.get("write_protected") else "writable"
+    lock = ", removal prevented" if result.get("prevented") else ""
+    print(f"{args.device}: {medium}, {protected}{lock}")
+    return 0
+
+
+def _insert(args: argparse.Namespace) -> int:
+    return _call(args, "insert", image=str(Path(args.image).resolve()), force=args.force)
+
+
+def _eject(args: argparse.Namespace) -> int:
+    return _call(args, "eject", force=args.force)
+
+
+def _protect(args: argparse.Namespace) -> int:
+    return _call(args, "protect", on=args.state == "on")
+
+
+def _status(args: argparse.Namespace) -> int:
+    return _call(args, "status")
+
+
 def add_parser(subparsers: Any) -> None:
     """Add ``devemu disk ...`` to the top-level parser."""
     disk = subparsers.add_parser("disk", help="disk images (SBC)", description=__doc__)
@@ -74,3 +111,19 @@ def add_parser(subparsers: Any) -> None:
     )
     info.add_argument("--json", action="store_true", help="print as JSON")
     info.set_defaults(func=_info)
+    for name, func, helptext in (
+        ("insert", _insert, "put an image in a served removable disk"),
+        ("eject", _eject, "take the medium out of a served removable disk"),
+        ("protect", _protect, "write protection of a served disk, on or off"),
+        ("status", _status, "medium, protection and lock of a served disk"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("device", help="the disk's name in the configuration")
+        if name == "insert":
+            p.add_argument("image", help="disk image file")
+        if name == "protect":
+            p.add_argument("state", choices=("on", "off"), help="on: writes are refused")
+        if name in ("insert", "eject"):
+            p.add_argument("--force", action="store_true", help="even if removal is prevented")
+        p.add_argument("--json", action="store_true", help="print the reply as JSON")
+        p.set_defaults(func=func)

@@ -8,6 +8,7 @@ Keys::
     size = "1G"                 # create the image (sparse) at start when it is missing
     block_size = 512            # 512 or 4096
     read_only = false           # DATA PROTECT for every writing command
+    removable = false           # RMB=1: eject, load, insert another image (devemu.disk.removable)
     write_cache = true          # WCE of the caching mode page at start
     vendor = "DEVEMU"           # INQUIRY strings (8 / 16 / 4 ASCII characters)
     product = "VIRTUAL DISK"
@@ -15,25 +16,33 @@ Keys::
     serial = "..."              # default: the name
     standards = "spc-4"         # INQUIRY claims: "spc-4" (SPC-4/SBC-3) or "spc-5" (SPC-5/SBC-4)
 
-Persistent reservations with APTPL are kept in ``<state_dir>/disk-<name>.pr.json``.
+Persistent reservations with APTPL are kept in ``<state_dir>/disk-<name>.pr.json``,
+a sanitize running or failed in ``<state_dir>/disk-<name>.sanitize.json``
+(:mod:`devemu.disk.sanitize`).
 A disk may replay every command found half-done after a restart except
 COMPARE AND WRITE, whose compare would see its own earlier write.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
 from devemu.config_table import DevicePlan, TableReader, file_problem
 from devemu.disk.claims import DEFAULT_STANDARDS, DISK_CLAIMS
+from devemu.disk.control import control_ops
 from devemu.disk.device import Disk
 from devemu.disk.image import BLOCK_SIZES, DiskImage, create_image
+from devemu.disk.removable import MediumState, RemovableDisk
 from devemu.errors import ConfigError, ImageError
 from devemu.scsi.identity import Identity
 from devemu.scsi.persistent_reservations import PersistentReservations
 from devemu.served import ServedDevice
 from devemu.sizes import parse_size
+
+log = logging.getLogger(__name__)
 
 DEFAULT_VENDOR = "DEVEMU"
 DEFAULT_PRODUCT = "VIRTUAL DISK"
@@ -45,6 +54,7 @@ KNOWN_KEYS = (
     "size",
     "block_size",
     "read_only",
+    "removable",
     "write_cache",
     "vendor",
     "product",
@@ -71,6 +81,7 @@ def check(
     if block_size not in BLOCK_SIZES:
         raise r.error("block_size", f"must be 512 or 4096, not {block_size}")
     read_only = r.boolean("read_only", False)
+    removable = r.boolean("removable", False)
     write_cache = r.boolean("write_cache", True)
     dev_name = r.name(image_path.stem)
     identity = r.identity(Identity(DEFAULT_VENDOR, DEFAULT_PRODUCT, DEFAULT_REVISION, dev_name))
@@ -104,6 +115,13 @@ def check(
             raise r.error("image", problem)
         summary = f"disk {image_path} (created at start: {size} bytes)"
     pr_path = state_dir / f"disk-{dev_name}.pr.json"
+    sanitize_path = state_dir / f"disk-{dev_name}.sanitize.json"
+    medium_path = state_dir / f"disk-{dev_name}.medium.json"
+    try:
+        medium = MediumState(medium_path)
+    except ImageError as err:
+        raise ConfigError(path, key, str(err)) from None
+    roots = (image_path.parent, base_dir)
     try:
         problem = file_problem(pr_path)
         if problem is None and pr_path.is_file():
@@ -119,33 +137,84 @@ def check(
                 create_image(image_path, size, block_size)
             except ImageError as err:
                 raise r.error("image", str(err)) from err
+        medium_image = _remembered_image(medium, image_path, roots) if removable else image_path
         try:
-            image = DiskImage(image_path, block_size, read_only=read_only)
+            image = DiskImage(medium_image, block_size, read_only=read_only)
         except ImageError as err:
             raise r.error("image", str(err)) from err
         try:
-            disk = Disk(image, identity, write_cache=write_cache, claims=DISK_CLAIMS[standards])
+            claims = DISK_CLAIMS[standards]
+            if removable:
+                disk: Disk = RemovableDisk(
+                    image, identity, write_cache=write_cache, claims=claims, roots=roots
+                )
+            else:
+                disk = Disk(image, identity, write_cache=write_cache, claims=claims)
             state_dir.mkdir(parents=True, exist_ok=True)
             disk.set_reservation_file(pr_path)
         except (OSError, ImageError) as err:
             image.close()
             raise ConfigError(path, key, f"cannot keep reservation state: {err}") from err
-        return [_served(dev_name, image_path, image, disk)]
+        try:
+            disk.set_sanitize_file(sanitize_path)
+        except (OSError, ImageError) as err:
+            disk.close()
+            raise ConfigError(path, key, f"cannot keep sanitize state: {err}") from err
+        _restore(disk, medium)
+        return [_served(dev_name, disk, medium)]
 
     return DevicePlan((dev_name,), summary, build)
 
 
-def _served(name: str, image_path: Path, image: DiskImage, disk: Disk) -> ServedDevice:
+def _remembered_image(medium: MediumState, configured: Path, roots: tuple[Path, ...]) -> Path:
+    """The image a removable disk held when it stopped, if it is still there and allowed."""
+    remembered = medium.data.get("image")
+    if not isinstance(remembered, str):
+        return configured
+    candidate = Path(remembered)
+    real = Path(os.path.realpath(candidate))
+    if candidate.is_file() and any(real.is_relative_to(os.path.realpath(r)) for r in roots):
+        return candidate
+    return configured
+
+
+def _restore(disk: Disk, medium: MediumState) -> None:
+    """Protection and the loaded state as they were when the daemon stopped."""
+    if medium.data.get("protected"):
+        disk.write_protected = True
+    if isinstance(disk, RemovableDisk):
+        if medium.data.get("loaded") is False:
+            disk.unload()
+            disk.media_events.clear()
+            disk.operational_change = False
+        disk.medium_changed = lambda: _save_quietly(disk, medium)
+
+
+def _save_quietly(disk: Disk, medium: MediumState) -> None:
+    try:
+        medium.save(disk)
+    except OSError as err:
+        log.error("cannot record the medium state in %s: %s", medium.path, err)
+
+
+def _served(name: str, disk: Disk, medium: MediumState) -> ServedDevice:
     def status() -> dict[str, Any]:
-        return {
-            "image": str(image_path),
+        image = disk.image
+        out: dict[str, Any] = {
+            "image": str(image.path),
             "capacity": disk.capacity,
             "block_size": disk.block_size,
             "read_only": disk.read_only,
+            "write_protected": disk.write_protected,
             "write_cache": disk.write_cache,
             "stopped": disk.stopped,
-            "allocated_bytes": image.allocated_bytes(),
+            "sanitize": disk.sanitizer.phase.name.lower(),
         }
+        if isinstance(disk, RemovableDisk):
+            out.update(disk.medium_state())
+        if image.fd >= 0:
+            out["allocated_bytes"] = image.allocated_bytes()
+        return out
 
     return ServedDevice(
         name=name,
@@ -153,7 +222,7 @@ def _served(name: str, image_path: Path, image: DiskImage, disk: Disk) -> Served
         device=disk,
         size=disk.capacity * disk.block_size,
         block_size=disk.block_size,
-        control={"status": lambda args: status()},
+        control=control_ops(disk, medium, status),
         status=status,
         close=disk.close,
     )

@@ -164,14 +164,23 @@ class _Run:
             self.segment(number, segment)
             self.result.segments_processed = number + 1
 
-    def reach(self, index: int, number: int, residue: int) -> tuple[CopyPeer, OpenMedium]:
-        """The CSCD at ``index`` opened, or COPY ABORTED as SPC-4 6.3.3.3 says."""
+    def reach(
+        self, index: int, number: int, residue: int, role: int
+    ) -> tuple[CopyPeer, OpenMedium]:
+        """The CSCD at ``index`` opened, or COPY ABORTED as SPC-4 6.3.3.3 says.
+
+        A disk that is there but has no medium (a removable one emptied)
+        fails the copy as a READ or WRITE to it would: THIRD PARTY DEVICE
+        FAILURE with its NOT READY sense forwarded in ``role``'s place.
+        """
         if index not in self.opened:
             cscd = self.copy_list.cscds[index]
             peer = None
             if cscd.code_set == CODE_SET_BINARY and cscd.designator_type == DESIGNATOR_NAA:
                 peer = self.peers.find(cscd.designator) if cscd.association == 0 else None
             medium = open_medium(peer) if peer is not None else None
+            if peer is not None and medium is None:
+                self.refuse(peer, number, residue, role)
             self.opened[index] = None if peer is None or medium is None else (peer, medium)
         entry = self.opened[index]
         if entry is None:
@@ -181,25 +190,30 @@ class _Run:
             raise CopyAbortedError(INCORRECT_COPY_TARGET_DEVICE_TYPE, number, residue)
         return entry
 
+    def refuse(self, peer: CopyPeer, number: int, residue: int, role: int) -> None:
+        """COPY ABORTED if ``peer`` would refuse a read or write as ``role`` now (SPC-4 6.3.3.3)."""
+        refusal = peer.refusal(self.nexus, write=role == COPY_DESTINATION)
+        if refusal is None:
+            return
+        if refusal.error is None:
+            forwarded = Forwarded(role, Status.RESERVATION_CONFLICT)
+        else:
+            forwarded = forward(role, refusal.error)
+        raise CopyAbortedError(THIRD_PARTY_DEVICE_FAILURE, number, residue, forwarded)
+
     def segment(self, number: int, seg: Segment) -> None:
         blocks = seg.number_of_blocks
-        src_peer, src = self.reach(seg.source, number, blocks)
-        dst_peer, dst = self.reach(seg.destination, number, blocks)
+        src_peer, src = self.reach(seg.source, number, blocks, COPY_SOURCE)
+        dst_peer, dst = self.reach(seg.destination, number, blocks, COPY_DESTINATION)
         unit = dst.block_size if seg.dc else src.block_size
         nbytes = blocks * unit
         if nbytes % src.block_size or nbytes % dst.block_size:
             raise CopyAbortedError(COPY_SEGMENT_GRANULARITY_VIOLATION, number, blocks)
-        for peer, medium, lba, write, source in (
-            (src_peer, src, seg.source_lba, False, COPY_SOURCE),
-            (dst_peer, dst, seg.destination_lba, True, COPY_DESTINATION),
+        for peer, medium, lba, source in (
+            (src_peer, src, seg.source_lba, COPY_SOURCE),
+            (dst_peer, dst, seg.destination_lba, COPY_DESTINATION),
         ):
-            refusal = peer.refusal(self.nexus, write=write)
-            if refusal is not None:
-                if refusal.error is None:
-                    forwarded = Forwarded(source, Status.RESERVATION_CONFLICT)
-                else:
-                    forwarded = forward(source, refusal.error)
-                raise CopyAbortedError(THIRD_PARTY_DEVICE_FAILURE, number, blocks, forwarded)
+            self.refuse(peer, number, blocks, source)
             if lba + (nbytes >> medium.shift) > medium.capacity:
                 error = out_of_range(lba, medium.capacity)
                 raise CopyAbortedError(

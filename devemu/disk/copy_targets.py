@@ -16,7 +16,8 @@ peer goes through the narrow :class:`CopyPeer` interface:
   the file's identity, block length, capacity, whether it is read-only),
   or None when it has no medium;
 - :meth:`CopyPeer.refusal`: whether the peer would refuse a read or a
-  write from this I_T nexus right now (stopped: NOT READY; write
+  write from this I_T nexus right now (stopped, sanitizing or without a
+  medium: NOT READY, as the peer's own readiness check says; write
   protected: DATA PROTECT; a reservation held by another nexus:
   RESERVATION CONFLICT, SPC-5 5.13), as the peer itself would answer;
 - :meth:`CopyPeer.durable`: whether a write must reach stable storage
@@ -54,7 +55,6 @@ from typing import TYPE_CHECKING, Protocol
 from devemu.disk.opcodes import Opcode
 from devemu.scsi.command import Command
 from devemu.scsi.sense import (
-    LOGICAL_UNIT_NOT_READY_INITIALIZING_COMMAND_REQUIRED,
     WRITE_PROTECTED,
     SenseError,
 )
@@ -127,8 +127,10 @@ class LocalPeer:
         spec = disk.commands.get(Opcode.WRITE_16 if write else Opcode.READ_16)
         if spec is not None and disk.reservations.conflict(Command(b"", nexus=nexus), spec):
             return Refusal()
-        if disk.stopped:
-            return Refusal(SenseError(LOGICAL_UNIT_NOT_READY_INITIALIZING_COMMAND_REQUIRED))
+        try:
+            disk.check_ready()
+        except SenseError as err:
+            return Refusal(err)
         if write and disk.write_protected:
             return Refusal(SenseError(WRITE_PROTECTED))
         return None

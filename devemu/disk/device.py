@@ -30,6 +30,7 @@ image move the data with one ``os.preadv``/``os.pwritev``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from devemu.disk.checks import out_of_range
@@ -47,6 +48,7 @@ from devemu.disk.pages import (
     logical_block_provisioning_vpd,
     read_write_error_recovery_page,
 )
+from devemu.disk.sanitize import SANITIZE_COMMANDS, Sanitizer
 from devemu.scsi.block_descriptor import BlockDescriptor
 from devemu.scsi.command import Command
 from devemu.scsi.device import ScsiDevice, VpdProducer
@@ -71,7 +73,9 @@ class Disk(ScsiDevice):
 
     peripheral_type: ClassVar[int] = 0x00
     removable: ClassVar[bool] = False
-    commands: ClassVar[CommandTable] = CommandTable(SPC_COMMANDS, SBC_COMMANDS, COPY_COMMANDS)
+    commands: ClassVar[CommandTable] = CommandTable(
+        SPC_COMMANDS, SBC_COMMANDS, COPY_COMMANDS, SANITIZE_COMMANDS
+    )
     third_party_copy: ClassVar[bool] = True
 
     def __init__(
@@ -99,6 +103,8 @@ class Disk(ScsiDevice):
         #: EXTENDED COPY's reach and held results (:mod:`devemu.disk.copy_offload`).
         self.copy_manager = CopyManager(self)
         self.may_be_not_ready = False
+        #: SANITIZE's state (:mod:`devemu.disk.sanitize`).
+        self.sanitizer = Sanitizer(self)
 
     # --- ScsiDevice hooks -----------------------------------------------------------
 
@@ -128,20 +134,42 @@ class Disk(ScsiDevice):
     @stopped.setter
     def stopped(self, value: bool) -> None:
         self._stopped = value
-        self.may_be_not_ready = value
+        self.may_be_not_ready = True
 
     def check_ready(self) -> None:
+        """A sanitize's state (SBC-4 4.11), then :meth:`check_medium`."""
+        condition = self.sanitizer.condition()
+        if condition is not None:
+            raise condition
+        self.check_medium()
+
+    def check_medium(self) -> None:
         """A stopped unit needs START STOP UNIT with START (SBC-4 4.19, 5.25)."""
         if self.stopped:
             raise SenseError(LOGICAL_UNIT_NOT_READY_INITIALIZING_COMMAND_REQUIRED)
+        # Ready: the dispatcher stops asking until something changes again.
+        self.may_be_not_ready = "commands" in vars(self)
+
+    def use_table(self, table: CommandTable | None) -> None:
+        """Answer from ``table`` instead of the class's (None: the class's again).
+
+        A sanitize installs a table that refuses what SBC-4 4.11 refuses
+        while it runs or after it failed: the per-command path stays the
+        dispatcher's one dictionary look-up.
+        """
+        vars(self).pop("commands", None)
+        if table is not None:
+            vars(self)["commands"] = table
+        self._plain = self.commands.plain
+        self.may_be_not_ready = True
 
     def block_descriptor(self) -> BlockDescriptor:
         """Short/long LBA block descriptor: capacity and block length (SBC-4 6.5.2)."""
         return BlockDescriptor(0, self.capacity, self.block_size)
 
     def mode_device_specific_parameter(self) -> int:
-        """WP for a read-only image, DPOFUA always (SBC-4 6.5.1)."""
-        return (WP if self.read_only else 0) | DPOFUA
+        """WP while write protected, DPOFUA always (SBC-4 6.5.1)."""
+        return (WP if self.write_protected else 0) | DPOFUA
 
     # --- checks shared by the handlers ------------------------------------------------
 
@@ -159,5 +187,10 @@ class Disk(ScsiDevice):
         """Must this write reach stable storage before GOOD? (FUA, or WCE off)."""
         return fua or not self.write_cache
 
+    def set_sanitize_file(self, path: Path | None) -> None:
+        """Keep the sanitize state in ``path``; a sanitize found running there resumes."""
+        self.sanitizer.set_file(path)
+
     def close(self) -> None:
+        self.sanitizer.stop()
         self.image.close()

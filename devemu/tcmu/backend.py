@@ -19,6 +19,7 @@ from typing import Any
 
 from devemu.atomic_file import write_atomic
 from devemu.config import Config
+from devemu.errors import DevemuError
 from devemu.served import ServedDevice
 from devemu.tcmu.channel import UioChannel
 from devemu.tcmu.configfs import (
@@ -41,6 +42,10 @@ from devemu.tcmu.uio import DEFAULT_DEV, DEFAULT_SYSFS, UioDevice, UioName, find
 log = logging.getLogger(__name__)
 
 JOURNAL_NAME = "lio.json"
+
+
+class NoBackstoreYetError(DevemuError):
+    """A device of ``external_backstores`` whose backstore nobody has made yet."""
 
 
 class KernelBackend:
@@ -132,6 +137,12 @@ class KernelBackend:
 
     def attach(self, device: ServedDevice) -> UioChannel:
         uio = self._find_uio(device)
+        if uio is None and device.name in self.config.external_backstores:
+            raise NoBackstoreYetError(
+                f"{device.name}: no backstore with dev_config {SUBTYPE}/{device.name} yet; "
+                "serving it once one is made (targetcli /backstores/user:devemu create "
+                f"... cfgstring={device.name})"
+            )
         if uio is None:
             existing = self.lio.find_backstore(device.name)
             if existing is not None:

@@ -140,6 +140,29 @@ CASES: dict[str, list[object]] = {
         case("folder", "disk info {w}/folder.iso", 1, "{w}/folder.iso: not a regular file"),
         case("odd size", "disk info {w}/junk.iso", 1, "{w}/junk.iso: offset 5000"),
     ],
+    "disk insert": [
+        case("no image", "disk insert d0", 2, "required: image"),
+        case("no daemon", "disk insert d0 {w}/d.img --socket {w}/none.sock", 1, "{w}/none.sock"),
+        case(
+            "refused",
+            "disk insert d0 {w}/d.img --socket {w}/refuse.sock",
+            1,
+            "refused by this daemon",
+        ),
+    ],
+    "disk eject": [
+        case("no device", "disk eject", 2, "required: device"),
+        case("no daemon", "disk eject d0 --socket {w}/none.sock", 1, "{w}/none.sock"),
+    ],
+    "disk protect": [
+        case("no state", "disk protect d0", 2, "required: state"),
+        case("bad state", "disk protect d0 maybe", 2, "invalid choice: 'maybe'"),
+        case("no daemon", "disk protect d0 on --socket {w}/none.sock", 1, "{w}/none.sock"),
+    ],
+    "disk status": [
+        case("no device", "disk status", 2, "required: device"),
+        case("refused", "disk status d0 --socket {w}/refuse.sock", 1, "refused by this daemon"),
+    ],
     "cdrom insert": [
         case("no image", "cdrom insert cd0", 2, "required: image"),
         case(

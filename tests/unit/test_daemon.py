@@ -283,7 +283,10 @@ def test_in_flight_commands_drain_before_the_ring_closes(tmp_path: Path) -> None
     def finish() -> None:
         ring.complete(slow.pending[0], Result())
 
-    timer = threading.Timer(0.2, lambda: daemon._submit(lambda: None, lambda _f: finish()))
+    # A deferred command completes on the thread that owns its ring.
+    worker = daemon.served["s0"].worker
+    assert worker is not None
+    timer = threading.Timer(0.2, lambda: worker.post(finish))
     timer.start()
     daemon.shutdown()
     timer.join()

@@ -103,6 +103,7 @@ def run(daemon: Daemon, backend: SimBackend, name: str, cdb: bytes, length: int 
     handle = backend.sims[name].submit(cdb, data_in_length=length)
     backend.channels[name].kick()
     _until(daemon, lambda: handle.done)
+    daemon.step(0)  # the ring worker's records reach the subscribers on the main thread
     return handle.result
 
 

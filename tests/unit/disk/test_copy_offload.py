@@ -31,6 +31,7 @@ from devemu.disk.copy_results import operating_parameters_data, transfer_count
 from devemu.disk.copy_sense import COPY_DESTINATION, CopyAbortedError, Forwarded
 from devemu.disk.device import Disk
 from devemu.disk.image import DiskImage
+from devemu.disk.removable import RemovableDisk
 from devemu.scsi.command import Command, Status
 from devemu.scsi.identity import Identity
 from devemu.scsi.sense import (
@@ -43,6 +44,7 @@ from devemu.scsi.sense import (
     INVALID_FIELD_IN_PARAMETER_LIST,
     LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE,
     LOGICAL_UNIT_NOT_READY_INITIALIZING_COMMAND_REQUIRED,
+    MEDIUM_NOT_PRESENT,
     PARAMETER_LIST_LENGTH_ERROR,
     THIRD_PARTY_DEVICE_FAILURE,
     TOO_MANY_SEGMENT_DESCRIPTORS,
@@ -911,3 +913,20 @@ def test_parameter_list_in_several_buffers(pair: tuple[Disk, Disk]) -> None:
     answer = execute(a, xcopy_cdb(len(plist)), plist, pieces=5)
     assert answer.status == Status.GOOD, answer.sense.hex()
     assert b.image.read(6, 3) == data[5 * 512 : 8 * 512]
+
+
+def test_destination_without_medium(tmp_path: Path) -> None:
+    """A removable destination with its medium out answers as it would a WRITE: NOT READY."""
+    a = new_disk(tmp_path / "a.img", "COPYA")
+    image = DiskImage(make_image(tmp_path / "b.img", 512), 512)
+    b = RemovableDisk(image, Identity("DEVEMU", "VIRTUAL DISK", "0100", "COPYB"))
+    b.unit_attentions.clear()
+    link_copy_peers([a, b])
+    try:
+        b.eject()
+        answer = xcopy(a, copy_list([cscd(a), cscd(b)], [segment(0, 1, 4, 0, 0)]))
+        forwarded = _aborted(answer, THIRD_PARTY_DEVICE_FAILURE, 0, 4)
+        assert parse_sense(forwarded)[0] == MEDIUM_NOT_PRESENT
+    finally:
+        a.close()
+        b.close()
