@@ -5,11 +5,14 @@ Schema::
     [daemon]                                   # optional
     control_socket = "/run/devemu/control.sock"
     state_dir = "/var/lib/devemu"              # relative paths: against the file's folder
-    fabric = "loopback"                        # "loopback" (tcm_loop LUNs) or "none"
+    fabric = "loopback"                        # "loopback" (tcm_loop LUNs), "iscsi" or "none"
     wwn = "naa.5001405xxxxxxxxx"               # optional tcm_loop target WWN
     cmd_time_out = 30                          # seconds the kernel waits for an answer
     external_backstores = ["disk1"]            # made by targetcli: served when they appear
     ring_workers = 0                           # threads serving rings; 0: one per device
+
+    [iscsi]                                    # with fabric = "iscsi" only:
+    portals = ["127.0.0.1:3260"]               # keys in devemu.iscsi_config
 
     [[disk]]                                   # any number of each family,
     name = "disk0"                             # keys defined by devemu.<family>.config
@@ -56,6 +59,8 @@ from devemu.config_table import (
     folder_problem,
 )
 from devemu.errors import ConfigError
+from devemu.iscsi_config import IscsiSettings, check_secrets
+from devemu.iscsi_config import parse as parse_iscsi
 from devemu.served import ServedDevice
 
 DEFAULT_CONTROL_SOCKET = Path("/run/devemu/control.sock")
@@ -69,8 +74,8 @@ FAMILIES: dict[str, str] = {
     "library": "devemu.changer.config",
 }
 
-Fabric = Literal["loopback", "none"]
-FABRICS: tuple[Fabric, ...] = ("loopback", "none")
+Fabric = Literal["loopback", "iscsi", "none"]
+FABRICS: tuple[Fabric, ...] = ("loopback", "iscsi", "none")
 DAEMON_KEYS = (
     "control_socket",
     "state_dir",
@@ -120,6 +125,8 @@ class Config:
     #: restarted daemon has to come back. Set before the LUN is linked (the
     #: kernel refuses it afterwards).
     cmd_time_out: int = 30
+    #: The ``[iscsi]`` table, with ``fabric = "iscsi"`` only.
+    iscsi: IscsiSettings | None = None
     #: Devices whose backstore someone else makes (``targetcli
     #: /backstores/user:devemu create ... cfgstring=<name>``, or LIO's saved
     #: configuration restored at boot): the daemon creates and links none for
@@ -176,10 +183,11 @@ def parse_text(text: str, path: Path) -> Config:
     if type(ring_workers) is not int or not 0 <= ring_workers <= 1024:
         raise r.error("ring_workers", f"must be a count from 0 to 1024, not {ring_workers!r}")
     config.ring_workers = ring_workers
+    config.iscsi = parse_iscsi(data.pop("iscsi", None), path=path, fabric=config.fabric)
 
     for family, tables in data.items():
         if family not in FAMILIES:
-            known = ", ".join(["daemon", *FAMILIES])
+            known = ", ".join(["daemon", "iscsi", *FAMILIES])
             raise ConfigError(path, family, f"unknown section (known: {known})")
         if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
             raise ConfigError(path, family, f"must be an array of tables: [[{family}]]")
@@ -240,6 +248,7 @@ def check(
 ) -> list[DevicePlan]:
     """The pure pass: check every section and the daemon's places; create nothing."""
     _check_places(config)
+    check_secrets(config.iscsi, config.path)
     plans: list[tuple[Section, DevicePlan]] = []
     names: dict[str, str] = {}
     for section in config.sections:

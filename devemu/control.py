@@ -55,7 +55,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devemu.control_protocol import ControlError, answer, encode, refusal, trace_request
+from devemu.control_protocol import (
+    ControlError,
+    FabricStatus,
+    answer,
+    encode,
+    refusal,
+    trace_request,
+)
 from devemu.served import ServedDevice
 from devemu.trace import Subscriber, TraceFilterError, TraceHub
 
@@ -174,7 +181,7 @@ class _Connection:
                     return encode({"ok": True, "result": {"devices": devices, "queue": limit}})
             except (ControlError, TraceFilterError) as err:
                 return encode(refusal(f"trace: {err}"))
-        return answer(self.server.devices, line)
+        return answer(self.server.devices, line, self.server.fabric_status)
 
     def _stream_waits(self) -> None:
         """Records wait for this stream: write when the client can take them."""
@@ -247,9 +254,12 @@ class ControlServer:
         selector: selectors.BaseSelector,
         limits: Limits | None = None,
         tracing: TraceHub | None = None,
+        fabric_status: FabricStatus | None = None,
     ) -> None:
         self.path = path
         self.devices = devices
+        #: The fabric's part of ``devemu status`` (iSCSI sessions), if any.
+        self.fabric_status = fabric_status
         #: The daemon's trace subscribers; None: the ``trace`` op is refused.
         self.tracing = tracing
         self.selector = selector

@@ -237,14 +237,32 @@ def _request_error(devices: Mapping[str, ServedDevice], request: Any) -> str | N
     return None
 
 
-def dispatch(devices: Mapping[str, ServedDevice], request: Any) -> dict[str, Any]:
+#: The fabric's part of the status of all devices (iSCSI target, sessions), if any.
+FabricStatus = Callable[[], dict[str, Any] | None]
+
+
+def _fabric_status(fabric: FabricStatus | None) -> dict[str, Any]:
+    if fabric is None:
+        return {}
+    try:
+        found = fabric()
+    except Exception:
+        log.exception("fabric status failed")
+        return {}
+    return {"fabric": found} if found is not None else {}
+
+
+def dispatch(
+    devices: Mapping[str, ServedDevice], request: Any, fabric: FabricStatus | None = None
+) -> dict[str, Any]:
     """Answer one decoded request; never raises an ``Exception``."""
     error = _request_error(devices, request)
     if error is not None:
         return refusal(error)
     op, name, args = request["op"], request.get("device"), request.get("args", {})
     if name is None:
-        return {"ok": True, "result": {"devices": [_status_or_error(d) for d in devices.values()]}}
+        every = [_status_or_error(d) for d in devices.values()]
+        return {"ok": True, "result": {"devices": every, **_fabric_status(fabric)}}
     device = devices[name]
     try:
         result = _status(device) if op == STATUS else device.control[op](args)
@@ -288,10 +306,12 @@ def trace_request(line: bytes) -> dict[str, Any] | None:
     return args
 
 
-def answer(devices: Mapping[str, ServedDevice], line: bytes) -> bytes:
+def answer(
+    devices: Mapping[str, ServedDevice], line: bytes, fabric: FabricStatus | None = None
+) -> bytes:
     """The answer line to one request line; never raises an ``Exception``."""
     try:
-        return encode(dispatch(devices, decode(line)))
+        return encode(dispatch(devices, decode(line), fabric))
     except ControlError as err:
         return encode(refusal(str(err)))
     except Exception as err:

@@ -363,7 +363,13 @@ class Daemon:
             for name, item in self.served.items()
         }
         self.tracing.tables = tables_of((n, i.device.device) for n, i in self.served.items())
-        self.control = ControlServer(socket_path, devices, self.selector, tracing=self.tracing)
+        self.control = ControlServer(
+            socket_path,
+            devices,
+            self.selector,
+            tracing=self.tracing,
+            fabric_status=getattr(self.backend, "fabric_status", None),
+        )
         self.ring_watch = self.backend.ring_watch()
         if self.ring_watch is not None:
             self.selector.register(self.ring_watch, selectors.EVENT_READ, self._on_ring_watch)

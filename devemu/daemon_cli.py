@@ -109,6 +109,12 @@ def check_summary(config: config_module.Config) -> str:
     width = max((len(section.key) for section, _ in config.plans), default=0)
     for section, plan in config.plans:
         lines.append(f"  {section.key:<{width}}  {', '.join(plan.names)}: {plan.summary}")
+    if config.iscsi is not None:
+        who = f"{len(config.iscsi.initiators)} initiator(s)" + (
+            ", any other in demo mode" if config.iscsi.allow_any_initiator else ""
+        )
+        portals = ", ".join(str(p) for p in config.iscsi.portals)
+        lines.append(f"  iscsi target {config.iscsi.target} on {portals}; {who}")
     return "\n".join(lines)
 
 
@@ -151,7 +157,22 @@ def _status(args: argparse.Namespace) -> int:
         return 0
     devices = result.get("devices", [])
     print(status_table(devices) if devices else "no devices served")
+    fabric = result.get("fabric")
+    if isinstance(fabric, dict):
+        print(fabric_lines(fabric))
     return 0
+
+
+def fabric_lines(fabric: dict[str, Any]) -> str:
+    """The fabric under the device table: the iSCSI target, then one line per session."""
+    sessions = fabric.get("sessions", [])
+    portals = ", ".join(str(p) for p in fabric.get("portals", []))
+    lines = [f"{fabric.get('fabric', '?')} target {fabric.get('target', '?')} on {portals}"]
+    lines.append(f"  {len(sessions)} session(s)")
+    for session in sessions:
+        address = session.get("address") or "address unknown"
+        lines.append(f"  {session.get('initiator', '?')}  {address}")
+    return "\n".join(lines)
 
 
 def add_parser(subparsers: Any) -> None:

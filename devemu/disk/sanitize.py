@@ -48,9 +48,10 @@ continues after it; writing a block twice is writing it once), and a
 failed one is still failed. With no file the state is not kept.
 
 Where the work runs: with IMMED clear, in the command (the answer is the
-outcome, and the ring that carried the command waits for it: with one
-loop for every device, the others wait too, so a large sanitize is
-best started with IMMED, as ``sg_sanitize`` does by default); with
+outcome, and the ring worker that carried the command waits for it: the
+devices sharing that worker (:mod:`devemu.ring_worker`) wait too, so a
+large sanitize is best started with IMMED, as ``sg_sanitize`` does by
+default); with
 IMMED set the command answers GOOD once the parameters are checked and
 the state is recorded, and :attr:`Sanitizer.background` runs the
 steps: by default a thread of its own, so the ring and the other devices

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from devemu.atomic_file import write_atomic
 from devemu.config import Config
@@ -33,6 +34,7 @@ from devemu.tcmu.configfs import (
     LoopbackFabric,
 )
 from devemu.tcmu.host import ServeError, check_host
+from devemu.tcmu.iscsi import IscsiFabric
 from devemu.tcmu.kmsg import KMSG, RingWatch
 from devemu.tcmu.netlink import DeviceEvent, TcmuCommand, TcmuNetlink
 from devemu.tcmu.uio import DEFAULT_DEV, DEFAULT_SYSFS, UioDevice, UioName, find_devices
@@ -67,13 +69,16 @@ class KernelBackend:
         self.kmsg = kmsg
         self.journal_path = config.state_dir / JOURNAL_NAME
         self.lio = Lio(Configfs(configfs_root), self._load_journal())
-        self.fabric = (
-            LoopbackFabric(self.lio, str(config.state_dir), config.wwn)
-            if config.fabric == "loopback"
-            else None
-        )
+        self.fabric = self._fabric()
         self.backstores: dict[str, Backstore] = {}
         self._replies: dict[str, bool] = {}
+
+    def _fabric(self) -> LoopbackFabric | IscsiFabric | None:
+        if self.config.fabric == "loopback":
+            return LoopbackFabric(self.lio, str(self.config.state_dir), self.config.wwn)
+        if self.config.fabric == "iscsi" and self.config.iscsi is not None:
+            return IscsiFabric(self.lio, self.config.iscsi)
+        return None
 
     def _load_journal(self) -> Journal:
         try:
@@ -97,6 +102,7 @@ class KernelBackend:
     def preflight(self) -> None:
         check_host(self.configfs_root, self.sysfs, fabric=self.config.fabric)
         self.lio.forget_missing()
+        self._forget_other_fabrics()
         # Objects a previous run made for devices no longer configured go now.
         configured = {d.name for d in self.config.devices}
         for owner in reversed(self.lio.journal.owners()):
@@ -105,6 +111,23 @@ class KernelBackend:
                 log.info("removing %s, left by a previous run and no longer configured", owner)
                 self.lio.remove_owner(owner)
         self._save_journal()
+
+    def _forget_other_fabrics(self) -> None:
+        """Remove what a previous run exported on a fabric this configuration does not use."""
+        for name in ("loopback", "iscsi"):
+            if name == self.config.fabric:
+                continue
+            root = self.lio.fs.target / name
+            steps = [s for s in self.lio.journal.steps if Path(s.path).is_relative_to(root)]
+            if steps:
+                log.info("removing %d %s object(s) left by a previous run", len(steps), name)
+                self.lio._undo(steps)
+
+    def fabric_status(self) -> dict[str, Any] | None:
+        """The fabric's part of ``devemu status`` (the iSCSI target and its sessions)."""
+        if isinstance(self.fabric, IscsiFabric):
+            return self.fabric.status()
+        return None
 
     def _find_uio(self, device: ServedDevice) -> UioDevice | None:
         for uio in find_devices(SUBTYPE, sysfs=self.sysfs, dev=self.dev):
@@ -135,6 +158,7 @@ class KernelBackend:
                 hw_block_size=device.block_size,
                 serial=device.device.identity.serial,
                 cmd_time_out=self.config.cmd_time_out,
+                pgr_support=self.config.fabric == "iscsi",
             )
             try:
                 backstore = self.lio.create_backstore(spec)
@@ -154,8 +178,26 @@ class KernelBackend:
                 self.lio.journal.owned(hba_path),
             )
             log.info("%s: attaching to existing %s", device.name, uio.name)
+            self._reservations_by_lio(self.backstores[device.name].path)
         self._replies[str(uio.name)] = self._nl_reply(self.backstores[device.name].path)
         return UioChannel(uio)
+
+    def _reservations_by_lio(self, backstore: Path) -> None:
+        """On iSCSI, LIO must answer reservations: switch an adopted backstore over."""
+        if self.config.fabric != "iscsi":
+            return
+        attr = backstore / "attrib" / "pgr_support"
+        try:
+            if self.lio.fs.read(attr) == "1":
+                return
+            self.lio.fs.write(attr, "1")
+        except LioError as err:
+            raise LioError(
+                backstore,
+                f"reservations would reach devemu, which cannot tell initiators apart ({err}); "
+                "remove the backstore",
+            ) from err
+        log.info("%s: LIO answers reservations from now on (pgr_support=1)", backstore)
 
     def _nl_reply(self, backstore: Path) -> bool:
         attr = backstore / "attrib" / "nl_reply_supported"

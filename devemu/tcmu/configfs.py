@@ -12,9 +12,12 @@ A TCMU backstore is ``core/user_<hba>/<name>``. Before it is enabled its
 ``control`` file takes ``key=value`` options one per write (``dev_config``,
 ``dev_size``, ``hw_block_size``, ``hw_max_sectors``, ``max_data_area_mb``,
 ``nl_reply_supported``); its ``attrib`` folder holds ``pgr_support`` and
-``alua_support`` (set to 0 so PERSISTENT RESERVE, RESERVE/RELEASE and
-REPORT TARGET PORT GROUPS reach the device emulation instead of being
-answered by LIO); writing 1 to ``enable`` registers the UIO device whose
+``alua_support`` (``alua_support`` 0 so that REPORT TARGET PORT GROUPS
+reaches the device emulation; ``pgr_support`` 0 so that PERSISTENT
+RESERVE and RESERVE/RELEASE do too, on a fabric with one I_T nexus, or 1
+on a fabric where several initiators log in: LIO then answers them itself
+and refuses a conflicting command before it reaches the ring, since only
+LIO knows which nexus sent a command); writing 1 to ``enable`` registers the UIO device whose
 ring the daemon serves.
 
 ``nl_reply_supported=-1`` tells the kernel not to wait for a netlink
@@ -198,6 +201,8 @@ class BackstoreSpec:
     max_data_area_mb: int | None = None
     cmd_time_out: int | None = None
     subtype: str = SUBTYPE
+    #: LIO answers PERSISTENT RESERVE and RESERVE/RELEASE (several initiators).
+    pgr_support: bool = False
 
     @property
     def dev_config(self) -> str:
@@ -350,7 +355,7 @@ class Lio:
             self._mkdir(spec.name, path, done)
             for option in spec.control_options():
                 self.fs.write(path / "control", option)
-            self.fs.write(path / "attrib" / "pgr_support", "0")
+            self.fs.write(path / "attrib" / "pgr_support", "1" if spec.pgr_support else "0")
             self.fs.write(path / "attrib" / "alua_support", "0")
             if spec.cmd_time_out is not None:
                 self.fs.write(path / "attrib" / "cmd_time_out", str(spec.cmd_time_out))

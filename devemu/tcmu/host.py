@@ -2,9 +2,10 @@
 
 ``devemu serve`` needs root (it writes configfs and opens ``/dev/uioN``),
 ``target_core_user`` loaded, configfs mounted with LIO initialised under
-it, and for the loopback fabric ``tcm_loop``. The kernel's own view is
-read (``/sys/module/<name>`` exists for a loaded or built-in module,
-``/sys/kernel/config/target/core`` once LIO is up), never a module tree
+it, and the fabric's module (``tcm_loop``, ``iscsi_target_mod``). The
+kernel's own view is read (``/sys/module/<name>`` exists for a loaded or
+built-in module, ``/sys/kernel/config/target/core`` once LIO is up),
+never a module tree
 under ``/lib/modules``, which a built-in module or a custom tree does
 not have.
 """
@@ -53,3 +54,7 @@ def check_host(
         raise ServeError("LIO is not initialised: run `modprobe target_core_user`")
     if fabric == "loopback" and not (sysfs / "module" / "tcm_loop").is_dir():
         raise ServeError("the tcm_loop module is not loaded: run `modprobe tcm_loop`")
+    if fabric == "iscsi" and not (sysfs / "module" / "iscsi_target_mod").is_dir():
+        raise ServeError(
+            "the iscsi_target_mod module is not loaded: run `modprobe iscsi_target_mod`"
+        )

@@ -39,7 +39,7 @@ def test_defaults_and_daemon_table() -> None:
 @pytest.mark.parametrize(
     ("text", "key", "reason"),
     [
-        ('[daemon]\nfabric = "iscsi"\n', "daemon.fabric", "must be one of loopback, none"),
+        ('[daemon]\nfabric = "fc"\n', "daemon.fabric", "must be one of loopback, iscsi, none"),
         ("[daemon]\nstate_dir = 3\n", "daemon.state_dir", "must be a string"),
         ('[daemon]\nsocket = "/x"\n', "daemon.socket", "unknown key"),
         ('[daemon]\nwwn = "naa.123"\n', "daemon.wwn", "naa.5001405"),
@@ -47,7 +47,11 @@ def test_defaults_and_daemon_table() -> None:
         ("[daemon]\ncmd_time_out = 0\n", "daemon.cmd_time_out", "whole seconds from 1 to 3600"),
         ("[daemon]\ncmd_time_out = 2.5\n", "daemon.cmd_time_out", "whole seconds"),
         ("[daemon]\nring_workers = -1\n", "daemon.ring_workers", "a count from 0 to 1024"),
-        ("[[tape]]\nname = 'a'\n", "tape", "unknown section (known: daemon, disk, cdrom, library)"),
+        (
+            "[[tape]]\nname = 'a'\n",
+            "tape",
+            "unknown section (known: daemon, iscsi, disk, cdrom, library)",
+        ),
         ("[disk]\nname = 'a'\n", "disk", "must be an array of tables: [[disk]]"),
     ],
 )

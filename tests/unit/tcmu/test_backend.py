@@ -124,3 +124,55 @@ def test_a_backstore_made_elsewhere_is_not_recreated(kernel: UioKernel, fs: Fake
         backend.recreate(device)
     assert (TARGET / "core/user_0/d0").is_dir()
     assert kernel.removed == []
+
+
+def _iscsi_backend(kernel: UioKernel) -> tuple[KernelBackend, ServedDevice]:
+    from devemu.iscsi_config import IscsiSettings  # noqa: PLC0415
+
+    backend, device = _backend(kernel)
+    backend.config.fabric = "iscsi"
+    backend.config.iscsi = IscsiSettings("iqn.2026-12.org.example:lab", allow_any_initiator=True)
+    backend.fabric = backend._fabric()
+    return backend, device
+
+
+def test_on_iscsi_lio_answers_reservations(kernel: UioKernel) -> None:
+    backend, device = _iscsi_backend(kernel)
+    backend.attach(device)
+    assert ("core/user_0/d0/attrib/pgr_support", "1") in kernel.writes
+    status = backend.fabric_status()
+    assert status is not None and status["target"] == "iqn.2026-12.org.example:lab"
+    loopback, _ = _backend(kernel)
+    assert loopback.fabric_status() is None
+
+
+def test_an_adopted_backstore_is_switched_to_lio_reservations(kernel: UioKernel) -> None:
+    loopback, device = _backend(kernel)
+    loopback.attach(device)
+    pgr = TARGET / "core/user_0/d0/attrib/pgr_support"
+    assert pgr.read_text() == "0"
+    backend, _ = _iscsi_backend(kernel)
+    backend.attach(device)
+    assert pgr.read_text() == "1"
+
+
+def test_an_adopted_backstore_that_keeps_devemu_reservations_is_refused(
+    kernel: UioKernel,
+) -> None:
+    loopback, device = _backend(kernel)
+    loopback.attach(device)
+    backend, _ = _iscsi_backend(kernel)
+    kernel.refuse["pgr_support:1"] = 22
+    with pytest.raises(LioError, match="cannot tell initiators apart"):
+        backend.attach(device)
+
+
+def test_a_previous_runs_loopback_exports_go_when_the_fabric_is_iscsi(kernel: UioKernel) -> None:
+    loopback, device = _backend(kernel)
+    loopback.attach(device)
+    loopback.export(device, 0)
+    assert (TARGET / "loopback").is_dir()
+    backend, _ = _iscsi_backend(kernel)
+    backend._forget_other_fabrics()
+    assert not (TARGET / "loopback").exists()
+    assert (TARGET / "core/user_0/d0").is_dir()
