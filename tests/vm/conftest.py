@@ -25,7 +25,13 @@ Every module that uses the guest must leave it as the boot left it (no
 daemon, LIO object or mount of its own): checked after each module, whose
 teardown fails naming what was left (and removed). A guest that died
 during a module is booted again for the next one. ``vm_session`` still
-boots a guest per call, for modules that need a boot of their own.
+boots a guest per call, for modules that need a boot of their own: those
+whose services the clean check does not see and would outlive a failing
+module, or whose assertions count every LIO object of the guest
+(``test_targetcli_vm``: a system D-Bus daemon, targetcli listing the
+tier's backstores too; ``test_iscsi_vm``: iscsid, the kernel's iSCSI
+sessions and an iSCSI target on the loopback portals), and
+``test_vm_boot``'s checks of ``devemu vm`` itself.
 """
 
 from __future__ import annotations
