@@ -21,6 +21,7 @@ from devemu.changer.elements import ElementBases, ElementLayout, ElementType
 from devemu.config import check_file
 from devemu.errors import ConfigError
 from devemu.personality.model import DECIMAL_DIGITS, SerialFormat
+from devemu.scsi.command import Command
 from devemu.scsi.inquiry import standard_inquiry_data
 from devemu.served import ServedDevice
 
@@ -177,3 +178,33 @@ def test_serial_formats(serial: SerialFormat, names: tuple[str, ...], expected: 
         assert made.startswith("A0C") and made[3:10].isdigit()
     with pytest.raises(ValueError):
         SerialFormat("ABCDEFGHIJ", 10)
+
+
+def test_changing_the_personality_keeps_every_cartridge(tmp_path: Path) -> None:
+    line = 'barcodes = ["E01001L8", "E01002L8"]'
+    served = build(tmp_path, line)
+    changer = served[0].device
+    assert isinstance(changer, MediumChanger)
+    changer.unit_attentions.clear()
+    buf = bytearray(0)
+    # MOVE MEDIUM slot 1 (0400h) -> drive (0100h), the generic addresses.
+    move = bytes.fromhex("a5 00 0001 0400 0100 0000 00 00")
+    assert changer.execute(Command(move, [memoryview(buf)])).status == 0
+    assert changer.library.occupant(0x0100) is not None
+    close(served)
+
+    served = build(tmp_path, f'{line}\npersonality = "ibm-ts3500"')
+    try:
+        changer = served[0].device
+        assert isinstance(changer, MediumChanger)
+        library = changer.library
+        places = {
+            library.occupant(e.address).barcode: e.address  # type: ignore[union-attr]
+            for e in library.layout
+            if library.occupant(e.address) is not None
+        }
+        # The drive is at 0101h now: its cartridge went back to the free first slot.
+        assert places == {"E01001L8": 0x0400, "E01002L8": 0x0401}
+        assert library.drives[0].loaded_path is None
+    finally:
+        close(served)
