@@ -298,6 +298,7 @@ def check(
     names = (name, *(spec[0] for spec in drive_specs))
     summary = (
         f"tape library, {len(drive_specs)} drive(s), {layout.slots} slots, "
+        f"{changer_identity.vendor} {changer_identity.product}, "
         f"{len(barcodes)} configured cartridge(s) in {folder}"
     )
     return DevicePlan(names, summary, build)
