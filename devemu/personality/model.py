@@ -19,6 +19,15 @@ nothing here decides behaviour.
   serial), so a drive personality shapes it;
 - for a drive, its product identification per LTO generation.
 
+Every personality reports the full barcode label as its primary volume
+tag, left-aligned and blank-padded to 32 characters (SMC-3 6.11.8).
+Reporting fewer characters (six: the volser without the media identifier)
+is an operator setting of these libraries (the MSL's "barcode label
+length reported to host", ACSLS's label formats), not part of a product's
+identity, and no default other than the full label was found. The
+SL500's media domain and media type bytes after each descriptor are not
+modelled (:mod:`devemu.personality.stk_sl500`).
+
 Every personality of this package reports the same transport geometry
 page (one transport, no rotation: LTO cartridges are single sided) and
 the same device capabilities page (SMC-3 7.3.4/7.3.5); where a product's
