@@ -1,7 +1,10 @@
 """``ibm-ts3500``: the IBM System Storage TS3500 Tape Library (machine type 3584).
 
-Source: *IBM TS3500 Tape Library SCSI Reference* (the 3584 SCSI reference,
-also published for the TS4500 in IBM Documentation, "SCSI commands"):
+Source: the 3584 Tape Library SCSI reference as IBM Documentation
+publishes it for the 3584 family (the TS4500 "SCSI commands" reference,
+which documents the 3584 command set the TS3500 answers; sections named
+below), and the IBM tape library SCSI reference's READ ELEMENT STATUS
+chapter:
 
 - "Inquiry Standard Data: Valid LUN": vendor ``IBM``, product
   ``03584L22``/``03584L32``/``03584L42`` (the L32 frame is used here),
