@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -179,8 +179,8 @@ class TableReader:
         return resolve_path(base_dir, self.string(field, default))
 
     def identity(self, defaults: Identity) -> Identity:
-        """``vendor``, ``product``, ``revision`` and ``serial`` over ``defaults``."""
-        values = {
+        """``vendor``, ``product``, ``revision`` and ``serial`` over ``defaults`` (style kept)."""
+        values: dict[str, Any] = {
             field: self.string(field, getattr(defaults, field), empty=True)
             for field in IDENTITY_FIELDS
         }
@@ -191,4 +191,4 @@ class TableReader:
                 raise self.error(field, f"{value!r} is not printable ASCII") from None
             except ValueError as err:
                 raise self.error(field, str(err)) from None
-        return Identity(**values)
+        return replace(defaults, **values)

@@ -11,18 +11,24 @@ Schema (keys not listed are refused)::
     # or: barcode_prefix = "E01", count = 10, barcode_start = 1
     #     -> E01001L8 ... E01010L8 (6-character volume serial + LTO media id)
     media_type = "LTO-8"          # media of cartridges the library creates
-    vendor = "DEVEMU"             # the changer's INQUIRY identity (optional)
-    product = "VIRTUAL LIBRARY"
+    personality = "generic"       # or ibm-ts3500, ibm-ts4300, hp-msl, quantum-scalar-i,
+                                  # stk-sl500: identity, INQUIRY, VPD, element addresses
+    vendor = "DEVEMU"             # the changer's INQUIRY identity (optional), default:
+    product = "VIRTUAL LIBRARY"   # the personality's
     revision = "0100"
-    serial = "..."                # default: derived from the name
+    serial = "..."                # default: derived from the name, in the personality's format
 
     [[library.drives]]            # one table per drive (at least one), in element order
     name = "vtl0-drive0"          # the drive's LIO backstore name (required)
     type = "LTO-8"                # drive generation, default LTO-8
+    personality = "generic"       # or ibm-lto, hp-lto
     serial = "..."                # default: derived from the library and drive names
-    vendor = "IBM"                # default IBM / ULT3580-TD<generation>
+    vendor = "IBM"                # default: the personality's (generic: IBM ULT3580-TD<n>)
     product = "ULT3580-TD8"
     revision = "0100"
+
+Personalities are the tables of :mod:`devemu.personality`; an explicit
+``vendor``/``product``/``revision``/``serial`` overrides the personality's.
 
 A configured barcode whose cartridge file (``BARCODE.tape``) is missing is
 created blank. Barcodes are placed only once: a cartridge the operator
@@ -34,11 +40,10 @@ keeps its own state under ``<state_dir>/tape/<drive name>/``.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from devemu.changer.cartridge_store import CartridgeDirectory
 from devemu.changer.device import MediumChanger
@@ -48,6 +53,7 @@ from devemu.changer.library import Library, LibraryError
 from devemu.config_table import DevicePlan, TableReader, file_problem, folder_problem
 from devemu.control_protocol import control_op
 from devemu.errors import ConfigError, DevemuError
+from devemu.personality import DRIVE_PERSONALITIES, LIBRARY_PERSONALITIES
 from devemu.scsi.identity import Identity
 from devemu.served import ServedDevice
 from devemu.tape.cartridge_check import check_cartridge_folder
@@ -69,8 +75,9 @@ LIBRARY_KEYS = (
     "product",
     "revision",
     "serial",
+    "personality",
 )
-DRIVE_KEYS = ("name", "type", "serial", "vendor", "product", "revision")
+DRIVE_KEYS = ("name", "type", "serial", "vendor", "product", "revision", "personality")
 
 #: Barcodes double as file names: letters, digits, '-' and '_', up to 32 (SMC-3 volume tag).
 BARCODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -78,16 +85,19 @@ BARCODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 CHANGER_DEV_SIZE = 1 << 20
 
 DriveFactory = Callable[[Identity, str, Path], TapeDrive]
+T = TypeVar("T")
 
 
 def _default_drive(identity: Identity, drive_type_name: str, state_dir: Path) -> TapeDrive:
     return TapeDrive(identity, drive_type=drive_type_name, state_dir=state_dir)
 
 
-def derived_serial(prefix: str, *names: str) -> str:
-    """A stable serial from names: ``prefix`` + 10 hex digits, upper case."""
-    digest = hashlib.sha256("/".join(names).encode()).hexdigest()[:10].upper()
-    return f"{prefix}{digest}"
+def _personality(r: TableReader, table: dict[str, T]) -> T:
+    """The ``personality`` key's entry of ``table``; ``generic`` when absent."""
+    name = r.string("personality", "generic")
+    if name not in table:
+        raise r.error("personality", f"unknown personality {name!r}: use one of {', '.join(table)}")
+    return table[name]
 
 
 def _barcodes(r: TableReader, media: str) -> list[str]:
@@ -189,21 +199,22 @@ def check(
         medium_type(media)
     except ValueError as err:
         raise r.error("media_type", str(err)) from None
+    personality = _personality(r, LIBRARY_PERSONALITIES)
     drives_table = table.get("drives")
     if not isinstance(drives_table, list) or not drives_table:
         raise r.error("drives", "needs at least one [[library.drives]] table")
+    bases = personality.bases
     try:
         layout = ElementLayout(
             drives=len(drives_table),
-            slots=r.integer("slots", None, 1, 0xFC00),
-            import_export=r.integer("import_export", 0, 0, 0x100),
+            slots=r.integer("slots", None, 1, bases.room(ElementType.STORAGE)),
+            import_export=r.integer("import_export", 0, 0, bases.room(ElementType.IMPORT_EXPORT)),
+            bases=bases,
         )
     except ValueError as err:
         raise r.error("drives", str(err)) from None
     barcodes = _barcodes(r, media)
-    changer_identity = r.identity(
-        Identity("DEVEMU", "VIRTUAL LIBRARY", "0100", derived_serial("LIB", name))
-    )
+    changer_identity = r.identity(personality.identity(name))
 
     drive_specs: list[tuple[str, Identity, str, Path]] = []
     for i, entry in enumerate(drives_table):
@@ -216,9 +227,8 @@ def check(
             generation = drive_type(kind).generation
         except ValueError as err:
             raise d.error("type", str(err)) from None
-        identity = d.identity(
-            Identity("IBM", f"ULT3580-TD{generation}", "0100", derived_serial("", name, drive_name))
-        )
+        drive_personality = _personality(d, DRIVE_PERSONALITIES)
+        identity = d.identity(drive_personality.identity(generation, name, drive_name))
         drive_state = state_dir / "tape" / drive_name
         problem = folder_problem(drive_state)
         if problem:
@@ -288,6 +298,7 @@ def check(
     names = (name, *(spec[0] for spec in drive_specs))
     summary = (
         f"tape library, {len(drive_specs)} drive(s), {layout.slots} slots, "
+        f"{changer_identity.vendor} {changer_identity.product}, "
         f"{len(barcodes)} configured cartridge(s) in {folder}"
     )
     return DevicePlan(names, summary, build)

@@ -7,13 +7,18 @@ transfer elements (the tape drives). Every element has a 16-bit element
 address; each type occupies one contiguous range, reported by the element
 address assignment mode page (SMC-3 7.3.3).
 
-The ranges follow the layout real libraries and mhvtl use, and which mtx,
-the Linux ``ch`` driver and backup software read without surprises::
+Where each range starts is an :class:`ElementBases`; the generic one
+follows the layout real libraries and mhvtl use, and which mtx, the Linux
+``ch`` driver and backup software read without surprises::
 
     medium transport   0x0001
     data transfer      0x0100 ...   (up to 512 drives)
     import/export      0x0300 ...   (up to 256 mail slots)
     storage            0x0400 ...   (up to 64511 slots)
+
+A product personality (:mod:`devemu.personality`) starts them where its
+vendor's manual says. A range may hold as many elements as fit before the
+next range starts (or the end of the 16-bit address space).
 
 Element number ``n`` of a type (1-based, as ``mtx`` and operators count)
 has address ``first + n - 1``.
@@ -48,14 +53,52 @@ _LABELS = {
     ElementType.DATA_TRANSFER: "drive",
 }
 
-TRANSPORT_ADDRESS = 0x0001
-FIRST_DRIVE_ADDRESS = 0x0100
-FIRST_IMPORT_EXPORT_ADDRESS = 0x0300
-FIRST_STORAGE_ADDRESS = 0x0400
+#: Element addresses are 16 bits (SMC-3 6.11.4).
+ADDRESS_SPACE = 0x10000
 
-MAX_DRIVES = FIRST_IMPORT_EXPORT_ADDRESS - FIRST_DRIVE_ADDRESS
-MAX_IMPORT_EXPORT = FIRST_STORAGE_ADDRESS - FIRST_IMPORT_EXPORT_ADDRESS
-MAX_STORAGE = 0x10000 - FIRST_STORAGE_ADDRESS
+
+@dataclass(frozen=True, slots=True)
+class ElementBases:
+    """The first element address of each type (SMC-3 7.3.3 table 107)."""
+
+    transport: int
+    data_transfer: int
+    import_export: int
+    storage: int
+
+    def __post_init__(self) -> None:
+        firsts = [self.transport, self.data_transfer, self.import_export, self.storage]
+        if len(set(firsts)) != len(firsts) or not all(0 <= a < ADDRESS_SPACE for a in firsts):
+            raise ValueError(f"element bases must be four distinct 16-bit addresses: {self}")
+
+    def first(self, type_: ElementType) -> int:
+        return {
+            ElementType.MEDIUM_TRANSPORT: self.transport,
+            ElementType.DATA_TRANSFER: self.data_transfer,
+            ElementType.IMPORT_EXPORT: self.import_export,
+            ElementType.STORAGE: self.storage,
+        }[type_]
+
+    def room(self, type_: ElementType) -> int:
+        """How many elements of ``type_`` fit before the next range starts."""
+        first = self.first(type_)
+        later = [
+            a
+            for a in (self.transport, self.data_transfer, self.import_export, self.storage)
+            if a > first
+        ]
+        return min(later, default=ADDRESS_SPACE) - first
+
+
+#: devemu's own layout (the module docstring's table).
+GENERIC_BASES = ElementBases(
+    transport=0x0001, data_transfer=0x0100, import_export=0x0300, storage=0x0400
+)
+
+TRANSPORT_ADDRESS = GENERIC_BASES.transport
+FIRST_DRIVE_ADDRESS = GENERIC_BASES.data_transfer
+FIRST_IMPORT_EXPORT_ADDRESS = GENERIC_BASES.import_export
+FIRST_STORAGE_ADDRESS = GENERIC_BASES.storage
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,34 +136,36 @@ class ElementLayout:
     """Where every element of one library sits.
 
     ``drives``, ``import_export`` and ``slots`` are counts; there is always
-    exactly one medium transport element.
+    exactly one medium transport element. ``bases`` says where each type
+    starts.
     """
 
     drives: int
     slots: int
     import_export: int = 0
+    bases: ElementBases = GENERIC_BASES
 
     def __post_init__(self) -> None:
-        if not 1 <= self.drives <= MAX_DRIVES:
-            raise ValueError(f"drives must be 1 to {MAX_DRIVES}, not {self.drives}")
-        if not 1 <= self.slots <= MAX_STORAGE:
-            raise ValueError(f"slots must be 1 to {MAX_STORAGE}, not {self.slots}")
-        if not 0 <= self.import_export <= MAX_IMPORT_EXPORT:
-            raise ValueError(
-                f"import_export must be 0 to {MAX_IMPORT_EXPORT}, not {self.import_export}"
-            )
+        for what, count, low, type_ in (
+            ("drives", self.drives, 1, ElementType.DATA_TRANSFER),
+            ("slots", self.slots, 1, ElementType.STORAGE),
+            ("import_export", self.import_export, 0, ElementType.IMPORT_EXPORT),
+        ):
+            high = self.bases.room(type_)
+            if not low <= count <= high:
+                raise ValueError(f"{what} must be {low} to {high}, not {count}")
 
     @property
     def ranges(self) -> tuple[ElementRange, ...]:
         """The four ranges in ascending address order."""
-        return (
-            ElementRange(ElementType.MEDIUM_TRANSPORT, TRANSPORT_ADDRESS, 1),
-            ElementRange(ElementType.DATA_TRANSFER, FIRST_DRIVE_ADDRESS, self.drives),
-            ElementRange(
-                ElementType.IMPORT_EXPORT, FIRST_IMPORT_EXPORT_ADDRESS, self.import_export
-            ),
-            ElementRange(ElementType.STORAGE, FIRST_STORAGE_ADDRESS, self.slots),
-        )
+        counts = {
+            ElementType.MEDIUM_TRANSPORT: 1,
+            ElementType.DATA_TRANSFER: self.drives,
+            ElementType.IMPORT_EXPORT: self.import_export,
+            ElementType.STORAGE: self.slots,
+        }
+        ranges = (ElementRange(t, self.bases.first(t), n) for t, n in counts.items())
+        return tuple(sorted(ranges, key=lambda r: r.first))
 
     def range_of(self, type_: ElementType) -> ElementRange:
         for r in self.ranges:

@@ -6,9 +6,11 @@ first version descriptors of the standards it claims (its
 unless the device type says otherwise), response data format 2, HiSup
 (hierarchical LUNs), CmdQue (command queuing), the identity strings, and
 the version descriptors of the command standard of the device type (its
-class attribute ``version_descriptors``). The answer is 96 bytes; a shorter
-allocation length truncates it and the transport reports the shorter
-data-in length.
+class attribute ``version_descriptors``). The answer is 96 bytes, or as
+long as the identity's :class:`~devemu.scsi.identity.InquiryStyle` says (a
+product personality that answers 36 or 56 bytes, with its own VERSION,
+HISUP and vendor specific bytes); a shorter allocation length truncates
+it and the transport reports the shorter data-in length.
 
 With EVPD the page comes from :mod:`devemu.scsi.vpd`. An optical drive
 that refuses EVPD is shown by Linux as a "scsi-1 drive", so every device
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING
 from construct import BitsInteger, BitStruct, Bytes, Flag, Int8ub, Int16ub, Struct
 
 from devemu.scsi.command import Command
+from devemu.scsi.identity import STANDARD_INQUIRY_LENGTH
 from devemu.scsi.sense import INVALID_FIELD_IN_CDB, SenseError, cdb_field
 from devemu.scsi.vpd import vpd_data
 
@@ -36,7 +39,7 @@ VERSION_SPC5 = 0x07
 VERSION_SPC4 = 0x06
 #: Response data format 2 (SPC-5 6.7.2).
 RESPONSE_DATA_FORMAT = 2
-STANDARD_LENGTH = 96
+STANDARD_LENGTH = STANDARD_INQUIRY_LENGTH
 VERSION_DESCRIPTOR_SLOTS = 8
 
 # Version descriptor values, SPC-5 6.7.2 table 160 ("no version claimed").
@@ -127,20 +130,22 @@ def version_descriptors(device: ScsiDevice) -> list[int]:
 
 
 def standard_inquiry_data(device: ScsiDevice) -> bytes:
-    """Standard INQUIRY data of ``device``, SPC-5 6.7.2."""
+    """Standard INQUIRY data of ``device``, SPC-5 6.7.2, as long as its style says."""
     ident = device.identity
+    style = ident.style
+    version = device.claims.version if style.version is None else style.version
     out: bytes = StandardInquiry.build(
         {
             "peripheral": {"qualifier": 0, "device_type": device.peripheral_type},
             "flags1": {"rmb": device.removable, "lu_cong": False, "reserved": 0},
-            "version": device.claims.version,
+            "version": version,
             "flags3": {
                 "obsolete": 0,
                 "normaca": False,
-                "hisup": True,
+                "hisup": style.hisup,
                 "response_data_format": RESPONSE_DATA_FORMAT,
             },
-            "additional_length": STANDARD_LENGTH - 5,
+            "additional_length": style.length - 5,
             "flags5": {
                 "sccs": False,
                 "acc": False,
@@ -152,7 +157,7 @@ def standard_inquiry_data(device: ScsiDevice) -> bytes:
             "flags6": {
                 "obsolete": False,
                 "encserv": False,
-                "vs": False,
+                "vs": style.vendor_bit,
                 "multip": False,
                 "obsolete2": 0,
             },
@@ -160,14 +165,14 @@ def standard_inquiry_data(device: ScsiDevice) -> bytes:
             "vendor": ident.vendor_bytes(),
             "product": ident.product_bytes(),
             "revision": ident.revision_bytes(),
-            "vendor_specific": bytes(20),
+            "vendor_specific": style.vendor_specific,
             "flags56": 0,
             "reserved57": 0,
             "version_descriptors": version_descriptors(device),
             "reserved": bytes(22),
         }
     )
-    return out
+    return out[: style.length]
 
 
 def inquiry(

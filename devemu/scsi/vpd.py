@@ -7,7 +7,8 @@ SPC builds three pages itself:
 - 0x80 Unit Serial Number (SPC-5 7.7.18): the serial of the identity;
 - 0x83 Device Identification (SPC-5 7.7.6): an NAA IEEE Registered
   Extended designator (binary) and a T10 vendor ID based designator
-  (ASCII: vendor, product, serial), both for the logical unit.
+  (ASCII: vendor, product, serial), both for the logical unit, or those
+  of them the identity's style names.
 
 A device type adds its own pages (Block Limits 0xB0, ...) through the
 ``vpd_pages()`` hook; :func:`vpd_page` frames a page body with the header.
@@ -97,12 +98,28 @@ def unit_serial_number(device: ScsiDevice) -> bytes:
 
 
 def device_identification(device: ScsiDevice) -> bytes:
-    """Device Identification VPD page, SPC-5 7.7.6: NAA and T10 vendor ID designators."""
+    """Device Identification VPD page, SPC-5 7.7.6: the designators the style names.
+
+    ``naa``: NAA IEEE Registered Extended (binary); ``t10``: T10 vendor ID
+    based (ASCII: vendor, product, serial); ``t10-serial``: T10 vendor ID
+    based without the product (vendor, then the serial less a leading copy
+    of the vendor identification).
+    """
     ident = device.identity
-    t10 = ident.vendor_bytes() + ident.product_bytes() + ident.serial.encode()
-    body = designator(CODE_SET_BINARY, DESIGNATOR_NAA, ident.naa) + designator(
-        CODE_SET_ASCII, DESIGNATOR_T10_VENDOR_ID, t10
-    )
+    vendor = ident.vendor_bytes()
+    width = ident.style.t10_serial_width
+    serial = ident.serial.encode().ljust(width)
+    own_serial = ident.serial.encode().removeprefix(vendor).ljust(width)
+    made = {
+        "naa": lambda: designator(CODE_SET_BINARY, DESIGNATOR_NAA, ident.naa),
+        "t10": lambda: designator(
+            CODE_SET_ASCII, DESIGNATOR_T10_VENDOR_ID, vendor + ident.product_bytes() + serial
+        ),
+        "t10-serial": lambda: designator(
+            CODE_SET_ASCII, DESIGNATOR_T10_VENDOR_ID, vendor + own_serial
+        ),
+    }
+    body = b"".join(made[kind]() for kind in ident.style.designators)
     return vpd_page(device.peripheral_type, DEVICE_IDENTIFICATION, body)
 
 

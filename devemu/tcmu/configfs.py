@@ -254,6 +254,16 @@ class Fabric(Protocol):
     def describe(self) -> dict[str, str]: ...
 
 
+def linked_backstore(lun_dir: Path) -> Path | None:
+    """The backstore a fabric's ``lun_N`` directory links (any fabric), or None."""
+    if not lun_dir.is_dir():
+        return None
+    for entry in lun_dir.iterdir():
+        if entry.is_symlink():
+            return Path(os.path.realpath(entry))
+    return None
+
+
 def naa_wwn(seed: str) -> str:
     """A stable NAA-5 WWN in LIO's locally administered range (IEEE id 0x001405)."""
     digest = hashlib.sha256(seed.encode()).hexdigest()[:9]
@@ -416,13 +426,7 @@ class LoopbackFabric:
 
     def linked(self, lun: int) -> Path | None:
         """What ``lun_N`` is linked to, if it exists."""
-        lun_dir = self.lun_dir(lun)
-        if not lun_dir.is_dir():
-            return None
-        for entry in lun_dir.iterdir():
-            if entry.is_symlink():
-                return Path(os.path.realpath(entry))
-        return None
+        return linked_backstore(self.lun_dir(lun))
 
     def export(self, backstore: Backstore, lun: int, owner: str) -> None:
         self.ensure_target()

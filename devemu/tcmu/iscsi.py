@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from devemu.iscsi_config import CLEARED, Initiator, IscsiSettings, read_secret
-from devemu.tcmu.configfs import SUBTYPE, Backstore, Lio, LioError, Step
+from devemu.tcmu.configfs import SUBTYPE, Backstore, Lio, LioError, Step, linked_backstore
 
 log = logging.getLogger(__name__)
 
@@ -182,13 +182,7 @@ class IscsiFabric:
 
     def linked(self, lun: int) -> Path | None:
         """What ``lun_N`` is linked to, if it exists."""
-        lun_dir = self.lun_dir(lun)
-        if not lun_dir.is_dir():
-            return None
-        for entry in lun_dir.iterdir():
-            if entry.is_symlink():
-                return Path(os.path.realpath(entry))
-        return None
+        return linked_backstore(self.lun_dir(lun))
 
     def export(self, backstore: Backstore, lun: int, owner: str) -> None:
         """Link ``backstore`` as LUN ``lun`` and map it, as the same LUN, into every ACL."""

