@@ -1,15 +1,14 @@
 """Library and drive personalities as the guest's tools see them.
 
-One boot serving three libraries: an ``ibm-ts3500`` with an ``hp-lto``
-drive, an ``stk-sl500`` with an ``ibm-lto`` drive and a
-``quantum-scalar-i`` (its 24-byte blank-padded serial and single T10
-designator). ``mtx inquiry``
-and ``sg_inq`` must show each personality's identity (the TS3500's
-56-byte, version 3 INQUIRY data and the SL500's 36 bytes), ``mtx
-status`` and a move must work over the vendors' element addresses
-(drives at 0101h and 01F4h, the SL500's robot at 0000h), and READ
-ELEMENT STATUS with DVCID (``sg_raw``) must name the drive by its own
-personality's identity.
+In the tier's guest, a daemon of its own serves three libraries: an
+``ibm-ts3500`` with an ``hp-lto`` drive, an ``stk-sl500`` with an
+``ibm-lto`` drive and a ``quantum-scalar-i`` (its 24-byte blank-padded
+serial and single T10 designator). ``mtx inquiry`` and ``sg_inq`` must
+show each personality's identity (the TS3500's 56-byte, version 3
+INQUIRY data and the SL500's 36 bytes), ``mtx status`` and a move must
+work over the vendors' element addresses (drives at 0101h and 01F4h, the
+SL500's robot at 0000h), and READ ELEMENT STATUS with DVCID (``sg_raw``)
+must name the drive by its own personality's identity.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ import pytest
 
 from devemu.vm import VmResult
 from devemu.vm.serving import GUEST_DAEMON_TABLE
-from devemu.vm.session import VmSession
+from tests.vm.guest_scripts import GuestScripts
 from tests.vm.vm_helpers import lines, value
 
 pytestmark = pytest.mark.vm
@@ -92,8 +91,8 @@ echo "DONE"
 
 
 @pytest.fixture(scope="module")
-def booted(vm_session: VmSession) -> VmResult:
-    result = vm_session.run(SCRIPT, config_toml=CONFIG, timeout=300)
+def booted(guest_scripts: GuestScripts) -> VmResult:
+    result = guest_scripts.run(SCRIPT, config_toml=CONFIG, timeout=300)
     print(result.output)
     return result
 

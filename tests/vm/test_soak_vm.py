@@ -3,8 +3,8 @@
 A bounded version of the soak of ``bench/vm_fio.py --soak``, in the
 tier's guest: a ``devemu serve`` of its own serves four disks (one ring
 worker each); one fio reads all four sequentially at 1 MiB, queue depth 4
-(every command fills the data area with a whole MiB and rings the doorbell early) for
-:data:`TOGETHER_SECONDS`, then each disk alone for :data:`ALONE_SECONDS`.
+(every command fills the data area with a whole MiB and rings the
+doorbell early) for :data:`TOGETHER_SECONDS`, then each disk alone for :data:`ALONE_SECONDS`.
 No fio job may end with an error, the kernel log must not say "ring is
 broken", every LUN must move data while the others are busy (a ring
 that waits for the others' turn would move little) and the longest
