@@ -15,6 +15,8 @@ Schema (keys not listed are refused)::
     product = "VIRTUAL LIBRARY"
     revision = "0100"
     serial = "..."                # default: derived from the name
+    auto_unload = true            # MOVE MEDIUM out of a loaded drive unloads it first;
+                                  # false: ILLEGAL REQUEST 0x53/0x01 until the host unloads
 
     [[library.drives]]            # one table per drive (at least one), in element order
     name = "vtl0-drive0"          # the drive's LIO backstore name (required)
@@ -69,6 +71,7 @@ LIBRARY_KEYS = (
     "product",
     "revision",
     "serial",
+    "auto_unload",
 )
 DRIVE_KEYS = ("name", "type", "serial", "vendor", "product", "revision")
 
@@ -201,6 +204,7 @@ def check(
     except ValueError as err:
         raise r.error("drives", str(err)) from None
     barcodes = _barcodes(r, media)
+    auto_unload = r.boolean("auto_unload", True)
     changer_identity = r.identity(
         Identity("DEVEMU", "VIRTUAL LIBRARY", "0100", derived_serial("LIB", name))
     )
@@ -262,7 +266,15 @@ def check(
                     path, f"{key}.drives[{i}].name", f"cannot make the drive: {err}"
                 ) from err
         drive_names = [spec[0] for spec in drive_specs]
-        library = Library(name, layout, store, drives, state_path, drive_names=drive_names)
+        library = Library(
+            name,
+            layout,
+            store,
+            drives,
+            state_path,
+            drive_names=drive_names,
+            auto_unload=auto_unload,
+        )
         try:
             library.open(barcodes)
         except (DevemuError, ValueError, OSError) as err:

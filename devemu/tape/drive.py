@@ -114,6 +114,7 @@ class TapeDrive(ScsiDevice):
         #: Bytes written and read since the cartridge was loaded (for its MAM).
         self._load_written = 0
         self._load_read = 0
+        self._unload_recorded = False
         super().__init__(identity)
         self.state_file = state_file(state_dir, identity.serial) if state_dir is not None else None
         if state_dir is not None:
@@ -201,6 +202,18 @@ class TapeDrive(ScsiDevice):
             self._save_state()
         return path
 
+    def robot_unload(self) -> None:
+        """A library's robot unloads the drive before taking its cartridge (SMC-3 6.6).
+
+        What LOAD UNLOAD with LOAD=0 does (SSC-5 7.3): everything written
+        made durable, the tape rewound to BOP, the load's totals written
+        to the MAM (SPC-5 7.4.2.2), the cartridge ejected. MEDIUM REMOVAL
+        PREVENTED while the host prevents removal (SPC-5 6.15); nothing
+        at all for an empty drive or a cartridge already ejected.
+        """
+        if self.medium_state in (MediumState.THREADED, MediumState.HELD):
+            self._apply(MediumEvent.UNLOAD)
+
     def close(self) -> None:
         """Flush and release the cartridge file, keeping it in the drive's state."""
         if self.cartridge is not None:
@@ -249,6 +262,8 @@ class TapeDrive(ScsiDevice):
         self.medium_state = step.target
         if Action.TO_BOP in step.actions:
             self.to_bop()
+        if step.target is MediumState.THREADED:
+            self._unload_recorded = False
         if Action.RECORD_LOAD in step.actions:
             self._load_written = self._load_read = 0
             if self._readable() and not cart.read_only:
@@ -290,9 +305,13 @@ class TapeDrive(ScsiDevice):
         return self.mounted().partitions[self.partition]
 
     def _record_unload(self, cart: Cartridge) -> None:
+        """The load's totals into the MAM, once per load (an ejected cartridge has them)."""
+        if self._unload_recorded:
+            return
         if self._readable() and not cart.read_only and not cart.closed:
             attribute_commands.record_unload(cart, self._load_written, self._load_read)
         self._load_written = self._load_read = 0
+        self._unload_recorded = True
 
     # --- persisted state -------------------------------------------------------------
 
