@@ -237,3 +237,12 @@ def host(tmp_path: Path) -> Host:
     h = Host(drv)
     h.settle()
     return h
+
+
+def test_mam_tapealert_flags_attribute(protected: Host) -> None:
+    """SPC-5 7.4.2.2: TAPEALERT FLAGS (0002h) holds the flags raised during this load."""
+    read_attribute = bytes([0x8C, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x02, 0, 0, 0x10, 0, 0, 0])
+    write_x(protected)
+    data = protected.ok(read_attribute, n=4096)
+    assert data[4:9] == bytes.fromhex("0002 80 0008")
+    assert data[9:17] == bytes.fromhex("0080000000000000")
