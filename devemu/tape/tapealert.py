@@ -14,9 +14,11 @@ top bit of byte 4), followed by four reserved bytes.
 A raised flag is seen in three places:
 
 - the TapeAlert log page (2Eh, SSC-5 8.2, TapeAlert log page): one
-  parameter per flag, value 1 once raised; reading the page sets every
-  flag of it back to zero (SSC-5: the flags are set to zero once the
-  page has been read);
+  parameter per flag, value 1 once raised; reading the page sets the
+  flags back to zero (SSC-5: the flags are set to zero once the page has
+  been read): those whose parameter went to the host, so that reading
+  the header alone to learn the page's length (as sg_logs does) clears
+  nothing;
 - the TapeAlert Response log page (12h, SSC-5 8.2, TapeAlert Response
   log page): the flags as one 64-bit bitmap that reading does not
   clear. A flag stays set there while its condition lasts: the flags of
@@ -50,6 +52,7 @@ MRIE   report
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -156,10 +159,9 @@ class TapeAlerts:
         self.unread.update(flags)
         self.active.update(flags)
 
-    def take_unread(self) -> set[int]:
-        """The flags of log page 2Eh, cleared by this read (SSC-5 4.2, TapeAlert)."""
-        flags, self.unread = self.unread, set()
-        return flags
+    def clear_read(self, codes: Iterable[int]) -> None:
+        """Log page 2Eh parameters ``codes`` went to the host: those flags are cleared."""
+        self.unread.difference_update(codes)
 
     def cartridge_removed(self) -> None:
         """The cartridge left: its own conditions are over (log page 12h)."""
@@ -185,6 +187,9 @@ TapeAlertParameter = Struct(
     "flag" / Int8ub,
 )
 TapeAlertParameters = GreedyRange(TapeAlertParameter)
+#: Bytes before the first parameter of a log page, and of one TapeAlert parameter.
+LOG_PAGE_HEADER = 4
+PARAMETER_LENGTH = TapeAlertParameter.sizeof()
 
 
 def flag_bits(flags: set[int] | frozenset[int]) -> int:

@@ -134,6 +134,30 @@ def test_write_protect_raised_cleared_by_reading_2e(protected: Host) -> None:
     assert active(h) == set()  # it ended with the cartridge
 
 
+def test_only_the_flags_sent_to_the_host_are_cleared(tmp_path: Path) -> None:
+    """A read of the header alone (sg_logs learning the length) clears nothing."""
+    path = tmp_path / "W00002LW.tape"
+    Cartridge.create(path, "W00002LW", "LTO-8", worm=True).close()
+    path.chmod(0o444)
+    drv = TapeDrive(IDENTITY)
+    drv.load(path)
+    h = Host(drv)
+    h.settle()
+    drv.raise_tapealert(tapealert.TapeAlertFlag.WORM_OVERWRITE_ATTEMPTED)
+    write_x(h)
+    header = h.ok([0x4D, 0, 0x6E, 0, 0, 0, 0, 0, 4, 0], n=4)
+    assert header == bytes.fromhex("2e 00 0140")
+    nine = h.ok([0x4D, 0, 0x6E, 0, 0, 0, 0, 0, 4 + 9 * 5, 0], n=4 + 9 * 5)
+    assert nine[-5:] == _param(0x09, 1)
+    assert raised(h) == {0x3B}  # 09h went to the host with the first nine parameters
+    drv.raise_tapealert(tapealert.TapeAlertFlag.WRITE_PROTECT)
+    from_3b = h.ok([0x4D, 0, 0x6E, 0, 0, 0, 0x3B, 0x02, 0, 0], n=512)
+    assert from_3b == bytes.fromhex("2e 00 001e") + b"".join(
+        _param(c, 0) for c in range(0x3B, 0x41)
+    )
+    assert raised(h) == {0x09}  # the parameter pointer skipped it
+
+
 def test_no_removal_on_a_prevented_unload(protected: Host) -> None:
     h = protected
     h.ok([0x1E, 0, 0, 0, 1, 0])
