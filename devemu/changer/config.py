@@ -17,6 +17,8 @@ Schema (keys not listed are refused)::
     product = "VIRTUAL LIBRARY"   # the personality's
     revision = "0100"
     serial = "..."                # default: derived from the name, in the personality's format
+    auto_unload = true            # MOVE MEDIUM out of a loaded drive unloads it first;
+                                  # false: ILLEGAL REQUEST 0x53/0x01 until the host unloads
 
     [[library.drives]]            # one table per drive (at least one), in element order
     name = "vtl0-drive0"          # the drive's LIO backstore name (required)
@@ -76,6 +78,7 @@ LIBRARY_KEYS = (
     "revision",
     "serial",
     "personality",
+    "auto_unload",
 )
 DRIVE_KEYS = ("name", "type", "serial", "vendor", "product", "revision", "personality")
 
@@ -214,6 +217,7 @@ def check(
     except ValueError as err:
         raise r.error("drives", str(err)) from None
     barcodes = _barcodes(r, media)
+    auto_unload = r.boolean("auto_unload", True)
     changer_identity = r.identity(personality.identity(name))
 
     drive_specs: list[tuple[str, Identity, str, Path]] = []
@@ -272,7 +276,15 @@ def check(
                     path, f"{key}.drives[{i}].name", f"cannot make the drive: {err}"
                 ) from err
         drive_names = [spec[0] for spec in drive_specs]
-        library = Library(name, layout, store, drives, state_path, drive_names=drive_names)
+        library = Library(
+            name,
+            layout,
+            store,
+            drives,
+            state_path,
+            drive_names=drive_names,
+            auto_unload=auto_unload,
+        )
         try:
             library.open(barcodes)
         except (DevemuError, ValueError, OSError) as err:

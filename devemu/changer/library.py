@@ -11,11 +11,19 @@ drives follow it.
 
 Moves (SMC-3 6.6 MOVE MEDIUM, 6.3 EXCHANGE MEDIUM) are checked before
 anything changes, in this order: element addresses, source full,
-destination empty, drive readiness. A drive gives its cartridge up only
-when the host has unloaded it (``drive.ejected``); a drive whose host
-still prevents medium removal refuses with MEDIUM REMOVAL PREVENTED, one
-still holding the tape loaded with UNLOAD TAPE FAILURE (ILLEGAL REQUEST
-0x53/0x01, as IBM's LTO libraries report a drive that did not unload).
+destination empty, drive readiness. A drive still holding its cartridge
+loaded is unloaded by the library itself, as modern libraries do
+(``auto_unload``, the default): the drive does what its own LOAD UNLOAD
+with LOAD=0 does (SSC-5 7.3: buffered writes made durable, the tape
+rewound, the load's totals written to the MAM) before the robot takes the
+cartridge. A drive whose host prevents medium removal (PREVENT ALLOW
+MEDIUM REMOVAL to the drive, SPC-5 6.15) refuses with MEDIUM REMOVAL
+PREVENTED (ILLEGAL REQUEST 0x53/0x02, SMC-3 6.6). With ``auto_unload``
+off, a drive gives its cartridge up only once the host has unloaded it
+(``drive.ejected``); until then it refuses with UNLOAD TAPE FAILURE
+(ILLEGAL REQUEST 0x53/0x01, as IBM's LTO libraries report a drive that
+did not unload), for testing software against libraries that need the
+explicit offline.
 Then the drives are driven (``unload`` of a source drive, ``load`` into
 a destination drive, which the drive reports to its host as a new
 medium), and last the inventory is written (see :mod:`.inventory`).
@@ -74,6 +82,10 @@ class TapeDriveLike(Protocol):
     def load(self, path: Path) -> None: ...
 
     def unload(self) -> Path | None: ...
+
+    def robot_unload(self) -> None:
+        """Unload a loaded cartridge as the drive's LOAD UNLOAD with LOAD=0 would."""
+        ...
 
     @property
     def loaded_path(self) -> Path | None: ...
@@ -142,6 +154,7 @@ class Library:
         state_path: Path,
         *,
         drive_names: Sequence[str] = (),
+        auto_unload: bool = True,
     ) -> None:
         if len(drives) != layout.drives:
             raise ValueError(f"{layout.drives} data transfer elements but {len(drives)} drives")
@@ -151,6 +164,8 @@ class Library:
         self.drives = list(drives)
         self.drive_names = list(drive_names) or [f"drive{i + 1}" for i in range(len(drives))]
         self.state_path = state_path
+        #: A move out of a loaded drive unloads it first (else 0x53/0x01 until the host did).
+        self.auto_unload = auto_unload
         self.state = InventoryState()
         #: PREVENT MEDIUM REMOVAL from the host: the mail slots stay locked.
         self.locked = False
@@ -349,7 +364,13 @@ class Library:
             raise MoveError(INVALID_ELEMENT_ADDRESS, "transport")
 
     def _check_release(self, element: Element, role: str) -> None:
-        """A drive gives its cartridge to the robot only once the host unloaded it."""
+        """May the robot take the cartridge out of a drive (SMC-3 6.6, 6.3)?
+
+        An empty or ejected drive gives it up. A loaded one refuses with
+        MEDIUM REMOVAL PREVENTED while its host prevents removal; else
+        it is unloaded by the move itself (``auto_unload``) or refuses
+        with UNLOAD TAPE FAILURE until its host unloads it.
+        """
         if element.type is not ElementType.DATA_TRANSFER:
             return
         drive = self.drive_at(element)
@@ -357,7 +378,8 @@ class Library:
             return
         if drive.removal_prevented:
             raise MoveError(MEDIUM_REMOVAL_PREVENTED, role)
-        raise MoveError(UNLOAD_TAPE_FAILURE_ILLEGAL, role)
+        if not self.auto_unload:
+            raise MoveError(UNLOAD_TAPE_FAILURE_ILLEGAL, role)
 
     def _check_accept(self, element: Element, role: str) -> None:
         """A destination drive must be empty in the inventory and in fact."""
@@ -446,6 +468,7 @@ class Library:
             if element.type is ElementType.DATA_TRANSFER:
                 drive = self.drive_at(element)
                 if drive.loaded_path is not None:
+                    drive.robot_unload()
                     drive.unload()
                     unloaded.append(element)
         done: list[Element] = []

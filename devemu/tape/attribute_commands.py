@@ -33,8 +33,8 @@ from devemu.scsi.sense import (
     param_field,
 )
 from devemu.tape import mam
-from devemu.tape.pages import tapealert_bitmap
 from devemu.tape.records import WHOLE_CARTRIDGE
+from devemu.tape.tapealert import flag_bits
 
 if TYPE_CHECKING:
     from devemu.tape.cartridge import Cartridge
@@ -66,7 +66,7 @@ def computed_attributes(drive: TapeDrive, cart: Cartridge, partition: int) -> li
     stored = sum(
         len(a.value) + mam.ATTRIBUTE_HEADER_LENGTH for a in cart.attributes(partition).values()
     )
-    flags = tapealert_bitmap(frozenset(drive.counters.tapealert))
+    flags = flag_bits(drive.tapealerts.active).to_bytes(8, "big")
     std = mam.standard
     return [
         std(0x0000, max(part.capacity - part.used, 0) // MIB),

@@ -51,10 +51,12 @@ from typing import ClassVar
 
 from devemu.errors import DevemuError
 from devemu.scsi.block_descriptor import BlockDescriptor
+from devemu.scsi.command import Command, Result, Status
 from devemu.scsi.device import LogProducer, ScsiDevice, VpdProducer
 from devemu.scsi.identity import Identity
 from devemu.scsi.inquiry import VERSION_SSC5
 from devemu.scsi.mode_pages import ModePage, no_page_mode_page
+from devemu.scsi.opcodes import Opcode
 from devemu.scsi.sense import (
     CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT_DATA_PROTECT,
     INCOMPATIBLE_MEDIUM_INSTALLED,
@@ -63,13 +65,14 @@ from devemu.scsi.sense import (
     NOT_READY_TO_READY_CHANGE,
     WORM_MEDIUM_OVERWRITE_ATTEMPTED,
     WRITE_PROTECTED,
+    SenseCode,
     SenseError,
     param_field,
 )
 from devemu.scsi.spc import SPC_COMMANDS
 from devemu.scsi.table import CommandTable
 from devemu.scsi.vpd import vpd_page
-from devemu.tape import attribute_commands, log_pages, pages
+from devemu.tape import attribute_commands, log_pages, pages, tapealert
 from devemu.tape.cartridge import Cartridge, PartitionIndex
 from devemu.tape.commands import SSC_COMMANDS
 from devemu.tape.drive_state import DriveState, load_drive_state, save_drive_state, state_file
@@ -78,11 +81,11 @@ from devemu.tape.media import DriveType, drive_type
 from devemu.tape.medium_state import NOT_READY, Action, MediumEvent, MediumState, transition
 from devemu.tape.position_spot import PositionSpot
 from devemu.tape.positioning import Motion
+from devemu.tape.tapealert import TapeAlertFlag, TapeAlerts
 
 SEQUENTIAL_ACCESS_DEVICE = 0x01
-#: TapeAlert flags this drive raises (SSC-5 annex A): 9 write protect.
-TAPEALERT_WRITE_PROTECT = 0x09
-SUPPORTED_TAPEALERTS = frozenset({TAPEALERT_WRITE_PROTECT})
+REQUEST_SENSE = Opcode.REQUEST_SENSE
+LOG_SENSE = Opcode.LOG_SENSE
 
 
 class TapeDrive(ScsiDevice):
@@ -111,9 +114,13 @@ class TapeDrive(ScsiDevice):
         self.buffered_mode = 1
         self.speed = 0
         self.counters = log_pages.TapeCounters()
+        self.tapealerts = TapeAlerts()
+        #: An informational exception waiting for the command MRIE 4h-6h report it on.
+        self._exception_pending = False
         #: Bytes written and read since the cartridge was loaded (for its MAM).
         self._load_written = 0
         self._load_read = 0
+        self._unload_recorded = False
         super().__init__(identity)
         self.state_file = state_file(state_dir, identity.serial) if state_dir is not None else None
         if state_dir is not None:
@@ -201,6 +208,18 @@ class TapeDrive(ScsiDevice):
             self._save_state()
         return path
 
+    def robot_unload(self) -> None:
+        """A library's robot unloads the drive before taking its cartridge (SMC-3 6.6).
+
+        What LOAD UNLOAD with LOAD=0 does (SSC-5 7.3): everything written
+        made durable, the tape rewound to BOP, the load's totals written
+        to the MAM (SPC-5 7.4.2.2), the cartridge ejected. MEDIUM REMOVAL
+        PREVENTED while the host prevents removal (SPC-5 6.15); nothing
+        at all for an empty drive or a cartridge already ejected.
+        """
+        if self.medium_state in (MediumState.THREADED, MediumState.HELD):
+            self._apply(MediumEvent.UNLOAD)
+
     def close(self) -> None:
         """Flush and release the cartridge file, keeping it in the drive's state."""
         if self.cartridge is not None:
@@ -240,6 +259,7 @@ class TapeDrive(ScsiDevice):
         """Move the cartridge as :data:`~devemu.tape.medium_state.TRANSITIONS` says."""
         step = transition(self.medium_state, event)
         if step.ejects and self._prevent:
+            self.raise_tapealert(TapeAlertFlag.NO_REMOVAL)
             raise SenseError(MEDIUM_REMOVAL_PREVENTED)
         cart = self.mounted()
         if Action.SYNCHRONISE in step.actions:
@@ -247,14 +267,88 @@ class TapeDrive(ScsiDevice):
         if Action.RECORD_UNLOAD in step.actions:
             self._record_unload(cart)
         self.medium_state = step.target
+        if step.target in (MediumState.EJECTED, MediumState.EMPTY):
+            self.tapealerts.cartridge_removed()
         if Action.TO_BOP in step.actions:
             self.to_bop()
+        if step.target is MediumState.THREADED:
+            self._unload_recorded = False
         if Action.RECORD_LOAD in step.actions:
             self._load_written = self._load_read = 0
             if self._readable() and not cart.read_only:
                 attribute_commands.record_load(self, cart)
+            self._check_format(cart)
         if Action.ANNOUNCE in step.actions:
             self.unit_attentions.post(NOT_READY_TO_READY_CHANGE)
+
+    def _check_format(self, cart: Cartridge) -> None:
+        """TapeAlert 0Ch for a generation the drive cannot read, 11h for one it cannot write."""
+        if not self.drive_type.can_read(cart.medium):
+            self.raise_tapealert(TapeAlertFlag.UNSUPPORTED_FORMAT)
+        elif not self.drive_type.can_write(cart.medium):
+            self.raise_tapealert(TapeAlertFlag.READ_ONLY_FORMAT)
+
+    # --- TapeAlert and informational exceptions ------------------------------------------
+
+    def raise_tapealert(self, *flags: TapeAlertFlag) -> None:
+        """Raise TapeAlert ``flags`` and report the informational exception as MRIE says.
+
+        SSC-5 4.2 (TapeAlert) and SPC-5 7.5 (Informational Exceptions
+        Control mode page); see :mod:`devemu.tape.tapealert`.
+        """
+        self.tapealerts.raise_flags(*flags)
+        mrie = self._mrie()
+        if mrie == tapealert.MRIE_UNIT_ATTENTION:
+            code = tapealert.exception_sense(mrie)
+            assert code is not None
+            self.unit_attentions.post(code)
+        elif tapealert.exception_sense(mrie) is not None:
+            self._exception_pending = True
+
+    def _mrie(self) -> int:
+        page = self.mode_pages.get(pages.INFORMATIONAL_EXCEPTIONS_PAGE)
+        return tapealert.report_mode(bytes(page.current)) if page is not None else 0
+
+    def execute(self, cmd: Command) -> Result:
+        """The SPC dispatcher, then what a command's outcome changes in TapeAlert.
+
+        The flags of log page 2Eh that went to the host are cleared
+        (SSC-5 4.2, TapeAlert: cleared once read; a read of the header
+        alone, as sg_logs makes to learn the length, clears nothing); a
+        pending informational exception is reported (SPC-5 7.5, MRIE).
+        """
+        result = super().execute(cmd)
+        if cmd.cdb[0] == LOG_SENSE and result.status is Status.GOOD:
+            self._tapealert_page_read(cmd.cdb, result.data_in_length or 0)
+        if self._exception_pending:
+            return self._report_exception(cmd, result)
+        return result
+
+    def _tapealert_page_read(self, cdb: bytes, transferred: int) -> None:
+        if cdb[2] & 0x3F != tapealert.TAPEALERT_LOG_PAGE:
+            return
+        first = max(1, int.from_bytes(cdb[5:7], "big"))
+        whole = max(0, transferred - tapealert.LOG_PAGE_HEADER) // tapealert.PARAMETER_LENGTH
+        self.tapealerts.clear_read(range(first, first + whole))
+
+    def _report_exception(self, cmd: Command, result: Result) -> Result:
+        """MRIE 4h/5h: CHECK CONDITION on a command that ended GOOD; 6h: REQUEST SENSE data."""
+        mrie = self._mrie()
+        code = tapealert.exception_sense(mrie)
+        if code is None or mrie == tapealert.MRIE_UNIT_ATTENTION:
+            self._exception_pending = False
+            return result
+        if result.status is not Status.GOOD:
+            return result
+        if mrie == tapealert.MRIE_ON_REQUEST:
+            if cmd.cdb[0] != REQUEST_SENSE or not _reports_no_sense(cmd, result):
+                return result
+            self._exception_pending = False
+            sense = SenseError(code).sense_bytes(descriptor=bool(cmd.cdb[1] & 1))
+            return Result(Status.GOOD, b"", cmd.data_in(sense, cmd.cdb[4]))
+        self._exception_pending = False
+        sense = SenseError(code).sense_bytes(descriptor=self.descriptor_sense)
+        return Result(Status.CHECK_CONDITION, sense, result.data_in_length)
 
     @staticmethod
     def _same(a: Path, b: Path) -> bool:
@@ -290,9 +384,13 @@ class TapeDrive(ScsiDevice):
         return self.mounted().partitions[self.partition]
 
     def _record_unload(self, cart: Cartridge) -> None:
+        """The load's totals into the MAM, once per load (an ejected cartridge has them)."""
+        if self._unload_recorded:
+            return
         if self._readable() and not cart.read_only and not cart.closed:
             attribute_commands.record_unload(cart, self._load_written, self._load_read)
         self._load_written = self._load_read = 0
+        self._unload_recorded = True
 
     # --- persisted state -------------------------------------------------------------
 
@@ -423,7 +521,8 @@ class TapeDrive(ScsiDevice):
         return vpd_page(SEQUENTIAL_ACCESS_DEVICE, pages.MANUFACTURER_SERIAL, body)
 
     def _vpd_tapealerts(self) -> bytes:
-        body = bytes(4) + pages.tapealert_bitmap(SUPPORTED_TAPEALERTS)
+        """TapeAlert Supported Flags (SSC-5 8.4.4): the flags of :data:`tapealert.SUPPORTED`."""
+        body = tapealert.supported_flags_body(tapealert.SUPPORTED)
         return vpd_page(SEQUENTIAL_ACCESS_DEVICE, pages.TAPEALERT_SUPPORTED_FLAGS, body)
 
     def log_pages(self) -> dict[int, LogProducer]:
@@ -435,7 +534,12 @@ class TapeDrive(ScsiDevice):
                 log_pages.READ_ERROR_COUNTER, self.counters.bytes_read
             ),
             log_pages.SEQUENTIAL_ACCESS_DEVICE: self._log_sequential,
-            log_pages.TAPEALERT: self._log_tapealert,
+            tapealert.TAPEALERT_RESPONSE_LOG_PAGE: lambda: tapealert.response_log_page(
+                self.tapealerts.active
+            ),
+            tapealert.TAPEALERT_LOG_PAGE: lambda: tapealert.tapealert_log_page(
+                self.tapealerts.unread
+            ),
             log_pages.TAPE_CAPACITY: self._log_capacity,
         }
 
@@ -450,11 +554,6 @@ class TapeDrive(ScsiDevice):
         return log_pages.sequential_access_page(
             self.counters, used=used, early_warning=ew, margin=margin, position_bytes=here
         )
-
-    def _log_tapealert(self) -> bytes:
-        page = log_pages.tapealert_page(self.counters.tapealert)
-        self.counters.tapealert.clear()
-        return page
 
     def _log_capacity(self) -> bytes:
         cart = self.cartridge
@@ -473,7 +572,7 @@ class TapeDrive(ScsiDevice):
         """DATA PROTECT unless the cartridge may be written (SSC-5 4.2.13)."""
         cart = self.mounted()
         if cart.read_only:
-            self.counters.tapealert.add(TAPEALERT_WRITE_PROTECT)
+            self.raise_tapealert(TapeAlertFlag.WRITE_PROTECT)
             raise SenseError(WRITE_PROTECTED)
         if not self.drive_type.can_write(cart.medium):
             raise SenseError(CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT_DATA_PROTECT)
@@ -484,7 +583,23 @@ class TapeDrive(ScsiDevice):
             return
         trailing = len(part.filemarks) - bisect_left(part.filemarks, position)
         if trailing != part.eod - position:
-            raise SenseError(WORM_MEDIUM_OVERWRITE_ATTEMPTED)
+            self.refuse_worm_overwrite()
+
+    def refuse_worm_overwrite(self) -> None:
+        """DATA PROTECT, WORM MEDIUM - OVERWRITE ATTEMPTED, and TapeAlert 3Bh (SSC-5 4.2.22)."""
+        self.raise_tapealert(TapeAlertFlag.WORM_OVERWRITE_ATTEMPTED)
+        raise SenseError(WORM_MEDIUM_OVERWRITE_ATTEMPTED)
+
+    def medium_error(self, code: SenseCode, failure: TapeAlertFlag, err: OSError) -> SenseError:
+        """MEDIUM ERROR for a cartridge file that refused a read or a write (SSC-5 4.2).
+
+        TapeAlert 03h (hard error), 04h (media) and ``failure`` (05h read
+        failure, 06h write failure), as a drive reports an unrecoverable
+        error it puts down to the medium.
+        """
+        self.log.error("cartridge %s: %s", self._path, err)
+        self.raise_tapealert(TapeAlertFlag.HARD_ERROR, TapeAlertFlag.MEDIA, failure)
+        return SenseError(code)
 
     def in_early_warning(self, part: PartitionIndex) -> bool:
         return part.used > part.capacity - early_warning_margin(part.capacity)
@@ -539,3 +654,16 @@ def _drive_type(name: str) -> DriveType:
         return drive_type(name)
     except ValueError as err:
         raise DevemuError(str(err)) from None
+
+
+def _reports_no_sense(cmd: Command, result: Result) -> bool:
+    """Did REQUEST SENSE report NO SENSE (no unit attention or not-ready condition first)?"""
+    n = result.data_in_length or 0
+    if n < 3 or not cmd.iov:
+        return False
+    first = cmd.iov[0]
+    if len(first) < 3:
+        return False
+    descriptor = first[0] & 0x7F in (0x72, 0x73)
+    key = first[1] if descriptor else first[2]
+    return key & 0x0F == 0

@@ -13,7 +13,6 @@ from devemu.scsi.command import Command
 from devemu.scsi.sense import (
     INVALID_FIELD_IN_CDB,
     POSITION_PAST_BEGINNING_OF_MEDIUM,
-    WORM_MEDIUM_OVERWRITE_ATTEMPTED,
     SenseError,
     cdb_field,
 )
@@ -38,7 +37,7 @@ def format_medium(drive: TapeDrive, cmd: Command, format: int) -> None:
     if drive.partition != 0 or drive.position != 0:
         raise SenseError(POSITION_PAST_BEGINNING_OF_MEDIUM)
     if cart.worm and any(p.eod for p in cart.partitions):
-        raise SenseError(WORM_MEDIUM_OVERWRITE_ATTEMPTED)
+        drive.refuse_worm_overwrite()
     if fmt == 0:
         layout = [cart.capacity]
     else:

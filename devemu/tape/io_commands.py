@@ -6,7 +6,9 @@ between the command's buffers and the cartridge file with ``preadv`` and
 window of them (:func:`window`), never copied. A read that stops early
 reports FILEMARK (NO SENSE, FILEMARK bit), end of data (BLANK CHECK) or
 an incorrect length (ILI), each with INFORMATION = the residue; a write
-past early warning reports END OF PARTITION/MEDIUM DETECTED with EOM.
+past early warning reports END OF PARTITION/MEDIUM DETECTED with EOM. A
+cartridge file that refuses a read or a write (an I/O error of the
+host) is a MEDIUM ERROR with the TapeAlert flags of a hard error.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ from devemu.scsi.sense import (
     FILEMARK_DETECTED,
     INVALID_FIELD_IN_CDB,
     NO_ADDITIONAL_SENSE,
+    UNRECOVERED_READ_ERROR,
     VOLUME_OVERFLOW_END_OF_PARTITION,
-    WORM_MEDIUM_OVERWRITE_ATTEMPTED,
+    WRITE_ERROR,
     SenseError,
     cdb_field,
 )
 from devemu.tape.cartridge import FILEMARK, Cartridge, PartitionIndex
 from devemu.tape.limits import MAXIMUM_BLOCK_LENGTH, early_warning_margin
+from devemu.tape.tapealert import TapeAlertFlag
 
 if TYPE_CHECKING:
     from devemu.tape.drive import TapeDrive
@@ -76,7 +80,10 @@ def read6(
     iov = cmd.iov
     if len(iov) != 1 or block > length or len(iov[0]) != block:
         iov = window(iov, 0, min(block, length))
-    n = cart.read_block(drive.partition, pos, iov)
+    try:
+        n = cart.read_block(drive.partition, pos, iov)
+    except OSError as err:
+        raise drive.medium_error(UNRECOVERED_READ_ERROR, TapeAlertFlag.READ_FAILURE, err) from None
     drive.count_read(block, n)
     if block == length:
         return n
@@ -99,7 +106,11 @@ def _read_fixed(
             if block == FILEMARK:
                 pos += 1
                 raise SenseError(FILEMARK_DETECTED, filemark=True, information=count - done)
-            cart.read_block(drive.partition, pos, window(cmd.iov, done * size, size))
+            try:
+                cart.read_block(drive.partition, pos, window(cmd.iov, done * size, size))
+            except OSError as err:
+                failure = TapeAlertFlag.READ_FAILURE
+                raise drive.medium_error(UNRECOVERED_READ_ERROR, failure, err) from None
             pos += 1
             drive.count_read(block, 0)
             if block != size:
@@ -141,7 +152,10 @@ def write6(drive: TapeDrive, cmd: Command, fixed: int, transfer_length: int) -> 
                 eom=True,
                 information=(count - k) if fixed else length,
             )
-        cart.write_block(drive.partition, pos, window(cmd.iov, k * size, size))
+        try:
+            cart.write_block(drive.partition, pos, window(cmd.iov, k * size, size))
+        except OSError as err:
+            raise drive.medium_error(WRITE_ERROR, TapeAlertFlag.WRITE_FAILURE, err) from None
         drive.seek(pos + 1)
         drive.count_written(size)
     if drive.buffered_mode == 0:
@@ -191,7 +205,7 @@ def erase6(drive: TapeDrive, cmd: Command) -> None:
     cart = drive.mounted()
     part = cart.partitions[drive.partition]
     if cart.worm and drive.position < part.eod:
-        raise SenseError(WORM_MEDIUM_OVERWRITE_ATTEMPTED)
+        drive.refuse_worm_overwrite()
     if drive.position < part.eod:
         cart.erase(drive.partition, drive.position)
     cart.flush()

@@ -4,21 +4,20 @@
   7.3.16): no errors ever, but the bytes processed are real;
 - 0x0C sequential-access device (SSC-5 8.2.3): bytes from and to the
   initiator and to and from the medium, capacities in megabytes;
-- 0x2E TapeAlert (SSC-5 8.2.5): 64 one-byte flags, cleared once read;
+- 0x12 TapeAlert response and 0x2E TapeAlert: :mod:`devemu.tape.tapealert`;
 - 0x31 tape capacity (vendor specific, as LTO drives report it):
   remaining and maximum capacity of partitions 0 and 1 in megabytes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from devemu.scsi.log_sense import log_page, log_parameter
 
 WRITE_ERROR_COUNTER = 0x02
 READ_ERROR_COUNTER = 0x03
 SEQUENTIAL_ACCESS_DEVICE = 0x0C
-TAPEALERT = 0x2E
 TAPE_CAPACITY = 0x31
 
 #: Counter parameters use FORMAT AND LINKING 00b (bounded data counter).
@@ -35,7 +34,6 @@ class TapeCounters:
     bytes_to_host: int = 0
     bytes_written: int = 0
     bytes_read: int = 0
-    tapealert: set[int] = field(default_factory=set)
 
     def reset(self) -> None:
         self.bytes_from_host = self.bytes_to_host = 0
@@ -76,14 +74,6 @@ def sequential_access_page(
     )
     params += log_parameter(0x0100, bytes(8), _COUNTER)
     return log_page(SEQUENTIAL_ACCESS_DEVICE, params)
-
-
-def tapealert_page(flags: set[int]) -> bytes:
-    """SSC-5 8.2.5: one parameter per flag 0001h-0040h, value 1 when set."""
-    params = b"".join(
-        log_parameter(code, bytes([1 if code in flags else 0])) for code in range(1, 65)
-    )
-    return log_page(TAPEALERT, params)
 
 
 def tape_capacity_page(remaining: list[int], maximum: list[int]) -> bytes:

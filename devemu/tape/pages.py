@@ -394,11 +394,3 @@ SequentialAccessCapabilities = Struct(
     "flags" / BitStruct(Padding(5), "tsmc" / Flag, "wrtm" / Flag, "worm" / Flag),
     Padding(1),
 )
-
-
-def tapealert_bitmap(flags: frozenset[int]) -> bytes:
-    """64 TapeAlert flags as a bitmap, flag 1 in the top bit of byte 0 (SSC-5 8.4.4)."""
-    value = 0
-    for f in flags:
-        value |= 1 << (64 - f)
-    return value.to_bytes(8, "big")

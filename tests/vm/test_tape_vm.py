@@ -33,6 +33,7 @@ import_export = 1
 barcode_prefix = "E01"
 count = 4
 serial = "VMLIB00001"
+auto_unload = false
 
 [[library.drives]]
 name = "vtl0-d0"

@@ -98,11 +98,43 @@ def test_transport_address_zero_means_the_default(changer: MediumChanger) -> Non
     assert changer.library.state.occupants[SLOT4].source == SLOT1
 
 
-def test_drive_to_slot_needs_the_host_to_unload_first(
+def test_drive_to_slot_unloads_the_drive_itself(
     changer: MediumChanger, drives: list[FakeDrive]
 ) -> None:
+    """SMC-3 6.6: the library unloads a loaded drive as its own UNLOAD would, then moves."""
+    ok(changer, move(SLOT1, DRIVE1))
+    assert not drives[0].ejected
+    ok(changer, move(DRIVE1, SLOT1))
+    assert drives[0].robot_unloads == 1
+    assert drives[0].loaded_path is None
+    assert where(changer)[SLOT1] == "E01001L8"
+    assert changer.library.state.occupants[SLOT1].source == DRIVE1
+
+
+def test_drive_to_slot_refused_while_the_drive_prevents_removal(
+    changer: MediumChanger, drives: list[FakeDrive]
+) -> None:
+    """PREVENT ALLOW MEDIUM REMOVAL on the drive: MEDIUM REMOVAL PREVENTED (0x53/0x02)."""
+    ok(changer, move(SLOT1, DRIVE1))
+    drives[0].removal_prevented = True
+    fails(changer, move(DRIVE1, SLOT1), MEDIUM_REMOVAL_PREVENTED, 4)
+    fails(changer, exchange(DRIVE1, SLOT2, SLOT4), MEDIUM_REMOVAL_PREVENTED, 4)
+    fails(changer, exchange(SLOT2, DRIVE1, SLOT4), MEDIUM_REMOVAL_PREVENTED, 6)
+    assert drives[0].robot_unloads == 0
+    assert where(changer)[DRIVE1] == "E01001L8"
+    assert drives[0].loaded_path is not None
+    drives[0].removal_prevented = False
+    ok(changer, move(DRIVE1, SLOT1))
+    assert where(changer)[SLOT1] == "E01001L8"
+
+
+def test_without_auto_unload_the_host_must_unload_first(tmp_path: Path) -> None:
+    """``auto_unload = false``: UNLOAD TAPE FAILURE (0x53/0x01) until the host unloads."""
+    drives = [FakeDrive("DRV0000001"), FakeDrive("DRV0000002")]
+    changer = make_changer(tmp_path, fake_drives=drives, auto_unload=False)
     ok(changer, move(SLOT1, DRIVE1))
     fails(changer, move(DRIVE1, SLOT1), UNLOAD_TAPE_FAILURE_ILLEGAL, 4)
+    fails(changer, exchange(SLOT2, DRIVE1, SLOT4), UNLOAD_TAPE_FAILURE_ILLEGAL, 6)
     drives[0].removal_prevented = True
     fails(changer, move(DRIVE1, SLOT1), MEDIUM_REMOVAL_PREVENTED, 4)
     assert where(changer)[DRIVE1] == "E01001L8"
@@ -110,6 +142,7 @@ def test_drive_to_slot_needs_the_host_to_unload_first(
     drives[0].removal_prevented = False
     drives[0].host_unload()
     ok(changer, move(DRIVE1, SLOT1))
+    assert drives[0].robot_unloads == 0
     assert drives[0].loaded_path is None
     assert where(changer)[SLOT1] == "E01001L8"
     assert changer.library.state.occupants[SLOT1].source == DRIVE1
@@ -229,9 +262,8 @@ def test_exchange_into_a_third_element(changer: MediumChanger) -> None:
 
 def test_exchange_with_a_drive(changer: MediumChanger, drives: list[FakeDrive]) -> None:
     ok(changer, move(SLOT1, DRIVE1))
-    fails(changer, exchange(SLOT2, DRIVE1, SLOT4), UNLOAD_TAPE_FAILURE_ILLEGAL, 6)
-    drives[0].host_unload()
     ok(changer, exchange(SLOT2, DRIVE1, SLOT4))
+    assert drives[0].robot_unloads == 1
     assert drives[0].loaded_path is not None
     assert drives[0].loaded_path.name == "E01002L8.tape"
     assert where(changer)[SLOT4] == "E01001L8"

@@ -187,6 +187,11 @@ def test_media_type_picks_the_barcode_suffix(tmp_path: Path) -> None:
             "no room",
         ),
         (("count = 3", "count = 1000"), "library[0].count", "more than 3 digits"),
+        (
+            ("count = 3", 'count = 3\nauto_unload = "no"'),
+            "library[0].auto_unload",
+            "must be true or false",
+        ),
         (("count = 3", 'count = 3\nbarcodes = ["X"]'), "library[0].barcodes", "either"),
         (
             ("count = 3", 'count = 3\nmedia_type = "LTO-2"'),
@@ -217,6 +222,13 @@ def test_refusals(tmp_path: Path, change: tuple[str, str], key: str, reason: str
         build(tmp_path, text)
     assert info.value.key == key
     assert info.value.path == tmp_path / "devemu.toml"
+
+
+@pytest.mark.parametrize("line,expected", [("", True), ("auto_unload = false\n", False)])
+def test_auto_unload(tmp_path: Path, line: str, expected: bool) -> None:
+    changer = build(tmp_path, line + BASIC)[0].device
+    assert isinstance(changer, MediumChanger)
+    assert changer.library.auto_unload is expected
 
 
 def test_library_needs_drives(tmp_path: Path) -> None:

@@ -16,11 +16,15 @@ from devemu.changer.device import MediumChanger
 from devemu.scsi.command import Command, Result, Status
 from devemu.scsi.device import ScsiDevice
 from devemu.scsi.sense import (
+    MEDIUM_NOT_PRESENT,
+    MEDIUM_REMOVAL_PREVENTED,
     NOT_READY_TO_READY_CHANGE,
     UNLOAD_TAPE_FAILURE_ILLEGAL,
     parse_sense,
 )
 from devemu.served import ServedDevice
+from devemu.tape.cartridge import Cartridge
+from devemu.tape.cartridge_check import check_cartridge_folder
 from devemu.tape.drive import TapeDrive
 
 CONFIG = """
@@ -35,9 +39,9 @@ serial = "HU00000001"
 """
 
 
-def serve(tmp_path: Path) -> list[ServedDevice]:
+def serve(tmp_path: Path, extra: str = "") -> list[ServedDevice]:
     return from_config(
-        tomllib.loads(CONFIG),
+        tomllib.loads(extra + CONFIG),
         path=tmp_path / "devemu.toml",
         key="library[0]",
         base_dir=tmp_path,
@@ -74,7 +78,7 @@ def read(drive: TapeDrive, length: int) -> bytes:
 
 
 def test_robot_load_write_unload_and_restart(tmp_path: Path) -> None:
-    changer_served, drive_served = serve(tmp_path)
+    changer_served, drive_served = serve(tmp_path, "auto_unload = false\n")
     changer = changer_served.device
     drive = drive_served.device
     assert isinstance(changer, MediumChanger)
@@ -117,3 +121,48 @@ def test_robot_load_write_unload_and_restart(tmp_path: Path) -> None:
     assert read(drive2, 100) == b"first record"
     result, _ = run(drive2, bytes([0x08, 0, 0, 0, 100, 0]), length=100)
     assert parse_sense(result.sense)[1]["filemark"]
+
+
+PREVENT = bytes.fromhex("1e 00 00 00 01 00")
+ALLOW = bytes.fromhex("1e 00 00 00 00 00")
+
+
+def test_move_out_of_a_loaded_drive_unloads_it(tmp_path: Path) -> None:
+    """SMC-3 6.6 with SSC-5 7.3: the move does the drive's UNLOAD, then takes the cartridge."""
+    changer_served, drive_served = serve(tmp_path)
+    changer, drive = changer_served.device, drive_served.device
+    assert isinstance(drive, TapeDrive)
+    changer.unit_attentions.clear()
+    good(changer, MOVE_SLOT1_TO_DRIVE)
+    drive.unit_attentions.clear()
+    write(drive, b"r" * 2_500_000)  # buffered: durable only once synchronised
+    assert drive.position == 1
+
+    good(drive, PREVENT)
+    result, _ = run(changer, MOVE_DRIVE_TO_SLOT1)
+    assert parse_sense(result.sense)[0] == MEDIUM_REMOVAL_PREVENTED
+    assert parse_sense(result.sense)[1]["sense_key_specific"] == bytes([0xC0, 0, 4])
+    assert drive.loaded_barcode == "E01001L8" and not drive.ejected
+    good(drive, ALLOW)
+
+    good(changer, MOVE_DRIVE_TO_SLOT1)
+    assert drive.loaded_path is None
+    result, _ = run(drive, TUR)
+    assert parse_sense(result.sense)[0] == MEDIUM_NOT_PRESENT
+    occupants = changer.library.state.occupants  # type: ignore[attr-defined]
+    assert occupants[0x400].barcode == "E01001L8"
+    assert check_cartridge_folder(tmp_path / "tapes") == []
+    cart = Cartridge.open(tmp_path / "tapes" / "E01001L8.tape", read_only=True)
+    try:
+        assert cart.partitions[0].eod == 1
+        attrs = cart.attributes(0)
+        assert int.from_bytes(attrs[0x0003].value, "big") == 1  # loads
+        assert int.from_bytes(attrs[0x0220].value, "big") == 2  # MB written in its life
+        assert int.from_bytes(attrs[0x0222].value, "big") == 2  # MB written in the last load
+    finally:
+        cart.close()
+
+    good(changer, MOVE_SLOT1_TO_DRIVE)
+    drive.unit_attentions.clear()
+    assert drive.position == 0
+    assert len(read(drive, 3_000_000)) == 2_500_000

@@ -24,6 +24,7 @@ class FakeDrive:
         self.removal_prevented = False
         self.loads: list[Path] = []
         self.fail_next_load = False
+        self.robot_unloads = 0
 
     def load(self, path: Path) -> None:
         if self.fail_next_load:
@@ -38,6 +39,13 @@ class FakeDrive:
         path, self.loaded_path = self.loaded_path, None
         self.ejected = False
         return path
+
+    def robot_unload(self) -> None:
+        """What the drive's own UNLOAD does when the library moves its cartridge out."""
+        assert not self.removal_prevented, "robot unload of a drive that prevents removal"
+        if not self.ejected:
+            self.robot_unloads += 1
+        self.ejected = True
 
     def host_unload(self) -> None:
         """What START STOP UNIT with LOEJ=0 (mt offline) does."""
@@ -77,6 +85,7 @@ def make_library(
     import_export: int = 2,
     barcodes: tuple[str, ...] = ("E01001L8", "E01002L8", "E01003L8"),
     fake_drives: list[FakeDrive] | None = None,
+    auto_unload: bool = True,
 ) -> Library:
     drive_list = fake_drives or [FakeDrive(f"DRV{i:07d}") for i in range(1, drives + 1)]
     library = Library(
@@ -85,6 +94,7 @@ def make_library(
         FakeStore(tmp_path / "tapes"),
         drive_list,
         tmp_path / "state" / "lib0.json",
+        auto_unload=auto_unload,
     )
     library.open(barcodes)
     return library

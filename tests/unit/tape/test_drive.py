@@ -163,7 +163,7 @@ def test_inquiry_and_vpd(host: Host) -> None:
     assert host.ok([0x12, 1, 0xB0, 0, 255, 0], n=255) == bytes.fromhex("01 b0 0002 01 00")
     assert host.ok([0x12, 1, 0xB1, 0, 255, 0], n=255) == bytes.fromhex("01 b1 0007") + b"DRV0001"
     assert host.ok([0x12, 1, 0xB2, 0, 255, 0], n=255) == bytes.fromhex(
-        "01 b2 000c 00000000 0080000000000000"
+        "01 b2 000c 3cd0800000000020 00000000"
     )
 
 
@@ -322,7 +322,7 @@ def test_read_only_file_is_write_protected(cartridge: Path) -> None:
     h.settle()
     assert h.ok([0x1A, 0, 0, 0, 12, 0], n=12)[2] & 0x80
     h.check(bytes([0x0A, 0, 0, 0, 1, 0]), WRITE_PROTECTED, out=b"x")
-    assert 0x09 in drv.counters.tapealert
+    assert 0x09 in drv.tapealerts
 
 
 @pytest.mark.parametrize(
@@ -347,6 +347,11 @@ def test_generations(
     h = Host(drv)
     h.cmd([0, 0, 0, 0, 0, 0])
     h.cmd([0, 0, 0, 0, 0, 0])
+    # TapeAlert 0Ch unsupported format, 11h read-only format (SSC-5 annex A)
+    assert (0x0C in drv.tapealerts, 0x11 in drv.tapealerts) == (
+        not readable,
+        readable and not writable,
+    )
     if not readable:
         h.check([0, 0, 0, 0, 0, 0], INCOMPATIBLE_MEDIUM_INSTALLED)
         assert drv.unload() == path
@@ -484,7 +489,7 @@ def test_erase_and_write_filemarks_16(host: Host) -> None:
 def test_log_pages(host: Host) -> None:
     host.write(b"q" * 1000)
     supported = host.ok([0x4D, 0, 0x40, 0, 0, 0, 0, 1, 0, 0], n=256)
-    assert supported[4:] == bytes([0x00, 0x02, 0x03, 0x0C, 0x2E, 0x31])
+    assert supported[4:] == bytes([0x00, 0x02, 0x03, 0x0C, 0x12, 0x2E, 0x31])
     seq = host.ok([0x4D, 0, 0x4C, 0, 0, 0, 0, 1, 0, 0], n=256)
     assert seq[4:16] == bytes.fromhex("0000 00 08 00000000000003e8")
     write_errors = host.ok([0x4D, 0, 0x42, 0, 0, 0, 0, 1, 0, 0], n=256)
