@@ -1,7 +1,7 @@
 """Moving a cartridge out of a loaded drive, and TapeAlert, under the real kernel.
 
-One boot. The guest serves a library with one drive (``auto_unload`` at
-its default, on) and shows:
+In the tier's guest, a daemon of its own serves a library with one drive
+(``auto_unload`` at its default, on) and shows:
 
 - ``mtx unload`` with no ``mt offline`` before it: the library unloads the
   drive itself (SMC-3 6.6 with SSC-5 7.3), the cartridge goes home and
@@ -25,7 +25,7 @@ import pytest
 from devemu.tape import tapealert
 from devemu.vm import VmResult
 from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
-from devemu.vm.session import VmSession
+from tests.vm.guest_scripts import GuestScripts
 from tests.vm.vm_helpers import lines, value
 
 pytestmark = pytest.mark.vm
@@ -110,10 +110,10 @@ tail -n 40 /tmp/serve.log
 
 
 @pytest.fixture(scope="module")
-def served(vm_session: VmSession, tmp_path_factory: pytest.TempPathFactory) -> tuple[VmResult, str]:
-    share = tmp_path_factory.mktemp("unload-share")
+def served(guest_scripts: GuestScripts) -> tuple[VmResult, str]:
+    share = guest_scripts.new_share()
     (share / "vtl.toml").write_text(CONFIG)
-    result = vm_session.run(SCRIPT, share=share, timeout=360)
+    result = guest_scripts.run(SCRIPT, share=share, timeout=360)
     print(result.output)
     return result, result.output
 
