@@ -17,7 +17,7 @@ commands left in the ring itself.
 A second fio run in verify-only mode then reads every block back through
 the disk and checks it. Finally the image file itself is checked: it
 holds exactly what the disk returns, and fio's verify passes on the file
-read directly, in the guest and again on the host after power-off.
+read directly, in the guest and again on the host once the script ended.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A fault campaign against ``devemu serve`` under the real kernel, in one boot.
+"""A fault campaign against ``devemu serve`` under the real kernel.
 
 The guest serves a disk and a tape library (a changer and two drives) and
 runs three loads at once:
