@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -171,9 +173,15 @@ def setup(tmp_path: Path) -> Iterator[tuple[Daemon, SimBackend, list[str]]]:
 
 
 def _until(daemon: Daemon, predicate: Any, steps: int = 100) -> None:
-    for _ in range(steps):
+    """Step the daemon until ``predicate()``: at least ``steps`` steps, and at least
+    ``steps`` x 50 ms, since a step returns early on activity and ring workers are
+    threads that a loaded host may leave waiting."""
+    deadline = time.monotonic() + steps * 0.05
+    for count in itertools.count():
         if predicate():
             return
+        if count >= steps and time.monotonic() > deadline:
+            break
         daemon.step(0.05)
     raise AssertionError("condition never became true")
 
