@@ -32,6 +32,7 @@ from devemu.errors import DevemuError
 SUBCOMMANDS: tuple[str, ...] = (
     "devemu.daemon_cli:add_parser",
     "devemu.trace_cli:add_parser",
+    "devemu.fault_cli:add_parser",
     "devemu.disk.cli:add_parser",
     "devemu.cdrom.cli:add_parser",
     "devemu.tape.cli:add_tape_parser",

@@ -127,8 +127,12 @@ def _detail(key: str, value: Any) -> str | None:
     if isinstance(value, dict):
         inner = value.get("image", value.get("name"))
         return f"{key}={inner}" if inner is not None else None
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        kinds = [str(v["kind"]) for v in value if "kind" in v]
+        if len(kinds) == len(value):  # faults: their kinds, not a count
+            return f"{key}={','.join(kinds)}"
     if isinstance(value, list):
-        return f"{key}={len(value)}"
+        return f"{key}={len(value)}" if value or key != "faults" else None
     return f"{key}={value}"
 
 

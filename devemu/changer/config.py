@@ -47,6 +47,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from devemu.changer import door
 from devemu.changer.cartridge_store import CartridgeDirectory
 from devemu.changer.device import MediumChanger
 from devemu.changer.elements import Element, ElementLayout, ElementType
@@ -60,6 +61,7 @@ from devemu.scsi.identity import Identity
 from devemu.served import ServedDevice
 from devemu.tape.cartridge_check import check_cartridge_folder
 from devemu.tape.drive import TapeDrive
+from devemu.tape.faults import fault_op
 from devemu.tape.media import VOLSER_LENGTH, drive_type, media_identifier, medium_type
 
 LIBRARY_KEYS = (
@@ -159,8 +161,9 @@ def _mtx_number(layout: ElementLayout, element: Element) -> int:
 
 
 def control_ops(changer: MediumChanger) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
-    """The changer's control-socket operations: ``import`` and ``export``."""
+    """The changer's control-socket operations: ``import``, ``export`` and ``fault``."""
     layout = changer.library.layout
+    changer_name = changer.library.name
 
     @control_op(barcode=str)
     def do_import(args: dict[str, Any]) -> dict[str, Any]:
@@ -181,7 +184,7 @@ def control_ops(changer: MediumChanger) -> dict[str, Callable[[dict[str, Any]], 
         barcode = changer.export_cartridge(element)
         return {"barcode": barcode, "element": element.name, "address": element.address}
 
-    return {"import": do_import, "export": do_export}
+    return {"import": do_import, "export": do_export, "fault": door.fault_op(changer_name, changer)}
 
 
 def check(
@@ -298,7 +301,7 @@ def check(
                 size=CHANGER_DEV_SIZE,
                 block_size=512,
                 control=control_ops(changer),
-                status=library.status,
+                status=lambda: {**library.status(), "faults": door.listing(changer)},
                 close=library.close,
                 group=name,
             )
@@ -340,6 +343,7 @@ def drive_served(name: str, drive: TapeDrive, *, group: str = "") -> ServedDevic
         device=drive,
         size=CHANGER_DEV_SIZE,
         block_size=512,
+        control={"fault": fault_op(name, drive)},
         status=drive.status,
         close=drive.close,
         group=group,

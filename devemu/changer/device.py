@@ -36,14 +36,21 @@ from __future__ import annotations
 from typing import ClassVar
 
 from devemu.changer.commands import CHANGER_COMMANDS
+from devemu.changer.door import ROBOT_COMMANDS
 from devemu.changer.elements import Element
 from devemu.changer.library import Library
 from devemu.changer.pages import changer_mode_pages
+from devemu.scsi.command import Command, Result, Status
 from devemu.scsi.device import ScsiDevice
 from devemu.scsi.identity import Identity
 from devemu.scsi.inquiry import VERSION_SMC3
 from devemu.scsi.mode_pages import ModePage
-from devemu.scsi.sense import IMPORT_OR_EXPORT_ELEMENT_ACCESSED
+from devemu.scsi.sense import (
+    IMPORT_OR_EXPORT_ELEMENT_ACCESSED,
+    LOGICAL_UNIT_NOT_READY_MANUAL_INTERVENTION,
+    NOT_READY_TO_READY_CHANGE,
+    SenseError,
+)
 from devemu.scsi.spc import SPC_COMMANDS
 from devemu.scsi.table import CommandTable
 
@@ -60,12 +67,37 @@ class MediumChanger(ScsiDevice):
 
     def __init__(self, identity: Identity, library: Library) -> None:
         self.library = library
+        #: The operator opened the library's door (:mod:`devemu.changer.door`).
+        self.door_open = False
         super().__init__(identity)
 
     def make_mode_pages(self) -> list[ModePage]:
         return changer_mode_pages(self.library.layout)
 
     # --- the operator (control socket) ---------------------------------------------
+
+    def set_door(self, open_: bool) -> None:
+        """Open or close the library's door (:mod:`devemu.changer.door`)."""
+        if open_:
+            self.execute = self.execute_door_open  # type: ignore[method-assign]
+        elif self.door_open:
+            vars(self).pop("execute", None)
+            self.unit_attentions.post(NOT_READY_TO_READY_CHANGE)
+            if self.library.layout.import_export:
+                self.unit_attentions.post(IMPORT_OR_EXPORT_ELEMENT_ACCESSED)
+        self.door_open = open_
+
+    def execute_door_open(self, cmd: Command) -> Result:
+        """:meth:`execute` while the door is open: the robot's commands are NOT READY."""
+        cdb = cmd.cdb
+        if (
+            cdb
+            and cdb[0] in ROBOT_COMMANDS
+            and not (self._attentions or self.nexus_unit_attentions)
+        ):
+            err = SenseError(LOGICAL_UNIT_NOT_READY_MANUAL_INTERVENTION)
+            return Result(Status.CHECK_CONDITION, err.sense_bytes(descriptor=self.descriptor_sense))
+        return MediumChanger.execute(self, cmd)
 
     def import_cartridge(self, barcode: str) -> Element:
         """The operator puts ``barcode`` into a mail slot (SMC-3 5.3: UA 0x28/0x01)."""

@@ -76,6 +76,7 @@ from devemu.tape import attribute_commands, log_pages, pages, tapealert
 from devemu.tape.cartridge import Cartridge, PartitionIndex
 from devemu.tape.commands import SSC_COMMANDS
 from devemu.tape.drive_state import DriveState, load_drive_state, save_drive_state, state_file
+from devemu.tape.faults import DriveFaults
 from devemu.tape.limits import MAXIMUM_BLOCK_LENGTH, MINIMUM_BLOCK_LENGTH, early_warning_margin
 from devemu.tape.media import DriveType, drive_type
 from devemu.tape.medium_state import NOT_READY, Action, MediumEvent, MediumState, transition
@@ -115,6 +116,8 @@ class TapeDrive(ScsiDevice):
         self.speed = 0
         self.counters = log_pages.TapeCounters()
         self.tapealerts = TapeAlerts()
+        #: Injected faults (:mod:`devemu.tape.faults`); none costs nothing.
+        self.faults = DriveFaults()
         #: An informational exception waiting for the command MRIE 4h-6h report it on.
         self._exception_pending = False
         #: Bytes written and read since the cartridge was loaded (for its MAM).
@@ -239,6 +242,7 @@ class TapeDrive(ScsiDevice):
             "partition": self.partition,
             "position": self.position,
             "block_length": self.block_length,
+            "faults": self.faults.listing(),
         }
 
     # --- the medium state table -------------------------------------------------------
@@ -323,6 +327,33 @@ class TapeDrive(ScsiDevice):
         if self._exception_pending:
             return self._report_exception(cmd, result)
         return result
+
+    def execute_faulted(self, cmd: Command) -> Result:
+        """:meth:`execute` while a fault is set: the instance's ``execute`` then.
+
+        A unit attention waiting is reported first (SAM-5 5.14: it comes
+        before NOT READY); then the faults may refuse the command, and may
+        change the answer of one that ran (:mod:`devemu.tape.faults`).
+        """
+        if not (self._attentions or self.nexus_unit_attentions):
+            refused = self.faults.refusal(self, cmd)
+            if refused is not None:
+                sense = refused.sense_bytes(descriptor=self.descriptor_sense)
+                return Result(Status.CHECK_CONDITION, sense, 0)
+        return self.faults.after(self, cmd, TapeDrive.execute(self, cmd))
+
+    def set_fault(self, kind: str, record: int | None = None, size: int | None = None) -> None:
+        """Set or end a fault (:meth:`DriveFaults.apply`); route commands accordingly."""
+        self.faults.apply(self, kind, record, size)
+        if self.faults:
+            self.execute = self.execute_faulted  # type: ignore[method-assign]
+        else:
+            vars(self).pop("execute", None)
+
+    def needs_medium(self, cdb: bytes) -> bool:
+        """Does the command need the medium (its table entry's ``needs_medium``)?"""
+        spec = self._plain.get(cdb[0]) if cdb else None
+        return spec is not None and spec.needs_medium
 
     def _tapealert_page_read(self, cdb: bytes, transferred: int) -> None:
         if cdb[2] & 0x3F != tapealert.TAPEALERT_LOG_PAGE:

@@ -73,6 +73,8 @@ class TapeAlertFlag(IntEnum):
     NO_REMOVAL = 0x0A
     UNSUPPORTED_FORMAT = 0x0C
     READ_ONLY_FORMAT = 0x11
+    CLEAN_NOW = 0x14
+    LOADING_FAILURE = 0x37
     WORM_OVERWRITE_ATTEMPTED = 0x3B
 
 
@@ -86,6 +88,8 @@ FLAG_CAUSES: dict[TapeAlertFlag, str] = {
     TapeAlertFlag.NO_REMOVAL: "an UNLOAD while the host prevents medium removal",
     TapeAlertFlag.UNSUPPORTED_FORMAT: "loading a cartridge of a generation the drive cannot read",
     TapeAlertFlag.READ_ONLY_FORMAT: "loading a cartridge the drive reads but cannot write",
+    TapeAlertFlag.CLEAN_NOW: "the cleaning-required fault (devemu.tape.faults), while it lasts",
+    TapeAlertFlag.LOADING_FAILURE: "a cartridge the load-failure fault keeps from threading",
     TapeAlertFlag.WORM_OVERWRITE_ATTEMPTED: "overwriting data on a WORM cartridge",
 }
 
@@ -103,6 +107,7 @@ CARTRIDGE_FLAGS: frozenset[int] = frozenset(
         TapeAlertFlag.NO_REMOVAL,
         TapeAlertFlag.UNSUPPORTED_FORMAT,
         TapeAlertFlag.READ_ONLY_FORMAT,
+        TapeAlertFlag.LOADING_FAILURE,
         TapeAlertFlag.WORM_OVERWRITE_ATTEMPTED,
     }
 )
@@ -162,6 +167,10 @@ class TapeAlerts:
     def clear_read(self, codes: Iterable[int]) -> None:
         """Log page 2Eh parameters ``codes`` went to the host: those flags are cleared."""
         self.unread.difference_update(codes)
+
+    def condition_over(self, *flags: int) -> None:
+        """The conditions of ``flags`` ended (log page 12h); 2Eh keeps them until read."""
+        self.active.difference_update(flags)
 
     def cartridge_removed(self) -> None:
         """The cartridge left: its own conditions are over (log page 12h)."""
