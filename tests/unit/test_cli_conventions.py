@@ -54,6 +54,7 @@ COMMANDS: dict[str, tuple[list[str], bool]] = {
     "library import": (["E01005L8"], True),
     "library export": (["3"], True),
     "trace": ([], True),
+    "fault": (["tape0", "offline"], True),
     "vm": (["--", "true"], False),
     "completion": (["bash"], False),
     "man": ([], False),
