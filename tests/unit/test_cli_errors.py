@@ -127,6 +127,16 @@ CASES: dict[str, list[object]] = {
         case("not JSON", "trace --socket {w}/garbage.sock", 1, "garbage.sock: the answer is not"),
         case("empty opcode", "trace --opcode ()", 2, "'()' names no opcode"),
     ],
+    "fault": [
+        case("no kind", "fault tape0", 2, "required: KIND"),
+        case("unknown kind", "fault tape0 melt", 2, "invalid choice: 'melt'"),
+        case("no record", "fault tape0 read-error", 2, "fault read-error needs --record"),
+        case("negative", "fault tape0 write-error --record -1", 2, "must not be negative"),
+        case("stray option", "fault tape0 offline --bytes 5", 2, "offline takes no --bytes"),
+        case("no daemon", "fault tape0 offline --socket {w}/none.sock", 1, "{w}/none.sock"),
+        case("refused", "fault tape0 offline --socket {w}/refuse.sock", 1, "refused by this"),
+        case("not JSON", "fault tape0 clear --socket {w}/garbage.sock", 1, "garbage.sock"),
+    ],
     "disk create": [
         case("no size", "disk create {w}/x.img", 2, "--size"),
         case("bad size", "disk create {w}/x.img --size abc", 2, "'abc' is not a size"),

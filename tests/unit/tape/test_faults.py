@@ -30,11 +30,23 @@ from devemu.scsi.sense import (
     parse_sense,
 )
 from devemu.served import ServedDevice
+from devemu.tape.cartridge import Cartridge
 from devemu.tape.drive import TapeDrive
-from tests.unit.tape.test_drive import Host, cartridge, host  # noqa: F401  (fixtures)
+from tests.unit.tape.test_drive import IDENTITY, Host
 from tests.unit.tape.test_tapealert import LOAD, LOG_2E, TUR, UNLOAD, active, raised
 
 INQUIRY = [0x12, 0, 0, 0, 36, 0]
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Host:
+    path = tmp_path / "A00001L8.tape"
+    Cartridge.create(path, "A00001L8").close()
+    drive = TapeDrive(IDENTITY)
+    drive.load(path)
+    h = Host(drive)
+    h.settle()
+    return h
 
 
 @pytest.fixture
@@ -228,8 +240,6 @@ def test_bad_requests_are_refused(
 
 def test_faults_follow_the_drive_not_the_cartridge(tmp_path: Path, host: Host) -> None:
     """A media error fault stays set when another cartridge is loaded."""
-    from devemu.tape.cartridge import Cartridge
-
     served = {"tape0": drive_served("tape0", host.drive)}
     fault(served, "write-error", record=0)
     cdb, data = write6(1)
@@ -262,6 +272,3 @@ def test_log_page_2e_golden_after_a_write_error(
         int.from_bytes(page[4 + 5 * i : 6 + 5 * i], "big") for i in range(64) if page[8 + 5 * i]
     }
     assert flags == {0x03, 0x04, 0x06}
-
-
-_ = TapeDrive  # the drive under test, through Host
