@@ -436,23 +436,24 @@ class TracedDevice:
     """A device whose every command also becomes a :class:`TraceRecord`.
 
     Only a ring that somebody traces executes through this; ``inner`` is
-    the device itself (:attr:`inner` is what the ring gets back).
+    the device itself (:attr:`inner` is what the ring gets back). Its
+    ``execute`` is looked up for each command: a device may swap it while
+    traced (an injected fault, :mod:`devemu.tape.faults`).
     """
 
-    __slots__ = ("_execute", "hub", "inner", "name", "table")
+    __slots__ = ("hub", "inner", "name", "table")
 
     def __init__(self, name: str, inner: Device, table: CommandTable | None, hub: TraceHub) -> None:
         self.name = name
         self.inner = inner
         self.table = table
         self.hub = hub
-        self._execute = inner.execute
 
     def execute(self, cmd: Command) -> Result | Deferred:
         started = time.time_ns()
         clock = time.perf_counter_ns()
         try:
-            outcome = self._execute(cmd)
+            outcome = self.inner.execute(cmd)
         except BaseException:
             self._record(cmd, started, clock, None)
             raise

@@ -16,7 +16,7 @@ import pytest
 from devemu.changer.config import drive_served
 from devemu.control_protocol import answer
 from devemu.daemon_cli import status_table
-from devemu.scsi.command import Status
+from devemu.scsi.command import Command, Result, Status
 from devemu.scsi.sense import (
     END_OF_PARTITION_MEDIUM_DETECTED,
     LOGICAL_UNIT_NOT_READY_OFFLINE,
@@ -32,6 +32,7 @@ from devemu.scsi.sense import (
 from devemu.served import ServedDevice
 from devemu.tape.cartridge import Cartridge
 from devemu.tape.drive import TapeDrive
+from devemu.trace import TracedDevice, TraceHub
 from tests.unit.tape.test_drive import IDENTITY, Host
 from tests.unit.tape.test_tapealert import LOAD, LOG_2E, TUR, UNLOAD, active, raised
 
@@ -272,3 +273,17 @@ def test_log_page_2e_golden_after_a_write_error(
         int.from_bytes(page[4 + 5 * i : 6 + 5 * i], "big") for i in range(64) if page[8 + 5 * i]
     }
     assert flags == {0x03, 0x04, 0x06}
+
+
+def test_a_traced_drive_gets_the_fault_set_while_traced(
+    host: Host, served: dict[str, ServedDevice]
+) -> None:
+    """The trace wrapper looks the drive's ``execute`` up per command: the swap reaches it."""
+    hub = TraceHub({"tape0": None})
+    traced = TracedDevice("tape0", host.drive, None, hub)
+    before = traced.execute(Command(bytes(TUR), []))
+    assert isinstance(before, Result) and before.status is Status.GOOD
+    fault(served, "offline")
+    result = traced.execute(Command(bytes(TUR), []))
+    assert isinstance(result, Result)
+    assert parse_sense(result.sense)[0] == LOGICAL_UNIT_NOT_READY_OFFLINE
