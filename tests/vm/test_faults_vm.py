@@ -1,0 +1,161 @@
+"""Injected faults under the real kernel: what st, tar, mt and sg3_utils see.
+
+In the tier's guest, a daemon of its own serves a library with one drive;
+``devemu fault`` (the control socket) sets and clears faults on the drive:
+
+- a write media error at record 0: ``tar`` to ``/dev/nstN`` fails (MEDIUM
+  ERROR, WRITE ERROR 0Ch/00h); ``tapeinfo`` and ``sg_logs -p 0x2e`` show
+  TapeAlert 03h (hard error), 04h (media) and 06h (write failure);
+  ``devemu status`` lists the fault; after ``devemu fault DRIVE clear``
+  the same ``tar`` succeeds and reads back equal;
+- the drive offline: TEST UNIT READY is NOT READY, LOGICAL UNIT NOT READY,
+  OFFLINE (04h/12h), ``mt status`` no longer says ONLINE and ``mt rewind``
+  fails; ``online`` makes it ready again.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from devemu.vm import VmResult
+from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
+from tests.vm.guest_scripts import GuestScripts
+from tests.vm.vm_helpers import lines, value
+
+pytestmark = pytest.mark.vm
+
+CONFIG = f"""\
+{GUEST_DAEMON_TABLE}
+[[library]]
+name = "vtl7"
+directory = "/run/vtl-faults"
+slots = 2
+barcodes = ["F01001L8"]
+serial = "VMLIB00007"
+
+[[library.drives]]
+name = "vtl7-d0"
+serial = "VMFAULTS01"
+"""
+
+SCRIPT = (
+    guest_functions(ready_timeout=45)
+    + r"""
+CFG="$DEVEMU_VM_SHARE/vtl.toml"
+S=/run/devemu/control.sock
+serve_start "$CFG" /tmp/serve.log -v
+pid=$serve_pid
+for _ in $(seq 200); do
+    CH=$(lsscsi -g | awk '/mediumx/ && /DEVEMU/ {print $(NF-1)}' | head -n1)
+    T0=$(node_with_serial VMFAULTS01 /sys/class/scsi_tape/nst[0-9]*)
+    [ -c "$CH" ] && [ -n "$T0" ] && break
+    sleep 0.05
+done
+SG0=/dev/$(ls "/sys/class/scsi_tape/${T0##*/}/device/scsi_generic")
+echo "DEVICES $CH $T0 $SG0"
+wait_ready() {
+    for _ in $(seq 100); do mt -f "$1" status 2>/dev/null | grep -q ONLINE && return 0; sleep 0.1; done
+    return 1
+}
+mtx -f "$CH" load 1 0 && wait_ready "$T0" && echo "LOAD ok"
+mkdir -p /tmp/a /tmp/x && head -c 100000 /dev/urandom > /tmp/a/data.bin
+
+# --- a write media error at record 0
+devemu --socket "$S" fault vtl7-d0 write-error --record 0 > /tmp/f1 2>&1; echo "FAULT_SET $?"
+sed 's/^/F1 /' /tmp/f1
+devemu --socket "$S" status | sed 's/^/STATUS1 /'
+mt -f "$T0" rewind
+tar -cf "$T0" -C /tmp/a . > /tmp/t1 2>&1; echo "TAR_FAULT $?"
+sed 's/^/T1 /' /tmp/t1
+command -v tapeinfo > /dev/null; echo "HAVE_TAPEINFO $?"
+tapeinfo -f "$SG0" > /tmp/ti 2>&1; echo "TAPEINFO_RC $?"
+sed 's/^/TI /' /tmp/ti
+mt -f "$T0" rewind
+tar -cf "$T0" -C /tmp/a . > /dev/null 2>&1; echo "TAR_FAULT2 $?"
+sg_logs -p 0x2e "$SG0" > /tmp/l1 2>&1; echo "LOG2E_RC $?"
+sed 's/^/LOG /' /tmp/l1
+devemu --socket "$S" fault vtl7-d0 clear > /tmp/f2 2>&1; echo "FAULT_CLEAR $?"
+sed 's/^/F2 /' /tmp/f2
+mt -f "$T0" rewind
+tar -cf "$T0" -C /tmp/a . > /tmp/t2 2>&1; echo "TAR_CLEAR $?"
+sed 's/^/T2 /' /tmp/t2
+mt -f "$T0" rewind
+tar -xf "$T0" -C /tmp/x && cmp /tmp/a/data.bin /tmp/x/data.bin && echo "DATA ok"
+
+# --- the drive offline, then online
+devemu --socket "$S" fault vtl7-d0 offline > /dev/null 2>&1; echo "OFFLINE_SET $?"
+sg_turs -v "$SG0" > /tmp/tur 2>&1; echo "TUR_OFFLINE $?"
+sed 's/^/TUR /' /tmp/tur
+mt -f "$T0" status > /tmp/s1 2>&1; echo "MTSTATUS_OFFLINE $?"
+sed 's/^/MTS /' /tmp/s1
+mt -f "$T0" rewind > /tmp/r1 2>&1; echo "REWIND_OFFLINE $?"
+sed 's/^/RW /' /tmp/r1
+devemu --socket "$S" fault vtl7-d0 online > /dev/null 2>&1; echo "ONLINE_SET $?"
+wait_ready "$T0" && echo "ONLINE ok"
+mt -f "$T0" rewind && echo "REWIND_ONLINE ok"
+mtx -f "$CH" unload 1 0 && echo "UNLOAD ok"
+kill -TERM "$pid"; wait "$pid"; echo "TERM_STATUS $?"
+echo "--- serve log"
+tail -n 30 /tmp/serve.log
+"""
+)
+
+
+@pytest.fixture(scope="module")
+def served(guest_scripts: GuestScripts) -> tuple[VmResult, str]:
+    share = guest_scripts.new_share()
+    (share / "vtl.toml").write_text(CONFIG)
+    result = guest_scripts.run(SCRIPT, share=share, timeout=300)
+    print(result.output)
+    return result, result.output
+
+
+def test_script_completed(served: tuple[VmResult, str]) -> None:
+    result, output = served
+    assert result.exit_code == 0, output
+    assert value(output, "LOAD") == "ok"
+    assert value(output, "TERM_STATUS") == "0"
+
+
+def test_write_error_fails_tar_and_raises_tapealert(served: tuple[VmResult, str]) -> None:
+    _, output = served
+    assert value(output, "FAULT_SET") == "0", "\n".join(lines(output, "F1"))
+    assert lines(output, "F1") == ["vtl7-d0: write-error at record 0"]
+    status = "\n".join(lines(output, "STATUS1"))
+    assert re.search(r"^vtl7-d0\s+tape\s+.*faults=write-error", status, re.M), status
+    assert value(output, "TAR_FAULT") != "0"
+    assert value(output, "TAR_FAULT2") != "0"
+    assert value(output, "HAVE_TAPEINFO") == "0"
+    assert value(output, "TAPEINFO_RC") == "0", "\n".join(lines(output, "TI"))
+    info = "\n".join(lines(output, "TI"))
+    for flag in (3, 4, 6):
+        assert re.search(rf"^TapeAlert\[{flag}\]:", info, re.M), info
+    assert value(output, "LOG2E_RC") == "0"
+    log = "\n".join(lines(output, "LOG"))
+    for name in ("Hard error", "Media", "Write failure"):
+        assert re.search(rf"^\s*{name}: 1$", log, re.M | re.I), log
+    assert re.search(r"^\s*Read failure: 0$", log, re.M | re.I), log
+
+
+def test_clear_lets_the_write_through(served: tuple[VmResult, str]) -> None:
+    _, output = served
+    assert value(output, "FAULT_CLEAR") == "0"
+    assert lines(output, "F2") == ["vtl7-d0: no faults"]
+    assert value(output, "TAR_CLEAR") == "0", "\n".join(lines(output, "T2"))
+    assert value(output, "DATA") == "ok"
+
+
+def test_offline_is_not_ready_until_online(served: tuple[VmResult, str]) -> None:
+    _, output = served
+    assert value(output, "OFFLINE_SET") == "0"
+    assert value(output, "TUR_OFFLINE") != "0"
+    tur = "\n".join(lines(output, "TUR"))
+    assert re.search(r"not ready", tur, re.I) and re.search(r"offline", tur, re.I), tur
+    assert "ONLINE" not in "\n".join(lines(output, "MTS"))
+    assert value(output, "REWIND_OFFLINE") != "0"
+    assert value(output, "ONLINE_SET") == "0"
+    assert value(output, "ONLINE") == "ok"
+    assert value(output, "REWIND_ONLINE") == "ok"
+    assert value(output, "UNLOAD") == "ok"
