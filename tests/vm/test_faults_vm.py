@@ -56,7 +56,10 @@ done
 SG0=/dev/$(ls "/sys/class/scsi_tape/${T0##*/}/device/scsi_generic")
 echo "DEVICES $CH $T0 $SG0"
 wait_ready() {
-    for _ in $(seq 100); do mt -f "$1" status 2>/dev/null | grep -q ONLINE && return 0; sleep 0.1; done
+    for _ in $(seq 100); do
+        mt -f "$1" status 2>/dev/null | grep -q ONLINE && return 0
+        sleep 0.1
+    done
     return 1
 }
 mtx -f "$CH" load 1 0 && wait_ready "$T0" && echo "LOAD ok"
