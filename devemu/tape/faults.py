@@ -42,7 +42,8 @@ load-failure        the cartridge in the drive cannot be threaded: a command tha
 ==================  ===================================================================
 
 A fault set on the drive stays until cleared, whichever cartridge is in
-it. Several kinds may be set at once; setting a kind again replaces its N.
+it; it lives in the daemon's memory only (a restarted daemon has none).
+Several kinds may be set at once; setting a kind again replaces its N.
 
 Cost: none while no fault is set. The drive's ``execute`` is its class's;
 setting the first fault makes :meth:`TapeDrive.execute_faulted` the

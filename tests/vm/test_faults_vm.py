@@ -89,11 +89,11 @@ tar -xf "$T0" -C /tmp/x && cmp /tmp/a/data.bin /tmp/x/data.bin && echo "DATA ok"
 
 # --- the drive offline, then online
 devemu --socket "$S" fault vtl7-d0 offline > /dev/null 2>&1; echo "OFFLINE_SET $?"
-sg_turs -v "$SG0" > /tmp/tur 2>&1; echo "TUR_OFFLINE $?"
+timeout 20 sg_turs -v "$SG0" > /tmp/tur 2>&1; echo "TUR_OFFLINE $?"
 sed 's/^/TUR /' /tmp/tur
-mt -f "$T0" status > /tmp/s1 2>&1; echo "MTSTATUS_OFFLINE $?"
+timeout 20 mt -f "$T0" status > /tmp/s1 2>&1; echo "MTSTATUS_OFFLINE $?"
 sed 's/^/MTS /' /tmp/s1
-mt -f "$T0" rewind > /tmp/r1 2>&1; echo "REWIND_OFFLINE $?"
+timeout 20 mt -f "$T0" rewind > /tmp/r1 2>&1; echo "REWIND_OFFLINE $?"
 sed 's/^/RW /' /tmp/r1
 devemu --socket "$S" fault vtl7-d0 online > /dev/null 2>&1; echo "ONLINE_SET $?"
 wait_ready "$T0" && echo "ONLINE ok"
