@@ -111,6 +111,13 @@ _LOAD_UNLOAD = SscOpcode.LOAD_UNLOAD
 _LOAD_BIT = 0x01
 
 
+def _count(cdb: bytes) -> int:
+    """TRANSFER LENGTH or FILEMARK COUNT of a write CDB (as :mod:`devemu.tape.cdbs` has them)."""
+    if cdb[0] == SscOpcode.WRITE_FILEMARKS_16:
+        return int.from_bytes(cdb[12:15], "big")
+    return int.from_bytes(cdb[2:5], "big")
+
+
 def _injected(record: int) -> OSError:
     return OSError(errno.EIO, f"injected media error at record {record}")
 
@@ -161,9 +168,12 @@ class DriveFaults:
         opcode = cmd.cdb[0]
         if self.offline and (opcode == _LOAD_UNLOAD or drive.needs_medium(cmd.cdb)):
             return SenseError(LOGICAL_UNIT_NOT_READY_OFFLINE)
-        if self.load_failure and drive.cartridge is not None and not drive.ejected:
-            loading = opcode == _LOAD_UNLOAD and cmd.cdb[4] & _LOAD_BIT
-            if loading or (opcode != _LOAD_UNLOAD and drive.needs_medium(cmd.cdb)):
+        if self.load_failure and drive.cartridge is not None:
+            if opcode == _LOAD_UNLOAD:
+                failed = bool(cmd.cdb[4] & _LOAD_BIT)  # loading it again fails again
+            else:
+                failed = not drive.ejected and drive.needs_medium(cmd.cdb)
+            if failed:
                 drive.raise_tapealert(TapeAlertFlag.LOADING_FAILURE)
                 return SenseError(MEDIUM_LOAD_OR_EJECT_FAILED_MEDIUM_ERROR)
         if self.read_error is not None or self.write_error is not None:
@@ -177,6 +187,8 @@ class DriveFaults:
         limit = self.early_warning
         if limit is None or result.status is not Status.GOOD or cmd.cdb[0] not in _WRITES:
             return result
+        if not _count(cmd.cdb):
+            return result  # nothing written: a WRITE FILEMARKS of 0 only synchronises
         cart = drive.cartridge
         if cart is None or cart.partitions[drive.partition].used <= limit:
             return result
@@ -186,7 +198,7 @@ class DriveFaults:
     def _overflow(self, drive: TapeDrive, cmd: Command, limit: int) -> SenseError | None:
         """VOLUME OVERFLOW for a write that would take the partition past ``limit`` bytes."""
         cdb = cmd.cdb
-        count = int.from_bytes(cdb[2:5], "big") if cdb[0] != SscOpcode.WRITE_FILEMARKS_16 else 1
+        count = _count(cdb)
         size = 0
         if cdb[0] == SscOpcode.WRITE_6:
             fixed = cdb[1] & 0x01

@@ -125,6 +125,10 @@ def test_early_warning_after_bytes(host: Host, served: dict[str, ServedDevice]) 
     assert host.position() == 2  # written
     fields, _ = host.check([0x10, 0, 0, 0, 1, 0], END_OF_PARTITION_MEDIUM_DETECTED)
     assert fields["eom"]
+    host.ok([0x10, 0, 0, 0, 0, 0])  # a WRITE FILEMARKS of 0 writes nothing: no warning
+    wfm16 = bytes([0x80, 0, 0, 0]) + host.position().to_bytes(8, "big") + bytes([0, 0, 1, 0])
+    fields, _ = host.check(wfm16, END_OF_PARTITION_MEDIUM_DETECTED)
+    assert fields["eom"]
     fault(served, "clear")
     assert host.write(b"x" * 600).status is Status.GOOD
 
@@ -187,6 +191,7 @@ def test_load_failure(host: Host, served: dict[str, ServedDevice]) -> None:
     host.ok(UNLOAD)
     host.check(TUR, MEDIUM_NOT_PRESENT)
     assert active(host) == set()  # a cartridge's condition: it left
+    host.check(LOAD, MEDIUM_LOAD_OR_EJECT_FAILED_MEDIUM_ERROR)  # loading it again fails again
     fault(served, "clear")
     host.drive.unload()
 
