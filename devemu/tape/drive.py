@@ -335,7 +335,7 @@ class TapeDrive(ScsiDevice):
         before NOT READY); then the faults may refuse the command, and may
         change the answer of one that ran (:mod:`devemu.tape.faults`).
         """
-        if not (self._attentions or self.nexus_unit_attentions):
+        if cmd.cdb and not (self._attentions or self.nexus_unit_attentions):
             refused = self.faults.refusal(self, cmd)
             if refused is not None:
                 sense = refused.sense_bytes(descriptor=self.descriptor_sense)
