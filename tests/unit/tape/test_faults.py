@@ -292,11 +292,3 @@ def test_a_traced_drive_gets_the_fault_set_while_traced(
     result = traced.execute(Command(bytes(TUR), []))
     assert isinstance(result, Result)
     assert parse_sense(result.sense)[0] == LOGICAL_UNIT_NOT_READY_OFFLINE
-
-
-def test_an_empty_cdb_under_a_fault_is_answered(
-    host: Host, served: dict[str, ServedDevice]
-) -> None:
-    fault(served, "end-of-medium", bytes=10)
-    fault(served, "offline")
-    assert host.drive.execute(Command(b"", [])).status is Status.CHECK_CONDITION
