@@ -16,17 +16,17 @@ kind                what the drive does while it is set
 read-error N        a READ of logical object N of the current partition is a MEDIUM
                     ERROR, UNRECOVERED READ ERROR (11h/00h), with TapeAlert 03h (hard
                     error), 04h (media) and 05h (read failure): the drive's own path for
-                    a cartridge file that refuses a read (SSC-5 4.2.16, error conditions)
+                    a cartridge file that refuses a read (SSC-5 4.2, error conditions)
 write-error N       a WRITE of logical object N: MEDIUM ERROR, WRITE ERROR (0Ch/00h),
                     TapeAlert 03h, 04h and 06h (write failure); nothing is written there
 early-warning N     a WRITE or WRITE FILEMARKS that leaves more than N bytes in the
                     partition ends CHECK CONDITION, NO SENSE, EOM=1, END-OF-PARTITION/
-                    MEDIUM DETECTED (00h/02h), INFORMATION 0 (SSC-5 4.2.5, early warning:
+                    MEDIUM DETECTED (00h/02h), INFORMATION 0 (SSC-5 4.2.7, early warning:
                     the data is written, the host is warned)
 end-of-medium N     a WRITE or WRITE FILEMARKS that would take the partition past N bytes
                     is refused: VOLUME OVERFLOW, EOM=1, END-OF-PARTITION/MEDIUM DETECTED
                     (0Dh/00h/02h), INFORMATION the whole residue, nothing written
-                    (SSC-5 4.2.5, end of partition)
+                    (SSC-5 4.2.7, end of partition)
 offline             every command that needs the medium, and LOAD UNLOAD, is NOT READY,
                     LOGICAL UNIT NOT READY, OFFLINE (04h/12h, SPC-5 4.4.8); INQUIRY,
                     REQUEST SENSE, LOG SENSE still answer
