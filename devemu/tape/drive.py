@@ -322,7 +322,7 @@ class TapeDrive(ScsiDevice):
         pending informational exception is reported (SPC-5 7.5, MRIE).
         """
         result = super().execute(cmd)
-        if cmd.cdb[0] == LOG_SENSE and result.status is Status.GOOD:
+        if result.status is Status.GOOD and cmd.cdb[0] == LOG_SENSE:  # an empty CDB is never GOOD
             self._tapealert_page_read(cmd.cdb, result.data_in_length or 0)
         if self._exception_pending:
             return self._report_exception(cmd, result)
@@ -617,7 +617,7 @@ class TapeDrive(ScsiDevice):
             self.refuse_worm_overwrite()
 
     def refuse_worm_overwrite(self) -> None:
-        """DATA PROTECT, WORM MEDIUM - OVERWRITE ATTEMPTED, and TapeAlert 3Bh (SSC-5 4.2.22)."""
+        """DATA PROTECT, WORM MEDIUM - OVERWRITE ATTEMPTED, and TapeAlert 3Ch (SSC-5 4.2.22)."""
         self.raise_tapealert(TapeAlertFlag.WORM_OVERWRITE_ATTEMPTED)
         raise SenseError(WORM_MEDIUM_OVERWRITE_ATTEMPTED)
 

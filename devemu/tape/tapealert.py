@@ -75,7 +75,7 @@ class TapeAlertFlag(IntEnum):
     READ_ONLY_FORMAT = 0x11
     CLEAN_NOW = 0x14
     LOADING_FAILURE = 0x37
-    WORM_OVERWRITE_ATTEMPTED = 0x3B
+    WORM_OVERWRITE_ATTEMPTED = 0x3C
 
 
 #: When each flag is raised (what the drive's code does is the authority; this is its index).

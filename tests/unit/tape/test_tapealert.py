@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from devemu.scsi.command import Command, Status
 from devemu.scsi.sense import (
     INVALID_FIELD_IN_CDB,
     MEDIUM_REMOVAL_PREVENTED,
@@ -37,7 +38,7 @@ from tests.unit.tape.test_drive import IDENTITY, Host
 # --- golden bytes, both directions --------------------------------------------------------
 
 #: What this drive claims: 03h-06h, 09h, 0Ah, 0Ch, 11h, 14h, 37h, 3Bh.
-CLAIMED_BITMAP = bytes.fromhex("3cd0900000000220")
+CLAIMED_BITMAP = bytes.fromhex("3cd0900000000210")
 
 
 @pytest.mark.parametrize(
@@ -149,11 +150,11 @@ def test_only_the_flags_sent_to_the_host_are_cleared(tmp_path: Path) -> None:
     assert header == bytes.fromhex("2e 00 0140")
     nine = h.ok([0x4D, 0, 0x6E, 0, 0, 0, 0, 0, 4 + 9 * 5, 0], n=4 + 9 * 5)
     assert nine[-5:] == _param(0x09, 1)
-    assert raised(h) == {0x3B}  # 09h went to the host with the first nine parameters
+    assert raised(h) == {0x3C}  # 09h went to the host with the first nine parameters
     drv.raise_tapealert(tapealert.TapeAlertFlag.WRITE_PROTECT)
-    from_3b = h.ok([0x4D, 0, 0x6E, 0, 0, 0, 0x3B, 0x02, 0, 0], n=512)
-    assert from_3b == bytes.fromhex("2e 00 001e") + b"".join(
-        _param(c, 0) for c in range(0x3B, 0x41)
+    from_3c = h.ok([0x4D, 0, 0x6E, 0, 0, 0, 0x3C, 0x02, 0, 0], n=512)
+    assert from_3c == bytes.fromhex("2e 00 0019") + b"".join(
+        _param(c, 0) for c in range(0x3C, 0x41)
     )
     assert raised(h) == {0x09}  # the parameter pointer skipped it
 
@@ -175,7 +176,7 @@ def test_worm_overwrite_attempted(tmp_path: Path) -> None:
     h.write(b"a")
     h.rewind()
     h.check(bytes([0x0A, 0, 0, 0, 1, 0]), WORM_MEDIUM_OVERWRITE_ATTEMPTED, out=b"b")
-    assert raised(h) == {0x3B}
+    assert raised(h) == {0x3C}
 
 
 def test_medium_errors_raise_hard_error_media_and_failure(
@@ -270,3 +271,9 @@ def test_mam_tapealert_flags_attribute(protected: Host) -> None:
     data = protected.ok(read_attribute, n=4096)
     assert data[4:9] == bytes.fromhex("0002 80 0008")
     assert data[9:17] == bytes.fromhex("0080000000000000")
+
+
+def test_an_empty_cdb_is_refused_before_the_tapealert_checks() -> None:
+    """The TapeAlert step after dispatch reads the opcode only of a command that ended GOOD."""
+    result = TapeDrive(IDENTITY).execute(Command(b""))
+    assert result.status == Status.CHECK_CONDITION
