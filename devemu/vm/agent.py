@@ -254,6 +254,8 @@ class Agent:
                 data = os.read(self.read_fd, 1 << 16)
             except InterruptedError:
                 continue
+            except ConnectionResetError:
+                data = b""  # a reset is the host gone, as an end of stream is
             if not data:
                 # The host closed its side: what it ran is orphaned.
                 self.kill_all()

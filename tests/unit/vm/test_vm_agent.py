@@ -321,3 +321,12 @@ def test_agent_ends_when_the_stream_closes_without_reconnect() -> None:
     assert Agent(theirs.fileno(), theirs.fileno()).serve() == 0
     theirs.close()
     assert os.getpid() > 0
+
+
+def test_a_host_that_resets_the_connection_ends_serving_as_an_end_of_stream() -> None:
+    """A peer that closes with our bytes unread resets the stream (ECONNRESET): not an error."""
+    ours, host = socket.socketpair()
+    with ours:
+        ours.send(b"unread by the host")
+        host.close()  # with data unread: the next read on ours is ECONNRESET
+        assert Agent(ours.fileno(), ours.fileno()).serve() == 0
