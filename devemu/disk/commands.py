@@ -19,6 +19,8 @@ Write Exclusive reservation refuses them, write protection does not.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from construct import Construct
 
 from devemu.disk import atomic, cache, capacity, cdbs, defects, power, provisioning, transfer
@@ -41,62 +43,33 @@ _DEFECT_FIELDS = (
 )
 
 
-def _read(name: str, opcode: Opcode, cdb: Construct, handler: Handler) -> CommandSpec:
-    return CommandSpec(
-        name,
-        opcode,
-        cdb,
-        handler,
-        fields=_RW,
-        unsupported=_READ,
-        data=Data.IN,
-        access=Access.READ,
-        needs_medium=True,
-    )
+def _medium_access(
+    fields: tuple[str, ...], unsupported: frozenset[str], data: Data, access: Access
+) -> Callable[[str, Opcode, Construct, Handler], CommandSpec]:
+    """The spec builder of one family of block transfers (its 6/10/12/16-byte forms differ
+    only in name, opcode, CDB layout and handler); a daemon restarted may run each again."""
+
+    def build(name: str, opcode: Opcode, cdb: Construct, handler: Handler) -> CommandSpec:
+        return CommandSpec(
+            name,
+            opcode,
+            cdb,
+            handler,
+            fields=fields,
+            unsupported=unsupported,
+            data=data,
+            access=access,
+            idempotent=True,
+            needs_medium=True,
+        )
+
+    return build
 
 
-def _write(name: str, opcode: Opcode, cdb: Construct, handler: Handler) -> CommandSpec:
-    return CommandSpec(
-        name,
-        opcode,
-        cdb,
-        handler,
-        fields=_WRITE_FIELDS,
-        unsupported=_WRITE,
-        data=Data.OUT,
-        access=Access.WRITE,
-        idempotent=True,
-        needs_medium=True,
-    )
-
-
-def _verify(name: str, opcode: Opcode, cdb: Construct, handler: Handler) -> CommandSpec:
-    return CommandSpec(
-        name,
-        opcode,
-        cdb,
-        handler,
-        fields=_VERIFY_FIELDS,
-        unsupported=_VERIFY,
-        data=Data.OUT,
-        access=Access.READ,
-        needs_medium=True,
-    )
-
-
-def _write_and_verify(name: str, opcode: Opcode, cdb: Construct, handler: Handler) -> CommandSpec:
-    return CommandSpec(
-        name,
-        opcode,
-        cdb,
-        handler,
-        fields=_VERIFY_FIELDS,
-        unsupported=_VERIFY,
-        data=Data.OUT,
-        access=Access.WRITE,
-        idempotent=True,
-        needs_medium=True,
-    )
+_read = _medium_access(_RW, _READ, Data.IN, Access.READ)
+_write = _medium_access(_WRITE_FIELDS, _WRITE, Data.OUT, Access.WRITE)
+_verify = _medium_access(_VERIFY_FIELDS, _VERIFY, Data.OUT, Access.READ)
+_write_and_verify = _medium_access(_VERIFY_FIELDS, _VERIFY, Data.OUT, Access.WRITE)
 
 
 SBC_COMMANDS: tuple[CommandSpec, ...] = (
