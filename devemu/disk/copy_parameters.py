@@ -86,10 +86,13 @@ LIST_ID_RESERVED = 0b01
 LIST_ID_NOT_HELD = 0b10
 LIST_ID_NONE = 0b11
 
+#: DESCRIPTOR TYPE CODE of the identification CSCD descriptor (SPC-4 table 112).
+IDENTIFICATION_CSCD = 0xE4
+
 #: Identification CSCD descriptor, SPC-4 6.3.6.5 table 134, with the block
 #: device type specific parameters of 6.3.6.9.2 table 145 in its last bytes.
 IdentificationCscd = Struct(
-    "descriptor_type_code" / Const(0xE4, Int8ub),
+    "descriptor_type_code" / Const(IDENTIFICATION_CSCD, Int8ub),
     "device"
     / BitStruct(
         "lu_id_type" / BitsInteger(2),
@@ -116,16 +119,17 @@ IdentificationCscd = Struct(
     "disk_block_length" / BitStruct("value" / BitsInteger(24)),
 )
 CSCD_DESCRIPTOR_LENGTH = 32
-#: DESCRIPTOR TYPE CODE of the identification CSCD descriptor (SPC-4 table 112).
-IDENTIFICATION_CSCD = 0xE4
 #: Offset of DESIGNATOR LENGTH in the descriptor (the rest: IdentificationCscd).
 DESIGNATOR_LENGTH_AT = 7
 DESIGNATOR_AT = 8
 BLOCK_PARAMETERS_AT = 28
 
+#: DESCRIPTOR TYPE CODE of the block to block segment descriptor (SPC-4 table 111).
+BLOCK_TO_BLOCK = 0x02
+
 #: Block device to block device segment descriptor, SPC-4 6.3.7.5 table 150.
 BlockToBlockSegment = Struct(
-    "descriptor_type_code" / Const(0x02, Int8ub),
+    "descriptor_type_code" / Const(BLOCK_TO_BLOCK, Int8ub),
     "flags"
     / BitStruct(
         "reserved" / BitsInteger(6),
@@ -140,8 +144,6 @@ BlockToBlockSegment = Struct(
     "source_lba" / Int64ub,
     "destination_lba" / Int64ub,
 )
-#: DESCRIPTOR TYPE CODE of the block to block segment descriptor (SPC-4 table 111).
-BLOCK_TO_BLOCK = 0x02
 SEGMENT_DESCRIPTOR_LENGTH = 28
 #: Field offsets inside the segment descriptor, for the sense field pointer.
 SEGMENT_FLAGS_AT = 1
