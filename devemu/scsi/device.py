@@ -207,6 +207,10 @@ class ScsiDevice:
     def reset_log_parameters(self) -> None:
         """LOG SELECT with PCR: reset the cumulative log parameters (SPC-5 6.9)."""
 
+    def log_page_sent(self, page_code: int, parameter_pointer: int, length: int) -> None:
+        """LOG SENSE returned ``length`` bytes of page ``page_code`` from ``parameter_pointer``
+        (SPC-5 6.8): a page whose parameters are cleared once read clears them here."""
+
     @property
     def descriptor_sense(self) -> bool:
         """D_SENSE of the control mode page (SPC-5 7.5.8): descriptor format sense."""

@@ -157,6 +157,9 @@ def log_sense(
         if sub != 0:
             raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(3))
         data = from_parameter(producer(), parameter_pointer)
+        sent = cmd.data_in(data, allocation_length)
+        device.log_page_sent(code, parameter_pointer, sent)
+        return sent
     return cmd.data_in(data, allocation_length)
 
 

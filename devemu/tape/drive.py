@@ -86,7 +86,6 @@ from devemu.tape.tapealert import TapeAlertFlag, TapeAlerts
 
 SEQUENTIAL_ACCESS_DEVICE = 0x01
 REQUEST_SENSE = Opcode.REQUEST_SENSE
-LOG_SENSE = Opcode.LOG_SENSE
 
 
 class TapeDrive(ScsiDevice):
@@ -314,16 +313,8 @@ class TapeDrive(ScsiDevice):
         return tapealert.report_mode(bytes(page.current)) if page is not None else 0
 
     def execute(self, cmd: Command) -> Result:
-        """The SPC dispatcher, then what a command's outcome changes in TapeAlert.
-
-        The flags of log page 2Eh that went to the host are cleared
-        (SSC-5 4.2, TapeAlert: cleared once read; a read of the header
-        alone, as sg_logs makes to learn the length, clears nothing); a
-        pending informational exception is reported (SPC-5 7.5, MRIE).
-        """
+        """The SPC dispatcher, then a pending informational exception (SPC-5 7.5, MRIE)."""
         result = super().execute(cmd)
-        if result.status is Status.GOOD and cmd.cdb[0] == LOG_SENSE:  # an empty CDB is never GOOD
-            self._tapealert_page_read(cmd.cdb, result.data_in_length or 0)
         if self._exception_pending:
             return self._report_exception(cmd, result)
         return result
@@ -355,11 +346,14 @@ class TapeDrive(ScsiDevice):
         spec = self._plain.get(cdb[0]) if cdb else None
         return spec is not None and spec.needs_medium
 
-    def _tapealert_page_read(self, cdb: bytes, transferred: int) -> None:
-        if cdb[2] & 0x3F != tapealert.TAPEALERT_LOG_PAGE:
+    def log_page_sent(self, page_code: int, parameter_pointer: int, length: int) -> None:
+        """The flags of log page 2Eh that went to the host are cleared (SSC-5 4.2,
+        TapeAlert: cleared once read; a read of the header alone, as sg_logs makes
+        to learn the length, clears nothing)."""
+        if page_code != tapealert.TAPEALERT_LOG_PAGE:
             return
-        first = max(1, int.from_bytes(cdb[5:7], "big"))
-        whole = max(0, transferred - tapealert.LOG_PAGE_HEADER) // tapealert.PARAMETER_LENGTH
+        first = max(1, parameter_pointer)
+        whole = max(0, length - tapealert.LOG_PAGE_HEADER) // tapealert.PARAMETER_LENGTH
         self.tapealerts.clear_read(range(first, first + whole))
 
     def _report_exception(self, cmd: Command, result: Result) -> Result:
