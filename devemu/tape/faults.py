@@ -59,7 +59,7 @@ transfers included.
 from __future__ import annotations
 
 import errno
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -304,8 +304,11 @@ class DriveFaults:
             raise FaultError(f"{kind} takes neither a record nor a byte count")
 
 
-def fault_op(name: str, drive: TapeDrive) -> DeclaredOp:
-    """The ``fault`` control op of drive ``name``: ``{"kind": K, "record": N, "bytes": N}``."""
+def fault_op(name: str, drive: TapeDrive, after: Callable[[], None] | None = None) -> DeclaredOp:
+    """The ``fault`` control op of drive ``name``: ``{"kind": K, "record": N, "bytes": N}``.
+
+    ``after`` (if any) runs once the drive's faults have changed.
+    """
 
     @control_op(kind=str, record=int, bytes=int)
     def fault(args: dict[str, Any]) -> dict[str, Any]:
@@ -316,6 +319,8 @@ def fault_op(name: str, drive: TapeDrive) -> DeclaredOp:
             drive.set_fault(kind, args.get("record"), args.get("bytes"))
         except FaultError as err:
             raise FaultError(f"{name}: fault: {err}") from None
+        if after is not None:
+            after()
         return {"faults": drive.faults.listing()}
 
     return fault
