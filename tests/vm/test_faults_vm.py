@@ -10,7 +10,11 @@ In the tier's guest, a daemon of its own serves a library with one drive;
   the same ``tar`` succeeds and reads back equal;
 - the drive offline: TEST UNIT READY is NOT READY, LOGICAL UNIT NOT READY,
   OFFLINE (04h/12h), ``mt status`` no longer says ONLINE and ``mt rewind``
-  fails; ``online`` makes it ready again.
+  fails; ``online`` makes it ready again; meanwhile the changer's TapeAlert
+  page (``sg_logs -p 0x2e``) has flag 16h (Library Drive Offline) set;
+- the library's door open: ``mtx unload`` fails NOT READY, the changer's
+  TapeAlert page has flag 10h (Library Door) set, as ``tapeinfo`` on the
+  changer reports it; closing the door lets the unload through.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ serve_start "$CFG" /tmp/serve.log -v
 pid=$serve_pid
 for _ in $(seq 200); do
     CH=$(lsscsi -g | awk '/mediumx/ && /DEVEMU/ {print $(NF-1)}' | head -n1)
+    CHSG=$(lsscsi -g | awk '/mediumx/ && /DEVEMU/ {print $NF}' | head -n1)
     T0=$(node_with_serial VMFAULTS01 /sys/class/scsi_tape/nst[0-9]*)
     [ -c "$CH" ] && [ -n "$T0" ] && break
     sleep 0.05
@@ -89,6 +94,8 @@ tar -xf "$T0" -C /tmp/x && cmp /tmp/a/data.bin /tmp/x/data.bin && echo "DATA ok"
 
 # --- the drive offline, then online
 devemu --socket "$S" fault vtl7-d0 offline > /dev/null 2>&1; echo "OFFLINE_SET $?"
+sg_logs -p 0x2e -H "$CHSG" > /tmp/cl1 2>&1; echo "CH_LOG_OFFLINE_RC $?"
+sed 's/^/CHLOG1 /' /tmp/cl1
 timeout 20 sg_turs -v "$SG0" > /tmp/tur 2>&1; echo "TUR_OFFLINE $?"
 sed 's/^/TUR /' /tmp/tur
 timeout 20 mt -f "$T0" status > /tmp/s1 2>&1; echo "MTSTATUS_OFFLINE $?"
@@ -98,6 +105,17 @@ sed 's/^/RW /' /tmp/r1
 devemu --socket "$S" fault vtl7-d0 online > /dev/null 2>&1; echo "ONLINE_SET $?"
 wait_ready "$T0" && echo "ONLINE ok"
 mt -f "$T0" rewind && echo "REWIND_ONLINE ok"
+
+# --- the library's door open, then closed
+devemu --socket "$S" fault vtl7 door-open > /dev/null 2>&1; echo "DOOR_SET $?"
+timeout 20 mtx -f "$CH" unload 1 0 > /tmp/d1 2>&1; echo "UNLOAD_DOOR_OPEN $?"
+sed 's/^/DOOR /' /tmp/d1
+tapeinfo -f "$CHSG" > /tmp/cti 2>&1; echo "CH_TAPEINFO_RC $?"
+sed 's/^/CHTI /' /tmp/cti
+sg_logs -p 0x2e -H "$CHSG" > /tmp/cl2 2>&1; echo "CH_LOG_DOOR_RC $?"
+sed 's/^/CHLOG2 /' /tmp/cl2
+devemu --socket "$S" fault vtl7 clear > /dev/null 2>&1; echo "DOOR_CLEAR $?"
+sg_turs "$CHSG" > /dev/null 2>&1; sg_turs "$CHSG" > /dev/null 2>&1
 mtx -f "$CH" unload 1 0 && echo "UNLOAD ok"
 kill -TERM "$pid"; wait "$pid"; echo "TERM_STATUS $?"
 echo "--- serve log"
@@ -162,3 +180,40 @@ def test_offline_is_not_ready_until_online(served: tuple[VmResult, str]) -> None
     assert value(output, "ONLINE") == "ok"
     assert value(output, "REWIND_ONLINE") == "ok"
     assert value(output, "UNLOAD") == "ok"
+
+
+def tapealert_hex_flags(page_hex: list[str]) -> set[int]:
+    """The flags set in ``sg_logs -H`` of log page 2Eh (5-byte parameters after the header)."""
+    data = bytes(
+        int(b, 16)
+        for row in page_hex
+        for b in row.split()[1:17]
+        if re.fullmatch(r"[0-9a-fA-F]{2}", b)
+    )
+    assert data[0] & 0x3F == 0x2E, page_hex
+    params = data[4:]
+    return {
+        int.from_bytes(params[i : i + 2], "big")
+        for i in range(0, len(params) - 4, 5)
+        if params[i + 4] & 1
+    }
+
+
+def test_changer_tapealert_follows_drive_offline(served: tuple[VmResult, str]) -> None:
+    _, output = served
+    assert value(output, "CH_LOG_OFFLINE_RC") == "0", "\n".join(lines(output, "CHLOG1"))
+    assert tapealert_hex_flags(lines(output, "CHLOG1")) == {0x16}
+
+
+def test_door_open_refuses_moves_and_raises_library_door(served: tuple[VmResult, str]) -> None:
+    _, output = served
+    assert value(output, "DOOR_SET") == "0"
+    assert value(output, "UNLOAD_DOOR_OPEN") != "0"
+    assert re.search(r"not ready", "\n".join(lines(output, "DOOR")), re.I), lines(output, "DOOR")
+    assert value(output, "CH_LOG_DOOR_RC") == "0"
+    assert 0x10 in tapealert_hex_flags(lines(output, "CHLOG2"))
+    assert value(output, "CH_TAPEINFO_RC") == "0", "\n".join(lines(output, "CHTI"))
+    assert re.search(r"^TapeAlert\[16\]:", "\n".join(lines(output, "CHTI")), re.M), lines(
+        output, "CHTI"
+    )
+    assert value(output, "DOOR_CLEAR") == "0"
