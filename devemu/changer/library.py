@@ -69,6 +69,7 @@ from devemu.scsi.sense import (
     MEDIUM_SOURCE_ELEMENT_EMPTY,
     SenseCode,
 )
+from devemu.tape.media import CLEANING
 
 log = logging.getLogger(__name__)
 
@@ -305,7 +306,7 @@ class Library:
             if occupant is None:
                 states.append(ElementState(element, access=access, identifier=identifier))
                 continue
-            medium = MediumType.WORM if self.info(occupant).worm else MediumType.DATA
+            medium = _element_medium_type(self.info(occupant))
             states.append(
                 ElementState(
                     element,
@@ -573,3 +574,10 @@ class Library:
 
     def close(self) -> None:
         self.save()
+
+
+def _element_medium_type(info: CartridgeInfo) -> int:
+    """READ ELEMENT STATUS's MEDIUM TYPE (SMC-3 6.11.4): cleaning, WORM or data."""
+    if info.media_type == CLEANING.name:
+        return MediumType.CLEANING
+    return MediumType.WORM if info.worm else MediumType.DATA

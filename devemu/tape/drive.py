@@ -78,7 +78,7 @@ from devemu.tape.commands import SSC_COMMANDS
 from devemu.tape.drive_state import DriveState, load_drive_state, save_drive_state, state_file
 from devemu.tape.faults import DriveFaults
 from devemu.tape.limits import MAXIMUM_BLOCK_LENGTH, MINIMUM_BLOCK_LENGTH, early_warning_margin
-from devemu.tape.media import DriveType, drive_type
+from devemu.tape.media import CLEANING_USES, DriveType, drive_type
 from devemu.tape.medium_state import NOT_READY, Action, MediumEvent, MediumState, transition
 from devemu.tape.position_spot import PositionSpot
 from devemu.tape.positioning import Motion
@@ -275,11 +275,38 @@ class TapeDrive(TapeAlertDevice):
             self._unload_recorded = False
         if Action.RECORD_LOAD in step.actions:
             self._load_written = self._load_read = 0
+            if cart.medium.cleaning:
+                self._clean(cart)
+                return
             if self._readable() and not cart.read_only:
                 attribute_commands.record_load(self, cart)
             self._check_format(cart)
         if Action.ANNOUNCE in step.actions:
             self.unit_attentions.post(NOT_READY_TO_READY_CHANGE)
+
+    def _clean(self, cart: Cartridge) -> None:
+        """A cleaning cartridge was threaded: the drive is cleaned and ejects it.
+
+        As LTO drives do: the use is counted in the cartridge's MAM (LOAD
+        COUNT, SPC-5 7.4.2.2); the cleaning ends the clean-now condition
+        (TapeAlert 14h) and raises cleaning media (0Bh), or, for a
+        cartridge used :data:`~devemu.tape.media.CLEANING_USES` times
+        already, cleans nothing and raises expired cleaning media (16h)
+        (SSC-5 annex A). Either way the cartridge is ejected at once, for
+        the library or the operator to take: the drive never becomes
+        ready with it.
+        """
+        uses = attribute_commands.load_count(cart)
+        if not cart.read_only:
+            attribute_commands.record_load(self, cart)
+        if uses >= CLEANING_USES:
+            self.raise_tapealert(TapeAlertFlag.EXPIRED_CLEANING_MEDIA)
+        else:
+            self.faults.cleaned(self)
+            if not self.faults:
+                vars(self).pop("execute", None)
+            self.raise_tapealert(TapeAlertFlag.CLEANING_MEDIA)
+        self.medium_state = MediumState.EJECTED
 
     def _check_format(self, cart: Cartridge) -> None:
         """TapeAlert 0Ch for a generation the drive cannot read, 11h for one it cannot write."""

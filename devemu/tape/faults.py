@@ -33,8 +33,9 @@ offline             every command that needs the medium, and LOAD UNLOAD, is NOT
 online              ends ``offline``: UNIT ATTENTION, NOT READY TO READY CHANGE (28h/00h,
                     SPC-5 5.14) when a cartridge is threaded
 cleaning            TapeAlert 14h (clean now) is raised and stays active (log page 12h)
-                    until the fault is cleared; commands go on (SSC-5 annex A: the drive
-                    asks for cleaning through TapeAlert)
+                    until the fault is cleared or a cleaning cartridge is loaded;
+                    commands go on (SSC-5 annex A: the drive asks for cleaning through
+                    TapeAlert)
 load-failure        the cartridge in the drive cannot be threaded: a command that needs
                     the medium, and LOAD UNLOAD with LOAD=1, is a MEDIUM ERROR, MEDIA LOAD
                     OR EJECT FAILED (53h/00h) with TapeAlert 37h (loading failure); an
@@ -281,6 +282,12 @@ class DriveFaults:
             drive.raise_tapealert(TapeAlertFlag.CLEAN_NOW)
         else:
             self.load_failure = True
+
+    def cleaned(self, drive: TapeDrive) -> None:
+        """A cleaning cartridge cleaned the drive: the cleaning fault's condition is over."""
+        if self.cleaning:
+            self.cleaning = False
+            drive.tapealerts.condition_over(TapeAlertFlag.CLEAN_NOW)
 
     def clear(self, drive: TapeDrive) -> None:
         """End every fault: the drive is as it was before the first."""

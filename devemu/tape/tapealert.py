@@ -57,9 +57,11 @@ class TapeAlertFlag(IntEnum):
     WRITE_FAILURE = 0x06
     WRITE_PROTECT = 0x09
     NO_REMOVAL = 0x0A
+    CLEANING_MEDIA = 0x0B
     UNSUPPORTED_FORMAT = 0x0C
     READ_ONLY_FORMAT = 0x11
     CLEAN_NOW = 0x14
+    EXPIRED_CLEANING_MEDIA = 0x16
     LOADING_FAILURE = 0x37
     WORM_OVERWRITE_ATTEMPTED = 0x3C
 
@@ -72,9 +74,11 @@ FLAG_CAUSES: dict[TapeAlertFlag, str] = {
     TapeAlertFlag.WRITE_FAILURE: "a WRITE the cartridge file refuses (MEDIUM ERROR 0Ch/00h)",
     TapeAlertFlag.WRITE_PROTECT: "writing to a write-protected cartridge (DATA PROTECT 27h/00h)",
     TapeAlertFlag.NO_REMOVAL: "an UNLOAD while the host prevents medium removal",
+    TapeAlertFlag.CLEANING_MEDIA: "loading a cleaning cartridge: the drive is cleaned, ejects it",
     TapeAlertFlag.UNSUPPORTED_FORMAT: "loading a cartridge of a generation the drive cannot read",
     TapeAlertFlag.READ_ONLY_FORMAT: "loading a cartridge the drive reads but cannot write",
-    TapeAlertFlag.CLEAN_NOW: "the cleaning-required fault (devemu.tape.faults), while it lasts",
+    TapeAlertFlag.CLEAN_NOW: "the cleaning-required fault (devemu.tape.faults), until cleaned",
+    TapeAlertFlag.EXPIRED_CLEANING_MEDIA: "loading a cleaning cartridge used up (CLEANING_USES)",
     TapeAlertFlag.LOADING_FAILURE: "a cartridge the load-failure fault keeps from threading",
     TapeAlertFlag.WORM_OVERWRITE_ATTEMPTED: "overwriting data on a WORM cartridge",
 }
@@ -91,8 +95,10 @@ CARTRIDGE_FLAGS: frozenset[int] = frozenset(
         TapeAlertFlag.WRITE_FAILURE,
         TapeAlertFlag.WRITE_PROTECT,
         TapeAlertFlag.NO_REMOVAL,
+        TapeAlertFlag.CLEANING_MEDIA,
         TapeAlertFlag.UNSUPPORTED_FORMAT,
         TapeAlertFlag.READ_ONLY_FORMAT,
+        TapeAlertFlag.EXPIRED_CLEANING_MEDIA,
         TapeAlertFlag.LOADING_FAILURE,
         TapeAlertFlag.WORM_OVERWRITE_ATTEMPTED,
     }
