@@ -12,6 +12,11 @@ In the tier's guest, a daemon of its own serves a library with one drive;
   OFFLINE (04h/12h), ``mt status`` no longer says ONLINE and ``mt rewind``
   fails; ``online`` makes it ready again; meanwhile the changer's TapeAlert
   page (``sg_logs -p 0x2e``) has flag 16h (Library Drive Offline) set;
+- a cleaning cartridge (``CLN001CU``) loaded by ``mtx`` into a drive with
+  the cleaning fault: the drive is cleaned and ejects it (``mt status``
+  not ONLINE), TapeAlert Cleaning media (0Bh) is raised and Clean now
+  (14h) is over, the fault is gone from ``devemu status``, and ``mtx
+  unload`` takes the cartridge home;
 - the library's door open: ``mtx unload`` fails NOT READY, the changer's
   TapeAlert page has flag 10h (Library Door) set, as ``tapeinfo`` on the
   changer reports it; closing the door lets the unload through.
@@ -36,7 +41,7 @@ CONFIG = f"""\
 name = "vtl7"
 directory = "/run/vtl-faults"
 slots = 2
-barcodes = ["F01001L8"]
+barcodes = ["F01001L8", "CLN001CU"]
 serial = "VMLIB00007"
 
 [[library.drives]]
@@ -117,6 +122,17 @@ sed 's/^/CHLOG2 /' /tmp/cl2
 devemu --socket "$S" fault vtl7 clear > /dev/null 2>&1; echo "DOOR_CLEAR $?"
 sg_turs "$CHSG" > /dev/null 2>&1; sg_turs "$CHSG" > /dev/null 2>&1
 mtx -f "$CH" unload 1 0 && echo "UNLOAD ok"
+
+# --- a cleaning cartridge cleans a drive that asks for it
+devemu --socket "$S" fault vtl7-d0 cleaning > /dev/null 2>&1; echo "CLEANING_SET $?"
+mtx -f "$CH" load 2 0; echo "CLEAN_LOAD $?"
+sleep 0.5
+timeout 20 mt -f "$T0" status > /tmp/cs 2>&1
+sed 's/^/MTCLEAN /' /tmp/cs
+sg_logs -p 0x2e "$SG0" > /tmp/cl 2>&1; echo "CLEAN_LOG_RC $?"
+sed 's/^/CLLOG /' /tmp/cl
+devemu --socket "$S" status | sed 's/^/STATUS2 /'
+mtx -f "$CH" unload 2 0; echo "CLEAN_UNLOAD $?"
 kill -TERM "$pid"; wait "$pid"; echo "TERM_STATUS $?"
 echo "--- serve log"
 tail -n 30 /tmp/serve.log
@@ -217,3 +233,17 @@ def test_door_open_refuses_moves_and_raises_library_door(served: tuple[VmResult,
         output, "CHTI"
     )
     assert value(output, "DOOR_CLEAR") == "0"
+
+
+def test_cleaning_cartridge_cleans_the_drive(served: tuple[VmResult, str]) -> None:
+    _, output = served
+    assert value(output, "CLEANING_SET") == "0"
+    assert value(output, "CLEAN_LOAD") == "0"
+    assert "ONLINE" not in "\n".join(lines(output, "MTCLEAN"))
+    assert value(output, "CLEAN_LOG_RC") == "0"
+    log = "\n".join(lines(output, "CLLOG"))
+    assert re.search(r"^\s*Cleaning media: 1$", log, re.M | re.I), log
+    assert re.search(r"^\s*Clean now: 0$", log, re.M | re.I), log
+    status = "\n".join(lines(output, "STATUS2"))
+    assert not re.search(r"^vtl7-d0\s.*faults=", status, re.M), status
+    assert value(output, "CLEAN_UNLOAD") == "0"
