@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devemu.changer import config as library_config
 from devemu.changer.device import MediumChanger
 from devemu.changer.tapealert import FLAG_CAUSES, LibraryTapeAlertFlag
 from devemu.control_protocol import answer
@@ -18,6 +16,7 @@ from devemu.scsi.command import Command, Status
 from devemu.scsi.sense import SenseCode, SenseKey, parse_sense
 from devemu.served import ServedDevice
 from devemu.tape.tapealert import log_page_flags
+from tests.unit.changer.served_library import served_library
 from tests.unit.changer.test_changer import sense_of
 from tests.unit.changer.test_library_config import BASIC
 from tests.unit.changer.test_library_fakes import run
@@ -34,20 +33,8 @@ def log_sense(page: int, alloc: int = 0xFFFF) -> bytes:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[dict[str, ServedDevice]]:
-    devices = library_config.from_config(
-        tomllib.loads(BASIC),
-        path=tmp_path / "devemu.toml",
-        key="library[0]",
-        base_dir=tmp_path,
-        state_dir=tmp_path / "state",
-    )
-    changer = devices[0].device
-    assert isinstance(changer, MediumChanger)
-    drain(changer)
-    yield {d.name: d for d in devices}
-    for d in devices:
-        if d.close is not None:
-            d.close()
+    with served_library(tmp_path, BASIC) as devices:
+        yield {d.name: d for d in devices}
 
 
 def changer_of(served: dict[str, ServedDevice]) -> MediumChanger:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from devemu.changer import config as library_config
 from devemu.changer.device import MediumChanger
 from devemu.changer.element_status import DESCRIPTOR_HEAD_LENGTH, ElementDescriptorHead, MediumType
 from devemu.scsi.command import Command, Result, Status
@@ -19,6 +17,7 @@ from devemu.tape.drive import TapeDrive
 from devemu.tape.media import CLEANING, CLEANING_USES, check_volume_label, medium_type
 from devemu.tape.records import WHOLE_CARTRIDGE
 from devemu.tape.tapealert import TapeAlertFlag, log_page_flags
+from tests.unit.changer.served_library import changer_and_drive, served_library
 
 LIBRARY = """
 name = "vtl0"
@@ -33,21 +32,8 @@ SLOT1, SLOT2, DRIVE = 0x0400, 0x0401, 0x0100
 
 @pytest.fixture
 def library(tmp_path: Path) -> Iterator[tuple[MediumChanger, TapeDrive]]:
-    devices = library_config.from_config(
-        tomllib.loads(LIBRARY),
-        path=tmp_path / "devemu.toml",
-        key="library[0]",
-        base_dir=tmp_path,
-        state_dir=tmp_path / "state",
-    )
-    changer, drive = devices[0].device, devices[1].device
-    assert isinstance(changer, MediumChanger) and isinstance(drive, TapeDrive)
-    changer.unit_attentions.clear()
-    drive.unit_attentions.clear()
-    yield changer, drive
-    for d in devices:
-        if d.close is not None:
-            d.close()
+    with served_library(tmp_path, LIBRARY) as devices:
+        yield changer_and_drive(devices)
 
 
 def execute(

@@ -9,19 +9,19 @@ the code those bytes mean.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from devemu.changer import config as library_config
 from devemu.changer.device import MediumChanger
 from devemu.changer.elements import ElementType
 from devemu.personality import LIBRARY_PERSONALITIES
 from devemu.scsi.command import Command, Result, Status
 from devemu.scsi.device import ScsiDevice
 from devemu.scsi.sense import SenseCode, SenseKey, parse_sense
+from devemu.tape.drive import TapeDrive
+from tests.unit.changer.served_library import changer_and_drive, served_library
 
 LIBRARY = """
 name = "vtl0"
@@ -62,24 +62,10 @@ CASES = [
 
 def served(
     tmp_path: Path, personality: str, auto_unload: bool
-) -> Iterator[tuple[MediumChanger, ScsiDevice]]:
+) -> Iterator[tuple[MediumChanger, TapeDrive]]:
     text = LIBRARY.format(personality=personality, auto_unload=str(auto_unload).lower())
-    devices = library_config.from_config(
-        tomllib.loads(text),
-        path=tmp_path / "devemu.toml",
-        key="library[0]",
-        base_dir=tmp_path,
-        state_dir=tmp_path / "state",
-    )
-    changer, tape = devices[0].device, devices[1].device
-    assert isinstance(changer, MediumChanger) and isinstance(tape, ScsiDevice)
-    changer.unit_attentions.clear()
-    try:
-        yield changer, tape
-    finally:
-        for d in devices:
-            if d.close is not None:
-                d.close()
+    with served_library(tmp_path, text) as devices:
+        yield changer_and_drive(devices)
 
 
 def execute(device: ScsiDevice, cdb: bytes) -> Result:
