@@ -28,6 +28,7 @@ import re
 
 import pytest
 
+from devemu.tape.tapealert import bits_flags
 from devemu.vm import VmResult
 from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
 from tests.vm.guest_scripts import GuestScripts
@@ -131,6 +132,8 @@ timeout 20 mt -f "$T0" status > /tmp/cs 2>&1
 sed 's/^/MTCLEAN /' /tmp/cs
 sg_logs -p 0x2e "$SG0" > /tmp/cl 2>&1; echo "CLEAN_LOG_RC $?"
 sed 's/^/CLLOG /' /tmp/cl
+sg_logs -p 0x12 -H "$SG0" > /tmp/cr 2>&1; echo "CLEAN_RESPONSE_RC $?"
+sed 's/^/CLRESP /' /tmp/cr
 devemu --socket "$S" status | sed 's/^/STATUS2 /'
 mtx -f "$CH" unload 2 0; echo "CLEAN_UNLOAD $?"
 kill -TERM "$pid"; wait "$pid"; echo "TERM_STATUS $?"
@@ -198,14 +201,19 @@ def test_offline_is_not_ready_until_online(served: tuple[VmResult, str]) -> None
     assert value(output, "UNLOAD") == "ok"
 
 
-def tapealert_hex_flags(page_hex: list[str]) -> set[int]:
-    """The flags set in ``sg_logs -H`` of log page 2Eh (5-byte parameters after the header)."""
-    data = bytes(
+def hex_dump_bytes(page_hex: list[str]) -> bytes:
+    """The bytes of an ``sg_logs -H`` dump (offset, then up to 16 hex bytes a row)."""
+    return bytes(
         int(b, 16)
         for row in page_hex
         for b in row.split()[1:17]
         if re.fullmatch(r"[0-9a-fA-F]{2}", b)
     )
+
+
+def tapealert_hex_flags(page_hex: list[str]) -> set[int]:
+    """The flags set in ``sg_logs -H`` of log page 2Eh (5-byte parameters after the header)."""
+    data = hex_dump_bytes(page_hex)
     assert data[0] & 0x3F == 0x2E, page_hex
     params = data[4:]
     return {
@@ -243,7 +251,10 @@ def test_cleaning_cartridge_cleans_the_drive(served: tuple[VmResult, str]) -> No
     assert value(output, "CLEAN_LOG_RC") == "0"
     log = "\n".join(lines(output, "CLLOG"))
     assert re.search(r"^\s*Cleaning media: 1$", log, re.M | re.I), log
-    assert re.search(r"^\s*Clean now: 0$", log, re.M | re.I), log
+    # Page 12h: the conditions that hold: cleaning media (0Bh) yes, clean now (14h) over.
+    assert value(output, "CLEAN_RESPONSE_RC") == "0"
+    active = bits_flags(int.from_bytes(hex_dump_bytes(lines(output, "CLRESP"))[8:16], "big"))
+    assert 0x0B in active and 0x14 not in active, sorted(active)
     status = "\n".join(lines(output, "STATUS2"))
     assert not re.search(r"^vtl7-d0\s.*faults=", status, re.M), status
     assert value(output, "CLEAN_UNLOAD") == "0"
