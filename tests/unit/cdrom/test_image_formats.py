@@ -274,7 +274,8 @@ def test_mds_file_name_outside_the_folder(tmp_path: Path) -> None:
     f.write_mds(MIXED, path, mdf_name="../outside.mdf")
     assert (tmp_path / "outside.mdf").exists()
     err = _error(path)
-    assert "outside the allowed folders" in err.reason and err.where.startswith("offset 0x")
+    assert "outside the allowed folders" in err.reason
+    assert err.where is not None and err.where.startswith("offset 0x")
     # The same image is served when its folder's parent is an allowed root.
     load_image(path, [tmp_path]).close()
 

@@ -17,12 +17,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from devemu.cdrom.disc import RAW, Disc
+from devemu.cdrom.disc import RAW, Disc, TrackMode
 from devemu.cdrom.image import load_image
 from devemu.cdrom.subchannel import SubchannelKind
 from devemu.errors import ImageError
 from devemu.testing import image_formats as f
-from tests.unit.cdrom.test_image_formats import DATA, TrackMode, tone
+from tests.unit.cdrom.test_image_formats import DATA, tone
 from tests.unit.test_loader_fuzz import FUZZ, mutated
 
 SMALL = f.DiscSpec(
