@@ -148,13 +148,23 @@ def plan(spec: DiscSpec) -> Layout:
 
 
 def write_nrg(
-    spec: DiscSpec, path: Path, *, version: int = 2, raw: bool = False, sub: bool = False
+    spec: DiscSpec,
+    path: Path,
+    *,
+    version: int = 2,
+    raw: bool = False,
+    sub: bool = False,
+    tao: bool = False,
 ) -> Layout:
     """A disc-at-once NRG: each session's pregaps (but its first) and tracks in the file.
 
     Data tracks are stored as 2048-byte user data, or raw (``raw``) with
     the sub-channel (``sub``); audio as 2352 bytes, or 2448 with ``sub``.
+    ``tao`` writes track-at-once sessions instead (``ETNF``/``ETN2``: only
+    the tracks from index 1, their pregaps generated).
     """
+    if tao:
+        return _write_nrg_tao(spec, path, version=version)
     layout = plan(spec)
     wide = version == 2
     body = bytearray()
@@ -201,6 +211,33 @@ def write_nrg(
         nrg.V2_FOOTER + struct.pack(">Q", first_chunk)
         if wide
         else nrg.V1_FOOTER + struct.pack(">I", first_chunk)
+    )
+    path.write_bytes(bytes(body) + bytes(chunks) + footer)
+    return layout
+
+
+def _write_nrg_tao(spec: DiscSpec, path: Path, *, version: int) -> Layout:
+    layout = plan(spec)
+    wide = version == 2
+    body = bytearray()
+    chunks = bytearray()
+    for s in range(1, len(spec.sessions) + 1):
+        entries = bytearray()
+        for t in layout.session_tracks(s):
+            audio = t.spec.mode.is_audio
+            code = nrg.CODES[(TrackMode.AUDIO if audio else TrackMode.MODE1_2048, False)]
+            offset = len(body)
+            body += layout.sectors(t.start, t.end, cooked=True, sub=False)
+            fmt = nrg.ETN_V2 if wide else nrg.ETN_V1
+            entries += fmt.pack(offset, len(body) - offset, code, t.start, 0)
+        chunks += _chunk(b"ETN2" if wide else b"ETNF", bytes(entries))
+    for s in range(1, len(spec.sessions) + 1):
+        chunks += _chunk(b"SINF", nrg.SINF.pack(len(layout.session_tracks(s))))
+    chunks += _chunk(b"END!", b"")
+    footer = (
+        nrg.V2_FOOTER + struct.pack(">Q", len(body))
+        if wide
+        else nrg.V1_FOOTER + struct.pack(">I", len(body))
     )
     path.write_bytes(bytes(body) + bytes(chunks) + footer)
     return layout

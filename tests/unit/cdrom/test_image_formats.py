@@ -65,6 +65,8 @@ WRITERS: dict[str, tuple[str, Writer, bool]] = {
     "nrg-v2": ("nrg", lambda s, p: f.write_nrg(s, p, version=2), False),
     "nrg-v1-raw": ("nrg", lambda s, p: f.write_nrg(s, p, version=1, raw=True), False),
     "nrg-v2-sub": ("nrg", lambda s, p: f.write_nrg(s, p, raw=True, sub=True), True),
+    "nrg-v1-tao": ("nrg", lambda s, p: f.write_nrg(s, p, version=1, tao=True), False),
+    "nrg-v2-tao": ("nrg", lambda s, p: f.write_nrg(s, p, tao=True), False),
     "mds": ("mds", f.write_mds, False),
     "mds-sub": ("mds", lambda s, p: f.write_mds(s, p, sub=True), True),
     "ccd": ("ccd", lambda s, p: f.write_ccd(s, p, sub=False), False),
@@ -116,10 +118,10 @@ def test_every_sector_reads_back(tmp_path: Path, name: str, spec_name: str) -> N
                     stored_sub += 1
                     assert disc.subchannel(lba, SubchannelKind.RAW_PW) == layout.subchannel(lba)
         assert (stored_sub > 0) == WRITERS[name][2]
-        if spec.catalog and not name.startswith("mds"):
+        if spec.catalog and not name.startswith("mds") and not name.endswith("tao"):
             assert disc.catalog == spec.catalog
         isrc = {t.number: t.isrc for t in disc.tracks if t.isrc}
-        if not name.startswith("mds"):
+        if not name.startswith("mds") and not name.endswith("tao"):
             assert isrc == {t.number: t.spec.isrc for t in layout.tracks if t.spec.isrc}
         assert profile_for(disc) is Profile.CD_ROM
     finally:

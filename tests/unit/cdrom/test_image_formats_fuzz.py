@@ -74,10 +74,10 @@ def _fuzz(path: Path, valid: bytes, hot: tuple[int, int]) -> None:
 Writer = Callable[[f.DiscSpec, Path], f.Layout]
 
 
-@pytest.mark.parametrize("version", [1, 2])
-def test_nrg_mutations(tmp_path: Path, version: int) -> None:
+@pytest.mark.parametrize(("version", "tao"), [(1, False), (2, False), (1, True), (2, True)])
+def test_nrg_mutations(tmp_path: Path, version: int, tao: bool) -> None:
     path = tmp_path / "disc.nrg"
-    f.write_nrg(SMALL, path, version=version, raw=version == 2, sub=version == 2)
+    f.write_nrg(SMALL, path, version=version, raw=version == 2, sub=version == 2, tao=tao)
     valid = path.read_bytes()
     tail = 12 if version == 2 else 8
     first = int.from_bytes(valid[-tail + 4 :], "big")
