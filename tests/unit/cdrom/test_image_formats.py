@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from devemu.cdrom.device import CdromDevice
 from devemu.cdrom.disc import RAW as RAW_FORMAT
 from devemu.cdrom.disc import Disc, SectorFormat, TrackMode
 from devemu.cdrom.image import describe, info_lines, load_image
@@ -315,3 +316,37 @@ def test_info_lines_name_the_kind(tmp_path: Path) -> None:
             disc.close()
         assert lines[0].startswith(f"{path}: {WRITERS[name][0]},")
         assert any("track  3 AUDIO" in line for line in lines)
+
+
+# --- served: configuration and live insert ---------------------------------------------------
+
+
+def test_config_image_and_live_insert(tmp_path: Path) -> None:
+    from devemu.cdrom.config import from_config  # noqa: PLC0415
+
+    build(tmp_path, "nrg-v2", MIXED)
+    mds_path, _ = build(tmp_path, "mds-sub", ENHANCED)
+    (served,) = from_config(
+        {"name": "cd0", "image": "disc.nrg"},
+        path=tmp_path / "devemu.toml",
+        key="cdrom[0]",
+        base_dir=tmp_path,
+        state_dir=tmp_path,
+    )
+    try:
+        medium = served.status()["medium"]
+        assert medium is not None and "disc.nrg" in json.dumps(medium)
+        assert served.control is not None
+        status = served.control["insert"]({"image": str(mds_path)})
+        assert "disc.mds" in json.dumps(status["medium"])
+        device = served.device
+        assert isinstance(device, CdromDevice)
+        disc = device.ready_disc()
+        assert disc.kind == "mds" and len(disc.sessions) == 2
+        junk = tmp_path / "junk.nrg"
+        junk.write_bytes(bytes(4096))
+        with pytest.raises(ImageError, match="no NERO or NER5 footer"):
+            served.control["insert"]({"image": str(junk)})
+        assert device.ready_disc().kind == "mds"  # the disc in the drive stays
+    finally:
+        served.close()
