@@ -190,8 +190,11 @@ class Extent:
     ``path`` None means the sectors are not in any file (a PREGAP or
     POSTGAP of the sheet): audio silence or empty data sectors. ``swap``
     marks 16-bit big-endian audio (the MOTOROLA file type); ``file_type``
-    is the file's type as the sheet names it (BINARY, MOTOROLA, WAVE) or
-    ISO for an ISO 9660 image.
+    is the file's type as the sheet names it (BINARY, MOTOROLA, WAVE),
+    ISO for an ISO 9660 image, or NRG, MDF, IMG. ``stride`` is set when
+    each sector takes more bytes of the file than its mode stores (2448:
+    raw sectors each followed by 96 bytes of P-W), ``subchannel`` when
+    the image stores the sectors' sub-channel data.
     """
 
     start: int
@@ -575,8 +578,11 @@ class Disc:
     def subchannel(self, lba: int, kind: SubchannelKind) -> bytes:
         """The sub-channel data of a sector in the format READ CD asks for.
 
-        Sub-channel bytes the image stores are returned as stored (R-W:
-        their low six bits); otherwise the Q channel is generated.
+        Sub-channel bytes the image stores are returned as stored: raw
+        P-W as they are, formatted Q from their Q bits, R-W as their low
+        six bits (not de-interleaved or corrected: MMC-6 6.20.2 asks that
+        of a drive reading CD+G packs, and no image here is read as such).
+        Without stored bytes the Q channel is generated.
         """
         ext = self.extent_at(lba)
         if ext is not None and ext.subchannel is not None:
