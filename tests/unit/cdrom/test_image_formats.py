@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -350,3 +351,27 @@ def test_config_image_and_live_insert(tmp_path: Path) -> None:
         assert device.ready_disc().kind == "mds"  # the disc in the drive stays
     finally:
         served.close()
+
+
+def test_cdrdao_reads_our_toc_files_as_we_do(tmp_path: Path) -> None:
+    """cdrdao's own parser (``cdrdao show-toc``) gives every track the start and end we do."""
+    import subprocess  # noqa: PLC0415
+
+    path, _ = build(tmp_path, "toc", MIXED)
+    shown = subprocess.run(
+        ["cdrdao", "show-toc", path.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    theirs = [
+        (int(a), int(b))
+        for a, b in re.findall(r"START\s+\S+\(\s*(\d+)\)\s+END\s+\S+\(\s*(\d+)\)", shown)
+    ]
+    disc = load_image(path)
+    try:
+        assert theirs == [(t.start, t.end) for t in disc.tracks], shown
+    finally:
+        disc.close()
