@@ -95,6 +95,8 @@ class _Reader:
                 return default
             raise self.fail(section.line, f"[{section.name}] has no {key}")
         text, line = found
+        if len(text) > 12:
+            raise self.fail(line, f"{key}={text[:20]!r}... is too large a number")
         try:
             return int(text, 16) if text.lower().startswith("0x") else int(text, 10)
         except ValueError:

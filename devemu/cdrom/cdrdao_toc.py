@@ -262,18 +262,24 @@ class _Parser:
                 raise self.fail(token.line, str(err)) from None
         if not (token.text.isascii() and token.text.isdigit()):
             raise self.fail(token.line, f"{token.text!r} is not mm:ss:ff or a number of samples")
-        samples = int(token.text)
+        samples = self.number(token, token.text)
         if samples % SAMPLES_PER_SECTOR:
             raise self.fail(token.line, f"{samples} samples is not a whole number of sectors")
         return samples // SAMPLES_PER_SECTOR
+
+    def number(self, token: _Token, digits: str) -> int:
+        """A count written in ASCII digits, at most 12 of them (no CD holds more bytes)."""
+        if len(digits) > 12:
+            raise self.fail(token.line, f"{digits[:20]!r}... is too large a number")
+        return int(digits)
 
     def offset(self) -> int:
         token = self.peek()
         if token is not None and not token.quoted and token.text.startswith("#"):
             self.at += 1
-            if not token.text[1:].isdigit():
+            if not (token.text[1:].isascii() and token.text[1:].isdigit()):
                 raise self.fail(token.line, f"{token.text!r} is not #byte-offset")
-            return int(token.text[1:])
+            return self.number(token, token.text[1:])
         return 0
 
     def audio_file(self, t: _Track, token: _Token) -> None:
@@ -316,11 +322,11 @@ class _Parser:
             count = self.length(t, nxt)
         elif nxt is not None and not nxt.quoted and nxt.text.isascii() and nxt.text.isdigit():
             self.at += 1
-            if int(nxt.text) % size:
+            if self.number(nxt, nxt.text) % size:
                 raise self.fail(
                     nxt.line, f"{nxt.text} bytes is not a whole number of {size}-byte sectors"
                 )
-            count = int(nxt.text) // size
+            count = self.number(nxt, nxt.text) // size
         else:
             remaining = path.stat().st_size - extra
             if remaining % size:

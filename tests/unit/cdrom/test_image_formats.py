@@ -244,6 +244,8 @@ def test_ccd_errors(tmp_path: Path) -> None:
     path.write_text(text.replace("MODE=0", "MODE=7", 1))
     err = _error(path)
     assert err.where is not None and err.where.startswith("line ") and "MODE=7" in err.reason
+    path.write_text(text.replace("TocEntries=", "TocEntries=" + "9" * 5000, 1))
+    assert "too large a number" in _error(path).reason
     path.write_text(text.replace("DataTracksScrambled=0", "DataTracksScrambled=1"))
     assert "scrambled" in _error(path).reason
     path.write_text(text)
@@ -261,6 +263,8 @@ def test_toc_errors(tmp_path: Path) -> None:
         ("CD_ROM", "CD_ROM\nFROB", "FROB before any TRACK"),
         ("TRACK AUDIO", "TRACK AUDIO\nFROB", "unknown statement 'FROB'"),
         ('CATALOG "1234567890123"', 'CATALOG "12"', "not 13 digits"),
+        ('DATAFILE "disc_data1.bin" 81920', 'DATAFILE "disc_data1.bin" ' + "9" * 5000, "too large"),
+        ("00:00:30 00:00:20", "00:00:30 " + "5" * 5000, "too large"),
     ):
         assert old in text, old
         path.write_text(text.replace(old, new, 1))

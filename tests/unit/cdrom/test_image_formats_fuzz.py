@@ -99,6 +99,7 @@ def test_ccd_mutations(tmp_path: Path) -> None:
 
 
 WORDS = ["0", "-1", "0x", "0xAA", "99", "100", "4294967296", "", "=", "[", "]", "\n", "²", "1e3"]
+WORDS += ["9" * 5000, "#" + "1" * 5000, "0x" + "f" * 5000]
 
 
 @st.composite
