@@ -473,7 +473,7 @@ def write_toc(spec: DiscSpec, path: Path) -> Layout:
         else:
             name = f"{path.stem}_data{t.number}.bin"
             (path.parent / name).write_bytes(t.spec.data)
-            lines.append(f'DATAFILE "{name}" {len(t.spec.data)}')
+            lines.append(f'DATAFILE "{name}" {_msf(t.end - t.start)}')
         lines.append("")
     if audio:
         (path.parent / f"{path.stem}_audio.bin").write_bytes(bytes(audio))

@@ -263,7 +263,8 @@ def test_toc_errors(tmp_path: Path) -> None:
         ("CD_ROM", "CD_ROM\nFROB", "FROB before any TRACK"),
         ("TRACK AUDIO", "TRACK AUDIO\nFROB", "unknown statement 'FROB'"),
         ('CATALOG "1234567890123"', 'CATALOG "12"', "not 13 digits"),
-        ('DATAFILE "disc_data1.bin" 81920', 'DATAFILE "disc_data1.bin" ' + "9" * 5000, "too large"),
+        ('"disc_data1.bin" 00:00:40', '"disc_data1.bin" ' + "9" * 5000, "too large"),
+        ('"disc_data1.bin" 00:00:40', '"disc_data1.bin" 81921', "not a whole number"),
         ("00:00:30 00:00:20", "00:00:30 " + "5" * 5000, "too large"),
     ):
         assert old in text, old
@@ -355,6 +356,23 @@ def test_config_image_and_live_insert(tmp_path: Path) -> None:
         assert device.ready_disc().kind == "mds"  # the disc in the drive stays
     finally:
         served.close()
+
+
+def test_toc_lengths_in_bytes_and_samples(tmp_path: Path) -> None:
+    """A DATAFILE length in bytes and a FILE start and length in samples lay out as MSF does."""
+    path, layout = build(tmp_path, "toc", MIXED)
+    text = path.read_text()
+    other = text.replace('"disc_data1.bin" 00:00:40', '"disc_data1.bin" 81920')
+    other = other.replace("00:00:30 00:00:20", f"{30 * 588} {20 * 588}")
+    assert other.count("81920") == 1 and other.count(str(20 * 588)) == 1
+    path.write_text(other)
+    disc = load_image(path)
+    try:
+        assert [(t.start, t.end) for t in disc.tracks] == [(t.start, t.end) for t in layout.tracks]
+        for lba in (0, 39, layout.tracks[2].start, layout.tracks[2].end - 1):
+            assert read_raw(disc, lba) == layout.raw_sector(lba)
+    finally:
+        disc.close()
 
 
 def test_cdrdao_reads_our_toc_files_as_we_do(tmp_path: Path) -> None:
