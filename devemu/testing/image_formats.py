@@ -156,7 +156,8 @@ def write_nrg(
     sub: bool = False,
     tao: bool = False,
 ) -> Layout:
-    """A disc-at-once NRG: each session's pregaps (but its first) and tracks in the file.
+    """A disc-at-once NRG: every track from its index 0 in the file, as Nero writes it
+    (track 1's 150-sector pregap at the start of the file).
 
     Data tracks are stored as 2048-byte user data, or raw (``raw``) with
     the sub-channel (``sub``); audio as 2352 bytes, or 2448 with ``sub``.
@@ -175,7 +176,7 @@ def write_nrg(
         first = tracks[0]
         cues += _cue_point(first.adr_control, 0, 0, first.pregap, wide)
         blocks = bytearray()
-        for k, t in enumerate(tracks):
+        for t in tracks:
             audio = t.spec.mode.is_audio
             mode = (
                 TrackMode.AUDIO
@@ -184,7 +185,7 @@ def write_nrg(
             )
             code = nrg.CODES[(mode, sub and mode.stored_size == RAW)]
             size = nrg.MODES[code].sector_size
-            stored_from = t.start if k == 0 else t.pregap
+            stored_from = t.pregap  # index 0 on, track 1's two seconds included
             index0 = len(body)
             body += layout.sectors(stored_from, t.start, cooked=size == USER, sub=size > RAW)
             index1 = len(body)
