@@ -25,6 +25,7 @@ from devemu.cdrom.disc import RAW as RAW_FORMAT
 from devemu.cdrom.disc import Disc, SectorFormat, TrackMode
 from devemu.cdrom.image import describe, info_lines, load_image
 from devemu.cdrom.profiles import Profile, profile_for
+from devemu.cdrom.sector import mode1_sector
 from devemu.cdrom.subchannel import SubchannelKind, deinterleave, interleave, q_of_raw
 from devemu.cli import main
 from devemu.errors import ImageError
@@ -395,5 +396,106 @@ def test_cdrdao_reads_our_toc_files_as_we_do(tmp_path: Path) -> None:
     disc = load_image(path)
     try:
         assert theirs == [(t.start, t.end) for t in disc.tracks], shown
+    finally:
+        disc.close()
+
+
+#: A TOC file with the statements the writer does not use: ZERO, START, SILENCE, SWAP,
+#: #offset, a WAVE file, INDEX, sample counts and the flags.
+HANDWRITTEN_TOC = """\
+CD_ROM
+TRACK MODE1
+ZERO 00:00:05
+START
+DATAFILE "d.bin" 00:00:10
+TRACK AUDIO
+COPY
+PRE_EMPHASIS
+FOUR_CHANNEL_AUDIO
+SILENCE 00:00:03
+START 00:00:03
+FILE "a.raw" SWAP #16 0 00:00:10
+FILE "a.wav" 00:00:10 00:00:10
+INDEX 00:00:04
+TRACK AUDIO
+NO COPY
+SILENCE 2940
+FILE "a.wav" 0
+"""
+
+
+def _handwritten_toc(folder: Path) -> tuple[Path, bytes]:
+    pcm = bytes((i * 7) & 0xFF for i in range(2352 * 20))
+    (folder / "a.raw").write_bytes(b"HEAD" * 4 + pcm)
+    fmt = struct.pack("<HHIIHH", 1, 2, 44100, 176400, 4, 16)
+    body = b"WAVEfmt " + struct.pack("<I", len(fmt)) + fmt
+    body += b"data" + struct.pack("<I", len(pcm)) + pcm
+    (folder / "a.wav").write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    (folder / "d.bin").write_bytes(DATA[: 2048 * 10])
+    path = folder / "t.toc"
+    path.write_text(HANDWRITTEN_TOC)
+    return path, pcm
+
+
+def _cdrdao_layout(path: Path) -> list[tuple[str, int]]:
+    """What ``cdrdao show-toc`` says: each START, INDEX and END with its LBA."""
+    import subprocess  # noqa: PLC0415
+
+    shown = subprocess.run(
+        ["cdrdao", "show-toc", path.name],
+        cwd=path.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    return [
+        (" ".join(kind.split()), int(lba))
+        for kind, lba in re.findall(
+            r"^\s+(START|INDEX\s+\d+|END)\*?\s+\S+\(\s*(\d+)\)", shown, re.M
+        )
+    ]
+
+
+def test_handwritten_toc_as_cdrdao_lays_it_out(tmp_path: Path) -> None:
+    path, pcm = _handwritten_toc(tmp_path)
+    disc = load_image(path)
+    try:
+        ours: list[tuple[str, int]] = []
+        for t in disc.tracks:
+            ours.append(("START", t.start))
+            ours += [(f"INDEX {n}", lba) for n, lba in enumerate(t.indexes[1:], 2)]
+            ours.append(("END", t.end))
+        assert ours == _cdrdao_layout(path)
+        t1, t2, t3 = disc.tracks
+        assert (t1.pregap, t1.start, t2.pregap, t2.start, t3.pregap, t3.start) == (
+            0,
+            5,
+            15,
+            18,
+            38,
+            38,
+        )
+        assert t2.pre_emphasis and t2.four_channel and t2.dcp and not t3.dcp
+        assert read_raw(disc, 0) == bytes(mode1_sector(0, bytes(2048)))
+        assert read_raw(disc, 5) == bytes(mode1_sector(5, DATA[:2048]))
+        assert read_raw(disc, 15) == bytes(2352)  # SILENCE
+        assert read_raw(disc, 18) == pcm[:2352]  # SWAP: the raw file's order as it is
+        assert read_raw(disc, 28) == pcm[2352 * 10 : 2352 * 11]  # the WAVE file from 10 s
+        assert read_raw(disc, 38) == bytes(2352)
+        assert read_raw(disc, 43) == pcm[:2352]
+        assert disc.leadout == 63
+    finally:
+        disc.close()
+
+
+def test_toc_raw_audio_is_big_endian_without_swap(tmp_path: Path) -> None:
+    path, pcm = _handwritten_toc(tmp_path)
+    path.write_text(HANDWRITTEN_TOC.replace(" SWAP #16", " #16"))
+    disc = load_image(path)
+    try:
+        swapped = bytearray(2352)
+        swapped[0::2], swapped[1::2] = pcm[1:2352:2], pcm[0:2352:2]
+        assert read_raw(disc, 18) == bytes(swapped)
     finally:
         disc.close()
