@@ -155,6 +155,7 @@ def write_nrg(
     raw: bool = False,
     sub: bool = False,
     tao: bool = False,
+    cdtext: bytes | None = None,
 ) -> Layout:
     """A disc-at-once NRG: every track from its index 0 in the file, as Nero writes it
     (track 1's 150-sector pregap at the start of the file).
@@ -162,7 +163,8 @@ def write_nrg(
     Data tracks are stored as 2048-byte user data, or raw (``raw``) with
     the sub-channel (``sub``); audio as 2352 bytes, or 2448 with ``sub``.
     ``tao`` writes track-at-once sessions instead (``ETNF``/``ETN2``: only
-    the tracks from index 1, their pregaps generated).
+    the tracks from index 1, their pregaps generated). ``cdtext`` packs go
+    in a ``CDTX`` chunk.
     """
     if tao:
         return _write_nrg_tao(spec, path, version=version)
@@ -205,6 +207,8 @@ def write_nrg(
         chunks += _chunk(b"DAOX" if wide else b"DAOI", header + bytes(blocks))
     for s in range(1, len(spec.sessions) + 1):
         chunks += _chunk(b"SINF", nrg.SINF.pack(len(layout.session_tracks(s))))
+    if cdtext is not None:
+        chunks += _chunk(b"CDTX", cdtext)
     chunks += _chunk(b"MTYP", struct.pack(">I", 1))
     chunks += _chunk(b"END!", b"")
     first_chunk = len(body)

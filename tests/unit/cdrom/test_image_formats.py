@@ -499,3 +499,30 @@ def test_toc_raw_audio_is_big_endian_without_swap(tmp_path: Path) -> None:
         assert read_raw(disc, 18) == bytes(swapped)
     finally:
         disc.close()
+
+
+def test_nrg_cd_text(tmp_path: Path, samples: dict[str, Path]) -> None:
+    """CD-TEXT packs of a CDTX chunk are the disc's, as a CUE sheet's are."""
+    from devemu.cdrom.cdtext import cdtext_packs, read_cdtext  # noqa: PLC0415
+
+    sheet = load_image(samples["mixed"])
+    try:
+        packs = cdtext_packs(sheet)
+    finally:
+        sheet.close()
+    assert packs
+    path = tmp_path / "disc.nrg"
+    f.write_nrg(MIXED, path, cdtext=packs)
+    disc = load_image(path)
+    try:
+        assert disc.cdtext_packs == packs
+        info = describe(disc)
+        assert info["cdtext"] == {str(n): items for n, items in read_cdtext(packs).items()}
+        assert "devemu mixed mode" in json.dumps(info["cdtext"])
+    finally:
+        disc.close()
+    raw = path.read_bytes()
+    at = raw.index(b"CDTX")
+    path.write_bytes(raw[: at + 4] + struct.pack(">I", len(packs) - 1) + raw[at + 8 :])
+    err = _error(path)
+    assert err.where is not None and err.where.startswith("offset 0x")
