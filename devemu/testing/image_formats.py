@@ -263,8 +263,14 @@ def _cue_point(adr_ctl: int, track: int, index: int, lba: int, wide: bool) -> by
 # --- Alcohol 120% MDS/MDF --------------------------------------------------------------------
 
 
-def write_mds(spec: DiscSpec, path: Path, *, sub: bool = False, mdf_name: str = "*.mdf") -> Layout:
-    """An MDS descriptor and its MDF: raw 2352-byte sectors (2448 with ``sub``), no pregaps."""
+def write_mds(
+    spec: DiscSpec, path: Path, *, sub: bool = False, mdf_name: str = "*.mdf", wide: bool = False
+) -> Layout:
+    """An MDS descriptor and its MDF: raw 2352-byte sectors (2448 with ``sub``), no pregaps.
+
+    ``mdf_name`` is the name the filename block holds (``*.mdf``: the
+    descriptor's own name), in UTF-16 when ``wide``.
+    """
     layout = plan(spec)
     mdf = bytearray()
     offsets: dict[int, int] = {}
@@ -328,13 +334,13 @@ def write_mds(spec: DiscSpec, path: Path, *, sub: bool = False, mdf_name: str = 
                 t.start - max(t.pregap, t.start - t.spec.pregap), t.end - t.start
             )
         block += (len(tracks) + 3) * mds.TRACK.size
-    name = mdf_name.encode("latin-1") + b"\0"
+    name = mdf_name.encode("utf-16-le") + b"\0\0" if wide else mdf_name.encode("latin-1") + b"\0"
     data = (
         bytes(header)
         + bytes(session_blocks)
         + bytes(track_blocks)
         + bytes(extras)
-        + mds.FILENAME.pack(name_at, 0)
+        + mds.FILENAME.pack(name_at, 1 if wide else 0)
         + name
     )
     path.write_bytes(data)

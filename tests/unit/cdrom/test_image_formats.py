@@ -526,3 +526,18 @@ def test_nrg_cd_text(tmp_path: Path, samples: dict[str, Path]) -> None:
     path.write_bytes(raw[: at + 4] + struct.pack(">I", len(packs) - 1) + raw[at + 8 :])
     err = _error(path)
     assert err.where is not None and err.where.startswith("offset 0x")
+
+
+def test_mds_wide_file_name(tmp_path: Path) -> None:
+    """A filename block in UTF-16 (its flag set) names an MDF with any characters."""
+    path = tmp_path / "disc.mds"
+    layout = f.write_mds(MIXED, path, mdf_name="disque d été ☃.mdf", wide=True)
+    assert (tmp_path / "disque d été ☃.mdf").exists()
+    disc = load_image(path)
+    try:
+        assert [str(e.path) for e in disc.extents if e.path] == [
+            str(tmp_path / "disque d été ☃.mdf")
+        ] * len(layout.tracks)
+        assert read_raw(disc, layout.tracks[2].start) == layout.raw_sector(layout.tracks[2].start)
+    finally:
+        disc.close()
