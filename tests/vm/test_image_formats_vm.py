@@ -9,9 +9,11 @@ insert``. For each: ``devemu image info --json`` and ``cd-info`` are
 printed (the test checks they agree on every track's start, kind and the
 lead-out), the data track is mounted and its files compared with the
 tree, cdparanoia rips the audio track and its PCM is compared with the
-tone; for images with stored sub-channel data (the CloneCD SUB, NRG and
-MDF with 2448-byte sectors) ``sg_raw`` sends READ CD for raw P-W and the
-answer must be the sector and the stored sub-channel bytes.
+tone (two-session Enhanced CDs in NRG and CloneCD: the audio session
+ripped, the TOC of both sessions checked); for images with stored
+sub-channel data (the CloneCD SUB, NRG and MDF with 2448-byte sectors)
+``sg_raw`` sends READ CD for raw P-W and the answer must be the sector
+and the stored sub-channel bytes.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from tests.vm.vm_helpers import lines
 pytestmark = pytest.mark.vm
 
 Writer = Callable[[f.DiscSpec, Path], f.Layout]
-#: name -> (file, writer, has stored sub-channel)
+#: name -> (file, writer, has stored sub-channel); the disc is a data track and an audio track.
 FORMATS: dict[str, tuple[str, Writer, bool]] = {
     "nrg": ("disc-nrg.nrg", lambda s, p: f.write_nrg(s, p, version=2, raw=True, sub=True), True),
     "nrg1": ("disc-nrg1.nrg", lambda s, p: f.write_nrg(s, p, version=1), False),
@@ -44,6 +46,12 @@ FORMATS: dict[str, tuple[str, Writer, bool]] = {
     "ccd": ("disc-ccd.ccd", f.write_ccd, True),
     "toc": ("disc-toc.toc", f.write_toc, False),
 }
+#: Two-session discs (an audio session, then a data session: an Enhanced CD).
+MULTISESSION: dict[str, tuple[str, Writer, bool]] = {
+    "nrgms": ("disc-ms.nrg", f.write_nrg, False),
+    "ccdms": ("disc-ms.ccd", f.write_ccd, True),
+}
+ALL = {**FORMATS, **MULTISESSION}
 AUDIO_SECTORS = 300
 #: The audio sector READ CD reads (from track 2's index 1).
 SUB_OFFSET = 10
@@ -79,12 +87,14 @@ for fmt in @FORMATS@; do
     devemu image info --json "$S/$file" | tr -d '\n' | sed "s/^/INFO_$fmt /"; echo
     cd-info --no-header --no-device-info --no-cddb -C "$SR" 2>&1 | sed "s/^/CDINFO_$fmt /"
     ready
-    if mount -t iso9660 -o ro "$SR" /tmp/m; then
+    if [ -f "$S/$fmt.mount" ] && mount -t iso9660 -o ro "$SR" /tmp/m; then
         diff -r /tmp/m "$S/tree" && echo "TREE_$fmt ok"
         umount /tmp/m
     fi
     rm -f /tmp/t2.wav
-    (cd /tmp && timeout 120 cdparanoia -q -d "$SR" 2 /tmp/t2.wav 2>&1 | sed "s/^/PARANOIA_$fmt /")
+    rip=$(cat "$S/$fmt.rip")
+    (cd /tmp && timeout 120 cdparanoia -q -d "$SR" "$rip" /tmp/t2.wav 2>&1) |
+        sed "s/^/PARANOIA_$fmt /"
     tail -c +45 /tmp/t2.wav | cmp - "$S/audio.pcm" 2>&1 | sed "s/^/CMP_$fmt /"
     tail -c +45 /tmp/t2.wav | cmp -s - "$S/audio.pcm" && echo "PCM_$fmt ok"
     if [ -f "$S/$fmt.readcd" ]; then
@@ -115,14 +125,24 @@ def built(guest_scripts: GuestScripts) -> tuple[VmResult, dict[str, f.Layout]]:
             ),
         )
     )
+    enhanced = f.DiscSpec(
+        (
+            (f.TrackSpec(TrackMode.AUDIO, pcm),),
+            (f.TrackSpec(TrackMode.MODE1_2048, bytes(2048 * 300)),),
+        )
+    )
     layouts: dict[str, f.Layout] = {}
-    for name, (file, write, sub) in FORMATS.items():
-        layout = write(spec, share / file)
+    for name, (file, write, sub) in ALL.items():
+        layout = write(spec if name in FORMATS else enhanced, share / file)
         layouts[name] = layout
         (share / f"{name}.name").write_text(file)
+        audio = next(t for t in layout.tracks if t.spec.mode.is_audio)
+        (share / f"{name}.rip").write_text(str(audio.number))
+        if name in FORMATS:
+            (share / f"{name}.mount").write_text("")
         if sub:
-            lba = layout.tracks[1].start + SUB_OFFSET
-            cdb = [0xBE, 0x04, 0, 0, lba >> 8, lba & 0xFF, 0, 0, 1, 0x10, 0x01, 0]
+            lba = audio.start + SUB_OFFSET
+            cdb = [0xBE, 0x04, *lba.to_bytes(4, "big"), 0, 0, 1, 0x10, 0x01, 0]
             (share / f"{name}.cdb").write_text(" ".join(f"{b:02x}" for b in cdb))
             expected = layout.raw_sector(lba) + layout.subchannel(lba)
             if name == "ccd":  # what the SUB file holds, channel by channel, made interleaved
@@ -132,7 +152,7 @@ def built(guest_scripts: GuestScripts) -> tuple[VmResult, dict[str, f.Layout]]:
                 assert interleave(sub_bytes) == layout.subchannel(lba)
             (share / f"{name}.readcd").write_bytes(expected)
     (share / "cd.toml").write_text(CONFIG)
-    script = SCRIPT.replace("@FORMATS@", " ".join(FORMATS))
+    script = SCRIPT.replace("@FORMATS@", " ".join(ALL))
     return guest_scripts.run(script, share=share, timeout=600), layouts
 
 
@@ -145,7 +165,7 @@ def _cd_info_tracks(output: str, fmt: str) -> list[tuple[int, int, str]]:
     return found
 
 
-@pytest.mark.parametrize("fmt", list(FORMATS))
+@pytest.mark.parametrize("fmt", list(ALL))
 def test_cd_info_agrees_with_image_info(
     built: tuple[VmResult, dict[str, f.Layout]], fmt: str
 ) -> None:
@@ -155,7 +175,10 @@ def test_cd_info_agrees_with_image_info(
         assert f"INSERT_{fmt} ok" in result.output, result.output
     (text,) = lines(result.output, f"INFO_{fmt}")
     info = json.loads(text)
-    assert info["kind"] == FORMATS[fmt][0].rsplit(".", 1)[1]
+    assert info["kind"] == ALL[fmt][0].rsplit(".", 1)[1]
+    assert [s["number"] for s in info["sessions"]] == sorted(
+        {t.session for t in layouts[fmt].tracks}
+    )
     from_info = [
         (t["number"], t["start"], "audio" if t["mode"] == "AUDIO" else "data")
         for s in info["sessions"]
@@ -176,13 +199,13 @@ def test_data_track_mounts_with_its_files(
     assert f"TREE_{fmt} ok" in result.output, result.output
 
 
-@pytest.mark.parametrize("fmt", list(FORMATS))
+@pytest.mark.parametrize("fmt", list(ALL))
 def test_cdparanoia_rips_the_pcm(built: tuple[VmResult, dict[str, f.Layout]], fmt: str) -> None:
     result, _ = built
     assert f"PCM_{fmt} ok" in result.output, result.output
 
 
-@pytest.mark.parametrize("fmt", [name for name, (_, _, sub) in FORMATS.items() if sub])
+@pytest.mark.parametrize("fmt", [name for name, (_, _, sub) in ALL.items() if sub])
 def test_read_cd_returns_the_stored_subchannel(
     built: tuple[VmResult, dict[str, f.Layout]], fmt: str
 ) -> None:
