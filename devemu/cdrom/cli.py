@@ -124,7 +124,7 @@ def add_parser(subparsers: Any) -> None:
         p = cdrom_sub.add_parser(name, help=helptext)
         p.add_argument("device", help="the drive's name in the configuration")
         if name == "insert":
-            p.add_argument("image", help=IMAGE_HELP)
+            p.add_argument("image", help="ISO 9660 image or CUE sheet")
         if name != "status":
             p.add_argument("--force", action="store_true", help="even if removal is prevented")
         p.add_argument("--json", action="store_true", help="print the reply as JSON")

@@ -27,7 +27,7 @@ def control_ops(device: CdromDevice) -> dict[str, ControlOp]:
     def insert(args: dict[str, Any]) -> dict[str, Any]:
         image = args.get("image")
         if not isinstance(image, str) or not image:
-            raise DevemuError("insert needs 'image': the path of a disc image")
+            raise DevemuError("insert needs 'image': the path of an ISO or CUE file")
         if args.get("force", False) and device.prevented:
             device.eject(force=True)
         device.insert(load_image(image))
