@@ -109,12 +109,15 @@ def _image_info(args: argparse.Namespace) -> int:
     return 0
 
 
+IMAGE_HELP = "ISO 9660 image, CUE sheet, Nero .nrg, Alcohol .mds, CloneCD .ccd or cdrdao .toc"
+
+
 def add_parser(subparsers: Any) -> None:
     """Register the ``cdrom`` and ``image`` command groups."""
     cdrom = subparsers.add_parser("cdrom", help="change the disc in a served optical drive")
     cdrom_sub = cdrom.add_subparsers(dest="cdrom_command", required=True, metavar="ACTION")
     for name, func, helptext in (
-        ("insert", _insert, "put an ISO or CUE image in the drive and close the tray"),
+        ("insert", _insert, "put a disc image in the drive and close the tray"),
         ("eject", _eject, "open the tray and take the disc out"),
         ("status", _status, "tray, lock and disc of the drive"),
     ):
@@ -141,6 +144,6 @@ def add_parser(subparsers: Any) -> None:
     info = image_sub.add_parser(
         "info", help="files, sessions, tracks, indexes, CUE fields and CD-TEXT, label, sizes"
     )
-    info.add_argument("image", help="ISO 9660 image or CUE sheet")
+    info.add_argument("image", help=IMAGE_HELP)
     info.add_argument("--json", action="store_true", help="print as JSON")
     info.set_defaults(func=_image_info)

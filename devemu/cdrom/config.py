@@ -1,6 +1,6 @@
 """``[[cdrom]]`` tables of the configuration file -> served optical drives.
 
-Keys: ``name`` (the LIO backstore name), ``image`` (ISO or CUE file;
+Keys: ``name`` (the LIO backstore name), ``image`` (ISO, CUE, NRG, MDS, CCD or TOC file;
 absent or empty = an empty drive with the tray closed), ``profile``
 (``auto``, ``cd``, ``dvd`` or ``bd``), ``vendor``, ``product``,
 ``revision``, ``serial``. Relative image paths are taken from the

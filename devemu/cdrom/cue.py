@@ -23,9 +23,7 @@ Everything is checked when the sheet loads; a problem is an
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +40,7 @@ from devemu.cdrom.disc import (
     TrackMode,
 )
 from devemu.cdrom.msf import parse_msf
+from devemu.cdrom.named_files import NamedFiles
 from devemu.cdrom.wave import wave_data
 from devemu.errors import ImageError
 from devemu.image_files import read_small_file
@@ -106,9 +105,7 @@ def _tokens(line: str) -> list[str]:
 class _Parser:
     def __init__(self, path: Path, roots: Sequence[Path] | None = None) -> None:
         self.path = path
-        folder = path.parent
-        self.folder = Path(os.path.realpath(folder))
-        self.roots = tuple(Path(os.path.realpath(r)) for r in roots or (folder,))
+        self.named = NamedFiles(path, roots)
         self.sheet = _Sheet(path)
         self.file: _File | None = None
         self.track: _Track | None = None
@@ -120,30 +117,8 @@ class _Parser:
         return ImageError(self.path, f"line {line or self.lineno}", reason)
 
     def resolve(self, name: str) -> Path:
-        """The real path of a file the sheet names, inside the allowed roots.
-
-        The name is relative to the sheet's folder (or absolute); symbolic
-        links are followed before the check, so a link pointing out of the
-        roots is refused like the name it points to.
-        """
-        if not name:
-            raise self.fail("empty file name")
-        bad = next((c for c in name if ord(c) < 0x20 or ord(c) == 0x7F), None)
-        if bad is not None:
-            raise self.fail(f"file name {name!r} holds the control character {bad!r}")
-        target = Path(os.path.realpath(self.folder / name))
-        if not any(target.is_relative_to(root) for root in self.roots):
-            allowed = ", ".join(str(r) for r in self.roots)
-            raise self.fail(f"file {name!r} is outside the allowed folders ({allowed})")
-        try:
-            st = target.stat()
-        except OSError as err:
-            raise self.fail(f"cannot open {target}: {err.strerror}") from None
-        if stat.S_ISDIR(st.st_mode):
-            raise self.fail(f"{target} is a folder, not a file")
-        if not stat.S_ISREG(st.st_mode):
-            raise self.fail(f"{target} is not a regular file")
-        return target
+        """The real path of a file the sheet names, inside the allowed roots (see NamedFiles)."""
+        return self.named.resolve(name, f"line {self.lineno}")
 
     def time(self, text: str) -> int:
         try:

@@ -39,7 +39,14 @@ from typing import NamedTuple
 
 from devemu.cdrom import sector as raw
 from devemu.cdrom.scatter import Scatter
-from devemu.cdrom.subchannel import SubchannelKind, formatted_q, q_subchannel, raw_pw
+from devemu.cdrom.subchannel import (
+    SubchannelKind,
+    formatted_q,
+    interleave,
+    q_of_raw,
+    q_subchannel,
+    raw_pw,
+)
 from devemu.scsi.sense import (
     ILLEGAL_MODE_FOR_THIS_TRACK,
     LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE,
@@ -161,14 +168,33 @@ class FastRange(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class StoredSubchannel:
+    """Where an image keeps the 96 P-W sub-channel bytes of an extent's sectors.
+
+    Sector ``i`` of the extent has its bytes at ``offset + i * stride`` of
+    ``path``; ``linear`` is the de-interleaved order (12 bytes of P, then
+    Q, ... W: CloneCD's SUB file), else the raw interleaved order READ CD
+    returns (MMC-6 6.20.2 table 380: bit 7 of each byte is P).
+    """
+
+    path: Path
+    offset: int
+    stride: int = 96
+    linear: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Extent:
     """A run of sectors: ``count`` sectors from ``start`` stored in ``path``.
 
     ``path`` None means the sectors are not in any file (a PREGAP or
     POSTGAP of the sheet): audio silence or empty data sectors. ``swap``
     marks 16-bit big-endian audio (the MOTOROLA file type); ``file_type``
-    is the file's type as the sheet names it (BINARY, MOTOROLA, WAVE) or
-    ISO for an ISO 9660 image.
+    is the file's type as the sheet names it (BINARY, MOTOROLA, WAVE),
+    ISO for an ISO 9660 image, or NRG, MDF, IMG. ``stride`` is set when
+    each sector takes more bytes of the file than its mode stores (2448:
+    raw sectors each followed by 96 bytes of P-W), ``subchannel`` when
+    the image stores the sectors' sub-channel data.
     """
 
     start: int
@@ -178,10 +204,18 @@ class Extent:
     offset: int = 0
     swap: bool = False
     file_type: str = "BINARY"
+    #: Bytes a sector takes in the file when more than its mode's (2448: 2352 + 96 of P-W).
+    stride: int = 0
+    subchannel: StoredSubchannel | None = None
 
     @property
     def end(self) -> int:
         return self.start + self.count
+
+    @property
+    def sector_size(self) -> int:
+        """Bytes from one sector to the next in the file."""
+        return self.stride or self.mode.stored_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,8 +339,10 @@ class Disc:
     def open(self) -> Disc:
         """Open every file the disc reads from (read only); returns self."""
         for ext in self.extents:
-            if ext.path is not None and ext.path not in self._fds:
-                self._fds[ext.path] = os.open(ext.path, os.O_RDONLY | os.O_CLOEXEC)
+            sub = ext.subchannel.path if ext.subchannel is not None else None
+            for path in (ext.path, sub):
+                if path is not None and path not in self._fds:
+                    self._fds[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         self.__dict__.pop("fast_range", None)
         return self
 
@@ -499,7 +535,8 @@ class Disc:
         size = ext.mode.stored_size
         if ext.path is None:
             return bytes(size)
-        data = os.pread(self._fds[ext.path], size, ext.offset + (lba - ext.start) * size)
+        at = ext.offset + (lba - ext.start) * ext.sector_size
+        data = os.pread(self._fds[ext.path], size, at)
         if len(data) < size:
             data = data.ljust(size, b"\0")
         if ext.swap:
@@ -539,7 +576,22 @@ class Disc:
             out.write(self.subchannel(lba, fmt.subchannel))
 
     def subchannel(self, lba: int, kind: SubchannelKind) -> bytes:
-        """The sub-channel data of a sector in the format READ CD asks for."""
+        """The sub-channel data of a sector in the format READ CD asks for.
+
+        Sub-channel bytes the image stores are returned as stored: raw
+        P-W as they are, formatted Q from their Q bits, R-W as their low
+        six bits (not de-interleaved or corrected: MMC-6 6.20.2 asks that
+        of a drive reading CD+G packs, and no image here is read as such).
+        Without stored bytes the Q channel is generated.
+        """
+        ext = self.extent_at(lba)
+        if ext is not None and ext.subchannel is not None:
+            pw = self.stored_subchannel(ext, lba)
+            if kind is SubchannelKind.RAW_PW:
+                return pw
+            if kind is SubchannelKind.FORMATTED_Q:
+                return formatted_q(q_of_raw(pw))
+            return bytes(b & 0x3F for b in pw)
         track = self.track_at(lba)
         if track is None:
             q = q_subchannel(0, 0xAA, 1, lba - self.leadout, lba)
@@ -554,6 +606,14 @@ class Disc:
         if kind is SubchannelKind.RAW_PW:
             return raw_pw(q, pause)
         return bytes(96)
+
+    def stored_subchannel(self, ext: Extent, lba: int) -> bytes:
+        """The 96 interleaved P-W bytes the image holds for ``lba`` (zeros past its end)."""
+        sub = ext.subchannel
+        assert sub is not None
+        data = os.pread(self._fds[sub.path], 96, sub.offset + (lba - ext.start) * sub.stride)
+        data = data.ljust(96, b"\0")
+        return interleave(data) if sub.linear else data
 
 
 def data_layout(mode: TrackMode, sector: bytes) -> tuple[int, int, bool]:

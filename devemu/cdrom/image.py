@@ -1,31 +1,50 @@
-"""Opening any disc image by its kind: a CUE sheet or an ISO 9660 file."""
+"""Opening any disc image by its kind.
+
+A CUE sheet, a Nero NRG, an Alcohol MDS, a CloneCD CCD or a cdrdao TOC
+image, by its extension, or else an ISO 9660 file.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from devemu.cdrom.ccd import load_ccd
+from devemu.cdrom.cdrdao_toc import load_toc
 from devemu.cdrom.cdtext import read_cdtext
 from devemu.cdrom.cue import load_cue
 from devemu.cdrom.disc import Disc, Extent, Track
 from devemu.cdrom.iso import load_iso
+from devemu.cdrom.mds import load_mds
 from devemu.cdrom.msf import lba_to_msf
+from devemu.cdrom.nrg import load_nrg
 from devemu.errors import ImageError
+
+#: Image kinds by file name extension; anything else is read as ISO 9660.
+LOADERS: dict[str, Callable[[Path, Sequence[Path] | None], Disc]] = {
+    ".cue": load_cue,
+    ".nrg": load_nrg,
+    ".mds": load_mds,
+    ".ccd": load_ccd,
+    ".toc": load_toc,
+}
 
 
 def load_image(path: str | Path, allowed_roots: Sequence[Path] | None = None) -> Disc:
-    """The disc in ``path`` (a ``.cue`` sheet, anything else is read as ISO 9660).
+    """The disc in ``path``, by its extension (see LOADERS; anything else is ISO 9660).
 
-    ``allowed_roots`` are the folders a CUE sheet's files may lie in (by
-    default the sheet's own folder); every failure is an ImageError.
+    ``allowed_roots`` are the folders the files an image names (a CUE
+    sheet's BIN, an MDS file's MDF, a TOC file's BIN) may lie in (by
+    default the image's own folder); every failure is an ImageError.
     """
     try:
         p = Path(path).resolve()
     except (OSError, ValueError, RuntimeError) as err:
         raise ImageError(Path(path), None, f"cannot open: {err}") from None
-    if p.suffix.lower() == ".cue":
-        return load_cue(p, allowed_roots)
+    loader = LOADERS.get(p.suffix.lower())
+    if loader is not None:
+        return loader(p, allowed_roots)
     return load_iso(p)
 
 
@@ -57,7 +76,8 @@ def describe(disc: Disc) -> dict[str, Any]:
         "files": [
             {"path": str(path), "type": kind}
             for path, kind in dict.fromkeys((e.path, e.file_type) for e in disc.extents if e.path)
-        ],
+        ]
+        + [{"path": str(path), "type": "SUB"} for path in _subchannel_files(disc)],
     }
     if disc.iso is not None:
         out["label"] = disc.iso.label
@@ -79,6 +99,17 @@ def describe(disc: Disc) -> dict[str, Any]:
     return out
 
 
+def _subchannel_files(disc: Disc) -> list[Path]:
+    """Files of stored sub-channel data apart from the sectors' files (a CloneCD SUB)."""
+    return list(
+        dict.fromkeys(
+            e.subchannel.path
+            for e in disc.extents
+            if e.subchannel is not None and e.subchannel.path != e.path
+        )
+    )
+
+
 def _file_size(path: Path) -> int:
     try:
         return path.stat().st_size
@@ -95,7 +126,7 @@ def _stored_bytes(
     first, end = max(ext.start, lo), min(ext.end, hi)
     if end <= first:
         return 0
-    size = ext.mode.stored_size
+    size = ext.sector_size
     begin = ext.offset + (first - ext.start) * size
     # A WAVE file's last sector may be short: count only the bytes the file has.
     return max(0, min(begin + (end - first) * size, file_sizes[ext.path]) - begin)

@@ -1,7 +1,8 @@
 """Profiles: what kind of medium the drive says is loaded (MMC-6 5.3.1).
 
 The drive can read CD-ROM, DVD-ROM and BD-ROM media. The current profile
-follows the loaded image: a CUE sheet is always a CD; an ISO image is a
+follows the loaded image: a CUE sheet (or an NRG, MDS, CloneCD or cdrdao TOC
+image) is always a CD; an ISO image is a
 CD up to 900 MB, a DVD up to two layers of 4.7 GB, a BD above that,
 unless the configuration names the profile.
 """
@@ -14,6 +15,8 @@ from devemu.cdrom.disc import Disc
 
 CD_LIMIT = 900 * 1000 * 1000
 DVD_LIMIT = 2 * 4_700_000_000
+#: Disc kinds (image formats) that are CDs whatever their size: all but a plain ISO.
+CD_IMAGE_KINDS = frozenset(("cue", "nrg", "mds", "ccd", "toc"))
 
 
 class Profile(IntEnum):
@@ -40,7 +43,7 @@ def profile_for(disc: Disc | None, setting: str = "auto") -> Profile:
     """The current profile with ``disc`` loaded (``setting``: auto, cd, dvd or bd)."""
     if disc is None:
         return Profile.NONE
-    if disc.kind == "cue":
+    if disc.kind in CD_IMAGE_KINDS:
         return Profile.CD_ROM
     forced = SETTINGS[setting]
     if forced is not None:

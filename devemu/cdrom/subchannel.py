@@ -79,3 +79,35 @@ def raw_pw(q: bytes, pause: bool) -> bytes:
     p = 0x80 if pause else 0
     bits = int.from_bytes(q, "big")
     return bytes(p | (((bits >> (95 - i)) & 1) << 6) for i in range(96))
+
+
+def interleave(linear: bytes) -> bytes:
+    """96 raw P-W bytes from the channel-by-channel order (12 bytes of P, then Q ... W).
+
+    Byte ``i`` of the result holds bit ``i`` of each channel, P in bit 7.
+    """
+    out = bytearray(96)
+    for channel in range(8):
+        bits = int.from_bytes(linear[channel * 12 : channel * 12 + 12], "big")
+        mask = 0x80 >> channel
+        for i in range(96):
+            if (bits >> (95 - i)) & 1:
+                out[i] |= mask
+    return bytes(out)
+
+
+def deinterleave(pw: bytes) -> bytes:
+    """The channel-by-channel order of 96 raw P-W bytes (the inverse of :func:`interleave`)."""
+    out = bytearray()
+    for channel in range(8):
+        shift = 7 - channel
+        bits = 0
+        for i in range(96):
+            bits = (bits << 1) | ((pw[i] >> shift) & 1)
+        out += bits.to_bytes(12, "big")
+    return bytes(out)
+
+
+def q_of_raw(pw: bytes) -> bytes:
+    """The 12 Q bytes carried in bit 6 of 96 raw P-W bytes."""
+    return deinterleave(pw)[12:24]
