@@ -19,11 +19,18 @@ from devemu.tape.cartridge_check import CARTRIDGE_SUFFIX
 
 
 class CartridgeDirectory:
-    """A folder of cartridge files; new ones get ``media_type``."""
+    """A folder of cartridge files; new ones get ``media_type`` and ``capacity``.
 
-    def __init__(self, folder: Path, media_type: str = "LTO-8") -> None:
+    ``capacity`` (bytes; None: the medium's native capacity) is what new
+    cartridges hold; cartridges already in the folder keep their own.
+    """
+
+    def __init__(
+        self, folder: Path, media_type: str = "LTO-8", capacity: int | None = None
+    ) -> None:
         self.folder = folder
         self.media_type = media_type
+        self.capacity = capacity
 
     def file_name(self, barcode: str) -> str:
         return f"{barcode}{CARTRIDGE_SUFFIX}"
@@ -35,10 +42,10 @@ class CartridgeDirectory:
         return self.path(file_name).is_file()
 
     def create(self, barcode: str) -> str:
-        """A blank cartridge of the folder's media type (SSC-5: unformatted, empty)."""
+        """A blank cartridge of the folder's media type and capacity (SSC-5: empty)."""
         name = self.file_name(barcode)
         self.folder.mkdir(parents=True, exist_ok=True)
-        Cartridge.create(self.path(name), barcode, self.media_type).close()
+        Cartridge.create(self.path(name), barcode, self.media_type, capacity=self.capacity).close()
         return name
 
     def info(self, file_name: str) -> CartridgeInfo:
