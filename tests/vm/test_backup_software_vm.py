@@ -390,6 +390,9 @@ def test_amdump_spans_two_cartridges(booted: tuple[VmResult, dict[str, Step]]) -
     whole = sorted(int(n) for _, n, _, partial in parts if not partial)
     assert whole == list(range(1, total + 1)), parts
     assert [t for t, n, _, partial in parts if int(n) == cut[0] and not partial] == [tapes[1]]
+    report = "\n".join(lines(out, "REPORT"))
+    assert "These dumps were to tapes BK-01, BK-02." in report, report
+    assert "taper: Will request retry of failed split part." in report, report
 
 
 def test_amfetchdump_restores_the_tree_byte_for_byte(
