@@ -314,7 +314,7 @@ def booted(guest_scripts: GuestScripts) -> tuple[VmResult, dict[str, Step]]:
     (share / "vtl.toml").write_text(CONFIG)
     (share / "amanda.conf").write_text(AMANDA_CONF)
     (share / "bacula-sd.conf").write_text(BACULA_CONF)
-    result, steps = guest_scripts.run_steps(STEPS, share=share, timeout=900)
+    result, steps = guest_scripts.run_steps(STEPS, share=share, timeout=600)
     print(result.output)
     return result, steps
 
