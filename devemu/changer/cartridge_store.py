@@ -20,11 +20,18 @@ from devemu.tape.media import CLEANING, is_cleaning_label
 
 
 class CartridgeDirectory:
-    """A folder of cartridge files; new ones get ``media_type``."""
+    """A folder of cartridge files; new ones get ``media_type`` and ``capacity``.
 
-    def __init__(self, folder: Path, media_type: str = "LTO-8") -> None:
+    ``capacity`` (bytes; None: the medium's native capacity) is what new
+    cartridges hold; cartridges already in the folder keep their own.
+    """
+
+    def __init__(
+        self, folder: Path, media_type: str = "LTO-8", capacity: int | None = None
+    ) -> None:
         self.folder = folder
         self.media_type = media_type
+        self.capacity = capacity
 
     def file_name(self, barcode: str) -> str:
         return f"{barcode}{CARTRIDGE_SUFFIX}"
@@ -36,14 +43,19 @@ class CartridgeDirectory:
         return self.path(file_name).is_file()
 
     def create(self, barcode: str) -> str:
-        """A blank cartridge of the folder's media type (SSC-5: unformatted, empty).
+        """A blank cartridge of the folder's media type and capacity (SSC-5: empty).
 
-        A cleaning cartridge label (``CLN...``) makes a cleaning cartridge.
+        A cleaning cartridge label (``CLN...``) makes a cleaning cartridge,
+        which holds no data.
         """
         name = self.file_name(barcode)
         self.folder.mkdir(parents=True, exist_ok=True)
-        media = CLEANING.name if is_cleaning_label(barcode) else self.media_type
-        Cartridge.create(self.path(name), barcode, media).close()
+        if is_cleaning_label(barcode):
+            Cartridge.create(self.path(name), barcode, CLEANING.name).close()
+        else:
+            Cartridge.create(
+                self.path(name), barcode, self.media_type, capacity=self.capacity
+            ).close()
         return name
 
     def info(self, file_name: str) -> CartridgeInfo:

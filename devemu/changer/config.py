@@ -11,6 +11,8 @@ Schema (keys not listed are refused)::
     # or: barcode_prefix = "E01", count = 10, barcode_start = 1
     #     -> E01001L8 ... E01010L8 (6-character volume serial + LTO media id)
     media_type = "LTO-8"          # media of cartridges the library creates
+    capacity = "8M"               # their capacity (default: the medium's native one);
+                                  # small cartridges reach end of medium soon
     personality = "generic"       # or ibm-ts3500, ibm-ts4300, hp-msl, quantum-scalar-i,
                                   # stk-sl500: identity, INQUIRY, VPD, element addresses
     vendor = "DEVEMU"             # the changer's INQUIRY identity (optional), default:
@@ -59,6 +61,7 @@ from devemu.errors import ConfigError, DevemuError
 from devemu.personality import DRIVE_PERSONALITIES, LIBRARY_PERSONALITIES
 from devemu.scsi.identity import Identity
 from devemu.served import ServedDevice
+from devemu.sizes import parse_size
 from devemu.tape.cartridge_check import check_cartridge_folder
 from devemu.tape.drive import TapeDrive
 from devemu.tape.faults import fault_op
@@ -81,6 +84,7 @@ LIBRARY_KEYS = (
     "serial",
     "personality",
     "auto_unload",
+    "capacity",
 )
 DRIVE_KEYS = ("name", "type", "serial", "vendor", "product", "revision", "personality")
 
@@ -103,6 +107,20 @@ def _personality(r: TableReader, table: dict[str, T]) -> T:
     if name not in table:
         raise r.error("personality", f"unknown personality {name!r}: use one of {', '.join(table)}")
     return table[name]
+
+
+def _capacity(r: TableReader) -> int | None:
+    """The ``capacity`` key: bytes of each cartridge the library creates; None: native."""
+    text = r.string("capacity", "", empty=True)
+    if not text:
+        return None
+    try:
+        capacity = parse_size(text)
+    except ValueError as err:
+        raise r.error("capacity", str(err)) from None
+    if capacity <= 0:
+        raise r.error("capacity", f"must be more than 0 bytes, not {text!r}")
+    return capacity
 
 
 def _barcodes(r: TableReader, media: str) -> list[str]:
@@ -205,6 +223,7 @@ def check(
         medium_type(media)
     except ValueError as err:
         raise r.error("media_type", str(err)) from None
+    capacity = _capacity(r)
     personality = _personality(r, LIBRARY_PERSONALITIES)
     drives_table = table.get("drives")
     if not isinstance(drives_table, list) or not drives_table:
@@ -242,7 +261,7 @@ def check(
             raise d.error("name", f"cannot keep the drive's state: {problem}")
         drive_specs.append((drive_name, identity, kind, drive_state))
 
-    store = CartridgeDirectory(folder, media)
+    store = CartridgeDirectory(folder, media, capacity)
     problem = folder_problem(folder)
     if problem:
         raise r.error("directory", problem)

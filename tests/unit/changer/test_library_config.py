@@ -15,7 +15,9 @@ from devemu.errors import ConfigError
 from devemu.scsi.command import Command
 from devemu.scsi.identity import Identity
 from devemu.served import ServedDevice
+from devemu.tape.cartridge import Cartridge
 from devemu.tape.drive import TapeDrive
+from devemu.tape.media import medium_type
 from tests.unit.changer.test_library_fakes import FakeDrive
 
 made: list[tuple[Identity, str, Path]] = []
@@ -193,6 +195,9 @@ def test_media_type_picks_the_barcode_suffix(tmp_path: Path) -> None:
             "must be true or false",
         ),
         (("count = 3", 'count = 3\nbarcodes = ["X"]'), "library[0].barcodes", "either"),
+        (("count = 3", 'count = 3\ncapacity = "lots"'), "library[0].capacity", "not a size"),
+        (("count = 3", 'count = 3\ncapacity = "0M"'), "library[0].capacity", "more than 0"),
+        (("count = 3", "count = 3\ncapacity = 8"), "library[0].capacity", "string"),
         (
             ("count = 3", 'count = 3\nmedia_type = "LTO-2"'),
             "library[0].media_type",
@@ -229,6 +234,23 @@ def test_auto_unload(tmp_path: Path, line: str, expected: bool) -> None:
     changer = build(tmp_path, line + BASIC)[0].device
     assert isinstance(changer, MediumChanger)
     assert changer.library.auto_unload is expected
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"), [("", medium_type("LTO-8").capacity), ('capacity = "8M"\n', 8 << 20)]
+)
+def test_capacity_of_the_cartridges_the_library_creates(
+    tmp_path: Path, line: str, expected: int
+) -> None:
+    # A cartridge already in the folder keeps its own capacity.
+    (tmp_path / "tapes").mkdir()
+    Cartridge.create(tmp_path / "tapes" / "E01002L8.tape", "E01002L8", capacity=1 << 20).close()
+    build(tmp_path, line + BASIC)
+    capacities = {}
+    for barcode in ("E01001L8", "E01002L8", "E01003L8"):
+        with Cartridge.open(tmp_path / "tapes" / f"{barcode}.tape", read_only=True) as cart:
+            capacities[barcode] = cart.capacity
+    assert capacities == {"E01001L8": expected, "E01002L8": 1 << 20, "E01003L8": expected}
 
 
 def test_library_needs_drives(tmp_path: Path) -> None:
