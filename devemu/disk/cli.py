@@ -2,7 +2,9 @@
 
 ``devemu disk create PATH --size 10G [--block-size 512]`` makes a sparse
 image (no block is allocated until written) that a ``[[disk]]`` table can
-serve. ``devemu disk info PATH`` tells its capacity and how much of it
+serve; ``--format qcow2`` (or vmdk, vhdx) makes one in that format with
+``qemu-img``, served through qemu-storage-daemon
+(:mod:`devemu.disk.storage_daemon`). ``devemu disk info PATH`` tells its capacity and how much of it
 is allocated.
 
 Through the daemon's control socket: ``devemu disk protect NAME on|off``
@@ -22,6 +24,7 @@ from typing import Any
 from devemu.config import default_socket
 from devemu.control import call
 from devemu.disk.image import BLOCK_SIZES, DiskImage, create_image
+from devemu.disk.storage_daemon import CREATE_FORMATS, create
 from devemu.sizes import size_argument
 
 
@@ -35,8 +38,13 @@ def _create(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    create_image(args.path, size, block_size)
-    print(f"{args.path}: {size} bytes, {size // block_size} blocks of {block_size} (sparse)")
+    fmt: str = args.format
+    if fmt == "raw":
+        create_image(args.path, size, block_size)
+    else:
+        create(Path(args.path), fmt, size)
+    kind = "sparse" if fmt == "raw" else fmt
+    print(f"{args.path}: {size} bytes, {size // block_size} blocks of {block_size} ({kind})")
     return 0
 
 
@@ -102,6 +110,12 @@ def add_parser(subparsers: Any) -> None:
     create.add_argument("--size", required=True, type=size_argument, help="e.g. 512M, 10G, 1T")
     create.add_argument(
         "--block-size", type=int, choices=BLOCK_SIZES, default=512, help="logical block length"
+    )
+    create.add_argument(
+        "--format",
+        choices=("raw", *CREATE_FORMATS),
+        default="raw",
+        help="raw: a sparse file served directly; qcow2, vmdk, vhdx: through qemu-storage-daemon",
     )
     create.set_defaults(func=_create)
     info = sub.add_parser("info", help="capacity and allocated space of an image")
