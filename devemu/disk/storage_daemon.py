@@ -133,6 +133,19 @@ class StorageDaemon:
             raise ImageError(
                 self.image, None, "qemu-storage-daemon is not installed (Debian: qemu-system-*)"
             )
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                self._start_once(deadline)
+                return
+            except _LockedError as locked:
+                # The storage daemon of a devemu killed with -9 may still be closing
+                # the image (PR_SET_PDEATHSIG gave it SIGTERM): wait for its lock.
+                if time.monotonic() >= deadline:
+                    raise ImageError(self.image, None, str(locked)) from None
+                time.sleep(0.2)
+
+    def _start_once(self, deadline: float) -> None:
         # A socket folder left by a daemon killed with -9: its server is gone with it.
         shutil.rmtree(self.run_dir, ignore_errors=True)
         self.run_dir.mkdir(mode=0o700, parents=True)
@@ -145,13 +158,16 @@ class StorageDaemon:
             start_new_session=True,
         )
         self.process = proc
-        deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                if proc.stderr is not None:
+                    proc.stderr.close()
                 self.process = None
-                last = err.strip().splitlines()[-1] if err.strip() else f"exit {proc.returncode}"
-                raise ImageError(self.image, None, f"qemu-storage-daemon: {last}")
+                reason = _reason(err) or f"exit status {proc.returncode}"
+                if "lock" in reason:
+                    raise _LockedError(f"qemu-storage-daemon: {reason}")
+                raise ImageError(self.image, None, f"qemu-storage-daemon: {reason}")
             if _listening(self.socket):
                 log.info("%s: qemu-storage-daemon %d on %s", self.image, proc.pid, self.socket)
                 return
@@ -185,6 +201,19 @@ class StorageDaemon:
             if proc.stderr is not None:
                 proc.stderr.close()
         shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+class _LockedError(Exception):
+    """Another process holds the image's lock."""
+
+
+def _reason(stderr: str) -> str:
+    """QEMU's error message without the program name and the option it was about."""
+    for raw in stderr.splitlines():
+        line = raw.strip()
+        if line:
+            return line.rsplit(": ", 1)[-1] if line.startswith("qemu-storage-daemon:") else line
+    return ""
 
 
 def _listening(path: Path) -> bool:

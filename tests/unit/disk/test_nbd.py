@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -567,3 +568,26 @@ def test_cli_creates_a_qcow2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert b'"virtual-size": 1073741824' in info.stdout
     assert "(qcow2)" in capsys.readouterr().out
     assert cli.main(["disk", "create", str(target), "--size", "1G", "--format", "qcow2"]) != 0
+
+
+def test_storage_daemon_waits_for_the_image_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A predecessor still closing the image holds its lock: the start waits, then fails."""
+    image = tmp_path / "disk.qcow2"
+    create(image, "qcow2", SIZE)
+    holder = Server(image, tmp_path / "holder.sock").start()
+    try:
+        monkeypatch.setattr("devemu.disk.storage_daemon.START_TIMEOUT", 3.0)
+        with pytest.raises(ImageError, match='qemu-storage-daemon: Failed to get "write" lock'):
+            StorageDaemon(image, "qcow2", tmp_path / "run").start()
+        monkeypatch.setattr("devemu.disk.storage_daemon.START_TIMEOUT", 20.0)
+        owner = StorageDaemon(image, "qcow2", tmp_path / "run")
+        stopper = threading.Timer(0.5, holder.stop)
+        stopper.start()
+        owner.start()
+        stopper.join()
+        assert owner.running
+        owner.stop()
+    finally:
+        holder.stop()
