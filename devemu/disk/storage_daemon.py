@@ -136,7 +136,7 @@ class StorageDaemon:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             try:
-                self._start_once(deadline)
+                self._start_once()
                 return
             except _LockedError as locked:
                 # The storage daemon of a devemu killed with -9 may still be closing
@@ -145,7 +145,7 @@ class StorageDaemon:
                     raise ImageError(self.image, None, str(locked)) from None
                 time.sleep(0.2)
 
-    def _start_once(self, deadline: float) -> None:
+    def _start_once(self) -> None:
         # A socket folder left by a daemon killed with -9: its server is gone with it.
         shutil.rmtree(self.run_dir, ignore_errors=True)
         self.run_dir.mkdir(mode=0o700, parents=True)
@@ -158,6 +158,7 @@ class StorageDaemon:
             start_new_session=True,
         )
         self.process = proc
+        deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
