@@ -157,7 +157,8 @@ def check(
         problem = file_problem(image_path)
         if problem:
             raise r.error("image", problem)
-        summary = f"disk {image_path} (created at start: {size} bytes)"
+        kind = f"{fmt}, " if fmt else ""
+        summary = f"disk {image_path} ({kind}created at start: {size} bytes)"
     pr_path = state_dir / f"disk-{dev_name}.pr.json"
     sanitize_path = state_dir / f"disk-{dev_name}.sanitize.json"
     medium_path = state_dir / f"disk-{dev_name}.medium.json"
