@@ -24,7 +24,8 @@ from typing import Any
 from devemu.config import default_socket
 from devemu.control import call
 from devemu.disk.image import BLOCK_SIZES, DiskImage, create_image
-from devemu.disk.storage_daemon import CREATE_FORMATS, create
+from devemu.disk.storage_daemon import CREATE_FORMATS, create, format_for
+from devemu.disk.storage_daemon import info as qemu_img_info
 from devemu.sizes import size_argument
 
 
@@ -49,7 +50,20 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def describe(path: str, block_size: int) -> dict[str, Any]:
-    """What ``devemu disk info --json`` prints: capacity and allocated space of an image."""
+    """What ``devemu disk info --json`` prints: capacity and allocated space of an image
+    (of a qcow2, vmdk or vhdx, as ``qemu-img info`` tells them, with its format)."""
+    fmt = format_for(Path(path), None)
+    if fmt is not None:
+        found = qemu_img_info(Path(path))
+        size = int(found["size"])
+        return {
+            "image": path,
+            "format": found["format"],
+            "size": size,
+            "block_size": block_size,
+            "blocks": size // block_size,
+            "allocated": found["allocated"],
+        }
     with DiskImage(path, block_size, read_only=True) as image:
         return {
             "image": path,

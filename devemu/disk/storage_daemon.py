@@ -248,3 +248,24 @@ def create(path: Path, fmt: str, size: int) -> None:
                 path.unlink()
         lines = proc.stderr.decode(errors="replace").strip().splitlines()
         raise ImageError(path, None, f"qemu-img create: {lines[-1] if lines else 'failed'}")
+
+
+def info(path: Path) -> dict[str, int | str]:
+    """``qemu-img info``: the format, virtual size and the bytes the file occupies."""
+    if shutil.which("qemu-img") is None:
+        raise ImageError(path, None, "qemu-img is not installed (Debian: qemu-utils)")
+    proc = subprocess.run(
+        ["qemu-img", "info", "-U", "--output=json", "--", str(path)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise ImageError(path, None, f"qemu-img info: {lines[-1] if lines else 'failed'}")
+    data = json.loads(proc.stdout)
+    return {
+        "format": str(data["format"]),
+        "size": int(data["virtual-size"]),
+        "allocated": int(data.get("actual-size", 0)),
+    }

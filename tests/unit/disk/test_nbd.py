@@ -9,6 +9,7 @@ handle (the requests still go to the real server).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -568,6 +569,13 @@ def test_cli_creates_a_qcow2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert b'"virtual-size": 1073741824' in info.stdout
     assert "(qcow2)" in capsys.readouterr().out
     assert cli.main(["disk", "create", str(target), "--size", "1G", "--format", "qcow2"]) != 0
+    capsys.readouterr()
+    assert cli.main(["disk", "info", str(target), "--json"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert described["format"] == "qcow2"
+    assert described["size"] == 1 << 30
+    assert described["blocks"] == (1 << 30) // 512
+    assert 0 < described["allocated"] < 1 << 20
 
 
 def test_storage_daemon_waits_for_the_image_lock(
