@@ -43,8 +43,8 @@ lines. Absolute figures under QEMU TCG move from boot to boot; compare
 the ratios, which are taken within one boot.
 
     python3 bench/vm_fio.py [--runtime S] [--ramp S] [--size MiB] [--luns 1,4]
-        [--soak S] [--alone S] [--reverse] [--no-runner] [--no-nbd] [--ring-workers N] [--json]
-        [--verbose]
+        [--soak S] [--alone S] [--reverse] [--no-runner] [--no-nbd] [--targets devemu,nbd]
+        [--ring-workers N] [--json] [--verbose]
 """
 
 from __future__ import annotations
@@ -576,6 +576,14 @@ def _lun_counts(text: str) -> tuple[int, ...]:
     return counts
 
 
+def _targets(text: str) -> tuple[str, ...]:
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [t for t in chosen if t not in TARGETS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"targets are among {', '.join(TARGETS)}: {text!r}")
+    return tuple(t for t in TARGETS if t in chosen)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runtime", type=int, default=10, help="seconds per job (10)")
@@ -590,6 +598,12 @@ def main() -> int:
     parser.add_argument("--no-runner", action="store_true", help="leave tcmu-runner out")
     parser.add_argument("--no-nbd", action="store_true", help="leave the NBD-backed disk out")
     parser.add_argument(
+        "--targets",
+        type=_targets,
+        default=TARGETS,
+        help=f"only these targets, e.g. devemu,nbd (default: {','.join(TARGETS)})",
+    )
+    parser.add_argument(
         "--ring-workers", type=int, default=0, help="devemu's [daemon] ring_workers (0: default)"
     )
     parser.add_argument("--json", action="store_true", help="print a JSON report")
@@ -597,7 +611,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.runtime < 1 or args.ramp < 0 or args.size < 16 or args.soak < 0 or args.alone < 1:
         parser.error("--runtime and --alone must be >= 1, --ramp and --soak >= 0, --size >= 16")
-    targets: tuple[str, ...] = TARGETS
+    targets: tuple[str, ...] = args.targets
     if args.no_runner or shutil.which("tcmu-runner") is None:
         targets = tuple(t for t in targets if t != "runner")
     if args.no_nbd:
