@@ -102,6 +102,17 @@ def load_libnbd() -> Any:
     return nbd
 
 
+class ExportError(ImageError):
+    """An NBD export that cannot be served, named by its URI as the user wrote it."""
+
+    def __init__(self, uri: str, reason: str) -> None:
+        super().__init__(uri, None, reason)
+        self.args = (f"{uri}: {reason}",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class NbdImage:
     """An NBD export seen as ``capacity`` blocks of ``block_size`` bytes."""
 
@@ -135,14 +146,12 @@ class NbdImage:
         try:
             h = self._connect()
         except self.nbd.Error as err:
-            raise ImageError(self.path, None, f"cannot connect to {uri}: {err.string}") from None
+            raise self._error(f"cannot connect: {err.string}") from None
         self._h: Any = h
         size = h.get_size()
         if size == 0 or size % block_size:
             _close_handle(h)
-            raise ImageError(
-                self.path, None, f"export size {size} is not a multiple of the block size"
-            )
+            raise self._error(f"export size {size} is not a multiple of the block size")
         self.size = size
         self.capacity = size >> self.shift
         #: A read-only export makes a write-protected disk (SBC-4 4.11).
@@ -155,10 +164,8 @@ class NbdImage:
         )
         if minimum > block_size:
             _close_handle(h)
-            raise ImageError(
-                self.path,
-                None,
-                f"the export's minimum block size {minimum} is larger than block_size {block_size}",
+            raise self._error(
+                f"the export's minimum block size {minimum} is larger than block_size {block_size}"
             )
         #: NBD_INFO_BLOCK_SIZE of the export in bytes (0: the server did not say).
         self.minimum_block = minimum
@@ -171,6 +178,12 @@ class NbdImage:
         self._status = bool(h.can_meta_context(BASE_ALLOCATION))
         #: ``read_at(buffers, offset)``: the READ handlers' fast path.
         self.read_at = self._read_at
+
+    def _error(self, reason: str) -> ImageError:
+        """An ImageError naming the image file behind the export, else the URI as written."""
+        if self.path != Path(self.uri):
+            return ImageError(self.path, None, reason)
+        return ExportError(self.uri, reason)
 
     # --- connection -------------------------------------------------------------
 
