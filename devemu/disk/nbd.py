@@ -57,6 +57,7 @@ import errno
 import logging
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,9 @@ RECONNECT_INTERVAL = 1.0
 BASE_ALLOCATION = "base:allocation"
 #: NBD_STATE_HOLE in a base:allocation extent.
 STATE_HOLE = 1
+#: Seconds a request may wait for its answer before the server counts as gone (below
+#: the kernel's default cmd_time_out of 30 s, so the initiator hears it from us).
+REQUEST_TIMEOUT = 20.0
 #: The largest request length NBD carries (32-bit length field), kept block aligned.
 _MAX_REQUEST = 1 << 30
 #: The largest transfer a disk accepts when the export allows more (as an image file's).
@@ -188,11 +192,22 @@ class NbdImage:
     # --- connection -------------------------------------------------------------
 
     def _connect(self) -> Any:
-        h = self.nbd.NBD()
+        """A new connection, the handshake done within REQUEST_TIMEOUT seconds (a server
+        that accepts and then says nothing raises as one that refuses)."""
+        nbd = self.nbd
+        h = nbd.NBD()
         h.set_handle_name("devemu")
         h.add_meta_context(BASE_ALLOCATION)
         try:
-            h.connect_uri(self.uri)
+            h.aio_connect_uri(self.uri)
+            deadline = time.monotonic() + REQUEST_TIMEOUT
+            while h.aio_is_connecting():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise nbd.Error(f"no handshake within {REQUEST_TIMEOUT:g} s", errno.ETIMEDOUT)
+                h.poll(max(1, int(left * 1000)))
+            if not h.aio_is_ready():
+                raise nbd.Error("the server closed the connection in the handshake", 0)
         except BaseException:
             _close_handle(h)
             raise
@@ -227,8 +242,12 @@ class NbdImage:
         connection is dropped and the command ends in LOGICAL UNIT COMMUNICATION FAILURE."""
         if not h.aio_is_dead() and not h.aio_is_closed() and err.errno:
             return OSError(err.errno, err.string)
+        return self._drop(h, f"the server went away: {err.string}")
+
+    def _drop(self, h: Any, why: str) -> SenseError:
+        """Give up the connection ``h``; the next command connects again at once."""
         if self._h is h:
-            log.error("%s: the server went away: %s", self.uri, err.string)
+            log.error("%s: %s", self.uri, why)
             self._h = None
             self._next_attempt = 0.0
             with contextlib.suppress(Exception):
@@ -240,32 +259,53 @@ class NbdImage:
         """Whether the connection is up (False while the server is away)."""
         return self._h is not None
 
-    def _wait(self, h: Any, cookies: list[int]) -> None:
-        """Run the connection until every request in ``cookies`` has completed."""
+    def _submit(self, *issue: Callable[[Any], int]) -> None:
+        """Send the requests ``issue`` makes (each returns its cookie), all at once, and
+        wait for every one that was sent, even when a later one could not be: the
+        transport's buffers must not change once the command is answered."""
+        h = self._handle()
+        cookies: list[int] = []
+        error = None
+        for call in issue:
+            try:
+                cookies.append(call(h))
+            except self.nbd.Error as err:
+                error = err
+                break
+        self._wait(h, cookies, error)
+
+    def _wait(self, h: Any, cookies: list[int], error: Any = None) -> None:
+        """Run the connection until every request in ``cookies`` has completed; raise for
+        the first that failed. A server silent for REQUEST_TIMEOUT seconds is gone."""
         nbd = self.nbd
-        try:
-            for cookie in cookies:
-                while not h.aio_command_completed(cookie):
-                    h.poll(-1)
-        except nbd.Error as err:
-            raise self._failed(h, err) from None
+        deadline = time.monotonic() + REQUEST_TIMEOUT
+        for cookie in cookies:
+            while True:
+                try:
+                    if h.aio_command_completed(cookie):
+                        break
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise self._drop(h, f"no answer within {REQUEST_TIMEOUT:g} s")
+                    h.poll(max(1, int(left * 1000)))
+                except nbd.Error as err:
+                    error = error or err
+                    break
+        if error is not None:
+            raise self._failed(h, error)
 
     # --- data -----------------------------------------------------------------
 
     def _read_at(self, iov: Sequence[memoryview], offset: int) -> int:
         """Read ``iov`` from the export at byte ``offset``; one request per buffer, all in
         flight at once, each landing straight in its buffer."""
-        h = self._handle()
-        nbd = self.nbd
-        try:
-            cookies = []
-            pos = offset
-            for buf in iov:
-                cookies.append(h.aio_pread(nbd.Buffer.from_buffer(buf), pos))
-                pos += len(buf)
-        except nbd.Error as err:
-            raise self._failed(h, err) from None
-        self._wait(h, cookies)
+        share = self.nbd.Buffer.from_buffer
+        calls = []
+        pos = offset
+        for buf in iov:
+            calls.append(partial(_aio_pread, share(buf), pos))
+            pos += len(buf)
+        self._submit(*calls)
         return pos - offset
 
     def read_into(self, lba: int, count: int, iov: Sequence[memoryview]) -> int:
@@ -280,26 +320,16 @@ class NbdImage:
         bufs = _limit(iov, count << self.shift)
         if not bufs:
             return 0
-        h = self._handle()
         nbd = self.nbd
         fua = durable and self._can_fua
         flags = nbd.CMD_FLAG_FUA if fua else 0
         offset = lba << self.shift
-        try:
-            if len(bufs) == 1:
-                h.pwrite(bufs[0], offset, flags)
-                done = len(bufs[0])
-            else:
-                cookies = []
-                done = 0
-                for buf in bufs:
-                    cookies.append(
-                        h.aio_pwrite(nbd.Buffer.from_buffer(buf), offset + done, flags=flags)
-                    )
-                    done += len(buf)
-                self._wait(h, cookies)
-        except nbd.Error as err:
-            raise self._failed(h, err) from None
+        calls = []
+        done = 0
+        for buf in bufs:
+            calls.append(partial(_aio_pwrite, nbd.Buffer.from_buffer(buf), offset + done, flags))
+            done += len(buf)
+        self._submit(*calls)
         if durable and not fua:
             self.flush()
         return done
@@ -325,18 +355,15 @@ class NbdImage:
             self.flush()
 
     def _zero(self, lba: int, count: int, flags: int, durable: bool) -> None:
-        h = self._handle()
-        nbd = self.nbd
         if durable and self._can_fua:
-            flags |= nbd.CMD_FLAG_FUA
+            flags |= self.nbd.CMD_FLAG_FUA
         offset, end = lba << self.shift, (lba + count) << self.shift
-        try:
-            while offset < end:
-                n = min(end - offset, _MAX_REQUEST)
-                h.zero(n, offset, flags)
-                offset += n
-        except nbd.Error as err:
-            raise self._failed(h, err) from None
+        calls = []
+        while offset < end:
+            n = min(end - offset, _MAX_REQUEST)
+            calls.append(partial(_aio_zero, n, offset, flags))
+            offset += n
+        self._submit(*calls)
         if durable and not self._can_fua:
             self.flush()
 
@@ -384,7 +411,6 @@ class NbdImage:
         pos = lba << shift
         if not self._status:
             return [Extent(lba, self.capacity - lba, False)] if pos < end else []
-        h = self._handle()
         out: list[Extent] = []
         while pos < end and len(out) < limit:
             got: list[tuple[int, bool]] = []
@@ -397,10 +423,7 @@ class NbdImage:
                         got.append((entries[i], bool(entries[i + 1] & STATE_HOLE)))
                 return 0
 
-            try:
-                h.block_status(min(end - pos, _MAX_REQUEST), pos, extents)
-            except self.nbd.Error as err:
-                raise self._failed(h, err) from None
+            self._submit(partial(_aio_block_status, min(end - pos, _MAX_REQUEST), pos, extents))
             if not got:
                 break
             for length, hole in got:
@@ -443,11 +466,7 @@ class NbdImage:
         """NBD_CMD_FLUSH: every completed write on stable storage (SBC-4 5.31)."""
         if self.read_only or not self._can_flush:
             return
-        h = self._handle()
-        try:
-            h.flush()
-        except self.nbd.Error as err:
-            raise self._failed(h, err) from None
+        self._submit(_aio_flush)
 
     def prefetch(self, lba: int, count: int) -> None:
         """PRE-FETCH: NBD_CMD_CACHE where the server has it, else nothing."""
@@ -472,8 +491,8 @@ class NbdImage:
     def _disconnect(self, h: Any) -> None:
         try:
             if not self.read_only and self._can_flush:
-                with contextlib.suppress(self.nbd.Error):
-                    h.flush()
+                with contextlib.suppress(self.nbd.Error, SenseError, OSError):
+                    self._wait(h, [h.aio_flush()])
             with contextlib.suppress(self.nbd.Error):
                 h.shutdown()
         finally:
@@ -484,6 +503,26 @@ class NbdImage:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _aio_pread(buf: Any, offset: int, h: Any) -> int:
+    return int(h.aio_pread(buf, offset))
+
+
+def _aio_pwrite(buf: Any, offset: int, flags: int, h: Any) -> int:
+    return int(h.aio_pwrite(buf, offset, flags=flags))
+
+
+def _aio_zero(count: int, offset: int, flags: int, h: Any) -> int:
+    return int(h.aio_zero(count, offset, flags=flags))
+
+
+def _aio_block_status(count: int, offset: int, extents: Callable[..., int], h: Any) -> int:
+    return int(h.aio_block_status(count, offset, extents))
+
+
+def _aio_flush(h: Any) -> int:
+    return int(h.aio_flush())
 
 
 def _close_handle(h: Any) -> None:

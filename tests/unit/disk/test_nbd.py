@@ -66,14 +66,11 @@ class Recorder:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._h, name)
-        flag_at = {"pwrite": 2, "zero": 2, "trim": 2, "aio_pwrite": None, "flush": None}
-        if name not in flag_at:
+        if name not in ("aio_pwrite", "aio_zero", "aio_trim", "aio_flush"):
             return attr
 
         def call(*args: Any, **kw: Any) -> Any:
-            where = flag_at[name]
-            flags = kw.get("flags", args[where] if where is not None and len(args) > where else 0)
-            self.calls.append((name, flags))
+            self.calls.append((name, kw.get("flags", 0)))
             return attr(*args, **kw)
 
         return call
@@ -192,7 +189,7 @@ def test_no_copy_of_the_data_in_python(disk: Disk, pieces: int) -> None:
 def test_fua_write_asks_the_server_for_fua(disk: Disk, recorder: Recorder) -> None:
     assert run(disk, rw10(0x2A, 0, 8), pattern(8 * BS)).status == Status.GOOD
     assert run(disk, rw10(0x2A, 8, 8, flags=0x08), pattern(8 * BS)).status == Status.GOOD
-    assert recorder.calls == [("pwrite", 0), ("pwrite", nbd.CMD_FLAG_FUA)]
+    assert recorder.calls == [("aio_pwrite", 0), ("aio_pwrite", nbd.CMD_FLAG_FUA)]
 
 
 def test_write_cache_off_makes_every_write_fua(server: Server) -> None:
@@ -220,7 +217,7 @@ def test_out_of_range_is_refused_before_the_server(disk: Disk, recorder: Recorde
 
 def test_synchronize_cache_is_a_flush(disk: Disk, recorder: Recorder) -> None:
     assert run(disk, bytes([0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0])).status == Status.GOOD
-    assert recorder.calls == [("flush", 0)]
+    assert recorder.calls == [("aio_flush", 0)]
 
 
 # --- UNMAP, WRITE SAME (SBC-4 5.32, 5.50) --------------------------------------------------
@@ -236,7 +233,7 @@ def test_unmap_frees_clusters_and_reads_zeros(
     params = unmap_list((CLUSTER // BS, 2 * CLUSTER // BS))
     assert run(disk, unmap_cdb(len(params)), params).status == Status.GOOD
     # WRITE ZEROES that may punch holes (no NO_HOLE), not a TRIM: reads must give zeros.
-    assert [name for name, _ in recorder.calls] == ["zero"]
+    assert [name for name, _ in recorder.calls] == ["aio_zero"]
     assert not recorder.calls[0][1] & nbd.CMD_FLAG_NO_HOLE
     assert data_bytes(server, CLUSTER, 2 * CLUSTER) == 0
     assert data_bytes(server, 0, CLUSTER) == CLUSTER
@@ -248,14 +245,14 @@ def test_write_same_unmap_frees_clusters(disk: Disk, server: Server, recorder: R
     assert run(disk, rw16(0x8A, 0, blocks), b"\x33" * (blocks * BS)).status == Status.GOOD
     recorder.calls.clear()
     assert run(disk, write_same(0, blocks, unmap=True), bytes(BS)).status == Status.GOOD
-    assert [name for name, _ in recorder.calls] == ["zero"]
+    assert [name for name, _ in recorder.calls] == ["aio_zero"]
     assert data_bytes(server, 0, 2 * CLUSTER) == 0
     assert on_server(server, 0, 2 * CLUSTER) == bytes(2 * CLUSTER)
 
 
 def test_write_same_zeros_keeps_blocks_allocated(disk: Disk, recorder: Recorder) -> None:
     assert run(disk, write_same(0, 16, ndob=True)).status == Status.GOOD
-    assert recorder.calls == [("zero", nbd.CMD_FLAG_NO_HOLE)]
+    assert recorder.calls == [("aio_zero", nbd.CMD_FLAG_NO_HOLE)]
 
 
 def test_write_same_pattern_writes_every_block(disk: Disk, server: Server) -> None:
@@ -426,11 +423,35 @@ def test_reconnect_waits_between_attempts(server: Server) -> None:
         dev.close()
 
 
+def test_silent_server_is_gone_after_the_request_timeout(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that stops answering (SIGSTOP: the socket stays open) is given
+    REQUEST_TIMEOUT, for a request and for a handshake, then counts as gone."""
+    monkeypatch.setattr(nbd_image, "RECONNECT_INTERVAL", 0.0)
+    monkeypatch.setattr(nbd_image, "REQUEST_TIMEOUT", 0.5)
+    dev = open_disk(server.uri)
+    assert server.process is not None
+    pid = server.process.pid
+    try:
+        os.kill(pid, signal.SIGSTOP)
+        for _ in range(2):  # the request in flight, then a handshake that never ends
+            started = time.monotonic()
+            answer = run(dev, rw10(0x28, 0, 8), data_in=8 * BS)
+            assert answer.code == LOGICAL_UNIT_COMMUNICATION_FAILURE
+            assert time.monotonic() - started < 3
+        os.kill(pid, signal.SIGCONT)
+        assert run(dev, rw10(0x28, 0, 8), data_in=8 * BS).status == Status.GOOD
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        dev.close()
+
+
 def test_unreachable_at_start_is_an_image_error(tmp_path: Path) -> None:
     uri = f"nbd+unix:///disk?socket={tmp_path}/none.sock"
     with pytest.raises(ImageError) as caught:
         NbdImage(uri, BS)
-    reason = "cannot connect: nbd_connect_uri: connect: No such file or directory"
+    reason = "cannot connect: nbd_aio_connect_uri: connect: No such file or directory"
     assert str(caught.value) == f"{uri}: {reason}"
 
 
