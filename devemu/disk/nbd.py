@@ -9,16 +9,19 @@ README for how the project's environment sees it). The export is named by
 an NBD URI (``nbd://HOST[:PORT]/EXPORT``, ``nbd+unix:///EXPORT?socket=PATH``,
 the NBD URI standard, doc/uri.md of the NBD project).
 
+The README's "Disks on NBD exports" says why libnbd (and not a client of
+our own) and how ``scripts/install`` makes Debian's binding visible.
+
 Mapping (the NBD protocol, doc/proto.md of the NBD project, "Request types"):
 
 - READ / WRITE: ``NBD_CMD_READ`` / ``NBD_CMD_WRITE``, with
   ``NBD_CMD_FLAG_FUA`` when the write must be durable (FUA, WCE off;
   SBC-4 4.15). The data moves between the socket and the transport's
-  buffers with no copy: a read is an ``aio_pread`` into an
-  ``nbd.Buffer`` that shares the ring's memoryview, a write hands the
-  memoryview to ``pwrite`` / ``aio_pwrite``. A transfer of several buffers
-  puts one request per buffer in flight at once.
+  buffers with no copy: ``aio_pread`` / ``aio_pwrite`` take an
+  ``nbd.Buffer`` that shares the ring's memoryview.
 - SYNCHRONIZE CACHE: ``NBD_CMD_FLUSH``.
+- COMPARE AND WRITE: a read, then a write; serialized by the disk running
+  one command at a time (nothing else reaches the export in between).
 - UNMAP, WRITE SAME with UNMAP: ``NBD_CMD_WRITE_ZEROES`` without
   ``NBD_CMD_FLAG_NO_HOLE``, so the server may punch the range out
   (``FAST_ZERO`` first where offered), not
@@ -33,7 +36,10 @@ Mapping (the NBD protocol, doc/proto.md of the NBD project, "Request types"):
   block sizes (``NBD_INFO_BLOCK_SIZE``) feed the Block Limits page; a
   read-only export (``NBD_FLAG_READ_ONLY``) is a write-protected disk.
 
-A server that goes away: the command that finds the connection dead, and
+A server that goes away (the connection drops, or a request or a handshake
+waits more than :data:`REQUEST_TIMEOUT` for its answer, so that the
+initiator hears from devemu before the kernel's command timeout): the
+command that finds the connection dead, and
 every one after it while the server stays away, ends in HARDWARE ERROR /
 LOGICAL UNIT COMMUNICATION FAILURE (SPC-5 annex D, 08h/00h): the data is
 not known to be bad, the path to it is broken. The daemon serves on; the
@@ -44,8 +50,11 @@ from a live server is an ``OSError`` with the server's errno, which the
 handlers turn into MEDIUM ERROR or SPACE ALLOCATION FAILED as for an
 image file.
 
-Commands run one at a time, as on an image file: each handler waits for
-its own requests (the ring loop completes commands synchronously). See
+Every request goes out asynchronously (``aio_*``) and the handler waits
+for its own, polling the connection: a command of several buffers has
+all of them in flight at once, and a request never waits longer than
+:data:`REQUEST_TIMEOUT`. Commands still run one at a time, as on an image
+file (the ring loop completes commands synchronously). See
 the README's "Disks on NBD exports" for what that costs and how the
 loop's deferred completion could keep several commands in flight.
 """
