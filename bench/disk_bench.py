@@ -19,7 +19,14 @@ and loop with a device that does nothing: no disk can beat it.
 Each figure is the best of ``--repeat`` runs, disk and bare loop taking
 turns, so that other load on the machine hurts both alike.
 
+``--nbd`` serves the disk from the same file through a qemu-storage-daemon
+and NBD (:mod:`devemu.disk.nbd`) instead of reading it directly: the
+"disk" column then includes the NBD round trip of every command. The ring
+loop runs each command to its end, so the server sees one request at a
+time whatever ``--qd`` is.
+
     python3 bench/disk_bench.py [--size 256M] [--seconds 1] [--repeat 3] [--qd 16] [--dir /tmp]
+        [--nbd]
 """
 
 from __future__ import annotations
@@ -36,8 +43,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from devemu.disk.device import Disk
+from devemu.disk.device import BlockImage, Disk
 from devemu.disk.image import DiskImage, create_image
+from devemu.disk.nbd import NbdImage
+from devemu.disk.storage_daemon import StorageDaemon
 from devemu.scsi.identity import Identity
 from devemu.sizes import size_argument
 from devemu.testing import NullDevice, RingSimulator
@@ -67,13 +76,21 @@ def timed(seconds: float, step: Callable[[], int]) -> tuple[int, float]:
 
 
 class Bench:
-    def __init__(self, path: Path, size: int, seconds: float, qd: int) -> None:
+    def __init__(
+        self, path: Path, size: int, seconds: float, qd: int, *, nbd: bool = False
+    ) -> None:
         self.path = path
         self.size = size
         self.seconds = seconds
         self.qd = qd
         self.fd = os.open(path, os.O_RDWR)
-        image = DiskImage(path, BLOCK)
+        image: BlockImage
+        if nbd:
+            server = StorageDaemon(path, "raw", path.parent / "qsd")
+            server.start()
+            image = NbdImage(server.uri, BLOCK, release=server.stop)
+        else:
+            image = DiskImage(path, BLOCK)
         self.disk = Disk(image, Identity(serial="BENCH"))
         self.disk.unit_attentions.clear()
         self.sim = RingSimulator(ring_size=1 << 20, data_size=2 * qd * MIB)
@@ -219,13 +236,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (best kept)")
     parser.add_argument("--qd", type=int, default=16, help="commands per ring batch")
     parser.add_argument("--dir", default=None, help="folder for the temporary image")
+    parser.add_argument("--nbd", action="store_true", help="the disk through NBD (qsd, raw)")
     args = parser.parse_args()
     size = max(MIB * args.qd, args.size - args.size % MIB)
     with tempfile.TemporaryDirectory(prefix="disk-bench-", dir=args.dir) as tmp:
         path = Path(tmp) / "bench.img"
         create_image(path, size, BLOCK)
         fill(path, size)
-        bench = Bench(path, size, args.seconds, args.qd)
+        bench = Bench(path, size, args.seconds, args.qd, nbd=args.nbd)
         try:
             pairs = [
                 ("1 MiB seq read", "MB/s", bench.disk_seq_read, bench.bare_seq_read),
@@ -243,7 +261,7 @@ def main() -> None:
         finally:
             bench.close()
     print(
-        f"disk bench: {size // MIB} MiB image, qd {args.qd}, "
+        f"disk bench{' through NBD' if args.nbd else ''}: {size // MIB} MiB image, qd {args.qd}, "
         f"best of {args.repeat} x {args.seconds:g} s"
     )
     print(f"{'workload':<18}{'unit':<7}{'disk (ring)':>14}{'bare loop':>14}{'ratio':>8}")

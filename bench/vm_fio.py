@@ -5,6 +5,11 @@ serves N LUNs per target through tcm_loop, every one backed by an image
 of the same size on the same guest tmpfs:
 
 - ``devemu``: ``[[disk]]`` tables served by ``devemu serve`` through TCMU;
+- ``nbd`` (``devemu-nbd``): the same daemon serving images of the same kind
+  with ``format = "raw"``, each through a qemu-storage-daemon of its own
+  and NBD (:mod:`devemu.disk.nbd`): what reaching a disk over NBD costs
+  next to the image file read directly, in the same boot (``--no-nbd``
+  leaves it out);
 - ``fileio``: LIO's in-kernel ``fileio`` backstore, created through
   configfs, with ``fd_buffered_io=1`` (write-back, WCE=1, the same
   caching contract devemu's disk gives by default);
@@ -38,7 +43,8 @@ lines. Absolute figures under QEMU TCG move from boot to boot; compare
 the ratios, which are taken within one boot.
 
     python3 bench/vm_fio.py [--runtime S] [--ramp S] [--size MiB] [--luns 1,4]
-        [--soak S] [--alone S] [--reverse] [--no-runner] [--ring-workers N] [--json] [--verbose]
+        [--soak S] [--alone S] [--reverse] [--no-runner] [--no-nbd] [--targets devemu,nbd]
+        [--ring-workers N] [--json] [--verbose]
 """
 
 from __future__ import annotations
@@ -76,6 +82,7 @@ class FioJob:
 
 
 JOBS = (
+    FioJob("randread-4k-qd1", "randread", "4k", 1),
     FioJob("randread-4k-qd16", "randread", "4k", 16),
     FioJob("randwrite-4k-qd16", "randwrite", "4k", 16),
     FioJob("seqread-1m-qd4", "read", "1m", 4),
@@ -85,13 +92,18 @@ JOBS = (
 SOAK_JOB = FioJob("soak-seqread-1m-qd4", "read", "1m", 4)
 
 #: Every target, in the order of the first job; "runner" is tcmu-runner.
-TARGETS = ("fileio", "devemu", "runner")
+TARGETS = ("fileio", "devemu", "nbd", "runner")
 
 #: Shown names of the targets.
-LABELS = {"fileio": "fileio", "devemu": "devemu", "runner": "tcmu-runner"}
+LABELS = {"fileio": "fileio", "devemu": "devemu", "nbd": "devemu-nbd", "runner": "tcmu-runner"}
 
 #: The ratios printed: (numerator, denominator).
-RATIOS = (("devemu", "fileio"), ("runner", "fileio"), ("devemu", "runner"))
+RATIOS = (
+    ("devemu", "fileio"),
+    ("runner", "fileio"),
+    ("devemu", "runner"),
+    ("nbd", "devemu"),
+)
 
 #: Where the guest keeps the images: a tmpfs of its own.
 IMAGE_DIR = "/tmp/devemu-bench"
@@ -135,10 +147,16 @@ EOF
     for i in $(seq 0 $((LUNS - 1))); do
         printf '[[disk]]\nname = "benchdisk%d"\nimage = "%s"\nserial = "DEVEMU%d"\n' \
             "$i" "$DIR/devemu-$i.img" "$i"
+        case " $TARGETS " in *" nbd "*)
+            printf '[[disk]]\nname = "benchnbd%d"\nimage = "%s"\nformat = "raw"\n' \
+                "$i" "$DIR/nbd-$i.img"
+            printf 'serial = "NBD%d"\n' "$i"
+        esac
     done
 } > "$DIR/devemu.toml"
 serve_start "$DIR/devemu.toml" "$OUT/serve.log"
 devemu_pid=$serve_pid
+nbd_pid=$serve_pid
 
 for i in $(seq 0 $((LUNS - 1))); do
     B=$C/core/fileio_0/benchfile$i
@@ -185,7 +203,9 @@ esac
 
 # The /dev/sd* of each LUN, by its unit serial number.
 for t in $TARGETS; do
-    case $t in devemu) serial=DEVEMU;; fileio) serial=FILEIO;; runner) serial=RUNNER;; esac
+    case $t in
+        devemu) serial=DEVEMU;; nbd) serial=NBD;; fileio) serial=FILEIO;; runner) serial=RUNNER;;
+    esac
     for i in $(seq 0 $((LUNS - 1))); do
         sd=
         for _ in $(seq 200); do
@@ -556,6 +576,14 @@ def _lun_counts(text: str) -> tuple[int, ...]:
     return counts
 
 
+def _targets(text: str) -> tuple[str, ...]:
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [t for t in chosen if t not in TARGETS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"targets are among {', '.join(TARGETS)}: {text!r}")
+    return tuple(t for t in TARGETS if t in chosen)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runtime", type=int, default=10, help="seconds per job (10)")
@@ -568,6 +596,13 @@ def main() -> int:
     parser.add_argument("--alone", type=int, default=10, help="seconds per LUN after the soak")
     parser.add_argument("--reverse", action="store_true", help="start with the last target")
     parser.add_argument("--no-runner", action="store_true", help="leave tcmu-runner out")
+    parser.add_argument("--no-nbd", action="store_true", help="leave the NBD-backed disk out")
+    parser.add_argument(
+        "--targets",
+        type=_targets,
+        default=TARGETS,
+        help=f"only these targets, e.g. devemu,nbd (default: {','.join(TARGETS)})",
+    )
     parser.add_argument(
         "--ring-workers", type=int, default=0, help="devemu's [daemon] ring_workers (0: default)"
     )
@@ -576,9 +611,11 @@ def main() -> int:
     args = parser.parse_args()
     if args.runtime < 1 or args.ramp < 0 or args.size < 16 or args.soak < 0 or args.alone < 1:
         parser.error("--runtime and --alone must be >= 1, --ramp and --soak >= 0, --size >= 16")
-    targets: tuple[str, ...] = TARGETS
+    targets: tuple[str, ...] = args.targets
     if args.no_runner or shutil.which("tcmu-runner") is None:
-        targets = tuple(t for t in TARGETS if t != "runner")
+        targets = tuple(t for t in targets if t != "runner")
+    if args.no_nbd:
+        targets = tuple(t for t in targets if t != "nbd")
     try:
         result, comparisons, soak = run_bench(
             args.runtime,

@@ -2,7 +2,9 @@
 
 ``devemu disk create PATH --size 10G [--block-size 512]`` makes a sparse
 image (no block is allocated until written) that a ``[[disk]]`` table can
-serve. ``devemu disk info PATH`` tells its capacity and how much of it
+serve; ``--format qcow2`` (or vmdk, vhdx) makes one in that format with
+``qemu-img``, served through qemu-storage-daemon
+(:mod:`devemu.disk.storage_daemon`). ``devemu disk info PATH`` tells its capacity and how much of it
 is allocated.
 
 Through the daemon's control socket: ``devemu disk protect NAME on|off``
@@ -22,6 +24,8 @@ from typing import Any
 from devemu.config import default_socket
 from devemu.control import call
 from devemu.disk.image import BLOCK_SIZES, DiskImage, create_image
+from devemu.disk.storage_daemon import CREATE_FORMATS, create, format_for
+from devemu.disk.storage_daemon import info as qemu_img_info
 from devemu.sizes import size_argument
 
 
@@ -35,13 +39,31 @@ def _create(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    create_image(args.path, size, block_size)
-    print(f"{args.path}: {size} bytes, {size // block_size} blocks of {block_size} (sparse)")
+    fmt: str = args.format
+    if fmt == "raw":
+        create_image(args.path, size, block_size)
+    else:
+        create(Path(args.path), fmt, size)
+    kind = "sparse" if fmt == "raw" else fmt
+    print(f"{args.path}: {size} bytes, {size // block_size} blocks of {block_size} ({kind})")
     return 0
 
 
 def describe(path: str, block_size: int) -> dict[str, Any]:
-    """What ``devemu disk info --json`` prints: capacity and allocated space of an image."""
+    """What ``devemu disk info --json`` prints: capacity and allocated space of an image
+    (of a qcow2, vmdk or vhdx, as ``qemu-img info`` tells them, with its format)."""
+    fmt = format_for(Path(path), None)
+    if fmt is not None:
+        found = qemu_img_info(Path(path))
+        size = int(found["size"])
+        return {
+            "image": path,
+            "format": found["format"],
+            "size": size,
+            "block_size": block_size,
+            "blocks": size // block_size,
+            "allocated": found["allocated"],
+        }
     with DiskImage(path, block_size, read_only=True) as image:
         return {
             "image": path,
@@ -102,6 +124,12 @@ def add_parser(subparsers: Any) -> None:
     create.add_argument("--size", required=True, type=size_argument, help="e.g. 512M, 10G, 1T")
     create.add_argument(
         "--block-size", type=int, choices=BLOCK_SIZES, default=512, help="logical block length"
+    )
+    create.add_argument(
+        "--format",
+        choices=("raw", *CREATE_FORMATS),
+        default="raw",
+        help="raw: a sparse file served directly; qcow2, vmdk, vhdx: through qemu-storage-daemon",
     )
     create.set_defaults(func=_create)
     info = sub.add_parser("info", help="capacity and allocated space of an image")

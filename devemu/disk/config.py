@@ -4,7 +4,10 @@ Keys::
 
     [[disk]]
     name = "disk0"              # LIO backstore name; default: the image's stem
-    image = "disk0.img"         # required; relative to the config file's folder
+    image = "disk0.img"         # required; relative to the config file's folder, or an
+                                # NBD URI: "nbd://HOST:PORT/EXPORT", "nbd+unix:///EXPORT?socket=PATH"
+    format = "qcow2"            # qcow2, vmdk, vhdx or raw: served through a qemu-storage-daemon
+                                # of devemu's own (default: by the suffix; a plain file otherwise)
     size = "1G"                 # create the image (sparse) at start when it is missing
     block_size = 512            # 512 or 4096
     read_only = false           # DATA PROTECT for every writing command
@@ -19,23 +22,36 @@ Keys::
 Persistent reservations with APTPL are kept in ``<state_dir>/disk-<name>.pr.json``,
 a sanitize running or failed in ``<state_dir>/disk-<name>.sanitize.json``
 (:mod:`devemu.disk.sanitize`).
+An image in a format of :data:`~devemu.disk.storage_daemon.FORMATS` gets a
+qemu-storage-daemon whose socket lives in ``<state_dir>/disk-<name>.qsd/``
+(:mod:`devemu.disk.storage_daemon`).
 A disk may replay every command found half-done after a restart except
 COMPARE AND WRITE, whose compare would see its own earlier write.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from devemu.config_table import DevicePlan, TableReader, file_problem
 from devemu.disk.claims import DEFAULT_STANDARDS, DISK_CLAIMS
 from devemu.disk.control import control_ops
-from devemu.disk.device import Disk
+from devemu.disk.device import BlockImage, Disk
 from devemu.disk.image import BLOCK_SIZES, DiskImage, create_image
+from devemu.disk.nbd import NbdImage, is_nbd_uri
 from devemu.disk.removable import MediumState, RemovableDisk
+from devemu.disk.storage_daemon import (
+    CREATE_FORMATS,
+    FORMATS,
+    StorageDaemon,
+    create,
+    format_for,
+)
 from devemu.errors import ConfigError, ImageError
 from devemu.scsi.identity import Identity
 from devemu.scsi.persistent_reservations import PersistentReservations
@@ -51,6 +67,7 @@ DEFAULT_REVISION = "0100"
 KNOWN_KEYS = (
     "name",
     "image",
+    "format",
     "size",
     "block_size",
     "read_only",
@@ -76,14 +93,30 @@ def check(
     r = TableReader(table, path=path, key=key, known=KNOWN_KEYS)
     if "image" not in table:
         raise r.error("image", "missing: the image file to serve")
-    image_path = r.file_path("image", base_dir)
+    uri = r.string("image")
+    if not is_nbd_uri(uri):
+        uri = ""
+    image_path = Path(uri) if uri else r.file_path("image", base_dir)
+    fmt = None
+    if "format" in table:
+        fmt = r.string("format")
+        if uri or fmt not in FORMATS:
+            choices = ", ".join(FORMATS)
+            raise r.error(
+                "format",
+                f"must be one of {choices} for an image file, not {fmt!r}"
+                if not uri
+                else "an NBD export has no image format of devemu's to choose",
+            )
+    if not uri:
+        fmt = format_for(image_path, fmt)
     block_size = r.integer("block_size", 512)
     if block_size not in BLOCK_SIZES:
         raise r.error("block_size", f"must be 512 or 4096, not {block_size}")
     read_only = r.boolean("read_only", False)
     removable = r.boolean("removable", False)
     write_cache = r.boolean("write_cache", True)
-    dev_name = r.name(image_path.stem)
+    dev_name = r.name(image_path.stem if not uri else None)
     identity = r.identity(Identity(DEFAULT_VENDOR, DEFAULT_PRODUCT, DEFAULT_REVISION, dev_name))
     standards = r.string("standards", DEFAULT_STANDARDS)
     if standards not in DISK_CLAIMS:
@@ -98,7 +131,18 @@ def check(
             raise r.error("size", str(err)) from None
         if size <= 0 or size % block_size:
             raise r.error("size", f"must be a positive multiple of the block size {block_size}")
-    if image_path.exists():
+    if (uri or fmt) and removable:
+        raise r.error("removable", "a removable disk serves plain image files only")
+    if uri:
+        if size:
+            raise r.error("size", "an NBD export has the size its server gives it")
+        summary = f"disk on NBD export {uri}"
+    elif fmt and image_path.exists():
+        problem = file_problem(image_path)
+        if problem:
+            raise r.error("image", problem)
+        summary = f"disk {image_path} ({fmt}, through qemu-storage-daemon)"
+    elif image_path.exists():
         try:
             DiskImage(image_path, block_size, read_only=True).close()
         except ImageError as err:
@@ -113,7 +157,8 @@ def check(
         problem = file_problem(image_path)
         if problem:
             raise r.error("image", problem)
-        summary = f"disk {image_path} (created at start: {size} bytes)"
+        kind = f"{fmt}, " if fmt else ""
+        summary = f"disk {image_path} ({kind}created at start: {size} bytes)"
     pr_path = state_dir / f"disk-{dev_name}.pr.json"
     sanitize_path = state_dir / f"disk-{dev_name}.sanitize.json"
     medium_path = state_dir / f"disk-{dev_name}.medium.json"
@@ -132,19 +177,30 @@ def check(
         raise ConfigError(path, key, f"cannot keep reservation state: {problem}")
 
     def build() -> list[ServedDevice]:
-        if not image_path.exists():
+        if not uri and not image_path.exists():
             try:
-                create_image(image_path, size, block_size)
+                if fmt in CREATE_FORMATS:
+                    create(image_path, fmt, size)
+                else:
+                    create_image(image_path, size, block_size)
             except ImageError as err:
                 raise r.error("image", str(err)) from err
         medium_image = _remembered_image(medium, image_path, roots) if removable else image_path
+        image: BlockImage
         try:
-            image = DiskImage(medium_image, block_size, read_only=read_only)
+            if uri:
+                image = NbdImage(uri, block_size, read_only=read_only)
+            elif fmt:
+                image = _through_storage_daemon(
+                    image_path, fmt, block_size, read_only, _run_dir(state_dir, dev_name)
+                )
+            else:
+                image = DiskImage(medium_image, block_size, read_only=read_only)
         except ImageError as err:
             raise r.error("image", str(err)) from err
         try:
             claims = DISK_CLAIMS[standards]
-            if removable:
+            if removable and isinstance(image, DiskImage):
                 disk: Disk = RemovableDisk(
                     image, identity, write_cache=write_cache, claims=claims, roots=roots
                 )
@@ -164,6 +220,36 @@ def check(
         return [_served(dev_name, disk, medium)]
 
     return DevicePlan((dev_name,), summary, build)
+
+
+def _run_dir(state_dir: Path, name: str) -> Path:
+    """The private folder of a disk's storage daemon socket: in the state folder, or
+    under the temporary folder when that path is too long for a Unix socket."""
+    run_dir = state_dir / f"disk-{name}.qsd"
+    if len(os.fsencode(run_dir)) <= 90:
+        return run_dir
+    digest = hashlib.sha256(os.fsencode(state_dir.resolve())).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"devemu-{digest}-disk-{name}.qsd"
+
+
+def _through_storage_daemon(
+    image_path: Path, fmt: str, block_size: int, read_only: bool, run_dir: Path
+) -> NbdImage:
+    """Start a qemu-storage-daemon on ``image_path`` and connect to its export."""
+    server = StorageDaemon(image_path, fmt, run_dir, read_only=read_only)
+    server.start()
+    try:
+        return NbdImage(
+            server.uri,
+            block_size,
+            read_only=read_only,
+            path=image_path,
+            revive=server.revive,
+            release=server.stop,
+        )
+    except BaseException:
+        server.stop()
+        raise
 
 
 def _remembered_image(medium: MediumState, configured: Path, roots: tuple[Path, ...]) -> Path:
@@ -214,6 +300,9 @@ def _served(name: str, disk: Disk, medium: MediumState) -> ServedDevice:
             out.update(disk.medium_state())
         if image.fd >= 0:
             out["allocated_bytes"] = image.allocated_bytes()
+        if isinstance(image, NbdImage):
+            out["nbd"] = image.uri
+            out["connected"] = image.connected
         return out
 
     return ServedDevice(

@@ -39,6 +39,7 @@ from devemu.disk.commands import SBC_COMMANDS
 from devemu.disk.copy_offload import COPY_COMMANDS, CopyManager, third_party_copy_vpd
 from devemu.disk.copy_results import THIRD_PARTY_COPY_VPD
 from devemu.disk.image import DiskImage
+from devemu.disk.nbd import NbdImage
 from devemu.disk.pages import (
     WCE,
     Limits,
@@ -68,8 +69,12 @@ WP = 0x80
 DPOFUA = 0x10
 
 
+#: What a disk's blocks live on: an image file, or an NBD export (:mod:`devemu.disk.nbd`).
+BlockImage = DiskImage | NbdImage
+
+
 class Disk(ScsiDevice):
-    """An SBC-4 direct-access block device backed by a :class:`DiskImage`."""
+    """An SBC-4 direct-access block device backed by a :class:`DiskImage` or an NBD export."""
 
     peripheral_type: ClassVar[int] = 0x00
     removable: ClassVar[bool] = False
@@ -80,7 +85,7 @@ class Disk(ScsiDevice):
 
     def __init__(
         self,
-        image: DiskImage,
+        image: BlockImage,
         identity: Identity,
         *,
         write_cache: bool = True,
@@ -95,7 +100,11 @@ class Disk(ScsiDevice):
         self.read_only = image.read_only
         #: Every command that changes the medium ends in DATA PROTECT (SBC-4 4.11).
         self.write_protected = image.read_only
-        self.limits = Limits.for_block_size(image.block_size)
+        self.limits = (
+            image.limits()
+            if isinstance(image, NbdImage)
+            else Limits.for_block_size(image.block_size)
+        )
         #: WCE: True while writes may stay in the page cache until flushed.
         self.write_cache = write_cache
         self._stopped = False

@@ -128,10 +128,13 @@ class Limits:
     max_atomic_boundary: int
 
     @classmethod
-    def for_block_size(cls, block_size: int) -> Limits:
-        physical = 4096
+    def for_block_size(
+        cls, block_size: int, *, physical: int = 4096, max_transfer_bytes: int = 16 << 20
+    ) -> Limits:
+        """The limits of a disk of ``block_size``; an NBD export may give its own
+        physical (preferred) block and largest request (:mod:`devemu.disk.nbd`)."""
         lbppbe = max(0, (physical // block_size).bit_length() - 1)
-        max_transfer = (16 << 20) // block_size
+        max_transfer = max(1, max_transfer_bytes // block_size)
         page = max(1, ATOMIC_PAGE // block_size)
         return cls(
             block_size=block_size,

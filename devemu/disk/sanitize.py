@@ -82,7 +82,6 @@ from typing import TYPE_CHECKING, Any
 from construct import BitsInteger, BitStruct, Flag, Int8ub, Int16ub, Padding, Struct
 
 from devemu.atomic_file import write_atomic
-from devemu.disk.image import DiskImage
 from devemu.errors import ImageError
 from devemu.scsi.command import Command
 from devemu.scsi.sense import (
@@ -98,7 +97,7 @@ from devemu.scsi.sense import (
 from devemu.scsi.table import Access, CommandSpec, CommandTable, Conflict, Data
 
 if TYPE_CHECKING:
-    from devemu.disk.device import Disk
+    from devemu.disk.device import BlockImage, Disk
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +208,7 @@ class SanitizeJob:
     OVERWRITE, blocks for the erases) out of ``total``.
     """
 
-    def __init__(self, image: DiskImage, plan: Plan, done: int = 0) -> None:
+    def __init__(self, image: BlockImage, plan: Plan, done: int = 0) -> None:
         self.image = image
         self.plan = plan
         capacity = image.capacity
