@@ -32,7 +32,7 @@ from devemu.scsi.sense import (
     cdb_field,
     param_field,
 )
-from devemu.tape import mam
+from devemu.tape import log_pages, mam
 from devemu.tape.records import WHOLE_CARTRIDGE
 from devemu.tape.tapealert import flag_bits
 
@@ -240,3 +240,33 @@ def record_format(drive: TapeDrive, cart: Cartridge) -> None:
     """Count an initialisation (FORMAT MEDIUM)."""
     have = _stored(cart)
     cart.set_attributes(WHOLE_CARTRIDGE, [mam.standard(0x0007, _number(have, 0x0007) + 1)])
+
+
+def volume_figures(drive: TapeDrive, cart: Cartridge) -> log_pages.VolumeFigures:
+    """The cartridge as the volume statistics log page reports it (SSC-5 8.2.8).
+
+    Mounts and lifetime megabytes come from the MAM (SPC-5 7.4.2.2: load
+    count, total megabytes written and read in medium life, this load's
+    added); the capacities from the partitions.
+    """
+    have = _stored(cart)
+    load_written, load_read = drive.load_totals()
+    serial = cart.attributes(0).get(0x0401)
+    parts = [
+        log_pages.PartitionFigures(i, p.capacity, p.used, max(p.capacity - p.used, 0))
+        for i, p in enumerate(cart.partitions)
+    ]
+    return log_pages.VolumeFigures(
+        mounts=_number(have, 0x0003),
+        written_lifetime_mb=_number(have, 0x0220) + load_written // MB,
+        read_lifetime_mb=_number(have, 0x0221) + load_read // MB,
+        written_load_mb=load_written // MB,
+        read_load_mb=load_read // MB,
+        native=cart.capacity,
+        used=sum(p.used for p in cart.partitions),
+        serial=serial.value.decode("ascii", "replace").strip() if serial else "",
+        barcode=cart.barcode or "",
+        write_protected=not drive.writable(),
+        worm=cart.worm,
+        partitions=parts,
+    )

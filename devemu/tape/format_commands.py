@@ -22,6 +22,7 @@ from devemu.tape.limits import (
     MAXIMUM_LOGICAL_OBJECT_IDENTIFIER,
     MINIMUM_BLOCK_LENGTH,
 )
+from devemu.tape.media import medium_type_code
 
 if TYPE_CHECKING:
     from devemu.tape.drive import TapeDrive
@@ -72,13 +73,30 @@ def read_block_limits(drive: TapeDrive, cmd: Command, mloi: int) -> int:
 
 
 def report_density_support(
-    drive: TapeDrive, cmd: Command, media: int, allocation_length: int
+    drive: TapeDrive, cmd: Command, medium_type: int, media: int, allocation_length: int
 ) -> int:
-    """REPORT DENSITY SUPPORT, SSC-5 6.6: the drive's densities or the medium's."""
+    """REPORT DENSITY SUPPORT, SSC-5 6.6: the drive's densities or the medium's.
+
+    MEDIUM TYPE=1 (SSC-5 6.6.3) gives medium type descriptors instead:
+    each cartridge kind the drive reads (MEDIA=1: the one mounted), with
+    its MEDIUM TYPE as the mode header reports it and the density codes
+    the drive can record on it.
+    """
     if media:
         drive.check_ready()
         densities = [drive.mounted().medium]
     else:
         densities = drive.drive_type.densities
+    if medium_type:
+        worm = drive.mounted().worm if media else False
+        descriptors = [
+            pages.medium_type_descriptor(
+                medium_type_code(drive.medium_types, m, worm),
+                m,
+                [m.density_code] if drive.drive_type.can_write(m) else [],
+            )
+            for m in densities
+        ]
+        return cmd.data_in(pages.medium_type_support(descriptors), allocation_length)
     data = pages.density_support(drive.drive_type, densities)
     return cmd.data_in(data, allocation_length)

@@ -186,10 +186,53 @@ def density_support(drive: DriveType, media: list[MediumType]) -> bytes:
     return head + body
 
 
+# SSC-5 6.6.3: medium type descriptor, 56 bytes.
+MediumTypeDescriptor = Struct(
+    "medium_type" / Int8ub,
+    Padding(1),
+    "descriptor_length" / Int16ub,
+    "number_of_density_codes" / Int8ub,
+    "primary_density_codes" / Bytes(9),
+    "media_width" / Int16ub,
+    "medium_length" / Int16ub,
+    Padding(2),
+    "assigning_organization" / Bytes(8),
+    "medium_type_name" / Bytes(8),
+    "description" / Bytes(20),
+)
+MEDIUM_TYPE_DESCRIPTOR_LENGTH = 56
+
+
+def medium_type_descriptor(code: int, medium: MediumType, densities: list[int]) -> bytes:
+    """One medium type descriptor: the cartridge, the density codes it can be written in."""
+    out: bytes = MediumTypeDescriptor.build(
+        {
+            "medium_type": code,
+            "descriptor_length": MEDIUM_TYPE_DESCRIPTOR_LENGTH - 4,
+            "number_of_density_codes": len(densities),
+            "primary_density_codes": bytes(densities[:9]).ljust(9, b"\0"),
+            "media_width": medium.width,
+            "medium_length": medium.length_m,
+            "assigning_organization": ascii_value(medium.assigning_organization, 8),
+            "medium_type_name": ascii_value(medium.name, 8),
+            "description": ascii_value(medium.description, 20),
+        }
+    )
+    return out
+
+
+def medium_type_support(descriptors: list[bytes]) -> bytes:
+    """REPORT DENSITY SUPPORT data of the MEDIUM TYPE form (SSC-5 6.6.3)."""
+    body = b"".join(descriptors)
+    head: bytes = DensityHeader.build({"available_length": len(body) + 2})
+    return head + body
+
+
 # --- mode pages, SSC-5 8.3 -------------------------------------------------------------
 
 DATA_COMPRESSION_PAGE = 0x0F
 DEVICE_CONFIGURATION_PAGE = 0x10
+DEVICE_CONFIGURATION_EXTENSION_SUBPAGE = 0x01
 MEDIUM_PARTITION_PAGE = 0x11
 INFORMATIONAL_EXCEPTIONS_PAGE = 0x1C
 
@@ -298,6 +341,43 @@ def device_configuration_page() -> ModePage:
     )
     changeable = bytes(12) + b"\xff\x00"
     return ModePage(DEVICE_CONFIGURATION_PAGE, default, changeable)
+
+
+# SSC-5 8.3 (device configuration extension mode page): its parameters (page
+# length 1Ch). WRITE MODE 0h: overwrite allowed (1h, append only, is not offered);
+# PEWS: the programmable early warning size, in megabytes.
+DeviceConfigurationExtension = Struct(
+    "flags"
+    / BitStruct(Padding(4), "tarpf" / Flag, "tarpp" / Flag, "taplsd" / Flag, "tarlld" / Flag),
+    "modes" / BitStruct("write_mode" / BitsInteger(4), "short_erase_mode" / BitsInteger(4)),
+    "pews" / Int16ub,
+    "vcelbre" / BitStruct(Padding(7), "vcelbre" / Flag),
+    Padding(23),
+)
+
+
+def device_configuration_extension_page() -> ModePage:
+    """Page 10h/01h: overwrite allowed, no programmable early warning; PEWS changeable."""
+    default: bytes = DeviceConfigurationExtension.build(
+        {
+            "flags": {"tarpf": False, "tarpp": False, "taplsd": False, "tarlld": False},
+            "modes": {"write_mode": 0, "short_erase_mode": 0},
+            "pews": 0,
+            "vcelbre": {"vcelbre": False},
+        }
+    )
+    changeable = bytes([0, 0, 0xFF, 0xFF]) + bytes(len(default) - 4)
+    return ModePage(
+        DEVICE_CONFIGURATION_PAGE,
+        default,
+        changeable,
+        subpage=DEVICE_CONFIGURATION_EXTENSION_SUBPAGE,
+    )
+
+
+def programmable_early_warning(body: bytes) -> int:
+    """PEWS of page 10h/01h values, in bytes (SSC-5 4.2.x: megabytes before early warning)."""
+    return int(DeviceConfigurationExtension.parse(body).pews) * 1_000_000
 
 
 def medium_partition_body(maximum_additional: int, capacities: list[int]) -> bytes:
