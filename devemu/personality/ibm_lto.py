@@ -33,6 +33,6 @@ IBM_LTO = DrivePersonality(
     revision=GENERIC_DRIVE.revision,
     serial=GENERIC_DRIVE.serial,
     style=GENERIC_DRIVE.style,
-    revisions=((5, "B170"), (8, "HB81")),
+    revisions=GENERIC_DRIVE.revisions,
     medium_types=MediumTypeCodes.IBM,
 )

@@ -180,6 +180,16 @@ AllowOverwriteCdb = Struct(
     "control" / Int8ub,
 )
 
+# SPC-5 6.17.1: READ BUFFER(10) (the drive dump, :mod:`devemu.tape.drive_dump`).
+ReadBufferCdb = Struct(
+    "opcode" / Int8ub,
+    "mode" / BitStruct("mode_specific" / BitsInteger(3), "mode" / BitsInteger(5)),
+    "buffer_id" / Int8ub,
+    "buffer_offset" / Int24ub,
+    "allocation_length" / Int24ub,
+    "control" / Int8ub,
+)
+
 # SSC-5 7.6 READ BLOCK LIMITS and 6.6 REPORT DENSITY SUPPORT.
 ReadBlockLimitsCdb = Struct(
     "opcode" / Int8ub,

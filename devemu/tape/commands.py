@@ -158,7 +158,7 @@ SSC_COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "READ BUFFER",
         _O.READ_BUFFER,
-        drive_dump.ReadBufferCdb,
+        cdbs.ReadBufferCdb,
         drive_dump.read_buffer,
         fields=("mode.mode", "buffer_id", "buffer_offset", "allocation_length"),
         unsupported=frozenset({"mode.mode_specific"}),

@@ -28,7 +28,7 @@ import time
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
-from construct import BitsInteger, BitStruct, Int8ub, Int16ub, Int24ub, Struct
+from construct import Int8ub, Int16ub, Int24ub, Struct
 
 from devemu.scsi.command import Command
 from devemu.scsi.sense import (
@@ -58,16 +58,6 @@ class ReadBufferMode(IntEnum):
     DATA = 0x02
     DESCRIPTOR = 0x03
 
-
-#: SPC-5 6.17.1: the READ BUFFER(10) CDB.
-ReadBufferCdb = Struct(
-    "opcode" / Int8ub,
-    "mode" / BitStruct("mode_specific" / BitsInteger(3), "mode" / BitsInteger(5)),
-    "buffer_id" / Int8ub,
-    "buffer_offset" / Int24ub,
-    "allocation_length" / Int24ub,
-    "control" / Int8ub,
-)
 
 #: SPC-5 6.17.5: the READ BUFFER descriptor.
 BufferDescriptor = Struct("offset_boundary" / Int8ub, "buffer_capacity" / Int24ub)
