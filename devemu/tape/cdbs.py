@@ -190,6 +190,15 @@ ReadBufferCdb = Struct(
     "control" / Int8ub,
 )
 
+# SSC-5 7.11: SET CAPACITY.
+SetCapacityCdb = Struct(
+    "opcode" / Int8ub,
+    "flags" / BitStruct(Padding(7), "immed" / Flag),
+    Padding(1),
+    "capacity_proportion_value" / Int16ub,
+    "control" / Int8ub,
+)
+
 # SSC-5 7.6 READ BLOCK LIMITS and 6.6 REPORT DENSITY SUPPORT.
 ReadBlockLimitsCdb = Struct(
     "opcode" / Int8ub,

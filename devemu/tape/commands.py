@@ -22,7 +22,12 @@ from __future__ import annotations
 
 from devemu.scsi.table import Access, CommandSpec, Data
 from devemu.tape import attribute_commands, cdbs, drive_dump
-from devemu.tape.format_commands import format_medium, read_block_limits, report_density_support
+from devemu.tape.format_commands import (
+    format_medium,
+    read_block_limits,
+    report_density_support,
+    set_capacity,
+)
 from devemu.tape.io_commands import erase6, read6, write6, write_filemarks6, write_filemarks16
 from devemu.tape.motion import (
     allow_overwrite,
@@ -56,6 +61,16 @@ SSC_COMMANDS: tuple[CommandSpec, ...] = (
         format_medium,
         fields=("format.format",),
         unsupported=frozenset({"transfer_length"}),
+        access=Access.WRITE,
+        timeout=600,
+        needs_medium=True,
+    ),
+    CommandSpec(
+        "SET CAPACITY",
+        _O.SET_CAPACITY,
+        cdbs.SetCapacityCdb,
+        set_capacity,
+        fields=("flags.immed", "capacity_proportion_value"),
         access=Access.WRITE,
         timeout=600,
         needs_medium=True,

@@ -1,4 +1,4 @@
-"""FORMAT MEDIUM, READ BLOCK LIMITS, REPORT DENSITY SUPPORT (SSC-5 7.1, 7.6, 6.6).
+"""FORMAT MEDIUM, SET CAPACITY, READ BLOCK LIMITS, REPORT DENSITY SUPPORT (SSC-5 7.1, 7.11, 6.6).
 
 What the drive can do with a medium: lay out its partitions (as mode
 page 0x11 says), the block lengths it takes, the densities it reads and
@@ -52,6 +52,34 @@ def format_medium(drive: TapeDrive, cmd: Command, format: int) -> None:
             raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2, 3)) from None
     cart.format(layout)
     attribute_commands.record_format(drive, cart)
+    drive.to_bop()
+
+
+#: CAPACITY PROPORTION VALUE of the whole medium (SSC-5 7.11).
+FULL_CAPACITY = 0xFFFF
+
+
+def set_capacity(
+    drive: TapeDrive, cmd: Command, immed: int, capacity_proportion_value: int
+) -> None:
+    """SET CAPACITY, SSC-5 7.11: one partition of proportion/FFFFh of the medium, data gone.
+
+    As FORMAT MEDIUM, only at the beginning of partition 0 (ILLEGAL
+    REQUEST, POSITION PAST BEGINNING OF MEDIUM elsewhere) of a writable
+    cartridge; a WORM cartridge with data refuses it. A proportion of 0
+    would leave no capacity: INVALID FIELD IN CDB. LTFS sends FFFFh
+    before it partitions a cartridge.
+    """
+    proportion = capacity_proportion_value
+    if proportion == 0:
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(3))
+    drive.check_writable()
+    cart = drive.mounted()
+    if drive.partition != 0 or drive.position != 0:
+        raise SenseError(POSITION_PAST_BEGINNING_OF_MEDIUM)
+    if cart.worm and any(p.eod for p in cart.partitions):
+        drive.refuse_worm_overwrite()
+    cart.format([cart.capacity * proportion // FULL_CAPACITY])
     drive.to_bop()
 
 

@@ -163,6 +163,14 @@ class VolumeParameter:
 
     PAGE_VALID = 0x0000
     THREAD_COUNT = 0x0001
+    TOTAL_WRITE_RETRIES = 0x0003
+    TOTAL_UNRECOVERED_WRITE_ERRORS = 0x0004
+    TOTAL_SUSPENDED_WRITES = 0x0005
+    TOTAL_FATAL_SUSPENDED_WRITES = 0x0006
+    TOTAL_READ_RETRIES = 0x0008
+    TOTAL_UNRECOVERED_READ_ERRORS = 0x0009
+    LAST_MOUNT_UNRECOVERED_WRITE_ERRORS = 0x000C
+    LAST_MOUNT_UNRECOVERED_READ_ERRORS = 0x000D
     LAST_MOUNT_MB_WRITTEN = 0x000E
     LAST_MOUNT_MB_READ = 0x000F
     LIFETIME_MB_WRITTEN = 0x0010
@@ -199,8 +207,20 @@ def volume_statistics_page(volume: VolumeFigures | None) -> bytes:
         return log_page(VOLUME_STATISTICS, log_parameter(VolumeParameter.PAGE_VALID, b"\x00"))
     p = VolumeParameter
     params = log_parameter(p.PAGE_VALID, b"\x01")
+    # devemu's medium never needs a retry nor loses a write: the error counts are 0
+    errors = (
+        p.TOTAL_WRITE_RETRIES,
+        p.TOTAL_UNRECOVERED_WRITE_ERRORS,
+        p.TOTAL_SUSPENDED_WRITES,
+        p.TOTAL_FATAL_SUSPENDED_WRITES,
+        p.TOTAL_READ_RETRIES,
+        p.TOTAL_UNRECOVERED_READ_ERRORS,
+        p.LAST_MOUNT_UNRECOVERED_WRITE_ERRORS,
+        p.LAST_MOUNT_UNRECOVERED_READ_ERRORS,
+    )
     counters = (
         (p.THREAD_COUNT, volume.mounts),
+        *((code, 0) for code in errors),
         (p.LAST_MOUNT_MB_WRITTEN, volume.written_load_mb),
         (p.LAST_MOUNT_MB_READ, volume.read_load_mb),
         (p.LIFETIME_MB_WRITTEN, volume.written_lifetime_mb),

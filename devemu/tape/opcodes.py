@@ -17,6 +17,7 @@ class Opcode(IntEnum):
     FORMAT_MEDIUM = 0x04
     READ_BLOCK_LIMITS = 0x05
     READ_6 = 0x08
+    SET_CAPACITY = 0x0B
     WRITE_6 = 0x0A
     WRITE_FILEMARKS_6 = 0x10
     SPACE_6 = 0x11

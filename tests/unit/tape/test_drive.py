@@ -502,7 +502,11 @@ def test_log_pages(host: Host) -> None:
 
 def test_read_and_write_attributes(host: Host) -> None:
     values = bytes([0x8C, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x00, 0, 0, 0x10, 0, 0, 0])
-    assert host.ok(values, n=4096)[:4] == bytes.fromhex("00000025")  # only 0x0806 after 0x0800
+    # 0x0800 has no value yet: the first attribute asked for must exist (SPC-5 6.18.2)
+    fields, _ = host.check(values, INVALID_FIELD_IN_CDB, n=4096)
+    assert fields["sense_key_specific"] == b"\xc0\x00\x08"
+    barcode = bytes([0x8C, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x06, 0, 0, 0x10, 0, 0, 0])
+    assert host.ok(barcode, n=4096)[:4] == bytes.fromhex("00000025")  # only 0x0806
     attr = bytes.fromhex("0800 01 0008") + b"DEVEMU  "
     param = len(attr).to_bytes(4, "big") + attr
     write = bytes([0x8D, 0, 0, 0, 0, 0, 0, 0, 0, 0]) + len(param).to_bytes(4, "big") + b"\0\0"

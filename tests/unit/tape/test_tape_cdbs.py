@@ -196,6 +196,18 @@ CASES = [
         },
     ),
     case(
+        "SET CAPACITY full, as LTFS sends it",
+        "0b 00 00 ff ff 00",
+        cdbs.SetCapacityCdb,
+        {"opcode": 0x0B, "flags": {"immed": False}, "capacity_proportion_value": 0xFFFF},
+    ),
+    case(
+        "SET CAPACITY half, IMMED",
+        "0b 01 00 80 00 00",
+        cdbs.SetCapacityCdb,
+        {"opcode": 0x0B, "flags": {"immed": True}, "capacity_proportion_value": 0x8000},
+    ),
+    case(
         "READ BUFFER descriptor of the dump",
         "3c 03 01 000000 000004 00",
         cdbs.ReadBufferCdb,
