@@ -34,10 +34,22 @@ pytestmark = pytest.mark.vm
 
 PREFIX = Path(os.environ.get("LTFS_PREFIX", "/opt/ltfs"))
 REPO = Path(__file__).resolve().parents[2]
-STEPS = (
-    "mkltfs mount copy unmount ltfsck remount compare unmount2 "
-    "killmount killed ltfsck2 remount2 compare2 unmount3"
-).split()
+STEPS = [
+    "mkltfs",
+    "mount",
+    "copy",
+    "unmount",
+    "ltfsck",
+    "remount",
+    "compare",
+    "unmount2",
+    "killmount",
+    "killed",
+    "ltfsck2",
+    "remount2",
+    "compare2",
+    "unmount3",
+]
 
 if not (PREFIX / "bin" / "mkltfs").exists():
     pytest.skip(f"no LTFS build in {PREFIX} (LTFS_PREFIX)", allow_module_level=True)

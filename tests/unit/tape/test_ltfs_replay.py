@@ -84,10 +84,22 @@ def test_the_recordings_are_there_and_every_step_passed() -> None:
         steps = (RECORDINGS / path.name.replace(".jsonl.gz", ".steps")).read_text().split("\n")
         assert [s for s in steps if s] == [
             f"STEP {name} 0"
-            for name in (
-                "mkltfs mount copy unmount ltfsck remount compare unmount2 "
-                "killmount killed ltfsck2 remount2 compare2 unmount3"
-            ).split()
+            for name in [
+                "mkltfs",
+                "mount",
+                "copy",
+                "unmount",
+                "ltfsck",
+                "remount",
+                "compare",
+                "unmount2",
+                "killmount",
+                "killed",
+                "ltfsck2",
+                "remount2",
+                "compare2",
+                "unmount3",
+            ]
         ]
 
 
