@@ -463,7 +463,7 @@ class TapeDrive(ScsiDevice):
     # --- SPC hooks --------------------------------------------------------------------
 
     def make_mode_pages(self) -> list[ModePage]:
-        partition_page = pages.medium_partition_page(self._max_additional(), 0)
+        partition_page = pages.medium_partition_page(self._drive_max_additional(), 0)
         partition_page.on_change = self._check_partition_page
         compression = pages.data_compression_page()
         protection_page = protection.control_data_protection_page()
@@ -493,6 +493,10 @@ class TapeDrive(ScsiDevice):
         cart: Cartridge | None = getattr(self, "cartridge", None)
         if cart is not None:
             return cart.medium.max_partitions - 1
+        return self._drive_max_additional()
+
+    def _drive_max_additional(self) -> int:
+        """Partitions beyond the first the drive makes: 1 on LTO-5, 3 from LTO-6 on."""
         return 3 if self.drive_type.generation >= 6 else 1
 
     def _sync_partition_page(self) -> None:
@@ -501,7 +505,9 @@ class TapeDrive(ScsiDevice):
         page = self.mode_pages.get(pages.MEDIUM_PARTITION_PAGE)
         if cart is not None and page is not None:
             caps = [p.capacity for p in cart.partitions]
-            page.set_current(pages.medium_partition_body(cart.medium.max_partitions - 1, caps))
+            descriptors = pages.partition_descriptors(self._drive_max_additional())
+            body = pages.medium_partition_body(cart.medium.max_partitions - 1, caps, descriptors)
+            page.set_current(body)
         config = self.mode_pages.get(pages.DEVICE_CONFIGURATION_PAGE)
         if config is not None:
             config.current[1] = self.partition

@@ -14,6 +14,7 @@ from construct import (
     Bytes,
     Const,
     Flag,
+    GreedyRange,
     Int8ub,
     Int16ub,
     Int24ub,
@@ -277,8 +278,8 @@ DeviceConfiguration = Struct(
     "flags3" / Int8ub,
 )
 
-# SSC-5 8.3.5 table 99: medium partition mode page parameters, with two
-# partition size descriptors (what Linux st writes back, whatever the drive).
+# SSC-5 8.3.5 table 99: medium partition mode page parameters, then one partition
+# size descriptor per partition the drive can make (two, or four from LTO-6 on).
 MediumPartition = Struct(
     "maximum_additional_partitions" / Int8ub,
     "additional_partitions_defined" / Int8ub,
@@ -295,9 +296,16 @@ MediumPartition = Struct(
     "medium_format_recognition" / Int8ub,
     "partition_units" / BitStruct(Padding(4), "units" / BitsInteger(4)),
     Padding(1),
-    "partition_sizes" / Int16ub[2],
+    "partition_sizes" / GreedyRange(Int16ub),
 )
+#: Size descriptors of a drive that makes at most two partitions (Linux st writes two).
 PARTITION_DESCRIPTORS = 2
+
+
+def partition_descriptors(maximum_additional: int) -> int:
+    """Size descriptors page 11h carries: one per partition the drive can make, at least two."""
+    return max(PARTITION_DESCRIPTORS, maximum_additional + 1)
+
 
 PSUM_BYTES, PSUM_KB, PSUM_MB, PSUM_UNITS = 0, 1, 2, 3
 
@@ -380,14 +388,21 @@ def programmable_early_warning(body: bytes) -> int:
     return int(DeviceConfigurationExtension.parse(body).pews) * 1_000_000
 
 
-def medium_partition_body(maximum_additional: int, capacities: list[int]) -> bytes:
-    """Page 0x11 values describing a partition layout (sizes in MB or GB)."""
-    sizes = [c // 1_000_000 for c in capacities[:PARTITION_DESCRIPTORS]]
+def medium_partition_body(
+    maximum_additional: int, capacities: list[int], descriptors: int | None = None
+) -> bytes:
+    """Page 0x11 values describing a partition layout (sizes in MB or GB).
+
+    ``descriptors``: how many size descriptors (default: one per partition
+    ``maximum_additional`` allows, at least two); unused ones are zero.
+    """
+    count = descriptors or partition_descriptors(maximum_additional)
+    sizes = [c // 1_000_000 for c in capacities[:count]]
     psum, units = PSUM_MB, 0
     if any(s > 0xFFFE for s in sizes):
-        sizes = [c // 1_000_000_000 for c in capacities[:PARTITION_DESCRIPTORS]]
+        sizes = [c // 1_000_000_000 for c in capacities[:count]]
         psum, units = PSUM_UNITS, 9
-    sizes += [0] * (PARTITION_DESCRIPTORS - len(sizes))
+    sizes += [0] * (count - len(sizes))
     out: bytes = MediumPartition.build(
         {
             "maximum_additional_partitions": maximum_additional,
@@ -410,8 +425,10 @@ def medium_partition_body(maximum_additional: int, capacities: list[int]) -> byt
 
 
 def medium_partition_page(maximum_additional: int, capacity: int) -> ModePage:
+    """Page 0x11: one partition; the layout fields and every size descriptor changeable."""
     default = medium_partition_body(maximum_additional, [capacity])
-    changeable = bytes([0, 0x03, 0xF8, 0, 0x0F, 0, 0xFF, 0xFF, 0xFF, 0xFF])
+    count = partition_descriptors(maximum_additional)
+    changeable = bytes([0, 0x03, 0xF8, 0, 0x0F, 0]) + b"\xff\xff" * count
     return ModePage(MEDIUM_PARTITION_PAGE, default, changeable)
 
 
@@ -431,7 +448,7 @@ def partition_layout(body: bytes, capacity: int, maximum_additional: int) -> lis
         return [capacity // count] * count
     if not flags.idp:
         raise ValueError("more than one partition requested without FDP, SDP or IDP")
-    if count > PARTITION_DESCRIPTORS:
+    if count > len(page.partition_sizes):
         raise ValueError(f"IDP with {count} partitions needs more size descriptors")
     unit = {
         PSUM_BYTES: 1,

@@ -174,7 +174,7 @@ def test_mode_pages_golden(host: Host) -> None:
     assert pages.startswith(bytes.fromhex("0a0a"))  # control page from SPC
     assert bytes.fromhex("0f0e c080 00000001 00000001 00000000") in pages
     assert bytes.fromhex("100e 00 00 00 00 0000 40 00 18 000000 01 00") in pages
-    assert bytes.fromhex("110a 03 00 3c 03 09 00 2ee0 0000") in pages
+    assert bytes.fromhex("110e 03 00 3c 03 09 00 2ee0 0000 0000 0000") in pages
     assert bytes.fromhex("1c0a 08 03 00000000 00000000") in pages
 
 

@@ -22,6 +22,7 @@ from devemu.scsi.sense import (
     INVALID_FIELD_IN_PARAMETER_LIST,
     LOGICAL_BLOCK_GUARD_CHECK_FAILED,
     NO_ADDITIONAL_SENSE,
+    POSITION_PAST_BEGINNING_OF_MEDIUM,
     SEQUENTIAL_POSITIONING_ERROR_ILLEGAL,
     parse_sense,
 )
@@ -29,7 +30,7 @@ from devemu.tape import log_pages, pages, protection
 from devemu.tape.cartridge import Cartridge
 from devemu.tape.drive import TapeDrive
 from devemu.tape.media import MEDIA, MediumTypeCodes, medium_type_code
-from tests.golden import check_both_ways
+from tests.golden import check_both_ways, plain
 from tests.unit.tape.test_drive import IDENTITY, Host
 
 
@@ -447,3 +448,79 @@ def test_format_with_a_bad_partition_size(host: Host, sizes: str, units: int) ->
     else:
         assert parse_sense(r.sense)[0] == INVALID_FIELD_IN_PARAMETER_LIST
     assert host.drive.mounted().partition_count == 1
+
+
+def test_four_partitions_on_an_lto8_cartridge(host: Host) -> None:
+    page = bytearray(host.ok([0x1A, 0, 0x11, 0, 255, 0], n=255))
+    at = 4 + page[3]
+    # page 11h carries four size descriptors (SSC-5 8.3.5): maximum additional 3
+    assert page[at : at + 2] == bytes([0x11, 0x0E]) and page[at + 2] == 3
+    golden = bytes.fromhex("03 03 38 03 09 00 0001 0002 0003 ffff")
+    fields = {
+        "maximum_additional_partitions": 3,
+        "additional_partitions_defined": 3,
+        "flags": {
+            "fdp": False,
+            "sdp": False,
+            "idp": True,
+            "psum": 3,
+            "pofm": False,
+            "clear": False,
+            "addp": False,
+        },
+        "medium_format_recognition": 3,
+        "partition_units": {"units": 9},
+        "partition_sizes": [1, 2, 3, 0xFFFF],
+    }
+    # both ways (the descriptors make the size variable: no sizeof)
+    assert pages.MediumPartition.build(fields) == golden
+    assert plain(pages.MediumPartition.parse(golden)) == fields
+    page[0] = 0
+    page[at + 3], page[at + 4] = 3, 0x20 | (page[at + 4] & 0x1F)
+    page[at + 6], page[at + 8 : at + 16] = 9, bytes.fromhex("0001 0002 0003 ffff")
+    host.ok([0x15, 0x10, 0, 0, len(page), 0], out=bytes(page))
+    host.ok([0x04, 0, 1, 0, 0, 0])
+    caps = [p.capacity for p in host.drive.mounted().partitions]
+    assert caps == [10**9, 2 * 10**9, 3 * 10**9, 12 * 10**12 - 6 * 10**9]
+    host.ok(bytes([0x92, 0x02, 0, 3]) + (0).to_bytes(8, "big") + bytes(4))  # LOCATE(16) CP to 3
+    host.write(b"in partition 3")
+    long_form = host.ok([0x34, 6, 0, 0, 0, 0, 0, 0, 0, 0], n=32)
+    assert int.from_bytes(long_form[4:8], "big") == 3
+    sense = host.ok([0x1A, 0, 0x11, 0, 255, 0], n=255)
+    assert sense[at + 3] == 3 and sense[at + 8 : at + 14] == bytes.fromhex("0001 0002 0003")
+    partition_list = bytes([0x8C, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0])
+    assert host.ok(partition_list, n=256) == bytes([0, 2, 0, 4])
+    attrs = bytes([0x8C, 0, 0, 0, 0, 0, 0, 3, 0, 1, 0, 0, 1, 0, 0, 0])  # MAXIMUM CAPACITY, p3
+    data = host.ok(attrs, n=256)
+    assert data[4:9] == bytes.fromhex("0001 80 0008")
+    assert int.from_bytes(data[9:17], "big") == (12 * 10**12 - 6 * 10**9) >> 20
+
+
+def test_an_lto5_drive_makes_two_partitions(tmp_path: Path) -> None:
+    path = tmp_path / "L00005L5.tape"
+    Cartridge.create(path, "L00005L5", "LTO-5").close()
+    drive = TapeDrive(IDENTITY, drive_type="LTO-5")
+    drive.load(path)
+    host = Host(drive)
+    host.settle()
+    page = bytearray(host.ok([0x1A, 0, 0x11, 0, 255, 0], n=255))
+    at = 4 + page[3]
+    assert page[at : at + 3] == bytes([0x11, 0x0A, 1])  # two descriptors, one more partition
+    page[0] = 0
+    page[at + 3] = 2  # three partitions: more than the drive allows
+    r = host.cmd([0x15, 0x10, 0, 0, len(page), 0], out=bytes(page))
+    assert r.status == 2 and parse_sense(r.sense)[0] == INVALID_FIELD_IN_PARAMETER_LIST
+
+
+def test_set_capacity_as_ltfs_sends_it(host: Host) -> None:
+    host.write(b"old data")
+    host.check([0x0B, 0, 0, 0xFF, 0xFF, 0], POSITION_PAST_BEGINNING_OF_MEDIUM)
+    host.rewind()
+    host.ok([0x0B, 0, 0, 0x80, 0x00, 0])  # half the medium, one partition, data gone
+    cart = host.drive.mounted()
+    assert [p.capacity for p in cart.partitions] == [12 * 10**12 * 0x8000 // 0xFFFF]
+    assert cart.partitions[0].eod == 0
+    host.ok([0x0B, 0, 0, 0xFF, 0xFF, 0])
+    assert [p.capacity for p in cart.partitions] == [12 * 10**12]
+    fields, _ = host.check([0x0B, 0, 0, 0, 0, 0], INVALID_FIELD_IN_CDB)
+    assert fields["sense_key_specific"] == b"\xc0\x00\x03"
