@@ -8,7 +8,8 @@ node, with logical block protection on (CRC32C on every block, SSC-5
 unmount, ``ltfsck``, a second mount that compares the tree, then a mount
 whose daemon is killed with SIGKILL in the middle of a copy, ``ltfsck``
 recovering the cartridge and a last mount that finds the first tree
-whole. Each step must pass.
+whole. Each step must pass. Then ``sg_logs`` shows log pages 17h and 31h
+with both partitions, and ``sg_read_attr`` the MAM attributes LTFS set.
 
 LTFS is not packaged by Debian: the test needs an LTFS build (the public
 LinearTapeFileSystem sources, sg backend) installed under ``/opt/ltfs``
@@ -28,7 +29,7 @@ from devemu.vm.cache import cache_dir
 from devemu.vm.kernel import ensure_kernel
 from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
 from tests.vm.guest_scripts import GuestScripts
-from tests.vm.vm_helpers import value
+from tests.vm.vm_helpers import lines, value
 
 pytestmark = pytest.mark.vm
 
@@ -88,6 +89,10 @@ mtx -f "$CH" load 1 0 && echo "LOAD ok"
 rm -rf /tmp/ltfs-vm && mkdir -p /tmp/ltfs-vm
 LTFS_PREFIX="$PREFIX" LTFS_LBP=on LTFS_TIMEOUT=240 sh "$REPO/scripts/ltfs-check" "$SG" /tmp/ltfs-vm
 echo "CHECK_STATUS $?"
+sg_logs -p 0x17 "$SG" | sed 's/^/LOG17 /'
+sg_logs -p 0x31 "$SG" | sed 's/^/LOG31 /'
+sg_read_attr "$SG" | sed 's/^/ATTR0 /'
+sg_read_attr -p 1 "$SG" | sed 's/^/ATTR1 /'
 mountpoint -q /tmp/ltfs-vm/mnt && fusermount -u -z /tmp/ltfs-vm/mnt
 mtx -f "$CH" unload 1 0 && echo "UNLOAD ok"
 rm -rf /tmp/ltfs-vm
@@ -133,3 +138,28 @@ def test_lbp_was_on_and_the_copy_compared(checked: tuple[VmResult, str]) -> None
     _, output = checked
     assert "mkltfs: LTFS30251I" in output  # "Logical block protection is enabled."
     assert value(output, "CHECK_STATUS") == "0", output
+
+
+def test_sg_logs_shows_both_partitions(checked: tuple[VmResult, str]) -> None:
+    _, output = checked
+    log17 = "\n".join(lines(output, "LOG17"))
+    assert "Volume statistics page" in log17, output
+    for heading in ("Native capacity", "Used native capacity", "Remaining native capacity"):
+        assert f"{heading} partition(s) [MB]:" in log17, log17
+    assert log17.count("partition number: 1,") == 3, log17
+    assert "partition number: 1, partition record data counter: 11999000" in log17, log17
+    log31 = "\n".join(lines(output, "LOG31"))
+    assert "Main partition maximum capacity (in MiB): 1000" in log31, log31
+    assert "Alternate partition maximum capacity (in MiB): 11999000" in log31, log31
+
+
+def test_sg_read_attr_lists_what_ltfs_wrote(checked: tuple[VmResult, str]) -> None:
+    _, output = checked
+    attrs = "\n".join(lines(output, "ATTR0"))
+    assert "Application vendor: IBM" in attrs, attrs
+    assert "Application name: LTFS" in attrs, attrs
+    assert "User medium text label: devemu" in attrs, attrs
+    assert "Volume coherency information" in attrs, attrs
+    partition1 = "\n".join(lines(output, "ATTR1"))
+    assert "Volume coherency information" in partition1, partition1
+    assert "Maximum capacity in partition [MiB]: 11443138" in partition1, partition1
