@@ -685,6 +685,18 @@ class TapeDrive(ScsiDevice):
     def in_early_warning(self, part: PartitionIndex) -> bool:
         return part.used > part.capacity - early_warning_margin(part.capacity)
 
+    def crossed_programmable_early_warning(self, part: PartitionIndex, before: int) -> bool:
+        """Did a write that found ``before`` bytes in ``part`` take it past the PEW?
+
+        SSC-5 4.2.x (programmable early warning): with PEWS set (page
+        10h/01h), the point PEWS megabytes before early warning; the write
+        that crosses it ends with PROGRAMMABLE EARLY WARNING DETECTED.
+        """
+        if not self.pews:
+            return False
+        point = part.capacity - early_warning_margin(part.capacity) - self.pews
+        return before <= point < part.used
+
     def seek(self, position: int) -> None:
         """Stand before logical object ``position`` of the current partition."""
         self.position = position

@@ -6,7 +6,9 @@ between the command's buffers and the cartridge file with ``preadv`` and
 window of them (:func:`window`), never copied. A read that stops early
 reports FILEMARK (NO SENSE, FILEMARK bit), end of data (BLANK CHECK) or
 an incorrect length (ILI), each with INFORMATION = the residue; a write
-past early warning reports END OF PARTITION/MEDIUM DETECTED with EOM. A
+past early warning reports END OF PARTITION/MEDIUM DETECTED with EOM, one
+that crosses the programmable early warning (PEWS megabytes before it,
+page 10h/01h) PROGRAMMABLE EARLY WARNING DETECTED. A
 cartridge file that refuses a read or a write (an I/O error of the
 host) is a MEDIUM ERROR with the TapeAlert flags of a hard error.
 
@@ -32,6 +34,7 @@ from devemu.scsi.sense import (
     INVALID_FIELD_IN_CDB,
     LOGICAL_BLOCK_GUARD_CHECK_FAILED,
     NO_ADDITIONAL_SENSE,
+    PROGRAMMABLE_EARLY_WARNING_DETECTED,
     UNRECOVERED_READ_ERROR,
     VOLUME_OVERFLOW_END_OF_PARTITION,
     WRITE_ERROR,
@@ -197,6 +200,7 @@ def write6(drive: TapeDrive, cmd: Command, fixed: int, transfer_length: int) -> 
     part = cart.partitions[drive.partition]
     drive.check_worm(part, drive.position)
     ew = early_warning_margin(part.capacity)
+    used_before = part.used
     for k in range(count):
         pos = drive.position
         before = part.cum[pos]
@@ -216,6 +220,8 @@ def write6(drive: TapeDrive, cmd: Command, fixed: int, transfer_length: int) -> 
         cart.flush()
     if part.used > part.capacity - ew:
         raise SenseError(END_OF_PARTITION_MEDIUM_DETECTED, eom=True, information=0)
+    if drive.crossed_programmable_early_warning(part, used_before):
+        raise SenseError(PROGRAMMABLE_EARLY_WARNING_DETECTED, information=0)
 
 
 def _write_filemarks(drive: TapeDrive, count: int, immed: bool) -> None:

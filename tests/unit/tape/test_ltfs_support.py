@@ -23,12 +23,14 @@ from devemu.scsi.sense import (
     LOGICAL_BLOCK_GUARD_CHECK_FAILED,
     NO_ADDITIONAL_SENSE,
     POSITION_PAST_BEGINNING_OF_MEDIUM,
+    PROGRAMMABLE_EARLY_WARNING_DETECTED,
     SEQUENTIAL_POSITIONING_ERROR_ILLEGAL,
     parse_sense,
 )
 from devemu.tape import log_pages, pages, protection
 from devemu.tape.cartridge import Cartridge
 from devemu.tape.drive import TapeDrive
+from devemu.tape.limits import early_warning_margin
 from devemu.tape.media import MEDIA, MediumTypeCodes, medium_type_code
 from tests.golden import check_both_ways, plain
 from tests.unit.tape.test_drive import IDENTITY, Host
@@ -524,3 +526,28 @@ def test_set_capacity_as_ltfs_sends_it(host: Host) -> None:
     assert [p.capacity for p in cart.partitions] == [12 * 10**12]
     fields, _ = host.check([0x0B, 0, 0, 0, 0, 0], INVALID_FIELD_IN_CDB)
     assert fields["sense_key_specific"] == b"\xc0\x00\x03"
+
+
+def test_programmable_early_warning_is_reported_once_when_crossed(tmp_path: Path) -> None:
+    path = tmp_path / "S00001L8.tape"
+    Cartridge.create(path, "S00001L8", capacity=400 * 10**6).close()
+    drive = TapeDrive(IDENTITY)
+    drive.load(path)
+    host = Host(drive)
+    host.settle()
+    page = bytearray(mode_sense10(host, 0x10, 0x01)[8:])
+    page[0] &= 0x7F
+    page[6:8] = (100).to_bytes(2, "big")  # PEWS 100 MB
+    mode_select10(host, bytes(page))
+    part = drive.current_partition()
+    point = part.capacity - early_warning_margin(part.capacity) - 100 * 10**6
+    block = b"p" * 10**6
+    while part.used + len(block) <= point:
+        assert host.write(block).status == 0
+    fields, _ = host.check(
+        bytes([0x0A, 0]) + len(block).to_bytes(3, "big") + b"\0",
+        PROGRAMMABLE_EARLY_WARNING_DETECTED,
+        out=block,
+    )
+    assert not fields["eom"] and drive.current_partition().used > point
+    assert host.write(block).status == 0  # past it: no second report
