@@ -222,16 +222,16 @@ def test_drive_dump_as_ltfs_reads_it(host: Host) -> None:
 
 
 @pytest.mark.parametrize(
-    ("cdb", "byte"),
+    ("cdb", "pointer"),
     [
-        ([0x3C, 0x02, 0x00, 0, 0, 0, 0, 0, 4, 0], 2),  # buffer 00h
-        ([0x3C, 0x0A, 0x01, 0, 0, 0, 0, 0, 4, 0], 1),  # mode 0Ah
-        ([0x3C, 0x03, 0x01, 0, 0, 1, 0, 0, 4, 0], 3),  # descriptor at an offset
+        ([0x3C, 0x02, 0x00, 0, 0, 0, 0, 0, 4, 0], "c00002"),  # buffer 00h
+        ([0x3C, 0x0A, 0x01, 0, 0, 0, 0, 0, 4, 0], "cc0001"),  # mode 0Ah: byte 1, bit 4
+        ([0x3C, 0x03, 0x01, 0, 0, 1, 0, 0, 4, 0], "c00003"),  # descriptor at an offset
     ],
 )
-def test_read_buffer_errors(host: Host, cdb: list[int], byte: int) -> None:
+def test_read_buffer_errors(host: Host, cdb: list[int], pointer: str) -> None:
     fields, _ = host.check(cdb, INVALID_FIELD_IN_CDB, n=4)
-    assert fields["sense_key_specific"][1:] == byte.to_bytes(2, "big")
+    assert fields["sense_key_specific"] == bytes.fromhex(pointer)
 
 
 def test_unknown_diagnostic_refused(host: Host) -> None:
@@ -262,7 +262,7 @@ def test_allow_overwrite_at_the_current_position(host: Host) -> None:
     host.check(allow(0, 0), SEQUENTIAL_POSITIONING_ERROR_ILLEGAL)
     host.check(allow(0, 2**64 - 1), END_OF_DATA_DETECTED)  # what LTFS accepts as good
     fields, _ = host.check(allow(1, 1), INVALID_FIELD_IN_CDB)
-    assert fields["sense_key_specific"][1:] == b"\x00\x03"
+    assert fields["sense_key_specific"] == b"\xc0\x00\x03"
     host.check(allow(0, 1, form=3), INVALID_FIELD_IN_CDB)
     host.ok(allow(0, 0, form=0))
     host.write(b"X")  # overwrite allowed: the data after it is gone
