@@ -14,6 +14,7 @@ from pathlib import Path
 from devemu.changer.library import CartridgeInfo
 from devemu.tape.cartridge import Cartridge
 from devemu.tape.cartridge_check import CARTRIDGE_SUFFIX
+from devemu.tape.media import CLEANING, is_cleaning_label
 
 #: File name suffix of a cartridge file.
 
@@ -35,10 +36,14 @@ class CartridgeDirectory:
         return self.path(file_name).is_file()
 
     def create(self, barcode: str) -> str:
-        """A blank cartridge of the folder's media type (SSC-5: unformatted, empty)."""
+        """A blank cartridge of the folder's media type (SSC-5: unformatted, empty).
+
+        A cleaning cartridge label (``CLN...``) makes a cleaning cartridge.
+        """
         name = self.file_name(barcode)
         self.folder.mkdir(parents=True, exist_ok=True)
-        Cartridge.create(self.path(name), barcode, self.media_type).close()
+        media = CLEANING.name if is_cleaning_label(barcode) else self.media_type
+        Cartridge.create(self.path(name), barcode, media).close()
         return name
 
     def info(self, file_name: str) -> CartridgeInfo:

@@ -289,6 +289,7 @@ def check(
             state_path,
             drive_names=drive_names,
             auto_unload=auto_unload,
+            refusals=personality.refusals,
         )
         try:
             library.open(barcodes)
@@ -308,8 +309,12 @@ def check(
                 group=name,
             )
         ]
+
+        def drives_changed() -> None:
+            changer.set_drives_offline(any(d.faults.offline for d in drives))
+
         for drive_name, drive in zip(drive_names, drives, strict=True):
-            served.append(drive_served(drive_name, drive, group=name))
+            served.append(drive_served(drive_name, drive, group=name, after=drives_changed))
         return served
 
     names = (name, *(spec[0] for spec in drive_specs))
@@ -337,15 +342,21 @@ def from_config(
     return plan.build()
 
 
-def drive_served(name: str, drive: TapeDrive, *, group: str = "") -> ServedDevice:
-    """A tape drive of the library as a served device (replay policy: the drive's)."""
+def drive_served(
+    name: str, drive: TapeDrive, *, group: str = "", after: Callable[[], None] | None = None
+) -> ServedDevice:
+    """A tape drive of the library as a served device (replay policy: the drive's).
+
+    ``after`` runs after each of the drive's ``fault`` requests (the library's
+    TapeAlert follows its drives being offline: :mod:`devemu.changer.tapealert`).
+    """
     return ServedDevice(
         name=name,
         kind="tape",
         device=drive,
         size=CHANGER_DEV_SIZE,
         block_size=512,
-        control={"fault": fault_op(name, drive)},
+        control={"fault": fault_op(name, drive, after=after)},
         status=drive.status,
         close=drive.close,
         group=group,

@@ -3,7 +3,8 @@
 The changer is a logical unit of peripheral device type 0x08 (SPC-5
 6.7.2) in front of a :class:`~devemu.changer.library.Library`. It answers
 the SPC commands every device has (INQUIRY with VPD pages 0x00, 0x80 and
-0x83 only, MODE SENSE with pages 0x1D, 0x1E and 0x1F, ...) and its own:
+0x83 only, MODE SENSE with pages 0x1C, 0x1D, 0x1E and 0x1F, LOG SENSE with
+the TapeAlert page 0x2E of :mod:`devemu.changer.tapealert`, ...) and its own:
 
 =====  ===========================================  ============
 0x07   INITIALIZE ELEMENT STATUS                    SMC-3 6.4
@@ -40,24 +41,31 @@ from devemu.changer.door import ROBOT_COMMANDS
 from devemu.changer.elements import Element
 from devemu.changer.library import Library
 from devemu.changer.pages import changer_mode_pages
+from devemu.changer.tapealert import LibraryTapeAlertFlag
 from devemu.scsi.command import Command, Result, Status
-from devemu.scsi.device import ScsiDevice
+from devemu.scsi.device import LogProducer
 from devemu.scsi.identity import Identity
+from devemu.scsi.informational_exceptions import informational_exceptions_page
 from devemu.scsi.inquiry import VERSION_SMC3
 from devemu.scsi.mode_pages import ModePage
 from devemu.scsi.sense import (
     IMPORT_OR_EXPORT_ELEMENT_ACCESSED,
-    LOGICAL_UNIT_NOT_READY_MANUAL_INTERVENTION,
     NOT_READY_TO_READY_CHANGE,
     SenseError,
 )
 from devemu.scsi.spc import SPC_COMMANDS
 from devemu.scsi.table import CommandTable
+from devemu.tape.tapealert import (
+    TAPEALERT_LOG_PAGE,
+    TapeAlertDevice,
+    TapeAlerts,
+    tapealert_log_page,
+)
 
 PERIPHERAL_TYPE_MEDIUM_CHANGER = 0x08
 
 
-class MediumChanger(ScsiDevice):
+class MediumChanger(TapeAlertDevice):
     """The medium changer logical unit of one :class:`Library`."""
 
     peripheral_type: ClassVar[int] = PERIPHERAL_TYPE_MEDIUM_CHANGER
@@ -69,10 +77,16 @@ class MediumChanger(ScsiDevice):
         self.library = library
         #: The operator opened the library's door (:mod:`devemu.changer.door`).
         self.door_open = False
+        self.tapealerts = TapeAlerts()
         super().__init__(identity)
 
     def make_mode_pages(self) -> list[ModePage]:
-        return changer_mode_pages(self.library.layout)
+        return [*changer_mode_pages(self.library.layout), informational_exceptions_page()]
+
+    def log_pages(self) -> dict[int, LogProducer]:
+        """TapeAlert (2Eh): a flag shows while its condition holds, then until read."""
+        alerts = self.tapealerts
+        return {TAPEALERT_LOG_PAGE: lambda: tapealert_log_page(alerts.unread | alerts.active)}
 
     # --- the operator (control socket) ---------------------------------------------
 
@@ -80,8 +94,11 @@ class MediumChanger(ScsiDevice):
         """Open or close the library's door (:mod:`devemu.changer.door`)."""
         if open_:
             self.execute = self.execute_door_open  # type: ignore[method-assign]
+            if not self.door_open:
+                self.raise_tapealert(LibraryTapeAlertFlag.LIBRARY_DOOR)
         elif self.door_open:
             vars(self).pop("execute", None)
+            self.tapealerts.condition_over(LibraryTapeAlertFlag.LIBRARY_DOOR)
             self.unit_attentions.post(NOT_READY_TO_READY_CHANGE)
             if self.library.layout.import_export:
                 self.unit_attentions.post(IMPORT_OR_EXPORT_ELEMENT_ACCESSED)
@@ -95,9 +112,17 @@ class MediumChanger(ScsiDevice):
             and cdb[0] in ROBOT_COMMANDS
             and not (self._attentions or self.nexus_unit_attentions)
         ):
-            err = SenseError(LOGICAL_UNIT_NOT_READY_MANUAL_INTERVENTION)
+            err = SenseError(self.library.refusals.door_open)
             return Result(Status.CHECK_CONDITION, err.sense_bytes(descriptor=self.descriptor_sense))
         return MediumChanger.execute(self, cmd)
+
+    def set_drives_offline(self, offline: bool) -> None:
+        """Whether any drive of the library is offline: TapeAlert 16h while one is."""
+        flag = LibraryTapeAlertFlag.LIBRARY_DRIVE_OFFLINE
+        if not offline:
+            self.tapealerts.condition_over(flag)
+        elif flag not in self.tapealerts.active:
+            self.raise_tapealert(flag)
 
     def import_cartridge(self, barcode: str) -> Element:
         """The operator puts ``barcode`` into a mail slot (SMC-3 5.3: UA 0x28/0x01)."""

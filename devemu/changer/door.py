@@ -9,8 +9,12 @@ are in the library):
   both INITIALIZE ELEMENT STATUS commands end CHECK CONDITION, NOT READY,
   LOGICAL UNIT NOT READY, MANUAL INTERVENTION REQUIRED (04h/03h: SPC-5
   4.4.8, the logical unit is not ready until an operator acts; SMC-3 6.6
-  and 6.3 make a move that cannot be done a CHECK CONDITION), after any
-  unit attention waiting (SAM-5 5.14);
+  and 6.3 make a move that cannot be done a CHECK CONDITION), or the
+  code the library's personality uses for it
+  (:mod:`devemu.changer.refusals`), after any unit attention waiting
+  (SAM-5 5.14);
+- TapeAlert flag 10h (Library Door) is set while it is open
+  (:mod:`devemu.changer.tapealert`);
 - READ ELEMENT STATUS, INQUIRY, MODE SENSE and the others answer from
   what the library last knew (SMC-3 6.11: element status without the
   robot scanning);

@@ -21,9 +21,9 @@ MEDIUM REMOVAL to the drive, SPC-5 6.15) refuses with MEDIUM REMOVAL
 PREVENTED (ILLEGAL REQUEST 0x53/0x02, SMC-3 6.6). With ``auto_unload``
 off, a drive gives its cartridge up only once the host has unloaded it
 (``drive.ejected``); until then it refuses with UNLOAD TAPE FAILURE
-(ILLEGAL REQUEST 0x53/0x01, as IBM's LTO libraries report a drive that
-did not unload), for testing software against libraries that need the
-explicit offline.
+(ILLEGAL REQUEST 0x53/0x01), for testing software against libraries that
+need the explicit offline. A product personality may answer either
+refusal with its own code (:mod:`devemu.changer.refusals`).
 Then the drives are driven (``unload`` of a source drive, ``load`` into
 a destination drive, which the drive reports to its host as a new
 medium), and last the inventory is written (see :mod:`.inventory`).
@@ -59,17 +59,17 @@ from typing import Any, Protocol
 from devemu.changer.element_status import ElementState, MediumType
 from devemu.changer.elements import Element, ElementLayout, ElementType
 from devemu.changer.inventory import InventoryState, Occupant, load_state, save_state
+from devemu.changer.refusals import STANDARD_REFUSALS, Refusals
 from devemu.errors import DevemuError
 from devemu.scsi.identity import Identity
 from devemu.scsi.sense import (
     INVALID_ELEMENT_ADDRESS,
     MEDIUM_DESTINATION_ELEMENT_FULL,
     MEDIUM_LOAD_OR_EJECT_FAILED,
-    MEDIUM_REMOVAL_PREVENTED,
     MEDIUM_SOURCE_ELEMENT_EMPTY,
-    UNLOAD_TAPE_FAILURE_ILLEGAL,
     SenseCode,
 )
+from devemu.tape.media import CLEANING
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +155,7 @@ class Library:
         *,
         drive_names: Sequence[str] = (),
         auto_unload: bool = True,
+        refusals: Refusals = STANDARD_REFUSALS,
     ) -> None:
         if len(drives) != layout.drives:
             raise ValueError(f"{layout.drives} data transfer elements but {len(drives)} drives")
@@ -166,6 +167,8 @@ class Library:
         self.state_path = state_path
         #: A move out of a loaded drive unloads it first (else 0x53/0x01 until the host did).
         self.auto_unload = auto_unload
+        #: The sense codes of the product's refusals (:mod:`devemu.changer.refusals`).
+        self.refusals = refusals
         self.state = InventoryState()
         #: PREVENT MEDIUM REMOVAL from the host: the mail slots stay locked.
         self.locked = False
@@ -303,7 +306,7 @@ class Library:
             if occupant is None:
                 states.append(ElementState(element, access=access, identifier=identifier))
                 continue
-            medium = MediumType.WORM if self.info(occupant).worm else MediumType.DATA
+            medium = _element_medium_type(self.info(occupant))
             states.append(
                 ElementState(
                     element,
@@ -377,9 +380,9 @@ class Library:
         if drive.loaded_path is None or drive.ejected:
             return
         if drive.removal_prevented:
-            raise MoveError(MEDIUM_REMOVAL_PREVENTED, role)
+            raise MoveError(self.refusals.drive_prevented, role)
         if not self.auto_unload:
-            raise MoveError(UNLOAD_TAPE_FAILURE_ILLEGAL, role)
+            raise MoveError(self.refusals.drive_not_unloaded, role)
 
     def _check_accept(self, element: Element, role: str) -> None:
         """A destination drive must be empty in the inventory and in fact."""
@@ -571,3 +574,10 @@ class Library:
 
     def close(self) -> None:
         self.save()
+
+
+def _element_medium_type(info: CartridgeInfo) -> int:
+    """READ ELEMENT STATUS's MEDIUM TYPE (SMC-3 6.11.4): cleaning, WORM or data."""
+    if info.media_type == CLEANING.name:
+        return MediumType.CLEANING
+    return MediumType.WORM if info.worm else MediumType.DATA

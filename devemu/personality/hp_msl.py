@@ -20,6 +20,9 @@ Not found, generic values kept: INQUIRY style (length, version, vendor
 specific bytes), the designators of VPD page 0x83 (HPE's reports an NAA
 5 with HPE's OUI; devemu keeps its NAA 6 under LIO's), element
 addresses, firmware revision.
+
+Refusals: no SCSI sense table of the MSL's changer was found; SPC-5
+annex D's codes are kept (:mod:`devemu.changer.refusals`).
 """
 
 from __future__ import annotations

@@ -20,6 +20,11 @@ chapter:
 - "Import/export element (I/O slot) addresses": virtual I/O elements
   X'0301' to X'03FF' (at most 255).
 
+The door: a robot command while the library's door is open is NOT
+READY, ASC 04h ASCQ 85h ("Door is Open"), as IBM's own table of its
+libraries' changer sense data has it (IBM's LinearTapeFS tape library
+backend, the changer error table, entries for the TS3500/TS4500).
+
 Not found in what was read, generic values kept: the first storage
 element address (0x0400, which leaves the I/O range its 255 addresses),
 the firmware revision, the serial number format, the designators of VPD
@@ -29,14 +34,19 @@ page 0x83, vendor specific bytes 38-55 (zeros).
 from __future__ import annotations
 
 from devemu.changer.elements import GENERIC_BASES, ElementBases
+from devemu.changer.refusals import Refusals
 from devemu.personality.generic import GENERIC_LIBRARY
 from devemu.personality.model import LibraryPersonality
 from devemu.scsi.identity import VENDOR_SPECIFIC_LENGTH, InquiryStyle
+from devemu.scsi.sense import SenseCode, SenseKey
 
 #: Bytes 36-37, IBM plant of manufacture: "13" is the plant code z/OS
 #: documents for San Jose (SMF type 94 record); the manual names the
 #: field without listing values.
 PLANT_OF_MANUFACTURE = b"13"
+
+#: NOT READY, 04h/85h: the 3584's door is open.
+DOOR_OPEN = SenseCode(SenseKey.NOT_READY, 0x04, 0x85)
 
 TS3500 = LibraryPersonality(
     name="ibm-ts3500",
@@ -57,4 +67,5 @@ TS3500 = LibraryPersonality(
         import_export=0x0301,
         storage=GENERIC_BASES.storage,
     ),
+    refusals=Refusals(door_open=DOOR_OPEN),
 )

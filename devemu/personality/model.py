@@ -17,6 +17,10 @@ nothing here decides behaviour.
   DVCID device identifier of a data transfer element descriptor (SMC-3
   6.11.4 table 37) is the drive's own identity (T10 vendor ID, product,
   serial), so a drive personality shapes it;
+- for a library, the sense codes of the refusals SMC-3 leaves to the
+  product (:class:`~devemu.changer.refusals.Refusals`: the door open, a
+  move out of a drive that is prevented or not unloaded), where its SCSI
+  reference names them; SPC-5 annex D's otherwise;
 - for a drive, its product identification per LTO generation.
 
 Every personality reports the full barcode label as its primary volume
@@ -40,6 +44,7 @@ import hashlib
 from dataclasses import dataclass
 
 from devemu.changer.elements import ElementBases
+from devemu.changer.refusals import STANDARD_REFUSALS, Refusals
 from devemu.scsi.identity import Identity, InquiryStyle
 from devemu.tape.media import MediumTypeCodes
 
@@ -91,6 +96,7 @@ class LibraryPersonality:
     serial: SerialFormat
     style: InquiryStyle
     bases: ElementBases
+    refusals: Refusals = STANDARD_REFUSALS
 
     def identity(self, library_name: str) -> Identity:
         """The changer's default identity for a library called ``library_name``."""

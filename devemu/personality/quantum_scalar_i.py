@@ -18,6 +18,11 @@ Source: *Quantum Scalar Intelligent Libraries SCSI Reference Guide*
 Not found in the chapters read, generic values kept: element addresses,
 the system serial's own format (``A0C`` + 7 decimal digits here is
 devemu's choice), the mode pages' contents.
+
+Refusals: the guide's sense table was not found for the door or the
+drives (its TapeAlert list names flag 10h, Library Door, set while a
+door keeps the robot from moving media, as :mod:`devemu.changer.tapealert`
+does); SPC-5 annex D's codes are kept (:mod:`devemu.changer.refusals`).
 """
 
 from __future__ import annotations

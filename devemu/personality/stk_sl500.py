@@ -19,6 +19,12 @@ format, the designators of VPD page 0x83, the firmware revision, and the
 SL500's extra "media domain" and "media type" bytes after each element
 descriptor's identifier (the manual's tables 6-73 to 6-75; devemu's
 descriptors stay SMC-3's).
+
+Refusals: the SL500 manual's sense tables were not found in what was
+read; its successor's (*SL150 Interface Reference Manual*, Request
+Sense) has no door-open code and reports a library an operator must
+attend to as NOT READY 04h/03h, the standard code kept here
+(:mod:`devemu.changer.refusals`).
 """
 
 from __future__ import annotations

@@ -210,6 +210,11 @@ def _stored(cart: Cartridge) -> dict[int, mam.Attribute]:
     return cart.attributes(WHOLE_CARTRIDGE)
 
 
+def load_count(cart: Cartridge) -> int:
+    """The cartridge's LOAD COUNT attribute (0003h, SPC-5 7.4.2.2): loads so far."""
+    return _number(_stored(cart), 0x0003)
+
+
 def record_load(drive: TapeDrive, cart: Cartridge) -> None:
     """Count the load and remember this drive among the last four (SPC-5 7.4.2.2)."""
     have = _stored(cart)

@@ -223,6 +223,13 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _mam_medium_type(medium: MediumType, worm: bool) -> int:
+    """The MEDIUM TYPE attribute (0408h, SPC-5 7.4.2.3): data, WORM or cleaning."""
+    if medium.cleaning:
+        return mam.MEDIUM_TYPE_CLEANING
+    return mam.MEDIUM_TYPE_WORM if worm else mam.MEDIUM_TYPE_DATA
+
+
 def _initial_attributes(
     barcode: str, medium: MediumType, worm: bool, ident: bytes, made: float
 ) -> list[mam.Attribute]:
@@ -238,7 +245,7 @@ def _initial_attributes(
         std(0x0405, medium.density_code),
         std(0x0406, time.strftime("%Y%m%d", time.gmtime(made))),
         std(0x0407, medium.mam_capacity),
-        std(0x0408, mam.MEDIUM_TYPE_WORM if worm else mam.MEDIUM_TYPE_DATA),
+        std(0x0408, _mam_medium_type(medium, worm)),
         std(0x0409, 0),
         std(0x0806, barcode, read_only=False),
     ]
@@ -322,7 +329,7 @@ class Cartridge:
         _check_barcode(barcode)
         if capacity is None:
             capacity = medium.capacity
-        if capacity <= 0:
+        if capacity <= 0 and not medium.cleaning:
             raise ValueError("capacity must be positive")
         made = time.time()
         ident = uuid.uuid4().bytes

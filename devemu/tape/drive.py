@@ -54,11 +54,11 @@ from typing import ClassVar
 from devemu.errors import DevemuError
 from devemu.scsi.block_descriptor import BlockDescriptor
 from devemu.scsi.command import Command, Result, Status
-from devemu.scsi.device import LogProducer, ScsiDevice, VpdProducer
+from devemu.scsi.device import LogProducer, VpdProducer
 from devemu.scsi.identity import Identity
+from devemu.scsi.informational_exceptions import informational_exceptions_page
 from devemu.scsi.inquiry import VERSION_SSC5
 from devemu.scsi.mode_pages import ModePage, no_page_mode_page
-from devemu.scsi.opcodes import Opcode
 from devemu.scsi.sense import (
     CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT_DATA_PROTECT,
     INCOMPATIBLE_MEDIUM_INSTALLED,
@@ -80,17 +80,22 @@ from devemu.tape.commands import SSC_COMMANDS
 from devemu.tape.drive_state import DriveState, load_drive_state, save_drive_state, state_file
 from devemu.tape.faults import DriveFaults
 from devemu.tape.limits import MAXIMUM_BLOCK_LENGTH, MINIMUM_BLOCK_LENGTH, early_warning_margin
-from devemu.tape.media import DriveType, MediumTypeCodes, drive_type, medium_type_code
+from devemu.tape.media import (
+    CLEANING_USES,
+    DriveType,
+    MediumTypeCodes,
+    drive_type,
+    medium_type_code,
+)
 from devemu.tape.medium_state import NOT_READY, Action, MediumEvent, MediumState, transition
 from devemu.tape.position_spot import PositionSpot
 from devemu.tape.positioning import Motion
-from devemu.tape.tapealert import TapeAlertFlag, TapeAlerts
+from devemu.tape.tapealert import TapeAlertDevice, TapeAlertFlag, TapeAlerts
 
 SEQUENTIAL_ACCESS_DEVICE = 0x01
-REQUEST_SENSE = Opcode.REQUEST_SENSE
 
 
-class TapeDrive(ScsiDevice):
+class TapeDrive(TapeAlertDevice):
     """An LTO tape drive; see the module notes and :mod:`devemu.tape.medium_state`."""
 
     peripheral_type: ClassVar[int] = SEQUENTIAL_ACCESS_DEVICE
@@ -128,8 +133,6 @@ class TapeDrive(ScsiDevice):
         self.tapealerts = TapeAlerts()
         #: Injected faults (:mod:`devemu.tape.faults`); none costs nothing.
         self.faults = DriveFaults()
-        #: An informational exception waiting for the command MRIE 4h-6h report it on.
-        self._exception_pending = False
         #: Bytes written and read since the cartridge was loaded (for its MAM).
         self._load_written = 0
         self._load_read = 0
@@ -290,11 +293,38 @@ class TapeDrive(ScsiDevice):
         if Action.RECORD_LOAD in step.actions:
             self.device_counters.loads += 1
             self._load_written = self._load_read = 0
+            if cart.medium.cleaning:
+                self._clean(cart)
+                return
             if self._readable() and not cart.read_only:
                 attribute_commands.record_load(self, cart)
             self._check_format(cart)
         if Action.ANNOUNCE in step.actions:
             self.unit_attentions.post(NOT_READY_TO_READY_CHANGE)
+
+    def _clean(self, cart: Cartridge) -> None:
+        """A cleaning cartridge was threaded: the drive is cleaned and ejects it.
+
+        As LTO drives do: the use is counted in the cartridge's MAM (LOAD
+        COUNT, SPC-5 7.4.2.2); the cleaning ends the clean-now condition
+        (TapeAlert 14h) and raises cleaning media (0Bh), or, for a
+        cartridge used :data:`~devemu.tape.media.CLEANING_USES` times
+        already, cleans nothing and raises expired cleaning media (16h)
+        (SSC-5 annex A). Either way the cartridge is ejected at once, for
+        the library or the operator to take: the drive never becomes
+        ready with it.
+        """
+        uses = attribute_commands.load_count(cart)
+        if not cart.read_only:
+            attribute_commands.record_load(self, cart)
+        if uses >= CLEANING_USES:
+            self.raise_tapealert(TapeAlertFlag.EXPIRED_CLEANING_MEDIA)
+        else:
+            self.faults.cleaned(self)
+            if not self.faults:
+                vars(self).pop("execute", None)
+            self.raise_tapealert(TapeAlertFlag.CLEANING_MEDIA)
+        self.medium_state = MediumState.EJECTED
 
     def _check_format(self, cart: Cartridge) -> None:
         """TapeAlert 0Ch for a generation the drive cannot read, 11h for one it cannot write."""
@@ -303,33 +333,7 @@ class TapeDrive(ScsiDevice):
         elif not self.drive_type.can_write(cart.medium):
             self.raise_tapealert(TapeAlertFlag.READ_ONLY_FORMAT)
 
-    # --- TapeAlert and informational exceptions ------------------------------------------
-
-    def raise_tapealert(self, *flags: TapeAlertFlag) -> None:
-        """Raise TapeAlert ``flags`` and report the informational exception as MRIE says.
-
-        SSC-5 4.2 (TapeAlert) and SPC-5 7.5 (Informational Exceptions
-        Control mode page); see :mod:`devemu.tape.tapealert`.
-        """
-        self.tapealerts.raise_flags(*flags)
-        mrie = self._mrie()
-        if mrie == tapealert.MRIE_UNIT_ATTENTION:
-            code = tapealert.exception_sense(mrie)
-            assert code is not None
-            self.unit_attentions.post(code)
-        elif tapealert.exception_sense(mrie) is not None:
-            self._exception_pending = True
-
-    def _mrie(self) -> int:
-        page = self.mode_pages.get(pages.INFORMATIONAL_EXCEPTIONS_PAGE)
-        return tapealert.report_mode(bytes(page.current)) if page is not None else 0
-
-    def execute(self, cmd: Command) -> Result:
-        """The SPC dispatcher, then a pending informational exception (SPC-5 7.5, MRIE)."""
-        result = super().execute(cmd)
-        if self._exception_pending:
-            return self._report_exception(cmd, result)
-        return result
+    # --- faults ------------------------------------------------------------------------
 
     def execute_faulted(self, cmd: Command) -> Result:
         """:meth:`execute` while a fault is set: the instance's ``execute`` then.
@@ -357,35 +361,6 @@ class TapeDrive(ScsiDevice):
         """Does the command need the medium (its table entry's ``needs_medium``)?"""
         spec = self._plain.get(cdb[0]) if cdb else None
         return spec is not None and spec.needs_medium
-
-    def log_page_sent(self, page_code: int, parameter_pointer: int, length: int) -> None:
-        """The flags of log page 2Eh that went to the host are cleared (SSC-5 4.2,
-        TapeAlert: cleared once read; a read of the header alone, as sg_logs makes
-        to learn the length, clears nothing)."""
-        if page_code != tapealert.TAPEALERT_LOG_PAGE:
-            return
-        first = max(1, parameter_pointer)
-        whole = max(0, length - tapealert.LOG_PAGE_HEADER) // tapealert.PARAMETER_LENGTH
-        self.tapealerts.clear_read(range(first, first + whole))
-
-    def _report_exception(self, cmd: Command, result: Result) -> Result:
-        """MRIE 4h/5h: CHECK CONDITION on a command that ended GOOD; 6h: REQUEST SENSE data."""
-        mrie = self._mrie()
-        code = tapealert.exception_sense(mrie)
-        if code is None or mrie == tapealert.MRIE_UNIT_ATTENTION:
-            self._exception_pending = False
-            return result
-        if result.status is not Status.GOOD:
-            return result
-        if mrie == tapealert.MRIE_ON_REQUEST:
-            if cmd.cdb[0] != REQUEST_SENSE or not _reports_no_sense(cmd, result):
-                return result
-            self._exception_pending = False
-            sense = SenseError(code).sense_bytes(descriptor=bool(cmd.cdb[1] & 1))
-            return Result(Status.GOOD, b"", cmd.data_in(sense, cmd.cdb[4]))
-        self._exception_pending = False
-        sense = SenseError(code).sense_bytes(descriptor=self.descriptor_sense)
-        return Result(Status.CHECK_CONDITION, sense, result.data_in_length)
 
     @staticmethod
     def _same(a: Path, b: Path) -> bool:
@@ -476,7 +451,7 @@ class TapeDrive(ScsiDevice):
             pages.device_configuration_page(),
             extension,
             partition_page,
-            pages.informational_exceptions_page(),
+            informational_exceptions_page(),
             # Linux st opens with MODE SENSE(6) page 0: header and block descriptor.
             no_page_mode_page(),
         ]
@@ -751,16 +726,3 @@ def _drive_type(name: str) -> DriveType:
         return drive_type(name)
     except ValueError as err:
         raise DevemuError(str(err)) from None
-
-
-def _reports_no_sense(cmd: Command, result: Result) -> bool:
-    """Did REQUEST SENSE report NO SENSE (no unit attention or not-ready condition first)?"""
-    n = result.data_in_length or 0
-    if n < 3 or not cmd.iov:
-        return False
-    first = cmd.iov[0]
-    if len(first) < 3:
-        return False
-    descriptor = first[0] & 0x7F in (0x72, 0x73)
-    key = first[1] if descriptor else first[2]
-    return key & 0x0F == 0

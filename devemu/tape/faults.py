@@ -33,8 +33,9 @@ offline             every command that needs the medium, and LOAD UNLOAD, is NOT
 online              ends ``offline``: UNIT ATTENTION, NOT READY TO READY CHANGE (28h/00h,
                     SPC-5 5.14) when a cartridge is threaded
 cleaning            TapeAlert 14h (clean now) is raised and stays active (log page 12h)
-                    until the fault is cleared; commands go on (SSC-5 annex A: the drive
-                    asks for cleaning through TapeAlert)
+                    until the fault is cleared or a cleaning cartridge is loaded;
+                    commands go on (SSC-5 annex A: the drive asks for cleaning through
+                    TapeAlert)
 load-failure        the cartridge in the drive cannot be threaded: a command that needs
                     the medium, and LOAD UNLOAD with LOAD=1, is a MEDIUM ERROR, MEDIA LOAD
                     OR EJECT FAILED (53h/00h) with TapeAlert 37h (loading failure); an
@@ -59,7 +60,7 @@ transfers included.
 from __future__ import annotations
 
 import errno
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -282,6 +283,12 @@ class DriveFaults:
         else:
             self.load_failure = True
 
+    def cleaned(self, drive: TapeDrive) -> None:
+        """A cleaning cartridge cleaned the drive: the cleaning fault's condition is over."""
+        if self.cleaning:
+            self.cleaning = False
+            drive.tapealerts.condition_over(TapeAlertFlag.CLEAN_NOW)
+
     def clear(self, drive: TapeDrive) -> None:
         """End every fault: the drive is as it was before the first."""
         if self.offline:
@@ -304,8 +311,11 @@ class DriveFaults:
             raise FaultError(f"{kind} takes neither a record nor a byte count")
 
 
-def fault_op(name: str, drive: TapeDrive) -> DeclaredOp:
-    """The ``fault`` control op of drive ``name``: ``{"kind": K, "record": N, "bytes": N}``."""
+def fault_op(name: str, drive: TapeDrive, after: Callable[[], None] | None = None) -> DeclaredOp:
+    """The ``fault`` control op of drive ``name``: ``{"kind": K, "record": N, "bytes": N}``.
+
+    ``after`` (if any) runs once the drive's faults have changed.
+    """
 
     @control_op(kind=str, record=int, bytes=int)
     def fault(args: dict[str, Any]) -> dict[str, Any]:
@@ -316,6 +326,8 @@ def fault_op(name: str, drive: TapeDrive) -> DeclaredOp:
             drive.set_fault(kind, args.get("record"), args.get("bytes"))
         except FaultError as err:
             raise FaultError(f"{name}: fault: {err}") from None
+        if after is not None:
+            after()
         return {"faults": drive.faults.listing()}
 
     return fault

@@ -11,6 +11,10 @@ The compatibility rules are the LTO program's: up to LTO-7 a drive reads
 its own generation and the two before and writes its own and the one
 before; an LTO-8 drive reads and writes LTO-7 and LTO-8 (and Type M);
 an LTO-9 drive reads and writes LTO-8 and LTO-9.
+
+A cleaning cartridge (:data:`CLEANING`, labels ``CLNnnnCU``) holds no
+data: a drive it is loaded into is cleaned and ejects it
+(:meth:`devemu.tape.drive.TapeDrive.load`), :data:`CLEANING_USES` times.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ class MediumType:
     #: Medium width in tenths of a millimetre: half-inch tape for every LTO.
     width: int = 127
     assigning_organization: str = "LTO-CVE"
+    #: A cleaning cartridge: no data, it cleans the drive it is loaded into.
+    cleaning: bool = False
 
 
 MEDIA: dict[str, MediumType] = {
@@ -63,6 +69,35 @@ MEDIA: dict[str, MediumType] = {
         ),
     )
 }
+
+#: The LTO Ultrium universal cleaning cartridge (bar code label ``CLNnnnCU``): no
+#: density, no data capacity; any LTO drive is cleaned by it.
+CLEANING = MediumType(
+    "CLN",
+    0,
+    0x00,
+    0,
+    "CLEAN",
+    "Ultrium universal cleaning cartridge",
+    0,
+    0,
+    0,
+    4096,
+    1,
+    cleaning=True,
+)
+MEDIA[CLEANING.name] = CLEANING
+#: A cleaning cartridge's volume serial begins with these letters (IBM's LTO bar code
+#: label specification; libraries recognise cleaning cartridges by them).
+CLEANING_LABEL_PREFIX = "CLN"
+#: The cleanings a universal cleaning cartridge gives before it has expired (IBM's
+#: LTO cleaning cartridge: 50 uses).
+CLEANING_USES = 50
+
+
+def is_cleaning_label(barcode: str) -> bool:
+    """Is ``barcode`` the label of a cleaning cartridge (volume serial ``CLN...``)?"""
+    return barcode.upper().startswith(CLEANING_LABEL_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,11 +187,16 @@ _VOLSER_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 def media_identifier(medium: MediumType, worm: bool = False) -> str:
     """The two-character media identifier ending an LTO bar code label.
 
-    ``L`` and the generation (``L8``), ``M8`` for LTO-7 Type M, and for
-    WORM cartridges ``L`` and a letter from ``T`` (LTO-3) to ``Z``
-    (LTO-9), as IBM's LTO bar code label specification lists them.
+    ``L`` and the generation (``L8``), ``M8`` for LTO-7 Type M, ``CU``
+    for the universal cleaning cartridge, and for WORM cartridges ``L``
+    and a letter from ``T`` (LTO-3) to ``Z`` (LTO-9), as IBM's LTO bar
+    code label specification lists them.
     ValueError for a WORM Type M cartridge, which does not exist.
     """
+    if medium.cleaning:
+        if worm:
+            raise ValueError("there is no WORM cleaning cartridge")
+        return "CU"
     if medium.name == "LTO-7M8":
         if worm:
             raise ValueError("there is no WORM LTO-7 Type M cartridge")
@@ -175,7 +215,7 @@ def check_volume_label(barcode: str, medium: MediumType, worm: bool = False) -> 
     """
     suffix = media_identifier(medium, worm)
     kind = f"{'WORM ' if worm else ''}{medium.name}"
-    example = f"E01001{suffix}"
+    example = f"{'CLN001' if medium.cleaning else 'E01001'}{suffix}"
     bad = next((c for c in barcode if c.upper() not in _VOLSER_CHARACTERS), None)
     if bad is not None:
         raise ValueError(f"barcode {barcode!r}: {bad!r} is not allowed; use A-Z and 0-9")
@@ -193,5 +233,10 @@ def check_volume_label(barcode: str, medium: MediumType, worm: bool = False) -> 
         raise ValueError(
             f"barcode {barcode!r} ends in {barcode[VOLSER_LENGTH:]}, but the media "
             f"identifier of {kind} is {suffix} (--type, --worm), e.g. {example}"
+        )
+    if medium.cleaning != is_cleaning_label(barcode):
+        raise ValueError(
+            f"barcode {barcode!r}: the volume serial of a cleaning cartridge, and only of one, "
+            f"begins with {CLEANING_LABEL_PREFIX}, e.g. CLN001CU"
         )
     return barcode

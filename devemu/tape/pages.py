@@ -3,7 +3,8 @@
 READ POSITION (SSC-5 7.7.2-7.7.4), READ BLOCK LIMITS (SSC-5 7.6.2),
 REPORT DENSITY SUPPORT (SSC-5 6.6.2, 6.6.3), and the drive's mode pages
 (SSC-5 8.3.3 data compression, 8.3.4 device configuration, 8.3.5 medium
-partition; SPC-5 7.5.10 informational exceptions control).
+partition; the informational exceptions control page is SPC-5 7.5.10:
+:mod:`devemu.scsi.informational_exceptions`).
 """
 
 from __future__ import annotations
@@ -235,7 +236,6 @@ DATA_COMPRESSION_PAGE = 0x0F
 DEVICE_CONFIGURATION_PAGE = 0x10
 DEVICE_CONFIGURATION_EXTENSION_SUBPAGE = 0x01
 MEDIUM_PARTITION_PAGE = 0x11
-INFORMATIONAL_EXCEPTIONS_PAGE = 0x1C
 
 # SSC-5 8.3.3 table 94: data compression mode page parameters (after the header).
 DataCompression = Struct(
@@ -471,13 +471,6 @@ def partition_layout(body: bytes, capacity: int, maximum_additional: int) -> lis
     if any(c == 0 for c in out):
         raise ValueError("a partition would have no capacity")
     return out
-
-
-def informational_exceptions_page() -> ModePage:
-    """SPC-5 7.5.10: TapeAlert is polled (DEXCPT=1), MRIE 3 if enabled."""
-    default = bytes([0x08, 0x03, 0, 0, 0, 0, 0, 0, 0, 0])
-    changeable = bytes([0x08, 0x0F, 0, 0, 0, 0, 0, 0, 0, 0])
-    return ModePage(INFORMATIONAL_EXCEPTIONS_PAGE, default, changeable)
 
 
 # --- VPD, SSC-5 8.4 ---------------------------------------------------------------------

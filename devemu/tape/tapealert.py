@@ -27,27 +27,13 @@ A raised flag is seen in three places:
 - the TAPEALERT FLAGS attribute of the MAM (0002h, SPC-5 7.4.2.2),
   which READ ATTRIBUTE computes from the same set as page 12h.
 
-Raising a flag is also an informational exception (SPC-5,
-informational exceptions model, and the Informational Exceptions Control mode
-page 1Ch, SPC-5 7.5). With
-DEXCPT set (the default, as tape drives ship: polled TapeAlert) nothing
-more happens. With DEXCPT clear, MRIE says how the drive reports the
-exception FAILURE PREDICTION THRESHOLD EXCEEDED (5Dh/00h), once for each
-raise (REPORT COUNT 0 and INTERVAL TIMER 0 read as "once"):
-
-=====  ==========================================================
-MRIE   report
-=====  ==========================================================
-0h     not at all
-2h     UNIT ATTENTION
-3h     RECOVERED ERROR, if the PER bit were set: this drive has no
-       read-write error recovery page, so PER is zero: not at all
-4h     RECOVERED ERROR on the next command that would end GOOD
-5h     NO SENSE on the next command that would end GOOD
-6h     only to REQUEST SENSE
-=====  ==========================================================
-
-:func:`report_mode` reads the page; the drive does the reporting.
+Raising a flag is also an informational exception (SPC-5 7.5.10): the
+Informational Exceptions Control mode page (1Ch) says whether and how it
+is reported (:mod:`devemu.scsi.informational_exceptions`).
+:class:`TapeAlertDevice` is the part of a drive or a library's changer
+that raises flags and clears them as they are read; each says which
+flags it can raise (:data:`SUPPORTED` for the drive,
+:mod:`devemu.changer.tapealert` for the changer).
 """
 
 from __future__ import annotations
@@ -58,8 +44,8 @@ from enum import IntEnum
 
 from construct import Const, GreedyRange, Int8ub, Int16ub, Int64ub, Padding, Struct
 
+from devemu.scsi.informational_exceptions import InformationalExceptions
 from devemu.scsi.log_sense import log_page, log_parameter
-from devemu.scsi.sense import SenseCode, SenseKey
 
 
 class TapeAlertFlag(IntEnum):
@@ -71,9 +57,11 @@ class TapeAlertFlag(IntEnum):
     WRITE_FAILURE = 0x06
     WRITE_PROTECT = 0x09
     NO_REMOVAL = 0x0A
+    CLEANING_MEDIA = 0x0B
     UNSUPPORTED_FORMAT = 0x0C
     READ_ONLY_FORMAT = 0x11
     CLEAN_NOW = 0x14
+    EXPIRED_CLEANING_MEDIA = 0x16
     LOADING_FAILURE = 0x37
     WORM_OVERWRITE_ATTEMPTED = 0x3C
 
@@ -86,9 +74,11 @@ FLAG_CAUSES: dict[TapeAlertFlag, str] = {
     TapeAlertFlag.WRITE_FAILURE: "a WRITE the cartridge file refuses (MEDIUM ERROR 0Ch/00h)",
     TapeAlertFlag.WRITE_PROTECT: "writing to a write-protected cartridge (DATA PROTECT 27h/00h)",
     TapeAlertFlag.NO_REMOVAL: "an UNLOAD while the host prevents medium removal",
+    TapeAlertFlag.CLEANING_MEDIA: "loading a cleaning cartridge: the drive is cleaned, ejects it",
     TapeAlertFlag.UNSUPPORTED_FORMAT: "loading a cartridge of a generation the drive cannot read",
     TapeAlertFlag.READ_ONLY_FORMAT: "loading a cartridge the drive reads but cannot write",
-    TapeAlertFlag.CLEAN_NOW: "the cleaning-required fault (devemu.tape.faults), while it lasts",
+    TapeAlertFlag.CLEAN_NOW: "the cleaning-required fault (devemu.tape.faults), until cleaned",
+    TapeAlertFlag.EXPIRED_CLEANING_MEDIA: "loading a cleaning cartridge used up (CLEANING_USES)",
     TapeAlertFlag.LOADING_FAILURE: "a cartridge the load-failure fault keeps from threading",
     TapeAlertFlag.WORM_OVERWRITE_ATTEMPTED: "overwriting data on a WORM cartridge",
 }
@@ -105,50 +95,14 @@ CARTRIDGE_FLAGS: frozenset[int] = frozenset(
         TapeAlertFlag.WRITE_FAILURE,
         TapeAlertFlag.WRITE_PROTECT,
         TapeAlertFlag.NO_REMOVAL,
+        TapeAlertFlag.CLEANING_MEDIA,
         TapeAlertFlag.UNSUPPORTED_FORMAT,
         TapeAlertFlag.READ_ONLY_FORMAT,
+        TapeAlertFlag.EXPIRED_CLEANING_MEDIA,
         TapeAlertFlag.LOADING_FAILURE,
         TapeAlertFlag.WORM_OVERWRITE_ATTEMPTED,
     }
 )
-
-#: SPC-5 annex D (ASC 5Dh): how an informational exception is reported.
-FAILURE_PREDICTION_THRESHOLD_EXCEEDED = 0x5D, 0x00
-
-# --- informational exceptions control mode page, SPC-5 7.5 ------------------------
-
-MRIE_NONE = 0x0
-MRIE_UNIT_ATTENTION = 0x2
-MRIE_CONDITIONAL_RECOVERED_ERROR = 0x3
-MRIE_RECOVERED_ERROR = 0x4
-MRIE_NO_SENSE = 0x5
-MRIE_ON_REQUEST = 0x6
-
-#: The sense key each deferred report (MRIE 4h-6h) carries.
-_REPORT_KEY = {
-    MRIE_UNIT_ATTENTION: SenseKey.UNIT_ATTENTION,
-    MRIE_RECOVERED_ERROR: SenseKey.RECOVERED_ERROR,
-    MRIE_NO_SENSE: SenseKey.NO_SENSE,
-    MRIE_ON_REQUEST: SenseKey.NO_SENSE,
-}
-_DEXCPT = 0x08
-
-
-def report_mode(page: bytes) -> int:
-    """The MRIE that applies for the page's parameter bytes; MRIE_NONE when DEXCPT is set."""
-    if page[0] & _DEXCPT:
-        return MRIE_NONE
-    return page[1] & 0x0F
-
-
-def exception_sense(mrie: int) -> SenseCode | None:
-    """FAILURE PREDICTION THRESHOLD EXCEEDED with the sense key ``mrie`` reports it under."""
-    key = _REPORT_KEY.get(mrie)
-    if key is None:
-        return None
-    asc, ascq = FAILURE_PREDICTION_THRESHOLD_EXCEEDED
-    return SenseCode(key, asc, ascq)
-
 
 # --- the flags' state -------------------------------------------------------------------
 
@@ -238,3 +192,31 @@ def response_log_page(flags: set[int]) -> bytes:
     return log_page(
         TAPEALERT_RESPONSE_LOG_PAGE, log_parameter(0x0000, flag_bits(flags).to_bytes(8, "big"))
     )
+
+
+# --- the device ------------------------------------------------------------------------
+
+
+class TapeAlertDevice(InformationalExceptions):
+    """A device with TapeAlert flags: a tape drive (SSC-5 4.2) or a media changer (SMC-3).
+
+    The device sets :attr:`tapealerts` before SPC initialisation and
+    serves :func:`tapealert_log_page` as its log page 2Eh.
+    """
+
+    tapealerts: TapeAlerts
+
+    def raise_tapealert(self, *flags: int) -> None:
+        """Raise TapeAlert ``flags``: an informational exception, reported as MRIE says."""
+        self.tapealerts.raise_flags(*flags)
+        self.informational_exception()
+
+    def log_page_sent(self, page_code: int, parameter_pointer: int, length: int) -> None:
+        """The flags of log page 2Eh that went to the host are cleared (SSC-5 4.2,
+        TapeAlert: cleared once read; a read of the header alone, as sg_logs makes
+        to learn the length, clears nothing)."""
+        if page_code != TAPEALERT_LOG_PAGE:
+            return
+        first = max(1, parameter_pointer)
+        whole = max(0, length - LOG_PAGE_HEADER) // PARAMETER_LENGTH
+        self.tapealerts.clear_read(range(first, first + whole))

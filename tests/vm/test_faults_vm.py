@@ -10,7 +10,16 @@ In the tier's guest, a daemon of its own serves a library with one drive;
   the same ``tar`` succeeds and reads back equal;
 - the drive offline: TEST UNIT READY is NOT READY, LOGICAL UNIT NOT READY,
   OFFLINE (04h/12h), ``mt status`` no longer says ONLINE and ``mt rewind``
-  fails; ``online`` makes it ready again.
+  fails; ``online`` makes it ready again; meanwhile the changer's TapeAlert
+  page (``sg_logs -p 0x2e``) has flag 16h (Library Drive Offline) set;
+- a cleaning cartridge (``CLN001CU``) loaded by ``mtx`` into a drive with
+  the cleaning fault: the drive is cleaned and ejects it (``mt status``
+  not ONLINE), TapeAlert Cleaning media (0Bh) is raised and Clean now
+  (14h) is over, the fault is gone from ``devemu status``, and ``mtx
+  unload`` takes the cartridge home;
+- the library's door open: ``mtx unload`` fails NOT READY, the changer's
+  TapeAlert page has flag 10h (Library Door) set, as ``tapeinfo`` on the
+  changer reports it; closing the door lets the unload through.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import re
 
 import pytest
 
+from devemu.tape.tapealert import bits_flags
 from devemu.vm import VmResult
 from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
 from tests.vm.guest_scripts import GuestScripts
@@ -32,7 +42,7 @@ CONFIG = f"""\
 name = "vtl7"
 directory = "/run/vtl-faults"
 slots = 2
-barcodes = ["F01001L8"]
+barcodes = ["F01001L8", "CLN001CU"]
 serial = "VMLIB00007"
 
 [[library.drives]]
@@ -49,6 +59,7 @@ serve_start "$CFG" /tmp/serve.log -v
 pid=$serve_pid
 for _ in $(seq 200); do
     CH=$(lsscsi -g | awk '/mediumx/ && /DEVEMU/ {print $(NF-1)}' | head -n1)
+    CHSG=$(lsscsi -g | awk '/mediumx/ && /DEVEMU/ {print $NF}' | head -n1)
     T0=$(node_with_serial VMFAULTS01 /sys/class/scsi_tape/nst[0-9]*)
     [ -c "$CH" ] && [ -n "$T0" ] && break
     sleep 0.05
@@ -89,6 +100,8 @@ tar -xf "$T0" -C /tmp/x && cmp /tmp/a/data.bin /tmp/x/data.bin && echo "DATA ok"
 
 # --- the drive offline, then online
 devemu --socket "$S" fault vtl7-d0 offline > /dev/null 2>&1; echo "OFFLINE_SET $?"
+sg_logs -p 0x2e -H "$CHSG" > /tmp/cl1 2>&1; echo "CH_LOG_OFFLINE_RC $?"
+sed 's/^/CHLOG1 /' /tmp/cl1
 timeout 20 sg_turs -v "$SG0" > /tmp/tur 2>&1; echo "TUR_OFFLINE $?"
 sed 's/^/TUR /' /tmp/tur
 timeout 20 mt -f "$T0" status > /tmp/s1 2>&1; echo "MTSTATUS_OFFLINE $?"
@@ -98,7 +111,31 @@ sed 's/^/RW /' /tmp/r1
 devemu --socket "$S" fault vtl7-d0 online > /dev/null 2>&1; echo "ONLINE_SET $?"
 wait_ready "$T0" && echo "ONLINE ok"
 mt -f "$T0" rewind && echo "REWIND_ONLINE ok"
+
+# --- the library's door open, then closed
+devemu --socket "$S" fault vtl7 door-open > /dev/null 2>&1; echo "DOOR_SET $?"
+timeout 20 mtx -f "$CH" unload 1 0 > /tmp/d1 2>&1; echo "UNLOAD_DOOR_OPEN $?"
+sed 's/^/DOOR /' /tmp/d1
+tapeinfo -f "$CHSG" > /tmp/cti 2>&1; echo "CH_TAPEINFO_RC $?"
+sed 's/^/CHTI /' /tmp/cti
+sg_logs -p 0x2e -H "$CHSG" > /tmp/cl2 2>&1; echo "CH_LOG_DOOR_RC $?"
+sed 's/^/CHLOG2 /' /tmp/cl2
+devemu --socket "$S" fault vtl7 clear > /dev/null 2>&1; echo "DOOR_CLEAR $?"
+sg_turs "$CHSG" > /dev/null 2>&1; sg_turs "$CHSG" > /dev/null 2>&1
 mtx -f "$CH" unload 1 0 && echo "UNLOAD ok"
+
+# --- a cleaning cartridge cleans a drive that asks for it
+devemu --socket "$S" fault vtl7-d0 cleaning > /dev/null 2>&1; echo "CLEANING_SET $?"
+mtx -f "$CH" load 2 0; echo "CLEAN_LOAD $?"
+sleep 0.5
+timeout 20 mt -f "$T0" status > /tmp/cs 2>&1
+sed 's/^/MTCLEAN /' /tmp/cs
+sg_logs -p 0x2e "$SG0" > /tmp/cl 2>&1; echo "CLEAN_LOG_RC $?"
+sed 's/^/CLLOG /' /tmp/cl
+sg_logs -p 0x12 -H "$SG0" > /tmp/cr 2>&1; echo "CLEAN_RESPONSE_RC $?"
+sed 's/^/CLRESP /' /tmp/cr
+devemu --socket "$S" status | sed 's/^/STATUS2 /'
+mtx -f "$CH" unload 2 0; echo "CLEAN_UNLOAD $?"
 kill -TERM "$pid"; wait "$pid"; echo "TERM_STATUS $?"
 echo "--- serve log"
 tail -n 30 /tmp/serve.log
@@ -162,3 +199,62 @@ def test_offline_is_not_ready_until_online(served: tuple[VmResult, str]) -> None
     assert value(output, "ONLINE") == "ok"
     assert value(output, "REWIND_ONLINE") == "ok"
     assert value(output, "UNLOAD") == "ok"
+
+
+def hex_dump_bytes(page_hex: list[str]) -> bytes:
+    """The bytes of an ``sg_logs -H`` dump (offset, then up to 16 hex bytes a row)."""
+    return bytes(
+        int(b, 16)
+        for row in page_hex
+        for b in row.split()[1:17]
+        if re.fullmatch(r"[0-9a-fA-F]{2}", b)
+    )
+
+
+def tapealert_hex_flags(page_hex: list[str]) -> set[int]:
+    """The flags set in ``sg_logs -H`` of log page 2Eh (5-byte parameters after the header)."""
+    data = hex_dump_bytes(page_hex)
+    assert data[0] & 0x3F == 0x2E, page_hex
+    params = data[4:]
+    return {
+        int.from_bytes(params[i : i + 2], "big")
+        for i in range(0, len(params) - 4, 5)
+        if params[i + 4] & 1
+    }
+
+
+def test_changer_tapealert_follows_drive_offline(served: tuple[VmResult, str]) -> None:
+    _, output = served
+    assert value(output, "CH_LOG_OFFLINE_RC") == "0", "\n".join(lines(output, "CHLOG1"))
+    assert tapealert_hex_flags(lines(output, "CHLOG1")) == {0x16}
+
+
+def test_door_open_refuses_moves_and_raises_library_door(served: tuple[VmResult, str]) -> None:
+    _, output = served
+    assert value(output, "DOOR_SET") == "0"
+    assert value(output, "UNLOAD_DOOR_OPEN") != "0"
+    assert re.search(r"not ready", "\n".join(lines(output, "DOOR")), re.I), lines(output, "DOOR")
+    assert value(output, "CH_LOG_DOOR_RC") == "0"
+    assert 0x10 in tapealert_hex_flags(lines(output, "CHLOG2"))
+    assert value(output, "CH_TAPEINFO_RC") == "0", "\n".join(lines(output, "CHTI"))
+    assert re.search(r"^TapeAlert\[16\]:", "\n".join(lines(output, "CHTI")), re.M), lines(
+        output, "CHTI"
+    )
+    assert value(output, "DOOR_CLEAR") == "0"
+
+
+def test_cleaning_cartridge_cleans_the_drive(served: tuple[VmResult, str]) -> None:
+    _, output = served
+    assert value(output, "CLEANING_SET") == "0"
+    assert value(output, "CLEAN_LOAD") == "0"
+    assert "ONLINE" not in "\n".join(lines(output, "MTCLEAN"))
+    assert value(output, "CLEAN_LOG_RC") == "0"
+    log = "\n".join(lines(output, "CLLOG"))
+    assert re.search(r"^\s*Cleaning media: 1$", log, re.M | re.I), log
+    # Page 12h: the conditions that hold: cleaning media (0Bh) yes, clean now (14h) over.
+    assert value(output, "CLEAN_RESPONSE_RC") == "0"
+    active = bits_flags(int.from_bytes(hex_dump_bytes(lines(output, "CLRESP"))[8:16], "big"))
+    assert 0x0B in active and 0x14 not in active, sorted(active)
+    status = "\n".join(lines(output, "STATUS2"))
+    assert not re.search(r"^vtl7-d0\s.*faults=", status, re.M), status
+    assert value(output, "CLEAN_UNLOAD") == "0"

@@ -163,7 +163,7 @@ def test_inquiry_and_vpd(host: Host) -> None:
     assert host.ok([0x12, 1, 0xB0, 0, 255, 0], n=255) == bytes.fromhex("01 b0 0002 01 00")
     assert host.ok([0x12, 1, 0xB1, 0, 255, 0], n=255) == bytes.fromhex("01 b1 0007") + b"DRV0001"
     assert host.ok([0x12, 1, 0xB2, 0, 255, 0], n=255) == bytes.fromhex(
-        "01 b2 000c 3cd0900000000210 00000000"
+        "01 b2 000c 3cf0940000000210 00000000"
     )
 
 

@@ -6,8 +6,8 @@ public LinearTapeFileSystem sources, sg backend) against a devemu LTO-8
 data-out and the drive's answer: ``ltfs-check`` with logical block
 protection off, ``ltfs-check-lbp`` with it on (CRC32C on every block,
 SSC-5 4.2.24), ``ltfs-check-hpe`` with an ``hp-lto`` drive (an HPE
-Ultrium 8, which LTFS drives through its HP backend). The steps the run passed are in the ``.steps`` file next
-to each recording.
+Ultrium 8, which LTFS drives through its HP backend). The steps each run
+passed are in the ``.steps`` file next to its recording.
 
 Each replay sends the same commands, with the same data, to a new drive
 holding a new cartridge, and checks that the drive answers as it did:

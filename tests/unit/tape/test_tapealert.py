@@ -37,8 +37,8 @@ from tests.unit.tape.test_drive import IDENTITY, Host
 
 # --- golden bytes, both directions --------------------------------------------------------
 
-#: What this drive claims: 03h-06h, 09h, 0Ah, 0Ch, 11h, 14h, 37h, 3Bh.
-CLAIMED_BITMAP = bytes.fromhex("3cd0900000000210")
+#: What this drive claims: 03h-06h, 09h-0Ch, 11h, 14h, 16h, 37h, 3Ch.
+CLAIMED_BITMAP = bytes.fromhex("3cf0940000000210")
 
 
 @pytest.mark.parametrize(
