@@ -253,7 +253,7 @@ def record_format(drive: TapeDrive, cart: Cartridge) -> None:
 
 
 def volume_figures(drive: TapeDrive, cart: Cartridge) -> log_pages.VolumeFigures:
-    """The cartridge as the volume statistics log page reports it (SSC-5 8.2.8).
+    """The cartridge as the volume statistics log page reports it (SSC-5 8.2).
 
     Mounts and lifetime megabytes come from the MAM (SPC-5 7.4.2.2: load
     count, total megabytes written and read in medium life, this load's

@@ -180,7 +180,7 @@ AllowOverwriteCdb = Struct(
     "control" / Int8ub,
 )
 
-# SPC-5 6.17.1: READ BUFFER(10) (the drive dump, :mod:`devemu.tape.drive_dump`).
+# SPC-5 6.19: READ BUFFER(10) (the drive dump, :mod:`devemu.tape.drive_dump`).
 ReadBufferCdb = Struct(
     "opcode" / Int8ub,
     "mode" / BitStruct("mode_specific" / BitsInteger(3), "mode" / BitsInteger(5)),
@@ -190,7 +190,7 @@ ReadBufferCdb = Struct(
     "control" / Int8ub,
 )
 
-# SSC-5 7.11: SET CAPACITY.
+# SSC-5, SET CAPACITY command: the CDB.
 SetCapacityCdb = Struct(
     "opcode" / Int8ub,
     "flags" / BitStruct(Padding(7), "immed" / Flag),

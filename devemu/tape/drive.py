@@ -457,7 +457,7 @@ class TapeDrive(TapeAlertDevice):
         ]
 
     def _set_protection(self, body: bytes) -> None:
-        """Page 0Ah/F0h changed: protection information on writes and reads (SSC-5 8.3.8)."""
+        """Page 0Ah/F0h changed: protection information on writes and reads (SSC-5 8.3)."""
         self.protection = protection.protection_of(body)
 
     def _set_extension(self, body: bytes) -> None:

@@ -1,4 +1,4 @@
-"""The drive dump: READ BUFFER of it and the diagnostic that forces one (SPC-5 6.17, 6.42).
+"""The drive dump: READ BUFFER of it and the diagnostic that forces one (SPC-5 6.19, 6.42).
 
 LTO drives keep a dump of their state for the vendor's support, which a
 host reads with READ BUFFER and may ask to be taken with SEND DIAGNOSTIC;
@@ -6,9 +6,9 @@ LTFS takes one after every error it cannot explain. What the drive
 answers (IBM LTO SCSI Reference, READ BUFFER and SEND DIAGNOSTIC, as
 LTFS's sg backend uses them):
 
-- READ BUFFER (SPC-5 6.17) of buffer ID 01h, the dump: mode 03h
-  (descriptor, SPC-5 6.17.5) gives its offset boundary and capacity, mode
-  02h (data, SPC-5 6.17.3) its bytes from the buffer offset;
+- READ BUFFER (SPC-5 6.19) of buffer ID 01h, the dump: mode 03h
+  (descriptor mode) gives its offset boundary and capacity, mode 02h
+  (data mode) its bytes from the buffer offset;
 - SEND DIAGNOSTIC with PF (SPC-5 6.42) and the vendor specific
   diagnostic page 80h (SPC-5 7.2.1) whose diagnostic ID is 0160h, force
   dump: the drive takes a new dump.
@@ -48,18 +48,18 @@ DUMP_BUFFER = 0x01
 VENDOR_DIAGNOSTIC_PAGE = 0x80
 #: Diagnostic ID of "force dump" in page 80h.
 FORCE_DUMP = 0x0160
-#: Offset boundary of the dump buffer: 2**0, any offset (SPC-5 6.17.5).
+#: Offset boundary of the dump buffer: 2**0, any offset (SPC-5 6.19, descriptor mode).
 OFFSET_BOUNDARY = 0x00
 
 
 class ReadBufferMode(IntEnum):
-    """READ BUFFER modes the drive answers, SPC-5 6.17.1."""
+    """READ BUFFER modes the drive answers, SPC-5 6.19."""
 
     DATA = 0x02
     DESCRIPTOR = 0x03
 
 
-#: SPC-5 6.17.5: the READ BUFFER descriptor.
+#: SPC-5 6.19, descriptor mode: the READ BUFFER descriptor.
 BufferDescriptor = Struct("offset_boundary" / Int8ub, "buffer_capacity" / Int24ub)
 
 #: The body of diagnostic page 80h: the diagnostic ID and its parameters.
@@ -91,7 +91,7 @@ def read_buffer(
     buffer_offset: int,
     allocation_length: int,
 ) -> int:
-    """READ BUFFER (SPC-5 6.17): the dump's descriptor (03h) or data (02h)."""
+    """READ BUFFER (SPC-5 6.19): the dump's descriptor (03h) or data (02h)."""
     if mode not in tuple(ReadBufferMode):
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 4))
     if buffer_id != DUMP_BUFFER:

@@ -1,4 +1,4 @@
-"""FORMAT MEDIUM, SET CAPACITY, READ BLOCK LIMITS, REPORT DENSITY SUPPORT (SSC-5 7.1, 7.11, 6.6).
+"""FORMAT MEDIUM, SET CAPACITY, READ BLOCK LIMITS, REPORT DENSITY SUPPORT (SSC-5 7.1, 7.6, 6.6).
 
 What the drive can do with a medium: lay out its partitions (as mode
 page 0x11 says), the block lengths it takes, the densities it reads and
@@ -55,14 +55,14 @@ def format_medium(drive: TapeDrive, cmd: Command, format: int) -> None:
     drive.to_bop()
 
 
-#: CAPACITY PROPORTION VALUE of the whole medium (SSC-5 7.11).
+#: CAPACITY PROPORTION VALUE of the whole medium (SSC-5, SET CAPACITY command).
 FULL_CAPACITY = 0xFFFF
 
 
 def set_capacity(
     drive: TapeDrive, cmd: Command, immed: int, capacity_proportion_value: int
 ) -> None:
-    """SET CAPACITY, SSC-5 7.11: one partition of proportion/FFFFh of the medium, data gone.
+    """SET CAPACITY (SSC-5): one partition of proportion/FFFFh of the medium, data gone.
 
     As FORMAT MEDIUM, only at the beginning of partition 0 (ILLEGAL
     REQUEST, POSITION PAST BEGINNING OF MEDIUM elsewhere) of a writable

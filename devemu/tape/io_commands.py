@@ -12,7 +12,7 @@ page 10h/01h) PROGRAMMABLE EARLY WARNING DETECTED. A
 cartridge file that refuses a read or a write (an I/O error of the
 host) is a MEDIUM ERROR with the TapeAlert flags of a hard error.
 
-With logical block protection on (SSC-5 4.2.24, page 0Ah/F0h,
+With logical block protection on (SSC-5 4.2, logical block protection, page 0Ah/F0h,
 :mod:`devemu.tape.protection`) every block travels with four bytes of
 CRC32C after it: a WRITE's are checked over the block in the command's
 buffers before anything is written (a mismatch: ABORTED COMMAND,

@@ -5,14 +5,14 @@
 - 0x0C sequential-access device (SSC-5 8.2.3): bytes from and to the
   initiator and to and from the medium, capacities in megabytes;
 - 0x12 TapeAlert response and 0x2E TapeAlert: :mod:`devemu.tape.tapealert`;
-- 0x14 device statistics (SSC-5 8.2.4): loads, cleanings, power-on and
+- 0x14 device statistics (SSC-5 8.2 (device statistics log page)): loads, cleanings, power-on and
   motion hours since the daemon started (devemu keeps no lifetime);
-- 0x17 volume statistics (SSC-5 8.2.8): the cartridge in the drive, its
+- 0x17 volume statistics (SSC-5 8.2 (volume statistics log page)): the cartridge in the drive, its
   mounts and lifetime megabytes from its MAM, and per partition (a
   partition record descriptor each) the native, used and remaining
   capacity, which LTFS reads to size its partitions and to tell a
   missing end of data;
-- 0x1B data compression (SSC-5 8.2.2): ratios of 100 (devemu stores
+- 0x1B data compression (SSC-5 8.2 (data compression log page)): ratios of 100 (devemu stores
   blocks as they come) and the bytes through the drive;
 - 0x31 tape capacity (vendor specific, as LTO drives report it):
   remaining and maximum capacity of partitions 0 and 1 in megabytes.
@@ -70,7 +70,7 @@ class DeviceCounters:
 class PartitionFigures:
     """One partition as volume statistics report it: capacities in bytes.
 
-    ``used`` None: the partition's end of data is not known (SSC-5 8.2.8:
+    ``used`` None: the partition's end of data is not known (SSC-5 8.2 (volume statistics log page):
     FFFFFFFFh in the used capacity record).
     """
 
@@ -145,9 +145,9 @@ def tape_capacity_page(remaining: list[int], maximum: list[int]) -> bytes:
     return log_page(TAPE_CAPACITY, params)
 
 
-# --- volume statistics, SSC-5 8.2.8 ----------------------------------------------------
+# --- volume statistics, SSC-5 8.2 ----------------------------------------------------
 
-#: SSC-5 8.2.8, volume statistics partition record descriptor (4-byte value).
+#: SSC-5 8.2, volume statistics partition record descriptor (4-byte value).
 PartitionRecord = Struct(
     "descriptor_length" / Int8ub,
     Padding(1),
@@ -159,7 +159,7 @@ UNKNOWN_CAPACITY = 0xFFFFFFFF
 
 
 class VolumeParameter:
-    """Parameter codes of the volume statistics page, SSC-5 8.2.8."""
+    """Parameter codes of the volume statistics page, SSC-5 8.2 (volume statistics log page)."""
 
     PAGE_VALID = 0x0000
     THREAD_COUNT = 0x0001
@@ -202,7 +202,7 @@ def _ascii(text: str, length: int) -> bytes:
 
 
 def volume_statistics_page(volume: VolumeFigures | None) -> bytes:
-    """Volume statistics (SSC-5 8.2.8): PAGE VALID 0 and nothing else without a cartridge."""
+    """Volume statistics (SSC-5 8.2): PAGE VALID 0 and nothing else without a cartridge."""
     if volume is None:
         return log_page(VOLUME_STATISTICS, log_parameter(VolumeParameter.PAGE_VALID, b"\x00"))
     p = VolumeParameter
@@ -248,11 +248,11 @@ def volume_statistics_page(volume: VolumeFigures | None) -> bytes:
     return log_page(VOLUME_STATISTICS, params)
 
 
-# --- device statistics, SSC-5 8.2.4 ----------------------------------------------------
+# --- device statistics, SSC-5 8.2 -------------------------------------------------------
 
 
 class DeviceParameter:
-    """Parameter codes of the device statistics page, SSC-5 8.2.4."""
+    """Parameter codes of the device statistics page, SSC-5 8.2 (device statistics log page)."""
 
     LIFETIME_VOLUME_LOADS = 0x0000
     LIFETIME_CLEANING_OPERATIONS = 0x0001
@@ -261,7 +261,7 @@ class DeviceParameter:
 
 
 def device_statistics_page(counters: DeviceCounters, power_on_hours: int) -> bytes:
-    """Device statistics (SSC-5 8.2.4): loads, cleanings, power-on and motion hours."""
+    """Device statistics (SSC-5 8.2): loads, cleanings, power-on and motion hours."""
     d = DeviceParameter
     values = (
         (d.LIFETIME_VOLUME_LOADS, counters.loads),
@@ -275,14 +275,14 @@ def device_statistics_page(counters: DeviceCounters, power_on_hours: int) -> byt
     return log_page(DEVICE_STATISTICS, params)
 
 
-# --- data compression, SSC-5 8.2.2 -----------------------------------------------------
+# --- data compression, SSC-5 8.2 --------------------------------------------------------
 
-#: A compression ratio of 1:1, times 100 (SSC-5 8.2.2).
+#: A compression ratio of 1:1, times 100 (SSC-5 8.2 (data compression log page)).
 NO_COMPRESSION_RATIO = 100
 
 
 def data_compression_page(c: TapeCounters) -> bytes:
-    """Data compression (SSC-5 8.2.2): ratios, then each count as MB and bytes."""
+    """Data compression (SSC-5 8.2): ratios, then each count as MB and bytes."""
     params = b"".join(
         log_parameter(code, NO_COMPRESSION_RATIO.to_bytes(2, "big"), _COUNTER)
         for code in (0x0000, 0x0001)

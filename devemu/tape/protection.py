@@ -1,10 +1,10 @@
-"""Logical block protection: the control data protection mode page and CRC32C (SSC-5 4.2.x, 8.3.8).
+"""Logical block protection: the control data protection mode page and CRC32C (SSC-5 4.2 and 8.3).
 
-A host that turns logical block protection on (SSC-5 4.2.24, logical
-block protection) sends each logical block it writes with protection
+A host that turns logical block protection on (SSC-5 4.2, logical block
+protection) sends each logical block it writes with protection
 information after it, and gets each block it reads back with the
 protection information after it. The control data protection mode page
-(page 0Ah, subpage F0h, SSC-5 8.3.8) says how:
+(page 0Ah, subpage F0h, SSC-5 8.3) says how:
 
 - LOGICAL BLOCK PROTECTION METHOD: 00h none, 02h CRC32C (the method the
   LTO-7 and later drives use; 01h, the Reed-Solomon CRC of ECMA-319 that
@@ -39,21 +39,21 @@ from devemu.tape.records import crc32c_of
 
 CONTROL_PAGE = 0x0A
 CONTROL_DATA_PROTECTION_SUBPAGE = 0xF0
-#: Bytes of the page after its four-byte sub_page header (SSC-5 8.3.8: page length 1Ch).
+#: Bytes of the page after its four-byte sub_page header (SSC-5 8.3: page length 1Ch).
 PAGE_LENGTH = 0x1C
 #: Protection information length of CRC32C.
 CRC32C_LENGTH = 4
 
 
 class ProtectionMethod(IntEnum):
-    """LOGICAL BLOCK PROTECTION METHOD, SSC-5 8.3.8."""
+    """LOGICAL BLOCK PROTECTION METHOD, SSC-5 8.3 (control data protection mode page)."""
 
     NONE = 0x00
     REED_SOLOMON = 0x01
     CRC32C = 0x02
 
 
-#: SSC-5 8.3.8: the parameters after the sub_page header.
+#: SSC-5 8.3, control data protection mode page: the parameters after the sub_page header.
 ControlDataProtection = Struct(
     "method" / Int8ub,
     "information_length" / BitStruct(Padding(2), "length" / BitsInteger(6)),

@@ -4,7 +4,7 @@ In the tier's guest a daemon of this module's own serves a library with
 one ``ibm-lto`` LTO-8 drive; ``mtx`` loads a blank cartridge and
 ``scripts/ltfs-check`` runs LTFS's own tools on the drive's SCSI generic
 node, with logical block protection on (CRC32C on every block, SSC-5
-4.2.24): ``mkltfs``, an ``ltfs`` mount through FUSE, a tree copied in,
+4.2, logical block protection): ``mkltfs``, an ``ltfs`` mount through FUSE, a tree copied in,
 unmount, ``ltfsck``, a second mount that compares the tree, then a mount
 whose daemon is killed with SIGKILL in the middle of a copy, ``ltfsck``
 recovering the cartridge and a last mount that finds the first tree

@@ -5,7 +5,7 @@ public LinearTapeFileSystem sources, sg backend) against a devemu LTO-8
 ``ibm-lto`` drive and kept every command LTFS's tools sent, with its
 data-out and the drive's answer: ``ltfs-check`` with logical block
 protection off, ``ltfs-check-lbp`` with it on (CRC32C on every block,
-SSC-5 4.2.24), ``ltfs-check-hpe`` with an ``hp-lto`` drive (an HPE
+SSC-5 4.2, logical block protection), ``ltfs-check-hpe`` with an ``hp-lto`` drive (an HPE
 Ultrium 8, which LTFS drives through its HP backend). The steps each run
 passed are in the ``.steps`` file next to its recording.
 

@@ -1,9 +1,9 @@
 """What LTFS needs of a drive: protection, drive dump, pages, log pages, partitions.
 
-Golden bytes both ways for each new page and answer (SSC-5 8.3.8 control
+Golden bytes both ways for each new page and answer (SSC-5 8.3 control
 data protection, page 10h/01h, log pages 14h/17h/1Bh, READ BUFFER,
 REPORT DENSITY SUPPORT medium type form), the logical block protection
-behaviour (SSC-5 4.2.24: CRC32C checked on write, appended on read) and
+behaviour (SSC-5 4.2, logical block protection: CRC32C checked on write, appended on read) and
 the errors LTFS can meet.
 """
 
@@ -75,7 +75,7 @@ def crc(data: bytes) -> bytes:
     return crc32c.crc32c(data).to_bytes(4, "little")
 
 
-# --- control data protection, SSC-5 8.3.8 ------------------------------------------------
+# --- control data protection, SSC-5 8.3 -------------------------------------------------
 
 PROTECTION_PAGE = bytes.fromhex("4a f0 001c 00 00 00") + bytes(25)
 
