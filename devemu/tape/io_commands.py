@@ -43,7 +43,7 @@ from devemu.scsi.sense import (
 )
 from devemu.tape.cartridge import FILEMARK, Cartridge, PartitionIndex
 from devemu.tape.limits import MAXIMUM_BLOCK_LENGTH, early_warning_margin
-from devemu.tape.protection import CRC32C_LENGTH, crc32c, protection_bytes
+from devemu.tape.protection import CRC32C_LENGTH, ProtectionMethod, protection_information
 from devemu.tape.tapealert import TapeAlertFlag
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ def read6(
         raise drive.medium_error(UNRECOVERED_READ_ERROR, TapeAlertFlag.READ_FAILURE, err) from None
     sent = block
     if drive.protection.read:
-        n += _append_protection(cmd.iov, iov, n, length)
+        n += _append_protection(drive.protection.method, cmd.iov, iov, n, length)
         sent = block + CRC32C_LENGTH
     drive.count_read(block, n)
     if sent == length:
@@ -110,13 +110,16 @@ def read6(
 
 
 def _append_protection(
-    buffers: Sequence[memoryview], block: Sequence[memoryview], at: int, length: int
+    method: ProtectionMethod,
+    buffers: Sequence[memoryview],
+    block: Sequence[memoryview],
+    at: int,
+    length: int,
 ) -> int:
-    """Put the CRC32C of the ``at`` bytes in ``block`` after them, as far as ``length`` allows."""
+    """Put the CRC of the ``at`` bytes in ``block`` after them, as far as ``length`` allows."""
     room = min(CRC32C_LENGTH, max(length - at, 0))
     if room:
-        crc = protection_bytes(crc32c(block))
-        _put(buffers, at, crc[:room])
+        _put(buffers, at, protection_information(method, block)[:room])
     return room
 
 
@@ -128,10 +131,12 @@ def _put(buffers: Sequence[memoryview], at: int, data: bytes) -> None:
         done += len(piece)
 
 
-def _check_protection(buffers: Sequence[memoryview], at: int, size: int) -> None:
-    """LOGICAL BLOCK GUARD CHECK FAILED unless the CRC32C after the block matches it."""
+def _check_protection(
+    method: ProtectionMethod, buffers: Sequence[memoryview], at: int, size: int
+) -> None:
+    """LOGICAL BLOCK GUARD CHECK FAILED unless the CRC after the block matches it."""
     sent = b"".join(bytes(p) for p in window(buffers, at + size, CRC32C_LENGTH))
-    if sent != protection_bytes(crc32c(window(buffers, at, size))):
+    if sent != protection_information(method, window(buffers, at, size)):
         raise SenseError(LOGICAL_BLOCK_GUARD_CHECK_FAILED)
 
 
@@ -158,6 +163,7 @@ def _read_fixed(
                 raise drive.medium_error(UNRECOVERED_READ_ERROR, failure, err) from None
             if stride != size:
                 _append_protection(
+                    drive.protection.method,
                     cmd.iov,
                     window(cmd.iov, done * stride, got),
                     done * stride + got,
@@ -195,7 +201,7 @@ def write6(drive: TapeDrive, cmd: Command, fixed: int, transfer_length: int) -> 
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2))
     if pil:
         for k in range(count):
-            _check_protection(cmd.iov, k * stride, size)
+            _check_protection(drive.protection.method, cmd.iov, k * stride, size)
     cart = drive.mounted()
     part = cart.partitions[drive.partition]
     drive.check_worm(part, drive.position)

@@ -6,11 +6,10 @@ information after it, and gets each block it reads back with the
 protection information after it. The control data protection mode page
 (page 0Ah, subpage F0h, SSC-5 8.3) says how:
 
-- LOGICAL BLOCK PROTECTION METHOD: 00h none, 02h CRC32C (the method the
-  LTO-7 and later drives use; 01h, the Reed-Solomon CRC of ECMA-319 that
-  LTO-5 and LTO-6 drives use, is not offered: the page refuses it);
-- LOGICAL BLOCK PROTECTION INFORMATION LENGTH: 4 for CRC32C (0 with no
-  method);
+- LOGICAL BLOCK PROTECTION METHOD: 00h none, 01h the Reed-Solomon CRC
+  of ECMA-319 (what LTO-5 and LTO-6 drives use), 02h CRC32C (LTO-7 and
+  later); the drive takes either;
+- LOGICAL BLOCK PROTECTION INFORMATION LENGTH: 4 (0 with no method);
 - LBP_W: WRITE data carries the protection information, which the drive
   checks before the block is written (a mismatch ends the command with
   ABORTED COMMAND, LOGICAL BLOCK GUARD CHECK FAILED, and nothing
@@ -20,9 +19,14 @@ protection information after it. The control data protection mode page
 - RBDP (recover buffered data protected) is not changeable: the drive
   buffers nothing.
 
-The CRC is CRC32C (Castagnoli), least significant byte first after the
-block, as LTO drives and LTFS (``crc32c_crc.c``) put it. The cartridge
-keeps only the blocks' data: protection is a property of the transfer.
+CRC32C (Castagnoli) goes after the block least significant byte first,
+as LTO drives and LTFS (``crc32c_crc.c``) put it. The Reed-Solomon CRC
+is the four check bytes of a Reed-Solomon code over GF(2^8) (field
+polynomial x^8+x^4+x^3+x^2+1, generator polynomial x^4 + 38h x^3 + CFh
+x^2 + 38h x + 01h), computed a byte at a time from a register of zero
+and sent most significant byte first (ECMA-319; LTFS's
+``reed_solomon_crc.c`` computes the same). The cartridge keeps only the
+blocks' data: protection is a property of the transfer.
 """
 
 from __future__ import annotations
@@ -64,10 +68,11 @@ ControlDataProtection = Struct(
 
 @dataclass(frozen=True, slots=True)
 class Protection:
-    """What the page asks for: protection information on writes, on reads."""
+    """What the page asks for: protection information on writes, on reads, and how."""
 
     write: bool = False
     read: bool = False
+    method: ProtectionMethod = ProtectionMethod.CRC32C
 
     @property
     def on(self) -> bool:
@@ -111,11 +116,11 @@ def protection_of(body: bytes) -> Protection:
         if length:
             raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST, field=param_field(_LENGTH_BYTE))
         return NO_PROTECTION
-    if method != ProtectionMethod.CRC32C:
+    if method not in (ProtectionMethod.CRC32C, ProtectionMethod.REED_SOLOMON):
         raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST, field=param_field(_METHOD_BYTE))
     if length != CRC32C_LENGTH:
         raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST, field=param_field(_LENGTH_BYTE))
-    return Protection(write=page.flags.lbp_w, read=page.flags.lbp_r)
+    return Protection(page.flags.lbp_w, page.flags.lbp_r, ProtectionMethod(method))
 
 
 def crc32c(pieces: Sequence[memoryview | bytes]) -> int:
@@ -127,5 +132,46 @@ def crc32c(pieces: Sequence[memoryview | bytes]) -> int:
 
 
 def protection_bytes(crc: int) -> bytes:
-    """The four bytes of protection information: the CRC, least significant byte first."""
+    """The four bytes of CRC32C protection information: least significant byte first."""
     return crc.to_bytes(CRC32C_LENGTH, "little")
+
+
+#: GF(2^8) of the Reed-Solomon CRC: x^8+x^4+x^3+x^2+1.
+_FIELD_POLYNOMIAL = 0x11D
+#: The generator polynomial's coefficients below x^4, highest first.
+_GENERATOR = (0x38, 0xCF, 0x38, 0x01)
+
+
+def _gf_multiply(a: int, b: int) -> int:
+    product = 0
+    while b:
+        if b & 1:
+            product ^= a
+        a <<= 1
+        if a & 0x100:
+            a ^= _FIELD_POLYNOMIAL
+        b >>= 1
+    return product
+
+
+#: The register's change for each value of its top byte xor the next data byte.
+_RS_TABLE = tuple(
+    int.from_bytes(bytes(_gf_multiply(v, g) for g in _GENERATOR), "big") for v in range(256)
+)
+
+
+def reed_solomon_crc(pieces: Sequence[memoryview | bytes]) -> int:
+    """The ECMA-319 Reed-Solomon CRC of the concatenation of ``pieces`` (a byte at a time)."""
+    reg = 0
+    table = _RS_TABLE
+    for piece in pieces:
+        for byte in bytes(piece):
+            reg = ((reg << 8) & 0xFFFFFFFF) ^ table[byte ^ (reg >> 24)]
+    return reg
+
+
+def protection_information(method: ProtectionMethod, pieces: Sequence[memoryview | bytes]) -> bytes:
+    """The four bytes that follow a block protected with ``method``."""
+    if method == ProtectionMethod.REED_SOLOMON:
+        return reed_solomon_crc(pieces).to_bytes(CRC32C_LENGTH, "big")
+    return protection_bytes(crc32c(pieces))

@@ -104,8 +104,8 @@ def test_lbp_as_ltfs_turns_it_on_and_off(host: Host) -> None:
 
 @pytest.mark.parametrize(
     ("method", "length", "byte"),
-    [(0x01, 0x04, 8 + 4), (0x02, 0x02, 8 + 5), (0x00, 0x04, 8 + 5), (0x03, 0x04, 8 + 4)],
-    ids=["reed-solomon", "crc32c-bad-length", "none-with-length", "unknown-method"],
+    [(0x01, 0x08, 8 + 5), (0x02, 0x02, 8 + 5), (0x00, 0x04, 8 + 5), (0x03, 0x04, 8 + 4)],
+    ids=["reed-solomon-bad-length", "crc32c-bad-length", "none-with-length", "unknown-method"],
 )
 def test_lbp_methods_the_drive_cannot_do_are_refused(
     host: Host, method: int, length: int, byte: int
@@ -151,6 +151,26 @@ def test_lbp_read_appends_the_crc(host: Host) -> None:
         n=len(block) + 10,
     )
     assert fields["ili"] and fields["information"] == 6
+
+
+def test_reed_solomon_crc_known_answers() -> None:
+    # ECMA-319 Reed-Solomon CRC, as LTFS's reed_solomon_crc.c computes it
+    assert protection.reed_solomon_crc([b"123456789"]) == 0x4B4F673A
+    assert protection.reed_solomon_crc([b"x"]) == 0x8F2F8F78
+    assert protection.reed_solomon_crc([b"1234", memoryview(b"56789")]) == 0x4B4F673A
+    assert protection.reed_solomon_crc([b""]) == 0
+
+
+def test_lbp_reed_solomon_as_ltfs_uses_it_on_lto5_and_lto6(host: Host) -> None:
+    status, _ = select_protection(host, 0x01, 0x04, 0xC0)
+    assert status == 0
+    assert host.drive.protection.method == protection.ProtectionMethod.REED_SOLOMON
+    block = b"an LTO-6 block" * 50
+    rs = protection.reed_solomon_crc([block]).to_bytes(4, "big")
+    assert host.write(block + crc(block)).status == 2  # a CRC32C is not the RS CRC
+    assert host.write(block + rs).status == 0
+    host.rewind()
+    assert host.read(len(block) + 4).status == 0 and host.data == block + rs
 
 
 def test_lbp_fixed_blocks_each_carry_their_crc(host: Host) -> None:
