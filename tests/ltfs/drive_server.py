@@ -89,8 +89,6 @@ def serve(sock_path: str, cartridge: Path, recording: Path) -> None:
                     result = drive.execute(Command(cdb, [memoryview(buf)] if length else []))
                     n = (result.data_in_length or 0) if direction == FROM_DEVICE else 0
                     sense = bytes(result.sense)
-                    reply = struct.pack("<II", int(result.status), len(sense)) + sense
-                    conn.sendall(reply + struct.pack("<I", n) + bytes(buf[:n]))
                     line = {
                         "cdb": cdb.hex(),
                         "dir": direction,
@@ -103,7 +101,13 @@ def serve(sock_path: str, cartridge: Path, recording: Path) -> None:
                         "data_in_bytes": bytes(buf[:n]).hex() if 0 < n <= SHOWN else None,
                     }
                     rec.write(json.dumps(line) + "\n")
-            except EOFError:
+                    # recorded before the answer goes back: a killed program's last
+                    # command was executed all the same
+                    reply = struct.pack("<II", int(result.status), len(sense)) + sense
+                    conn.sendall(reply + struct.pack("<I", n) + bytes(buf[:n]))
+            except (EOFError, OSError):
+                # the program ended, or was killed (kill -9) with a command under way: the
+                # drive completed that command, as it does when its initiator goes away
                 rec.write(json.dumps({"event": "close"}) + "\n")
                 rec.flush()
                 conn.close()

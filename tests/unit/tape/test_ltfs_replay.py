@@ -6,7 +6,9 @@ public LinearTapeFileSystem sources, sg backend) against a devemu LTO-8
 data-out and the drive's answer: ``ltfs-check`` with logical block
 protection off, ``ltfs-check-lbp`` with it on (CRC32C on every block,
 SSC-5 4.2, logical block protection), ``ltfs-check-hpe`` with an ``hp-lto`` drive (an HPE
-Ultrium 8, which LTFS drives through its HP backend). The steps each run
+Ultrium 8, which LTFS drives through its HP backend), ``ltfs-check-lto6-lbp``
+with an LTO-6 drive and protection on (there LTFS uses the Reed-Solomon
+CRC of ECMA-319). The steps each run
 passed are in the ``.steps`` file next to its recording.
 
 Each replay sends the same commands, with the same data, to a new drive
@@ -80,7 +82,12 @@ def make_drive(setup: dict[str, Any], tmp_path: Path) -> TapeDrive:
 
 def test_the_recordings_are_there_and_every_step_passed() -> None:
     names = [p.name for p in recordings()]
-    assert names == ["ltfs-check-hpe.jsonl.gz", "ltfs-check-lbp.jsonl.gz", "ltfs-check.jsonl.gz"]
+    assert names == [
+        "ltfs-check-hpe.jsonl.gz",
+        "ltfs-check-lbp.jsonl.gz",
+        "ltfs-check-lto6-lbp.jsonl.gz",
+        "ltfs-check.jsonl.gz",
+    ]
     for path in recordings():
         steps = (RECORDINGS / path.name.replace(".jsonl.gz", ".steps")).read_text().split("\n")
         assert [s for s in steps if s] == [
