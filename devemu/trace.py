@@ -46,15 +46,17 @@ from construct import ConstructError
 from devemu.scsi import sense as sense_module
 from devemu.scsi.answers import INTERNAL_TARGET_FAILURE_SENSE
 from devemu.scsi.command import Command, Result, Status
-from devemu.scsi.table import CommandTable
+from devemu.scsi.table import CommandTable, Data
 from devemu.tcmu.loop import Deferred, Device
 
 log = logging.getLogger(__name__)
 
+#: Most bytes of a command's data-out a trace shows.
+MAX_DATA_OUT = 1 << 20
 #: The control op that turns a connection into a trace stream.
 TRACE_OP = "trace"
 #: The filter arguments of a trace request.
-FILTERS = ("devices", "opcodes", "statuses")
+FILTERS = ("devices", "opcodes", "statuses", "data_out")
 
 # ------------------------------------------------------------------ decoding
 
@@ -182,11 +184,20 @@ class TraceRecord(NamedTuple):
     #: Bytes of data-in the device placed (TCMU READ_LEN), None for none.
     data_in: int | None
     latency_ns: int
+    #: The first bytes of a data-out command's parameter data, when a subscriber asked.
+    data_out: bytes | None = None
 
 
-def record_json(record: TraceRecord) -> dict[str, Any]:
-    """The stream's object for one command (``"event": "command"``)."""
+def record_json(record: TraceRecord, data_out: int = 0) -> dict[str, Any]:
+    """The stream's object for one command (``"event": "command"``).
+
+    ``data_out``: how many bytes of the data-out the subscriber asked for
+    (``"data_out"``, in hex, only then and only for data-out commands).
+    """
     status = record.status
+    extra = {}
+    if data_out and record.data_out is not None:
+        extra["data_out"] = record.data_out[:data_out].hex()
     return {
         "event": "command",
         "time": round(record.time_ns / 1e9, 6),
@@ -200,6 +211,7 @@ def record_json(record: TraceRecord) -> dict[str, Any]:
         "status_code": status,
         "sense": decode_sense(record.sense),
         "latency_us": round(record.latency_ns / 1e3, 1),
+        **extra,
     }
 
 
@@ -228,6 +240,8 @@ class TraceFilter:
     #: Command names as :func:`name_key` makes them (whole names and families).
     names: frozenset[str] = frozenset()
     statuses: frozenset[int] = frozenset()
+    #: Bytes of each data-out command's parameter data to show (0: none).
+    data_out: int = 0
 
     def wants(self, device: str) -> bool:
         return not self.devices or device in self.devices
@@ -264,7 +278,8 @@ def parse_filter(args: Mapping[str, Any], tables: Mapping[str, CommandTable | No
     tables spell them, compared without case, spaces or punctuation
     (``read(10)``, ``READ_10``), a name without its ``(...)`` naming the
     whole family (``read``: every READ); ``statuses``: SAM-5 status names
-    (``check-condition``) or codes.
+    (``check-condition``) or codes; ``data_out``: how many bytes of each
+    data-out command's parameter data to show (0, the default: none).
     """
     unknown = [key for key in args if key not in FILTERS]
     if unknown:
@@ -291,8 +306,15 @@ def parse_filter(args: Mapping[str, Any], tables: Mapping[str, CommandTable | No
         else:
             raise TraceFilterError(f"opcode {opcode!r}: no command of the traced devices")
     statuses = {status_code(str(s)) for s in _strings_or_ints(args, "statuses")}
+    data_out = args.get("data_out", 0)
+    if not isinstance(data_out, int) or isinstance(data_out, bool) or data_out < 0:
+        raise TraceFilterError("'data_out' must be a number of bytes (0 or more)")
     return TraceFilter(
-        frozenset(devices), frozenset(opcodes), frozenset(names), frozenset(statuses)
+        frozenset(devices),
+        frozenset(opcodes),
+        frozenset(names),
+        frozenset(statuses),
+        min(data_out, MAX_DATA_OUT),
     )
 
 
@@ -366,7 +388,7 @@ class Subscriber:
             if isinstance(item, int):
                 out += _line(dropped_json(item, self.dropped_total))
             else:
-                out += _line(record_json(item))
+                out += _line(record_json(item, self.filter.data_out))
         if not queue and self.dropped and len(out) < budget:
             out += _line(dropped_json(self.dropped, self.dropped_total))
             self.dropped = 0
@@ -392,6 +414,8 @@ class TraceHub:
         self.subscribers: list[Subscriber] = []
         # Per device: the subscribers that want it (what a record is offered to).
         self._by_device: dict[str, tuple[Subscriber, ...]] = {}
+        # Per device: the most data-out bytes a subscriber that wants it asked for.
+        self._data_out: dict[str, int] = {}
 
     def subscribe(
         self, args: Mapping[str, Any], wake: Callable[[], None], limit: int
@@ -413,7 +437,15 @@ class TraceHub:
             for name in self.tables
             if (wanting := tuple(s for s in self.subscribers if s.filter.wants(name)))
         }
+        self._data_out = {
+            name: max(s.filter.data_out for s in wanting)
+            for name, wanting in self._by_device.items()
+        }
         self.on_change()
+
+    def data_out_wanted(self, device: str) -> int:
+        """Bytes of data-out the subscribers of ``device`` want to see (0: none)."""
+        return self._data_out.get(device, 0)
 
     def wants(self, device: str) -> bool:
         """Whether any subscriber wants the commands of ``device``."""
@@ -451,17 +483,33 @@ class TracedDevice:
 
     def execute(self, cmd: Command) -> Result | Deferred:
         started = time.time_ns()
+        data_out = self._data_out(cmd)
         clock = time.perf_counter_ns()
         try:
             outcome = self.inner.execute(cmd)
         except BaseException:
-            self._record(cmd, started, clock, None)
+            self._record(cmd, started, clock, None, data_out)
             raise
-        self._record(cmd, started, clock, outcome)
+        self._record(cmd, started, clock, outcome, data_out)
         return outcome
 
+    def _data_out(self, cmd: Command) -> bytes | None:
+        """The start of a data-out command's parameter data, if a subscriber wants it."""
+        wanted = self.hub.data_out_wanted(self.name)
+        if not wanted or self.table is None or not cmd.cdb:
+            return None
+        spec = self.table.spec_for(cmd.cdb)
+        if spec is None or spec.data is not Data.OUT:
+            return None
+        return bytes(cmd.data_out(min(wanted, cmd.data_length)))
+
     def _record(
-        self, cmd: Command, started: int, clock: int, outcome: Result | Deferred | None
+        self,
+        cmd: Command,
+        started: int,
+        clock: int,
+        outcome: Result | Deferred | None,
+        data_out: bytes | None = None,
     ) -> None:
         latency = time.perf_counter_ns() - clock
         try:
@@ -485,6 +533,7 @@ class TracedDevice:
                     sense,
                     data_in,
                     latency,
+                    data_out,
                 )
             )
         except Exception:

@@ -91,7 +91,9 @@ def format_event(event: dict[str, Any], device_width: int = 8) -> str:
 
 def _trace(args: argparse.Namespace) -> int:
     socket_path = args.socket or config_module.default_socket()
-    filters: dict[str, list[str]] = {}
+    filters: dict[str, list[str] | int] = {}
+    if args.data_out:
+        filters["data_out"] = args.data_out
     if args.devices:
         filters["devices"] = args.devices
     if args.opcode:
@@ -176,5 +178,13 @@ def add_parser(subparsers: Any) -> None:
         "repeat for more",
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument(
+        "--data-out",
+        type=int,
+        default=0,
+        metavar="BYTES",
+        help="with --json: the first BYTES of each data-out command's parameter data "
+        '("data_out", hex), to record what a program sends (default 0: none)',
+    )
     parser.add_argument("--socket", type=Path, metavar="PATH", help="control socket")
     parser.set_defaults(func=_trace)

@@ -58,7 +58,7 @@ from devemu.changer.library import Library, LibraryError
 from devemu.config_table import DevicePlan, TableReader, file_problem, folder_problem
 from devemu.control_protocol import control_op
 from devemu.errors import ConfigError, DevemuError
-from devemu.personality import DRIVE_PERSONALITIES, LIBRARY_PERSONALITIES
+from devemu.personality import DRIVE_PERSONALITIES, LIBRARY_PERSONALITIES, DrivePersonality
 from devemu.scsi.identity import Identity
 from devemu.served import ServedDevice
 from devemu.sizes import parse_size
@@ -242,7 +242,7 @@ def check(
     auto_unload = r.boolean("auto_unload", True)
     changer_identity = r.identity(personality.identity(name))
 
-    drive_specs: list[tuple[str, Identity, str, Path]] = []
+    drive_specs: list[tuple[str, Identity, str, Path, DrivePersonality]] = []
     for i, entry in enumerate(drives_table):
         if not isinstance(entry, dict):
             raise r.error(f"drives[{i}]", "must be a table: [[library.drives]]")
@@ -259,7 +259,7 @@ def check(
         problem = folder_problem(drive_state)
         if problem:
             raise d.error("name", f"cannot keep the drive's state: {problem}")
-        drive_specs.append((drive_name, identity, kind, drive_state))
+        drive_specs.append((drive_name, identity, kind, drive_state, drive_personality))
 
     store = CartridgeDirectory(folder, media, capacity)
     problem = folder_problem(folder)
@@ -290,9 +290,11 @@ def check(
 
     def build() -> list[ServedDevice]:
         drives: list[TapeDrive] = []
-        for i, (_drive_name, identity, kind, drive_state) in enumerate(drive_specs):
+        for i, (_drive_name, identity, kind, drive_state, persona) in enumerate(drive_specs):
             try:
-                drives.append(make_drive(identity, kind, drive_state))
+                drive = make_drive(identity, kind, drive_state)
+                drive.medium_types = persona.medium_types
+                drives.append(drive)
             except (DevemuError, ValueError, OSError) as err:
                 raise ConfigError(
                     path, f"{key}.drives[{i}].name", f"cannot make the drive: {err}"

@@ -8,7 +8,9 @@ device identification page with an NAA and a T10 vendor ID designator
 :data:`~devemu.changer.elements.GENERIC_BASES`. The drive says what an
 IBM LTO drive says in its identity strings (``IBM ULT3580-TD<n>``, the
 strings mtx, tapeinfo and backup software know best) with a 10 hex digit
-serial, and otherwise devemu's defaults.
+serial, and the firmware levels of :mod:`devemu.personality.ibm_lto`
+(which LTFS requires of an IBM drive: ``B170`` from LTO-5, ``HB81`` from
+LTO-8), and otherwise devemu's defaults.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from devemu.changer.elements import GENERIC_BASES
 from devemu.personality.model import DrivePersonality, LibraryPersonality, SerialFormat
 from devemu.scsi.identity import InquiryStyle
+from devemu.tape.media import MediumTypeCodes
 
 GENERIC_LIBRARY = LibraryPersonality(
     name="generic",
@@ -27,6 +30,10 @@ GENERIC_LIBRARY = LibraryPersonality(
     bases=GENERIC_BASES,
 )
 
+#: The lowest IBM LTO firmware levels LTFS accepts (its ``ibm_tape.h``:
+#: ``B170`` for LTO-5, ``HB81`` for LTO-8), as (first generation, level).
+IBM_FIRMWARE_LEVELS = ((5, "B170"), (8, "HB81"))
+
 GENERIC_DRIVE = DrivePersonality(
     name="generic",
     vendor="IBM",
@@ -34,4 +41,6 @@ GENERIC_DRIVE = DrivePersonality(
     revision="0100",
     serial=SerialFormat("", 10),
     style=InquiryStyle(),
+    revisions=IBM_FIRMWARE_LEVELS,
+    medium_types=MediumTypeCodes.IBM,
 )

@@ -8,6 +8,12 @@ identification in two halves, ``Ultrium`` then the generation and
 interface (``Ultrium 3-SCSI``; HP drives say ``-SCSI`` whatever their
 interface); HiSup 0 (the hierarchical addressing model is not used).
 
+From LTO-8 on the drives are HPE's and say so: vendor identification
+``HPE`` (LTFS's HP backend, ``hp_tape.c``, lists ``HP`` Ultrium 5-7 and
+``HPE`` Ultrium 8-9 drives and knows no other). The mode header's MEDIUM
+TYPE is 01h for a WORM cartridge, 00h otherwise, as LTFS reads it from
+HP drives (:class:`~devemu.tape.media.MediumTypeCodes`).
+
 Not modelled: TPGS 01b and MultiP 1, which the manual gives for drives
 with two ports (devemu serves one port and no REPORT TARGET PORT
 GROUPS). Not found, generic values kept: the standard INQUIRY length and
@@ -21,6 +27,7 @@ from __future__ import annotations
 from devemu.personality.generic import GENERIC_DRIVE
 from devemu.personality.model import DrivePersonality
 from devemu.scsi.identity import InquiryStyle
+from devemu.tape.media import MediumTypeCodes
 
 HP_LTO = DrivePersonality(
     name="hp-lto",
@@ -29,4 +36,6 @@ HP_LTO = DrivePersonality(
     revision=GENERIC_DRIVE.revision,
     serial=GENERIC_DRIVE.serial,
     style=InquiryStyle(hisup=False),
+    vendors=((8, "HPE"),),
+    medium_types=MediumTypeCodes.HP,
 )

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from devemu.changer.elements import ElementBases
 from devemu.changer.refusals import STANDARD_REFUSALS, Refusals
 from devemu.scsi.identity import Identity, InquiryStyle
+from devemu.tape.media import MediumTypeCodes
 
 HEX_DIGITS = "0123456789ABCDEF"
 DECIMAL_DIGITS = "0123456789"
@@ -109,6 +110,11 @@ class DrivePersonality:
     """One tape drive product as its sequential-access logical unit reports it.
 
     ``product`` may hold ``{generation}``, the LTO generation of the drive.
+    ``vendors`` and ``revisions`` are (first generation, value) pairs, in
+    ascending order, for a product whose vendor identification or firmware
+    level differs between generations: the last pair whose generation is
+    not above the drive's wins over ``vendor`` and ``revision``.
+    ``medium_types`` is how the product fills the mode header's MEDIUM TYPE.
     """
 
     name: str
@@ -117,13 +123,24 @@ class DrivePersonality:
     revision: str
     serial: SerialFormat
     style: InquiryStyle
+    vendors: tuple[tuple[int, str], ...] = ()
+    revisions: tuple[tuple[int, str], ...] = ()
+    medium_types: MediumTypeCodes = MediumTypeCodes.IBM
 
     def identity(self, generation: int, *names: str) -> Identity:
         """The drive's default identity: generation from its type, serial from ``names``."""
         return Identity(
-            self.vendor,
+            _by_generation(self.vendors, generation, self.vendor),
             self.product.format(generation=generation),
-            self.revision,
+            _by_generation(self.revisions, generation, self.revision),
             self.serial.make(*names),
             self.style,
         )
+
+
+def _by_generation(pairs: tuple[tuple[int, str], ...], generation: int, default: str) -> str:
+    value = default
+    for first, text in pairs:
+        if first <= generation:
+            value = text
+    return value

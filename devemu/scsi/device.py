@@ -198,6 +198,14 @@ class ScsiDevice:
     def apply_mode_header(self, medium_type: int, device_specific_parameter: int) -> None:
         """Apply the header fields sent by MODE SELECT (SSC-5 buffered mode, speed)."""
 
+    def diagnostic_pages(self) -> dict[int, Callable[[bytes], None]]:
+        """Diagnostic pages SEND DIAGNOSTIC takes beyond 0x00 (SPC-5 6.42, 7.2), by page code.
+
+        Each handler gets the page's parameter bytes (after the four-byte
+        header) and may raise :class:`SenseError`.
+        """
+        return {}
+
     def self_test(self) -> None:
         """The default self-test of SEND DIAGNOSTIC (SPC-5 6.42); raise on failure."""
 

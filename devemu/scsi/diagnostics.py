@@ -3,13 +3,16 @@
 The default self-test (SELFTEST=1) and the foreground short and extended
 self-tests run the device's ``self_test()`` hook to completion and report
 its failure as the hook's sense; background self-tests are not
-supported. The only diagnostic page is Supported Diagnostic Pages (0x00,
-SPC-5 7.2.2): SEND DIAGNOSTIC may send it (empty) to ask for it, and
-RECEIVE DIAGNOSTIC RESULTS returns it.
+supported. Every device has Supported Diagnostic Pages (0x00, SPC-5
+7.2.2): SEND DIAGNOSTIC may send it (empty) to ask for it, and RECEIVE
+DIAGNOSTIC RESULTS returns it. A device type adds the pages its products
+take with ``diagnostic_pages()`` (SPC-5 7.2.1: codes 80h-FFh are vendor
+specific); the list of page 0x00 names them too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from construct import BitsInteger, BitStruct, Flag, Int8ub, Int16ub, Struct
@@ -65,9 +68,9 @@ DiagnosticPageHeader = Struct(
 )
 
 
-def supported_diagnostic_pages() -> bytes:
-    """Supported Diagnostic Pages, SPC-5 7.2.2: page 0x00 only."""
-    pages = bytes([SUPPORTED_DIAGNOSTIC_PAGES])
+def supported_diagnostic_pages(extra: Iterable[int] = ()) -> bytes:
+    """Supported Diagnostic Pages, SPC-5 7.2.2: page 0x00 and ``extra``, ascending."""
+    pages = bytes(sorted({SUPPORTED_DIAGNOSTIC_PAGES, *extra}))
     head: bytes = DiagnosticPageHeader.build(
         {"page_code": SUPPORTED_DIAGNOSTIC_PAGES, "page_specific": 0, "page_length": len(pages)}
     )
@@ -101,9 +104,14 @@ def send_diagnostic(
     if len(data) < 4 or len(data) < length:
         raise SenseError(PARAMETER_LIST_LENGTH_ERROR)
     page = DiagnosticPageHeader.parse(data)
-    if page.page_code != SUPPORTED_DIAGNOSTIC_PAGES:
+    handlers = device.diagnostic_pages()
+    if page.page_code != SUPPORTED_DIAGNOSTIC_PAGES and page.page_code not in handlers:
         raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST, field=param_field(0))
-    if page.page_length != length - 4:
+    if page.page_length > length - 4:
+        raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST, field=param_field(2))
+    if page.page_code != SUPPORTED_DIAGNOSTIC_PAGES:
+        handlers[page.page_code](bytes(data[4 : 4 + page.page_length]))
+    elif page.page_length != length - 4:
         raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST, field=param_field(2))
 
 
@@ -113,4 +121,5 @@ def receive_diagnostic_results(
     """RECEIVE DIAGNOSTIC RESULTS, SPC-5 6.32: the Supported Diagnostic Pages page."""
     if pcv and page_code != SUPPORTED_DIAGNOSTIC_PAGES:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2))
-    return cmd.data_in(supported_diagnostic_pages(), allocation_length)
+    data = supported_diagnostic_pages(device.diagnostic_pages())
+    return cmd.data_in(data, allocation_length)

@@ -30,6 +30,7 @@ from devemu.scsi.sense import (
     INVALID_FIELD_IN_CDB,
     INVALID_FIELD_IN_PARAMETER_LIST,
     PARAMETER_LIST_LENGTH_ERROR,
+    FieldPointer,
     SenseError,
     cdb_field,
     param_field,
@@ -57,7 +58,9 @@ class ModePage:
     ``on_change`` runs after a MODE SELECT has passed the mask check, with
     the new parameter bytes; it may raise :class:`SenseError` to refuse
     values that are changeable bits but not acceptable (a block length the
-    drive cannot do) and is where a device applies them.
+    drive cannot do) and is where a device applies them. A parameter list
+    field pointer it gives counts from the first byte of those parameter
+    bytes; the page set moves it to the byte in the whole list.
 
     ``page_format`` false marks a vendor-specific page that has no page
     header (page code 00h, SPC-5 7.5.1): MODE SENSE returns its parameter
@@ -161,7 +164,7 @@ class ModePageSet:
         any is applied: a refused list changes nothing. Returns the pages
         that were changed.
         """
-        staged: list[tuple[ModePage, bytes]] = []
+        staged: list[tuple[ModePage, bytes, int]] = []
         pos = 0
         while pos < len(data):
             start = offset + pos
@@ -196,18 +199,29 @@ class ModePageSet:
                         INVALID_FIELD_IN_PARAMETER_LIST,
                         field=param_field(start + hdr + i, bad.bit_length() - 1),
                     )
-            staged.append((page, bytes(body)))
+            staged.append((page, bytes(body), start + hdr))
             pos += hdr + length
         changed = []
-        for page, body in staged:
+        for page, body, at in staged:
             if page.on_change is not None:
-                page.on_change(body)
+                _apply_change(page.on_change, body, at)
             if bytes(page.current) != body:
                 changed.append(page)
             page.current[:] = body
             if save:
                 page.saved = body
         return changed
+
+
+def _apply_change(on_change: Callable[[bytes], None], body: bytes, at: int) -> None:
+    """Run a page's ``on_change``; its parameter list field pointer counts from the page body."""
+    try:
+        on_change(body)
+    except SenseError as err:
+        pointer = err.field
+        if pointer is not None and not pointer.in_cdb:
+            err.field = FieldPointer(pointer.byte + at, pointer.bit, in_cdb=False)
+        raise
 
 
 def no_page_mode_page() -> ModePage:

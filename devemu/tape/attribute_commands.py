@@ -7,7 +7,8 @@ What a host sees is the union of three sources, by identifier:
   medium type), read only;
 - device type attributes (SPC-5 7.4.2.2): the ones the drive computes on
   the spot (remaining and maximum capacity of the partition, TapeAlert
-  flags, MAM space remaining, assigning organisation, formatted density)
+  flags, MAM space remaining, assigning organisation, formatted density,
+  volume change reference)
   and the ones it keeps in the cartridge journal as whole-cartridge
   entries (load count, initialisation count, the last four drives that
   loaded it, megabytes written and read), read only;
@@ -32,7 +33,7 @@ from devemu.scsi.sense import (
     cdb_field,
     param_field,
 )
-from devemu.tape import mam
+from devemu.tape import log_pages, mam
 from devemu.tape.records import WHOLE_CARTRIDGE
 from devemu.tape.tapealert import flag_bits
 
@@ -75,6 +76,8 @@ def computed_attributes(drive: TapeDrive, cart: Cartridge, partition: int) -> li
         std(0x0004, max(cart.medium.mam_capacity - stored, 0)),
         std(0x0005, cart.medium.assigning_organization),
         std(0x0006, cart.medium.density_code),
+        # SPC-5 7.4.2.2: changes whenever the data on the medium does (not the MAM)
+        std(0x0009, cart.data_changes & 0xFFFFFFFF),
     ]
 
 
@@ -124,6 +127,9 @@ def read_attribute(
     else:
         attrs = visible_attributes(drive, cart, partition)
         if action == ReadAttributeAction.ATTRIBUTE_VALUES:
+            # SPC-5 6.18.2: the first attribute asked for must have a value
+            if first_attribute not in {a.identifier for a in attrs}:
+                raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(8))
             body = b"".join(a.encode() for a in attrs if a.identifier >= first_attribute)
         elif action == ReadAttributeAction.ATTRIBUTE_LIST:
             body = b"".join(a.identifier.to_bytes(2, "big") for a in attrs)
@@ -141,9 +147,9 @@ def _check_attribute(a: mam.Attribute, at: int) -> None:
     if spec is not None:
         if a.format != spec.format:
             raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST, field=param_field(at + 2, 1))
-        if a.value and len(a.value) != spec.length:
+        if a.value and spec.length and len(a.value) != spec.length:
             raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST, field=param_field(at + 3))
-    elif len(a.value) > mam.MAX_FREE_ATTRIBUTE:
+    if (spec is None or not spec.length) and len(a.value) > mam.MAX_FREE_ATTRIBUTE:
         raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST, field=param_field(at + 3))
 
 
@@ -169,10 +175,9 @@ def write_attribute(
     data = cmd.data_out(length)
     if len(data) < 4 or len(data) < length:
         raise SenseError(PARAMETER_LIST_LENGTH_ERROR)
-    declared = int.from_bytes(data[:4], "big")
-    if declared + 4 > len(data):
-        raise SenseError(PARAMETER_LIST_LENGTH_ERROR)
-    body = data[4 : 4 + declared]
+    # SPC-5 6.50: the PARAMETER DATA LENGTH field is ignored (LTFS counts its own four
+    # bytes in it); the attributes are the parameter list after it.
+    body = data[4:length]
     attrs: list[mam.Attribute] = []
     pos = 0
     while pos < len(body):
@@ -245,3 +250,33 @@ def record_format(drive: TapeDrive, cart: Cartridge) -> None:
     """Count an initialisation (FORMAT MEDIUM)."""
     have = _stored(cart)
     cart.set_attributes(WHOLE_CARTRIDGE, [mam.standard(0x0007, _number(have, 0x0007) + 1)])
+
+
+def volume_figures(drive: TapeDrive, cart: Cartridge) -> log_pages.VolumeFigures:
+    """The cartridge as the volume statistics log page reports it (SSC-5 8.2).
+
+    Mounts and lifetime megabytes come from the MAM (SPC-5 7.4.2.2: load
+    count, total megabytes written and read in medium life, this load's
+    added); the capacities from the partitions.
+    """
+    have = _stored(cart)
+    load_written, load_read = drive.load_totals()
+    serial = cart.attributes(0).get(0x0401)
+    parts = [
+        log_pages.PartitionFigures(i, p.capacity, p.used, max(p.capacity - p.used, 0))
+        for i, p in enumerate(cart.partitions)
+    ]
+    return log_pages.VolumeFigures(
+        mounts=_number(have, 0x0003),
+        written_lifetime_mb=_number(have, 0x0220) + load_written // MB,
+        read_lifetime_mb=_number(have, 0x0221) + load_read // MB,
+        written_load_mb=load_written // MB,
+        read_load_mb=load_read // MB,
+        native=cart.capacity,
+        used=sum(p.used for p in cart.partitions),
+        serial=serial.value.decode("ascii", "replace").strip() if serial else "",
+        barcode=cart.barcode or "",
+        write_protected=not drive.writable(),
+        worm=cart.worm,
+        partitions=parts,
+    )

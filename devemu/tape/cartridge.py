@@ -293,6 +293,9 @@ class Cartridge:
         self._closed = False
         #: Journal entries replayed or written since opening.
         self.entries = 0
+        #: Entries that changed the recorded data (blocks, filemarks, erases, formats):
+        #: what the MAM's VOLUME CHANGE REFERENCE reports (SPC-5 7.4.2.2).
+        self.data_changes = 0
         #: Bytes of a torn tail found (and, read-write, cut off) when opening.
         self.truncated_tail = 0
         #: (entries, end offset) the header's sync mark counts as durable.
@@ -562,6 +565,7 @@ class Cartridge:
                 raise ImageError(self.path, _place(p), f"bad attributes: {err}") from None
             self._merge_attributes(part, attrs)
             return
+        self.data_changes += 1
         if kind == _FORMAT:
             try:
                 caps = list(FormatPayload.parse(p.payload or b""))
@@ -665,6 +669,7 @@ class Cartridge:
         offset = self._append([header, fmt.padding(pad), *data], ENTRY_HEADER_SIZE + pad + length)
         index.truncate(position)
         index.add_block(offset + ENTRY_HEADER_SIZE + pad, length)
+        self.data_changes += 1
 
     def write_filemarks(self, partition: int, position: int, count: int) -> None:
         """Write ``count`` filemarks at ``position`` (ending the data after them)."""
@@ -676,6 +681,7 @@ class Cartridge:
         offset = self._append([header], ENTRY_HEADER_SIZE)
         index.truncate(position)
         index.add_filemarks(offset, count)
+        self.data_changes += 1
 
     def erase(self, partition: int, position: int) -> None:
         """Make ``position`` the end of data of ``partition``."""
@@ -684,6 +690,7 @@ class Cartridge:
         header = self.journal_format.pack_entry(_END, partition, self._seq, position, 0, 0, 0)
         self._append([header], ENTRY_HEADER_SIZE)
         index.truncate(position)
+        self.data_changes += 1
 
     def format(self, capacities: Sequence[int]) -> None:
         """Repartition: every partition empty, with these capacities (bytes); durable."""
@@ -692,6 +699,7 @@ class Cartridge:
         payload: bytes = FormatPayload.build(list(capacities))
         self._append_payload(_FORMAT, 0, payload)
         self.partitions = [PartitionIndex(c) for c in capacities]
+        self.data_changes += 1
         self.flush()
 
     def read_block(self, partition: int, position: int, into: Sequence[memoryview]) -> int:

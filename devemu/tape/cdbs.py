@@ -160,6 +160,45 @@ FormatMediumCdb = Struct(
     "control" / Int8ub,
 )
 
+
+class AllowOverwrite(IntEnum):
+    """The ALLOW OVERWRITE field of the ALLOW OVERWRITE command (SSC-5, ALLOW OVERWRITE command)."""
+
+    DISABLED = 0x0
+    CURRENT_POSITION = 0x1
+    FORMAT = 0x2
+
+
+# SSC-5, ALLOW OVERWRITE command: the CDB.
+AllowOverwriteCdb = Struct(
+    "opcode" / Int8ub,
+    Padding(1),
+    "allow" / BitStruct(Padding(4), "allow_overwrite" / BitsInteger(4)),
+    "partition" / Int8ub,
+    "logical_object_identifier" / Int64ub,
+    Padding(3),
+    "control" / Int8ub,
+)
+
+# SPC-5 6.19: READ BUFFER(10) (the drive dump, :mod:`devemu.tape.drive_dump`).
+ReadBufferCdb = Struct(
+    "opcode" / Int8ub,
+    "mode" / BitStruct("mode_specific" / BitsInteger(3), "mode" / BitsInteger(5)),
+    "buffer_id" / Int8ub,
+    "buffer_offset" / Int24ub,
+    "allocation_length" / Int24ub,
+    "control" / Int8ub,
+)
+
+# SSC-5, SET CAPACITY command: the CDB.
+SetCapacityCdb = Struct(
+    "opcode" / Int8ub,
+    "flags" / BitStruct(Padding(7), "immed" / Flag),
+    Padding(1),
+    "capacity_proportion_value" / Int16ub,
+    "control" / Int8ub,
+)
+
 # SSC-5 7.6 READ BLOCK LIMITS and 6.6 REPORT DENSITY SUPPORT.
 ReadBlockLimitsCdb = Struct(
     "opcode" / Int8ub,

@@ -5,7 +5,8 @@ One entry per command: its name, opcode and CDB declaration
 the fields its handler takes are derived, and its facts. The handlers
 live in :mod:`~devemu.tape.io_commands` (READ, WRITE, WRITE FILEMARKS,
 ERASE), :mod:`~devemu.tape.motion` (REWIND, SPACE, LOCATE, READ
-POSITION, LOAD UNLOAD, PREVENT ALLOW MEDIUM REMOVAL),
+POSITION, LOAD UNLOAD, PREVENT ALLOW MEDIUM REMOVAL, ALLOW OVERWRITE),
+:mod:`~devemu.tape.drive_dump` (READ BUFFER),
 :mod:`~devemu.tape.format_commands` (FORMAT MEDIUM, READ BLOCK LIMITS,
 REPORT DENSITY SUPPORT) and :mod:`~devemu.tape.attribute_commands` (READ
 and WRITE ATTRIBUTE).
@@ -20,10 +21,16 @@ found half done must not run twice.
 from __future__ import annotations
 
 from devemu.scsi.table import Access, CommandSpec, Data
-from devemu.tape import attribute_commands, cdbs
-from devemu.tape.format_commands import format_medium, read_block_limits, report_density_support
+from devemu.tape import attribute_commands, cdbs, drive_dump
+from devemu.tape.format_commands import (
+    format_medium,
+    read_block_limits,
+    report_density_support,
+    set_capacity,
+)
 from devemu.tape.io_commands import erase6, read6, write6, write_filemarks6, write_filemarks16
 from devemu.tape.motion import (
+    allow_overwrite,
     load_unload,
     locate10,
     locate16,
@@ -54,6 +61,16 @@ SSC_COMMANDS: tuple[CommandSpec, ...] = (
         format_medium,
         fields=("format.format",),
         unsupported=frozenset({"transfer_length"}),
+        access=Access.WRITE,
+        timeout=600,
+        needs_medium=True,
+    ),
+    CommandSpec(
+        "SET CAPACITY",
+        _O.SET_CAPACITY,
+        cdbs.SetCapacityCdb,
+        set_capacity,
+        fields=("flags.immed", "capacity_proportion_value"),
         access=Access.WRITE,
         timeout=600,
         needs_medium=True,
@@ -154,12 +171,29 @@ SSC_COMMANDS: tuple[CommandSpec, ...] = (
         needs_medium=True,
     ),
     CommandSpec(
+        "READ BUFFER",
+        _O.READ_BUFFER,
+        cdbs.ReadBufferCdb,
+        drive_dump.read_buffer,
+        fields=("mode.mode", "buffer_id", "buffer_offset", "allocation_length"),
+        unsupported=frozenset({"mode.mode_specific"}),
+        data=Data.IN,
+    ),
+    CommandSpec(
+        "ALLOW OVERWRITE",
+        _O.ALLOW_OVERWRITE,
+        cdbs.AllowOverwriteCdb,
+        allow_overwrite,
+        fields=("allow.allow_overwrite", "partition", "logical_object_identifier"),
+        access=Access.WRITE,
+        needs_medium=True,
+    ),
+    CommandSpec(
         "REPORT DENSITY SUPPORT",
         _O.REPORT_DENSITY_SUPPORT,
         cdbs.ReportDensitySupportCdb,
         report_density_support,
-        fields=("flags.media", "allocation_length"),
-        unsupported=frozenset({"flags.medium_type"}),
+        fields=("flags.medium_type", "flags.media", "allocation_length"),
         data=Data.IN,
     ),
     CommandSpec(

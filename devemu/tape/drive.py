@@ -45,7 +45,9 @@ the other, so the drive needs no lock.
 from __future__ import annotations
 
 import os
+import time
 from bisect import bisect_left
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -72,13 +74,19 @@ from devemu.scsi.sense import (
 from devemu.scsi.spc import SPC_COMMANDS
 from devemu.scsi.table import CommandTable
 from devemu.scsi.vpd import vpd_page
-from devemu.tape import attribute_commands, log_pages, pages, tapealert
+from devemu.tape import attribute_commands, drive_dump, log_pages, pages, protection, tapealert
 from devemu.tape.cartridge import Cartridge, PartitionIndex
 from devemu.tape.commands import SSC_COMMANDS
 from devemu.tape.drive_state import DriveState, load_drive_state, save_drive_state, state_file
 from devemu.tape.faults import DriveFaults
 from devemu.tape.limits import MAXIMUM_BLOCK_LENGTH, MINIMUM_BLOCK_LENGTH, early_warning_margin
-from devemu.tape.media import CLEANING_USES, DriveType, drive_type
+from devemu.tape.media import (
+    CLEANING_USES,
+    DriveType,
+    MediumTypeCodes,
+    drive_type,
+    medium_type_code,
+)
 from devemu.tape.medium_state import NOT_READY, Action, MediumEvent, MediumState, transition
 from devemu.tape.position_spot import PositionSpot
 from devemu.tape.positioning import Motion
@@ -113,6 +121,15 @@ class TapeDrive(TapeAlertDevice):
         self.buffered_mode = 1
         self.speed = 0
         self.counters = log_pages.TapeCounters()
+        self.device_counters = log_pages.DeviceCounters(started=time.monotonic())
+        #: How MEDIUM TYPE reports cartridges (the product's, :mod:`devemu.personality`).
+        self.medium_types = MediumTypeCodes.IBM
+        #: Logical block protection (page 0Ah/F0h, :mod:`devemu.tape.protection`).
+        self.protection = protection.NO_PROTECTION
+        #: Programmable early warning size in bytes (page 10h/01h).
+        self.pews = 0
+        #: The drive dump READ BUFFER returns (:mod:`devemu.tape.drive_dump`).
+        self.dump: bytes | None = None
         self.tapealerts = TapeAlerts()
         #: Injected faults (:mod:`devemu.tape.faults`); none costs nothing.
         self.faults = DriveFaults()
@@ -274,6 +291,7 @@ class TapeDrive(TapeAlertDevice):
         if step.target is MediumState.THREADED:
             self._unload_recorded = False
         if Action.RECORD_LOAD in step.actions:
+            self.device_counters.loads += 1
             self._load_written = self._load_read = 0
             if cart.medium.cleaning:
                 self._clean(cart)
@@ -420,22 +438,40 @@ class TapeDrive(TapeAlertDevice):
     # --- SPC hooks --------------------------------------------------------------------
 
     def make_mode_pages(self) -> list[ModePage]:
-        partition_page = pages.medium_partition_page(self._max_additional(), 0)
+        partition_page = pages.medium_partition_page(self._drive_max_additional(), 0)
         partition_page.on_change = self._check_partition_page
         compression = pages.data_compression_page()
+        protection_page = protection.control_data_protection_page()
+        protection_page.on_change = self._set_protection
+        extension = pages.device_configuration_extension_page()
+        extension.on_change = self._set_extension
         return [
+            protection_page,
             compression,
             pages.device_configuration_page(),
+            extension,
             partition_page,
             informational_exceptions_page(),
             # Linux st opens with MODE SENSE(6) page 0: header and block descriptor.
             no_page_mode_page(),
         ]
 
+    def _set_protection(self, body: bytes) -> None:
+        """Page 0Ah/F0h changed: protection information on writes and reads (SSC-5 8.3)."""
+        self.protection = protection.protection_of(body)
+
+    def _set_extension(self, body: bytes) -> None:
+        """Page 10h/01h changed: the programmable early warning size."""
+        self.pews = pages.programmable_early_warning(body)
+
     def _max_additional(self) -> int:
         cart: Cartridge | None = getattr(self, "cartridge", None)
         if cart is not None:
             return cart.medium.max_partitions - 1
+        return self._drive_max_additional()
+
+    def _drive_max_additional(self) -> int:
+        """Partitions beyond the first the drive makes: 1 on LTO-5, 3 from LTO-6 on."""
         return 3 if self.drive_type.generation >= 6 else 1
 
     def _sync_partition_page(self) -> None:
@@ -444,7 +480,9 @@ class TapeDrive(TapeAlertDevice):
         page = self.mode_pages.get(pages.MEDIUM_PARTITION_PAGE)
         if cart is not None and page is not None:
             caps = [p.capacity for p in cart.partitions]
-            page.set_current(pages.medium_partition_body(cart.medium.max_partitions - 1, caps))
+            descriptors = pages.partition_descriptors(self._drive_max_additional())
+            body = pages.medium_partition_body(cart.medium.max_partitions - 1, caps, descriptors)
+            page.set_current(body)
         config = self.mode_pages.get(pages.DEVICE_CONFIGURATION_PAGE)
         if config is not None:
             config.current[1] = self.partition
@@ -481,7 +519,18 @@ class TapeDrive(TapeAlertDevice):
         self._save_state()
 
     def mode_medium_type(self) -> int:
-        return 0
+        """MEDIUM TYPE (SSC-5 8.3.2: vendor specific): the cartridge's, as the product says it."""
+        cart = self.cartridge
+        if cart is None or not self._readable():
+            return 0
+        return medium_type_code(self.medium_types, cart.medium, cart.worm)
+
+    def diagnostic_pages(self) -> dict[int, Callable[[bytes], None]]:
+        """Diagnostic page 80h: force a drive dump (:mod:`devemu.tape.drive_dump`)."""
+        return {drive_dump.VENDOR_DIAGNOSTIC_PAGE: self._force_dump}
+
+    def _force_dump(self, body: bytes) -> None:
+        drive_dump.vendor_diagnostic(self, body)
 
     def mode_device_specific_parameter(self) -> int:
         """SSC-5 8.3.2: WP, BUFFERED MODE, SPEED."""
@@ -535,7 +584,20 @@ class TapeDrive(TapeAlertDevice):
                 self.tapealerts.unread
             ),
             log_pages.TAPE_CAPACITY: self._log_capacity,
+            log_pages.DEVICE_STATISTICS: self._log_device,
+            log_pages.VOLUME_STATISTICS: self._log_volume,
+            log_pages.DATA_COMPRESSION: lambda: log_pages.data_compression_page(self.counters),
         }
+
+    def _log_device(self) -> bytes:
+        hours = int((time.monotonic() - self.device_counters.started) // 3600)
+        return log_pages.device_statistics_page(self.device_counters, hours)
+
+    def _log_volume(self) -> bytes:
+        cart = self.cartridge
+        if cart is None or not self._readable():
+            return log_pages.volume_statistics_page(None)
+        return log_pages.volume_statistics_page(attribute_commands.volume_figures(self, cart))
 
     def _log_sequential(self) -> bytes:
         cart = self.cartridge
@@ -598,6 +660,18 @@ class TapeDrive(TapeAlertDevice):
     def in_early_warning(self, part: PartitionIndex) -> bool:
         return part.used > part.capacity - early_warning_margin(part.capacity)
 
+    def crossed_programmable_early_warning(self, part: PartitionIndex, before: int) -> bool:
+        """Did a write that found ``before`` bytes in ``part`` take it past the PEW?
+
+        SSC-5 4.2.x (programmable early warning): with PEWS set (page
+        10h/01h), the point PEWS megabytes before early warning; the write
+        that crosses it ends with PROGRAMMABLE EARLY WARNING DETECTED.
+        """
+        if not self.pews:
+            return False
+        point = part.capacity - early_warning_margin(part.capacity) - self.pews
+        return before <= point < part.used
+
     def seek(self, position: int) -> None:
         """Stand before logical object ``position`` of the current partition."""
         self.position = position
@@ -621,6 +695,10 @@ class TapeDrive(TapeAlertDevice):
         self.counters.bytes_read += medium_bytes
         self.counters.bytes_to_host += host_bytes
         self._load_read += medium_bytes
+
+    def load_totals(self) -> tuple[int, int]:
+        """Bytes written and read since the cartridge was loaded."""
+        return self._load_written, self._load_read
 
     def count_written(self, size: int) -> None:
         """Bytes taken from the host and written to the medium (log pages, MAM)."""

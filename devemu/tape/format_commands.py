@@ -1,4 +1,4 @@
-"""FORMAT MEDIUM, READ BLOCK LIMITS, REPORT DENSITY SUPPORT (SSC-5 7.1, 7.6, 6.6).
+"""FORMAT MEDIUM, SET CAPACITY, READ BLOCK LIMITS, REPORT DENSITY SUPPORT (SSC-5 7.1, 7.6, 6.6).
 
 What the drive can do with a medium: lay out its partitions (as mode
 page 0x11 says), the block lengths it takes, the densities it reads and
@@ -22,6 +22,7 @@ from devemu.tape.limits import (
     MAXIMUM_LOGICAL_OBJECT_IDENTIFIER,
     MINIMUM_BLOCK_LENGTH,
 )
+from devemu.tape.media import medium_type_code
 
 if TYPE_CHECKING:
     from devemu.tape.drive import TapeDrive
@@ -54,6 +55,34 @@ def format_medium(drive: TapeDrive, cmd: Command, format: int) -> None:
     drive.to_bop()
 
 
+#: CAPACITY PROPORTION VALUE of the whole medium (SSC-5, SET CAPACITY command).
+FULL_CAPACITY = 0xFFFF
+
+
+def set_capacity(
+    drive: TapeDrive, cmd: Command, immed: int, capacity_proportion_value: int
+) -> None:
+    """SET CAPACITY (SSC-5): one partition of proportion/FFFFh of the medium, data gone.
+
+    As FORMAT MEDIUM, only at the beginning of partition 0 (ILLEGAL
+    REQUEST, POSITION PAST BEGINNING OF MEDIUM elsewhere) of a writable
+    cartridge; a WORM cartridge with data refuses it. A proportion of 0
+    would leave no capacity: INVALID FIELD IN CDB. LTFS sends FFFFh
+    before it partitions a cartridge.
+    """
+    proportion = capacity_proportion_value
+    if proportion == 0:
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(3))
+    drive.check_writable()
+    cart = drive.mounted()
+    if drive.partition != 0 or drive.position != 0:
+        raise SenseError(POSITION_PAST_BEGINNING_OF_MEDIUM)
+    if cart.worm and any(p.eod for p in cart.partitions):
+        drive.refuse_worm_overwrite()
+    cart.format([cart.capacity * proportion // FULL_CAPACITY])
+    drive.to_bop()
+
+
 def read_block_limits(drive: TapeDrive, cmd: Command, mloi: int) -> int:
     """READ BLOCK LIMITS, SSC-5 7.6.2 (6 bytes) or 7.6.3 with MLOI (20 bytes)."""
     if mloi:
@@ -72,13 +101,30 @@ def read_block_limits(drive: TapeDrive, cmd: Command, mloi: int) -> int:
 
 
 def report_density_support(
-    drive: TapeDrive, cmd: Command, media: int, allocation_length: int
+    drive: TapeDrive, cmd: Command, medium_type: int, media: int, allocation_length: int
 ) -> int:
-    """REPORT DENSITY SUPPORT, SSC-5 6.6: the drive's densities or the medium's."""
+    """REPORT DENSITY SUPPORT, SSC-5 6.6: the drive's densities or the medium's.
+
+    MEDIUM TYPE=1 (SSC-5 6.6.3) gives medium type descriptors instead:
+    each cartridge kind the drive reads (MEDIA=1: the one mounted), with
+    its MEDIUM TYPE as the mode header reports it and the density codes
+    the drive can record on it.
+    """
     if media:
         drive.check_ready()
         densities = [drive.mounted().medium]
     else:
         densities = drive.drive_type.densities
+    if medium_type:
+        worm = drive.mounted().worm if media else False
+        descriptors = [
+            pages.medium_type_descriptor(
+                medium_type_code(drive.medium_types, m, worm),
+                m,
+                [m.density_code] if drive.drive_type.can_write(m) else [],
+            )
+            for m in densities
+        ]
+        return cmd.data_in(pages.medium_type_support(descriptors), allocation_length)
     data = pages.density_support(drive.drive_type, densities)
     return cmd.data_in(data, allocation_length)

@@ -6,9 +6,19 @@ between the command's buffers and the cartridge file with ``preadv`` and
 window of them (:func:`window`), never copied. A read that stops early
 reports FILEMARK (NO SENSE, FILEMARK bit), end of data (BLANK CHECK) or
 an incorrect length (ILI), each with INFORMATION = the residue; a write
-past early warning reports END OF PARTITION/MEDIUM DETECTED with EOM. A
+past early warning reports END OF PARTITION/MEDIUM DETECTED with EOM, one
+that crosses the programmable early warning (PEWS megabytes before it,
+page 10h/01h) PROGRAMMABLE EARLY WARNING DETECTED. A
 cartridge file that refuses a read or a write (an I/O error of the
 host) is a MEDIUM ERROR with the TapeAlert flags of a hard error.
+
+With logical block protection on (SSC-5 4.2, logical block protection, page 0Ah/F0h,
+:mod:`devemu.tape.protection`) every block travels with four bytes of
+CRC32C after it: a WRITE's are checked over the block in the command's
+buffers before anything is written (a mismatch: ABORTED COMMAND,
+LOGICAL BLOCK GUARD CHECK FAILED, nothing written), a READ's are
+computed over the block read and put after it; lengths and residues
+count them.
 """
 
 from __future__ import annotations
@@ -22,7 +32,9 @@ from devemu.scsi.sense import (
     END_OF_PARTITION_MEDIUM_DETECTED,
     FILEMARK_DETECTED,
     INVALID_FIELD_IN_CDB,
+    LOGICAL_BLOCK_GUARD_CHECK_FAILED,
     NO_ADDITIONAL_SENSE,
+    PROGRAMMABLE_EARLY_WARNING_DETECTED,
     UNRECOVERED_READ_ERROR,
     VOLUME_OVERFLOW_END_OF_PARTITION,
     WRITE_ERROR,
@@ -31,6 +43,7 @@ from devemu.scsi.sense import (
 )
 from devemu.tape.cartridge import FILEMARK, Cartridge, PartitionIndex
 from devemu.tape.limits import MAXIMUM_BLOCK_LENGTH, early_warning_margin
+from devemu.tape.protection import CRC32C_LENGTH, ProtectionMethod, protection_information
 from devemu.tape.tapealert import TapeAlertFlag
 
 if TYPE_CHECKING:
@@ -84,18 +97,54 @@ def read6(
         n = cart.read_block(drive.partition, pos, iov)
     except OSError as err:
         raise drive.medium_error(UNRECOVERED_READ_ERROR, TapeAlertFlag.READ_FAILURE, err) from None
+    sent = block
+    if drive.protection.read:
+        n += _append_protection(drive.protection.method, cmd.iov, iov, n, length)
+        sent = block + CRC32C_LENGTH
     drive.count_read(block, n)
-    if block == length:
+    if sent == length:
         return n
-    if block < length and sili:
+    if sent < length and sili:
         return n
-    raise SenseError(NO_ADDITIONAL_SENSE, ili=True, information=length - block, transferred=n)
+    raise SenseError(NO_ADDITIONAL_SENSE, ili=True, information=length - sent, transferred=n)
+
+
+def _append_protection(
+    method: ProtectionMethod,
+    buffers: Sequence[memoryview],
+    block: Sequence[memoryview],
+    at: int,
+    length: int,
+) -> int:
+    """Put the CRC of the ``at`` bytes in ``block`` after them, as far as ``length`` allows."""
+    room = min(CRC32C_LENGTH, max(length - at, 0))
+    if room:
+        _put(buffers, at, protection_information(method, block)[:room])
+    return room
+
+
+def _put(buffers: Sequence[memoryview], at: int, data: bytes) -> None:
+    """Copy ``data`` (a few bytes) into the buffer list at byte ``at``."""
+    done = 0
+    for piece in window(buffers, at, len(data)):
+        piece[:] = data[done : done + len(piece)]
+        done += len(piece)
+
+
+def _check_protection(
+    method: ProtectionMethod, buffers: Sequence[memoryview], at: int, size: int
+) -> None:
+    """LOGICAL BLOCK GUARD CHECK FAILED unless the CRC after the block matches it."""
+    sent = b"".join(bytes(p) for p in window(buffers, at + size, CRC32C_LENGTH))
+    if sent != protection_information(method, window(buffers, at, size)):
+        raise SenseError(LOGICAL_BLOCK_GUARD_CHECK_FAILED)
 
 
 def _read_fixed(
     drive: TapeDrive, cmd: Command, cart: Cartridge, part: PartitionIndex, count: int
 ) -> int:
     size = drive.block_length
+    stride = size + (CRC32C_LENGTH if drive.protection.read else 0)
     done = 0
     pos = drive.position
     try:
@@ -106,43 +155,58 @@ def _read_fixed(
             if block == FILEMARK:
                 pos += 1
                 raise SenseError(FILEMARK_DETECTED, filemark=True, information=count - done)
+            here = window(cmd.iov, done * stride, size)
             try:
-                cart.read_block(drive.partition, pos, window(cmd.iov, done * size, size))
+                got = cart.read_block(drive.partition, pos, here)
             except OSError as err:
                 failure = TapeAlertFlag.READ_FAILURE
                 raise drive.medium_error(UNRECOVERED_READ_ERROR, failure, err) from None
+            if stride != size:
+                _append_protection(
+                    drive.protection.method,
+                    cmd.iov,
+                    window(cmd.iov, done * stride, got),
+                    done * stride + got,
+                    done * stride + stride,
+                )
             pos += 1
             drive.count_read(block, 0)
             if block != size:
                 raise SenseError(NO_ADDITIONAL_SENSE, ili=True, information=count - done)
             done += 1
     except SenseError as err:
-        err.transferred = done * size
+        err.transferred = done * stride
         raise
     finally:
         drive.seek(pos)
-        drive.count_read(0, done * size)
-    return done * size
+        drive.count_read(0, done * stride)
+    return done * stride
 
 
 def write6(drive: TapeDrive, cmd: Command, fixed: int, transfer_length: int) -> None:
     """WRITE(6): one variable block, or ``n`` fixed blocks (SSC-5 7.13)."""
     length = transfer_length
+    pil = CRC32C_LENGTH if drive.protection.write else 0
     if fixed and drive.block_length == 0:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 0))
-    if not fixed and length > MAXIMUM_BLOCK_LENGTH:
+    if not fixed and length and not pil < length <= MAXIMUM_BLOCK_LENGTH + pil:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2))
     drive.check_writable()
     if length == 0:
         return
-    size = drive.block_length if fixed else length
+    size = drive.block_length if fixed else length - pil
+    stride = size + pil
     count = length if fixed else 1
-    if cmd.data_length < size * count:
+    if cmd.data_length < stride * count:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2))
+    if pil:
+        for k in range(count):
+            _check_protection(drive.protection.method, cmd.iov, k * stride, size)
     cart = drive.mounted()
     part = cart.partitions[drive.partition]
     drive.check_worm(part, drive.position)
     ew = early_warning_margin(part.capacity)
+    used_before = part.used
     for k in range(count):
         pos = drive.position
         before = part.cum[pos]
@@ -153,7 +217,7 @@ def write6(drive: TapeDrive, cmd: Command, fixed: int, transfer_length: int) -> 
                 information=(count - k) if fixed else length,
             )
         try:
-            cart.write_block(drive.partition, pos, window(cmd.iov, k * size, size))
+            cart.write_block(drive.partition, pos, window(cmd.iov, k * stride, size))
         except OSError as err:
             raise drive.medium_error(WRITE_ERROR, TapeAlertFlag.WRITE_FAILURE, err) from None
         drive.seek(pos + 1)
@@ -162,6 +226,8 @@ def write6(drive: TapeDrive, cmd: Command, fixed: int, transfer_length: int) -> 
         cart.flush()
     if part.used > part.capacity - ew:
         raise SenseError(END_OF_PARTITION_MEDIUM_DETECTED, eom=True, information=0)
+    if drive.crossed_programmable_early_warning(part, used_before):
+        raise SenseError(PROGRAMMABLE_EARLY_WARNING_DETECTED, information=0)
 
 
 def _write_filemarks(drive: TapeDrive, count: int, immed: bool) -> None:

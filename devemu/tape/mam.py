@@ -60,6 +60,7 @@ STANDARD: dict[int, AttributeDef] = {
         AttributeDef(0x0005, "ASSIGNING ORGANIZATION", _A, 8),
         AttributeDef(0x0006, "FORMATTED DENSITY CODE", _B, 1),
         AttributeDef(0x0007, "INITIALIZATION COUNT", _B, 2),
+        AttributeDef(0x0009, "VOLUME CHANGE REFERENCE", _B, 4),
         AttributeDef(0x020A, "DEVICE VENDOR/SERIAL NUMBER AT LAST LOAD", _A, 40),
         AttributeDef(0x020B, "DEVICE VENDOR/SERIAL NUMBER AT LOAD-1", _A, 40),
         AttributeDef(0x020C, "DEVICE VENDOR/SERIAL NUMBER AT LOAD-2", _A, 40),
@@ -92,6 +93,8 @@ STANDARD: dict[int, AttributeDef] = {
         AttributeDef(0x0809, "PARTITION USER TEXT LABEL", _A, 16),
         AttributeDef(0x080A, "LOAD/UNLOAD AT PARTITION", _B, 1),
         AttributeDef(0x080B, "APPLICATION FORMAT VERSION", _A, 16),
+        # SPC-5 7.4.2.4: variable length (0 here), as LTFS writes it per partition
+        AttributeDef(0x080C, "VOLUME COHERENCY INFORMATION", _B, 0),
     )
 }
 

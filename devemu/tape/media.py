@@ -20,6 +20,7 @@ data: a drive it is loaded into is cleaned and ejects it
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 GB = 1000**3
 TB = 1000**4
@@ -136,6 +137,28 @@ DRIVES: dict[str, DriveType] = {
         _drive(9, ("LTO-8", "LTO-9"), ("LTO-8", "LTO-9")),
     )
 }
+
+
+class MediumTypeCodes(Enum):
+    """How a drive product fills the MEDIUM TYPE of the mode parameter header.
+
+    SSC-5 8.3.2 leaves the field's values to the vendor; what LTO drives
+    put there is what LTFS's backends read from it (``sg_tape.c``,
+    ``sg_load``): IBM drives the cartridge type, the generation in the
+    high nibble and 8h for data or Ch for WORM (58h an LTO-5 data
+    cartridge, 8Ch an LTO-8 WORM one; an LTO-7 Type M cartridge is 78h);
+    HP drives 01h for a WORM cartridge and 00h otherwise.
+    """
+
+    IBM = "ibm"
+    HP = "hp"
+
+
+def medium_type_code(codes: MediumTypeCodes, medium: MediumType, worm: bool) -> int:
+    """The MEDIUM TYPE a drive of ``codes`` reports for a cartridge (see MediumTypeCodes)."""
+    if codes is MediumTypeCodes.HP:
+        return 0x01 if worm else 0x00
+    return (medium.generation << 4) | (0x0C if worm else 0x08)
 
 
 def medium_type(name: str) -> MediumType:

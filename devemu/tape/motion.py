@@ -18,11 +18,12 @@ from devemu.scsi.sense import (
     END_OF_DATA_DETECTED,
     FILEMARK_DETECTED,
     INVALID_FIELD_IN_CDB,
+    SEQUENTIAL_POSITIONING_ERROR_ILLEGAL,
     SenseError,
     cdb_field,
 )
 from devemu.tape import pages
-from devemu.tape.cdbs import DestType, ReadPositionForm, SpaceCode
+from devemu.tape.cdbs import AllowOverwrite, DestType, ReadPositionForm, SpaceCode
 from devemu.tape.positioning import (
     Motion,
     Stop,
@@ -117,6 +118,35 @@ def locate16(
         motion = space_to_eod(part)
     drive.set_position(motion)
     _raise_for(motion)
+
+
+def allow_overwrite(
+    drive: TapeDrive,
+    cmd: Command,
+    allow_overwrite: int,
+    partition: int,
+    logical_object_identifier: int,
+) -> None:
+    """ALLOW OVERWRITE (SSC-5, ALLOW OVERWRITE command), as LTFS sends it before appending.
+
+    The drive's WRITE MODE is always overwrite-allowed (page 10h/01h), so
+    the command changes nothing; it is checked as SSC-5 says: the CURRENT
+    POSITION form names the partition and the logical object the tape is
+    at (another partition: INVALID FIELD IN CDB; a logical object past
+    end of data: BLANK CHECK, END-OF-DATA DETECTED, which LTFS expects
+    when it names the largest block number; another position: ILLEGAL
+    REQUEST, SEQUENTIAL POSITIONING ERROR).
+    """
+    if allow_overwrite not in tuple(AllowOverwrite):
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2, 3))
+    if allow_overwrite != AllowOverwrite.CURRENT_POSITION:
+        return
+    if partition != drive.partition:
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(3))
+    if logical_object_identifier > drive.current_partition().eod:
+        raise SenseError(END_OF_DATA_DETECTED)
+    if logical_object_identifier != drive.position:
+        raise SenseError(SEQUENTIAL_POSITIONING_ERROR_ILLEGAL)
 
 
 def rewind(drive: TapeDrive, cmd: Command) -> None:

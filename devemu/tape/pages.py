@@ -15,6 +15,7 @@ from construct import (
     Bytes,
     Const,
     Flag,
+    GreedyRange,
     Int8ub,
     Int16ub,
     Int24ub,
@@ -187,10 +188,53 @@ def density_support(drive: DriveType, media: list[MediumType]) -> bytes:
     return head + body
 
 
+# SSC-5 6.6.3: medium type descriptor, 56 bytes.
+MediumTypeDescriptor = Struct(
+    "medium_type" / Int8ub,
+    Padding(1),
+    "descriptor_length" / Int16ub,
+    "number_of_density_codes" / Int8ub,
+    "primary_density_codes" / Bytes(9),
+    "media_width" / Int16ub,
+    "medium_length" / Int16ub,
+    Padding(2),
+    "assigning_organization" / Bytes(8),
+    "medium_type_name" / Bytes(8),
+    "description" / Bytes(20),
+)
+MEDIUM_TYPE_DESCRIPTOR_LENGTH = 56
+
+
+def medium_type_descriptor(code: int, medium: MediumType, densities: list[int]) -> bytes:
+    """One medium type descriptor: the cartridge, the density codes it can be written in."""
+    out: bytes = MediumTypeDescriptor.build(
+        {
+            "medium_type": code,
+            "descriptor_length": MEDIUM_TYPE_DESCRIPTOR_LENGTH - 4,
+            "number_of_density_codes": len(densities),
+            "primary_density_codes": bytes(densities[:9]).ljust(9, b"\0"),
+            "media_width": medium.width,
+            "medium_length": medium.length_m,
+            "assigning_organization": ascii_value(medium.assigning_organization, 8),
+            "medium_type_name": ascii_value(medium.name, 8),
+            "description": ascii_value(medium.description, 20),
+        }
+    )
+    return out
+
+
+def medium_type_support(descriptors: list[bytes]) -> bytes:
+    """REPORT DENSITY SUPPORT data of the MEDIUM TYPE form (SSC-5 6.6.3)."""
+    body = b"".join(descriptors)
+    head: bytes = DensityHeader.build({"available_length": len(body) + 2})
+    return head + body
+
+
 # --- mode pages, SSC-5 8.3 -------------------------------------------------------------
 
 DATA_COMPRESSION_PAGE = 0x0F
 DEVICE_CONFIGURATION_PAGE = 0x10
+DEVICE_CONFIGURATION_EXTENSION_SUBPAGE = 0x01
 MEDIUM_PARTITION_PAGE = 0x11
 
 # SSC-5 8.3.3 table 94: data compression mode page parameters (after the header).
@@ -234,8 +278,8 @@ DeviceConfiguration = Struct(
     "flags3" / Int8ub,
 )
 
-# SSC-5 8.3.5 table 99: medium partition mode page parameters, with two
-# partition size descriptors (what Linux st writes back, whatever the drive).
+# SSC-5 8.3.5 table 99: medium partition mode page parameters, then one partition
+# size descriptor per partition the drive can make (two, or four from LTO-6 on).
 MediumPartition = Struct(
     "maximum_additional_partitions" / Int8ub,
     "additional_partitions_defined" / Int8ub,
@@ -252,9 +296,16 @@ MediumPartition = Struct(
     "medium_format_recognition" / Int8ub,
     "partition_units" / BitStruct(Padding(4), "units" / BitsInteger(4)),
     Padding(1),
-    "partition_sizes" / Int16ub[2],
+    "partition_sizes" / GreedyRange(Int16ub),
 )
+#: Size descriptors of a drive that makes at most two partitions (Linux st writes two).
 PARTITION_DESCRIPTORS = 2
+
+
+def partition_descriptors(maximum_additional: int) -> int:
+    """Size descriptors page 11h carries: one per partition the drive can make, at least two."""
+    return max(PARTITION_DESCRIPTORS, maximum_additional + 1)
+
 
 PSUM_BYTES, PSUM_KB, PSUM_MB, PSUM_UNITS = 0, 1, 2, 3
 
@@ -300,14 +351,58 @@ def device_configuration_page() -> ModePage:
     return ModePage(DEVICE_CONFIGURATION_PAGE, default, changeable)
 
 
-def medium_partition_body(maximum_additional: int, capacities: list[int]) -> bytes:
-    """Page 0x11 values describing a partition layout (sizes in MB or GB)."""
-    sizes = [c // 1_000_000 for c in capacities[:PARTITION_DESCRIPTORS]]
+# SSC-5 8.3 (device configuration extension mode page): its parameters (page
+# length 1Ch). WRITE MODE 0h: overwrite allowed (1h, append only, is not offered);
+# PEWS: the programmable early warning size, in megabytes.
+DeviceConfigurationExtension = Struct(
+    "flags"
+    / BitStruct(Padding(4), "tarpf" / Flag, "tarpp" / Flag, "taplsd" / Flag, "tarlld" / Flag),
+    "modes" / BitStruct("write_mode" / BitsInteger(4), "short_erase_mode" / BitsInteger(4)),
+    "pews" / Int16ub,
+    "vcelbre" / BitStruct(Padding(7), "vcelbre" / Flag),
+    Padding(23),
+)
+
+
+def device_configuration_extension_page() -> ModePage:
+    """Page 10h/01h: overwrite allowed, no programmable early warning; PEWS changeable."""
+    default: bytes = DeviceConfigurationExtension.build(
+        {
+            "flags": {"tarpf": False, "tarpp": False, "taplsd": False, "tarlld": False},
+            "modes": {"write_mode": 0, "short_erase_mode": 0},
+            "pews": 0,
+            "vcelbre": {"vcelbre": False},
+        }
+    )
+    changeable = bytes([0, 0, 0xFF, 0xFF]) + bytes(len(default) - 4)
+    return ModePage(
+        DEVICE_CONFIGURATION_PAGE,
+        default,
+        changeable,
+        subpage=DEVICE_CONFIGURATION_EXTENSION_SUBPAGE,
+    )
+
+
+def programmable_early_warning(body: bytes) -> int:
+    """PEWS of page 10h/01h values, in bytes (SSC-5 4.2.x: megabytes before early warning)."""
+    return int(DeviceConfigurationExtension.parse(body).pews) * 1_000_000
+
+
+def medium_partition_body(
+    maximum_additional: int, capacities: list[int], descriptors: int | None = None
+) -> bytes:
+    """Page 0x11 values describing a partition layout (sizes in MB or GB).
+
+    ``descriptors``: how many size descriptors (default: one per partition
+    ``maximum_additional`` allows, at least two); unused ones are zero.
+    """
+    count = descriptors or partition_descriptors(maximum_additional)
+    sizes = [c // 1_000_000 for c in capacities[:count]]
     psum, units = PSUM_MB, 0
     if any(s > 0xFFFE for s in sizes):
-        sizes = [c // 1_000_000_000 for c in capacities[:PARTITION_DESCRIPTORS]]
+        sizes = [c // 1_000_000_000 for c in capacities[:count]]
         psum, units = PSUM_UNITS, 9
-    sizes += [0] * (PARTITION_DESCRIPTORS - len(sizes))
+    sizes += [0] * (count - len(sizes))
     out: bytes = MediumPartition.build(
         {
             "maximum_additional_partitions": maximum_additional,
@@ -330,8 +425,10 @@ def medium_partition_body(maximum_additional: int, capacities: list[int]) -> byt
 
 
 def medium_partition_page(maximum_additional: int, capacity: int) -> ModePage:
+    """Page 0x11: one partition; the layout fields and every size descriptor changeable."""
     default = medium_partition_body(maximum_additional, [capacity])
-    changeable = bytes([0, 0x03, 0xF8, 0, 0x0F, 0, 0xFF, 0xFF, 0xFF, 0xFF])
+    count = partition_descriptors(maximum_additional)
+    changeable = bytes([0, 0x03, 0xF8, 0, 0x0F, 0]) + b"\xff\xff" * count
     return ModePage(MEDIUM_PARTITION_PAGE, default, changeable)
 
 
@@ -351,7 +448,7 @@ def partition_layout(body: bytes, capacity: int, maximum_additional: int) -> lis
         return [capacity // count] * count
     if not flags.idp:
         raise ValueError("more than one partition requested without FDP, SDP or IDP")
-    if count > PARTITION_DESCRIPTORS:
+    if count > len(page.partition_sizes):
         raise ValueError(f"IDP with {count} partitions needs more size descriptors")
     unit = {
         PSUM_BYTES: 1,

@@ -554,3 +554,26 @@ def test_serve_log_level(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         cli.main(["serve", "--check", "--log-level", "loud", str(lab)])
     assert exit_.value.code == 2
     assert "--log-level: invalid choice: 'loud'" in capsys.readouterr().err
+
+
+def test_data_out_is_recorded_only_for_data_out_commands_and_when_asked(tmp_path: Path) -> None:
+    create_image(tmp_path / "d.img", 1 << 20, 512)
+    disk = Disk(DiskImage(tmp_path / "d.img"), Identity("DEVEMU", "DISK", "0100", "T1"))
+    hub = TraceHub({"d0": Disk.commands})
+    records: list[TraceRecord] = []
+    traced = TracedDevice("d0", disk, Disk.commands, hub)
+    hub.publish = records.append  # type: ignore[method-assign, assignment]
+    write10 = bytes([0x2A, 0, 0, 0, 0, 0, 0, 0, 1, 0])
+    block = bytes(range(256)) * 2
+    traced.execute(Command(write10, [memoryview(bytearray(block))]))
+    assert records[-1].data_out is None  # nobody asked
+    wanted = hub.subscribe({"data_out": 16}, lambda: None, 10)
+    traced.execute(Command(write10, [memoryview(bytearray(block))]))
+    traced.execute(Command(READ10, [memoryview(bytearray(512))]))
+    write, read = records[-2:]
+    assert write.data_out == block[:16] and read.data_out is None
+    assert record_json(write, 16)["data_out"] == block[:16].hex()
+    assert "data_out" not in record_json(write) and "data_out" not in record_json(read, 16)
+    hub.unsubscribe(wanted)
+    with pytest.raises(TraceFilterError, match="data_out"):
+        parse_filter({"data_out": -1}, {"d0": Disk.commands})

@@ -339,14 +339,14 @@ STK_SL500: Table = {
 
 GENERIC_DRIVE: Table = {
     "fields": {
-        "inquiry": inquiry("IBM", "ULT3580-TD8", "0100", peripheral=0x01),
+        "inquiry": inquiry("IBM", "ULT3580-TD8", "HB81", peripheral=0x01),
         "vpd80": DRIVE_SERIAL,
         "vpd83": [NAA, (*T10, GENERIC_DRIVE_ID)],
     },
     "golden": {
         "inquiry": bytes.fromhex(
             "018007125b00000249424d2020202020554c54333538302d5444382020202020"
-            "303130300000000000000000000000000000000000000000000000a005c005a0"
+            "484238310000000000000000000000000000000000000000000000a005c005a0"
             "0000000000000000000000000000000000000000000000000000000000000000"
         ),
         "vpd80": bytes.fromhex("0180000a41413737313237313233"),
@@ -361,22 +361,22 @@ GENERIC_DRIVE: Table = {
 #: generic drive is modelled on it, so the same bytes.
 IBM_LTO: Table = GENERIC_DRIVE
 
-#: HP Ultrium technical reference: HP / "Ultrium 8-SCSI", HiSup 0.
+#: HP Ultrium technical reference: "Ultrium 8-SCSI", HiSup 0; from LTO-8 the vendor is HPE.
 HP_LTO: Table = {
     "fields": {
-        "inquiry": inquiry("HP", "Ultrium 8-SCSI", "0100", hisup=False, peripheral=0x01),
+        "inquiry": inquiry("HPE", "Ultrium 8-SCSI", "0100", hisup=False, peripheral=0x01),
         "vpd80": DRIVE_SERIAL,
-        "vpd83": [NAA, (*T10, b"HP      Ultrium 8-SCSI  " + DRIVE_SERIAL.encode())],
+        "vpd83": [NAA, (*T10, b"HPE     Ultrium 8-SCSI  " + DRIVE_SERIAL.encode())],
     },
     "golden": {
         "inquiry": bytes.fromhex(
-            "018007025b0000024850202020202020556c747269756d20382d534353492020"
+            "018007025b0000024850452020202020556c747269756d20382d534353492020"
             "303130300000000000000000000000000000000000000000000000a005c005a0"
             "0000000000000000000000000000000000000000000000000000000000000000"
         ),
         "vpd80": bytes.fromhex("0180000a41413737313237313233"),
         "vpd83": bytes.fromhex(
-            "0183003a01030010600140572f8e8f079749d46dddf319d60201002248502020"
+            "0183003a01030010600140572f8e8f079749d46dddf319d60201002248504520"
             "20202020556c747269756d20382d53435349202041413737313237313233"
         ),
     },
@@ -552,5 +552,5 @@ def test_a_library_drive_reports_its_personality_in_dvcid(tmp_path: Path) -> Non
         rows = decode_res(_answer(changer, CDBS["res"]))
         drive_rows = [row for row in rows if row[0] == 4]
         assert drive_rows == [
-            (4, 0x0101, None, b"HP      Ultrium 8-SCSI  " + DRIVE_SERIAL.encode())
+            (4, 0x0101, None, b"HPE     Ultrium 8-SCSI  " + DRIVE_SERIAL.encode())
         ]

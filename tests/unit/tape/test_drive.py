@@ -142,7 +142,7 @@ def test_st_open_sequence(cartridge: Path) -> None:
     assert h.ok([0x05, 0, 0, 0, 0, 0], n=6) == bytes.fromhex("00 800000 0001")
     assert h.ok([0x05, 1, 0, 0, 0, 0], n=20) == bytes(12) + bytes.fromhex("00000000fffffffe")
     # MODE SENSE(6) page 0 with the block descriptor, allocation 12: header + descriptor
-    assert h.ok([0x1A, 0, 0, 0, 12, 0], n=12) == bytes.fromhex("0b 00 10 08 5e000000 00 000000")
+    assert h.ok([0x1A, 0, 0, 0, 12, 0], n=12) == bytes.fromhex("0b 88 10 08 5e000000 00 000000")
     # st sets a fixed block size of 512 with MODE SELECT(6)
     h.ok([0x15, 0x10, 0, 0, 12, 0], out=bytes.fromhex("00 00 10 08 00000000 00 000200"))
     assert h.ok([0x1A, 0, 0, 0, 12, 0], n=12)[9:12] == bytes.fromhex("000200")
@@ -169,12 +169,12 @@ def test_inquiry_and_vpd(host: Host) -> None:
 
 def test_mode_pages_golden(host: Host) -> None:
     data = host.ok([0x1A, 0x08, 0x3F, 0, 255, 0], n=255)
-    assert data[:4] == bytes([len(data) - 1, 0, 0x10, 0])
+    assert data[:4] == bytes([len(data) - 1, 0x88, 0x10, 0])
     pages = data[4:]
     assert pages.startswith(bytes.fromhex("0a0a"))  # control page from SPC
     assert bytes.fromhex("0f0e c080 00000001 00000001 00000000") in pages
     assert bytes.fromhex("100e 00 00 00 00 0000 40 00 18 000000 01 00") in pages
-    assert bytes.fromhex("110a 03 00 3c 03 09 00 2ee0 0000") in pages
+    assert bytes.fromhex("110e 03 00 3c 03 09 00 2ee0 0000 0000 0000") in pages
     assert bytes.fromhex("1c0a 08 03 00000000 00000000") in pages
 
 
@@ -489,7 +489,7 @@ def test_erase_and_write_filemarks_16(host: Host) -> None:
 def test_log_pages(host: Host) -> None:
     host.write(b"q" * 1000)
     supported = host.ok([0x4D, 0, 0x40, 0, 0, 0, 0, 1, 0, 0], n=256)
-    assert supported[4:] == bytes([0x00, 0x02, 0x03, 0x0C, 0x12, 0x2E, 0x31])
+    assert supported[4:] == bytes([0x00, 0x02, 0x03, 0x0C, 0x12, 0x14, 0x17, 0x1B, 0x2E, 0x31])
     seq = host.ok([0x4D, 0, 0x4C, 0, 0, 0, 0, 1, 0, 0], n=256)
     assert seq[4:16] == bytes.fromhex("0000 00 08 00000000000003e8")
     write_errors = host.ok([0x4D, 0, 0x42, 0, 0, 0, 0, 1, 0, 0], n=256)
@@ -502,7 +502,11 @@ def test_log_pages(host: Host) -> None:
 
 def test_read_and_write_attributes(host: Host) -> None:
     values = bytes([0x8C, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x00, 0, 0, 0x10, 0, 0, 0])
-    assert host.ok(values, n=4096)[:4] == bytes.fromhex("00000025")  # only 0x0806 after 0x0800
+    # 0x0800 has no value yet: the first attribute asked for must exist (SPC-5 6.18.2)
+    fields, _ = host.check(values, INVALID_FIELD_IN_CDB, n=4096)
+    assert fields["sense_key_specific"] == b"\xc0\x00\x08"
+    barcode = bytes([0x8C, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x06, 0, 0, 0x10, 0, 0, 0])
+    assert host.ok(barcode, n=4096)[:4] == bytes.fromhex("00000025")  # only 0x0806
     attr = bytes.fromhex("0800 01 0008") + b"DEVEMU  "
     param = len(attr).to_bytes(4, "big") + attr
     write = bytes([0x8D, 0, 0, 0, 0, 0, 0, 0, 0, 0]) + len(param).to_bytes(4, "big") + b"\0\0"

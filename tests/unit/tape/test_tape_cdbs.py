@@ -195,6 +195,53 @@ CASES = [
             "parameter_list_length": 0x20,
         },
     ),
+    case(
+        "SET CAPACITY full, as LTFS sends it",
+        "0b 00 00 ff ff 00",
+        cdbs.SetCapacityCdb,
+        {"opcode": 0x0B, "flags": {"immed": False}, "capacity_proportion_value": 0xFFFF},
+    ),
+    case(
+        "SET CAPACITY half, IMMED",
+        "0b 01 00 80 00 00",
+        cdbs.SetCapacityCdb,
+        {"opcode": 0x0B, "flags": {"immed": True}, "capacity_proportion_value": 0x8000},
+    ),
+    case(
+        "READ BUFFER descriptor of the dump",
+        "3c 03 01 000000 000004 00",
+        cdbs.ReadBufferCdb,
+        {
+            "opcode": 0x3C,
+            "mode": {"mode_specific": 0, "mode": 3},
+            "buffer_id": 1,
+            "buffer_offset": 0,
+            "allocation_length": 4,
+        },
+    ),
+    case(
+        "READ BUFFER data from offset 512 KiB",
+        "3c 02 01 080000 080000 00",
+        cdbs.ReadBufferCdb,
+        {
+            "opcode": 0x3C,
+            "mode": {"mode_specific": 0, "mode": 2},
+            "buffer_id": 1,
+            "buffer_offset": 0x80000,
+            "allocation_length": 0x80000,
+        },
+    ),
+    case(
+        "ALLOW OVERWRITE current position, partition 1, object 0x123",
+        "82 00 01 01 0000000000000123 000000 00",
+        cdbs.AllowOverwriteCdb,
+        {
+            "opcode": 0x82,
+            "allow": {"allow_overwrite": 1},
+            "partition": 1,
+            "logical_object_identifier": 0x123,
+        },
+    ),
 ]
 
 
