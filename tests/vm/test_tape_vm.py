@@ -16,6 +16,7 @@ import re
 
 import pytest
 
+from devemu.personality.generic import GENERIC_DRIVE, GENERIC_LIBRARY
 from devemu.vm import VmResult
 from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
 from tests.vm.guest_scripts import GuestScripts
@@ -178,8 +179,12 @@ def test_script_completed(served: tuple[VmResult, str]) -> None:
 def test_lsscsi_shows_the_changer_and_the_drives(served: tuple[VmResult, str]) -> None:
     _, output = served
     lsscsi = "\n".join(lines(output, "LSSCSI"))
-    assert re.search(r"mediumx\s+DEVEMU\s+VIRTUAL LIBRARY\s+0100\s+/dev/sch\d+", lsscsi)
-    assert len(re.findall(r"tape\s+IBM\s+ULT3580-TD8\s+0100\s+/dev/st\d+", lsscsi)) == 2
+    library = GENERIC_LIBRARY.identity("vtl0")
+    changer = rf"mediumx\s+{library.vendor}\s+{library.product}\s+{library.revision}\s+/dev/sch\d+"
+    assert re.search(changer, lsscsi), lsscsi
+    drive = GENERIC_DRIVE.identity(8, "vtl0", "vtl0-d0")
+    tape = rf"tape\s+{drive.vendor}\s+{drive.product}\s+{drive.revision}\s+/dev/st\d+"
+    assert len(re.findall(tape, lsscsi)) == 2, lsscsi
 
 
 def test_mtx_status_lists_slots_with_barcodes(served: tuple[VmResult, str]) -> None:
