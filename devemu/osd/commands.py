@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from devemu.osd.cdb import OsdCdb
 from devemu.osd.service_actions import ServiceAction
+from devemu.scsi.command import Command
 from devemu.scsi.table import Access, CommandSpec, Data, HandlerResult
 
 if TYPE_CHECKING:
@@ -33,9 +34,14 @@ _ALWAYS_UNUSED = frozenset({"command_options.list_attr"})
 
 def _handler(action: ServiceAction) -> Callable[..., HandlerResult]:
     def run(
-        device: OsdDevice, cmd: object, pid: int, oid: int, length: int, start: int
+        device: OsdDevice,
+        cmd: Command,
+        partition_id: int,
+        object_id: int,
+        length: int,
+        starting_address: int,
     ) -> HandlerResult:
-        return device.perform(cmd, action, pid, oid, length, start)  # type: ignore[arg-type]
+        return device.perform(cmd, action, partition_id, object_id, length, starting_address)
 
     run.__name__ = action.name.lower()
     return run
