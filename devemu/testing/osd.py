@@ -118,7 +118,8 @@ class Attrs:
 
     @staticmethod
     def none() -> Attrs:
-        return Attrs(CDBFMT_PAGE, bytes(28))
+        """Page format asking for nothing: no page, no offsets (OSD-2 5.2.4.3)."""
+        return Attrs(CDBFMT_PAGE, struct.pack(">IIIIIII", 0, 0, NO_OFFSET, 0, 0, 0, NO_OFFSET))
 
     @staticmethod
     def get_page(page: int, allocation: int, offset: int = 0) -> Attrs:
