@@ -39,6 +39,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from devemu.errors import ImageError
 from devemu.osd.cdb import ObjectType
 
 DATABASE = "osd.sqlite3"
@@ -71,8 +72,8 @@ def _unsql(value: int) -> int:
     return value + (1 << 64) if value < 0 else value
 
 
-class StoreError(Exception):
-    """The store folder or its database cannot be used (a message naming the file)."""
+class StoreError(ImageError):
+    """The store's database cannot be used: the file and the reason, on one line."""
 
 
 class ObjectStore:
@@ -88,7 +89,7 @@ class ObjectStore:
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as err:
-            raise StoreError(f"{self.database_path}: {err}") from None
+            raise StoreError(self.database_path, None, str(err)) from None
         self._files: OrderedDict[tuple[int, int], int] = OrderedDict()
         self._settle()
 
@@ -444,3 +445,43 @@ def _fallocate(fd: int, mode: int, offset: int, length: int) -> None:
     if libc.fallocate(fd, mode, offset, length) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, os.strerror(errno))
+
+
+def summary(root: Path) -> dict[str, object]:
+    """What a store holds, read without changing anything (``devemu osd info``).
+
+    The database is opened read-only (a serving daemon may hold it open;
+    WAL lets both read); sizes come from the files.
+    """
+    path = root / DATABASE
+    if not path.is_file():
+        raise StoreError(path, None, "no OSD store here")
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        rows = db.execute("SELECT pid, oid, type FROM objects ORDER BY pid, oid").fetchall()
+        db.close()
+    except sqlite3.DatabaseError as err:
+        raise StoreError(path, None, str(err)) from None
+    partitions: dict[int, dict[str, object]] = {}
+    for pid_s, oid_s, kind in rows:
+        pid, oid = _unsql(pid_s), _unsql(oid_s)
+        part = partitions.setdefault(pid, {"partition_id": pid, "objects": [], "collections": []})
+        if kind == ObjectType.PARTITION:
+            continue
+        if kind == ObjectType.COLLECTION:
+            part["collections"].append(oid)  # type: ignore[attr-defined]
+            continue
+        file = root / f"{pid:016x}" / f"{oid:016x}"
+        try:
+            st = file.stat()
+            size, used = st.st_size, st.st_blocks * 512
+        except FileNotFoundError:
+            size = used = 0
+        part["objects"].append({"object_id": oid, "length": size, "allocated": used})  # type: ignore[attr-defined]
+    return {
+        "root": str(root),
+        "formatted": bool(meta.get("formatted")),
+        "capacity": int(meta.get("capacity", 0)),
+        "partitions": list(partitions.values()),
+    }
