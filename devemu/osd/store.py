@@ -26,6 +26,10 @@ gets an empty one (the create had not got that far), a file without a
 row is removed (the remove had not got that far). Data written into an
 object goes straight to its file with ``os.pwritev``; a kill -9 loses
 nothing the kernel took, FUA and FLUSH add ``fdatasync``.
+
+The daemon builds the store in its main thread and serves the ring in a
+worker thread, so the connection is opened with ``check_same_thread``
+off; one thread at a time runs the device's commands.
 """
 
 from __future__ import annotations
@@ -84,7 +88,9 @@ class ObjectStore:
         root.mkdir(parents=True, exist_ok=True)
         self.database_path = root / DATABASE
         try:
-            self.db = sqlite3.connect(self.database_path, isolation_level=None)
+            self.db = sqlite3.connect(
+                self.database_path, isolation_level=None, check_same_thread=False
+            )
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(_SCHEMA)
