@@ -79,6 +79,7 @@ from devemu.osd.service_actions import ServiceAction
 from devemu.osd.standard_pages import (
     LOGICAL_LENGTH,
     MAXIMUM_USER_OBJECT_LENGTH,
+    OBJECT_COUNT_QUOTA,
     Attributes,
     CurrentCommand,
     settable,
@@ -113,6 +114,7 @@ _LIST_HEAD = struct.Struct(">QQI3xB")
 MAX_CREATE = 0x10000
 _SA = ServiceAction
 _COLLECTIONS_PAGE = RANGE_OF_TYPE[ObjectType.USER] + StandardPage.COLLECTIONS
+_PARTITION_QUOTAS = RANGE_OF_TYPE[ObjectType.PARTITION] + StandardPage.QUOTAS
 _REMOVING = frozenset({_SA.REMOVE, _SA.REMOVE_PARTITION, _SA.REMOVE_COLLECTION})
 
 
@@ -132,8 +134,9 @@ class Request:
     bypass_timestamps: bool
     #: The object the attribute parts act on: (partition, object, type).
     target: tuple[int, int, ObjectType] = (0, 0, ObjectType.ROOT)
+    #: Every object a CREATE made: its set attributes go to each (OSD-2 6.4).
+    created: list[int] = field(default_factory=list)
     data_in_length: int = 0
-    completed: int = field(default=0)
 
 
 def _bad_cdb(byte: int, bit: int | None = None) -> SenseError:
@@ -308,11 +311,17 @@ class OsdDevice(ScsiDevice):
         pid = self._partition(req)
         if req.oid and req.oid < 0x10000:
             raise _bad_cdb(OBJECT_ID_BYTE)
+        limit = self.store.attribute(pid, 0, _PARTITION_QUOTAS, OBJECT_COUNT_QUOTA)
+        if limit is not None and len(self.store.objects(pid)) + count > int.from_bytes(
+            limit, "big"
+        ):
+            raise SenseError(QUOTA_ERROR)
         try:
             ids = self.store.create_objects(pid, req.oid, count, kind)
         except KeyError:
             raise _bad_cdb(OBJECT_ID_BYTE) from None
         req.target = (pid, ids[0], kind)
+        req.created = ids
         self.attributes.current = CurrentCommand(kind, pid, ids[-1])
         return ids
 
@@ -498,7 +507,8 @@ class OsdDevice(ScsiDevice):
         pid, oid, kind = req.target
         to_set = self._attributes_to_set(req)
         if to_set:
-            self._apply(req, pid, oid, kind, to_set)
+            for each in req.created or [oid]:
+                self._apply(req, pid, each, kind, to_set)
         if params.wants_data_in:
             self._retrieve(req, pid, oid, kind)
 

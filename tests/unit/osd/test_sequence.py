@@ -274,3 +274,31 @@ def test_unknown_service_action(formatted: OsdClient) -> None:
     sense = raw(formatted, cdb)
     assert (sense.key, sense.asc) == (0x5, 0x24)
     assert sense.field_pointer == 8
+
+
+def test_create_sets_attributes_on_every_object_it_makes(formatted: OsdClient) -> None:
+    pid = formatted.create_partition()
+    cdb = c.build_cdb(
+        c.CREATE,
+        partition_id=pid,
+        length=3 << 48,
+        attrs=c.Attrs.set_one(USER_APP_PAGE, 1, b"batch"),
+    )
+    formatted.run(cdb)
+    for oid in formatted.list(pid).ids:
+        assert formatted.get_attributes(pid, oid, USER_APP_PAGE) == {(USER_APP_PAGE, 1): b"batch"}
+
+
+def test_partition_object_count_quota(formatted: OsdClient) -> None:
+    pid = formatted.create_partition()
+    formatted.set_attribute(pid, 0, 0x30000002, 0x10002, (2).to_bytes(8, "big"))
+    formatted.create(pid, count=2)
+    sense = failure(formatted.create, pid)
+    assert (sense.key, sense.asc, sense.ascq) == (0x7, 0x55, 0x07)
+
+
+def test_create_and_write_refuses_an_id_in_use(formatted: OsdClient) -> None:
+    pid = formatted.create_partition()
+    oid = formatted.create(pid)
+    sense = failure(formatted.create_and_write, pid, oid, b"again")
+    assert (sense.key, sense.asc, sense.field_pointer) == (0x5, 0x24, 24)
