@@ -33,6 +33,7 @@ pytestmark = pytest.mark.vm
 
 TARGET = "iqn.2026-12.org.devemu.test:osd"
 INITIATOR = "iqn.2026-12.org.devemu.test:osd-client"
+KERNEL_INITIATOR = "iqn.2026-12.org.devemu.test:osd-kernel"
 
 CONFIG = f"""\
 [daemon]
@@ -47,6 +48,9 @@ portals = ["127.0.0.1:3260"]
 
 [[iscsi.initiator]]
 name = "{INITIATOR}"
+
+[[iscsi.initiator]]
+name = "{KERNEL_INITIATOR}"
 
 [[osd]]
 name = "osd0"
@@ -100,6 +104,35 @@ echo "CLI_READ $(client read 0x10000 0x10001 21)"
 status=0; client read 0x10000 0x99999 4 > /tmp/err 2>&1 || status=$?
 echo "CLI_MISSING $status $(cat /tmp/err)"
 devemu osd info /run/osd-objects | sed 's/^/INFO /'
+""",
+    ),
+    (
+        "sg3_utils",
+        rf"""
+# The kernel's initiator: no upper driver takes type 11h, sg does; the
+# 6-byte and 12-byte SPC commands reach the OSD, the 236-byte ones cannot.
+modprobe -d "$KROOT" -a iscsi_tcp
+mkdir -p /run/lock/iscsi
+echo "InitiatorName={KERNEL_INITIATOR}" > /etc/iscsi/initiatorname.iscsi
+setsid iscsid -f > /tmp/iscsid.log 2>&1 < /dev/null &
+for _ in $(seq 100); do
+    rc=0; iscsiadm -m session > /dev/null 2>&1 || rc=$?
+    [ "$rc" -ne 20 ] && break
+    sleep 0.1
+done
+timeout 30 iscsiadm -m discovery -t sendtargets -p 127.0.0.1:3260 > /dev/null
+timeout 60 iscsiadm -m node -T {TARGET} -p 127.0.0.1:3260 --login > /dev/null
+SG=""
+for _ in $(seq 100); do
+    SG=$(lsscsi -g | awk '$2 == "osd" {{ print $NF; exit }}')
+    [ -n "$SG" ] && break
+    sleep 0.1
+done
+lsscsi -g | sed 's/^/LSSCSI /'
+sg_inq "$SG" | sed 's/^/INQ /'
+sg_vpd -p 0xb0 -H "$SG" | sed 's/^/VPD_B0 /'
+sg_opcodes -n "$SG" | sed 's/^/OPCODES /'
+timeout 30 iscsiadm -m node --logoutall=all > /dev/null || true
 """,
     ),
     (
@@ -199,6 +232,14 @@ def test_osd_client_and_info(steps: dict[str, Step]) -> None:
     assert _value(steps, "cli", "CLI_MISSING").startswith("1 devemu: OSD command failed: 5/24/00")
     info = _out(steps, "cli")
     assert "INFO partition 0x10000: 3 objects" in info, info
+
+
+def test_sg3_utils_sees_an_osd(steps: dict[str, Step]) -> None:
+    out = _out(steps, "sg3_utils")
+    assert steps["sg3_utils"].ok, out
+    assert re.search(r"LSSCSI .*osd", out), out
+    assert re.search(r"INQ .*(object based storage|Device_type=17|PDT=17)", out, re.I), out
+    assert "OPCODES" in out and "7f" in out.lower(), out
 
 
 def test_every_acknowledged_write_survives_kill_9(steps: dict[str, Step]) -> None:
