@@ -106,9 +106,10 @@ PERIPHERAL_TYPE_OSD = 0x11
 VERSION_OSD2 = 0x0360
 #: OSD-2 7.6.2: the OSD information VPD page.
 VPD_OSD_INFORMATION = 0xB0
-#: LIST parameter data (OSD-2 6.14.2): the object descriptor format of the list.
+#: LIST parameter data (OSD-2 6.14.2): OBJECT DESCRIPTOR FORMAT, what the ids are.
 DESCRIPTOR_PARTITION_IDS = 0x01
-DESCRIPTOR_OBJECT_IDS = 0x02
+DESCRIPTOR_COLLECTION_IDS = 0x11
+DESCRIPTOR_OBJECT_IDS = 0x21
 _LIST_HEAD = struct.Struct(">QQI3xB")
 #: CREATE (OSD-2 6.4): most objects one command may create.
 MAX_CREATE = 0x10000
@@ -471,8 +472,10 @@ class OsdDevice(ScsiDevice):
     def _list_collection(self, req: Request) -> None:
         """LIST COLLECTION (OSD-2 6.15): a collection's members, or the collections (id 0)."""
         pid = self._partition(req)
+        fmt = DESCRIPTOR_OBJECT_IDS
         if req.oid == 0:
             ids = self.store.objects(pid, req.start, ObjectType.COLLECTION)
+            fmt = DESCRIPTOR_COLLECTION_IDS
         else:
             kind = self.store.object_type(pid, req.oid)
             if kind is not ObjectType.COLLECTION:
@@ -483,7 +486,7 @@ class OsdDevice(ScsiDevice):
                 for o in self.store.holders(pid, _COLLECTIONS_PAGE, req.oid.to_bytes(8, "big"))
                 if o >= req.start
             ]
-        self._list_answer(req, ids, DESCRIPTOR_OBJECT_IDS)
+        self._list_answer(req, ids, fmt)
 
     def _list_answer(self, req: Request, ids: list[int], fmt: int) -> None:
         """LIST parameter data (OSD-2 6.14.2): a header then eight bytes per id."""

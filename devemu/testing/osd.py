@@ -220,6 +220,12 @@ def parse_retrieved_list(data: bytes) -> dict[tuple[int, int], bytes | None]:
     return out
 
 
+#: OSD-2 6.14.2: OBJECT DESCRIPTOR FORMAT of LIST and LIST COLLECTION parameter data.
+LISTED_PARTITIONS = 0x01
+LISTED_COLLECTIONS = 0x11
+LISTED_USER_OBJECTS = 0x21
+
+
 @dataclass(frozen=True)
 class IdList:
     """LIST / LIST COLLECTION parameter data (OSD-2 6.14.2)."""

@@ -415,9 +415,9 @@ def test_object_identification_descriptor_both_ways() -> None:
 
 def test_list_parameter_data_read_back() -> None:
     golden = bytes.fromhex(
-        "00000000000000200000000000010003000000000000000800000000000100010000000000010002"
+        "00000000000000200000000000010003000000000000008400000000000100010000000000010002"
     )
     parsed = client.parse_id_list(golden)
     assert parsed.ids == [0x10001, 0x10002]
     assert parsed.continuation == 0x10003
-    assert parsed.descriptor_format == 2 and not parsed.changed
+    assert parsed.descriptor_format == client.LISTED_USER_OBJECTS and not parsed.changed

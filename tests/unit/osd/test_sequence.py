@@ -44,10 +44,12 @@ def test_objects_from_format_to_remove(formatted: OsdClient) -> None:
     pid = osd.create_partition()
     assert pid == 0x10000
     assert osd.list().ids == [pid]
+    assert osd.list().descriptor_format == c.LISTED_PARTITIONS
     first = osd.create(pid)
     last = osd.create(pid, count=3)
     assert (first, last) == (0x10000, 0x10003)
     assert osd.list(pid).ids == [0x10000, 0x10001, 0x10002, 0x10003]
+    assert osd.list(pid).descriptor_format == c.LISTED_USER_OBJECTS
     osd.write(pid, first, b"object storage ")
     osd.append(pid, first, b"devices")
     assert osd.read(pid, first, 22) == b"object storage devices"
@@ -182,8 +184,10 @@ def test_collections(formatted: OsdClient) -> None:
     col = osd.create_collection(pid)
     osd.add_to_collection(pid, a, col)
     osd.add_to_collection(pid, b, col, slot=1)
-    assert osd.list_collection(pid, col).ids == [a, b]
-    assert osd.list_collection(pid, 0).ids == [col]
+    members = osd.list_collection(pid, col)
+    assert members.ids == [a, b] and members.descriptor_format == c.LISTED_USER_OBJECTS
+    collections = osd.list_collection(pid, 0)
+    assert collections.ids == [col] and collections.descriptor_format == c.LISTED_COLLECTIONS
     assert osd.list(pid).ids == [a, b]  # LIST names user objects only
     sense = failure(osd.add_to_collection, pid, a, 0x999999)
     assert (sense.key, sense.asc) == (0x5, 0x24)
