@@ -497,7 +497,7 @@ class OsdDevice(ScsiDevice):
         head = _LIST_HEAD.pack(
             _LIST_HEAD.size - 8 + len(body),
             continuation,
-            req.cmd.cdb[48] << 24 | int.from_bytes(req.cmd.cdb[49:52], "big"),
+            int.from_bytes(req.cmd.cdb[48:52], "big"),  # LIST IDENTIFIER, echoed
             fmt << 2,
         )
         payload = head + body
