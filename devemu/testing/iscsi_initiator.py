@@ -142,31 +142,40 @@ class IscsiTransport:
     def _login_step(
         self, csg: int, nsg: int, keys: dict[str, str], tsih: int
     ) -> tuple[dict[str, str], int]:
-        flags = FINAL | (csg << 2) | nsg
-        bhs = struct.pack(
-            ">BBBB B3s 6sH I HH I I 16x",
-            LOGIN_REQUEST | IMMEDIATE,
-            flags,
-            0,
-            0,
-            0,
-            len(_keys(keys)).to_bytes(3, "big"),
-            self.isid,
-            tsih,
-            self.itt,
-            0,
-            0,
-            self.cmdsn,
-            self.expstatsn,
-        )
-        self._send(bhs, _keys(keys))
-        pdu = self._recv()
-        if pdu.opcode != LOGIN_RESPONSE:
-            raise IscsiError(f"login: opcode {pdu.opcode:#x} instead of a login response")
-        status_class, detail = pdu.bhs[36], pdu.bhs[37]
-        if status_class:
-            raise IscsiError(f"login refused: status class {status_class}, detail {detail}")
-        return _parse_keys(pdu.data), struct.unpack_from(">H", pdu.bhs, 14)[0]
+        """Login requests of one stage until the target moves on to ``nsg`` (RFC 7143 6.2)."""
+        answer: dict[str, str] = {}
+        data = _keys(keys)
+        for _ in range(8):
+            flags = FINAL | (csg << 2) | nsg
+            bhs = struct.pack(
+                ">BBBB B3s 6sH I HH I I 16x",
+                LOGIN_REQUEST | IMMEDIATE,
+                flags,
+                0,
+                0,
+                0,
+                len(data).to_bytes(3, "big"),
+                self.isid,
+                tsih,
+                self.itt,
+                0,
+                0,
+                self.cmdsn,
+                self.expstatsn,
+            )
+            self._send(bhs, data)
+            pdu = self._recv()
+            if pdu.opcode != LOGIN_RESPONSE:
+                raise IscsiError(f"login: opcode {pdu.opcode:#x} instead of a login response")
+            status_class, detail = pdu.bhs[36], pdu.bhs[37]
+            if status_class:
+                raise IscsiError(f"login refused: status class {status_class}, detail {detail}")
+            answer.update(_parse_keys(pdu.data))
+            tsih = struct.unpack_from(">H", pdu.bhs, 14)[0]
+            if pdu.bhs[1] & FINAL and pdu.bhs[1] & 0x03 == nsg:
+                return answer, tsih
+            data = b""  # the target stays in the stage: ask again with nothing new
+        raise IscsiError(f"login: the target never left stage {csg}")
 
     def _login(self, target: str, initiator: str) -> None:
         names = {"InitiatorName": initiator, "TargetName": target, "SessionType": "Normal"}
