@@ -10,7 +10,8 @@ itself, just enough for one session to one target:
 
 - login without authentication (security stage with ``AuthMethod=None``,
   then the operational stage: no digests, ``InitialR2T=Yes``,
-  ``ImmediateData=No``, so every data-out byte answers an R2T);
+  ``ImmediateData=No``, so every data-out byte answers an R2T; keys the
+  target proposes on its own are answered with the value it proposed);
 - SCSI Command PDUs with the CDB's first 16 bytes in the header and the
   rest in an Extended CDB additional header segment (RFC 7143 11.3.1.2);
 - Data-In, R2T/Data-Out, SCSI Response with its sense data, NOP-In
@@ -45,6 +46,14 @@ IMMEDIATE = 0x40
 FINAL = 0x80
 _BHS = 48
 _NO_TAG = 0xFFFFFFFF
+
+
+#: Keys only a target declares: never answered (RFC 7143 13).
+_DECLARED_BY_TARGET = frozenset(
+    {"TargetAlias", "TargetAddress", "TargetPortalGroupTag", "MaxRecvDataSegmentLength"}
+)
+#: Answers, not proposals (RFC 7143 6.2).
+_NOT_VALUES = frozenset({"NotUnderstood", "Irrelevant", "Reject"})
 
 
 class IscsiError(Exception):
@@ -170,11 +179,20 @@ class IscsiTransport:
             status_class, detail = pdu.bhs[36], pdu.bhs[37]
             if status_class:
                 raise IscsiError(f"login refused: status class {status_class}, detail {detail}")
-            answer.update(_parse_keys(pdu.data))
+            got = _parse_keys(pdu.data)
+            answer.update(got)
             tsih = struct.unpack_from(">H", pdu.bhs, 14)[0]
             if pdu.bhs[1] & FINAL and pdu.bhs[1] & 0x03 == nsg:
                 return answer, tsih
-            data = b""  # the target stays in the stage: ask again with nothing new
+            # The target stays in the stage: it proposed keys of its own, which
+            # must be answered (RFC 7143 6.2). Accept each proposed value.
+            proposed = {
+                k: v.split(",")[0]
+                for k, v in got.items()
+                if k not in keys and k not in _DECLARED_BY_TARGET and v not in _NOT_VALUES
+            }
+            keys = {**keys, **proposed}
+            data = _keys(proposed)
         raise IscsiError(f"login: the target never left stage {csg}")
 
     def _login(self, target: str, initiator: str) -> None:
@@ -194,6 +212,11 @@ class IscsiTransport:
             "ErrorRecoveryLevel": "0",
             "DataPDUInOrder": "Yes",
             "DataSequenceInOrder": "Yes",
+            "DefaultTime2Wait": "2",
+            "DefaultTime2Retain": "0",
+            "MaxConnections": "1",
+            "IFMarker": "No",
+            "OFMarker": "No",
         }
         answer, self.tsih = self._login_step(1, 3, operational, tsih)
         self.max_send = int(answer.get("MaxRecvDataSegmentLength", "8192"))

@@ -110,7 +110,13 @@ def stream(seconds: float) -> None:
         while time.monotonic() < end:
             try:
                 osd.write(STREAM_PID, STREAM_OID, chunk(i), i * CHUNK)
-            except Exception as err:  # the daemon went away under us: stop here
+            except OsdError as err:
+                if err.sense is not None and err.sense.key == 0x6:
+                    print("STREAM_UNIT_ATTENTION", f"{err.sense.asc:02x}/{err.sense.ascq:02x}")
+                    continue  # the restarted daemon's power-on: send it again
+                print("STREAM_STOPPED", err)
+                break
+            except Exception as err:  # the session went away under us: stop here
                 print("STREAM_STOPPED", type(err).__name__, err)
                 break
             log.write(f"{i}\n")

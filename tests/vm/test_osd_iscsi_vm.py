@@ -92,7 +92,7 @@ echo "$serve_pid" > /tmp/serve.pid
 echo "LUNS $(ls $C/iscsi/$T/tpgt_1/lun | xargs)"
 """,
     ),
-    ("sequence", r"""timeout 240 sh -c '"$DEVEMU_VM_PYTHON" "$S/osd_guest.py" sequence' """),
+    ("sequence", r"""timeout 240 "$DEVEMU_VM_PYTHON" "$S/osd_guest.py" sequence"""),
     (
         "cli",
         r"""
@@ -129,6 +129,7 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 lsscsi -g | sed 's/^/LSSCSI /'
+sg_turs "$SG" > /dev/null 2>&1 || true  # the unit attention of the login
 sg_inq "$SG" | sed 's/^/INQ /'
 sg_vpd -p 0xb0 -H "$SG" | sed 's/^/VPD_B0 /'
 sg_opcodes -n "$SG" | sed 's/^/OPCODES /'

@@ -94,7 +94,12 @@ class FakeTarget:
             out[36], out[37] = 0x02, 0x03  # initiator error: not found
         elif bhs[1] & 0x0C == 0:
             answer = b"AuthMethod=None\0"
+        elif "X-Test-Proposal" not in keys:
+            # LIO's way: a key of the target's own, and no transit until it is answered.
+            out[1] = bhs[1] & ~0x80
+            answer = b"X-Test-Proposal=Yes,No\0TargetPortalGroupTag=1\0"
         else:
+            assert keys["X-Test-Proposal"] == "Yes" and "TargetPortalGroupTag" not in keys
             out[14:16] = (7).to_bytes(2, "big")
             answer = f"MaxRecvDataSegmentLength={MAX_RECV}\0".encode()
         _send(conn, out, answer)
