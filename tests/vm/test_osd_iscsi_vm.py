@@ -184,9 +184,9 @@ def _out(steps: dict[str, Step], name: str) -> str:
 
 
 def _value(steps: dict[str, Step], name: str, key: str) -> str:
-    match = re.search(rf"^{re.escape(key)}[ \t]?(.*)$", _out(steps, name), re.M)
+    match = re.search(rf"^{re.escape(key)}(?:[ \t]+(.*))?$", _out(steps, name), re.M)
     assert match, f"{key} missing from step {name}:\n{_out(steps, name)}"
-    return match[1].strip()
+    return (match[1] or "").strip()
 
 
 def test_the_osd_is_served_on_the_iscsi_target(steps: dict[str, Step]) -> None:
