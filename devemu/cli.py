@@ -37,6 +37,8 @@ SUBCOMMANDS: tuple[str, ...] = (
     "devemu.cdrom.cli:add_parser",
     "devemu.tape.cli:add_tape_parser",
     "devemu.changer.cli:add_library_parser",
+    "devemu.osd.cli:add_parser",
+    "devemu.testing.osd_client_cli:add_parser",
     "devemu.vm.cli:add_parser",
     "devemu.completion:add_parser",
     "devemu.manpage:add_parser",

@@ -18,11 +18,12 @@ Schema::
     name = "disk0"                             # keys defined by devemu.<family>.config
     [[cdrom]]
     [[library]]
+    [[osd]]
 
 Each array is handed, table by table, to its family's ``check``
 (``disk`` -> :mod:`devemu.disk.config`, ``cdrom`` -> :mod:`devemu.cdrom.config`,
-``library`` -> :mod:`devemu.changer.config`), imported only when the file uses
-it.
+``library`` -> :mod:`devemu.changer.config`, ``osd`` -> :mod:`devemu.osd.config`),
+imported only when the file uses it.
 
 Two passes, so that a refused file leaves nothing behind:
 
@@ -72,6 +73,7 @@ FAMILIES: dict[str, str] = {
     "disk": "devemu.disk.config",
     "cdrom": "devemu.cdrom.config",
     "library": "devemu.changer.config",
+    "osd": "devemu.osd.config",
 }
 
 Fabric = Literal["loopback", "iscsi", "none"]

@@ -316,7 +316,9 @@ def _check_cdb(cdb: bytes, spec: CommandSpec) -> None:
     length are not looked at.
     """
     if len(cdb) < len(spec.usage):
-        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(0))
+        # A variable-length CDB names its own length (SPC-5 4.2.3): point there.
+        byte = 7 if cdb[0] == 0x7F and len(cdb) > 7 else 0
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(byte))
     bad = spec.first_reserved_bit(cdb)
     if bad is not None:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(*bad))

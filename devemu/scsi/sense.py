@@ -260,6 +260,7 @@ class SenseError(Exception):
         ili: bool = False,
         transferred: int | None = None,
         progress: int | None = None,
+        descriptors: bytes = b"",
     ) -> None:
         super().__init__(f"{code.key.name} asc=0x{code.asc:02x} ascq=0x{code.ascq:02x}")
         self.code = code
@@ -271,6 +272,10 @@ class SenseError(Exception):
         self.ili = ili
         self.transferred = transferred
         self.progress = progress
+        #: Further sense data descriptors a command standard defines (OSD-2
+        #: 4.16.2: the OSD object identification descriptor), appended in
+        #: descriptor format.
+        self.descriptors = descriptors
 
     def sense_bytes(self, *, descriptor: bool = False) -> bytes:
         """The sense data of this error, fixed or descriptor format."""
@@ -420,6 +425,7 @@ def build_sense(error: SenseError, *, descriptor: bool = False) -> bytes:
                 }
             }
         )
+    body += error.descriptors
     head: bytes = DescriptorSenseHeader.build(
         {
             "response_code": ResponseCode.DESCRIPTOR_CURRENT,

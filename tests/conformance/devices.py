@@ -20,6 +20,8 @@ from devemu.changer.elements import ElementLayout
 from devemu.changer.library import Library
 from devemu.disk.device import Disk
 from devemu.disk.image import DiskImage, create_image
+from devemu.osd.device import OsdDevice
+from devemu.osd.store import ObjectStore
 from devemu.scsi.device import ScsiDevice
 from devemu.scsi.identity import Identity
 from devemu.scsi.spc import SPC_COMMANDS
@@ -88,6 +90,10 @@ def make_changer(tmp: Path) -> ScsiDevice:
     return MediumChanger(_identity("VTL CHANGER", "LIB00001"), library)
 
 
+def make_osd(tmp: Path) -> ScsiDevice:
+    return OsdDevice(ObjectStore(tmp / "osd"), _identity("OBJECT STORE", "OSD00001"))
+
+
 #: Every device type in the tree, in each state the suite judges: its profile and builder.
 DEVICES: dict[str, tuple[Profile, Callable[[Path], ScsiDevice]]] = {
     "minimal": (MINIMAL, make_minimal),
@@ -97,4 +103,5 @@ DEVICES: dict[str, tuple[Profile, Callable[[Path], ScsiDevice]]] = {
     "tape": (PROFILES["tape"], make_tape),
     "tape-loaded": (PROFILES["tape-loaded"], make_loaded_tape),
     "changer": (PROFILES["changer"], make_changer),
+    "osd": (PROFILES["osd"], make_osd),
 }

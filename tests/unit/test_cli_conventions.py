@@ -53,6 +53,8 @@ COMMANDS: dict[str, tuple[list[str], bool]] = {
     "library status": ([], True),
     "library import": (["E01005L8"], True),
     "library export": (["3"], True),
+    "osd info": (["objects"], True),
+    "osd-client": (["--portal", "h:3260", "--target", "t", "--initiator", "i", "list"], False),
     "trace": ([], True),
     "fault": (["tape0", "offline"], True),
     "vm": (["--", "true"], False),
@@ -154,7 +156,8 @@ def test_man_page_names_every_command() -> None:
     page = render(cli.build_parser())
     assert page.startswith(".TH DEVEMU 1 ")
     for command in COMMANDS:
-        assert f'.SS "devemu {command}"' in page
+        escaped = command.replace("-", "\\-")  # roff: a hyphen is written \-
+        assert f'.SS "devemu {escaped}"' in page
     for flag in ("\\-\\-socket", "\\-\\-json", "\\-\\-version", "\\-\\-size"):
         assert flag in page
     assert "``" not in page

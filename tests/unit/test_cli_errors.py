@@ -247,6 +247,31 @@ CASES: dict[str, list[object]] = {
         case("no barcode", "library import", 2, "required: barcode"),
         case("no daemon", "library --socket {w}/none.sock import A00001L8", 1, "{w}/none.sock"),
     ],
+    "osd info": [
+        case("no root", "osd info", 2, "required: root"),
+        case("no store", "osd info {w}", 1, "{w}/osd.sqlite3: no OSD store here"),
+    ],
+    "osd-client": [
+        case("no portal", "osd-client list", 2, "required: --portal"),
+        case(
+            "arguments",
+            "osd-client --portal 127.0.0.1:9 --target t --initiator i read 1",
+            2,
+            "osd-client read takes PID OID LENGTH",
+        ),
+        case(
+            "bad portal",
+            "osd-client --portal nowhere --target t --initiator i list",
+            2,
+            "--portal 'nowhere': expected HOST:PORT",
+        ),
+        case(
+            "nobody there",
+            "osd-client --portal 127.0.0.1:9 --target t --initiator i list",
+            1,
+            "127.0.0.1:9: [Errno 111] Connection refused",
+        ),
+    ],
     "library export": [
         case("no slot", "library export", 2, "required: slot"),
         case(

@@ -50,7 +50,7 @@ def test_defaults_and_daemon_table() -> None:
         (
             "[[tape]]\nname = 'a'\n",
             "tape",
-            "unknown section (known: daemon, iscsi, disk, cdrom, library)",
+            "unknown section (known: daemon, iscsi, disk, cdrom, library, osd)",
         ),
         ("[disk]\nname = 'a'\n", "disk", "must be an array of tables: [[disk]]"),
     ],

@@ -24,7 +24,7 @@ from devemu.scsi.sense import (
     SenseKey,
     parse_sense,
 )
-from devemu.scsi.table import SERVICE_ACTION_IN_BYTE1
+from devemu.scsi.table import SERVICE_ACTION_IN_BYTE1, VARIABLE_LENGTH_OPCODE
 from devemu.testing.conformance.assertions import (
     assert_invalid_field,
     assert_random_answer,
@@ -167,9 +167,15 @@ def every_reserved_bit_is_refused_with_the_field_pointer(t: Target, p: Profile) 
                     continue
                 if sa is not None and opcode in SERVICE_ACTION_IN_BYTE1 and byte == 1 and bit < 5:
                     continue
+                if sa is not None and opcode == VARIABLE_LENGTH_OPCODE and byte in (8, 9):
+                    continue
                 cdb = bytearray(length)
                 cdb[0] = opcode
-                if sa is not None:
+                if sa is not None and opcode == VARIABLE_LENGTH_OPCODE:
+                    # SPC-5 4.2.3: ADDITIONAL CDB LENGTH, then the service action.
+                    cdb[7] = length - 8
+                    cdb[8:10] = sa.to_bytes(2, "big")
+                elif sa is not None:
                     cdb[1] = sa
                 cdb[byte] |= 1 << bit
                 answer = t.execute(bytes(cdb), data_in_length=512)

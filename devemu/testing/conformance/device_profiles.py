@@ -6,7 +6,8 @@ those SPC-5 and the device type's command set define and devemu serves:
 Block Limits, Block Device Characteristics and Logical Block
 Provisioning for the disk (SBC-4 6.6.4-6.6.6); Sequential-Access Device
 Capabilities, Manufacturer-assigned Serial Number and TapeAlert Supported
-Flags for the tape drive (SSC-5 8.7). The command tables are the
+Flags for the tape drive (SSC-5 8.7); OSD Information for the
+object-based storage device (OSD-2 7.6). The command tables are the
 devices' own, so REPORT SUPPORTED OPERATION CODES is compared with them.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 from devemu.cdrom.device import CdromDevice
 from devemu.changer.device import MediumChanger
 from devemu.disk.device import Disk
+from devemu.osd.device import OsdDevice
 from devemu.tape.drive import TapeDrive
 from devemu.testing.conformance.profile import SPC_VPD_PAGES, Profile
 
@@ -22,6 +24,7 @@ DIRECT_ACCESS = 0x00
 SEQUENTIAL_ACCESS = 0x01
 MMC = 0x05
 MEDIUM_CHANGER = 0x08
+OBJECT_BASED_STORAGE = 0x11
 
 DISK = Profile(
     "disk",
@@ -54,8 +57,16 @@ TAPE_LOADED = Profile(
 CHANGER = Profile(
     "changer", MEDIUM_CHANGER, removable=True, ready=True, commands=MediumChanger.commands
 )
+OSD = Profile(
+    "osd",
+    OBJECT_BASED_STORAGE,
+    removable=False,
+    vpd_pages=SPC_VPD_PAGES | {0xB0},
+    ready=True,
+    commands=OsdDevice.commands,
+)
 
 #: Every profile by name: ``cdrom`` and ``tape`` are the empty drives.
 PROFILES: dict[str, Profile] = {
-    p.name: p for p in (DISK, CDROM, CDROM_WITH_DISC, TAPE, TAPE_LOADED, CHANGER)
+    p.name: p for p in (DISK, CDROM, CDROM_WITH_DISC, TAPE, TAPE_LOADED, CHANGER, OSD)
 }

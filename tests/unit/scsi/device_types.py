@@ -13,9 +13,16 @@ from pathlib import Path
 from devemu.cdrom.device import CdromDevice
 from devemu.changer.device import MediumChanger
 from devemu.disk.device import Disk
+from devemu.osd.device import OsdDevice
 from devemu.scsi.device import ScsiDevice
 from devemu.tape.drive import TapeDrive
-from tests.conformance.devices import make_cdrom, make_changer, make_disk, make_loaded_tape
+from tests.conformance.devices import (
+    make_cdrom,
+    make_changer,
+    make_disk,
+    make_loaded_tape,
+    make_osd,
+)
 
 #: A factory per device type, by its class.
 FACTORIES: dict[type[ScsiDevice], Callable[[Path], ScsiDevice]] = {
@@ -23,5 +30,6 @@ FACTORIES: dict[type[ScsiDevice], Callable[[Path], ScsiDevice]] = {
     CdromDevice: make_cdrom,
     TapeDrive: make_loaded_tape,
     MediumChanger: make_changer,
+    OsdDevice: make_osd,
 }
 ALL_DEVICE_TYPES = tuple(FACTORIES)

@@ -68,7 +68,9 @@ def test_usage_data_has_the_declared_length(spec: CommandSpec) -> None:
     assert spec.usage[0] == spec.opcode
     # No bit is interpreted in the control byte but the vendor-specific ones a
     # command declares by name (SAM-5 5.2: NACA and LINK are not supported).
-    assert spec.usage[-1] & 0x07 == 0
+    # A variable-length CDB has its control byte at byte 1 (SPC-5 4.2.3).
+    control = 1 if spec.opcode == 0x7F else -1
+    assert spec.usage[control] & 0x07 == 0
 
 
 @pytest.mark.parametrize("spec", SPECS)

@@ -1,0 +1,647 @@
+"""The OSD-2 logical unit (peripheral device type 11h).
+
+Theory of operation
+-------------------
+The shared dispatcher (:mod:`devemu.scsi.device`) finds the entry of the
+service action, refuses reserved and unused CDB bits, and calls
+:meth:`OsdDevice.perform`, which does what OSD-2 4.14 and 5.2 ask of
+every command, in this order:
+
+1. validation: ADDITIONAL CDB LENGTH E4h, the capability (NOSEC only,
+   :func:`devemu.osd.cdb.check_capability`), TIMESTAMPS CONTROL, the get
+   and set attributes parameters, a formatted OSD, and an object that
+   exists;
+2. the command function (a method named after the service action);
+3. set attributes, then get attributes (OSD-2 5.2.4), both on the object
+   the command is about (for CREATE: the object it made). REMOVE and its
+   kin run the attribute parts first, while the object still exists.
+
+Sense data is always in descriptor format (OSD-2 4.16.1) with the OSD
+object identification descriptor: which command functions were not
+started and which completed, and the partition and object concerned.
+
+TCMU, and LIO's iSCSI target in front of it, carry one data direction
+per command. Data-out carries the data then the set attributes list and
+the get attributes list; data-in the data then the retrieved
+attributes. A command whose attribute parameters need the other
+direction too (a WRITE asking for attributes back, a list-format GET)
+is refused with INVALID FIELD IN CDB pointing at byte 52; GET ATTRIBUTES
+in the page format retrieves through data-in alone. A page without a
+fixed page layout (the information pages) and page FFFFFFFFh are
+retrieved as a retrieved attributes list (OSD-2 7.1.3.3).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from devemu.osd import buffers
+from devemu.osd.attributes import (
+    ALL,
+    CURRENT_COMMAND_PAGE,
+    RANGE_OF_TYPE,
+    Attribute,
+    ListError,
+    StandardPage,
+    decode_value_list,
+    encode_value_list,
+    page_object_type,
+    timestamp,
+)
+from devemu.osd.cdb import (
+    ADDITIONAL_CDB_LENGTH,
+    ATTRIBUTE_PARAMETERS_BYTE,
+    LENGTH_BYTE,
+    OBJECT_ID_BYTE,
+    PARTITION_ID_BYTE,
+    TIMESTAMPS_BYPASS,
+    TIMESTAMPS_NORMAL,
+    AttributeParameters,
+    CdbFormat,
+    ObjectType,
+    attribute_parameters,
+    check_capability,
+)
+from devemu.osd.commands import DIRECTION, OSD_COMMANDS
+from devemu.osd.sense import (
+    AFTER_VALIDATION,
+    PARTITION_OR_COLLECTION_CONTAINS_USER_OBJECTS,
+    QUOTA_ERROR,
+    READ_PAST_END_OF_USER_OBJECT,
+    CommandFunction,
+    attribute_identification,
+    object_identification,
+)
+from devemu.osd.service_actions import ServiceAction
+from devemu.osd.standard_pages import (
+    LOGICAL_LENGTH,
+    MAXIMUM_USER_OBJECT_LENGTH,
+    OBJECT_COUNT_QUOTA,
+    Attributes,
+    CurrentCommand,
+    settable,
+)
+from devemu.osd.store import ObjectStore
+from devemu.scsi.command import Command
+from devemu.scsi.device import ScsiDevice, VpdProducer
+from devemu.scsi.identity import Identity
+from devemu.scsi.sense import (
+    INVALID_FIELD_IN_CDB,
+    INVALID_FIELD_IN_PARAMETER_LIST,
+    LOGICAL_UNIT_NOT_READY_INITIALIZING_COMMAND_REQUIRED,
+    PARAMETER_LIST_LENGTH_ERROR,
+    SenseError,
+    cdb_field,
+    param_field,
+)
+from devemu.scsi.spc import SPC_COMMANDS
+from devemu.scsi.table import CommandTable, Data
+from devemu.scsi.vpd import vpd_page
+
+PERIPHERAL_TYPE_OSD = 0x11
+#: SPC-5 6.7.2 table 160: version descriptor of OSD-2 (INCITS 458-2011).
+VERSION_OSD2 = 0x0360
+#: OSD-2 7.6.2: the OSD information VPD page.
+VPD_OSD_INFORMATION = 0xB0
+#: LIST parameter data (OSD-2 6.14.2): OBJECT DESCRIPTOR FORMAT, what the ids are.
+DESCRIPTOR_PARTITION_IDS = 0x01
+DESCRIPTOR_COLLECTION_IDS = 0x11
+DESCRIPTOR_OBJECT_IDS = 0x21
+_LIST_HEAD = struct.Struct(">QQI3xB")
+#: CREATE (OSD-2 6.4): most objects one command may create.
+MAX_CREATE = 0x10000
+_SA = ServiceAction
+_COLLECTIONS_PAGE = RANGE_OF_TYPE[ObjectType.USER] + StandardPage.COLLECTIONS
+_PARTITION_QUOTAS = RANGE_OF_TYPE[ObjectType.PARTITION] + StandardPage.QUOTAS
+_REMOVING = frozenset({_SA.REMOVE, _SA.REMOVE_PARTITION, _SA.REMOVE_COLLECTION})
+
+
+@dataclass
+class Request:
+    """One OSD command as the command function sees it."""
+
+    cmd: Command
+    action: ServiceAction
+    pid: int
+    oid: int
+    length: int
+    start: int
+    params: AttributeParameters
+    direction: Data
+    fua: bool
+    bypass_timestamps: bool
+    #: The object the attribute parts act on: (partition, object, type).
+    target: tuple[int, int, ObjectType] = (0, 0, ObjectType.ROOT)
+    #: Every object a CREATE made: its set attributes go to each (OSD-2 6.4).
+    created: list[int] = field(default_factory=list)
+    data_in_length: int = 0
+
+
+def _bad_cdb(byte: int, bit: int | None = None) -> SenseError:
+    return SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(byte, bit))
+
+
+class OsdDevice(ScsiDevice):
+    """An object-based storage device over an :class:`ObjectStore` (OSD-2)."""
+
+    peripheral_type: ClassVar[int] = PERIPHERAL_TYPE_OSD
+    version_descriptors: ClassVar[tuple[int, ...]] = (VERSION_OSD2,)
+    commands: ClassVar[CommandTable] = CommandTable(SPC_COMMANDS, OSD_COMMANDS)
+    may_be_not_ready = False
+
+    def __init__(self, store: ObjectStore, identity: Identity) -> None:
+        self.store = store
+        super().__init__(identity)
+        self.system_id = identity.naa.ljust(20, b"\0")[:20]
+        self.attributes = Attributes(store, identity, self.system_id)
+
+    @property
+    def descriptor_sense(self) -> bool:
+        """OSD-2 4.16.1: an OSD returns descriptor format sense data."""
+        return True
+
+    def vpd_pages(self) -> dict[int, VpdProducer]:
+        return {VPD_OSD_INFORMATION: self._osd_information}
+
+    def _osd_information(self) -> bytes:
+        """The OSD information VPD page (OSD-2 7.6.2): the OSD system ID."""
+        return vpd_page(PERIPHERAL_TYPE_OSD, VPD_OSD_INFORMATION, self.system_id)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # --- the procedure every command follows ------------------------------------------
+
+    def perform(
+        self, cmd: Command, action: ServiceAction, pid: int, oid: int, length: int, start: int
+    ) -> int | None:
+        """Validate, run the command function, set and get attributes (OSD-2 4.14)."""
+        try:
+            req = self._validate(cmd, action, pid, oid, length, start)
+        except SenseError as err:
+            raise self._identified(
+                err, pid, oid, CommandFunction.VALIDATION | AFTER_VALIDATION, 0
+            ) from None
+        done = int(CommandFunction.VALIDATION)
+        try:
+            if action in _REMOVING:
+                req.target = self._existing(pid, oid, action)
+                self._attribute_parts(req)
+                done |= CommandFunction.SET_ATTRIBUTES | CommandFunction.GET_ATTRIBUTES
+                _FUNCTIONS[action](self, req)
+                done |= CommandFunction.COMMAND
+            else:
+                _FUNCTIONS[action](self, req)
+                done |= CommandFunction.COMMAND
+                self._attribute_parts(req)
+        except SenseError as err:
+            tp, to, _ = req.target
+            raise self._identified(
+                err, tp or pid, to or oid, AFTER_VALIDATION & ~done, done
+            ) from None
+        return req.data_in_length if req.direction is Data.IN else None
+
+    @staticmethod
+    def _identified(err: SenseError, pid: int, oid: int, not_done: int, done: int) -> SenseError:
+        if not err.descriptors.startswith(b"\x06"):
+            err.descriptors = object_identification(pid, oid, not_done, done) + err.descriptors
+        return err
+
+    def _validate(
+        self, cmd: Command, action: ServiceAction, pid: int, oid: int, length: int, start: int
+    ) -> Request:
+        cdb = cmd.cdb
+        if cdb[7] != ADDITIONAL_CDB_LENGTH:
+            raise _bad_cdb(7)
+        check_capability(cdb)
+        if cdb[12] not in (TIMESTAMPS_NORMAL, TIMESTAMPS_BYPASS):
+            raise _bad_cdb(12)
+        params = attribute_parameters(cdb, (cdb[11] >> 4) & 0x3)
+        direction = DIRECTION[action]
+        if direction is Data.NONE:
+            direction = (
+                Data.IN
+                if params.wants_data_in
+                else Data.OUT
+                if params.wants_data_out
+                else Data.NONE
+            )
+        if (direction is Data.OUT and params.wants_data_in) or (
+            direction is Data.IN and params.wants_data_out
+        ):
+            raise _bad_cdb(ATTRIBUTE_PARAMETERS_BYTE)
+        if action is not _SA.FORMAT_OSD and not self.store.formatted:
+            raise SenseError(LOGICAL_UNIT_NOT_READY_INITIALIZING_COMMAND_REQUIRED)
+        req = Request(
+            cmd,
+            action,
+            pid,
+            oid,
+            length,
+            start,
+            params,
+            direction,
+            fua=bool(cdb[10] & 0x08),
+            bypass_timestamps=cdb[12] == TIMESTAMPS_BYPASS,
+        )
+        self.attributes.current = CurrentCommand()
+        return req
+
+    def _existing(self, pid: int, oid: int, action: ServiceAction) -> tuple[int, int, ObjectType]:
+        """The object a command names, or INVALID FIELD IN CDB at its id (OSD-2 4.6)."""
+        if pid == 0:
+            kind = self.store.object_type(0, 0)
+            if oid != 0:
+                raise _bad_cdb(OBJECT_ID_BYTE)
+            if kind is None:
+                raise _bad_cdb(PARTITION_ID_BYTE)
+            return (0, 0, kind)
+        if self.store.object_type(pid, 0) is not ObjectType.PARTITION:
+            raise _bad_cdb(PARTITION_ID_BYTE)
+        if oid == 0:
+            return (pid, 0, ObjectType.PARTITION)
+        kind = self.store.object_type(pid, oid)
+        if kind is None:
+            raise _bad_cdb(OBJECT_ID_BYTE)
+        return (pid, oid, kind)
+
+    def _user_object(self, req: Request) -> tuple[int, int]:
+        pid, oid, kind = self._existing(req.pid, req.oid, req.action)
+        if kind is not ObjectType.USER:
+            raise _bad_cdb(OBJECT_ID_BYTE if oid else PARTITION_ID_BYTE)
+        req.target = (pid, oid, kind)
+        self.attributes.current = CurrentCommand(ObjectType.USER, pid, oid)
+        return pid, oid
+
+    def _partition(self, req: Request) -> int:
+        pid, _, kind = self._existing(req.pid, 0, req.action)
+        if kind is not ObjectType.PARTITION:
+            raise _bad_cdb(PARTITION_ID_BYTE)
+        req.target = (pid, 0, kind)
+        return pid
+
+    # --- the command functions (OSD-2 6) -----------------------------------------------
+
+    def _format_osd(self, req: Request) -> None:
+        """FORMAT OSD (OSD-2 6.9): every partition gone; LENGTH is the formatted capacity."""
+        self.store.format(req.length)
+        req.target = (0, 0, ObjectType.ROOT)
+
+    def _create_partition(self, req: Request) -> None:
+        """CREATE PARTITION (OSD-2 6.7): the requested id, or one the OSD picks (0)."""
+        if req.pid and req.pid < 0x10000:
+            raise _bad_cdb(PARTITION_ID_BYTE)
+        try:
+            pid = self.store.create_partition(req.pid)
+        except KeyError:
+            raise _bad_cdb(PARTITION_ID_BYTE) from None
+        req.target = (pid, 0, ObjectType.PARTITION)
+        self.attributes.current = CurrentCommand(ObjectType.PARTITION, pid, 0)
+
+    def _remove_partition(self, req: Request) -> None:
+        """REMOVE PARTITION (OSD-2 6.20): only an empty partition goes."""
+        pid = self._partition(req)
+        if self.store.objects(pid):
+            raise SenseError(PARTITION_OR_COLLECTION_CONTAINS_USER_OBJECTS)
+        self.store.remove_partition(pid)
+
+    def _create_objects(self, req: Request, kind: ObjectType, count: int) -> list[int]:
+        pid = self._partition(req)
+        if req.oid and req.oid < 0x10000:
+            raise _bad_cdb(OBJECT_ID_BYTE)
+        limit = self.store.attribute(pid, 0, _PARTITION_QUOTAS, OBJECT_COUNT_QUOTA)
+        if limit is not None and len(self.store.objects(pid)) + count > int.from_bytes(
+            limit, "big"
+        ):
+            raise SenseError(QUOTA_ERROR)
+        try:
+            ids = self.store.create_objects(pid, req.oid, count, kind)
+        except KeyError:
+            raise _bad_cdb(OBJECT_ID_BYTE) from None
+        req.target = (pid, ids[0], kind)
+        req.created = ids
+        self.attributes.current = CurrentCommand(kind, pid, ids[-1])
+        return ids
+
+    def _create(self, req: Request) -> None:
+        """CREATE (OSD-2 6.4): NUMBER OF USER OBJECTS in bytes 32-33 (0 means one)."""
+        if req.length & 0xFFFF_FFFF_FFFF:
+            raise _bad_cdb(LENGTH_BYTE + 2)
+        count = max(req.length >> 48, 1)
+        if count > MAX_CREATE or (req.oid and req.oid + count > 1 << 64):
+            raise _bad_cdb(LENGTH_BYTE)
+        self._create_objects(req, ObjectType.USER, count)
+
+    def _create_collection(self, req: Request) -> None:
+        """CREATE COLLECTION (OSD-2 6.5)."""
+        self._create_objects(req, ObjectType.COLLECTION, 1)
+
+    def _remove(self, req: Request) -> None:
+        """REMOVE (OSD-2 6.19): a user object, its data and attributes."""
+        pid, oid = self._user_object(req)
+        self.store.remove_object(pid, oid)
+
+    def _remove_collection(self, req: Request) -> None:
+        """REMOVE COLLECTION (OSD-2 6.21): with members only when FCR (bit 0 of byte 11) is set."""
+        pid, cid, kind = self._existing(req.pid, req.oid, req.action)
+        if kind is not ObjectType.COLLECTION:
+            raise _bad_cdb(OBJECT_ID_BYTE)
+        members = self.store.holders(pid, _COLLECTIONS_PAGE, cid.to_bytes(8, "big"))
+        if members and not req.cmd.cdb[11] & 0x01:
+            raise SenseError(PARTITION_OR_COLLECTION_CONTAINS_USER_OBJECTS)
+        with self.store.transaction() as db:
+            for oid in members:
+                numbers = self.store.page_attributes(pid, oid, _COLLECTIONS_PAGE)
+                self.store.set_attributes(
+                    db,
+                    pid,
+                    oid,
+                    [
+                        (_COLLECTIONS_PAGE, n, b"")
+                        for n, v in numbers.items()
+                        if v == cid.to_bytes(8, "big")
+                    ],
+                )
+        self.store.remove_object(pid, cid)
+
+    def _data_out(self, req: Request) -> list[memoryview]:
+        iov = req.cmd.iov
+        if buffers.total(iov) < req.length:
+            raise _bad_cdb(LENGTH_BYTE)
+        return buffers.views(iov, 0, req.length)
+
+    def _check_quota(self, pid: int, oid: int, end: int) -> None:
+        value = self.store.attribute(
+            pid,
+            oid,
+            RANGE_OF_TYPE[ObjectType.USER] + StandardPage.QUOTAS,
+            MAXIMUM_USER_OBJECT_LENGTH,
+        )
+        if value is not None and end > int.from_bytes(value, "big"):
+            raise SenseError(QUOTA_ERROR)
+
+    def _write_at(self, req: Request, pid: int, oid: int, offset: int) -> None:
+        data = self._data_out(req)
+        self._check_quota(pid, oid, offset + req.length)
+        self.store.write(pid, oid, offset, data)
+        if req.fua:
+            self.store.sync(pid, oid)
+
+    def _write(self, req: Request) -> None:
+        """WRITE (OSD-2 6.31): LENGTH bytes at STARTING BYTE ADDRESS."""
+        pid, oid = self._user_object(req)
+        self._write_at(req, pid, oid, req.start)
+
+    def _append(self, req: Request) -> None:
+        """APPEND (OSD-2 6.2): at the logical length; the current command page tells where."""
+        pid, oid = self._user_object(req)
+        at = self.store.logical_length(pid, oid)
+        self.attributes.current.append_start = at
+        self._write_at(req, pid, oid, at)
+
+    def _create_and_write(self, req: Request) -> None:
+        """CREATE AND WRITE (OSD-2 6.6): one new object, then the write."""
+        self._data_out(req)
+        (oid,) = self._create_objects(req, ObjectType.USER, 1)
+        self._write_at(req, req.target[0], oid, req.start)
+
+    def _read(self, req: Request) -> None:
+        """READ (OSD-2 6.17): past the logical length is RECOVERED ERROR, the bytes there sent."""
+        pid, oid = self._user_object(req)
+        views = buffers.views(req.cmd.iov, 0, req.length)
+        want = sum(len(v) for v in views)
+        got = self.store.read(pid, oid, req.start, views) if want else 0
+        req.data_in_length = got
+        if got < req.length:
+            raise SenseError(READ_PAST_END_OF_USER_OBJECT, command_specific=got, transferred=got)
+
+    def _punch(self, req: Request) -> None:
+        """PUNCH (OSD-2 6.16): deallocate the range; it reads as zeros."""
+        pid, oid = self._user_object(req)
+        self.store.punch(pid, oid, req.start, req.length)
+
+    def _clear(self, req: Request) -> None:
+        """CLEAR (OSD-2 6.3): zeros over the range within the logical length."""
+        pid, oid = self._user_object(req)
+        self.store.clear(pid, oid, req.start, req.length)
+
+    def _flush(self, req: Request) -> None:
+        """FLUSH (OSD-2 6.10): the object's data to stable storage."""
+        pid, oid = self._user_object(req)
+        if req.cmd.cdb[11] & 0x03 != 1:
+            self.store.sync(pid, oid)
+
+    def _flush_collection(self, req: Request) -> None:
+        """FLUSH COLLECTION (OSD-2 6.11)."""
+        pid, cid, kind = self._existing(req.pid, req.oid, req.action)
+        if kind is not ObjectType.COLLECTION:
+            raise _bad_cdb(OBJECT_ID_BYTE)
+        req.target = (pid, cid, kind)
+        self.store.sync_all(pid)
+
+    def _flush_partition(self, req: Request) -> None:
+        """FLUSH PARTITION (OSD-2 6.13)."""
+        self.store.sync_all(self._partition(req))
+
+    def _flush_osd(self, req: Request) -> None:
+        """FLUSH OSD (OSD-2 6.12)."""
+        req.target = (0, 0, ObjectType.ROOT)
+        self.store.sync_all()
+
+    def _get_attributes(self, req: Request) -> None:
+        """GET ATTRIBUTES (OSD-2 6.11): only the attribute parts."""
+        req.target = self._existing(req.pid, req.oid, req.action)
+
+    _set_attributes = _get_attributes
+
+    def _list(self, req: Request) -> None:
+        """LIST (OSD-2 6.14): partition ids (partition 0) or a partition's object ids."""
+        if req.pid == 0:
+            ids = self.store.partitions(req.start)
+            fmt = DESCRIPTOR_PARTITION_IDS
+            req.target = (0, 0, ObjectType.ROOT)
+        else:
+            pid = self._partition(req)
+            ids = self.store.objects(pid, req.start, ObjectType.USER)
+            fmt = DESCRIPTOR_OBJECT_IDS
+        self._list_answer(req, ids, fmt)
+
+    def _list_collection(self, req: Request) -> None:
+        """LIST COLLECTION (OSD-2 6.15): a collection's members, or the collections (id 0)."""
+        pid = self._partition(req)
+        fmt = DESCRIPTOR_OBJECT_IDS
+        if req.oid == 0:
+            ids = self.store.objects(pid, req.start, ObjectType.COLLECTION)
+            fmt = DESCRIPTOR_COLLECTION_IDS
+        else:
+            kind = self.store.object_type(pid, req.oid)
+            if kind is not ObjectType.COLLECTION:
+                raise _bad_cdb(OBJECT_ID_BYTE)
+            req.target = (pid, req.oid, kind)
+            ids = [
+                o
+                for o in self.store.holders(pid, _COLLECTIONS_PAGE, req.oid.to_bytes(8, "big"))
+                if o >= req.start
+            ]
+        self._list_answer(req, ids, fmt)
+
+    def _list_answer(self, req: Request, ids: list[int], fmt: int) -> None:
+        """LIST parameter data (OSD-2 6.14.2): a header then eight bytes per id."""
+        room = max((min(req.length, buffers.total(req.cmd.iov)) - _LIST_HEAD.size) // 8, 0)
+        sent = ids[:room]
+        continuation = ids[room] if len(ids) > room else 0
+        body = b"".join(i.to_bytes(8, "big") for i in sent)
+        head = _LIST_HEAD.pack(
+            _LIST_HEAD.size - 8 + len(body),
+            continuation,
+            int.from_bytes(req.cmd.cdb[48:52], "big"),  # LIST IDENTIFIER, echoed
+            fmt << 2,
+        )
+        payload = head + body
+        req.data_in_length = buffers.scatter(req.cmd.iov, 0, payload[: req.length])
+
+    # --- set and get attributes (OSD-2 5.2.4) --------------------------------------------
+
+    def _attribute_parts(self, req: Request) -> None:
+        params = req.params
+        pid, oid, kind = req.target
+        to_set = self._attributes_to_set(req)
+        if to_set:
+            for each in req.created or [oid]:
+                self._apply(req, pid, each, kind, to_set)
+        if params.wants_data_in:
+            self._retrieve(req, pid, oid, kind)
+
+    def _attributes_to_set(self, req: Request) -> list[tuple[Attribute, int]]:
+        """(attribute, field pointer) pairs from the CDB or data-out."""
+        p = req.params
+        iov = req.cmd.iov
+        if p.fmt is CdbFormat.SET_ONE_ATTRIBUTE:
+            if p.set_page == 0:
+                return []
+            if ALL in (p.set_page, p.set_number):
+                raise _bad_cdb(ATTRIBUTE_PARAMETERS_BYTE)
+            return [(Attribute(p.set_page, p.set_number, p.set_value), -1)]
+        if p.fmt is CdbFormat.PAGE:
+            if p.set_page == 0:
+                return []
+            if ALL in (p.set_page, p.set_number) or p.set_offset is None:
+                raise _bad_cdb(ATTRIBUTE_PARAMETERS_BYTE + 12)
+            if p.set_offset + p.set_length > buffers.total(iov):
+                raise SenseError(PARAMETER_LIST_LENGTH_ERROR)
+            value = buffers.gather(iov, p.set_offset, p.set_length)
+            return [(Attribute(p.set_page, p.set_number, value), -1)]
+        if p.set_list_length == 0:
+            return []
+        if p.set_list_offset is None or p.set_list_offset + p.set_list_length > buffers.total(iov):
+            raise SenseError(PARAMETER_LIST_LENGTH_ERROR)
+        raw = buffers.gather(iov, p.set_list_offset, p.set_list_length)
+        try:
+            entries = decode_value_list(raw)
+        except ListError as err:
+            raise SenseError(
+                INVALID_FIELD_IN_PARAMETER_LIST, field=param_field(p.set_list_offset + err.offset)
+            ) from None
+        return [(a, p.set_list_offset) for a in entries]
+
+    def _apply(
+        self,
+        req: Request,
+        pid: int,
+        oid: int,
+        kind: ObjectType,
+        to_set: list[tuple[Attribute, int]],
+    ) -> None:
+        store = self.store
+        values: list[tuple[int, int, bytes]] = []
+        truncate: int | None = None
+        for attr, where in to_set:
+            page, number, value = attr.page, attr.number, attr.value or b""
+            if not settable(kind, page, number) or (attr.value is None):
+                raise self._refused(page, number, where)
+            sub = page - RANGE_OF_TYPE[kind]
+            if sub == StandardPage.INFORMATION and number == LOGICAL_LENGTH:
+                if len(value) != 8:
+                    raise self._refused(page, number, where)
+                truncate = int.from_bytes(value, "big")
+                continue
+            if kind is ObjectType.USER and sub == StandardPage.COLLECTIONS and value:
+                cid = int.from_bytes(value, "big") if len(value) == 8 else 0
+                if store.object_type(pid, cid) is not ObjectType.COLLECTION:
+                    raise self._refused(page, number, where)
+            values.append((page, number, value))
+        if not req.bypass_timestamps and (values or truncate is not None):
+            ts_page = RANGE_OF_TYPE[kind] + StandardPage.TIMESTAMPS
+            values.append((ts_page, 0x3, timestamp()))
+        if truncate is not None:
+            self._check_quota(pid, oid, truncate)
+            store.truncate(pid, oid, truncate)
+        with store.transaction() as db:
+            store.set_attributes(db, pid, oid, values)
+
+    @staticmethod
+    def _refused(page: int, number: int, where: int) -> SenseError:
+        if where < 0:
+            err = SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(ATTRIBUTE_PARAMETERS_BYTE))
+        else:
+            err = SenseError(INVALID_FIELD_IN_PARAMETER_LIST, field=param_field(where))
+        err.descriptors = attribute_identification([(page, number)])
+        return err
+
+    def _retrieve(self, req: Request, pid: int, oid: int, kind: ObjectType) -> None:
+        p = req.params
+        if p.fmt is not CdbFormat.PAGE:
+            raise _bad_cdb(ATTRIBUTE_PARAMETERS_BYTE)
+        if p.retrieved_offset is None:
+            raise _bad_cdb(ATTRIBUTE_PARAMETERS_BYTE + 8)
+        page = p.get_page
+        attrs = self.attributes
+        if page == ALL:
+            entries = [
+                a
+                for pg in attrs.all_pages(pid, oid, kind)
+                for a in attrs.page_list(pid, oid, kind, pg)
+            ]
+            payload = encode_value_list(entries)
+        else:
+            if page != CURRENT_COMMAND_PAGE and page_object_type(page) is not kind:
+                raise _bad_cdb(ATTRIBUTE_PARAMETERS_BYTE)
+            fixed = attrs.page_format(pid, oid, kind, page)
+            payload = (
+                fixed
+                if fixed is not None
+                else encode_value_list(attrs.page_list(pid, oid, kind, page))
+            )
+        payload = payload[: p.allocation_length]
+        if p.retrieved_offset + len(payload) > buffers.total(req.cmd.iov):
+            raise SenseError(PARAMETER_LIST_LENGTH_ERROR)
+        written = buffers.scatter(req.cmd.iov, p.retrieved_offset, payload)
+        req.data_in_length = max(req.data_in_length, p.retrieved_offset + written)
+
+
+_FUNCTIONS: dict[ServiceAction, Callable[[OsdDevice, Request], None]] = {
+    _SA.FORMAT_OSD: OsdDevice._format_osd,
+    _SA.CREATE: OsdDevice._create,
+    _SA.LIST: OsdDevice._list,
+    _SA.PUNCH: OsdDevice._punch,
+    _SA.READ: OsdDevice._read,
+    _SA.WRITE: OsdDevice._write,
+    _SA.APPEND: OsdDevice._append,
+    _SA.FLUSH: OsdDevice._flush,
+    _SA.CLEAR: OsdDevice._clear,
+    _SA.REMOVE: OsdDevice._remove,
+    _SA.CREATE_PARTITION: OsdDevice._create_partition,
+    _SA.REMOVE_PARTITION: OsdDevice._remove_partition,
+    _SA.GET_ATTRIBUTES: OsdDevice._get_attributes,
+    _SA.SET_ATTRIBUTES: OsdDevice._set_attributes,
+    _SA.CREATE_AND_WRITE: OsdDevice._create_and_write,
+    _SA.CREATE_COLLECTION: OsdDevice._create_collection,
+    _SA.REMOVE_COLLECTION: OsdDevice._remove_collection,
+    _SA.LIST_COLLECTION: OsdDevice._list_collection,
+    _SA.FLUSH_COLLECTION: OsdDevice._flush_collection,
+    _SA.FLUSH_PARTITION: OsdDevice._flush_partition,
+    _SA.FLUSH_OSD: OsdDevice._flush_osd,
+}
