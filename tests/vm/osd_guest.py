@@ -53,7 +53,7 @@ def sequence() -> None:
     print("PARTITIONS", " ".join(hex(i) for i in osd.list().ids))
     osd.set_attributes(pid, first, [(0x10000, 1, b"from the guest"), (1, 9, b"blob.bin")])
     got = osd.get_attributes(pid, first, 0x10000)
-    print("APP_ATTR", got[(0x10000, 1)].decode())
+    print("APP_ATTR", (got[(0x10000, 1)] or b"").decode())
     info = osd.get_attributes(pid, first, c.USER_INFORMATION)
     print("LOGICAL_LENGTH", int.from_bytes(info[(1, 0x82)] or b"", "big"))
     print("USERNAME", (info[(1, 9)] or b"").decode())

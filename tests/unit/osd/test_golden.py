@@ -287,8 +287,15 @@ def test_cdb_both_ways(built: bytes, golden: bytes, fields: dict[str, int]) -> N
     assert OsdCdb.build(parsed) == golden
 
 
+def golden_cdb(case: int) -> bytes:
+    """The golden CDB bytes of case ``case`` of :data:`CDBS`."""
+    cdb = CDBS[case].values[1]
+    assert isinstance(cdb, bytes)
+    return cdb
+
+
 def test_page_format_parameters_parse() -> None:
-    golden = CDBS[5].values[1]
+    golden = golden_cdb(5)
     p = attribute_parameters(golden, golden[11] >> 4 & 3)
     assert (p.fmt, p.get_page, p.allocation_length, p.retrieved_offset) == (
         CdbFormat.PAGE,
@@ -297,10 +304,10 @@ def test_page_format_parameters_parse() -> None:
         0x100,
     )
     assert p.set_page == 0 and p.set_offset is None
-    one = CDBS[6].values[1]
+    one = golden_cdb(6)
     p = attribute_parameters(one, one[11] >> 4 & 3)
     assert (p.set_page, p.set_number, p.set_value) == (0x10000, 7, b"abc")
-    lst = CDBS[7].values[1]
+    lst = golden_cdb(7)
     p = attribute_parameters(lst, lst[11] >> 4 & 3)
     assert (p.set_list_length, p.set_list_offset, p.get_list_length) == (40, 0, 0)
 
