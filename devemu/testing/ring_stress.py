@@ -119,22 +119,26 @@ class TailWatch:
         words = [abi.mailbox_words(m) for m in self._mappings]
         sizes = self._sizes
         rings = range(len(words))
+        clock = time.perf_counter_ns
+        # Each ring's last tail, and a time taken before it was read: a tail
+        # judged against one read longer than _STALE_NS ago (this process was
+        # descheduled meanwhile) may have gone round a whole lap since.
+        read_before = [clock() for _ in words]
         prev = [w[_TAIL_WORD] for w in words]
         violations: list[str] = []
         samples = 0
-        clock = time.perf_counter_ns
-        last = clock()
         while not stop and len(violations) < 20:
-            now = clock()
-            fresh = now - last < _STALE_NS
-            last = now
             for r in rings:
                 w = words[r]
+                before = clock()
                 h1 = w[_HEAD_WORD]
                 t = w[_TAIL_WORD]
                 h2 = w[_HEAD_WORD]
+                fresh = clock() - read_before[r] < _STALE_NS
                 samples += 1
                 p = prev[r]
+                read_before[r] = before
+                prev[r] = t
                 if t == p or h1 != h2:
                     continue
                 size = sizes[r]
@@ -145,7 +149,6 @@ class TailWatch:
                         f"ring {r}: cmd_tail went from {p:#x} to {t:#x} with cmd_head at "
                         f"{h1:#x} (backwards or past the head: a torn store)"
                     )
-                prev[r] = t
         report = json.dumps({"violations": violations, "samples": samples}).encode()
         with os.fdopen(write_fd, "wb") as pipe:
             pipe.write(report)
