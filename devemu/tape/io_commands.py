@@ -29,6 +29,7 @@ from devemu.scsi.sense import (
     SenseError,
     cdb_field,
 )
+from devemu.tape import encrypted_io
 from devemu.tape.cartridge import FILEMARK, Cartridge, PartitionIndex
 from devemu.tape.limits import MAXIMUM_BLOCK_LENGTH, early_warning_margin
 from devemu.tape.tapealert import TapeAlertFlag
@@ -74,6 +75,11 @@ def read6(
     if pos >= part.eod:
         raise SenseError(END_OF_DATA_DETECTED, information=length, transferred=0)
     block = part.lengths[pos]
+    if (part.sealed or drive.encryption.active) and block != FILEMARK:
+        data = _host_data(drive, cmd, pos)
+        if data is not None:
+            drive.seek(pos + 1)
+            return encrypted_io.deliver_variable(drive, cmd, data, length, sili, block)
     drive.seek(pos + 1)
     if block == FILEMARK:
         raise SenseError(FILEMARK_DETECTED, filemark=True, information=length, transferred=0)
@@ -106,8 +112,16 @@ def _read_fixed(
             if block == FILEMARK:
                 pos += 1
                 raise SenseError(FILEMARK_DETECTED, filemark=True, information=count - done)
+            data = None
+            if part.sealed or drive.encryption.active:
+                data = _host_data(drive, cmd, pos)
+            into = window(cmd.iov, done * size, size)
             try:
-                cart.read_block(drive.partition, pos, window(cmd.iov, done * size, size))
+                if data is None:
+                    cart.read_block(drive.partition, pos, into)
+                else:
+                    encrypted_io.copy_into(into, data[:size])
+                    block = len(data)
             except OSError as err:
                 failure = TapeAlertFlag.READ_FAILURE
                 raise drive.medium_error(UNRECOVERED_READ_ERROR, failure, err) from None
@@ -123,6 +137,14 @@ def _read_fixed(
         drive.seek(pos)
         drive.count_read(0, done * size)
     return done * size
+
+
+def _host_data(drive: TapeDrive, cmd: Command, pos: int) -> bytes | None:
+    """The encrypted-block step of READ (:mod:`devemu.tape.encrypted_io`)."""
+    try:
+        return encrypted_io.host_data(drive, cmd.nexus, drive.partition, pos)
+    except OSError as err:
+        raise drive.medium_error(UNRECOVERED_READ_ERROR, TapeAlertFlag.READ_FAILURE, err) from None
 
 
 def write6(drive: TapeDrive, cmd: Command, fixed: int, transfer_length: int) -> None:
@@ -143,6 +165,7 @@ def write6(drive: TapeDrive, cmd: Command, fixed: int, transfer_length: int) -> 
     part = cart.partitions[drive.partition]
     drive.check_worm(part, drive.position)
     ew = early_warning_margin(part.capacity)
+    sealing = encrypted_io.writing_parameters(drive, cmd.nexus) if drive.encryption.active else None
     for k in range(count):
         pos = drive.position
         before = part.cum[pos]
@@ -153,7 +176,11 @@ def write6(drive: TapeDrive, cmd: Command, fixed: int, transfer_length: int) -> 
                 information=(count - k) if fixed else length,
             )
         try:
-            cart.write_block(drive.partition, pos, window(cmd.iov, k * size, size))
+            if sealing is None:
+                cart.write_block(drive.partition, pos, window(cmd.iov, k * size, size))
+            else:
+                piece = window(cmd.iov, k * size, size)
+                encrypted_io.write_block(cart, sealing, drive.partition, pos, piece)
         except OSError as err:
             raise drive.medium_error(WRITE_ERROR, TapeAlertFlag.WRITE_FAILURE, err) from None
         drive.seek(pos + 1)
