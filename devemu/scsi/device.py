@@ -204,6 +204,10 @@ class ScsiDevice:
     def close(self) -> None:
         """Release what the device holds open (images, cartridges); called at shutdown."""
 
+    def logical_unit_reset(self) -> None:
+        """A LOGICAL UNIT RESET or a target reset reached the logical unit (SAM-5 7.7):
+        drop the state a reset clears. The transport posts the unit attention."""
+
     def reset_log_parameters(self) -> None:
         """LOG SELECT with PCR: reset the cumulative log parameters (SPC-5 6.9)."""
 

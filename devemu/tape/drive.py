@@ -230,6 +230,10 @@ class TapeDrive(TapeAlertDevice):
         if self.cartridge is not None:
             self.cartridge.close()
 
+    def logical_unit_reset(self) -> None:
+        """A reset clears the data encryption parameters of every I_T nexus (SSC-5 4.2.28)."""
+        self.encryption.reset()
+
     def status(self) -> dict[str, object]:
         """A summary for the control socket and ``devemu status``."""
         cart = self.cartridge

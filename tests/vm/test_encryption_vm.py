@@ -16,7 +16,9 @@ and two cartridges, and shows:
   file, and does find it in a cartridge written in the clear (so the
   check can fail); reading that clear cartridge with ``stenc -e on`` is
   UNENCRYPTED DATA ENCOUNTERED WHILE DECRYPTING (74h/02h) and with
-  ``stenc -e mixed`` works.
+  ``stenc -e mixed`` works;
+- ``sg_reset -d`` (LOGICAL UNIT RESET, which the kernel hands to devemu
+  as a TMR entry) clears the key: ``stenc --detail`` then says off.
 """
 
 from __future__ import annotations
@@ -111,7 +113,12 @@ read6 NOKEY
 # --- another key
 stenc -f "$T0" -e on -k /tmp/key2 -a 1 > /dev/null 2>&1; echo "STENC_KEY2 $?"
 read6 WRONGKEY
-stenc -f "$T0" -e off > /dev/null 2>&1
+# --- a logical unit reset clears every key (SSC-5 4.2.28)
+sg_reset -d "$SG0" > /tmp/s 2>&1; echo "SG_RESET $?"
+sed 's/^/SGRESET /' /tmp/s
+for _ in 1 2 3; do sg_turs "$SG0" > /dev/null 2>&1 && break; done
+stenc -f "$T0" --detail > /tmp/s 2>&1; echo "DETAIL4_RC $?"
+sed 's/^/DETAIL4 /' /tmp/s
 mtx -f "$CH" unload 1 0 && echo "UNLOAD1 ok"
 grep -c {PATTERN} /run/vtl-encrypt/E01001L8.tape > /tmp/g; echo "GREP_ENCRYPTED_RC $?"
 echo "GREP_ENCRYPTED_COUNT $(cat /tmp/g)"
@@ -196,6 +203,14 @@ def test_a_wrong_key_is_told_apart(served: tuple[VmResult, str]) -> None:
     raw = _text(output, "WRONGKEY")
     assert value(output, "WRONGKEY_RC") != "0"
     assert re.search(r"Incorrect data encryption key", raw, re.I), raw
+
+
+def test_a_logical_unit_reset_clears_the_key(served: tuple[VmResult, str]) -> None:
+    _, output = served
+    assert value(output, "SG_RESET") == "0", _text(output, "SGRESET")
+    assert value(output, "DETAIL4_RC") == "0", _text(output, "DETAIL4")
+    detail = _text(output, "DETAIL4")
+    assert re.search(r"Drive Encryption:\s+off", detail), detail
 
 
 def test_no_plaintext_in_the_encrypted_cartridge_file(served: tuple[VmResult, str]) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from devemu.daemon import reset_hook
 from devemu.scsi.command import Command, Status
 from devemu.scsi.security_protocol import (
     CertificatePage,
@@ -51,6 +52,7 @@ from devemu.tape.encryption_pages import (
     SupportedKeyFormatsPage,
 )
 from devemu.tape.records import EntryKind
+from devemu.tcmu.abi import TmrType
 from tests.golden import check_both_ways, plain
 from tests.unit.tape.test_drive import IDENTITY, Host
 
@@ -729,6 +731,15 @@ def test_reset_and_ckod_clear_the_key(host: EncHost, cart_path: Path) -> None:
     host.drive.unload()
     host.drive.load(cart_path)
     assert host.drive.encryption.parameters("").encrypting
+
+
+def test_a_logical_unit_reset_reaches_the_drive(host: EncHost) -> None:
+    hook = reset_hook(host.drive)
+    host.set_key()
+    hook(TmrType.ABORT_TASK, [])
+    assert host.drive.encryption.parameters("").encrypting
+    hook(TmrType.LUN_RESET, [])
+    assert not host.drive.encryption.active
 
 
 def test_no_key_in_state_files(tmp_path: Path, cart_path: Path) -> None:
