@@ -592,6 +592,10 @@ class Cartridge:
         if kind == _DATA:
             index.add_block(p.payload_offset, p.length)
         elif kind == _ENCRYPTED_DATA:
+            if p.count >= p.length:
+                raise ImageError(
+                    self.path, _place(p), "encrypted block claims more data than its envelope"
+                )
             index.add_block(p.payload_offset, p.count)
             index.sealed[p.position] = p.length
         elif kind == _FILEMARKS:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from devemu.daemon import reset_hook
+from devemu.errors import ImageError
 from devemu.scsi.command import Command, Status
 from devemu.scsi.security_protocol import (
     CertificatePage,
@@ -624,6 +625,14 @@ def test_a_changed_byte_fails_integrity(host: EncHost) -> None:
     envelope[-20] ^= 1
     cart.write_sealed_block(0, 0, [bytes(envelope)], len(PLAINTEXT))
     _refused_read(host, CRYPTOGRAPHIC_INTEGRITY_VALIDATION_FAILED)
+
+
+def test_an_envelope_shorter_than_its_claimed_data_is_a_bad_image(tmp_path: Path) -> None:
+    path = tmp_path / "E00003L8.tape"
+    with Cartridge.create(path, "E00003L8") as cart:
+        cart.write_sealed_block(0, 0, [bytes(40)], 4096)
+    with pytest.raises(ImageError, match=r"record 1 at offset 4096: encrypted block claims more"):
+        Cartridge.open(path)
 
 
 def test_mixed_blocks_on_one_cartridge(host: EncHost) -> None:
