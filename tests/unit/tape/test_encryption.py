@@ -40,6 +40,7 @@ from devemu.scsi.sense import (
 )
 from devemu.tape import encryption
 from devemu.tape.cartridge import Cartridge
+from devemu.tape.cli import listing
 from devemu.tape.drive import TapeDrive
 from devemu.tape.encryption import SealedHeader
 from devemu.tape.encryption_pages import (
@@ -633,6 +634,17 @@ def test_an_envelope_shorter_than_its_claimed_data_is_a_bad_image(tmp_path: Path
         cart.write_sealed_block(0, 0, [bytes(40)], 4096)
     with pytest.raises(ImageError, match=r"record 1 at offset 4096: encrypted block claims more"):
         Cartridge.open(path)
+
+
+def test_tape_dump_marks_encrypted_blocks(host: EncHost) -> None:
+    assert host.write(b"clear").status == Status.GOOD
+    host.set_key()
+    _write_encrypted(host, b"secret", b"hidden")
+    assert listing(host.drive.mounted().partitions[0]) == [
+        "         0  block of 5 bytes",
+        "         1-2  encrypted 2 blocks of 6 bytes",
+        "         3  end of data",
+    ]
 
 
 def test_mixed_blocks_on_one_cartridge(host: EncHost) -> None:
