@@ -104,6 +104,9 @@ class ScsiDevice:
     #: The medium refuses every command whose entry changes it
     #: (:attr:`Access.WRITE`) with DATA PROTECT / WRITE PROTECTED.
     write_protected: bool = False
+    #: The device keeps state a logical unit reset clears
+    #: (:meth:`logical_unit_reset`): the kernel is asked to pass resets on.
+    hears_resets: ClassVar[bool] = False
 
     def __init__(self, identity: Identity, *, reservation_file: Path | None = None) -> None:
         self.identity = identity

@@ -100,6 +100,8 @@ class TapeDrive(TapeAlertDevice):
     )
     #: Every motion counts: after a restart only commands that change nothing run again.
     replays_only_unchanging: ClassVar[bool] = True
+    #: A reset clears the data encryption keys.
+    hears_resets: ClassVar[bool] = True
 
     def __init__(
         self, identity: Identity, drive_type: str = "LTO-8", state_dir: Path | None = None

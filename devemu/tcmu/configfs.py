@@ -203,6 +203,9 @@ class BackstoreSpec:
     subtype: str = SUBTYPE
     #: LIO answers PERSISTENT RESERVE and RESERVE/RELEASE (several initiators).
     pgr_support: bool = False
+    #: The kernel hands task management (aborts, LUN resets) to the ring as TMR
+    #: entries (``attrib/tmr_notification``, where the kernel has it).
+    tmr_notification: bool = False
 
     @property
     def dev_config(self) -> str:
@@ -369,6 +372,8 @@ class Lio:
             self.fs.write(path / "attrib" / "alua_support", "0")
             if spec.cmd_time_out is not None:
                 self.fs.write(path / "attrib" / "cmd_time_out", str(spec.cmd_time_out))
+            if spec.tmr_notification and (path / "attrib" / "tmr_notification").exists():
+                self.fs.write(path / "attrib" / "tmr_notification", "1")
             if spec.serial:
                 self.fs.write(path / "wwn" / "vpd_unit_serial", spec.serial)
             self.fs.write(path / "enable", "1")
