@@ -36,7 +36,7 @@ from devemu.scsi.sense import INVALID_FIELD_IN_CDB, SenseError, cdb_field
 
 
 class SecurityProtocol(IntEnum):
-    """SECURITY PROTOCOL field values, SPC-5 6.40.1 table 255, that devemu answers."""
+    """SECURITY PROTOCOL field values (SPC-5 6.40) that devemu answers."""
 
     INFORMATION = 0x00
     TAPE_DATA_ENCRYPTION = 0x20
@@ -53,7 +53,7 @@ class InformationPage(IntEnum):
 PROTOCOL_BYTE = 1
 SPECIFIC_BYTE = 2
 
-# SPC-5 6.40.1 table 254: SECURITY PROTOCOL IN CDB.
+# SPC-5 6.40: SECURITY PROTOCOL IN CDB.
 SecurityProtocolInCdb = Struct(
     "opcode" / Int8ub,
     "security_protocol" / Int8ub,
@@ -65,7 +65,7 @@ SecurityProtocolInCdb = Struct(
     "control" / Int8ub,
 )
 
-# SPC-5 6.41.1 table 258: SECURITY PROTOCOL OUT CDB.
+# SPC-5 6.41: SECURITY PROTOCOL OUT CDB.
 SecurityProtocolOutCdb = Struct(
     "opcode" / Int8ub,
     "security_protocol" / Int8ub,
@@ -77,13 +77,13 @@ SecurityProtocolOutCdb = Struct(
     "control" / Int8ub,
 )
 
-# SPC-5 7.7.1.2 table 515: supported security protocols list.
+# SPC-5 7.7.1: supported security protocols list.
 SupportedProtocolsPage = Struct(
     Padding(6),
     "protocols" / Prefixed(Int16ub, GreedyRange(Int8ub)),
 )
 
-# SPC-5 7.7.1.3 table 516: certificate data.
+# SPC-5 7.7.1: certificate data.
 CertificatePage = Struct(
     Padding(2),
     "certificate" / Prefixed(Int16ub, GreedyBytes),

@@ -128,7 +128,7 @@ class PartitionIndex:
         self.cum = array("q", [0])
         #: Positions of the filemarks, ascending.
         self.filemarks: list[int] = []
-        #: Encrypted blocks (SSC-5 4.2.28): position -> length of the envelope
+        #: Encrypted blocks (SSC-5 4.2, data encryption): position -> length of the envelope
         #: stored at ``offsets[position]``; ``lengths`` has the plaintext's.
         self.sealed: dict[int, int] = {}
 

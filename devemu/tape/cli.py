@@ -212,7 +212,7 @@ def print_info(cart: Cartridge) -> None:
 def runs(part: PartitionIndex) -> Iterator[tuple[int, int, int]]:
     """``(first, end, length)`` of each run of equal objects; ``length`` FILEMARK for marks.
 
-    Encrypted blocks (SSC-5 4.2.28) and clear ones never share a run.
+    Encrypted blocks (SSC-5 4.2, data encryption) and clear ones never share a run.
     """
     i = 0
     n = part.eod

@@ -233,7 +233,7 @@ class TapeDrive(TapeAlertDevice):
             self.cartridge.close()
 
     def logical_unit_reset(self) -> None:
-        """A reset clears the data encryption parameters of every I_T nexus (SSC-5 4.2.28)."""
+        """A reset clears the data encryption parameters of every I_T nexus (SSC-5 4.2)."""
         self.encryption.reset()
 
     def status(self) -> dict[str, object]:

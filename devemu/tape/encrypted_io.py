@@ -1,4 +1,4 @@
-"""READ and WRITE of encrypted logical blocks (SSC-5 4.2.28.4 and 4.2.28.5).
+"""READ and WRITE of encrypted logical blocks (SSC-5 4.2 (data encryption) and 4.2.28.5).
 
 :mod:`devemu.tape.io_commands` calls here only when the partition holds
 encrypted blocks or some I_T nexus has data encryption parameters

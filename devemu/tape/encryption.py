@@ -1,9 +1,9 @@
-"""Tape data encryption: the drive's keys and the sealing of logical blocks (SSC-5 4.2.28).
+"""Tape data encryption: the keys and the sealing of logical blocks (SSC-5 4.2, data encryption).
 
 Theory of operation
 -------------------
 The host gives the drive a key with SECURITY PROTOCOL OUT, tape data
-encryption protocol 20h, Set Data Encryption page (SSC-5 8.5.4.2,
+encryption protocol 20h, Set Data Encryption page (SSC-5 8.5,
 :mod:`devemu.tape.encryption_pages`). What it sets are the *data
 encryption parameters* (:class:`EncryptionParameters`): the encryption
 mode (DISABLE or ENCRYPT), the decryption mode (DISABLE, RAW, DECRYPT or
@@ -79,7 +79,7 @@ from devemu.scsi.sense import (
 
 
 class EncryptionMode(IntEnum):
-    """ENCRYPTION MODE of the Set Data Encryption page, SSC-5 8.5.4.2."""
+    """ENCRYPTION MODE of the Set Data Encryption page, SSC-5 8.5."""
 
     DISABLE = 0
     EXTERNAL = 1
@@ -87,7 +87,7 @@ class EncryptionMode(IntEnum):
 
 
 class DecryptionMode(IntEnum):
-    """DECRYPTION MODE of the Set Data Encryption page, SSC-5 8.5.4.2."""
+    """DECRYPTION MODE of the Set Data Encryption page, SSC-5 8.5."""
 
     DISABLE = 0
     RAW = 1
@@ -96,7 +96,7 @@ class DecryptionMode(IntEnum):
 
 
 class Scope(IntEnum):
-    """SCOPE of the Set Data Encryption page, SSC-5 8.5.4.2."""
+    """SCOPE of the Set Data Encryption page, SSC-5 8.5."""
 
     PUBLIC = 0
     LOCAL = 1
@@ -104,7 +104,7 @@ class Scope(IntEnum):
 
 
 class RawDecryptionControl(IntEnum):
-    """RDMC of the Set Data Encryption page, SSC-5 8.5.4.2 (01b is reserved)."""
+    """RDMC of the Set Data Encryption page, SSC-5 8.5 (01b is reserved)."""
 
     DEFAULT = 0
     ENABLED = 2
@@ -112,7 +112,7 @@ class RawDecryptionControl(IntEnum):
 
 
 class ExternalModeCheck(IntEnum):
-    """CEEM of the Set Data Encryption page, SSC-5 8.5.4.2."""
+    """CEEM of the Set Data Encryption page, SSC-5 8.5."""
 
     VENDOR_SPECIFIC = 0
     NOT_CHECKED = 1
@@ -121,7 +121,7 @@ class ExternalModeCheck(IntEnum):
 
 
 class KadType(IntEnum):
-    """KEY DESCRIPTOR TYPE of a key-associated data descriptor, SSC-5 8.5.4.3."""
+    """KEY DESCRIPTOR TYPE of a key-associated data descriptor, SSC-5 8.5."""
 
     UKAD = 0
     AKAD = 1
@@ -142,7 +142,7 @@ MAXIMUM_UKAD_LENGTH = 32
 MAXIMUM_AKAD_LENGTH = 12
 #: The largest KAD FORMAT the drive knows (00h unspecified, 01h binary, 02h ASCII key name).
 MAXIMUM_KAD_FORMAT = 2
-#: The key instance counter is 32 bits (SSC-5 8.5.2.6).
+#: The key instance counter is 32 bits (SSC-5 8.5).
 _COUNTER_MODULUS = 1 << 32
 
 _KEY_CHECK_LABEL = b"devemu tape data encryption key check value"
@@ -157,7 +157,7 @@ def key_check_value(key: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class EncryptionParameters:
-    """The data encryption parameters one I_T nexus uses (SSC-5 4.2.28.3)."""
+    """The data encryption parameters one I_T nexus uses (SSC-5 4.2, data encryption)."""
 
     encryption_mode: EncryptionMode = EncryptionMode.DISABLE
     decryption_mode: DecryptionMode = DecryptionMode.DISABLE
@@ -220,7 +220,7 @@ class EncryptionState:
         return local if local is not None else self._public
 
     def scope_of(self, nexus: str) -> Scope:
-        """The I_T NEXUS SCOPE of the Data Encryption Status page (SSC-5 8.5.2.6)."""
+        """The I_T NEXUS SCOPE of the Data Encryption Status page (SSC-5 8.5)."""
         if nexus in self._local:
             return Scope.LOCAL
         if self._public_owner == nexus and self._public is not DEFAULTS:
@@ -228,7 +228,7 @@ class EncryptionState:
         return Scope.PUBLIC
 
     def establish(self, nexus: str, params: EncryptionParameters, lock: bool) -> None:
-        """Apply a Set Data Encryption page (SSC-5 8.5.4.2) sent by ``nexus``."""
+        """Apply a Set Data Encryption page (SSC-5 8.5) sent by ``nexus``."""
         if params.scope is Scope.PUBLIC:
             self._local.pop(nexus, None)
         else:
@@ -247,7 +247,7 @@ class EncryptionState:
         self._update()
 
     def check_lock(self, nexus: str) -> None:
-        """DATA PROTECT, 2Ah/13h when a locked nexus's key was replaced (SSC-5 4.2.28.3)."""
+        """DATA PROTECT, 2Ah/13h when a locked nexus's key was replaced (SSC-5 4.2)."""
         locked = self._locks.get(nexus)
         if locked is not None and locked != self.parameters(nexus).key_instance:
             raise SenseError(DATA_ENCRYPTION_KEY_INSTANCE_COUNTER_HAS_CHANGED)

@@ -5,7 +5,7 @@ The drive answers protocol 00h, security protocol information
 encryption (:mod:`devemu.tape.encryption_pages`). SECURITY PROTOCOL OUT
 takes the Set Data Encryption page; parameters set for ALL I_T NEXUS
 post DATA ENCRYPTION PARAMETERS CHANGED BY ANOTHER I_T NEXUS (2Ah/11h)
-to every other nexus the drive knows (SSC-5 8.5.4.2). The entries below
+to every other nexus the drive knows (SSC-5 8.5). The entries below
 join the drive's command table, which REPORT SUPPORTED OPERATION CODES
 reads.
 """

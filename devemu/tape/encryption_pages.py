@@ -1,26 +1,29 @@
 """The pages of the tape data encryption security protocol, 20h (SSC-5 8.5).
 
+The layouts follow SSC-5's tables for each page (named in the comment
+above each declaration) and what LTO drives' SCSI references document.
+
 SECURITY PROTOCOL IN reads:
 
 - 0000h Tape Data Encryption In Support and 0001h Out Support: the page
-  codes each command takes (SSC-5 8.5.2.2, 8.5.2.3);
-- 0010h Data Encryption Capabilities (8.5.2.4): one algorithm descriptor,
+  codes each command takes;
+- 0010h Data Encryption Capabilities: one algorithm descriptor,
   index 1, AES-256-GCM (security algorithm code 00010014h), 32-byte key,
   U-KAD up to 32 bytes and A-KAD up to 12, with a MAC, able to tell
   encrypted blocks from clear ones, nonces made by the drive, RDMC
   honoured (RDMC_C 4h), the encryption mode recorded with each block
   (EAREM), no supplemental decryption keys and no external encryption;
-- 0011h Supported Key Formats (8.5.2.5): plain text (00h) only;
-- 0012h Data Encryption Management Capabilities (8.5.2.6): LOCK, CKOD,
+- 0011h Supported Key Formats: plain text (00h) only;
+- 0012h Data Encryption Management Capabilities: LOCK, CKOD,
   and the three scopes; not CKORP or CKORL;
-- 0020h Data Encryption Status (8.5.2.7): the parameters of the I_T
+- 0020h Data Encryption Status: the parameters of the I_T
   nexus that asks, and whether the cartridge holds encrypted blocks
   (VCELB);
-- 0021h Next Block Encryption Status (8.5.2.8): what the block after
+- 0021h Next Block Encryption Status: what the block after
   the current position is, with the key-associated data stored with it.
 
-SECURITY PROTOCOL OUT writes 0010h Set Data Encryption (8.5.4.2), with
-its key-associated data descriptors (8.5.4.3): :func:`parse_set_data_encryption`
+SECURITY PROTOCOL OUT writes 0010h Set Data Encryption, with
+its key-associated data descriptors: :func:`parse_set_data_encryption`
 checks every field and refuses a bad one with ILLEGAL REQUEST and the
 field pointer (byte and bit of the parameter list).
 
@@ -91,7 +94,7 @@ if TYPE_CHECKING:
 
 
 class InPage(IntEnum):
-    """SECURITY PROTOCOL IN pages of protocol 20h, SSC-5 8.5.2.1 table 190."""
+    """SECURITY PROTOCOL IN pages of protocol 20h, SSC-5 8.5."""
 
     IN_SUPPORT = 0x0000
     OUT_SUPPORT = 0x0001
@@ -103,19 +106,19 @@ class InPage(IntEnum):
 
 
 class OutPage(IntEnum):
-    """SECURITY PROTOCOL OUT pages of protocol 20h, SSC-5 8.5.4.1."""
+    """SECURITY PROTOCOL OUT pages of protocol 20h, SSC-5 8.5."""
 
     SET_DATA_ENCRYPTION = 0x0010
 
 
 class KeyFormat(IntEnum):
-    """LOGICAL BLOCK ENCRYPTION KEY FORMAT, SSC-5 8.5.4.2."""
+    """LOGICAL BLOCK ENCRYPTION KEY FORMAT, SSC-5 8.5."""
 
     PLAIN_TEXT = 0x00
 
 
 class EncryptionStatus(IntEnum):
-    """ENCRYPTION STATUS of the Next Block Encryption Status page, SSC-5 8.5.2.8."""
+    """ENCRYPTION STATUS of the Next Block Encryption Status page, SSC-5 8.5."""
 
     NOT_DETERMINABLE = 0x0
     NOT_YET = 0x1
@@ -148,13 +151,13 @@ NONCE_BY_DEVICE = 1
 EXTDECC_NOT_CAPABLE = 1
 CFG_P_ALLOWED = 1
 
-# SSC-5 8.5.2.2 and 8.5.2.3: a list of page codes.
+# SSC-5 8.5: a list of page codes (In Support and Out Support pages).
 PageListPage = Struct(
     "page_code" / Int16ub,
     "pages" / Prefixed(Int16ub, GreedyRange(Int16ub)),
 )
 
-# SSC-5 8.5.2.4 table 193: data encryption algorithm descriptor.
+# SSC-5 8.5: data encryption algorithm descriptor.
 AlgorithmDescriptor = Struct(
     "algorithm_index" / Int8ub,
     Padding(1),
@@ -199,7 +202,7 @@ AlgorithmDescriptor = Struct(
     ),
 )
 
-# SSC-5 8.5.2.4 table 192: Data Encryption Capabilities page.
+# SSC-5 8.5: Data Encryption Capabilities page.
 CapabilitiesPage = Struct(
     "page_code" / Int16ub,
     "body"
@@ -213,13 +216,13 @@ CapabilitiesPage = Struct(
     ),
 )
 
-# SSC-5 8.5.2.5: Supported Key Formats page, one byte per format.
+# SSC-5 8.5: Supported Key Formats page, one byte per format.
 SupportedKeyFormatsPage = Struct(
     "page_code" / Int16ub,
     "formats" / Prefixed(Int16ub, GreedyRange(Int8ub)),
 )
 
-# SSC-5 8.5.2.6: Data Encryption Management Capabilities page.
+# SSC-5 8.5: Data Encryption Management Capabilities page.
 ManagementCapabilitiesPage = Struct(
     "page_code" / Int16ub,
     "body"
@@ -235,7 +238,7 @@ ManagementCapabilitiesPage = Struct(
     ),
 )
 
-# SSC-5 8.5.4.3 table 205: key-associated data descriptor.
+# SSC-5 8.5: key-associated data descriptor.
 KadDescriptor = Struct(
     "type" / Int8ub,
     "flags" / BitStruct(Padding(5), "authenticated" / BitsInteger(3)),
@@ -243,7 +246,7 @@ KadDescriptor = Struct(
 )
 KAD_HEADER_LENGTH = 4
 
-# SSC-5 8.5.2.7 table 197: Data Encryption Status page.
+# SSC-5 8.5: Data Encryption Status page.
 StatusPage = Struct(
     "page_code" / Int16ub,
     "body"
@@ -274,7 +277,7 @@ StatusPage = Struct(
     ),
 )
 
-# SSC-5 8.5.2.8 table 200: Next Block Encryption Status page.
+# SSC-5 8.5: Next Block Encryption Status page.
 NextBlockStatusPage = Struct(
     "page_code" / Int16ub,
     "body"
@@ -294,7 +297,7 @@ NextBlockStatusPage = Struct(
     ),
 )
 
-# SSC-5 8.5.4.2 table 202: Set Data Encryption page, the fields before the
+# SSC-5 8.5: Set Data Encryption page, the fields before the
 # key. The page length is a plain field: SECURITY PROTOCOL OUT checks it
 # against the transfer length.
 _SET_DATA_ENCRYPTION_FIELDS = (
@@ -363,7 +366,7 @@ def _page_list(code: int, pages: list[int]) -> bytes:
 
 
 def capabilities_page(mounted: bool) -> bytes:
-    """Data Encryption Capabilities (SSC-5 8.5.2.4): the AES-256-GCM descriptor."""
+    """Data Encryption Capabilities (SSC-5 8.5): the AES-256-GCM descriptor."""
     descriptor = {
         "flags1": {
             "avfmv": mounted,
@@ -403,7 +406,7 @@ def capabilities_page(mounted: bool) -> bytes:
 
 
 def supported_key_formats_page() -> bytes:
-    """Supported Key Formats (SSC-5 8.5.2.5): plain text keys."""
+    """Supported Key Formats (SSC-5 8.5): plain text keys."""
     page: bytes = SupportedKeyFormatsPage.build(
         {"page_code": InPage.SUPPORTED_KEY_FORMATS, "formats": [int(f) for f in KeyFormat]}
     )
@@ -411,7 +414,7 @@ def supported_key_formats_page() -> bytes:
 
 
 def management_capabilities_page() -> bytes:
-    """Data Encryption Management Capabilities (SSC-5 8.5.2.6)."""
+    """Data Encryption Management Capabilities (SSC-5 8.5)."""
     page: bytes = ManagementCapabilitiesPage.build(
         {
             "page_code": InPage.MANAGEMENT_CAPABILITIES,
@@ -426,7 +429,7 @@ def management_capabilities_page() -> bytes:
 
 
 def status_page(drive: TapeDrive, nexus: str) -> bytes:
-    """Data Encryption Status (SSC-5 8.5.2.7) of the parameters ``nexus`` uses."""
+    """Data Encryption Status (SSC-5 8.5) of the parameters ``nexus`` uses."""
     state = drive.encryption
     params = state.parameters(nexus)
     cart = drive.cartridge
@@ -473,7 +476,7 @@ class NextBlock:
 
 
 def next_block(drive: TapeDrive, nexus: str) -> NextBlock:
-    """The encryption status of the logical object after the current position (SSC-5 8.5.2.8)."""
+    """The encryption status of the logical object after the current position (SSC-5 8.5)."""
     drive.check_ready()
     cart = drive.mounted()
     partition, position = drive.partition, drive.position
@@ -517,7 +520,7 @@ def next_block(drive: TapeDrive, nexus: str) -> NextBlock:
 
 
 def next_block_status_page(drive: TapeDrive, nexus: str) -> bytes:
-    """Next Block Encryption Status (SSC-5 8.5.2.8); NOT READY without a cartridge."""
+    """Next Block Encryption Status (SSC-5 8.5); NOT READY without a cartridge."""
     block = next_block(drive, nexus)
     page: bytes = NextBlockStatusPage.build(
         {
@@ -551,7 +554,7 @@ def _bad(byte: int, bit: int | None = None) -> SenseError:
 
 
 def parse_set_data_encryption(data: bytes, mounted: bool) -> SetDataEncryption:
-    """Check a Set Data Encryption page (SSC-5 8.5.4.2) field by field.
+    """Check a Set Data Encryption page (SSC-5 8.5) field by field.
 
     PARAMETER LIST LENGTH ERROR when the page says it is longer than
     what was sent; INVALID FIELD IN PARAMETER LIST with the field
@@ -574,7 +577,7 @@ def parse_set_data_encryption(data: bytes, mounted: bool) -> SetDataEncryption:
     scope = Scope(head.control.scope)
     flags = head.flags
     if scope is Scope.PUBLIC:
-        # SSC-5 8.5.4.2: with PUBLIC the nexus takes the public parameters; the rest is ignored.
+        # SSC-5 8.5: with PUBLIC the nexus takes the public parameters; the rest is ignored.
         return SetDataEncryption(EncryptionParameters(scope=scope), bool(head.control.lock))
     if flags.sdk:
         raise _bad(_FLAGS, 3)  # no supplemental decryption keys (MSDK COUNT 0)
@@ -634,7 +637,7 @@ def parse_set_data_encryption(data: bytes, mounted: bool) -> SetDataEncryption:
 
 
 def _parse_kads(data: bytes, start: int) -> tuple[bytes, bytes]:
-    """The U-KAD and A-KAD of the descriptors from ``start`` (SSC-5 8.5.4.3)."""
+    """The U-KAD and A-KAD of the descriptors from ``start`` (SSC-5 8.5)."""
     found: dict[KadType, bytes] = {}
     at = start
     while at < len(data):

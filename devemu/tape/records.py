@@ -37,7 +37,7 @@ own first 36 bytes. Kinds:
 - ``FORMAT``: a new partition layout (payload: :data:`FormatPayload`);
   every partition becomes empty.
 - ``ENCRYPTED_DATA``: one logical block written with data encryption on
-  (SSC-5 4.2.28), like ``DATA``; the payload is the block's envelope
+  (SSC-5 4.2, data encryption), like ``DATA``; the payload is the block's envelope
   (:mod:`devemu.tape.encryption`: header, ciphertext, tag) and ``count``
   is the length of the plaintext, the block's length on the tape.
 

@@ -4,7 +4,7 @@ In the tier's guest, a daemon of its own serves a library with one drive
 and two cartridges, and shows:
 
 - ``stenc -e on -k KEYFILE -a 1`` sets a key (SECURITY PROTOCOL OUT,
-  Set Data Encryption, SSC-5 8.5.4.2) and ``stenc`` reports it (Data
+  Set Data Encryption, SSC-5 8.5) and ``stenc`` reports it (Data
   Encryption Status page) with the key description the key file gives
   (the U-KAD). Not ``stenc --detail`` on a blank tape: stenc 1.0.7 then
   crashes in its own retry loop (the next block is end of data, status
@@ -116,7 +116,7 @@ read6 NOKEY
 # --- another key
 stenc -f "$T0" -e on -k /tmp/key2 -a 1 > /dev/null 2>&1; echo "STENC_KEY2 $?"
 read6 WRONGKEY
-# --- a logical unit reset clears every key (SSC-5 4.2.28)
+# --- a logical unit reset clears every key (SSC-5 4.2, data encryption)
 sg_reset -d "$SG0" > /tmp/s 2>&1; echo "SG_RESET $?"
 sed 's/^/SGRESET /' /tmp/s
 for _ in 1 2 3; do sg_turs "$SG0" > /dev/null 2>&1 && break; done

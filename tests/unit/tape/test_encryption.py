@@ -1,6 +1,6 @@
 """Tape data encryption: SECURITY PROTOCOL IN/OUT, sealed blocks, and every refusal.
 
-SPC-5 6.40/6.41 and SSC-5 8.5 (pages), SSC-5 4.2.28 (what READ and WRITE
+SPC-5 6.40/6.41 and SSC-5 8.5 (pages), SSC-5 4.2 (data encryption) (what READ and WRITE
 do with encryption on); :mod:`devemu.tape.encryption` for the envelope.
 """
 
@@ -350,7 +350,7 @@ def sde_page(
     kad_format: int = 0,
     kads: bytes = b"",
 ) -> bytes:
-    """A Set Data Encryption page (SSC-5 8.5.4.2)."""
+    """A Set Data Encryption page (SSC-5 8.5)."""
     key = key if key is not None else b""
     body = bytes(
         [
