@@ -370,7 +370,7 @@ def seal(
         }
     )
     aad = where.additional_data(len(plaintext), header)
-    sealed = cipher.encrypt(nonce, bytes(plaintext), aad)
+    sealed = cipher.encrypt(nonce, plaintext, aad)
     return [header, UnauthenticatedKad.build(params.ukad), sealed]
 
 
@@ -419,6 +419,6 @@ def unseal(params: EncryptionParameters, where: BlockIdentity, envelope: Envelop
         raise WrongKeyError
     aad = where.additional_data(envelope.plaintext_length, envelope.header)
     try:
-        return cipher.decrypt(envelope.nonce, bytes(envelope.sealed), aad)
+        return cipher.decrypt(envelope.nonce, envelope.sealed, aad)
     except InvalidTag:
         raise IntegrityError from None

@@ -36,6 +36,7 @@ the Data Encryption Status page, which reports what the host sent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING
@@ -344,7 +345,7 @@ def _kad(kind: KadType, value: bytes, authenticated: Authenticated) -> dict[str,
 
 def spin_page(drive: TapeDrive, nexus: str, specific: int) -> bytes:
     """The protocol 20h page ``specific`` for ``nexus``; INVALID FIELD IN CDB for another."""
-    builders = {
+    builders: dict[int, Callable[[], bytes]] = {
         InPage.IN_SUPPORT: lambda: _page_list(InPage.IN_SUPPORT, [int(p) for p in InPage]),
         InPage.OUT_SUPPORT: lambda: _page_list(InPage.OUT_SUPPORT, [int(p) for p in OutPage]),
         InPage.CAPABILITIES: lambda: capabilities_page(drive.cartridge is not None),
@@ -353,11 +354,10 @@ def spin_page(drive: TapeDrive, nexus: str, specific: int) -> bytes:
         InPage.STATUS: lambda: status_page(drive, nexus),
         InPage.NEXT_BLOCK_STATUS: lambda: next_block_status_page(drive, nexus),
     }
-    build = builders.get(specific)  # type: ignore[call-overload]
+    build = builders.get(specific)
     if build is None:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(SPECIFIC_BYTE))
-    page: bytes = build()
-    return page
+    return build()
 
 
 def _page_list(code: int, pages: list[int]) -> bytes:
