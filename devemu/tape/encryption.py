@@ -189,6 +189,14 @@ class EncryptionParameters:
         return self.decryption_mode in (DecryptionMode.DECRYPT, DecryptionMode.MIXED)
 
     @property
+    def in_use(self) -> bool:
+        """Anything but DISABLE for both modes: READ and WRITE must look."""
+        return (
+            self.encryption_mode is not EncryptionMode.DISABLE
+            or self.decryption_mode is not DecryptionMode.DISABLE
+        )
+
+    @property
     def raw_read_disabled(self) -> bool:
         """RDMD: blocks written now are marked disabled for raw reads (RDMC 11b)."""
         return self.rdmc is RawDecryptionControl.DISABLED
@@ -282,7 +290,8 @@ class EncryptionState:
         self._update()
 
     def _update(self) -> None:
-        self.active = self._public is not DEFAULTS or bool(self._local) or bool(self._locks)
+        every = [self._public, *self._local.values()]
+        self.active = bool(self._locks) or any(p.in_use for p in every)
 
 
 # --- the envelope of an encrypted block ------------------------------------------------

@@ -453,6 +453,7 @@ def test_set_key_then_status(host: EncHost) -> None:
     host.set_key(key=None, encrypt=0, decrypt=0)
     page = host.spin(0x20, 0x20)
     assert page == bytes.fromhex("0020 0014 42 00 00 00 00000002 10 00 0000 0000000000000000")
+    assert not host.drive.encryption.active  # READ and WRITE take the plain path again
 
 
 def test_the_key_appears_in_no_answer(host: EncHost) -> None:
