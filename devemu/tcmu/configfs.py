@@ -17,7 +17,10 @@ reaches the device emulation; ``pgr_support`` 0 so that PERSISTENT
 RESERVE and RESERVE/RELEASE do too, on a fabric with one I_T nexus, or 1
 on a fabric where several initiators log in: LIO then answers them itself
 and refuses a conflicting command before it reaches the ring, since only
-LIO knows which nexus sent a command); writing 1 to ``enable`` registers the UIO device whose
+LIO knows which nexus sent a command); ``tmr_notification`` 1, where the
+kernel has it, for a device that keeps state a reset clears (a tape
+drive's encryption keys), so that a LUN reset reaches the ring as a TMR
+entry; writing 1 to ``enable`` registers the UIO device whose
 ring the daemon serves.
 
 ``nl_reply_supported=-1`` tells the kernel not to wait for a netlink
