@@ -104,12 +104,14 @@ from devemu.errors import DevemuError
 from devemu.ring_worker import RingWorker
 from devemu.scsi.answers import ABORTED_COMMAND
 from devemu.scsi.command import Command, Result
+from devemu.scsi.device import ScsiDevice
 from devemu.sd_notify import Notifier
 from devemu.served import ControlOp, ServedDevice
+from devemu.tcmu.abi import TmrType
 from devemu.tcmu.backend import KernelBackend, NoBackstoreYetError
 from devemu.tcmu.configfs import SUBTYPE
 from devemu.tcmu.host import ServeError
-from devemu.tcmu.loop import RingLoop
+from devemu.tcmu.loop import RingLoop, TaskManagementHook
 from devemu.tcmu.netlink import DeviceEvent, TcmuCommand
 from devemu.tcmu.uio import UioName
 from devemu.tcmu_service import TcmuService, devemu_handler
@@ -237,6 +239,20 @@ class RingState(enum.Enum):
 
 #: Times one device's backstore is recreated before it is left broken.
 MAX_RECOVERIES = 3
+
+
+#: Task management functions that reset the logical unit (SAM-5 7.7, 7.8).
+RESETS = frozenset({TmrType.LUN_RESET, TmrType.TARGET_WARM_RESET, TmrType.TARGET_COLD_RESET})
+
+
+def reset_hook(device: ScsiDevice) -> TaskManagementHook:
+    """The ring's task management hook: a reset reaches :meth:`ScsiDevice.logical_unit_reset`."""
+
+    def hook(function: int, named: list[Command]) -> None:
+        if function in RESETS:
+            device.logical_unit_reset()
+
+    return hook
 
 
 @dataclass(eq=False)
@@ -403,6 +419,7 @@ class Daemon:
                 self.tracing.device_for(item.name, item.device.device),
                 doorbell=channel,
                 on_replay=replay_policy(item.device),
+                on_task_management=reset_hook(item.device.device),
                 name=item.name,
             )
         except Exception:

@@ -104,6 +104,9 @@ class ScsiDevice:
     #: The medium refuses every command whose entry changes it
     #: (:attr:`Access.WRITE`) with DATA PROTECT / WRITE PROTECTED.
     write_protected: bool = False
+    #: The device keeps state a logical unit reset clears
+    #: (:meth:`logical_unit_reset`): the kernel is asked to pass resets on.
+    hears_resets: ClassVar[bool] = False
 
     def __init__(self, identity: Identity, *, reservation_file: Path | None = None) -> None:
         self.identity = identity
@@ -211,6 +214,10 @@ class ScsiDevice:
 
     def close(self) -> None:
         """Release what the device holds open (images, cartridges); called at shutdown."""
+
+    def logical_unit_reset(self) -> None:
+        """A LOGICAL UNIT RESET or a target reset reached the logical unit (SAM-5 7.7):
+        drop the state a reset clears. The transport posts the unit attention."""
 
     def reset_log_parameters(self) -> None:
         """LOG SELECT with PCR: reset the cumulative log parameters (SPC-5 6.9)."""

@@ -31,7 +31,9 @@ class Opcode(IntEnum):
     PERSISTENT_RESERVE_IN = 0x5E
     PERSISTENT_RESERVE_OUT = 0x5F
     REPORT_LUNS = 0xA0
+    SECURITY_PROTOCOL_IN = 0xA2
     MAINTENANCE_IN = 0xA3
+    SECURITY_PROTOCOL_OUT = 0xB5
 
 
 class MaintenanceIn(IntEnum):

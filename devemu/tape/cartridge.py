@@ -109,13 +109,14 @@ _END = int(EntryKind.END)
 _SYNC = int(EntryKind.SYNC)
 _ATTRIBUTES = int(EntryKind.ATTRIBUTES)
 _FORMAT = int(EntryKind.FORMAT)
+_ENCRYPTED_DATA = int(EntryKind.ENCRYPTED_DATA)
 _RESYNC_CHUNK = 1 << 20
 
 
 class PartitionIndex:
     """The objects of one partition, as arrays (no file access)."""
 
-    __slots__ = ("capacity", "cum", "filemarks", "lengths", "offsets")
+    __slots__ = ("capacity", "cum", "filemarks", "lengths", "offsets", "sealed")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
@@ -127,6 +128,9 @@ class PartitionIndex:
         self.cum = array("q", [0])
         #: Positions of the filemarks, ascending.
         self.filemarks: list[int] = []
+        #: Encrypted blocks (SSC-5 4.2, data encryption): position -> length of the envelope
+        #: stored at ``offsets[position]``; ``lengths`` has the plaintext's.
+        self.sealed: dict[int, int] = {}
 
     @property
     def eod(self) -> int:
@@ -144,6 +148,9 @@ class PartitionIndex:
             del self.lengths[n:]
             del self.cum[n + 1 :]
             del self.filemarks[bisect_left(self.filemarks, n) :]
+            if self.sealed:
+                for position in [p for p in self.sealed if p >= n]:
+                    del self.sealed[position]
 
     def add_block(self, offset: int, length: int) -> None:
         self.offsets.append(offset)
@@ -588,6 +595,13 @@ class Cartridge:
         index.truncate(p.position)
         if kind == _DATA:
             index.add_block(p.payload_offset, p.length)
+        elif kind == _ENCRYPTED_DATA:
+            if p.count >= p.length:
+                raise ImageError(
+                    self.path, _place(p), "encrypted block claims more data than its envelope"
+                )
+            index.add_block(p.payload_offset, p.count)
+            index.sealed[p.position] = p.length
         elif kind == _FILEMARKS:
             index.add_filemarks(p.offset, p.count)
 
@@ -671,6 +685,33 @@ class Cartridge:
         index.add_block(offset + ENTRY_HEADER_SIZE + pad, length)
         self.data_changes += 1
 
+    def write_sealed_block(
+        self, partition: int, position: int, envelope: Sequence[bytes], plaintext_length: int
+    ) -> None:
+        """Write one encrypted block at ``position``: its envelope, and its plaintext length.
+
+        The envelope (:mod:`devemu.tape.encryption`) is all that reaches the file.
+        """
+        index = self.partitions[partition]
+        self._check_position(index, position)
+        length = sum(len(piece) for piece in envelope)
+        fmt = self.journal_format
+        pad = fmt.pad(self._end, length)
+        crc = fmt.payload_crc(envelope)
+        header = fmt.pack_entry(
+            _ENCRYPTED_DATA, partition, self._seq, position, length, crc, plaintext_length, pad
+        )
+        total = ENTRY_HEADER_SIZE + pad + length
+        offset = self._append([header, fmt.padding(pad), *envelope], total)
+        index.truncate(position)
+        index.add_block(offset + ENTRY_HEADER_SIZE + pad, plaintext_length)
+        index.sealed[position] = length
+
+    def read_envelope(self, partition: int, position: int) -> bytes:
+        """The stored envelope of the encrypted block at ``position``."""
+        index = self.partitions[partition]
+        return os.pread(self._fd, index.sealed[position], index.offsets[position])
+
     def write_filemarks(self, partition: int, position: int, count: int) -> None:
         """Write ``count`` filemarks at ``position`` (ending the data after them)."""
         index = self.partitions[partition]
@@ -716,8 +757,11 @@ class Cartridge:
         return os.preadv(self._fd, into, index.offsets[position])
 
     def read_block_bytes(self, partition: int, position: int) -> bytes:
-        """The whole block at ``position`` (listings and tests)."""
+        """The whole block at ``position`` as stored (listings and tests): an encrypted
+        block's envelope."""
         index = self.partitions[partition]
+        if position in index.sealed:
+            return self.read_envelope(partition, position)
         length = index.lengths[position]
         if length <= 0:
             return b""

@@ -210,13 +210,17 @@ def print_info(cart: Cartridge) -> None:
 
 
 def runs(part: PartitionIndex) -> Iterator[tuple[int, int, int]]:
-    """``(first, end, length)`` of each run of equal objects; ``length`` FILEMARK for marks."""
+    """``(first, end, length)`` of each run of equal objects; ``length`` FILEMARK for marks.
+
+    Encrypted blocks (SSC-5 4.2, data encryption) and clear ones never share a run.
+    """
     i = 0
     n = part.eod
     lengths = part.lengths
+    sealed = part.sealed
     while i < n:
         j = i
-        while j < n and lengths[j] == lengths[i]:
+        while j < n and lengths[j] == lengths[i] and (j in sealed) == (i in sealed):
             j += 1
         yield i, j, lengths[i]
         i = j
@@ -231,6 +235,8 @@ def listing(part: PartitionIndex) -> list[str]:
             lines.append(f"{_span(i, j)}  {what}  (file {part.file_number(i)} ends)")
         else:
             blocks = "block" if j - i == 1 else f"{j - i} blocks"
+            if i in part.sealed:
+                blocks = f"encrypted {blocks}"
             lines.append(f"{_span(i, j)}  {blocks} of {length} bytes")
     lines.append(f"{part.eod:>10}  end of data")
     return lines

@@ -78,6 +78,8 @@ from devemu.tape import attribute_commands, drive_dump, log_pages, pages, protec
 from devemu.tape.cartridge import Cartridge, PartitionIndex
 from devemu.tape.commands import SSC_COMMANDS
 from devemu.tape.drive_state import DriveState, load_drive_state, save_drive_state, state_file
+from devemu.tape.encryption import EncryptionState
+from devemu.tape.encryption_commands import SECURITY_PROTOCOL_COMMANDS
 from devemu.tape.faults import DriveFaults
 from devemu.tape.limits import MAXIMUM_BLOCK_LENGTH, MINIMUM_BLOCK_LENGTH, early_warning_margin
 from devemu.tape.media import (
@@ -101,9 +103,13 @@ class TapeDrive(TapeAlertDevice):
     peripheral_type: ClassVar[int] = SEQUENTIAL_ACCESS_DEVICE
     removable: ClassVar[bool] = True
     version_descriptors: ClassVar[tuple[int, ...]] = (VERSION_SSC5,)
-    commands: ClassVar[CommandTable] = CommandTable(SPC_COMMANDS, SSC_COMMANDS)
+    commands: ClassVar[CommandTable] = CommandTable(
+        SPC_COMMANDS, SSC_COMMANDS, SECURITY_PROTOCOL_COMMANDS
+    )
     #: Every motion counts: after a restart only commands that change nothing run again.
     replays_only_unchanging: ClassVar[bool] = True
+    #: A reset clears the data encryption keys.
+    hears_resets: ClassVar[bool] = True
 
     def __init__(
         self, identity: Identity, drive_type: str = "LTO-8", state_dir: Path | None = None
@@ -133,6 +139,8 @@ class TapeDrive(TapeAlertDevice):
         self.tapealerts = TapeAlerts()
         #: Injected faults (:mod:`devemu.tape.faults`); none costs nothing.
         self.faults = DriveFaults()
+        #: Data encryption parameters and keys, in memory only (:mod:`devemu.tape.encryption`).
+        self.encryption = EncryptionState()
         #: Bytes written and read since the cartridge was loaded (for its MAM).
         self._load_written = 0
         self._load_read = 0
@@ -241,6 +249,10 @@ class TapeDrive(TapeAlertDevice):
         if self.cartridge is not None:
             self.cartridge.close()
 
+    def logical_unit_reset(self) -> None:
+        """A reset clears the data encryption parameters of every I_T nexus (SSC-5 4.2)."""
+        self.encryption.reset()
+
     def status(self) -> dict[str, object]:
         """A summary for the control socket and ``devemu status``."""
         cart = self.cartridge
@@ -286,6 +298,7 @@ class TapeDrive(TapeAlertDevice):
         self.medium_state = step.target
         if step.target in (MediumState.EJECTED, MediumState.EMPTY):
             self.tapealerts.cartridge_removed()
+            self.encryption.demounted()
         if Action.TO_BOP in step.actions:
             self.to_bop()
         if step.target is MediumState.THREADED:

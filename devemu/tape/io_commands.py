@@ -41,6 +41,7 @@ from devemu.scsi.sense import (
     SenseError,
     cdb_field,
 )
+from devemu.tape import encrypted_io
 from devemu.tape.cartridge import FILEMARK, Cartridge, PartitionIndex
 from devemu.tape.limits import MAXIMUM_BLOCK_LENGTH, early_warning_margin
 from devemu.tape.protection import CRC32C_LENGTH, ProtectionMethod, protection_information
@@ -86,22 +87,30 @@ def read6(
     pos = drive.position
     if pos >= part.eod:
         raise SenseError(END_OF_DATA_DETECTED, information=length, transferred=0)
-    block = part.lengths[pos]
+    medium = block = part.lengths[pos]
+    data = None
+    if (part.sealed or drive.encryption.active) and block != FILEMARK:
+        data = _host_data(drive, cmd, pos)  # decrypted (or, RAW, sealed) host bytes
     drive.seek(pos + 1)
     if block == FILEMARK:
         raise SenseError(FILEMARK_DETECTED, filemark=True, information=length, transferred=0)
+    if data is not None:
+        block = len(data)
     iov = cmd.iov
     if len(iov) != 1 or block > length or len(iov[0]) != block:
         iov = window(iov, 0, min(block, length))
     try:
-        n = cart.read_block(drive.partition, pos, iov)
+        if data is None:
+            n = cart.read_block(drive.partition, pos, iov)
+        else:
+            n = encrypted_io.copy_into(iov, data)
     except OSError as err:
         raise drive.medium_error(UNRECOVERED_READ_ERROR, TapeAlertFlag.READ_FAILURE, err) from None
     sent = block
     if drive.protection.read:
         n += _append_protection(drive.protection.method, cmd.iov, iov, n, length)
         sent = block + CRC32C_LENGTH
-    drive.count_read(block, n)
+    drive.count_read(medium, n)
     if sent == length:
         return n
     if sent < length and sili:
@@ -155,9 +164,17 @@ def _read_fixed(
             if block == FILEMARK:
                 pos += 1
                 raise SenseError(FILEMARK_DETECTED, filemark=True, information=count - done)
+            data = None
+            if part.sealed or drive.encryption.active:
+                data = _host_data(drive, cmd, pos)
             here = window(cmd.iov, done * stride, size)
             try:
-                got = cart.read_block(drive.partition, pos, here)
+                if data is None:
+                    got = cart.read_block(drive.partition, pos, here)
+                else:
+                    got = min(size, len(data))
+                    encrypted_io.copy_into(here, data[:size])
+                    block = len(data)
             except OSError as err:
                 failure = TapeAlertFlag.READ_FAILURE
                 raise drive.medium_error(UNRECOVERED_READ_ERROR, failure, err) from None
@@ -181,6 +198,14 @@ def _read_fixed(
         drive.seek(pos)
         drive.count_read(0, done * stride)
     return done * stride
+
+
+def _host_data(drive: TapeDrive, cmd: Command, pos: int) -> bytes | None:
+    """The encrypted-block step of READ (:mod:`devemu.tape.encrypted_io`)."""
+    try:
+        return encrypted_io.host_data(drive, cmd.nexus, drive.partition, pos)
+    except OSError as err:
+        raise drive.medium_error(UNRECOVERED_READ_ERROR, TapeAlertFlag.READ_FAILURE, err) from None
 
 
 def write6(drive: TapeDrive, cmd: Command, fixed: int, transfer_length: int) -> None:
@@ -207,6 +232,7 @@ def write6(drive: TapeDrive, cmd: Command, fixed: int, transfer_length: int) -> 
     drive.check_worm(part, drive.position)
     ew = early_warning_margin(part.capacity)
     used_before = part.used
+    sealing = encrypted_io.writing_parameters(drive, cmd.nexus) if drive.encryption.active else None
     for k in range(count):
         pos = drive.position
         before = part.cum[pos]
@@ -217,7 +243,11 @@ def write6(drive: TapeDrive, cmd: Command, fixed: int, transfer_length: int) -> 
                 information=(count - k) if fixed else length,
             )
         try:
-            cart.write_block(drive.partition, pos, window(cmd.iov, k * stride, size))
+            piece = window(cmd.iov, k * stride, size)
+            if sealing is None:
+                cart.write_block(drive.partition, pos, piece)
+            else:
+                encrypted_io.write_block(cart, sealing, drive.partition, pos, piece)
         except OSError as err:
             raise drive.medium_error(WRITE_ERROR, TapeAlertFlag.WRITE_FAILURE, err) from None
         drive.seek(pos + 1)

@@ -36,6 +36,10 @@ own first 36 bytes. Kinds:
   value deletes) for ``partition`` (0xFF: the whole cartridge).
 - ``FORMAT``: a new partition layout (payload: :data:`FormatPayload`);
   every partition becomes empty.
+- ``ENCRYPTED_DATA``: one logical block written with data encryption on
+  (SSC-5 4.2, data encryption), like ``DATA``; the payload is the block's envelope
+  (:mod:`devemu.tape.encryption`: header, ciphertext, tag) and ``count``
+  is the length of the plaintext, the block's length on the tape.
 
 Versions (:class:`JournalFormat`; a file is one version throughout):
 
@@ -122,6 +126,7 @@ class EntryKind(IntEnum):
     SYNC = 4
     ATTRIBUTES = 5
     FORMAT = 6
+    ENCRYPTED_DATA = 7
 
 
 _KINDS = frozenset(int(k) for k in EntryKind)

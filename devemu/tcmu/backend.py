@@ -159,6 +159,7 @@ class KernelBackend:
                 serial=device.device.identity.serial,
                 cmd_time_out=self.config.cmd_time_out,
                 pgr_support=self.config.fabric == "iscsi",
+                tmr_notification=getattr(device.device, "hears_resets", False),
             )
             try:
                 backstore = self.lio.create_backstore(spec)

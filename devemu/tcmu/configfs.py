@@ -17,7 +17,10 @@ reaches the device emulation; ``pgr_support`` 0 so that PERSISTENT
 RESERVE and RESERVE/RELEASE do too, on a fabric with one I_T nexus, or 1
 on a fabric where several initiators log in: LIO then answers them itself
 and refuses a conflicting command before it reaches the ring, since only
-LIO knows which nexus sent a command); writing 1 to ``enable`` registers the UIO device whose
+LIO knows which nexus sent a command); ``tmr_notification`` 1, where the
+kernel has it, for a device that keeps state a reset clears (a tape
+drive's encryption keys), so that a LUN reset reaches the ring as a TMR
+entry; writing 1 to ``enable`` registers the UIO device whose
 ring the daemon serves.
 
 ``nl_reply_supported=-1`` tells the kernel not to wait for a netlink
@@ -203,6 +206,9 @@ class BackstoreSpec:
     subtype: str = SUBTYPE
     #: LIO answers PERSISTENT RESERVE and RESERVE/RELEASE (several initiators).
     pgr_support: bool = False
+    #: The kernel hands task management (aborts, LUN resets) to the ring as TMR
+    #: entries (``attrib/tmr_notification``, where the kernel has it).
+    tmr_notification: bool = False
 
     @property
     def dev_config(self) -> str:
@@ -369,6 +375,8 @@ class Lio:
             self.fs.write(path / "attrib" / "alua_support", "0")
             if spec.cmd_time_out is not None:
                 self.fs.write(path / "attrib" / "cmd_time_out", str(spec.cmd_time_out))
+            if spec.tmr_notification and (path / "attrib" / "tmr_notification").exists():
+                self.fs.write(path / "attrib" / "tmr_notification", "1")
             if spec.serial:
                 self.fs.write(path / "wwn" / "vpd_unit_serial", spec.serial)
             self.fs.write(path / "enable", "1")

@@ -128,6 +128,31 @@ def test_command_timeout_is_set_before_enable(kernel: FakeKernelConfigfs) -> Non
     assert names.index("cmd_time_out=90") < names.index("enable=1")
 
 
+def test_tmr_notification_where_asked_and_the_kernel_has_it(
+    kernel: FakeKernelConfigfs, fs: FakeFilesystem
+) -> None:
+    lio = Lio(kernel)
+    lio.create_backstore(BackstoreSpec(name="tape0", dev_size=0, tmr_notification=True))
+    lio.create_backstore(BackstoreSpec(name="disk0", dev_size=0))
+    written = [path for path, _ in kernel.writes if path.endswith("tmr_notification")]
+    assert written == []  # this kernel (the fake) has no such attribute
+    kernel.writes.clear()
+    real_mkdir = kernel.mkdir
+
+    def mkdir_with_attribute(path: Path) -> None:
+        real_mkdir(path)
+        if (path / "attrib").is_dir():
+            (path / "attrib" / "tmr_notification").write_text("0")
+
+    kernel.mkdir = mkdir_with_attribute  # type: ignore[method-assign]
+    lio.create_backstore(BackstoreSpec(name="tape1", dev_size=0, tmr_notification=True))
+    lio.create_backstore(BackstoreSpec(name="disk1", dev_size=0))
+    names = [path.rsplit("/", 1)[1] + "=" + value for path, value in kernel.writes]
+    assert names.count("tmr_notification=1") == 1
+    assert names.index("tmr_notification=1") < names.index("enable=1")
+    assert ("core/user_0/tape1/attrib/tmr_notification", "1") in kernel.writes
+
+
 def test_transfer_and_data_area_follow_the_block_size() -> None:
     cd = BackstoreSpec(name="cd0", dev_size=0, hw_block_size=2048)
     assert cd.max_sectors == 512  # 1 MiB per command
