@@ -75,10 +75,15 @@ def check(
             raise r.error("blank", "a drive starts with an image or a blank disc, not both")
         try:
             medium = BlankMedium.from_label(blank)
-            capacity = r.string("capacity", "", empty=True)
+        except ValueError as err:
+            raise r.error("blank", str(err)) from None
+        capacity = r.string("capacity", "", empty=True)
+        try:
             sectors = sectors_for(medium, parse_size(capacity) if capacity else None)
         except ValueError as err:
-            raise r.error("capacity" if "capacity" in str(err) else "blank", str(err)) from None
+            raise r.error("capacity", str(err)) from None
+    elif r.string("capacity", "", empty=True):
+        raise r.error("capacity", "a capacity goes with blank (the type of the blank disc)")
     burn = r.string("burn_dir", "", empty=True)
     burn_root = resolve_path(base_dir, burn) if burn else (state_dir / "discs" if blank else None)
     if burn_root is not None:

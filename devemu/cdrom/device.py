@@ -263,13 +263,21 @@ class CdromDevice(ScsiDevice):
         self.sao = None
 
     def disc_changed(self) -> None:
-        """The recordable disc gained or lost tracks: read it anew."""
+        """The recordable disc gained or lost tracks: read it anew.
+
+        A NewMedia event is posted (GET EVENT STATUS NOTIFICATION, MMC-6
+        6.6): the host's driver reads the new capacity and TOC before it
+        mounts what was written, as after a real drive closes a track.
+        No unit attention: the burning program's next command must not
+        fail for it.
+        """
         if self.recording is None:
             return
         old = self.disc
         self.disc = self.recording.disc()
         if old is not None:
             old.close()
+        self.media_events.append(MediaEvent.NEW_MEDIA)
 
     def eject(self, *, force: bool = False) -> None:
         """Open the tray and take the disc out (the operator's eject button)."""

@@ -167,7 +167,6 @@ def write_10(device: CdromDevice, cmd: Command, lba: int, transfer_length: int) 
         rec.begin_track(
             mode, first=lba, start=lba, generated_pregap=DEFAULT_PREGAP if in_session else 0
         )
-        device.disc_changed()
     _store(device, rec, lba, cmd.iov, transfer_length)
 
 
@@ -223,7 +222,6 @@ def _sao_track(device: CdromDevice, rec: Recording, number: int, lba: int) -> No
     rec.complete_track()
     planned = next(t for t in sao.plan.tracks if t.number == number)
     rec.begin_track(planned.mode, first=lba, start=max(planned.start, lba))
-    device.disc_changed()
 
 
 def _finish_sao(device: CdromDevice, rec: Recording) -> None:

@@ -3,6 +3,7 @@ BLANK, the write-once refusals, and the disc kept in its folder surviving a rest
 
 from __future__ import annotations
 
+import json
 import struct
 from pathlib import Path
 
@@ -11,11 +12,15 @@ import pytest
 from devemu.cdrom.device import CdromDevice
 from devemu.cdrom.image import load_image
 from devemu.cdrom.media import BlankMedium
-from devemu.cdrom.recording import new_recording
+from devemu.cdrom.recording import current_recording, load_recording, new_recording
 from devemu.scsi.command import Command, Result
 from devemu.scsi.identity import Identity
 from devemu.scsi.sense import (
+    CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT,
+    COMMAND_SEQUENCE_ERROR,
     INVALID_ADDRESS_FOR_WRITE,
+    INVALID_FIELD_IN_CDB,
+    INVALID_FIELD_IN_PARAMETER_LIST,
     parse_sense,
 )
 from tests.unit.cdrom.conftest import Drive
@@ -142,3 +147,234 @@ def test_write_elsewhere_is_refused(burner: Burner) -> None:
     assert sense[0] == INVALID_ADDRESS_FOR_WRITE
     sense = burner.out_sense(struct.pack(">BBiBHB", 0x2A, 0, 5000, 0, 1, 0), bytes(2048))
     assert sense[0] == INVALID_ADDRESS_FOR_WRITE
+
+
+def _cue(entries: list[tuple[int, int, int, int, tuple[int, int, int]]]) -> bytes:
+    return b"".join(bytes((ca, tno, idx, df, 0, *msf)) for ca, tno, idx, df, msf in entries)
+
+
+def test_session_at_once_data_and_audio(burner: Burner) -> None:
+    """SAO (MMC-6 6.33): a data track with its pregap written at -150, then audio."""
+    burner.set_params(write_type=2, dbtype=0, track_mode=0)
+    sheet = _cue(
+        [
+            (0x41, 0x00, 0, 0x14, (0, 0, 0)),
+            (0x41, 0x01, 0, 0x10, (0, 0, 0)),
+            (0x41, 0x01, 1, 0x10, (0, 2, 0)),
+            (0x01, 0x02, 0, 0x00, (0, 4, 0)),
+            (0x01, 0x02, 1, 0x00, (0, 6, 0)),
+            (0x01, 0xAA, 1, 0x01, (0, 8, 0)),
+        ]
+    )
+    burner.ok([0x5D, 0, 0, 0, 0, 0, 0, 0, len(sheet), 0], sheet)
+    assert burner.nwa() == -150
+    data = data_blocks(150, 3)
+    assert burner.write(-150, 150, bytes(150 * 2048)).status == 0
+    assert burner.write(0, 150, data).status == 0
+    audio = bytes(range(256)) * (2352 * 300 // 256) + bytes(2352 * 300 % 256)
+    assert burner.write(150, 300, audio).status == 0
+    burner.sync()
+    info = burner.disc_info()
+    assert info[2] & 0x03 == 2  # finalized: page 05h said no next session
+    assert burner.read(0, 150) == data
+    rec = burner.device.recording
+    assert rec is not None and rec.image_path.name == "disc.cue"
+    disc = load_image(rec.image_path)
+    try:
+        assert [(t.number, t.mode.label, t.pregap, t.start, t.end) for t in disc.tracks] == [
+            (1, "MODE1/2048", 0, 0, 150),
+            (2, "AUDIO", 150, 300, 450),
+        ]
+    finally:
+        disc.close()
+    assert (rec.folder / "track02.bin").read_bytes() == audio
+
+
+def test_cue_sheet_needs_session_at_once(burner: Burner) -> None:
+    sheet = _cue(
+        [
+            (0x41, 0, 0, 0x14, (0, 0, 0)),
+            (0x41, 1, 1, 0x10, (0, 0, 0)),
+            (0x41, 0xAA, 1, 0x14, (0, 4, 0)),
+        ]
+    )
+    assert (
+        burner.out_sense([0x5D, 0, 0, 0, 0, 0, 0, 0, len(sheet), 0], sheet)[0]
+        == COMMAND_SEQUENCE_ERROR
+    )
+
+
+def test_cue_sheet_bad_data_form_points_at_it(burner: Burner) -> None:
+    burner.set_params(write_type=2)
+    sheet = _cue(
+        [
+            (0x41, 0, 0, 0x14, (0, 0, 0)),
+            (0x41, 1, 1, 0x33, (0, 0, 0)),
+            (0x41, 0xAA, 1, 0x14, (0, 4, 0)),
+        ]
+    )
+    code = burner.out_sense([0x5D, 0, 0, 0, 0, 0, 0, 0, len(sheet), 0], sheet)[0]
+    assert code == INVALID_FIELD_IN_PARAMETER_LIST
+    result = burner.out([0x5D, 0, 0, 0, 0, 0, 0, 0, len(sheet), 0], sheet)
+    # SKSV, C/D 0, field pointer at byte 11 (entry 1, its data form byte).
+    assert result.sense[15] & 0x80 and not result.sense[15] & 0x40
+    assert int.from_bytes(result.sense[16:18], "big") == 11
+
+
+def test_two_sessions_and_their_addresses(burner: Burner) -> None:
+    burner.set_params(multi=3)
+    assert burner.write(0, 300, data_blocks(300, 1)).status == 0
+    burner.sync()
+    burner.close(2)
+    info = burner.disc_info()
+    assert info[2] & 0x03 == 1 and (info[2] >> 2) & 3 == 0  # incomplete disc, empty session
+    assert info[4] == 2  # sessions, the empty one counted
+    nwa = burner.nwa()
+    assert nwa == 300 + 6750 + 4500 + 150
+    second = data_blocks(50, 9)
+    assert burner.write(nwa, 50, second).status == 0
+    burner.sync()
+    burner.close(2)
+    assert burner.read(nwa, 50) == second
+    toc1 = burner.data([0x43, 0, 1, 0, 0, 0, 0, 0, 12, 0])
+    assert toc1[3] == 2 and int.from_bytes(toc1[8:12], "big") == nwa
+    rec = burner.device.recording
+    assert rec is not None
+    text = (rec.folder / "disc.cue").read_text()
+    assert "REM SESSION 02" in text
+    disc = load_image(rec.image_path)
+    try:
+        assert [t.start for t in disc.tracks] == [0, nwa]
+    finally:
+        disc.close()
+
+
+def test_second_track_of_a_session_has_a_pregap(burner: Burner) -> None:
+    burner.set_params()
+    assert burner.write(0, 20, data_blocks(20, 1)).status == 0
+    burner.sync()
+    assert burner.nwa() == 170
+    assert burner.write(170, 20, data_blocks(20, 2)).status == 0
+    burner.sync()
+    burner.close(2)
+    toc = burner.data([0x43, 0, 0, 0, 0, 0, 0, 0, 100, 0])
+    assert toc[2:4] == b"\x01\x02"
+    assert int.from_bytes(toc[16:20], "big") == 170
+
+
+def test_blank_cd_rw_and_write_again(tmp_path: Path) -> None:
+    burner = Burner(tmp_path / "discs", "cd-rw")
+    assert burner.disc_info()[2] & 0x10  # erasable
+    burner.set_params()
+    assert burner.write(0, 20, data_blocks(20, 1)).status == 0
+    burner.sync()
+    burner.close(2)
+    assert burner.disc_info()[2] & 0x03 == 2
+    burner.ok([0xA1, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])  # minimal blank
+    assert burner.disc_info()[2] & 0x03 == 0
+    assert burner.nwa() == 0
+    again = data_blocks(30, 5)
+    assert burner.write(0, 30, again).status == 0
+    burner.sync()
+    assert burner.read(0, 30) == again
+
+
+def test_blank_refused_on_cd_r(burner: Burner) -> None:
+    assert (
+        burner.sense([0xA1, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+        == CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT
+    )
+
+
+def test_blank_type_not_carried_out(tmp_path: Path) -> None:
+    burner = Burner(tmp_path / "discs", "cd-rw")
+    result, _ = burner.run([0xA1, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    assert parse_sense(result.sense)[0] == INVALID_FIELD_IN_CDB
+    assert result.sense[15] == 0xC0 | 0x08 | 2 and result.sense[16:18] == b"\x00\x01"
+
+
+def test_close_function_refused(burner: Burner) -> None:
+    result, _ = burner.run([0x5B, 0, 0x04, 0, 0, 0, 0, 0, 0, 0])
+    assert parse_sense(result.sense)[0] == INVALID_FIELD_IN_CDB
+    assert result.sense[16:18] == b"\x00\x02"
+
+
+def test_packet_writing_refused_in_page05(burner: Burner) -> None:
+    page = burner.page05()
+    page[2] = page[2] & 0xF0  # packet
+    result = burner.select05(page)
+    assert parse_sense(result.sense)[0] == INVALID_FIELD_IN_PARAMETER_LIST
+    assert burner.page05()[2] & 0x0F == 1  # unchanged
+
+
+def test_test_write_records_nothing(burner: Burner) -> None:
+    page = burner.page05()
+    page[2] |= 0x10
+    assert burner.select05(page).status == 0
+    assert burner.write(0, 10, data_blocks(10, 1)).status == 0
+    burner.sync()
+    assert burner.disc_info()[2] & 0x03 == 0
+
+
+def test_wrong_transfer_size_refused(burner: Burner) -> None:
+    burner.set_params()
+    result = burner.write(0, 2, bytes(2048))
+    assert parse_sense(result.sense)[0] == INVALID_FIELD_IN_CDB
+
+
+def test_pressed_disc_refuses_writes(drive: Drive, samples: dict[str, Path]) -> None:
+    drive.device.insert(load_image(samples["data"]))
+    drive.settle()
+    result = drive.device.execute(
+        Command(bytes.fromhex("2a000000000000000100"), [memoryview(bytearray(2048))])
+    )
+    assert parse_sense(result.sense)[0] == CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT
+
+
+def test_restart_finds_the_disc_and_drops_an_unfinished_track(tmp_path: Path) -> None:
+    root = tmp_path / "discs"
+    burner = Burner(root)
+    burner.set_params(multi=3)
+    first = data_blocks(40, 1)
+    assert burner.write(0, 40, first).status == 0
+    burner.sync()
+    assert burner.write(190, 10, data_blocks(10, 2)).status == 0  # never synchronized
+    # kill -9: nothing more runs; a new daemon reads the folder.
+    rec = current_recording(root, "cd0")
+    assert rec is not None
+    try:
+        assert [t.number for t in rec.tracks] == [1]
+        assert rec.session_open and rec.next_writable == 190
+        assert not (rec.folder / "track02.bin").exists()
+        disc = rec.disc()
+        try:
+            assert disc.leadout == 40
+        finally:
+            disc.close()
+    finally:
+        rec.close()
+    state = json.loads((rec.folder / "state.json").read_text())
+    assert state["closed_sessions"] == 0 and len(state["tracks"]) == 1
+
+
+def test_hostile_pointer_refused(tmp_path: Path) -> None:
+    root = tmp_path / "discs"
+    root.mkdir()
+    (root / "cd0.current").write_text("../../etc\n")
+    with pytest.raises(Exception, match="not a recording folder"):
+        current_recording(root, "cd0")
+
+
+def test_state_out_of_the_disc_refused(tmp_path: Path) -> None:
+    root = tmp_path / "discs"
+    burner = Burner(root)
+    burner.set_params()
+    assert burner.write(0, 10, data_blocks(10, 1)).status == 0
+    burner.sync()
+    rec = burner.device.recording
+    assert rec is not None
+    state = json.loads((rec.folder / "state.json").read_text())
+    state["tracks"][0]["end"] = 10**9
+    (rec.folder / "state.json").write_text(json.dumps(state))
+    with pytest.raises(Exception, match="outside the disc"):
+        load_recording(rec.folder)

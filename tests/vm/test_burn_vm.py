@@ -1,0 +1,205 @@
+"""Burning CD-R and CD-RW under the real kernel with wodim, then reading what was written.
+
+In the tier's guest, a daemon of its own serves two drives that record:
+``cd0`` starts with a blank CD-R, ``cd1`` with a blank CD-RW, both kept
+in a folder of the share. It shows:
+
+- ``wodim -tao`` of an ISO made by genisoimage onto the CD-R: the disc
+  mounts and its tree equals the source; ``devemu image info`` reads the
+  kept image (``disc.iso``); a WRITE (10) at LBA 0 of the finalized disc
+  is refused with INVALID ADDRESS FOR WRITE (21/02);
+- ``wodim -dao`` of an ISO onto the CD-RW: mounts, equal tree;
+- ``wodim blank=fast`` of the CD-RW, then an audio CD from two WAV files
+  (``-audio``, Track At Once): cdparanoia rips each track equal to its
+  WAV's PCM;
+- a new blank CD-R (``devemu cdrom insert cd0 --blank cd-r``): ``wodim
+  -multi`` of a first session, ``-msinfo``, a second session built with
+  ``genisoimage -C ... -M``, ``-multi`` again: ``-msinfo`` names the
+  second session and the disc mounts showing the second session's files
+  (and the first's, which genisoimage carried over); a write at an
+  address already used is refused.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from devemu.vm import VmResult
+from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
+from tests.vm.guest_scripts import GuestScripts
+from tests.vm.vm_helpers import lines
+
+pytestmark = pytest.mark.vm
+
+CONFIG = f"""\
+{GUEST_DAEMON_TABLE}
+[[cdrom]]
+name = "cd0"
+blank = "cd-r"
+capacity = "100M"
+burn_dir = "discs"
+serial = "VMBURN01"
+
+[[cdrom]]
+name = "cd1"
+blank = "cd-rw"
+capacity = "100M"
+burn_dir = "discs"
+serial = "VMBURN02"
+"""
+
+SCRIPT = (
+    guest_functions(ready_timeout=45)
+    + r"""
+S="$DEVEMU_VM_SHARE"
+serve_start "$S/burn.toml" /tmp/serve.log -v
+pid=$serve_pid
+for _ in $(seq 200); do
+    SR0=$(node_with_serial VMBURN01 /sys/block/sr*)
+    SR1=$(node_with_serial VMBURN02 /sys/block/sr*)
+    [ -b "$SR0" ] && [ -b "$SR1" ] && break
+    sleep 0.05
+done
+echo "DEVICES $SR0 $SR1"
+ready() {
+    for _ in $(seq 100); do sg_turs "$1" > /dev/null 2>&1 && return 0; sleep 0.1; done
+    return 1
+}
+tree() {  # tree DIR SEED: a few files of random bytes
+    mkdir -p "$1/sub"
+    head -c 300000 /dev/urandom > "$1/a.bin"; head -c 5000 /dev/urandom > "$1/sub/b.bin"
+    echo "$2" > "$1/seed.txt"
+}
+burn() {  # burn TAG wodim-arguments...: run wodim, bounded, and show its output
+    tag=$1; shift
+    timeout 180 wodim -v "$@" > /tmp/$tag.log 2>&1; echo "$tag rc=$?"
+    sed "s/^/$tag /" /tmp/$tag.log | tail -60
+}
+ready "$SR0"; ready "$SR1"
+
+# --- Track At Once data track onto the CD-R
+tree /tmp/t1 one
+genisoimage -quiet -R -J -V TAO1 -o /tmp/t1.iso /tmp/t1
+burn TAO dev="$SR0" -tao /tmp/t1.iso
+ready "$SR0"
+mkdir -p /tmp/m
+mount -t iso9660 -o ro "$SR0" /tmp/m && diff -r /tmp/m /tmp/t1 && echo "TAO_TREE ok"
+umount /tmp/m
+devemu image info "$S/discs/cd0-001/disc.iso" 2>&1 | sed 's/^/INFO1 /'
+head -c 2048 /dev/zero > /tmp/zero
+sg_raw -s 2048 -i /tmp/zero "$SR0" 2a 00 00 00 00 00 00 00 01 00 2>&1 | sed 's/^/REWRITE1 /'
+
+# --- Session At Once onto the CD-RW
+tree /tmp/t2 two
+genisoimage -quiet -R -J -V DAO2 -o /tmp/t2.iso /tmp/t2
+burn DAO dev="$SR1" -dao /tmp/t2.iso
+ready "$SR1"
+mount -t iso9660 -o ro "$SR1" /tmp/m && diff -r /tmp/m /tmp/t2 && echo "DAO_TREE ok"
+umount /tmp/m
+
+# --- blank=fast, then an audio CD from WAV files
+burn BLANK dev="$SR1" blank=fast
+ready "$SR1"
+python3 - <<'EOF'
+import math, struct, wave
+for name, hz, frames in (("/tmp/a1.wav", 440.0, 300), ("/tmp/a2.wav", 660.0, 375)):
+    samples = frames * 588
+    pcm = b"".join(
+        struct.pack("<hh", int(8000 * math.sin(2 * math.pi * hz * i / 44100)),
+                    int(4000 * math.sin(2 * math.pi * hz * i / 44100)))
+        for i in range(samples)
+    )
+    with wave.open(name, "wb") as w:
+        w.setnchannels(2); w.setsampwidth(2); w.setframerate(44100); w.writeframes(pcm)
+EOF
+burn AUDIO dev="$SR1" -tao -audio /tmp/a1.wav /tmp/a2.wav
+ready "$SR1"
+cd-info --no-header --no-device-info --no-cddb -C "$SR1" 2>&1 | sed 's/^/CDINFO /'
+cd /tmp
+for n in 1 2; do
+    cdparanoia -q -d "$SR1" $n /tmp/r$n.wav 2>&1 | sed "s/^/PARANOIA /"
+    tail -c +45 /tmp/a$n.wav > /tmp/a$n.pcm
+    tail -c +45 /tmp/r$n.wav > /tmp/r$n.pcm
+done
+# Track 1 as ripped runs to track 2's index 1: its 150-sector TAO pregap, silence, follows it.
+head -c 352800 /dev/zero | cat /tmp/a1.pcm - > /tmp/a1gap.pcm
+ls -l /tmp/a1.pcm /tmp/r1.pcm /tmp/a2.pcm /tmp/r2.pcm | sed 's/^/SIZES /'
+cmp /tmp/a1gap.pcm /tmp/r1.pcm 2>&1 | sed "s/^/CMP1 /"
+cmp -s /tmp/a1gap.pcm /tmp/r1.pcm && echo "PCM1 ok"
+cmp /tmp/a2.pcm /tmp/r2.pcm 2>&1 | sed "s/^/CMP2 /"
+cmp -s /tmp/a2.pcm /tmp/r2.pcm && echo "PCM2 ok"
+
+# --- two sessions on a new blank CD-R
+devemu cdrom insert cd0 --blank cd-r --capacity 100M | sed 's/^/INSERT /'
+ready "$SR0"
+tree /tmp/s1 first
+genisoimage -quiet -R -J -V MULTI -o /tmp/s1.iso /tmp/s1
+burn MULTI1 dev="$SR0" -multi -tao /tmp/s1.iso
+ready "$SR0"
+MSINFO=$(wodim dev="$SR0" -msinfo 2>/dev/null); echo "MSINFO1 $MSINFO"
+mkdir -p /tmp/s2; cp -r /tmp/s1/. /tmp/s2/; echo second > /tmp/s2/second.txt
+head -c 70000 /dev/urandom > /tmp/s2/more.bin
+genisoimage -quiet -R -J -V MULTI -C "$MSINFO" -M "$SR0" -o /tmp/s2.iso /tmp/s2 2>&1 \
+    | sed 's/^/GENISO2 /'
+burn MULTI2 dev="$SR0" -multi -tao /tmp/s2.iso
+ready "$SR0"
+echo "MSINFO2 $(wodim dev="$SR0" -msinfo 2>/dev/null)"
+mount -t iso9660 -o ro "$SR0" /tmp/m && diff -r /tmp/m /tmp/s2 && echo "MULTI_TREE ok"
+umount /tmp/m
+cd-info --no-header --no-device-info --no-cddb -C "$SR0" 2>&1 | sed 's/^/MCDINFO /'
+sg_raw -s 2048 -i /tmp/zero "$SR0" 2a 00 00 00 00 00 00 00 01 00 2>&1 | sed 's/^/REWRITE2 /'
+ls "$S/discs" | sed 's/^/DISCS /'
+kill "$pid"; wait "$pid"
+echo "DONE"
+"""
+)
+
+
+@pytest.fixture(scope="module")
+def boot(guest_scripts: GuestScripts) -> VmResult:
+    share = guest_scripts.new_share()
+    (share / "burn.toml").write_text(CONFIG)
+    return guest_scripts.run(SCRIPT, share=share, timeout=600)
+
+
+def _rc(boot: VmResult, tag: str) -> str:
+    found = re.search(rf"^{tag} rc=(\d+)$", boot.output, re.M)
+    assert found, boot.output
+    return found[1]
+
+
+def test_tao_data_track_mounts(boot: VmResult) -> None:
+    assert _rc(boot, "TAO") == "0", boot.output
+    assert "TAO_TREE ok" in boot.output, boot.output
+    info = "\n".join(lines(boot.output, "INFO1"))
+    assert "iso" in info and "label 'TAO1'" in info, info
+
+
+def test_write_at_used_address_refused(boot: VmResult) -> None:
+    for tag in ("REWRITE1", "REWRITE2"):
+        text = "\n".join(lines(boot.output, tag))
+        assert "Invalid address for write" in text or "21 02" in text.replace("0x", ""), text
+
+
+def test_dao_data_track_mounts(boot: VmResult) -> None:
+    assert _rc(boot, "DAO") == "0", boot.output
+    assert "DAO_TREE ok" in boot.output, boot.output
+
+
+def test_blank_then_audio_rips_equal(boot: VmResult) -> None:
+    assert _rc(boot, "BLANK") == "0", boot.output
+    assert _rc(boot, "AUDIO") == "0", boot.output
+    assert "PCM1 ok" in boot.output and "PCM2 ok" in boot.output, boot.output
+
+
+def test_two_sessions(boot: VmResult) -> None:
+    assert _rc(boot, "MULTI1") == "0" and _rc(boot, "MULTI2") == "0", boot.output
+    first = lines(boot.output, "MSINFO1")[0]
+    second = lines(boot.output, "MSINFO2")[0]
+    assert re.fullmatch(r"0,\d+", first), boot.output
+    start2 = int(first.split(",")[1])
+    assert second.split(",")[0] == str(start2), boot.output
+    assert "MULTI_TREE ok" in boot.output, boot.output
+    assert "DONE" in boot.output
