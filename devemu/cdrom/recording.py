@@ -449,6 +449,9 @@ class Recording:
             "next_writable": nwa,
             "free_blocks": self.free_blocks,
             "kept_image": str(self.image_path) if self.tracks else None,
+            "writing": None
+            if self.open_track is None
+            else {"track": self.open_track.number, "written": self.open_track.written},
         }
 
 

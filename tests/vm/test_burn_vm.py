@@ -22,7 +22,9 @@ in a folder of the share. It shows:
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 import pytest
 
@@ -151,6 +153,78 @@ umount /tmp/m
 cd-info --no-header --no-device-info --no-cddb -C "$SR0" 2>&1 | sed 's/^/MCDINFO /'
 sg_raw -s 2048 -i /tmp/zero "$SR0" 2a 00 00 00 00 00 00 00 01 00 2>&1 | sed 's/^/REWRITE2 /'
 ls "$S/discs" | sed 's/^/DISCS /'
+grep -i "traceback\|error\|warning" /tmp/serve.log | tail -30 | sed 's/^/SERVELOG /'
+kill "$pid"; wait "$pid"
+echo "DONE"
+"""
+)
+
+
+CRASH_CONFIG = f"""\
+{GUEST_DAEMON_TABLE}
+[[cdrom]]
+name = "cd0"
+blank = "cd-r"
+capacity = "200M"
+burn_dir = "discs"
+serial = "VMBURN03"
+"""
+
+CRASH_SCRIPT = (
+    guest_functions(ready_timeout=45)
+    + r"""
+S="$DEVEMU_VM_SHARE"
+serve_start "$S/crash.toml" /tmp/serve1.log -v
+pid=$serve_pid
+for _ in $(seq 200); do
+    SR=$(node_with_serial VMBURN03 /sys/block/sr*)
+    [ -b "$SR" ] && break
+    sleep 0.05
+done
+ready() {
+    for _ in $(seq 100); do sg_turs "$1" > /dev/null 2>&1 && return 0; sleep 0.1; done
+    return 1
+}
+writing() {  # the open track's number and blocks written, from the daemon's status
+    devemu cdrom status cd0 --json | python3 -c '
+import json, sys
+w = json.load(sys.stdin)["recording"]["writing"]
+print("%d %d" % (w["track"], w["written"]) if w else "0 0")'
+}
+ready "$SR"
+mkdir -p /tmp/c1 /tmp/c2 /tmp/m
+head -c 400000 /dev/urandom > /tmp/c1/first.bin
+head -c 60000000 /dev/urandom > /tmp/c2/big.bin
+genisoimage -quiet -R -V CRASH1 -o /tmp/c1.iso /tmp/c1
+genisoimage -quiet -R -V CRASH2 -o /tmp/c2.iso /tmp/c2
+timeout 300 wodim -v dev="$SR" -tao -multi /tmp/c1.iso /tmp/c2.iso > /tmp/wc.log 2>&1 &
+wpid=$!
+for _ in $(seq 1200); do
+    set -- $(writing)
+    [ "$1" = 2 ] && [ "$2" -gt 3000 ] && break
+    sleep 0.1
+done
+echo "MIDBURN track=$1 written=$2"
+devemu cdrom eject cd0 2>&1 | sed 's/^/EJECT /'
+kill -KILL "$pid"
+echo "KILLED"
+sleep 1
+serve_start "$S/crash.toml" /tmp/serve2.log -v
+pid=$serve_pid
+wait "$wpid"; echo "WODIM_AFTER rc=$?"
+tail -15 /tmp/wc.log | sed 's/^/WC /'
+ready "$SR"
+devemu cdrom status cd0 --json | sed 's/^/RESTARTED /'
+mount -t iso9660 -o ro "$SR" /tmp/m && diff -r /tmp/m /tmp/c1 && echo "CRASH_TREE ok"
+umount /tmp/m
+timeout 120 wodim -v dev="$SR" -fix > /tmp/fix.log 2>&1; echo "FIX rc=$?"
+tail -15 /tmp/fix.log | sed 's/^/FIX /'
+ready "$SR"
+devemu cdrom status cd0 --json | sed 's/^/FIXED /'
+mount -t iso9660 -o ro "$SR" /tmp/m && diff -r /tmp/m /tmp/c1 && echo "FIXED_TREE ok"
+umount /tmp/m
+cat /tmp/serve1.log /tmp/serve2.log | grep -i "traceback\|error\|warning\|replay" | tail -30 \
+    | sed 's/^/SERVELOG /'
 kill "$pid"; wait "$pid"
 echo "DONE"
 """
@@ -203,3 +277,36 @@ def test_two_sessions(boot: VmResult) -> None:
     assert second.split(",")[0] == str(start2), boot.output
     assert "MULTI_TREE ok" in boot.output, boot.output
     assert "DONE" in boot.output
+
+
+@pytest.fixture(scope="module")
+def crashed(guest_scripts: GuestScripts) -> VmResult:
+    share = guest_scripts.new_share()
+    (share / "crash.toml").write_text(CRASH_CONFIG)
+    return guest_scripts.run(CRASH_SCRIPT, share=share, timeout=600)
+
+
+def _json_after(boot: VmResult, tag: str) -> dict[str, Any]:
+    found = lines(boot.output, tag)
+    assert found, boot.output
+    data: dict[str, Any] = json.loads("\n".join(found))
+    return data
+
+
+def test_kill_mid_burn_keeps_completed_tracks(crashed: VmResult) -> None:
+    mid = re.search(r"^MIDBURN track=(\d+) written=(\d+)$", crashed.output, re.M)
+    assert mid and mid[1] == "2" and int(mid[2]) > 3000, crashed.output
+    eject = "\n".join(lines(crashed.output, "EJECT"))
+    assert "prevents medium removal" in eject, crashed.output
+    status = _json_after(crashed, "RESTARTED")["recording"]
+    assert status["tracks"] == 1 and status["status"] == "incomplete", status
+    assert status["writing"] is None, status
+    assert "CRASH_TREE ok" in crashed.output, crashed.output
+
+
+def test_fix_closes_the_session_after_a_crash(crashed: VmResult) -> None:
+    assert _rc(crashed, "FIX") == "0", crashed.output
+    status = _json_after(crashed, "FIXED")["recording"]
+    assert status["closed_sessions"] == 1 and status["status"] == "complete", status
+    assert "FIXED_TREE ok" in crashed.output, crashed.output
+    assert "DONE" in crashed.output
