@@ -18,6 +18,11 @@ in a folder of the share. It shows:
   second session and the disc mounts showing the second session's files
   (and the first's, which genisoimage carried over); a write at an
   address already used is refused.
+
+A second run kills the daemon (SIGKILL) while ``wodim -nofix`` writes the
+second track of a disc, with the burn holding the tray locked (a control
+eject is refused), and starts it again: the disc holds the first track,
+mounts, its session still open; ``wodim -fix`` then closes it.
 """
 
 from __future__ import annotations
@@ -91,7 +96,8 @@ mount -t iso9660 -o ro "$SR0" /tmp/m && diff -r /tmp/m /tmp/t1 && echo "TAO_TREE
 umount /tmp/m
 devemu image info "$S/discs/cd0-001/disc.iso" 2>&1 | sed 's/^/INFO1 /'
 head -c 2048 /dev/zero > /tmp/zero
-sg_raw -s 2048 -i /tmp/zero "$SR0" 2a 00 00 00 00 00 00 00 01 00 2>&1 | sed 's/^/REWRITE1 /'
+devemu cdrom status cd0 --json | tr -d '\n' | sed 's/^/STATUS1 /'; echo
+sg_raw -v -s 2048 -i /tmp/zero "$SR0" 2a 00 00 00 00 00 00 00 01 00 2>&1 | sed 's/^/REWRITE1 /'
 
 # --- Session At Once onto the CD-RW
 tree /tmp/t2 two
@@ -197,7 +203,8 @@ head -c 400000 /dev/urandom > /tmp/c1/first.bin
 head -c 60000000 /dev/urandom > /tmp/c2/big.bin
 genisoimage -quiet -R -V CRASH1 -o /tmp/c1.iso /tmp/c1
 genisoimage -quiet -R -V CRASH2 -o /tmp/c2.iso /tmp/c2
-timeout 300 wodim -v dev="$SR" -tao -multi /tmp/c1.iso /tmp/c2.iso > /tmp/wc.log 2>&1 &
+# -nofix: after the write error the crash causes, wodim leaves the disc as it is.
+timeout 300 wodim -v dev="$SR" -tao -nofix /tmp/c1.iso /tmp/c2.iso > /tmp/wc.log 2>&1 &
 wpid=$!
 for _ in $(seq 1200); do
     set -- $(writing)
@@ -254,7 +261,7 @@ def test_tao_data_track_mounts(boot: VmResult) -> None:
 def test_write_at_used_address_refused(boot: VmResult) -> None:
     for tag in ("REWRITE1", "REWRITE2"):
         text = "\n".join(lines(boot.output, tag))
-        assert "Invalid address for write" in text or "21 02" in text.replace("0x", ""), text
+        assert "Invalid address for write" in text, boot.output
 
 
 def test_dao_data_track_mounts(boot: VmResult) -> None:
