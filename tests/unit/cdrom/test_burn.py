@@ -378,3 +378,70 @@ def test_state_out_of_the_disc_refused(tmp_path: Path) -> None:
     (rec.folder / "state.json").write_text(json.dumps(state))
     with pytest.raises(Exception, match="outside the disc"):
         load_recording(rec.folder)
+
+
+def test_write_speeds_and_set_streaming(burner: Burner) -> None:
+    data = burner.data([0xAC, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0x03, 0])
+    assert int.from_bytes(data[0:4], "big") == 4 + 5 * 16
+    speeds = [int.from_bytes(data[8 + 16 * i + 12 : 8 + 16 * i + 16], "big") for i in range(5)]
+    assert speeds == [48 * 176, 24 * 176, 16 * 176, 8 * 176, 4 * 176]
+    descriptor = bytes(4) + bytes(4) + (0xFFFFFFFF).to_bytes(4, "big")
+    descriptor += (8448).to_bytes(4, "big") + (1000).to_bytes(4, "big")
+    descriptor += (1408).to_bytes(4, "big") + (1000).to_bytes(4, "big")
+    burner.ok([0xB6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 28, 0], descriptor)
+    assert burner.device.write_speed == 1408
+    page = burner.data([0x5A, 0x08, 0x2A, 0, 0, 0, 0, 0x01, 0x00, 0])[8:]
+    assert page[3] == 0x07  # CD-R, CD-RW and test write
+    assert int.from_bytes(page[28:30], "big") == 1408  # current write speed selected
+    burner.ok([0xBB, 0, 0xFF, 0xFF, 0x0B, 0x00, 0, 0, 0, 0, 0, 0])  # SET CD SPEED write 2816
+    assert burner.device.write_speed == 2816
+
+
+def test_set_streaming_zero_time_refused(burner: Burner) -> None:
+    descriptor = bytes(16) + (1000).to_bytes(4, "big") + bytes(8)
+    code = burner.out_sense([0xB6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 28, 0], descriptor)[0]
+    assert code == INVALID_FIELD_IN_PARAMETER_LIST
+
+
+def test_read_buffer_capacity(burner: Burner) -> None:
+    assert burner.data([0x5C, 0, 0, 0, 0, 0, 0, 0, 12, 0]) == bytes.fromhex(
+        "000a000000200000 00200000".replace(" ", "")
+    )
+
+
+def test_recording_features_are_current(burner: Burner) -> None:
+    def feature(code: int) -> bytes:
+        return burner.data([0x46, 0x02, code >> 8, code & 0xFF, 0, 0, 0, 0, 64, 0])[8:]
+
+    tao = feature(0x002D)
+    assert tao[:4] == bytes.fromhex("002d0904") and tao[4] == 0x06
+    assert tao[6:8] == bytes.fromhex("0101")  # data block types 00h and 08h
+    assert feature(0x002E)[:5] == bytes.fromhex("002e050426")
+    assert feature(0x0021)[2] & 0x01  # incremental streaming writable: current
+    assert feature(0x0037)[2] & 0x01 == 0  # CD-RW media write support: not on a CD-R
+    profiles = feature(0x0000)
+    listed = [int.from_bytes(profiles[4 + i : 6 + i], "big") for i in range(0, profiles[3], 4)]
+    assert listed == [0x40, 0x10, 0x0A, 0x09, 0x08]
+
+
+def test_atip_of_a_blank_cd_rw(tmp_path: Path) -> None:
+    burner = Burner(tmp_path / "discs", "cd-rw", sectors=20000)
+    atip = burner.data([0x43, 0x02, 0x04, 0, 0, 0, 0, 0, 32, 0])
+    assert atip[:4] == bytes.fromhex("001e0000")
+    assert atip[6] & 0x40  # erasable
+    assert tuple(atip[8:11]) == (97, 26, 66)
+    assert tuple(atip[12:15]) == (4, 28, 50)  # 20000 + 150 frames
+
+
+def test_disc_information_of_a_blank_cd_r_golden(burner: Burner) -> None:
+    info = burner.disc_info()
+    assert info == bytes.fromhex(
+        "0020 00 01 01 01 01 10 00 000000 00000000 00611a42 00041c32 0000000000000000 00 00".replace(
+            " ", ""
+        )
+    )
+
+
+def test_toc_of_a_blank_disc_refused(burner: Burner) -> None:
+    assert burner.sense([0x43, 0, 0, 0, 0, 0, 0, 0, 12, 0]) == INVALID_FIELD_IN_CDB
+    assert burner.data([0x25] + [0] * 9) == bytes.fromhex("0000000000000800")
