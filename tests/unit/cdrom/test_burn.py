@@ -435,11 +435,8 @@ def test_atip_of_a_blank_cd_rw(tmp_path: Path) -> None:
 
 def test_disc_information_of_a_blank_cd_r_golden(burner: Burner) -> None:
     info = burner.disc_info()
-    assert info == bytes.fromhex(
-        "0020 00 01 01 01 01 10 00 000000 00000000 00611a42 00041c32 0000000000000000 00 00".replace(
-            " ", ""
-        )
-    )
+    golden = "0020 00 01 01 01 01 10 00 000000 00000000 00611a42 00041c32 0000000000000000 0000"
+    assert info == bytes.fromhex(golden.replace(" ", ""))
 
 
 def test_toc_of_a_blank_disc_refused(burner: Burner) -> None:
