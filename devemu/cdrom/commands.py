@@ -275,6 +275,13 @@ MMC_COMMANDS: tuple[CommandSpec, ...] = (
         ("flags.address_type", "address", "allocation_length"),
     ),
     _record(
+        "RESERVE TRACK",
+        _O.RESERVE_TRACK,
+        write_cdbs.ReserveTrackCdb,
+        write_commands.reserve_track,
+        ("flags.arsv", "reservation_size"),
+    ),
+    _record(
         "SEND OPC INFORMATION",
         _O.SEND_OPC_INFORMATION,
         write_cdbs.SendOpcCdb,

@@ -30,7 +30,7 @@ from construct import Array, BitsInteger, BitStruct, Flag, Int8ub, Int16ub, Stru
 
 from devemu.cdrom.disc import DEFAULT_PREGAP, LEADIN_LENGTH
 from devemu.cdrom.msf import msf_bytes
-from devemu.cdrom.recording import Recording
+from devemu.cdrom.recording import OpenTrack, Recording
 from devemu.cdrom.toc import DiscInformation, TrackInformation
 from devemu.scsi.sense import INVALID_FIELD_IN_CDB, SenseError, cdb_field
 
@@ -49,7 +49,8 @@ SESSION_COMPLETE = 0b11
 ERASABLE = 0x10
 #: Byte 7 bit 4: URU, unrestricted use (MMC-6 6.22.3.1.8).
 URU = 0x10
-#: Track information byte 6 (MMC-6 table 545): Blank.
+#: Track information byte 6 (MMC-6 table 545): RT (reserved track), Blank.
+TRACK_RESERVED = 0x80
 TRACK_BLANK = 0x40
 #: Byte 7: NWA_V.
 NWA_VALID = 0x01
@@ -139,8 +140,9 @@ def disc_information(rec: Recording) -> bytes:
     return out
 
 
-def invisible_track(device: CdromDevice, rec: Recording) -> bytes:
-    """READ TRACK INFORMATION of the track being or to be written (MMC-6 6.27.3.1)."""
+def invisible_track(device: CdromDevice, rec: Recording, address_type: int, address: int) -> bytes:
+    """READ TRACK INFORMATION of the track being or to be written (MMC-6 6.27.3.1), or
+    of a reserved track (RT set, its free blocks what is left of the reservation)."""
     nwa = rec.next_writable
     if nwa is None:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(5))
@@ -148,28 +150,47 @@ def invisible_track(device: CdromDevice, rec: Recording) -> bytes:
     open_track = rec.open_track
     if device.sao is not None:
         nwa = device.sao.next
+    flags = 0
+    if (
+        open_track is not None
+        and open_track.reserved
+        and not _names_open(open_track, address_type, address)
+    ):
+        open_track = None  # the invisible track after the reserved one
+        nwa = rec.invisible_start()
     if open_track is not None:
         number, start, mode = open_track.number, open_track.start, open_track.mode
-        blank = 0
+        nwa = open_track.next_address
+        if open_track.reserved:
+            flags = TRACK_RESERVED | (TRACK_BLANK if not open_track.written else 0)
+        size = open_track.reserved or rec.sectors - start
+        free = (
+            open_track.reserved - open_track.written if open_track.reserved else rec.sectors - nwa
+        )
     else:
         number, start, mode = rec.next_track_number, nwa, params.mode
-        blank = TRACK_BLANK
+        if rec.open_track is not None:
+            number = rec.open_track.number + 1
+        flags = TRACK_BLANK
+        size = rec.sectors - start
+        free = rec.sectors - nwa
     control = 0 if mode.is_audio else 0x04
-    size = rec.sectors - start
     out: bytes = TrackInformation.build(
         {
             "length": TrackInformation.sizeof() - 2,
             "track_lsb": number & 0xFF,
             "session_lsb": rec.session & 0xFF,
             "track_mode": control,
-            "data_mode": blank | mode.data_mode,
+            "data_mode": flags | mode.data_mode,
             "valid": NWA_VALID,
             "start": start & 0xFFFFFFFF,
             "next_writable": nwa & 0xFFFFFFFF,
-            "free_blocks": max(0, rec.sectors - nwa),
+            "free_blocks": max(0, free),
             "packet_size": 0,
             "size": size,
-            "last_recorded": (nwa - 1) & 0xFFFFFFFF if open_track is not None else 0,
+            "last_recorded": (nwa - 1) & 0xFFFFFFFF
+            if open_track is not None and open_track.written
+            else 0,
             "track_msb": number >> 8,
             "session_msb": rec.session >> 8,
             "read_compatibility": 0,
@@ -180,13 +201,25 @@ def invisible_track(device: CdromDevice, rec: Recording) -> bytes:
     return out
 
 
+def _names_open(track: OpenTrack, address_type: int, address: int) -> bool:
+    """The request names the open (reserved) track: its number, or an LBA in it."""
+    if address_type == 1:
+        return address == track.number
+    if address_type == 0:
+        return track.first <= address < track.start + track.reserved
+    return False
+
+
 def is_invisible(rec: Recording, address_type: int, address: int) -> bool:
-    """The request names the invisible track: track FFh, or its number, or an LBA in it."""
+    """The request names the invisible track (track FFh, its number, an LBA in it) or
+    the track being written or reserved."""
     if rec.finalized:
         return False
     number = rec.open_track.number if rec.open_track is not None else rec.next_track_number
     if address_type == 1:
-        return address in (0xFF, number)
+        return address in (0xFF, number) or (
+            rec.open_track is not None and bool(rec.open_track.reserved) and address == number + 1
+        )
     if address_type == 0:
         nwa = rec.next_writable
         if nwa is None:

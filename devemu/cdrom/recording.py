@@ -142,10 +142,17 @@ class OpenTrack:
     fd: int
     generated_pregap: int = 0
     written: int = 0
+    #: Blocks RESERVE TRACK set aside for it (MMC-6 6.32); 0 for a track that grows as written.
+    reserved: int = 0
 
     @property
     def next_address(self) -> int:
         return self.first + self.written
+
+    @property
+    def full(self) -> bool:
+        """A reserved track whose every block is written."""
+        return bool(self.reserved) and self.written >= self.reserved
 
 
 @dataclass(slots=True)
@@ -201,14 +208,34 @@ class Recording:
 
     @property
     def next_writable(self) -> int | None:
-        """The next writable address (MMC-6 4.5.3.3), None on a finalized or full disc."""
+        """Where the next Track-At-Once write goes (MMC-6 4.5.3.3): the open track's next
+        address, else the invisible track's start; None on a finalized or full disc."""
         if self.finalized:
             return None
-        if self.open_track is not None:
+        if self.open_track is not None and not self.open_track.full:
             nwa = self.open_track.next_address
         else:
-            nwa = self.next_track_start()
+            nwa = self.invisible_start()
         return nwa if nwa < self.sectors else None
+
+    def invisible_start(self) -> int:
+        """Index 1 of the invisible track: after a reserved track, else the next track's."""
+        track = self.open_track
+        if track is not None and track.reserved:
+            return track.start + track.reserved + DEFAULT_PREGAP
+        if track is not None:
+            return track.start
+        return self.next_track_start()
+
+    def reserve(self, mode: TrackMode, blocks: int) -> OpenTrack:
+        """RESERVE TRACK (MMC-6 6.32): the invisible track becomes a track of ``blocks``."""
+        start = self.next_track_start()
+        in_session = bool(self.tracks) and self.tracks[-1].session == self.session
+        track = self.begin_track(
+            mode, first=start, start=start, generated_pregap=DEFAULT_PREGAP if in_session else 0
+        )
+        track.reserved = blocks
+        return track
 
     @property
     def free_blocks(self) -> int:
@@ -283,6 +310,11 @@ class Recording:
             self.write(track.next_address, [memoryview(zeros)[: n * size]], n)
             left -= n
 
+    def flush(self) -> None:
+        """Make the open track's written sectors durable (they are not on the disc yet)."""
+        if self.open_track is not None:
+            os.fsync(self.open_track.fd)
+
     def complete_track(self) -> WrittenTrack | None:
         """Close the open track: flush its file, record it, rewrite the kept image.
 
@@ -315,6 +347,9 @@ class Recording:
 
     def close_session(self, *, finalize: bool) -> None:
         """Close the last session (MMC-6 6.3.2.3); ``finalize`` allows no further session."""
+        track = self.open_track
+        if track is not None and track.reserved and not track.full:
+            self.write_zeros(track.reserved - track.written)
         self.complete_track()
         if self.finalized:
             return

@@ -319,7 +319,10 @@ def read_track_information(
     disc = device.ready_disc()
     rec = device.recording
     if rec is not None and recordable_info.is_invisible(rec, address_type, address):
-        return cmd.data_in(recordable_info.invisible_track(device, rec), allocation_length)
+        return cmd.data_in(
+            recordable_info.invisible_track(device, rec, address_type, address),
+            allocation_length,
+        )
     track = _track_for(disc, address_type, address)
     session = disc.session_of(track)
     following = [t for t in session.tracks if t.number > track.number]

@@ -1,6 +1,6 @@
 """Recording commands: WRITE (10)/(12), SYNCHRONIZE CACHE, CLOSE TRACK/SESSION,
-SEND CUE SHEET, BLANK, READ BUFFER CAPACITY, SEND OPC INFORMATION and SET
-STREAMING (MMC-6 6.47, 6.48, 6.41, 6.3, 6.33, 6.2, 6.21, 6.35, 6.40).
+RESERVE TRACK, SEND CUE SHEET, BLANK, READ BUFFER CAPACITY, SEND OPC INFORMATION and SET
+STREAMING (MMC-6 6.47, 6.48, 6.41, 6.3, 6.32, 6.33, 6.2, 6.21, 6.35, 6.40).
 
 Write-once rules (MMC-6 4.5.3): a CD-R or CD-RW written Track At Once
 takes data only at the next writable address of the invisible track
@@ -155,6 +155,8 @@ def write_10(device: CdromDevice, cmd: Command, lba: int, transfer_length: int) 
     if lba + transfer_length > rec.sectors:
         raise SenseError(LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE, information=lba & 0xFFFFFFFF)
     track = rec.open_track
+    if track is not None and track.reserved and track.written + transfer_length > track.reserved:
+        raise SenseError(INVALID_ADDRESS_FOR_WRITE, information=lba & 0xFFFFFFFF)
     mode = track.mode if track is not None else params.mode
     if cmd.data_length != transfer_length * mode.stored_size:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(7))
@@ -168,6 +170,10 @@ def write_10(device: CdromDevice, cmd: Command, lba: int, transfer_length: int) 
             mode, first=lba, start=lba, generated_pregap=DEFAULT_PREGAP if in_session else 0
         )
     _store(device, rec, lba, cmd.iov, transfer_length)
+    if rec.open_track is not None and rec.open_track.full:
+        # A reserved track is complete once every block of it is written (MMC-6 6.32.2).
+        rec.complete_track()
+        device.disc_changed()
 
 
 write_12 = write_10
@@ -248,7 +254,10 @@ def synchronize_cache(device: CdromDevice, cmd: Command) -> None:
     if device.sao is not None:
         _finish_sao(device, rec)
         return
-    if rec.open_track is not None:
+    track = rec.open_track
+    if track is not None and track.reserved and not track.full:
+        rec.flush()  # a reserved track stays open until it is full or closed
+    elif track is not None:
         rec.complete_track()
         device.disc_changed()
 
@@ -266,6 +275,10 @@ def close_track_session(
     if close_function == CloseFunction.TRACK:
         if device.sao is not None:
             raise SenseError(COMMAND_SEQUENCE_ERROR)
+        track = rec.open_track
+        if track is not None and track.reserved and not track.full:
+            # The unwritten rest of a reserved track is padded (MMC-6 6.3.2.2).
+            rec.write_zeros(track.reserved - track.written)
         rec.complete_track()
     elif close_function == CloseFunction.SESSION:
         if device.sao is not None:
@@ -275,6 +288,28 @@ def close_track_session(
     else:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2, 2))
     device.disc_changed()
+
+
+def reserve_track(device: CdromDevice, cmd: Command, arsv: int, reservation_size: int) -> None:
+    """RESERVE TRACK, MMC-6 6.32: the invisible track becomes a track of a fixed size.
+
+    The reserved track is written Track At Once at its own next writable
+    address (its mode the one page 05h names); the invisible track moves
+    past it and its pregap. Reservation by address (ARSV 1) is refused, as
+    is a reservation while a track is being written (COMMAND SEQUENCE
+    ERROR) or one larger than the free space.
+    """
+    rec = _recording(device)
+    if arsv:
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 0))
+    if rec.open_track is not None or device.sao is not None:
+        raise SenseError(COMMAND_SEQUENCE_ERROR)
+    nwa = rec.next_writable
+    if reservation_size == 0 or nwa is None or nwa + reservation_size > rec.sectors:
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(5))
+    if rec.next_track_number > MAX_TRACKS:
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(5))
+    rec.reserve(device.write_parameters().mode, reservation_size)
 
 
 def send_cue_sheet(device: CdromDevice, cmd: Command, cue_sheet_size: int) -> None:

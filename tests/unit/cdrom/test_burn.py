@@ -442,3 +442,44 @@ def test_disc_information_of_a_blank_cd_r_golden(burner: Burner) -> None:
 def test_toc_of_a_blank_disc_refused(burner: Burner) -> None:
     assert burner.sense([0x43, 0, 0, 0, 0, 0, 0, 0, 12, 0]) == INVALID_FIELD_IN_CDB
     assert burner.data([0x25] + [0] * 9) == bytes.fromhex("0000000000000800")
+
+
+def test_reserve_track_then_write_it(burner: Burner) -> None:
+    """RESERVE TRACK (MMC-6 6.32): a reserved track, RT set, the invisible track after it."""
+    burner.set_params()
+    burner.ok([0x53, 0, 0, 0, 0, 0, 0, 0, 100, 0])
+    reserved = burner.track_info(1)
+    assert reserved[6] & 0xC0 == 0xC0  # RT and Blank
+    assert int.from_bytes(reserved[24:28], "big") == 100  # track size
+    invisible = burner.track_info(0xFF)
+    assert invisible[2] == 2 and invisible[6] & 0xC0 == 0x40
+    assert int.from_bytes(invisible[8:12], "big") == 100 + 150
+    assert burner.write(0, 60, data_blocks(60, 1)).status == 0
+    burner.sync()  # a reserved track stays open
+    reserved = burner.track_info(1)
+    assert reserved[6] & 0xC0 == 0x80 and int.from_bytes(reserved[16:20], "big") == 40
+    result = burner.write(60, 41, data_blocks(41, 2))
+    assert parse_sense(result.sense)[0] == INVALID_ADDRESS_FOR_WRITE  # past the reservation
+    assert burner.write(60, 40, data_blocks(40, 2)).status == 0  # fills it: complete
+    assert burner.nwa() == 250
+    assert burner.read(0, 100) == data_blocks(60, 1) + data_blocks(40, 2)
+
+
+def test_reserve_track_refusals(burner: Burner) -> None:
+    result, _ = burner.run([0x53, 0x01, 0, 0, 0, 0, 0, 0, 100, 0])
+    assert parse_sense(result.sense)[0] == INVALID_FIELD_IN_CDB
+    assert result.sense[15] == 0xC0 | 0x08 | 0 and result.sense[16:18] == b"\x00\x01"
+    result, _ = burner.run([0x53, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+    assert result.sense[16:18] == b"\x00\x05"
+    burner.set_params()
+    assert burner.write(0, 10, data_blocks(10, 1)).status == 0
+    assert burner.sense([0x53, 0, 0, 0, 0, 0, 0, 0, 100, 0]) == COMMAND_SEQUENCE_ERROR
+
+
+def test_closing_a_reserved_track_pads_it(burner: Burner) -> None:
+    burner.set_params()
+    burner.ok([0x53, 0, 0, 0, 0, 0, 0, 0, 50, 0])
+    assert burner.write(0, 20, data_blocks(20, 1)).status == 0
+    burner.close(1, 1)
+    assert burner.read(20, 30) == bytes(30 * 2048)
+    assert burner.nwa() == 200
