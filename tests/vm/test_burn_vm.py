@@ -198,18 +198,18 @@ w = json.load(sys.stdin)["recording"]["writing"]
 print("%d %d" % (w["track"], w["written"]) if w else "0 0")'
 }
 ready "$SR"
-mkdir -p /tmp/c1 /tmp/c2 /tmp/m
+mkdir -p /tmp/c1 /tmp/m
 head -c 400000 /dev/urandom > /tmp/c1/first.bin
-head -c 60000000 /dev/urandom > /tmp/c2/big.bin
+head -c 122880000 /dev/zero > /tmp/c2.bin  # track 2: plain data, not a file system
 genisoimage -quiet -R -V CRASH1 -o /tmp/c1.iso /tmp/c1
-genisoimage -quiet -R -V CRASH2 -o /tmp/c2.iso /tmp/c2
 # -nofix: after the write error the crash causes, wodim leaves the disc as it is.
-timeout 300 wodim -v dev="$SR" -tao -nofix /tmp/c1.iso /tmp/c2.iso > /tmp/wc.log 2>&1 &
+timeout 300 wodim -v dev="$SR" -tao -nofix /tmp/c1.iso /tmp/c2.bin > /tmp/wc.log 2>&1 &
 wpid=$!
-for _ in $(seq 1200); do
+deadline=$(( $(date +%s) + 150 ))
+while [ "$(date +%s)" -lt "$deadline" ] && kill -0 "$wpid" 2>/dev/null; do
     set -- $(writing)
     [ "$1" = 2 ] && [ "$2" -gt 3000 ] && break
-    sleep 0.1
+    sleep 0.2
 done
 echo "MIDBURN track=$1 written=$2"
 devemu cdrom eject cd0 2>&1 | sed 's/^/EJECT /'
