@@ -53,6 +53,7 @@ import contextlib
 import json
 import os
 import re
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -271,6 +272,7 @@ class Recording:
             raise ValueError(f"cannot record {mode.label} tracks")
         number = self.next_track_number
         name = f"track{number:02d}.bin"
+        # O_NOFOLLOW: a symbolic link put in the track's place is refused (ELOOP).
         fd = self._open_file(name, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
         self.open_track = OpenTrack(
             number, self.session, mode, first, start, fd, generated_pregap=generated_pregap
@@ -588,11 +590,19 @@ def load_recording(folder: Path) -> Recording:
         except FileNotFoundError:
             rec.close()
             raise ImageError(path, None, f"{t.file_name} is missing") from None
+        if not stat.S_ISREG(st.st_mode):
+            rec.close()
+            raise ImageError(path, None, f"{t.file_name} is not a regular file")
         if st.st_size < need:
             rec.close()
             raise ImageError(path, None, f"{t.file_name} holds {st.st_size} bytes of {need}")
         if st.st_size > need:
-            os.truncate(folder / t.file_name, need)
+            # Sectors past the track's end were written after its last sync: cut them.
+            fd = rec._open_file(t.file_name, os.O_WRONLY)
+            try:
+                os.ftruncate(fd, need)
+            finally:
+                os.close(fd)
     for leftover in os.listdir(rec._dir_fd):
         if re.fullmatch(r"track[0-9]{2}\.bin", leftover) and leftover not in names:
             os.unlink(leftover, dir_fd=rec._dir_fd)

@@ -30,7 +30,7 @@ from construct import Int8ub, Int16ub, Int32ub, Padding, Struct
 
 from devemu.cdrom import pages
 from devemu.cdrom.cue_sheet import SaoPlan, parse_cue_sheet
-from devemu.cdrom.disc import DEFAULT_PREGAP
+from devemu.cdrom.disc import DEFAULT_PREGAP, TrackMode
 from devemu.cdrom.recording import MAX_TRACKS, Recording
 from devemu.scsi.command import Command
 from devemu.scsi.sense import (
@@ -130,6 +130,14 @@ def _views(buffers: list[memoryview], start: int, length: int) -> list[memoryvie
     return out
 
 
+def _begin(rec: Recording, lba: int, mode: TrackMode, start: int, pregap: int) -> None:
+    """Open the next track's file; a folder that refuses it is a WRITE ERROR (03/0C/00)."""
+    try:
+        rec.begin_track(mode, first=lba, start=start, generated_pregap=pregap)
+    except OSError:
+        raise SenseError(WRITE_ERROR, information=lba & 0xFFFFFFFF) from None
+
+
 def _store(device: CdromDevice, rec: Recording, lba: int, views: list[memoryview], n: int) -> None:
     try:
         rec.write(lba, views, n)
@@ -166,9 +174,7 @@ def write_10(device: CdromDevice, cmd: Command, lba: int, transfer_length: int) 
         if rec.next_track_number > MAX_TRACKS:
             raise SenseError(INVALID_ADDRESS_FOR_WRITE, information=lba & 0xFFFFFFFF)
         in_session = bool(rec.tracks) and rec.tracks[-1].session == rec.session
-        rec.begin_track(
-            mode, first=lba, start=lba, generated_pregap=DEFAULT_PREGAP if in_session else 0
-        )
+        _begin(rec, lba, mode, lba, DEFAULT_PREGAP if in_session else 0)
     _store(device, rec, lba, cmd.iov, transfer_length)
     if rec.open_track is not None and rec.open_track.full:
         # A reserved track is complete once every block of it is written (MMC-6 6.32.2).
@@ -227,7 +233,7 @@ def _sao_track(device: CdromDevice, rec: Recording, number: int, lba: int) -> No
         return
     rec.complete_track()
     planned = next(t for t in sao.plan.tracks if t.number == number)
-    rec.begin_track(planned.mode, first=lba, start=max(planned.start, lba))
+    _begin(rec, lba, planned.mode, max(planned.start, lba), 0)
 
 
 def _finish_sao(device: CdromDevice, rec: Recording) -> None:

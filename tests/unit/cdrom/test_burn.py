@@ -13,6 +13,7 @@ from devemu.cdrom.device import CdromDevice
 from devemu.cdrom.image import load_image
 from devemu.cdrom.media import BlankMedium
 from devemu.cdrom.recording import current_recording, load_recording, new_recording
+from devemu.errors import ImageError
 from devemu.scsi.command import Command, Result
 from devemu.scsi.identity import Identity
 from devemu.scsi.sense import (
@@ -21,6 +22,7 @@ from devemu.scsi.sense import (
     INVALID_ADDRESS_FOR_WRITE,
     INVALID_FIELD_IN_CDB,
     INVALID_FIELD_IN_PARAMETER_LIST,
+    WRITE_ERROR,
     parse_sense,
 )
 from tests.unit.cdrom.conftest import Drive
@@ -483,3 +485,32 @@ def test_closing_a_reserved_track_pads_it(burner: Burner) -> None:
     burner.close(1, 1)
     assert burner.read(20, 30) == bytes(30 * 2048)
     assert burner.nwa() == 200
+
+
+def test_a_link_in_the_track_file_place_is_not_followed(burner: Burner, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(b"keep")
+    rec = burner.device.recording
+    assert rec is not None
+    (rec.folder / "track01.bin").symlink_to(outside)
+    burner.set_params()
+    result = burner.write(0, 1, bytes(2048))
+    assert parse_sense(result.sense)[0] == WRITE_ERROR
+    assert outside.read_bytes() == b"keep"
+
+
+def test_a_link_named_in_the_state_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "discs"
+    burner = Burner(root)
+    burner.set_params()
+    assert burner.write(0, 10, data_blocks(10, 1)).status == 0
+    burner.sync()
+    rec = burner.device.recording
+    assert rec is not None
+    outside = tmp_path / "big.bin"
+    outside.write_bytes(bytes(10 * 2048 + 5))
+    (rec.folder / "track01.bin").unlink()
+    (rec.folder / "track01.bin").symlink_to(outside)
+    with pytest.raises(ImageError, match=r"track01\.bin is not a regular file"):
+        load_recording(rec.folder)
+    assert outside.stat().st_size == 10 * 2048 + 5  # not truncated through the link
