@@ -90,6 +90,8 @@ class CdromDevice(ScsiDevice):
     removable: ClassVar[bool] = True
     commands: ClassVar[CommandTable] = CommandTable(SPC_COMMANDS, MMC_COMMANDS)
     version_descriptors: ClassVar[tuple[int, ...]] = (VERSION_MMC6,)
+    #: wodim (libusal) puts the LUN in byte 1 of every CDB; MMC drives ignore it.
+    ignores_obsolete_lun: ClassVar[bool] = True
 
     def __init__(
         self,

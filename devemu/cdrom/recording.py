@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from devemu.atomic_file import fsync_directory, write_atomic
+from devemu.cdrom import sector as raw
 from devemu.cdrom.cue import parse_cue
 from devemu.cdrom.disc import (
     DEFAULT_PREGAP,
@@ -78,8 +79,20 @@ ISO = "disc.iso"
 STATE_VERSION = 1
 _MAX_STATE = 1 << 20
 _FOLDER = re.compile(r"^[A-Za-z0-9_.-]+-[0-9]{3,}$")
-#: The modes a track can be written in (TAO data block types 0 and 8, SAO data forms 00h/10h).
-WRITABLE_MODES = (TrackMode.AUDIO, TrackMode.MODE1_2048)
+#: The modes a track can be written in: audio and Mode 1 (TAO data block types 00h and 08h,
+#: SAO data forms 00h/10h) and CD-ROM XA Mode 2 form 1 (data block type 0Ah), kept as the
+#: 2336 bytes after each sector's header (MODE2/2336 of a CUE sheet).
+WRITABLE_MODES = (TrackMode.AUDIO, TrackMode.MODE1_2048, TrackMode.MODE2_2336)
+#: Bytes of a Mode 2 sector after the sub-header and the form 1 user data: EDC and ECC,
+#: kept as zeros and generated when a raw sector is read (:func:`devemu.cdrom.sector.mode2_sector`).
+_FORM1_TAIL = bytes(2336 - 8 - 2048)
+
+
+def host_size(mode: TrackMode) -> int:
+    """Bytes a sector of ``mode`` takes in a WRITE: 2048 for Mode 1 and XA form 1, 2352 audio."""
+    return 2048 if mode is TrackMode.MODE2_2336 else mode.stored_size
+
+
 #: Where an ISO 9660 volume descriptor set starts (ECMA-119 6.2.1: after 16 system sectors).
 ISO_DESCRIPTOR_SECTOR = 16
 #: Tracks on a CD (MMC-6 4.2.3.5: track numbers 1 to 99).
@@ -145,6 +158,8 @@ class OpenTrack:
     written: int = 0
     #: Blocks RESERVE TRACK set aside for it (MMC-6 6.32); 0 for a track that grows as written.
     reserved: int = 0
+    #: The CD-ROM XA sub-header of a Mode 2 form 1 track's sectors (ECMA-130 14.4).
+    subheader: bytes = raw.FORM1_SUBHEADER
 
     @property
     def next_address(self) -> int:
@@ -290,6 +305,8 @@ class Recording:
         size = track.mode.stored_size
         offset = (lba - track.first) * size
         want = count * size
+        if track.mode is TrackMode.MODE2_2336:
+            buffers = [memoryview(_xa_form1(b"".join(buffers), track.subheader))]
         done = os.pwritev(track.fd, buffers, offset)
         while done < want:
             # A short write (a full file system): finish it from a flat copy.
@@ -304,7 +321,7 @@ class Recording:
         """Store ``count`` empty sectors at the open track's next address."""
         track = self.open_track
         assert track is not None
-        size = track.mode.stored_size
+        size = host_size(track.mode)
         zeros = bytes(size * min(count, 64))
         left = count
         while left:
@@ -490,6 +507,13 @@ class Recording:
             if self.open_track is None
             else {"track": self.open_track.number, "written": self.open_track.written},
         }
+
+
+def _xa_form1(data: bytes, subheader: bytes) -> bytes:
+    """2048-byte blocks as Mode 2 form 1 sectors after their header: sub-header twice,
+    data, and room for the EDC/ECC."""
+    head = subheader + subheader
+    return b"".join(head + data[i : i + 2048] + _FORM1_TAIL for i in range(0, len(data), 2048))
 
 
 def disc_status_name(rec: Recording) -> str:

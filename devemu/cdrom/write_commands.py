@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING
 from construct import Int8ub, Int16ub, Int32ub, Padding, Struct
 
 from devemu.cdrom import pages
+from devemu.cdrom import sector as raw
 from devemu.cdrom.cue_sheet import SaoPlan, parse_cue_sheet
 from devemu.cdrom.disc import DEFAULT_PREGAP, TrackMode
-from devemu.cdrom.recording import MAX_TRACKS, Recording
+from devemu.cdrom.recording import MAX_TRACKS, Recording, host_size
 from devemu.scsi.command import Command
 from devemu.scsi.sense import (
     CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT,
@@ -50,6 +51,9 @@ from devemu.scsi.sense import (
 if TYPE_CHECKING:
     from devemu.cdrom.device import CdromDevice
 
+#: CD-ROM XA sub-header submode bit 3: data (ECMA-130 / CD-ROM XA); a page 05h sub-header
+#: without it (all zeros, as wodim sends) gets the form 1 data sub-header instead.
+SUBMODE_DATA = 0x08
 #: Bytes of the drive's write buffer (READ BUFFER CAPACITY, page 2Ah).
 BUFFER_BYTES = pages.BUFFER_KB * 1024
 
@@ -166,7 +170,7 @@ def write_10(device: CdromDevice, cmd: Command, lba: int, transfer_length: int) 
     if track is not None and track.reserved and track.written + transfer_length > track.reserved:
         raise SenseError(INVALID_ADDRESS_FOR_WRITE, information=lba & 0xFFFFFFFF)
     mode = track.mode if track is not None else params.mode
-    if cmd.data_length != transfer_length * mode.stored_size:
+    if cmd.data_length != transfer_length * host_size(mode):
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(7))
     if params.test_write:
         return
@@ -175,6 +179,10 @@ def write_10(device: CdromDevice, cmd: Command, lba: int, transfer_length: int) 
             raise SenseError(INVALID_ADDRESS_FOR_WRITE, information=lba & 0xFFFFFFFF)
         in_session = bool(rec.tracks) and rec.tracks[-1].session == rec.session
         _begin(rec, lba, mode, lba, DEFAULT_PREGAP if in_session else 0)
+        assert rec.open_track is not None
+        submode = params.subheader[2]
+        if submode & SUBMODE_DATA and not submode & raw.SUBMODE_FORM2:
+            rec.open_track.subheader = params.subheader
     _store(device, rec, lba, cmd.iov, transfer_length)
     if rec.open_track is not None and rec.open_track.full:
         # A reserved track is complete once every block of it is written (MMC-6 6.32.2).

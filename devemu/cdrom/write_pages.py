@@ -4,9 +4,10 @@ The page tells the drive how the next track is written: the write type
 (Track At Once 01h, Session At Once 02h; packet 00h and raw 03h are
 refused), the track mode (the Q sub-channel CONTROL nibble: 4 data, 0
 audio), the data block type (08h Mode 1 of 2048 bytes, 00h raw audio of
-2352 bytes, MMC-6 table 647), whether a next session is allowed when this
-one closes (Multi-session 11b) or the disc is finalized (00b), the test
-write bit (the drive writes nothing) and the audio pause length.
+2352 bytes, 0Ah CD-ROM XA Mode 2 form 1 of 2048 bytes, MMC-6 table 647),
+whether a next session is allowed when this one closes (Multi-session
+11b) or the disc is finalized (00b), the test write bit (the drive writes
+nothing) and the audio pause length.
 
 A MODE SELECT naming a write type or data block type the drive cannot
 record is refused with INVALID FIELD IN PARAMETER LIST (MMC-6 7.5.1:
@@ -43,6 +44,9 @@ class DataBlockType(IntEnum):
 
     RAW_2352 = 0x00
     MODE1_2048 = 0x08
+    #: CD-ROM XA Mode 2 form 1, 2048 bytes from the host; the sub-header is page
+    #: bytes 48-51 (or a form 1 data sub-header when those are zero).
+    MODE2_FORM1_2048 = 0x0A
 
 
 #: Multi-session field (MMC-6 table 645): 00b no next session (finalize), 11b next allowed.
@@ -105,11 +109,16 @@ class WriteParameters:
     def next_session_allowed(self) -> bool:
         return self.multi_session == MULTISESSION_NEXT
 
+    subheader: bytes = b"\0\0\0\0"
+
     @property
     def mode(self) -> TrackMode:
-        """The track mode a TAO write records (from the data block type)."""
+        """The track mode a TAO write records (from the data block type): audio,
+        Mode 1, or Mode 2 kept as 2336 bytes a sector (sub-header, data, EDC/ECC)."""
         if self.data_block_type == DataBlockType.RAW_2352:
             return TrackMode.AUDIO
+        if self.data_block_type == DataBlockType.MODE2_FORM1_2048:
+            return TrackMode.MODE2_2336
         return TrackMode.MODE1_2048
 
 
@@ -122,6 +131,7 @@ def decode(body: bytes) -> WriteParameters:
         track_mode=page.track.track_mode,
         data_block_type=page.data_block_type.type,
         audio_pause_length=page.audio_pause_length,
+        subheader=bytes(page.subheader),
     )
 
 

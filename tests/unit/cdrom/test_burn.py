@@ -514,3 +514,30 @@ def test_a_link_named_in_the_state_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match=r"track01\.bin is not a regular file"):
         load_recording(rec.folder)
     assert outside.stat().st_size == 10 * 2048 + 5  # not truncated through the link
+
+
+def test_xa_mode2_form1_track(burner: Burner) -> None:
+    """Data block type 0Ah (MMC-6 table 647): what wodim -multi writes."""
+    burner.set_params(dbtype=0x0A, multi=3)
+    data = data_blocks(20, 4)
+    assert burner.write(0, 20, data).status == 0
+    burner.sync()
+    burner.close(2)
+    assert burner.read(0, 20) == data
+    raw_sector = burner.data([0xBE, 0, 0, 0, 0, 3, 0, 0, 1, 0xF8, 0, 0], 2352)
+    assert raw_sector[16:24] == bytes.fromhex("0000080000000800")
+    assert raw_sector[24:2072] == data[3 * 2048 : 4 * 2048]
+    assert raw_sector[2072:2076] != bytes(4)  # EDC generated
+    toc = burner.data([0x43, 0, 2, 0, 0, 0, 0, 0, 64, 0])
+    assert toc[4 + 3] == 0xA0 and toc[4 + 9] == 0x20  # point A0: CD-ROM XA disc
+    rec = burner.device.recording
+    assert rec is not None and "MODE2/2336" in (rec.folder / "disc.cue").read_text()
+
+
+def test_scsi2_lun_bits_are_ignored(burner: Burner) -> None:
+    """wodim (libusal) puts the LUN in byte 1 bits 7-5 of every CDB (SCSI-2)."""
+    assert burner.run([0x00, 0x20, 0, 0, 0, 0])[0].status == 0
+    assert burner.disc_info() == burner.data([0x51, 0x20, 0, 0, 0, 0, 0, 0, 34, 0])
+    result, _ = burner.run([0x00, 0x10, 0, 0, 0, 0])  # bit 4 is still reserved
+    assert parse_sense(result.sense)[0] == INVALID_FIELD_IN_CDB
+    assert result.sense[15] == 0xC0 | 0x08 | 4 and result.sense[16:18] == b"\x00\x01"
