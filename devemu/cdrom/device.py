@@ -264,14 +264,16 @@ class CdromDevice(ScsiDevice):
             self.recording = None
         self.sao = None
 
-    def disc_changed(self) -> None:
+    def disc_changed(self, *, new_media: bool = False) -> None:
         """The recordable disc gained or lost tracks: read it anew.
 
-        A NewMedia event is posted (GET EVENT STATUS NOTIFICATION, MMC-6
-        6.6): the host's driver reads the new capacity and TOC before it
-        mounts what was written, as after a real drive closes a track.
-        No unit attention: the burning program's next command must not
-        fail for it.
+        With ``new_media`` (a session closed, the disc blanked) a NewMedia
+        event is posted (GET EVENT STATUS NOTIFICATION, MMC-6 6.6): the
+        host's driver reads the new capacity and TOC before it mounts what
+        was written. Not after each track: the host's probing of a new
+        medium ends with ALLOW MEDIUM REMOVAL, which must not unlock the
+        tray in the middle of a burn. No unit attention either: the
+        burning program's next command must not fail for it.
         """
         if self.recording is None:
             return
@@ -279,7 +281,8 @@ class CdromDevice(ScsiDevice):
         self.disc = self.recording.disc()
         if old is not None:
             old.close()
-        self.media_events.append(MediaEvent.NEW_MEDIA)
+        if new_media:
+            self.media_events.append(MediaEvent.NEW_MEDIA)
 
     def eject(self, *, force: bool = False) -> None:
         """Open the tray and take the disc out (the operator's eject button)."""

@@ -248,10 +248,11 @@ def _finish_sao(device: CdromDevice, rec: Recording) -> None:
     sao = device.sao
     assert sao is not None
     rec.complete_track()
-    if sao.next >= sao.plan.leadout:
+    closed = sao.next >= sao.plan.leadout
+    if closed:
         device.sao = None
         rec.close_session(finalize=not device.write_parameters().next_session_allowed)
-    device.disc_changed()
+    device.disc_changed(new_media=closed)
 
 
 def synchronize_cache(device: CdromDevice, cmd: Command) -> None:
@@ -299,6 +300,8 @@ def close_track_session(
             _finish_sao(device, rec)
             return
         rec.close_session(finalize=not device.write_parameters().next_session_allowed)
+        device.disc_changed(new_media=True)
+        return
     else:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2, 2))
     device.disc_changed()
@@ -379,7 +382,7 @@ def blank(
         rec.erase(last_session_only=True)
     else:
         rec.unclose_last_session()
-    device.disc_changed()
+    device.disc_changed(new_media=True)
 
 
 def read_buffer_capacity(

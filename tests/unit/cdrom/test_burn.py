@@ -541,3 +541,15 @@ def test_scsi2_lun_bits_are_ignored(burner: Burner) -> None:
     result, _ = burner.run([0x00, 0x10, 0, 0, 0, 0])  # bit 4 is still reserved
     assert parse_sense(result.sense)[0] == INVALID_FIELD_IN_CDB
     assert result.sense[15] == 0xC0 | 0x08 | 4 and result.sense[16:18] == b"\x00\x01"
+
+
+def test_new_media_event_when_the_session_closes_not_per_track(burner: Burner) -> None:
+    from devemu.cdrom.events import MediaEvent
+
+    burner.device.media_events.clear()
+    burner.set_params()
+    assert burner.write(0, 10, data_blocks(10, 1)).status == 0
+    burner.sync()
+    assert MediaEvent.NEW_MEDIA not in burner.device.media_events
+    burner.close(2)
+    assert MediaEvent.NEW_MEDIA in burner.device.media_events
