@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from devemu.cdrom.device import CdromDevice
+from devemu.cdrom.events import MediaEvent
 from devemu.cdrom.image import load_image
 from devemu.cdrom.media import BlankMedium
 from devemu.cdrom.recording import current_recording, load_recording, new_recording
@@ -544,8 +545,6 @@ def test_scsi2_lun_bits_are_ignored(burner: Burner) -> None:
 
 
 def test_new_media_event_when_the_session_closes_not_per_track(burner: Burner) -> None:
-    from devemu.cdrom.events import MediaEvent
-
     burner.device.media_events.clear()
     burner.set_params()
     assert burner.write(0, 10, data_blocks(10, 1)).status == 0
