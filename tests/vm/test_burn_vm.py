@@ -157,6 +157,7 @@ echo "MSINFO2 $(wodim dev="$SR0" -msinfo 2>/dev/null)"
 mount -t iso9660 -o ro "$SR0" /tmp/m && diff -r /tmp/m /tmp/s2 && echo "MULTI_TREE ok"
 umount /tmp/m
 cd-info --no-header --no-device-info --no-cddb -C "$SR0" 2>&1 | sed 's/^/MCDINFO /'
+devemu image info "$S/discs/cd0-002/disc.cue" 2>&1 | sed 's/^/MINFO /'
 sg_raw -s 2048 -i /tmp/zero "$SR0" 2a 00 00 00 00 00 00 00 01 00 2>&1 | sed 's/^/REWRITE2 /'
 ls "$S/discs" | sed 's/^/DISCS /'
 grep -i "traceback\|error\|warning" /tmp/serve.log | tail -30 | sed 's/^/SERVELOG /'
@@ -317,3 +318,13 @@ def test_fix_closes_the_session_after_a_crash(crashed: VmResult) -> None:
     assert status["closed_sessions"] == 1 and status["status"] == "complete", status
     assert "FIXED_TREE ok" in crashed.output, crashed.output
     assert "DONE" in crashed.output
+
+
+def test_image_info_agrees_with_cd_info(boot: VmResult) -> None:
+    """The kept image of the two-session disc lists the tracks cd-info reads from the drive."""
+    drive = re.findall(
+        r"^\s*(\d+): \d\d:\d\d:\d\d\s+(\d+) data", "\n".join(lines(boot.output, "MCDINFO")), re.M
+    )
+    kept = re.findall(r"track\s+(\d+) \S+\s+start\s+(\d+)", "\n".join(lines(boot.output, "MINFO")))
+    assert len(drive) == 2, boot.output
+    assert [(int(n), int(lba)) for n, lba in drive] == [(int(n), int(lba)) for n, lba in kept]
