@@ -323,7 +323,9 @@ def test_fix_closes_the_session_after_a_crash(crashed: VmResult) -> None:
 def test_image_info_agrees_with_cd_info(boot: VmResult) -> None:
     """The kept image of the two-session disc lists the tracks cd-info reads from the drive."""
     drive = re.findall(
-        r"^\s*(\d+): \d\d:\d\d:\d\d\s+(\d+) data", "\n".join(lines(boot.output, "MCDINFO")), re.M
+        r"^\s*(\d+): \d\d:\d\d:\d\d\s+(\d+) (?:data|XA)",
+        "\n".join(lines(boot.output, "MCDINFO")),
+        re.M,
     )
     kept = re.findall(r"track\s+(\d+) \S+\s+start\s+(\d+)", "\n".join(lines(boot.output, "MINFO")))
     assert len(drive) == 2, boot.output
