@@ -78,7 +78,8 @@ CUE = "disc.cue"
 ISO = "disc.iso"
 STATE_VERSION = 1
 _MAX_STATE = 1 << 20
-_FOLDER = re.compile(r"^[A-Za-z0-9_.-]+-[0-9]{3,}$")
+_DRIVE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_FOLDER = re.compile(r"^[A-Za-z0-9_-]{1,64}-[0-9]{3,}$")
 #: The modes a track can be written in: audio and Mode 1 (TAO data block types 00h and 08h,
 #: SAO data forms 00h/10h) and CD-ROM XA Mode 2 form 1 (data block type 0Ah), kept as the
 #: 2336 bytes after each sector's header (MODE2/2336 of a CUE sheet).
@@ -540,7 +541,13 @@ def pointer_path(root: Path, drive: str) -> Path:
 
 
 def new_recording(root: Path, drive: str, medium: BlankMedium, sectors: int) -> Recording:
-    """A blank disc in a new folder ``<root>/<drive>-NNN`` (the next free number)."""
+    """A blank disc in a new folder ``<root>/<drive>-NNN`` (the next free number).
+
+    ``drive`` is a configuration name (letters, digits, ``_`` and ``-``):
+    the folder is always a direct child of ``root``.
+    """
+    if not _DRIVE.match(drive):
+        raise RecordingError(f"{drive!r} cannot name a recording folder")
     root.mkdir(parents=True, exist_ok=True)
     taken = {p.name for p in root.iterdir()}
     n = 1

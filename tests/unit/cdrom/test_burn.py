@@ -13,7 +13,12 @@ from devemu.cdrom.device import CdromDevice
 from devemu.cdrom.events import MediaEvent
 from devemu.cdrom.image import load_image
 from devemu.cdrom.media import BlankMedium
-from devemu.cdrom.recording import current_recording, load_recording, new_recording
+from devemu.cdrom.recording import (
+    RecordingError,
+    current_recording,
+    load_recording,
+    new_recording,
+)
 from devemu.errors import ImageError
 from devemu.scsi.command import Command, Result
 from devemu.scsi.identity import Identity
@@ -552,3 +557,9 @@ def test_new_media_event_when_the_session_closes_not_per_track(burner: Burner) -
     assert MediaEvent.NEW_MEDIA not in burner.device.media_events
     burner.close(2)
     assert MediaEvent.NEW_MEDIA in burner.device.media_events
+
+
+def test_a_drive_name_cannot_leave_the_folder(tmp_path: Path) -> None:
+    with pytest.raises(RecordingError):
+        new_recording(tmp_path, "../x", BlankMedium.CD_R, 1000)
+    assert not (tmp_path.parent / "x-001").exists()
