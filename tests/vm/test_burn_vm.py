@@ -19,10 +19,11 @@ in a folder of the share. It shows:
   (and the first's, which genisoimage carried over); a write at an
   address already used is refused.
 
-A second run kills the daemon (SIGKILL) while ``wodim -nofix`` writes the
-second track of a disc, with the burn holding the tray locked (a control
-eject is refused), and starts it again: the disc holds the first track,
-mounts, its session still open; ``wodim -fix`` then closes it.
+A second run stops ``wodim -nofix`` (SIGSTOP) a few MB into the second
+track of a disc, with the burn holding the tray locked (a control eject is
+refused), kills the daemon (SIGKILL), starts it again and lets wodim go
+on, which fails: the disc holds the first track, mounts, its session
+still open; ``wodim -fix`` then closes it.
 """
 
 from __future__ import annotations
@@ -206,12 +207,16 @@ genisoimage -quiet -R -V CRASH1 -o /tmp/c1.iso /tmp/c1
 # -nofix: after the write error the crash causes, wodim leaves the disc as it is.
 timeout 300 wodim -v dev="$SR" -tao -nofix /tmp/c1.iso /tmp/c2.bin > /tmp/wc.log 2>&1 &
 wpid=$!
+# Once wodim reports a few MB of track 2, stop it there: the track is open, part written.
 deadline=$(( $(date +%s) + 150 ))
 while [ "$(date +%s)" -lt "$deadline" ] && kill -0 "$wpid" 2>/dev/null; do
-    set -- $(writing)
-    [ "$1" = 2 ] && [ "$2" -gt 3000 ] && break
-    sleep 0.2
+    if tr '\r' '\n' < /tmp/wc.log | grep -q "Track 02: *[2-9] of"; then
+        kill -STOP "$wpid"
+        break
+    fi
+    sleep 0.1
 done
+set -- $(writing)
 echo "MIDBURN track=$1 written=$2"
 devemu cdrom eject cd0 2>&1 | sed 's/^/EJECT /'
 kill -KILL "$pid"
@@ -219,6 +224,7 @@ echo "KILLED"
 sleep 1
 serve_start "$S/crash.toml" /tmp/serve2.log -v
 pid=$serve_pid
+kill -CONT "$wpid"
 wait "$wpid"; echo "WODIM_AFTER rc=$?"
 tail -15 /tmp/wc.log | sed 's/^/WC /'
 ready "$SR"
@@ -303,7 +309,7 @@ def _json_after(boot: VmResult, tag: str) -> dict[str, Any]:
 
 def test_kill_mid_burn_keeps_completed_tracks(crashed: VmResult) -> None:
     mid = re.search(r"^MIDBURN track=(\d+) written=(\d+)$", crashed.output, re.M)
-    assert mid and mid[1] == "2" and int(mid[2]) > 3000, crashed.output
+    assert mid and mid[1] == "2" and int(mid[2]) > 0, crashed.output
     eject = "\n".join(lines(crashed.output, "EJECT"))
     assert "prevents medium removal" in eject, crashed.output
     status = _json_after(crashed, "RESTARTED")["recording"]
