@@ -2,7 +2,9 @@
 
 ``add_parser(subparsers)`` registers both groups:
 
-- ``devemu cdrom insert DEVICE IMAGE [--force]``, ``devemu cdrom eject
+- ``devemu cdrom insert DEVICE IMAGE [--force]``, ``devemu cdrom insert
+  DEVICE --blank TYPE [--capacity SIZE]`` (a new blank CD-R or CD-RW kept
+  in the drive's ``burn_dir``), ``devemu cdrom eject
   DEVICE [--force]``, ``devemu cdrom status DEVICE``: through the daemon's
   control socket (``--socket``, else ``$DEVEMU_SOCKET``, else
   /run/devemu/control.sock);
@@ -25,9 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from devemu.cdrom.image import describe, info_lines, load_image
+from devemu.cdrom.media import BlankMedium
 from devemu.config import default_socket
 from devemu.control import call
+from devemu.errors import UsageError
 from devemu.progress import ProgressBar
+from devemu.sizes import size_argument
 from devemu.tape.cartridge import Cartridge, is_cartridge_file
 
 
@@ -53,6 +58,17 @@ def _summary(status: dict[str, Any]) -> str:
 
 
 def _insert(args: argparse.Namespace) -> int:
+    if args.blank:
+        if args.image:
+            raise UsageError("give an IMAGE or --blank TYPE, not both")
+        params: dict[str, Any] = {"blank": args.blank, "force": args.force}
+        if args.capacity is not None:
+            params["capacity"] = args.capacity
+        return _call(args, "insert", **params)
+    if not args.image:
+        raise UsageError("insert needs an IMAGE or --blank TYPE")
+    if args.capacity is not None:
+        raise UsageError("--capacity goes with --blank")
     image = str(Path(args.image).resolve())
     return _call(args, "insert", image=image, force=args.force)
 
@@ -124,7 +140,19 @@ def add_parser(subparsers: Any) -> None:
         p = cdrom_sub.add_parser(name, help=helptext)
         p.add_argument("device", help="the drive's name in the configuration")
         if name == "insert":
-            p.add_argument("image", help="ISO 9660 image or CUE sheet")
+            p.add_argument("image", nargs="?", help="ISO 9660 image or CUE sheet")
+            p.add_argument(
+                "--blank",
+                metavar="TYPE",
+                choices=[m.label for m in BlankMedium if m.recordable],
+                help="insert a new blank disc of this type (cd-r, cd-rw) instead of an image",
+            )
+            p.add_argument(
+                "--capacity",
+                metavar="SIZE",
+                type=size_argument,
+                help="the blank disc's capacity (such as 650M; a full 80-minute CD by default)",
+            )
         if name != "status":
             p.add_argument("--force", action="store_true", help="even if removal is prevented")
         p.add_argument("--json", action="store_true", help="print the reply as JSON")

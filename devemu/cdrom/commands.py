@@ -23,7 +23,19 @@ from __future__ import annotations
 
 from construct import Construct
 
-from devemu.cdrom import cdbs, dvd, events, features, performance, playback, reading, toc, tray
+from devemu.cdrom import (
+    cdbs,
+    dvd,
+    events,
+    features,
+    performance,
+    playback,
+    reading,
+    toc,
+    tray,
+    write_cdbs,
+    write_commands,
+)
 from devemu.cdrom.opcodes import Opcode
 from devemu.scsi.table import Access, CommandSpec, Conflict, Data, Handler
 
@@ -44,18 +56,46 @@ def _read(name: str, opcode: Opcode, cdb: Construct, handler: Handler) -> Comman
     )
 
 
-def _write(name: str, opcode: Opcode, cdb: Construct) -> CommandSpec:
-    """WRITE (10)/(12): refused, the media are read-only."""
+def _write(name: str, opcode: Opcode, cdb: Construct, handler: Handler) -> CommandSpec:
+    """WRITE (10)/(12): at the next writable address of a recordable disc; pressed
+    media refuse them."""
     return CommandSpec(
         name,
         opcode,
         cdb,
-        reading.write_refused,
+        handler,
+        fields=("lba", "transfer_length"),
         unsupported=frozenset({"flags.tsr"}),
         data=Data.OUT,
         access=Access.WRITE,
-        idempotent=True,
+        idempotent=False,
         needs_medium=True,
+    )
+
+
+def _record(
+    name: str,
+    opcode: Opcode,
+    cdb: Construct,
+    handler: Handler,
+    fields: tuple[str, ...],
+    *,
+    data: Data = Data.NONE,
+    timeout: int = 30,
+    needs_medium: bool = True,
+) -> CommandSpec:
+    """A recording command: it changes the disc, so a restarted daemon does not run it again."""
+    return CommandSpec(
+        name,
+        opcode,
+        cdb,
+        handler,
+        fields=fields,
+        data=data,
+        access=Access.WRITE,
+        idempotent=False,
+        timeout=timeout,
+        needs_medium=needs_medium,
     )
 
 
@@ -138,8 +178,16 @@ MMC_COMMANDS: tuple[CommandSpec, ...] = (
         needs_medium=True,
     ),
     _read("READ (10)", _O.READ_10, cdbs.Read10Cdb, reading.read_10),
-    _write("WRITE (10)", _O.WRITE_10, cdbs.Write10Cdb),
+    _write("WRITE (10)", _O.WRITE_10, cdbs.Write10Cdb, write_commands.write_10),
     _control("SEEK (10)", _O.SEEK_10, cdbs.Seek10Cdb, reading.seek_10, ("lba",)),
+    _record(
+        "SYNCHRONIZE CACHE",
+        _O.SYNCHRONIZE_CACHE,
+        write_cdbs.SynchronizeCacheCdb,
+        write_commands.synchronize_cache,
+        (),
+        timeout=120,
+    ),
     _report(
         "READ SUB-CHANNEL",
         _O.READ_SUBCHANNEL,
@@ -226,6 +274,54 @@ MMC_COMMANDS: tuple[CommandSpec, ...] = (
         toc.read_track_information,
         ("flags.address_type", "address", "allocation_length"),
     ),
+    _record(
+        "RESERVE TRACK",
+        _O.RESERVE_TRACK,
+        write_cdbs.ReserveTrackCdb,
+        write_commands.reserve_track,
+        ("flags.arsv", "reservation_size"),
+    ),
+    _record(
+        "SEND OPC INFORMATION",
+        _O.SEND_OPC_INFORMATION,
+        write_cdbs.SendOpcCdb,
+        write_commands.send_opc_information,
+        ("flags.do_opc", "parameter_list_length"),
+        data=Data.OUT,
+    ),
+    _record(
+        "CLOSE TRACK/SESSION",
+        _O.CLOSE_TRACK_SESSION,
+        write_cdbs.CloseTrackSessionCdb,
+        write_commands.close_track_session,
+        ("flags.immed", "function.close_function", "track_number"),
+        timeout=300,
+    ),
+    _report(
+        "READ BUFFER CAPACITY",
+        _O.READ_BUFFER_CAPACITY,
+        write_cdbs.ReadBufferCapacityCdb,
+        write_commands.read_buffer_capacity,
+        ("flags.block", "allocation_length"),
+        access=Access.NONE,
+        needs_medium=False,
+    ),
+    _record(
+        "SEND CUE SHEET",
+        _O.SEND_CUE_SHEET,
+        write_cdbs.SendCueSheetCdb,
+        write_commands.send_cue_sheet,
+        ("cue_sheet_size",),
+        data=Data.OUT,
+    ),
+    _record(
+        "BLANK",
+        _O.BLANK,
+        write_cdbs.BlankCdb,
+        write_commands.blank,
+        ("flags.immed", "flags.blanking_type", "start_address"),
+        timeout=600,
+    ),
     CommandSpec(
         # The AGID exchange of CSS authentication is state of the drive (MMC-6 4.10.2).
         "REPORT KEY",
@@ -245,7 +341,7 @@ MMC_COMMANDS: tuple[CommandSpec, ...] = (
         ("lba", "play_length"),
     ),
     _read("READ (12)", _O.READ_12, cdbs.Read12Cdb, reading.read_12),
-    _write("WRITE (12)", _O.WRITE_12, cdbs.Write12Cdb),
+    _write("WRITE (12)", _O.WRITE_12, cdbs.Write12Cdb, write_commands.write_12),
     _report(
         "GET PERFORMANCE",
         _O.GET_PERFORMANCE,
@@ -272,12 +368,22 @@ MMC_COMMANDS: tuple[CommandSpec, ...] = (
         access=Access.READ,
         needs_medium=True,
     ),
+    CommandSpec(
+        "SET STREAMING",
+        _O.SET_STREAMING,
+        write_cdbs.SetStreamingCdb,
+        write_commands.set_streaming,
+        fields=("type", "parameter_list_length"),
+        data=Data.OUT,
+        access=Access.CONTROL,
+        idempotent=True,
+    ),
     _control(
         "SET CD SPEED",
         _O.SET_CD_SPEED,
         cdbs.SetCdSpeedCdb,
         performance.set_cd_speed,
-        ("read_speed",),
+        ("read_speed", "write_speed"),
         needs_medium=False,
     ),
     _report(

@@ -48,7 +48,8 @@ opens or a disc arrives or leaves.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from devemu.cdrom import pages
 from devemu.cdrom.audio import AudioPlayer
@@ -57,6 +58,8 @@ from devemu.cdrom.disc import Disc
 from devemu.cdrom.events import MediaEvent
 from devemu.cdrom.image import describe
 from devemu.cdrom.profiles import SETTINGS, Profile, profile_for
+from devemu.cdrom.recording import Recording, forget_current, set_current
+from devemu.cdrom.write_pages import WRITE_PARAMETERS, WriteParameters, decode
 from devemu.errors import DevemuError
 from devemu.scsi.device import ScsiDevice
 from devemu.scsi.identity import Identity
@@ -72,6 +75,9 @@ from devemu.scsi.sense import (
 from devemu.scsi.spc import SPC_COMMANDS
 from devemu.scsi.table import CommandTable
 
+if TYPE_CHECKING:
+    from devemu.cdrom.write_commands import SaoWrite
+
 
 class MediumRemovalPreventedError(DevemuError):
     """A control eject refused because the initiator prevents removal."""
@@ -84,11 +90,29 @@ class CdromDevice(ScsiDevice):
     removable: ClassVar[bool] = True
     commands: ClassVar[CommandTable] = CommandTable(SPC_COMMANDS, MMC_COMMANDS)
     version_descriptors: ClassVar[tuple[int, ...]] = (VERSION_MMC6,)
+    #: wodim (libusal) puts the LUN in byte 1 of every CDB; MMC drives ignore it.
+    ignores_obsolete_lun: ClassVar[bool] = True
 
-    def __init__(self, identity: Identity, *, profile: str = "auto") -> None:
+    def __init__(
+        self,
+        identity: Identity,
+        *,
+        profile: str = "auto",
+        burn_root: Path | None = None,
+        name: str | None = None,
+    ) -> None:
         if profile not in SETTINGS:
             raise ValueError(f"profile {profile!r} is not one of {', '.join(SETTINGS)}")
         self.profile_setting = profile
+        #: The folder written discs are kept in; None for a drive that only reads.
+        self.burn_root = burn_root
+        #: The drive's name in that folder (its configuration name).
+        self.drive_name = name or identity.serial
+        #: The recordable disc in the drive (its written state), if the disc is one.
+        self.recording: Recording | None = None
+        #: A Session At Once recording between SEND CUE SHEET and its last sector.
+        self.sao: SaoWrite | None = None
+        self.write_speed = 0
         #: The disc on the tray; changed by :meth:`insert` and :meth:`eject`.
         self.disc: Disc | None = None
         self._tray_open = False
@@ -104,7 +128,18 @@ class CdromDevice(ScsiDevice):
     # --- hooks of ScsiDevice --------------------------------------------------------
 
     def make_mode_pages(self) -> list[ModePage]:
-        return pages.make_pages()
+        return pages.make_pages(writer=self.writer)
+
+    @property
+    def writer(self) -> bool:
+        """The drive records (a folder for written discs is configured)."""
+        return self.burn_root is not None
+
+    def write_parameters(self) -> WriteParameters:
+        """The current Write Parameters page (05h, MMC-6 7.5)."""
+        page = self.mode_pages.get(WRITE_PARAMETERS)
+        assert page is not None
+        return decode(bytes(page.current))
 
     def check_ready(self) -> None:
         """NOT READY with the tray state (MMC-6 4.1.6 and table F.1).
@@ -155,6 +190,8 @@ class CdromDevice(ScsiDevice):
 
     @property
     def profile(self) -> Profile:
+        if self.recording is not None and self.medium is not None:
+            return Profile(self.recording.medium.profile_number)
         return profile_for(self.medium, self.profile_setting)
 
     def ready_disc(self) -> Disc:
@@ -194,18 +231,58 @@ class CdromDevice(ScsiDevice):
 
     # --- live media changes (control operations) ----------------------------------------
 
-    def insert(self, disc: Disc) -> None:
-        """Put ``disc`` in the drive and close the tray (the old disc is taken out)."""
+    def insert(self, disc: Disc, recording: Recording | None = None) -> None:
+        """Put ``disc`` in the drive and close the tray (the old disc is taken out).
+
+        ``recording`` is the written state of a recordable disc, whose
+        readable part ``disc`` is.
+        """
         if self.medium is not None and self.prevented:
             disc.close()
+            if recording is not None:
+                recording.close()
             raise MediumRemovalPreventedError(
                 "the initiator prevents medium removal; eject with force first"
             )
-        if self.disc is not None:
-            self.disc.close()
+        self._take_out()
         self.disc = disc
+        self.recording = recording
+        if recording is not None and self.burn_root is not None:
+            set_current(self.burn_root, self.drive_name, recording)
         self.tray_open = False
         self._arrived()
+
+    def _take_out(self) -> None:
+        """Close the disc in the drive; a recordable one is no longer the drive's on restart."""
+        if self.disc is not None:
+            self.disc.close()
+            self.disc = None
+        if self.recording is not None:
+            self.recording.close()
+            if self.burn_root is not None:
+                forget_current(self.burn_root, self.drive_name)
+            self.recording = None
+        self.sao = None
+
+    def disc_changed(self, *, new_media: bool = False) -> None:
+        """The recordable disc gained or lost tracks: read it anew.
+
+        With ``new_media`` (a session closed, the disc blanked) a NewMedia
+        event is posted (GET EVENT STATUS NOTIFICATION, MMC-6 6.6): the
+        host's driver reads the new capacity and TOC before it mounts what
+        was written. Not after each track: the host's probing of a new
+        medium ends with ALLOW MEDIUM REMOVAL, which must not unlock the
+        tray in the middle of a burn. No unit attention either: the
+        burning program's next command must not fail for it.
+        """
+        if self.recording is None:
+            return
+        old = self.disc
+        self.disc = self.recording.disc()
+        if old is not None:
+            old.close()
+        if new_media:
+            self.media_events.append(MediaEvent.NEW_MEDIA)
 
     def eject(self, *, force: bool = False) -> None:
         """Open the tray and take the disc out (the operator's eject button)."""
@@ -217,8 +294,7 @@ class CdromDevice(ScsiDevice):
             )
         self.open_tray()
         if self.disc is not None:
-            self.disc.close()
-            self.disc = None
+            self._take_out()
             self.may_be_not_ready = True
         self.prevented = False
         self.persistent_prevented = False
@@ -235,8 +311,12 @@ class CdromDevice(ScsiDevice):
         if self.disc is not None:
             out["medium"] = describe(self.disc)
             out["loaded"] = not self.tray_open
+        if self.recording is not None:
+            out["recording"] = self.recording.describe()
         return out
 
     def close(self) -> None:
         if self.disc is not None:
             self.disc.close()
+        if self.recording is not None:
+            self.recording.close()

@@ -368,8 +368,8 @@ class Disc:
 
     @property
     def leadout(self) -> int:
-        """LBA of the last session's lead-out: one past the last readable sector."""
-        return self.sessions[-1].leadout
+        """LBA of the last session's lead-out: one past the last readable sector (0 blank)."""
+        return self.sessions[-1].leadout if self.sessions else 0
 
     @property
     def size_bytes(self) -> int:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from construct import Int8ub, Int16ub, Int32ub, Padding, Struct
 
-from devemu.cdrom.profiles import SUPPORTED, Profile
+from devemu.cdrom.profiles import SUPPORTED, SUPPORTED_WRITER, Profile
 from devemu.scsi.command import Command
 from devemu.scsi.sense import INVALID_FIELD_IN_CDB, SenseError, cdb_field
 
@@ -43,6 +43,10 @@ RANDOM_READABLE = 0x0010
 MULTI_READ = 0x001D
 CD_READ = 0x001E
 DVD_READ = 0x001F
+INCREMENTAL_STREAMING_WRITABLE = 0x0021
+CD_TRACK_AT_ONCE = 0x002D
+CD_MASTERING = 0x002E
+CD_RW_MEDIA_WRITE_SUPPORT = 0x0037
 BD_READ = 0x0040
 POWER_MANAGEMENT = 0x0100
 CD_EXTERNAL_AUDIO_PLAY = 0x0103
@@ -53,6 +57,10 @@ DRIVE_SERIAL_NUMBER = 0x0108
 
 #: Removable medium feature byte 4: tray mechanism (001b), Load, Eject, Lock (MMC-6 table 97).
 REMOVABLE_TRAY = 0x20 | 0x10 | 0x08 | 0x01
+#: Real Time Streaming byte 4 (MMC-6 table 185): SCS (SET CD SPEED).
+REAL_TIME_STREAMING_FLAGS = 0x08
+#: ... and, on a drive that records, WSPD (GET PERFORMANCE type 03h) and SW (SET STREAMING write).
+STREAMING_WRITE_FLAGS = 0x02 | 0x01
 #: Core feature: physical interface standard "SCSI family" (MMC-6 table 93).
 INTERFACE_SCSI = 0x00000001
 
@@ -75,21 +83,70 @@ class Feature:
         return head + self.data
 
 
+#: Data block types a TAO write takes (MMC-6 5.3.17): bit n for type n (00h raw, 08h Mode 1).
+DATA_BLOCK_TYPES = (1 << 0) | (1 << 8)
+#: CD Track at Once byte 4 (MMC-6 table 152): Test Write, CD-RW.
+TAO_FLAGS = 0x04 | 0x02
+#: CD Mastering byte 4 (MMC-6 table 154): SAO, Test Write, CD-RW.
+MASTERING_FLAGS = 0x20 | 0x04 | 0x02
+#: The longest cue sheet SEND CUE SHEET takes: 99 tracks of a few entries.
+MAX_CUE_SHEET = 0x1000
+#: CD-RW subtypes written (MMC-6 table 164): 0 (standard speed), 1 (high speed).
+CD_RW_SUBTYPES = 0x03
+
+
+def writer_features(profile: Profile) -> list[Feature]:
+    """The CD recording features (MMC-6 5.3.17, 5.3.24, 5.3.25, 5.3.30), current on CD-R/RW."""
+    writable = profile in (Profile.CD_R, Profile.CD_RW)
+    return [
+        Feature(
+            INCREMENTAL_STREAMING_WRITABLE,
+            1,
+            False,
+            writable,
+            DATA_BLOCK_TYPES.to_bytes(2, "big") + bytes((0, 1, 7, 0, 0, 0)),
+        ),
+        Feature(
+            CD_TRACK_AT_ONCE,
+            2,
+            False,
+            writable,
+            bytes((TAO_FLAGS, 0)) + DATA_BLOCK_TYPES.to_bytes(2, "big"),
+        ),
+        Feature(
+            CD_MASTERING,
+            1,
+            False,
+            writable,
+            bytes((MASTERING_FLAGS,)) + MAX_CUE_SHEET.to_bytes(3, "big"),
+        ),
+        Feature(
+            CD_RW_MEDIA_WRITE_SUPPORT,
+            0,
+            False,
+            profile is Profile.CD_RW,
+            bytes((0, CD_RW_SUBTYPES, 0, 0)),
+        ),
+    ]
+
+
 def features(device: CdromDevice) -> list[Feature]:
     """Every feature of the drive, current flags as of now, in code order."""
     profile = device.profile
     loaded = profile is not Profile.NONE
-    cd = profile is Profile.CD_ROM
+    cd = profile.is_cd
     dvd = profile is Profile.DVD_ROM
     bd = profile is Profile.BD_ROM
+    supported = SUPPORTED_WRITER if device.writer else SUPPORTED
     profiles = b"".join(
-        p.to_bytes(2, "big") + bytes((0x01 if p is profile else 0, 0)) for p in SUPPORTED
+        p.to_bytes(2, "big") + bytes((0x01 if p is profile else 0, 0)) for p in supported
     )
     blocking = 32 if bd else 16 if dvd else 1
     serial = device.identity.serial.encode("ascii")
     serial = serial.ljust(-(-len(serial) // 4) * 4, b" ")
     bd_classes = bytes(4) + bytes(8) + bytes(8) + (1).to_bytes(2, "big") + bytes(6)
-    return [
+    streaming = REAL_TIME_STREAMING_FLAGS | (STREAMING_WRITE_FLAGS if device.writer else 0)
+    found = [
         Feature(PROFILE_LIST, 0, True, True, profiles),
         Feature(CORE, 2, True, True, INTERFACE_SCSI.to_bytes(4, "big") + bytes((0x01, 0, 0, 0))),
         Feature(MORPHING, 1, True, True, bytes((0x02, 0, 0, 0))),
@@ -108,9 +165,13 @@ def features(device: CdromDevice) -> list[Feature]:
         Feature(POWER_MANAGEMENT, 0, True, True),
         Feature(CD_EXTERNAL_AUDIO_PLAY, 0, False, cd, bytes((0x03, 0)) + (256).to_bytes(2, "big")),
         Feature(TIMEOUT, 0, True, True, bytes(4)),
-        Feature(REAL_TIME_STREAMING, 3, False, loaded, bytes((0x08, 0, 0, 0))),
+        Feature(REAL_TIME_STREAMING, 3, False, loaded, bytes((streaming, 0, 0, 0))),
         Feature(DRIVE_SERIAL_NUMBER, 0, True, True, serial),
     ]
+    if device.writer:
+        found += writer_features(profile)
+        found.sort(key=lambda f: f.code)
+    return found
 
 
 def get_configuration(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from construct import Bytes, Int8ub, Int16ub, Padding, Struct
 
+from devemu.cdrom import write_pages
 from devemu.scsi.mode_pages import ModePage
 
 if TYPE_CHECKING:
@@ -24,6 +25,8 @@ CAPABILITIES = 0x2A
 
 #: Highest read speed reported, kB/s (48x CD).
 MAX_READ_SPEED = 48 * 176
+#: Highest write speed of a drive that records, kB/s (48x CD).
+MAX_WRITE_SPEED = 48 * 176
 #: Volume levels (MMC-6 7.3 / page 0x0E): 256.
 VOLUME_LEVELS = 256
 BUFFER_KB = 2048
@@ -60,15 +63,25 @@ CDDA_FLAGS = 0x40 | 0x20 | 0x10 | 0x04 | 0x02 | 0x01
 #: mechanism: loading mechanism type 001b (tray), eject, lock.
 MECHANISM = 0x20 | 0x08 | 0x01
 LOCK_STATE = 0x02
+#: write_media of a drive that records: test write, CD-RW write, CD-R write (MMC-3 table 361).
+WRITE_MEDIA = 0x04 | 0x02 | 0x01
 #: channel_flags: separate channel mute, separate volume levels.
 CHANNEL_FLAGS = 0x03
 
 
-def capabilities_body(*, locked: bool = False, speed: int = MAX_READ_SPEED) -> bytes:
+def capabilities_body(
+    *,
+    locked: bool = False,
+    speed: int = MAX_READ_SPEED,
+    writer: bool = False,
+    write_speed: int = MAX_WRITE_SPEED,
+) -> bytes:
+    """Page 2Ah; a drive that records reports CD-R/RW writing and its write speeds."""
+    write_speed = min(write_speed or MAX_WRITE_SPEED, MAX_WRITE_SPEED) if writer else 0
     out: bytes = CapabilitiesPage.build(
         {
             "read_media": READ_MEDIA,
-            "write_media": 0,
+            "write_media": WRITE_MEDIA if writer else 0,
             "audio_flags": AUDIO_FLAGS,
             "cdda_flags": CDDA_FLAGS,
             "mechanism": MECHANISM | (LOCK_STATE if locked else 0),
@@ -78,21 +91,25 @@ def capabilities_body(*, locked: bool = False, speed: int = MAX_READ_SPEED) -> b
             "buffer_size": BUFFER_KB,
             "current_read_speed": speed,
             "digital_output": 0,
-            "max_write_speed": 0,
-            "current_write_speed": 0,
+            "max_write_speed": MAX_WRITE_SPEED if writer else 0,
+            "current_write_speed": write_speed,
             "copy_management_revision": 0,
             "reserved": bytes(3),
             "rotation_control": 0,
-            "current_write_speed_selected": 0,
+            "current_write_speed_selected": write_speed,
             "write_speed_descriptors": 0,
         }
     )
     return out
 
 
-def make_pages() -> list[ModePage]:
-    """Pages 0x01, 0x0D, 0x0E, 0x1A and 0x2A with their defaults and masks."""
+def make_pages(*, writer: bool = False) -> list[ModePage]:
+    """Pages 0x01, 0x0D, 0x0E, 0x1A and 0x2A with their defaults and masks; and the
+    write parameters page 0x05 on a drive that records."""
+    extra = [write_pages.make_page()] if writer else []
+    capabilities = capabilities_body(writer=writer)
     return [
+        *extra,
         # MMC-6 7.3 (read/write error recovery): AWRE/ARRE off, read retry count 1.
         ModePage(
             READ_WRITE_ERROR_RECOVERY,
@@ -117,7 +134,7 @@ def make_pages() -> list[ModePage]:
             bytes(38),
             bytes([0, 0x0F]) + b"\xff" * 8 + bytes(28),
         ),
-        ModePage(CAPABILITIES, capabilities_body(), bytes(len(capabilities_body()))),
+        ModePage(CAPABILITIES, capabilities, bytes(len(capabilities))),
     ]
 
 
@@ -126,4 +143,11 @@ def update_dynamic(device: CdromDevice) -> None:
     page = device.mode_pages.get(CAPABILITIES)
     if page is not None:
         speed = min(device.read_speed, MAX_READ_SPEED)
-        page.set_current(capabilities_body(locked=device.prevented, speed=speed))
+        page.set_current(
+            capabilities_body(
+                locked=device.prevented,
+                speed=speed,
+                writer=device.writer,
+                write_speed=device.write_speed,
+            )
+        )

@@ -1,4 +1,10 @@
-"""Speed commands: SET CD SPEED and GET PERFORMANCE (MMC-6 6.37, 6.7)."""
+"""Speed commands: SET CD SPEED and GET PERFORMANCE (MMC-6 6.37, 6.7).
+
+A drive that records reports its write speeds: GET PERFORMANCE type 03h
+(MMC-6 6.7.2.5) lists one write speed descriptor per speed it offers
+(48x, 24x, 16x, 8x, 4x of CD, 176 kB/s a 1x), fastest first; SET CD
+SPEED and SET STREAMING choose one.
+"""
 
 from __future__ import annotations
 
@@ -23,14 +29,51 @@ PerformanceDescriptor = Struct(
     "end_performance" / Int32ub,
 )
 
+#: MMC-6 table 136: write speed descriptor.
+WriteSpeedDescriptor = Struct(
+    "flags" / Int8ub,
+    Padding(3),
+    "end_lba" / Int32ub,
+    "read_speed" / Int32ub,
+    "write_speed" / Int32ub,
+)
+
 PERFORMANCE = 0x00
 WRITE_SPEED = 0x03
+#: The CD write speeds offered, in multiples of 1x (176 kB/s).
+CD_WRITE_SPEEDS = (48, 24, 16, 8, 4)
+#: Write speed descriptor byte 0: MRW 0, Exact 0, RDD 0, WRC 00b (default rotation control).
+WRITE_SPEED_FLAGS = 0x00
 
 
-def set_cd_speed(device: CdromDevice, cmd: Command, read_speed: int) -> None:
-    """SET CD SPEED, MMC-6 6.37: remembered and shown in mode page 0x2A."""
+def set_cd_speed(device: CdromDevice, cmd: Command, read_speed: int, write_speed: int) -> None:
+    """SET CD SPEED, MMC-6 6.37: remembered and shown in mode page 0x2A.
+
+    FFFFh asks for the highest speed; a drive that records keeps the
+    write speed too (rounded down to one it offers).
+    """
     device.read_speed = read_speed
+    if device.writer:
+        device.write_speed = write_speed
     pages.update_dynamic(device)
+
+
+def write_speed_descriptors(device: CdromDevice) -> bytes:
+    """The write speed descriptors of GET PERFORMANCE type 03h (MMC-6 table 136)."""
+    if not device.writer or device.recording is None:
+        return b""
+    end = device.recording.sectors
+    return b"".join(
+        WriteSpeedDescriptor.build(
+            {
+                "flags": WRITE_SPEED_FLAGS,
+                "end_lba": end,
+                "read_speed": pages.MAX_READ_SPEED,
+                "write_speed": x * 176,
+            }
+        )
+        for x in CD_WRITE_SPEEDS
+    )
 
 
 def get_performance(
@@ -40,23 +83,35 @@ def get_performance(
     maximum_number_of_descriptors: int,
     type: int,
 ) -> int:
-    """GET PERFORMANCE, MMC-6 6.7: type 0 (read performance) and 3 (no write speeds)."""
+    """GET PERFORMANCE, MMC-6 6.7: type 0 (read, and write on a drive that records,
+    performance) and 3 (write speeds)."""
     flags = data_type & 0x07
     descriptors = b""
     if type == PERFORMANCE:
         disc = device.ready_disc()
         write = bool(flags & 0x04)
-        if not write and flags & 0x03 in (0, 1) and maximum_number_of_descriptors:
+        if (
+            (not write or device.writer)
+            and flags & 0x03 in (0, 1)
+            and maximum_number_of_descriptors
+        ):
             speed = min(device.read_speed, pages.MAX_READ_SPEED)
+            end = max(disc.leadout - 1, 0)
+            if write:
+                speed = min(device.write_speed or pages.MAX_WRITE_SPEED, pages.MAX_WRITE_SPEED)
+                if device.recording is not None:
+                    end = device.recording.sectors - 1
             descriptors = PerformanceDescriptor.build(
                 {
                     "start_lba": 0,
                     "start_performance": speed,
-                    "end_lba": disc.leadout - 1,
+                    "end_lba": end,
                     "end_performance": speed,
                 }
             )
-    elif type != WRITE_SPEED:
+    elif type == WRITE_SPEED:
+        descriptors = write_speed_descriptors(device)[: 16 * maximum_number_of_descriptors]
+    else:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(10))
     head: bytes = PerformanceHeader.build(
         {"data_length": 4 + len(descriptors), "flags": flags & 0x07 if type == 0 else 0}

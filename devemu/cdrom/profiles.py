@@ -24,17 +24,33 @@ class Profile(IntEnum):
 
     NONE = 0x0000
     CD_ROM = 0x0008
+    CD_R = 0x0009
+    CD_RW = 0x000A
     DVD_ROM = 0x0010
+    DVD_R = 0x0011
+    DVD_RW_SEQUENTIAL = 0x0014
+    DVD_PLUS_RW = 0x001A
+    DVD_PLUS_R = 0x001B
     BD_ROM = 0x0040
+    BD_R = 0x0041
+    BD_RE = 0x0043
+
+    @property
+    def is_cd(self) -> bool:
+        return self in (Profile.CD_ROM, Profile.CD_R, Profile.CD_RW)
 
     @property
     def kilobytes_per_second_1x(self) -> int:
         """Read speed of 1x on this medium (CD 176.4, DVD 1385, BD 4496 kB/s)."""
-        return {Profile.CD_ROM: 176, Profile.DVD_ROM: 1385, Profile.BD_ROM: 4496}.get(self, 176)
+        if self.is_cd:
+            return 176
+        return 4496 if self >= Profile.BD_ROM else 1385
 
 
 #: Every profile the drive supports, in the order of the profile list feature.
 SUPPORTED = (Profile.BD_ROM, Profile.DVD_ROM, Profile.CD_ROM)
+#: The profiles of a drive that records (MMC-6 5.3.1: highest first).
+SUPPORTED_WRITER = (Profile.BD_ROM, Profile.DVD_ROM, Profile.CD_RW, Profile.CD_R, Profile.CD_ROM)
 
 SETTINGS = {"auto": None, "cd": Profile.CD_ROM, "dvd": Profile.DVD_ROM, "bd": Profile.BD_ROM}
 

@@ -1,6 +1,6 @@
 """Reading commands: READ CAPACITY, READ (10), READ (12), READ CD, READ CD
-MSF, SEEK (10), and the refusal of writes (MMC-6 6.15, 6.16, 6.19, 6.20,
-6.23, 6.38).
+MSF and SEEK (10) (MMC-6 6.15, 6.16, 6.19, 6.20,
+6.23, 6.38); writes are in :mod:`devemu.cdrom.write_commands`.
 
 READ (10/12) return 2048-byte user data: from Mode 1 and Mode 2 form 1
 sectors only; an audio or form 2 sector is ILLEGAL MODE FOR THIS TRACK
@@ -24,7 +24,6 @@ from devemu.cdrom.msf import packed_msf_to_lba
 from devemu.cdrom.subchannel import SubchannelKind
 from devemu.scsi.command import Command
 from devemu.scsi.sense import (
-    CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT,
     INVALID_FIELD_IN_CDB,
     SenseError,
     cdb_field,
@@ -42,7 +41,9 @@ ReadCapacityData = Struct("last_lba" / Int32ub, "block_length" / Int32ub)
 def read_capacity(device: CdromDevice, cmd: Command) -> int:
     """READ CAPACITY, MMC-6 6.23: the last readable LBA and 2048."""
     disc = device.ready_disc()
-    data: bytes = ReadCapacityData.build({"last_lba": disc.leadout - 1, "block_length": BLOCK})
+    # A blank disc answers 0 (MMC-6 6.23.2: no complete session).
+    last = max(disc.leadout - 1, 0)
+    data: bytes = ReadCapacityData.build({"last_lba": last, "block_length": BLOCK})
     return cmd.data_in(data)
 
 
@@ -132,9 +133,3 @@ def seek_10(device: CdromDevice, cmd: Command, lba: int) -> None:
     disc = device.ready_disc()
     disc.check_range(lba, 1)
     device.audio.seek(lba)
-
-
-def write_refused(device: CdromDevice, cmd: Command) -> None:
-    """WRITE on read-only media: CANNOT WRITE MEDIUM - INCOMPATIBLE FORMAT (MMC-6 4.1.5)."""
-    device.ready_disc()
-    raise SenseError(CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT)

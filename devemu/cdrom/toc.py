@@ -15,7 +15,6 @@ from construct import Int8ub, Int16ub, Int32ub, Padding, Struct
 from devemu.cdrom.cdtext import cdtext_packs
 from devemu.cdrom.disc import Disc, Session, Track
 from devemu.cdrom.msf import lba_to_msf, msf_bytes
-from devemu.cdrom.profiles import Profile
 from devemu.scsi.command import Command
 from devemu.scsi.sense import (
     INVALID_FIELD_IN_CDB,
@@ -101,6 +100,8 @@ TrackInformation = Struct(
     "last_layer_jump" / Int32ub,
 )
 
+#: READ TOC/PMA/ATIP format 0100b: the ATIP of a recordable CD.
+ATIP = 0x04
 #: READ DISC INFORMATION status: last session complete (11b), disc complete (10b).
 DISC_COMPLETE = 0x0E
 
@@ -237,7 +238,13 @@ def read_toc(
     fmt = format
     if fmt == 0 and vendor_format:
         fmt = vendor_format
-    cd = device.profile is Profile.CD_ROM
+    cd = device.profile.is_cd
+    rec = device.recording
+    if fmt == ATIP and rec is not None:
+        return cmd.data_in(recordable_info.atip(rec), allocation_length)
+    if not disc.sessions:
+        # A blank disc has no TOC (MMC-6 6.26.2.1): the format cannot be given.
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2, 3))
     if fmt == 0:
         data = toc_format0(disc, track_session_number, bool(msf))
     elif fmt == 1:
@@ -258,6 +265,8 @@ def read_disc_information(
     if data_type:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 2))
     disc = device.ready_disc()
+    if device.recording is not None:
+        return cmd.data_in(recordable_info.disc_information(device.recording), allocation_length)
     last = disc.sessions[-1]
     sessions = len(disc.sessions)
     data = DiscInformation.build(
@@ -269,7 +278,7 @@ def read_disc_information(
             "first_track_last_session_lsb": last.first_track.number,
             "last_track_last_session_lsb": last.last_track.number,
             "flags": 0,
-            "disc_type": disc.sessions[0].disc_type if device.profile is Profile.CD_ROM else 0,
+            "disc_type": disc.sessions[0].disc_type if device.profile.is_cd else 0,
             "sessions_msb": sessions >> 8,
             "first_track_last_session_msb": 0,
             "last_track_last_session_msb": 0,
@@ -305,8 +314,15 @@ def _track_for(disc: Disc, kind: int, value: int) -> Track:
 def read_track_information(
     device: CdromDevice, cmd: Command, address_type: int, address: int, allocation_length: int
 ) -> int:
-    """READ TRACK INFORMATION, MMC-6 6.27: a recorded, complete track."""
+    """READ TRACK INFORMATION, MMC-6 6.27: a recorded, complete track (or, on a
+    recordable disc, the invisible track: :mod:`devemu.cdrom.recordable_info`)."""
     disc = device.ready_disc()
+    rec = device.recording
+    if rec is not None and recordable_info.is_invisible(rec, address_type, address):
+        return cmd.data_in(
+            recordable_info.invisible_track(device, rec, address_type, address),
+            allocation_length,
+        )
     track = _track_for(disc, address_type, address)
     session = disc.session_of(track)
     following = [t for t in session.tracks if t.number > track.number]
@@ -334,3 +350,7 @@ def read_track_information(
         }
     )
     return cmd.data_in(data, allocation_length)
+
+
+# Imported last: it builds on this module's structures (DiscInformation, TrackInformation).
+from devemu.cdrom import recordable_info  # noqa: E402

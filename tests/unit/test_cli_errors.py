@@ -174,7 +174,10 @@ CASES: dict[str, list[object]] = {
         case("refused", "disk status d0 --socket {w}/refuse.sock", 1, "refused by this daemon"),
     ],
     "cdrom insert": [
-        case("no image", "cdrom insert cd0", 2, "required: image"),
+        case("no image", "cdrom insert cd0", 2, "needs an IMAGE or --blank TYPE"),
+        case("image and blank", "cdrom insert cd0 a.iso --blank cd-r", 2, "not both"),
+        case("capacity alone", "cdrom insert cd0 a.iso --capacity 10M", 2, "goes with --blank"),
+        case("bad blank type", "cdrom insert cd0 --blank floppy", 2, "invalid choice"),
         case(
             "no daemon",
             "cdrom insert cd0 {w}/folder.iso --socket {w}/none.sock",
