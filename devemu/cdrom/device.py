@@ -88,10 +88,11 @@ class CdromDevice(ScsiDevice):
 
     peripheral_type: ClassVar[int] = 0x05
     removable: ClassVar[bool] = True
-    commands: ClassVar[CommandTable] = CommandTable(SPC_COMMANDS, MMC_COMMANDS)
+    #: wodim (libusal) puts the SCSI-2 LUN in byte 1 of every CDB; MMC drives ignore it.
+    commands: ClassVar[CommandTable] = CommandTable(
+        SPC_COMMANDS, MMC_COMMANDS
+    ).accepting_obsolete_lun()
     version_descriptors: ClassVar[tuple[int, ...]] = (VERSION_MMC6,)
-    #: wodim (libusal) puts the LUN in byte 1 of every CDB; MMC drives ignore it.
-    ignores_obsolete_lun: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -98,12 +98,6 @@ class ScsiDevice:
     #: After a restart, replay only commands that change nothing (a tape
     #: drive, whose every motion counts), not every idempotent one.
     replays_only_unchanging: ClassVar[bool] = False
-    #: Byte 1 bits 7-5 of a 6-, 10- or 12-byte CDB held the LOGICAL UNIT
-    #: NUMBER in SCSI-2 (obsolete since SPC-2). Programs of that age still
-    #: fill it in for a logical unit other than 0 (wodim, through libusal,
-    #: in every CDB); a device that sets this ignores those bits where its
-    #: commands have no field (checked only once a CDB fails the quick check).
-    ignores_obsolete_lun: ClassVar[bool] = False
     #: False while :meth:`check_ready` cannot raise (a started disk): the
     #: dispatcher then skips the call on the per-command path.
     may_be_not_ready: bool = True
@@ -253,7 +247,7 @@ class ScsiDevice:
             if (self._attentions or self.nexus_unit_attentions) and spec.blocked_by_unit_attention:
                 self._report_unit_attention(nexus)
             if len(cdb) != len(spec.usage) or int.from_bytes(cdb, "big") & spec.cdb_mask:
-                _check_cdb(cdb, spec, obsolete_lun=self.ignores_obsolete_lun)
+                _check_cdb(cdb, spec)
             if spec.conflict is not _NEVER:
                 persistent = self._persistent
                 if (
@@ -322,24 +316,16 @@ class ScsiDevice:
         return entry
 
 
-#: Byte 1 bits 7-5: the LUN field of SCSI-2 CDBs (6, 10 and 12 bytes long).
-OBSOLETE_LUN_BITS = 0xE0
-OBSOLETE_LUN_CDB_LENGTH = 12
-
-
-def _check_cdb(cdb: bytes, spec: CommandSpec, *, obsolete_lun: bool = False) -> None:
+def _check_cdb(cdb: bytes, spec: CommandSpec) -> None:
     """Refuse a CDB that is short or sets a bit outside its usage data (SPC-5 4.4.2.4.2).
 
     INVALID FIELD IN CDB with the field pointer; bytes past the command's
-    length are not looked at. With ``obsolete_lun``, byte 1 bits 7-5 of a
-    CDB of up to 12 bytes (the SCSI-2 LUN field) are not held against it.
+    length are not looked at.
     """
     if len(cdb) < len(spec.usage):
         # A variable-length CDB names its own length (SPC-5 4.2.3): point there.
         byte = 7 if cdb[0] == 0x7F and len(cdb) > 7 else 0
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(byte))
-    if obsolete_lun and len(spec.usage) <= OBSOLETE_LUN_CDB_LENGTH and cdb[1] & OBSOLETE_LUN_BITS:
-        cdb = cdb[:1] + bytes((cdb[1] & ~OBSOLETE_LUN_BITS & 0xFF,)) + cdb[2:]
     bad = spec.first_reserved_bit(cdb)
     if bad is not None:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(*bad))

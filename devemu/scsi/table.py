@@ -28,7 +28,7 @@ GOOD-but-not-plain answers (CONDITION MET). Errors are raised as
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -133,6 +133,12 @@ class CommandSpec:
     timeout: int = 30
     needs_medium: bool = False
     blocked_by_unit_attention: bool = True
+    #: Byte 1 bits 7-5 of a CDB of up to 12 bytes held the LOGICAL UNIT
+    #: NUMBER in SCSI-2 (obsolete since SPC-2); programs of that age still
+    #: fill it in for a logical unit other than 0 (wodim, through libusal,
+    #: in every CDB). True: the bits are accepted and ignored, and the usage
+    #: data says so (:meth:`CommandTable.accepting_obsolete_lun`).
+    obsolete_lun: bool = False
     #: The CDB usage data of SPC-5 6.35.3 (table 244), derived from ``cdb``.
     usage: bytes = field(init=False, repr=False, compare=False)
     #: The complement of ``usage[1:]`` as one integer: a single AND finds a
@@ -156,6 +162,8 @@ class CommandSpec:
             service_action=self.service_action,
             unsupported=self.unsupported,
         )
+        if self.obsolete_lun and len(usage) <= OBSOLETE_LUN_CDB_LENGTH:
+            usage = usage[:1] + bytes((usage[1] | OBSOLETE_LUN_BITS,)) + usage[2:]
         inverse = bytes(~b & 0xFF for b in usage[1:])
         set_ = object.__setattr__
         set_(self, "opcode", int(self.opcode))
@@ -210,6 +218,11 @@ def _runner(handler: Handler, decode: Decoder, count: int) -> Callable[[Any, Com
     return run
 
 
+#: Byte 1 bits 7-5: the LUN field of SCSI-2 CDBs (6, 10 and 12 bytes long).
+OBSOLETE_LUN_BITS = 0xE0
+OBSOLETE_LUN_CDB_LENGTH = 12
+
+
 class CommandTable:
     """An immutable mapping (opcode, service action) -> :class:`CommandSpec`."""
 
@@ -235,6 +248,10 @@ class CommandTable:
         self.plain: dict[int, CommandSpec] = {
             op: entry for op, entry in by_opcode.items() if not isinstance(entry, dict)
         }
+
+    def accepting_obsolete_lun(self) -> CommandTable:
+        """The same commands, each accepting the SCSI-2 LUN bits (``CommandSpec.obsolete_lun``)."""
+        return CommandTable(replace(spec, obsolete_lun=True) for spec in self)
 
     def lookup_opcode(self, opcode: int) -> CommandSpec | dict[int, CommandSpec] | None:
         """The spec for an opcode, or its service-action map, or None."""
