@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from devemu.cdrom.device import CdromDevice, MediumRemovalPreventedError
-from devemu.cdrom.image import load_image
+from devemu.cdrom.image import LOADERS, load_image
 from devemu.cdrom.media import BlankMedium, sectors_for
 from devemu.cdrom.recording import new_recording
 from devemu.control_protocol import control_op
@@ -33,7 +33,8 @@ def control_ops(device: CdromDevice) -> dict[str, ControlOp]:
         if blank:
             return _insert_blank(str(blank), args.get("capacity"), bool(args.get("force", False)))
         if not isinstance(image, str) or not image:
-            raise DevemuError("insert needs 'image' (an ISO or CUE file) or 'blank' (a media type)")
+            kinds = ", ".join(["ISO", *(suffix[1:].upper() for suffix in LOADERS)])
+            raise DevemuError(f"insert needs 'image' (an {kinds} file) or 'blank' (a media type)")
         if args.get("force", False) and device.prevented:
             device.eject(force=True)
         device.insert(load_image(image))
