@@ -378,8 +378,4 @@ def load_toc(path: Path, allowed_roots: Sequence[Path] | None = None) -> Disc:
     parser = _Parser(path, allowed_roots)
     parser.parse()
     disc = parser.layout()
-    try:
-        return disc.open()
-    except OSError as err:
-        disc.close()
-        raise ImageError(path, None, f"cannot open a file it names: {err.strerror}") from None
+    return disc.open_for(path)

@@ -438,8 +438,4 @@ def load_cue(path: Path, allowed_roots: Sequence[Path] | None = None) -> Disc:
     except UnicodeDecodeError:
         text = raw.decode("latin-1")
     disc = parse_cue(path, text, allowed_roots)
-    try:
-        return disc.open()
-    except OSError as err:
-        disc.close()
-        raise ImageError(path, None, f"cannot open a file it names: {err.strerror}") from None
+    return disc.open_for(path)

@@ -47,6 +47,7 @@ from devemu.cdrom.subchannel import (
     q_subchannel,
     raw_pw,
 )
+from devemu.errors import ImageError
 from devemu.scsi.sense import (
     ILLEGAL_MODE_FOR_THIS_TRACK,
     LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE,
@@ -345,6 +346,16 @@ class Disc:
                     self._fds[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         self.__dict__.pop("fast_range", None)
         return self
+
+    def open_for(self, description: Path, what: str = "a file it names") -> Disc:
+        """:meth:`open`, an OSError being an ImageError that names ``description``
+        (the CUE sheet, descriptor or image file the disc was read from)."""
+        try:
+            return self.open()
+        except OSError as err:
+            self.close()
+            opened = f"cannot open {what}" if what else "cannot open"
+            raise ImageError(description, None, f"{opened}: {err.strerror}") from None
 
     def close(self) -> None:
         for fd in self._fds.values():

@@ -213,8 +213,4 @@ class _Reader:
 def load_mds(path: Path, allowed_roots: Sequence[Path] | None = None) -> Disc:
     """The disc of an Alcohol 120% descriptor and its MDF (opened, ready to read)."""
     disc = _Reader(path, allowed_roots).load()
-    try:
-        return disc.open()
-    except OSError as err:
-        disc.close()
-        raise ImageError(path, None, f"cannot open a file it names: {err.strerror}") from None
+    return disc.open_for(path)

@@ -356,8 +356,4 @@ def load_nrg(path: Path, allowed_roots: Sequence[Path] | None = None) -> Disc:
         disc = _Reader(path, allowed_roots).load()
     except OSError as err:
         raise ImageError(path, None, f"cannot read: {err.strerror}") from None
-    try:
-        return disc.open()
-    except OSError as err:
-        disc.close()
-        raise ImageError(path, None, f"cannot open: {err.strerror}") from None
+    return disc.open_for(path, "")

@@ -80,7 +80,47 @@ class Extent:
     deallocated: bool
 
 
-class DiskImage:
+class BlockMethods:
+    """What a block store derives from its ``read_into``, ``write_from`` and ``flush``:
+    a read into a new buffer, and WRITE SAME's pattern (SBC-4 5.49) written in chunks."""
+
+    __slots__ = ()
+    block_size: int
+    shift: int
+
+    def read_into(self, lba: int, count: int, iov: Sequence[memoryview]) -> int:
+        raise NotImplementedError
+
+    def write_from(
+        self, lba: int, count: int, iov: Sequence[memoryview], *, durable: bool = False
+    ) -> int:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        raise NotImplementedError
+
+    def read(self, lba: int, count: int) -> bytearray:
+        """The content of ``count`` blocks at ``lba`` as a new buffer."""
+        buf = bytearray(count << self.shift)
+        self.read_into(lba, count, [memoryview(buf)])
+        return buf
+
+    def write_pattern(self, lba: int, count: int, block: bytes, *, durable: bool = False) -> None:
+        """Write ``block`` (one logical block) to each of ``count`` blocks (WRITE SAME)."""
+        if len(block) != self.block_size:
+            raise ValueError("pattern must be exactly one logical block")
+        per_chunk = max(1, _PATTERN_CHUNK >> self.shift)
+        chunk = memoryview(bytes(block) * min(per_chunk, count))
+        done = 0
+        while done < count:
+            n = min(per_chunk, count - done)
+            self.write_from(lba + done, n, [chunk[: n << self.shift]])
+            done += n
+        if durable:
+            self.flush()
+
+
+class DiskImage(BlockMethods):
     """An open image file seen as ``capacity`` blocks of ``block_size`` bytes."""
 
     __slots__ = ("block_size", "capacity", "fd", "path", "read_at", "read_only", "shift")
@@ -178,26 +218,6 @@ class DiskImage:
             done += n
             bufs = _skip(bufs, n) if n < size else bufs[IOV_MAX:]
         return done
-
-    def read(self, lba: int, count: int) -> bytearray:
-        """The content of ``count`` blocks at ``lba`` as a new buffer."""
-        buf = bytearray(count << self.shift)
-        self.read_into(lba, count, [memoryview(buf)])
-        return buf
-
-    def write_pattern(self, lba: int, count: int, block: bytes, *, durable: bool = False) -> None:
-        """Write ``block`` (one logical block) to each of ``count`` blocks (WRITE SAME)."""
-        if len(block) != self.block_size:
-            raise ValueError("pattern must be exactly one logical block")
-        per_chunk = max(1, _PATTERN_CHUNK >> self.shift)
-        chunk = memoryview(bytes(block) * min(per_chunk, count))
-        done = 0
-        while done < count:
-            n = min(per_chunk, count - done)
-            self.write_from(lba + done, n, [chunk[: n << self.shift]])
-            done += n
-        if durable:
-            self.flush()
 
     def write_zeros(self, lba: int, count: int, *, durable: bool = False) -> None:
         """Make ``count`` blocks at ``lba`` read as zeros and stay allocated."""

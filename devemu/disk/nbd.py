@@ -70,7 +70,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from devemu.disk.image import BLOCK_SIZES, Extent, _limit
+from devemu.disk.image import BLOCK_SIZES, BlockMethods, Extent, _limit
 from devemu.disk.pages import Limits
 from devemu.errors import ImageError
 from devemu.scsi.sense import LOGICAL_UNIT_COMMUNICATION_FAILURE, SenseError
@@ -92,8 +92,6 @@ REQUEST_TIMEOUT = 20.0
 _MAX_REQUEST = 1 << 30
 #: The largest transfer a disk accepts when the export allows more (as an image file's).
 MAX_TRANSFER_BYTES = 16 << 20
-#: How much of a repeated pattern (WRITE SAME) one request carries.
-_PATTERN_CHUNK = 1 << 20
 
 
 def is_nbd_uri(text: str) -> bool:
@@ -126,7 +124,7 @@ class ExportError(ImageError):
         return str(self.args[0])
 
 
-class NbdImage:
+class NbdImage(BlockMethods):
     """An NBD export seen as ``capacity`` blocks of ``block_size`` bytes."""
 
     #: No file descriptor: copy offload and allocated-space figures need a local file.
@@ -342,26 +340,6 @@ class NbdImage:
         if durable and not fua:
             self.flush()
         return done
-
-    def read(self, lba: int, count: int) -> bytearray:
-        """The content of ``count`` blocks at ``lba`` as a new buffer."""
-        buf = bytearray(count << self.shift)
-        self.read_into(lba, count, [memoryview(buf)])
-        return buf
-
-    def write_pattern(self, lba: int, count: int, block: bytes, *, durable: bool = False) -> None:
-        """Write ``block`` (one logical block) to each of ``count`` blocks (WRITE SAME)."""
-        if len(block) != self.block_size:
-            raise ValueError("pattern must be exactly one logical block")
-        per_chunk = max(1, _PATTERN_CHUNK >> self.shift)
-        chunk = memoryview(bytes(block) * min(per_chunk, count))
-        done = 0
-        while done < count:
-            n = min(per_chunk, count - done)
-            self.write_from(lba + done, n, [chunk[: n << self.shift]])
-            done += n
-        if durable:
-            self.flush()
 
     def _zero(self, lba: int, count: int, flags: int, durable: bool) -> None:
         if durable and self._can_fua:
