@@ -17,6 +17,7 @@ import re
 
 import pytest
 
+from devemu.personality import DRIVE_PERSONALITIES
 from devemu.vm import VmResult
 from devemu.vm.serving import GUEST_DAEMON_TABLE
 from tests.vm.guest_scripts import GuestScripts
@@ -169,4 +170,6 @@ def test_dvcid_names_the_drive_by_its_personality(booted: VmResult) -> None:
     assert data[16:18] == b"\x01\x01", data.hex()
     assert data[28:36] == b"I01001L8", data.hex()
     assert data[64:68] == bytes([2, 1, 0, 34]), data.hex()
-    assert data[68:92] == b"HP      Ultrium 8-SCSI  ", data.hex()
+    drive = DRIVE_PERSONALITIES["hp-lto"].identity(8)
+    expected = drive.vendor.ljust(8).encode() + drive.product.ljust(16).encode()
+    assert data[68:92] == expected, data.hex()
