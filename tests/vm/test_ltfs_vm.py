@@ -28,6 +28,7 @@ from devemu.vm import VmResult
 from devemu.vm.cache import cache_dir
 from devemu.vm.kernel import ensure_kernel
 from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
+from tests.unit.tape.test_ltfs_replay import LTFS_CHECK_STEPS
 from tests.vm.guest_scripts import GuestScripts
 from tests.vm.vm_helpers import lines, value
 
@@ -35,22 +36,7 @@ pytestmark = pytest.mark.vm
 
 PREFIX = Path(os.environ.get("LTFS_PREFIX", "/opt/ltfs"))
 REPO = Path(__file__).resolve().parents[2]
-STEPS = [
-    "mkltfs",
-    "mount",
-    "copy",
-    "unmount",
-    "ltfsck",
-    "remount",
-    "compare",
-    "unmount2",
-    "killmount",
-    "killed",
-    "ltfsck2",
-    "remount2",
-    "compare2",
-    "unmount3",
-]
+STEPS = LTFS_CHECK_STEPS
 
 if not (PREFIX / "bin" / "mkltfs").exists():
     pytest.skip(f"no LTFS build in {PREFIX} (LTFS_PREFIX)", allow_module_level=True)

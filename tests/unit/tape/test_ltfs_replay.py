@@ -63,6 +63,25 @@ def masked(cdb: bytes, data: bytes) -> bytes:
     return bytes(out)
 
 
+#: The steps of ``scripts/ltfs-check``, in order (its header lists them).
+LTFS_CHECK_STEPS = (
+    "mkltfs",
+    "mount",
+    "copy",
+    "unmount",
+    "ltfsck",
+    "remount",
+    "compare",
+    "unmount2",
+    "killmount",
+    "killed",
+    "ltfsck2",
+    "remount2",
+    "compare2",
+    "unmount3",
+)
+
+
 def lists_all_commands(cdb: bytes) -> bool:
     """REPORT SUPPORTED OPERATION CODES, REPORTING OPTIONS 000b: every command (SPC-5 6.35)."""
     return cdb[0] == 0xA3 and cdb[1] & 0x1F == 0x0C and cdb[2] & 0x07 == 0
@@ -108,25 +127,7 @@ def test_the_recordings_are_there_and_every_step_passed() -> None:
     ]
     for path in recordings():
         steps = (RECORDINGS / path.name.replace(".jsonl.gz", ".steps")).read_text().split("\n")
-        assert [s for s in steps if s] == [
-            f"STEP {name} 0"
-            for name in [
-                "mkltfs",
-                "mount",
-                "copy",
-                "unmount",
-                "ltfsck",
-                "remount",
-                "compare",
-                "unmount2",
-                "killmount",
-                "killed",
-                "ltfsck2",
-                "remount2",
-                "compare2",
-                "unmount3",
-            ]
-        ]
+        assert [s for s in steps if s] == [f"STEP {name} 0" for name in LTFS_CHECK_STEPS]
 
 
 @pytest.mark.parametrize("path", recordings(), ids=lambda p: p.name.split(".")[0])
