@@ -36,6 +36,7 @@ sessions and an iSCSI target on the loopback portals), and
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -175,10 +176,26 @@ def guest_scripts(
     assert not scripts.left, "the module's scripts left in the guest:\n" + "\n".join(scripts.left)
 
 
+#: Each module's wall time (its fixtures' setup and teardown included), for
+#: the summary at the end of the run: what the tier's time budget goes to.
+_MODULE_SECONDS: dict[str, float] = {}
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _MODULE_SECONDS:
+        return
+    terminalreporter.section("VM tier: seconds per module")
+    for name, seconds in sorted(_MODULE_SECONDS.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"{seconds:7.1f}  {name}")
+    terminalreporter.write_line(f"{sum(_MODULE_SECONDS.values()):7.1f}  in all")
+
+
 @pytest.fixture(scope="module", autouse=True)
 def guest_left_clean(request: pytest.FixtureRequest) -> Iterator[None]:
     """After a module that used the guest: nothing of its own remains in it."""
+    started = time.monotonic()
     yield
+    _MODULE_SECONDS[request.module.__name__] = time.monotonic() - started
     baseline = _LEFT.get("baseline")
     guest = _GUEST.get("tier")
     if baseline is None or guest is None:
