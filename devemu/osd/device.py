@@ -20,22 +20,26 @@ Sense data is always in descriptor format (OSD-2 4.16.1) with the OSD
 object identification descriptor: which command functions were not
 started and which completed, and the partition and object concerned.
 
-TCMU, and LIO's iSCSI target in front of it, carry one data direction
-per command. Data-out carries the data then the set attributes list and
-the get attributes list; data-in the data then the retrieved
-attributes. A command whose attribute parameters need the other
-direction too (a WRITE asking for attributes back, a list-format GET)
-is refused with INVALID FIELD IN CDB pointing at byte 52; GET ATTRIBUTES
-in the page format retrieves through data-in alone. A page without a
-fixed page layout (the information pages) and page FFFFFFFFh are
-retrieved as a retrieved attributes list (OSD-2 7.1.3.3).
+Data-out carries the data then the set attributes list and the get
+attributes list; data-in the data then the retrieved attributes. A
+command whose attribute parameters need both directions (a WRITE asking
+for attributes back, GET ATTRIBUTES with a get list, LIST with LIST_ATTR)
+is bidirectional: TCMU hands the data-in buffers over as the bidi iovs
+(:attr:`devemu.scsi.command.Command.bidi_iov`). LIO's iSCSI fabric
+carries no bidirectional command to TCMU, so there such a command
+arrives with one direction only and is refused with INVALID FIELD IN
+CDB pointing at byte 52; GET ATTRIBUTES in the page format retrieves
+through data-in alone. A page without a fixed page layout (the
+information pages) and page FFFFFFFFh are retrieved as a retrieved
+attributes list (OSD-2 7.1.3.3).
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import ClassVar
 
 from devemu.osd import buffers
@@ -46,6 +50,7 @@ from devemu.osd.attributes import (
     Attribute,
     ListError,
     StandardPage,
+    decode_get_list,
     decode_value_list,
     encode_value_list,
     page_object_type,
@@ -77,9 +82,14 @@ from devemu.osd.sense import (
 )
 from devemu.osd.service_actions import ServiceAction
 from devemu.osd.standard_pages import (
+    CAPACITY_QUOTA,
     LOGICAL_LENGTH,
     MAXIMUM_USER_OBJECT_LENGTH,
     OBJECT_COUNT_QUOTA,
+    PARTITION_KEY_IDENTIFIER,
+    ROOT_KEY_IDENTIFIER,
+    TIMESTAMP_BYPASS,
+    WORKING_KEY_IDENTIFIER_FIRST,
     Attributes,
     CurrentCommand,
     settable,
@@ -110,12 +120,32 @@ VPD_OSD_INFORMATION = 0xB0
 DESCRIPTOR_PARTITION_IDS = 0x01
 DESCRIPTOR_COLLECTION_IDS = 0x11
 DESCRIPTOR_OBJECT_IDS = 0x21
+#: With LIST_ATTR set the format code is one more: ids each followed by attributes.
+DESCRIPTOR_WITH_ATTRIBUTES = 0x01
 _LIST_HEAD = struct.Struct(">QQI3xB")
+#: OSD-2 6.14.2 (LIST_ATTR set): object id, four reserved bytes, attributes list length.
+_LISTED_OBJECT_HEAD = struct.Struct(">Q4xI")
 #: CREATE (OSD-2 6.4): most objects one command may create.
 MAX_CREATE = 0x10000
 _SA = ServiceAction
 _COLLECTIONS_PAGE = RANGE_OF_TYPE[ObjectType.USER] + StandardPage.COLLECTIONS
 _PARTITION_QUOTAS = RANGE_OF_TYPE[ObjectType.PARTITION] + StandardPage.QUOTAS
+_ROOT_SECURITY = RANGE_OF_TYPE[ObjectType.ROOT] + StandardPage.POLICY_SECURITY
+_PARTITION_SECURITY = RANGE_OF_TYPE[ObjectType.PARTITION] + StandardPage.POLICY_SECURITY
+
+
+class KeyToSet(IntEnum):
+    """OSD-2 6.26: KEY TO SET (bits 1-0 of byte 11 of SET KEY)."""
+
+    ROOT = 1
+    PARTITION = 2
+    WORKING = 3
+
+
+#: SET KEY (OSD-2 6.26): KEY VERSION at byte 24, KEY IDENTIFIER 25-31, SEED 32-51.
+KEY_VERSION_BYTE = 24
+KEY_IDENTIFIER = slice(25, 32)
+SEED = slice(32, 52)
 _REMOVING = frozenset({_SA.REMOVE, _SA.REMOVE_PARTITION, _SA.REMOVE_COLLECTION})
 
 
@@ -138,6 +168,10 @@ class Request:
     #: Every object a CREATE made: its set attributes go to each (OSD-2 6.4).
     created: list[int] = field(default_factory=list)
     data_in_length: int = 0
+    #: Where data-in goes: the bidi iovs of a bidirectional command, else ``cmd.iov``.
+    data_in: Sequence[memoryview] = ()
+    #: LIST_ATTR put the get list's attributes into the LIST parameter data.
+    attributes_listed: bool = False
 
 
 def _bad_cdb(byte: int, bit: int | None = None) -> SenseError:
@@ -202,7 +236,7 @@ class OsdDevice(ScsiDevice):
             raise self._identified(
                 err, tp or pid, to or oid, AFTER_VALIDATION & ~done, done
             ) from None
-        return req.data_in_length if req.direction is Data.IN else None
+        return req.data_in_length if req.direction is Data.IN or req.data_in else None
 
     @staticmethod
     def _identified(err: SenseError, pid: int, oid: int, not_done: int, done: int) -> SenseError:
@@ -229,9 +263,10 @@ class OsdDevice(ScsiDevice):
                 if params.wants_data_out
                 else Data.NONE
             )
-        if (direction is Data.OUT and params.wants_data_in) or (
+        both = (direction is Data.OUT and params.wants_data_in) or (
             direction is Data.IN and params.wants_data_out
-        ):
+        )
+        if both and not cmd.bidi_iov:
             raise _bad_cdb(ATTRIBUTE_PARAMETERS_BYTE)
         if action is not _SA.FORMAT_OSD and not self.store.formatted:
             raise SenseError(LOGICAL_UNIT_NOT_READY_INITIALIZING_COMMAND_REQUIRED)
@@ -246,6 +281,7 @@ class OsdDevice(ScsiDevice):
             direction,
             fua=bool(cdb[10] & 0x08),
             bypass_timestamps=cdb[12] == TIMESTAMPS_BYPASS,
+            data_in=cmd.bidi_iov if cmd.bidi_iov else cmd.iov if direction is Data.IN else (),
         )
         self.attributes.current = CurrentCommand()
         return req
@@ -374,7 +410,15 @@ class OsdDevice(ScsiDevice):
         return buffers.views(iov, 0, req.length)
 
     def _check_quota(self, pid: int, oid: int, end: int) -> None:
-        value = self.store.attribute(
+        """The quotas a user object growing to ``end`` bytes meets (OSD-2 4.9).
+
+        The user object's MAXIMUM USER OBJECT LENGTH (7.1.2.14) and its
+        partition's CAPACITY QUOTA (7.1.2.13, the bytes every user object
+        of the partition may hold together): past either, DATA PROTECT /
+        QUOTA ERROR and nothing is written.
+        """
+        store = self.store
+        value = store.attribute(
             pid,
             oid,
             RANGE_OF_TYPE[ObjectType.USER] + StandardPage.QUOTAS,
@@ -382,13 +426,22 @@ class OsdDevice(ScsiDevice):
         )
         if value is not None and end > int.from_bytes(value, "big"):
             raise SenseError(QUOTA_ERROR)
+        quota = store.attribute(pid, 0, _PARTITION_QUOTAS, CAPACITY_QUOTA)
+        if quota is None:
+            return
+        growth = end - store.logical_length(pid, oid)
+        if growth > 0 and store.partition_bytes(pid) + growth > int.from_bytes(quota, "big"):
+            raise SenseError(QUOTA_ERROR)
 
     def _write_at(self, req: Request, pid: int, oid: int, offset: int) -> None:
         data = self._data_out(req)
         self._check_quota(pid, oid, offset + req.length)
-        self.store.write(pid, oid, offset, data)
+        store = self.store
+        before = store.used_capacity(pid, oid)
+        store.write(pid, oid, offset, data)
         if req.fua:
-            self.store.sync(pid, oid)
+            store.sync(pid, oid)
+        self.attributes.current.used_change = store.used_capacity(pid, oid) - before
 
     def _write(self, req: Request) -> None:
         """WRITE (OSD-2 6.31): LENGTH bytes at STARTING BYTE ADDRESS."""
@@ -411,7 +464,7 @@ class OsdDevice(ScsiDevice):
     def _read(self, req: Request) -> None:
         """READ (OSD-2 6.17): past the logical length is RECOVERED ERROR, the bytes there sent."""
         pid, oid = self._user_object(req)
-        views = buffers.views(req.cmd.iov, 0, req.length)
+        views = buffers.views(req.data_in, 0, req.length)
         want = sum(len(v) for v in views)
         got = self.store.read(pid, oid, req.start, views) if want else 0
         req.data_in_length = got
@@ -451,6 +504,38 @@ class OsdDevice(ScsiDevice):
         req.target = (0, 0, ObjectType.ROOT)
         self.store.sync_all()
 
+    def _set_key(self, req: Request) -> None:
+        """SET KEY (OSD-2 6.26): keep the root, a partition or a working key.
+
+        KEY TO SET 1 (root key) names partition 0; 2 (partition key) and 3
+        (working key, KEY VERSION 0-Fh picks which of the sixteen) name a
+        partition. The seed is kept where no attribute reads it; the key
+        identifier shows on the policy/security page (7.1.2.20-21).
+        """
+        cdb = req.cmd.cdb
+        which = cdb[11] & 0x03
+        if cdb[11] & 0x0C or which == 0:
+            raise _bad_cdb(11, 1 if which == 0 else 3)
+        version = cdb[KEY_VERSION_BYTE]
+        if version & 0xF0 or (which != KeyToSet.WORKING and version):
+            raise _bad_cdb(KEY_VERSION_BYTE)
+        identifier, seed = bytes(cdb[KEY_IDENTIFIER]), bytes(cdb[SEED])
+        if which == KeyToSet.ROOT:
+            if req.pid:
+                raise _bad_cdb(PARTITION_ID_BYTE)
+            req.target = (0, 0, ObjectType.ROOT)
+            self.store.set_key(0, 0, identifier, seed, (_ROOT_SECURITY, ROOT_KEY_IDENTIFIER))
+            return
+        if req.pid == 0:
+            raise _bad_cdb(PARTITION_ID_BYTE)
+        pid = self._partition(req)
+        if which == KeyToSet.PARTITION:
+            where = (_PARTITION_SECURITY, PARTITION_KEY_IDENTIFIER)
+            self.store.set_key(pid, 0, identifier, seed, where)
+            return
+        where = (_PARTITION_SECURITY, WORKING_KEY_IDENTIFIER_FIRST + version)
+        self.store.set_key(pid, 1 + version, identifier, seed, where)
+
     def _get_attributes(self, req: Request) -> None:
         """GET ATTRIBUTES (OSD-2 6.11): only the attribute parts."""
         req.target = self._existing(req.pid, req.oid, req.action)
@@ -461,47 +546,75 @@ class OsdDevice(ScsiDevice):
         """LIST (OSD-2 6.14): partition ids (partition 0) or a partition's object ids."""
         if req.pid == 0:
             ids = self.store.partitions(req.start)
-            fmt = DESCRIPTOR_PARTITION_IDS
             req.target = (0, 0, ObjectType.ROOT)
+            self._list_answer(req, ids, DESCRIPTOR_PARTITION_IDS, ObjectType.PARTITION)
         else:
             pid = self._partition(req)
             ids = self.store.objects(pid, req.start, ObjectType.USER)
-            fmt = DESCRIPTOR_OBJECT_IDS
-        self._list_answer(req, ids, fmt)
+            self._list_answer(req, ids, DESCRIPTOR_OBJECT_IDS)
 
     def _list_collection(self, req: Request) -> None:
         """LIST COLLECTION (OSD-2 6.15): a collection's members, or the collections (id 0)."""
         pid = self._partition(req)
         fmt = DESCRIPTOR_OBJECT_IDS
+        kind = ObjectType.USER
         if req.oid == 0:
             ids = self.store.objects(pid, req.start, ObjectType.COLLECTION)
             fmt = DESCRIPTOR_COLLECTION_IDS
+            kind = ObjectType.COLLECTION
         else:
-            kind = self.store.object_type(pid, req.oid)
-            if kind is not ObjectType.COLLECTION:
+            if self.store.object_type(pid, req.oid) is not ObjectType.COLLECTION:
                 raise _bad_cdb(OBJECT_ID_BYTE)
-            req.target = (pid, req.oid, kind)
+            req.target = (pid, req.oid, ObjectType.COLLECTION)
             ids = [
                 o
                 for o in self.store.holders(pid, _COLLECTIONS_PAGE, req.oid.to_bytes(8, "big"))
                 if o >= req.start
             ]
-        self._list_answer(req, ids, fmt)
+        self._list_answer(req, ids, fmt, kind)
 
-    def _list_answer(self, req: Request, ids: list[int], fmt: int) -> None:
-        """LIST parameter data (OSD-2 6.14.2): a header then eight bytes per id."""
-        room = max((min(req.length, buffers.total(req.cmd.iov)) - _LIST_HEAD.size) // 8, 0)
-        sent = ids[:room]
-        continuation = ids[room] if len(ids) > room else 0
-        body = b"".join(i.to_bytes(8, "big") for i in sent)
+    def _list_answer(
+        self, req: Request, ids: list[int], fmt: int, kind: ObjectType = ObjectType.USER
+    ) -> None:
+        """LIST parameter data (OSD-2 6.14.2): a header then eight bytes per id.
+
+        With LIST_ATTR (bit 6 of byte 11) each id is followed by four
+        reserved bytes, a four-byte length and the attributes the get list
+        names, as retrieved attributes list entries (7.1.3.3); the format
+        code says so (22h for user objects). LIST_ATTR needs the get list
+        in data-out, so the command is bidirectional.
+        """
+        room = max(min(req.length, buffers.total(req.data_in)) - _LIST_HEAD.size, 0)
+        cdb = req.cmd.cdb
+        if cdb[11] & 0x40:
+            if req.params.fmt is not CdbFormat.LIST or req.params.get_list_length == 0:
+                raise _bad_cdb(11, 6)
+            wanted = self._get_list(req)
+            pid = req.target[0] if fmt != DESCRIPTOR_PARTITION_IDS else 0
+            entries = []
+            for i in ids:
+                owner, oid = (i, 0) if fmt == DESCRIPTOR_PARTITION_IDS else (pid, i)
+                listed = encode_value_list(self._listed(owner, oid, kind, wanted))[8:]
+                entries.append(_LISTED_OBJECT_HEAD.pack(i, len(listed)) + listed)
+            fmt += DESCRIPTOR_WITH_ATTRIBUTES
+            req.attributes_listed = True
+        else:
+            entries = [i.to_bytes(8, "big") for i in ids]
+        sent = 0
+        used = 0
+        while sent < len(entries) and used + len(entries[sent]) <= room:
+            used += len(entries[sent])
+            sent += 1
+        continuation = ids[sent] if sent < len(ids) else 0
+        body = b"".join(entries[:sent])
         head = _LIST_HEAD.pack(
             _LIST_HEAD.size - 8 + len(body),
             continuation,
-            int.from_bytes(req.cmd.cdb[48:52], "big"),  # LIST IDENTIFIER, echoed
+            int.from_bytes(cdb[48:52], "big"),  # LIST IDENTIFIER, echoed
             fmt << 2,
         )
         payload = head + body
-        req.data_in_length = buffers.scatter(req.cmd.iov, 0, payload[: req.length])
+        req.data_in_length = buffers.scatter(req.data_in, 0, payload[: req.length])
 
     # --- set and get attributes (OSD-2 5.2.4) --------------------------------------------
 
@@ -573,7 +686,7 @@ class OsdDevice(ScsiDevice):
                 if store.object_type(pid, cid) is not ObjectType.COLLECTION:
                     raise self._refused(page, number, where)
             values.append((page, number, value))
-        if not req.bypass_timestamps and (values or truncate is not None):
+        if not self._bypass_timestamps(req, pid) and (values or truncate is not None):
             ts_page = RANGE_OF_TYPE[kind] + StandardPage.TIMESTAMPS
             values.append((ts_page, 0x3, timestamp()))
         if truncate is not None:
@@ -581,6 +694,22 @@ class OsdDevice(ScsiDevice):
             store.truncate(pid, oid, truncate)
         with store.transaction() as db:
             store.set_attributes(db, pid, oid, values)
+
+    def _bypass_timestamps(self, req: Request, pid: int) -> bool:
+        """TIMESTAMPS CONTROL 7Fh, or TIMESTAMP BYPASS set on the partition or root.
+
+        OSD-2 5.2.8, 7.1.2.15-16.
+        """
+        if req.bypass_timestamps:
+            return True
+        for owner, kind in ((pid, ObjectType.PARTITION), (0, ObjectType.ROOT)):
+            page = RANGE_OF_TYPE[kind] + StandardPage.TIMESTAMPS
+            flag = self.store.attribute(owner, 0, page, TIMESTAMP_BYPASS)
+            if flag is not None and any(flag):
+                return True
+            if owner == 0:
+                break
+        return False
 
     @staticmethod
     def _refused(page: int, number: int, where: int) -> SenseError:
@@ -591,12 +720,59 @@ class OsdDevice(ScsiDevice):
         err.descriptors = attribute_identification([(page, number)])
         return err
 
+    def _get_list(self, req: Request) -> list[tuple[int, int]]:
+        """The get attributes list of data-out (OSD-2 5.2.4.4, 7.1.3.2)."""
+        p = req.params
+        iov = req.cmd.iov
+        if p.get_list_offset is None or p.get_list_offset + p.get_list_length > buffers.total(iov):
+            raise SenseError(PARAMETER_LIST_LENGTH_ERROR)
+        raw = buffers.gather(iov, p.get_list_offset, p.get_list_length)
+        try:
+            return decode_get_list(raw)
+        except ListError as err:
+            raise SenseError(
+                INVALID_FIELD_IN_PARAMETER_LIST, field=param_field(p.get_list_offset + err.offset)
+            ) from None
+
+    def _listed(
+        self, pid: int, oid: int, kind: ObjectType, wanted: list[tuple[int, int]]
+    ) -> list[Attribute]:
+        """The attributes a get list names, of one object (OSD-2 7.1.3.3).
+
+        FFFFFFFFh as the page asks for every page, as the number for every
+        attribute of the page; an attribute the object does not have is
+        reported with length FFFFh.
+        """
+        attrs = self.attributes
+        out: list[Attribute] = []
+        for page, number in wanted:
+            if page == ALL:
+                for pg in attrs.all_pages(pid, oid, kind):
+                    out += attrs.page_list(pid, oid, kind, pg)
+            elif number == ALL:
+                out += attrs.page_list(pid, oid, kind, page)
+            else:
+                out.append(Attribute(page, number, attrs.get(pid, oid, kind, page, number)))
+        return out
+
+    def _put_data_in(self, req: Request, offset: int, payload: bytes) -> None:
+        if offset + len(payload) > buffers.total(req.data_in):
+            raise SenseError(PARAMETER_LIST_LENGTH_ERROR)
+        written = buffers.scatter(req.data_in, offset, payload)
+        req.data_in_length = max(req.data_in_length, offset + written)
+
     def _retrieve(self, req: Request, pid: int, oid: int, kind: ObjectType) -> None:
         p = req.params
-        if p.fmt is not CdbFormat.PAGE:
-            raise _bad_cdb(ATTRIBUTE_PARAMETERS_BYTE)
+        if p.retrieved_offset is None and req.attributes_listed:
+            return
         if p.retrieved_offset is None:
-            raise _bad_cdb(ATTRIBUTE_PARAMETERS_BYTE + 8)
+            raise _bad_cdb(ATTRIBUTE_PARAMETERS_BYTE + (12 if p.fmt is CdbFormat.LIST else 8))
+        if p.fmt is CdbFormat.LIST:
+            if len(req.created) > 1:  # several objects want the multi-object list (7.1.3.4)
+                raise _bad_cdb(ATTRIBUTE_PARAMETERS_BYTE)
+            payload = encode_value_list(self._listed(pid, oid, kind, self._get_list(req)))
+            self._put_data_in(req, p.retrieved_offset, payload[: p.allocation_length])
+            return
         page = p.get_page
         attrs = self.attributes
         if page == ALL:
@@ -615,11 +791,7 @@ class OsdDevice(ScsiDevice):
                 if fixed is not None
                 else encode_value_list(attrs.page_list(pid, oid, kind, page))
             )
-        payload = payload[: p.allocation_length]
-        if p.retrieved_offset + len(payload) > buffers.total(req.cmd.iov):
-            raise SenseError(PARAMETER_LIST_LENGTH_ERROR)
-        written = buffers.scatter(req.cmd.iov, p.retrieved_offset, payload)
-        req.data_in_length = max(req.data_in_length, p.retrieved_offset + written)
+        self._put_data_in(req, p.retrieved_offset, payload[: p.allocation_length])
 
 
 _FUNCTIONS: dict[ServiceAction, Callable[[OsdDevice, Request], None]] = {
@@ -644,4 +816,5 @@ _FUNCTIONS: dict[ServiceAction, Callable[[OsdDevice, Request], None]] = {
     _SA.FLUSH_COLLECTION: OsdDevice._flush_collection,
     _SA.FLUSH_PARTITION: OsdDevice._flush_partition,
     _SA.FLUSH_OSD: OsdDevice._flush_osd,
+    _SA.SET_KEY: OsdDevice._set_key,
 }
