@@ -230,6 +230,7 @@ class OsdDevice(ScsiDevice):
             else:
                 _FUNCTIONS[action](self, req)
                 done |= CommandFunction.COMMAND
+                self._name_current_object(req)
                 self._attribute_parts(req)
         except SenseError as err:
             tp, to, _ = req.target
@@ -237,6 +238,13 @@ class OsdDevice(ScsiDevice):
                 err, tp or pid, to or oid, AFTER_VALIDATION & ~done, done
             ) from None
         return req.data_in_length if req.direction is Data.IN or req.data_in else None
+
+    def _name_current_object(self, req: Request) -> None:
+        """The current command page names the object the command acted on (OSD-2 7.1.2.24)."""
+        current = self.attributes.current
+        if current.object_type is ObjectType.ROOT and not current.partition_id:
+            pid, oid, kind = req.target
+            current.object_type, current.partition_id, current.object_id = kind, pid, oid
 
     @staticmethod
     def _identified(err: SenseError, pid: int, oid: int, not_done: int, done: int) -> SenseError:
