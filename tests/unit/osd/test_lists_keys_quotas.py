@@ -9,6 +9,8 @@ iovs). Each answer is read by the standalone initiator
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from devemu.osd.device import OsdDevice
@@ -148,9 +150,7 @@ def test_list_attr_gives_each_object_its_attributes(formatted: OsdClient) -> Non
         (c.USER_INFORMATION, c.LOGICAL_LENGTH): bytes(8),
     }
     assert listed.objects[second][(APP, 1)] is None
-    assert listed.objects[second][(c.USER_INFORMATION, c.LOGICAL_LENGTH)] == (5).to_bytes(
-        8, "big"
-    )
+    assert listed.objects[second][(c.USER_INFORMATION, c.LOGICAL_LENGTH)] == (5).to_bytes(8, "big")
     assert listed.continuation == 0
 
 
@@ -172,9 +172,7 @@ def test_list_attr_of_partitions_and_collections(formatted: OsdClient) -> None:
     oid = formatted.create(pid)
     col = formatted.create_collection(pid)
     formatted.add_to_collection(pid, oid, col)
-    members = formatted.list_attributes(
-        pid, [(c.USER_INFORMATION, 2)], collection_id=col
-    )
+    members = formatted.list_attributes(pid, [(c.USER_INFORMATION, 2)], collection_id=col)
     assert members.descriptor_format == 0x22
     assert members.objects == {oid: {(c.USER_INFORMATION, 2): oid.to_bytes(8, "big")}}
 
@@ -342,8 +340,6 @@ def test_timestamp_bypass_of_the_partition_keeps_attribute_times(formatted: OsdC
     formatted.set_attribute(pid, 0, c.PARTITION_TIMESTAMPS, c.TIMESTAMP_BYPASS, b"\x01")
     page = formatted.get_page(pid, 0, c.PARTITION_TIMESTAMPS, 64)
     assert page[:8] == bytes.fromhex("300000030000001f") and page[-1] == 1
-    import time
-
     time.sleep(0.01)
     formatted.set_attribute(pid, oid, APP, 1, b"second")
     after = formatted.get_attributes_listed(pid, oid, [(c.USER_TIMESTAMPS, 3)])
