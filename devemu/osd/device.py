@@ -62,6 +62,7 @@ from devemu.osd.cdb import (
     LENGTH_BYTE,
     OBJECT_ID_BYTE,
     PARTITION_ID_BYTE,
+    STARTING_ADDRESS_BYTE,
     TIMESTAMPS_BYPASS,
     TIMESTAMPS_NORMAL,
     AttributeParameters,
@@ -71,6 +72,8 @@ from devemu.osd.cdb import (
     check_capability,
 )
 from devemu.osd.commands import DIRECTION, OSD_COMMANDS
+from devemu.osd.continuation import CONTINUATION_LENGTH_BYTE, Continuation, check_length
+from devemu.osd.continuation import parse as parse_continuation
 from devemu.osd.sense import (
     AFTER_VALIDATION,
     PARTITION_OR_COLLECTION_CONTAINS_USER_OBJECTS,
@@ -147,6 +150,8 @@ KEY_VERSION_BYTE = 24
 KEY_IDENTIFIER = slice(25, 32)
 SEED = slice(32, 52)
 _REMOVING = frozenset({_SA.REMOVE, _SA.REMOVE_PARTITION, _SA.REMOVE_COLLECTION})
+#: The commands a CDB continuation segment may follow (its scatter/gather list).
+_CONTINUED = frozenset({_SA.READ, _SA.WRITE, _SA.CREATE_AND_WRITE})
 
 
 @dataclass
@@ -170,6 +175,8 @@ class Request:
     data_in_length: int = 0
     #: Where data-in goes: the bidi iovs of a bidirectional command, else ``cmd.iov``.
     data_in: Sequence[memoryview] = ()
+    #: The CDB continuation segment at the start of data-out (OSD-2 5.3).
+    continuation: Continuation | None = None
     #: LIST_ATTR put the get list's attributes into the LIST parameter data.
     attributes_listed: bool = False
 
@@ -271,11 +278,14 @@ class OsdDevice(ScsiDevice):
                 if params.wants_data_out
                 else Data.NONE
             )
+        continued = int.from_bytes(cdb[48:52], "big") if action in _CONTINUED else 0
+        if continued:
+            check_length(continued)
         both = (direction is Data.OUT and params.wants_data_in) or (
-            direction is Data.IN and params.wants_data_out
+            direction is Data.IN and (params.wants_data_out or bool(continued))
         )
         if both and not cmd.bidi_iov:
-            raise _bad_cdb(ATTRIBUTE_PARAMETERS_BYTE)
+            raise _bad_cdb(CONTINUATION_LENGTH_BYTE if continued else ATTRIBUTE_PARAMETERS_BYTE)
         if action is not _SA.FORMAT_OSD and not self.store.formatted:
             raise SenseError(LOGICAL_UNIT_NOT_READY_INITIALIZING_COMMAND_REQUIRED)
         req = Request(
@@ -291,6 +301,10 @@ class OsdDevice(ScsiDevice):
             bypass_timestamps=cdb[12] == TIMESTAMPS_BYPASS,
             data_in=cmd.bidi_iov if cmd.bidi_iov else cmd.iov if direction is Data.IN else (),
         )
+        if continued:
+            if buffers.total(cmd.iov) < continued:
+                raise SenseError(PARAMETER_LIST_LENGTH_ERROR)
+            req.continuation = parse_continuation(buffers.gather(cmd.iov, 0, continued), action)
         self.attributes.current = CurrentCommand()
         return req
 
@@ -412,10 +426,28 @@ class OsdDevice(ScsiDevice):
         self.store.remove_object(pid, cid)
 
     def _data_out(self, req: Request) -> list[memoryview]:
+        """The command's data: data-out from the end of the CDB continuation segment."""
         iov = req.cmd.iov
-        if buffers.total(iov) < req.length:
+        start = req.continuation.length if req.continuation else 0
+        if buffers.total(iov) < start + req.length:
             raise _bad_cdb(LENGTH_BYTE)
-        return buffers.views(iov, 0, req.length)
+        return buffers.views(iov, start, req.length)
+
+    def _ranges(self, req: Request) -> tuple[tuple[int, int], ...]:
+        """(byte address, length) the data goes to or comes from (OSD-2 5.4.2).
+
+        One range at STARTING BYTE ADDRESS, or the scatter/gather list of
+        the CDB continuation segment, offsets from the starting byte
+        address, lengths adding up to LENGTH.
+        """
+        listed = req.continuation.ranges if req.continuation else None
+        if listed is None:
+            return ((req.start, req.length),)
+        if sum(n for _, n in listed) != req.length:
+            raise _bad_cdb(LENGTH_BYTE)
+        if any(req.start + off + n > 1 << 64 for off, n in listed):
+            raise _bad_cdb(STARTING_ADDRESS_BYTE)
+        return tuple((req.start + off, n) for off, n in listed)
 
     def _check_quota(self, pid: int, oid: int, end: int) -> None:
         """The quotas a user object growing to ``end`` bytes meets (OSD-2 4.9).
@@ -443,10 +475,17 @@ class OsdDevice(ScsiDevice):
 
     def _write_at(self, req: Request, pid: int, oid: int, offset: int) -> None:
         data = self._data_out(req)
-        self._check_quota(pid, oid, offset + req.length)
+        ranges = ((offset, req.length),) if req.action is _SA.APPEND else self._ranges(req)
+        self._check_quota(pid, oid, max(at + n for at, n in ranges))
         store = self.store
         before = store.used_capacity(pid, oid)
-        store.write(pid, oid, offset, data)
+        if len(ranges) == 1:
+            store.write(pid, oid, offset, data)
+        else:
+            done = 0
+            for at, n in ranges:
+                store.write(pid, oid, at, buffers.views(data, done, n))
+                done += n
         if req.fua:
             store.sync(pid, oid)
         self.attributes.current.used_change = store.used_capacity(pid, oid) - before
@@ -472,9 +511,14 @@ class OsdDevice(ScsiDevice):
     def _read(self, req: Request) -> None:
         """READ (OSD-2 6.17): past the logical length is RECOVERED ERROR, the bytes there sent."""
         pid, oid = self._user_object(req)
-        views = buffers.views(req.data_in, 0, req.length)
-        want = sum(len(v) for v in views)
-        got = self.store.read(pid, oid, req.start, views) if want else 0
+        got = 0
+        for at, n in self._ranges(req):
+            views = buffers.views(req.data_in, got, n)
+            want = sum(len(v) for v in views)
+            part = self.store.read(pid, oid, at, views) if want else 0
+            got += part
+            if part < n:
+                break
         req.data_in_length = got
         if got < req.length:
             raise SenseError(READ_PAST_END_OF_USER_OBJECT, command_specific=got, transferred=got)

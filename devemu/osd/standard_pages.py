@@ -33,9 +33,11 @@ from devemu.osd.attributes import (
     page_identification,
     page_object_type,
     timestamp,
+    u32,
     u64,
 )
 from devemu.osd.cdb import ObjectType, SecurityMethod
+from devemu.osd.continuation import MAXIMUM_LENGTH
 from devemu.osd.store import ObjectStore
 from devemu.scsi.identity import Identity
 
@@ -292,6 +294,7 @@ class Attributes:
             PRODUCT_SERIAL_NUMBER: ident.serial.encode("ascii"),
             TOTAL_CAPACITY: u64(self.store.capacity),
             USED_CAPACITY: u64(used),
+            MAXIMUM_CDB_CONTINUATION_LENGTH: u32(MAXIMUM_LENGTH),
             NUMBER_OF_PARTITIONS: u64(len(partitions)),
             CLOCK: timestamp(),
         }

@@ -241,6 +241,30 @@ def build_cdb(
     return cdb
 
 
+# --- the CDB continuation segment (OSD-2 5.3, 5.4) -----------------------------------------
+
+#: CDB CONTINUATION FORMAT 01h; descriptor type 0001h is a scatter/gather list.
+CONTINUATION_FORMAT = 0x01
+SCATTER_GATHER_LIST = 0x0001
+
+
+def continuation_segment(service_action: int, ranges: Sequence[tuple[int, int]]) -> bytes:
+    """A segment of one scatter/gather list descriptor (OSD-2 5.4.2).
+
+    Header: format, reserved, the continued service action, four reserved
+    bytes, a 32-byte integrity check value (zero under NOSEC). Descriptor:
+    type, reserved, pad length, length, then (offset, length) pairs.
+    """
+    body = b"".join(struct.pack(">QQ", off, n) for off, n in ranges)
+    head = struct.pack(">BBH4x", CONTINUATION_FORMAT, 0, service_action) + bytes(32)
+    return head + struct.pack(">HBBI", SCATTER_GATHER_LIST, 0, 0, len(body)) + body
+
+
+def _continued(cdb: bytes, length: int) -> bytes:
+    """``cdb`` with CDB CONTINUATION LENGTH (bytes 48-51) set."""
+    return cdb[:48] + length.to_bytes(4, "big") + cdb[52:]
+
+
 # --- attribute lists (OSD-2 7.1.3) ---------------------------------------------------------
 
 
@@ -543,6 +567,44 @@ class OsdClient:
             starting_address=offset,
         )
         return self.run(cdb, None, length, recovered_ok=True).data
+
+    def write_scattered(
+        self,
+        partition_id: int,
+        object_id: int,
+        ranges: Sequence[tuple[int, int]],
+        data: bytes,
+        start: int = 0,
+    ) -> None:
+        """WRITE with a scatter/gather list in the CDB continuation segment (OSD-2 5.4.2)."""
+        segment = continuation_segment(WRITE, ranges)
+        cdb = build_cdb(
+            WRITE,
+            partition_id=partition_id,
+            object_id=object_id,
+            length=len(data),
+            starting_address=start,
+        )
+        self.run(_continued(cdb, len(segment)), segment + data)
+
+    def read_gathered(
+        self,
+        partition_id: int,
+        object_id: int,
+        ranges: Sequence[tuple[int, int]],
+        start: int = 0,
+    ) -> bytes:
+        """READ of a scatter/gather list: the segment in data-out, so bidirectional."""
+        segment = continuation_segment(READ, ranges)
+        total = sum(n for _, n in ranges)
+        cdb = build_cdb(
+            READ,
+            partition_id=partition_id,
+            object_id=object_id,
+            length=total,
+            starting_address=start,
+        )
+        return self.run(_continued(cdb, len(segment)), segment, total, recovered_ok=True).data
 
     def punch(self, partition_id: int, object_id: int, offset: int, length: int) -> None:
         self.run(
