@@ -91,7 +91,8 @@ OSD_COMMANDS: tuple[CommandSpec, ...] = (
     _spec(_SA.READ, Data.IN, Access.READ, _NO_SPECIFIC),
     _spec(_SA.WRITE, Data.OUT, Access.WRITE, _NO_SPECIFIC, idempotent=True),
     _spec(_SA.APPEND, Data.OUT, Access.WRITE, ("starting_address", *_NO_LIST, *_NO_SPECIFIC)),
-    _spec(_SA.FLUSH, Data.NONE, Access.NONE, (*_NO_RANGE, *_NO_LIST)),
+    # FLUSH: a range in LENGTH and STARTING BYTE ADDRESS with FLUSH SCOPE 2 (OSD-2 6.10).
+    _spec(_SA.FLUSH, Data.NONE, Access.NONE, _NO_LIST),
     _spec(_SA.CLEAR, Data.NONE, Access.WRITE, (*_NO_LIST, *_NO_SPECIFIC), idempotent=True),
     _spec(_SA.REMOVE, Data.NONE, Access.WRITE, (*_NO_RANGE, *_NO_LIST, *_NO_SPECIFIC)),
     _spec(

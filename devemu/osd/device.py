@@ -152,6 +152,10 @@ SEED = slice(32, 52)
 _REMOVING = frozenset({_SA.REMOVE, _SA.REMOVE_PARTITION, _SA.REMOVE_COLLECTION})
 #: The commands a CDB continuation segment may follow (its scatter/gather list).
 _CONTINUED = frozenset({_SA.READ, _SA.WRITE, _SA.CREATE_AND_WRITE})
+#: FLUSH SCOPE values (OSD-2 6.10): attributes only, a byte range, reserved.
+_FLUSH_ATTRIBUTES_ONLY = 1
+_FLUSH_RANGE = 2
+_FLUSH_RESERVED = 3
 
 
 @dataclass
@@ -533,14 +537,31 @@ class OsdDevice(ScsiDevice):
         pid, oid = self._user_object(req)
         self.store.clear(pid, oid, req.start, req.length)
 
+    @staticmethod
+    def _flush_scope(req: Request) -> int:
+        """FLUSH SCOPE, bits 1-0 of byte 11 (OSD-2 6.10-6.13): 3 is reserved."""
+        scope = req.cmd.cdb[11] & 0x03
+        if scope == _FLUSH_RESERVED:
+            raise _bad_cdb(11, 1)
+        return scope
+
     def _flush(self, req: Request) -> None:
-        """FLUSH (OSD-2 6.10): the object's data to stable storage."""
+        """FLUSH (OSD-2 6.10): the object's data to stable storage.
+
+        Scope 0: data and attributes, 1: attributes only (committed with
+        every change already), 2: the data between STARTING BYTE ADDRESS
+        and LENGTH; only scope 2 names a range.
+        """
+        scope = self._flush_scope(req)
+        if scope != _FLUSH_RANGE and (req.length or req.start):
+            raise _bad_cdb(LENGTH_BYTE if req.length else STARTING_ADDRESS_BYTE)
         pid, oid = self._user_object(req)
-        if req.cmd.cdb[11] & 0x03 != 1:
+        if scope != _FLUSH_ATTRIBUTES_ONLY:
             self.store.sync(pid, oid)
 
     def _flush_collection(self, req: Request) -> None:
         """FLUSH COLLECTION (OSD-2 6.11)."""
+        self._flush_scope(req)
         pid, cid, kind = self._existing(req.pid, req.oid, req.action)
         if kind is not ObjectType.COLLECTION:
             raise _bad_cdb(OBJECT_ID_BYTE)
@@ -549,10 +570,12 @@ class OsdDevice(ScsiDevice):
 
     def _flush_partition(self, req: Request) -> None:
         """FLUSH PARTITION (OSD-2 6.13)."""
+        self._flush_scope(req)
         self.store.sync_all(self._partition(req))
 
     def _flush_osd(self, req: Request) -> None:
         """FLUSH OSD (OSD-2 6.12)."""
+        self._flush_scope(req)
         req.target = (0, 0, ObjectType.ROOT)
         self.store.sync_all()
 

@@ -344,3 +344,50 @@ def test_timestamp_bypass_of_the_partition_keeps_attribute_times(formatted: OsdC
     formatted.set_attribute(pid, oid, APP, 1, b"second")
     after = formatted.get_attributes_listed(pid, oid, [(c.USER_TIMESTAMPS, 3)])
     assert after == before
+
+
+# --- FLUSH SCOPE (OSD-2 6.10-6.13) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scope", "length", "start", "pointer"),
+    [
+        (3, 0, 0, 11),  # reserved scope
+        (0, 512, 0, 32),  # a range belongs to scope 2 only
+        (1, 0, 512, 40),
+        (2, 512, 512, None),  # the range flush
+        (0, 0, 0, None),
+        (1, 0, 0, None),
+    ],
+)
+def test_flush_scope(
+    formatted: OsdClient, scope: int, length: int, start: int, pointer: int | None
+) -> None:
+    pid = formatted.create_partition()
+    oid = formatted.create(pid)
+    cdb = c.build_cdb(
+        c.FLUSH,
+        partition_id=pid,
+        object_id=oid,
+        length=length,
+        starting_address=start,
+        command_specific=scope,
+    )
+    if pointer is None:
+        formatted.run(cdb)
+        return
+    sense = failure(formatted.run, cdb)
+    assert key(sense) == (0x5, 0x24, 0x00) and sense.field_pointer == pointer
+
+
+@pytest.mark.parametrize("action", [c.FLUSH_OSD, c.FLUSH_PARTITION, c.FLUSH_COLLECTION])
+def test_reserved_flush_scope_of_the_others(formatted: OsdClient, action: int) -> None:
+    pid = formatted.create_partition()
+    col = formatted.create_collection(pid)
+    ids = {c.FLUSH_OSD: (0, 0), c.FLUSH_PARTITION: (pid, 0), c.FLUSH_COLLECTION: (pid, col)}
+    p, o = ids[action]
+    formatted.run(c.build_cdb(action, partition_id=p, object_id=o, command_specific=2))
+    sense = failure(
+        formatted.run, c.build_cdb(action, partition_id=p, object_id=o, command_specific=3)
+    )
+    assert key(sense) == (0x5, 0x24, 0x00) and sense.field_pointer == 11
