@@ -105,7 +105,7 @@ OSD_COMMANDS: tuple[CommandSpec, ...] = (
         _SA.REMOVE_PARTITION,
         Data.NONE,
         Access.WRITE,
-        ("object_id", *_NO_RANGE, *_NO_LIST, *_NO_SPECIFIC),
+        ("object_id", *_NO_RANGE, *_NO_LIST),  # byte 11 bits 2-0: REMOVE SCOPE
     ),
     _spec(_SA.GET_ATTRIBUTES, Data.NONE, Access.NONE, (*_NO_RANGE, *_NO_LIST, *_NO_SPECIFIC)),
     _spec(

@@ -156,6 +156,10 @@ _CONTINUED = frozenset({_SA.READ, _SA.WRITE, _SA.CREATE_AND_WRITE})
 _FLUSH_ATTRIBUTES_ONLY = 1
 _FLUSH_RANGE = 2
 _FLUSH_RESERVED = 3
+#: REMOVE SCOPE 1 (OSD-2 6.20): the partition with its collections and user objects.
+_REMOVE_EVERYTHING = 1
+#: OSD-2 5.2.5: ISOLATION values 3h and 6h are reserved (bits 2-0 of byte 10).
+_ISOLATION_RESERVED = frozenset({3, 6})
 
 
 @dataclass
@@ -272,6 +276,8 @@ class OsdDevice(ScsiDevice):
         check_capability(cdb)
         if cdb[12] not in (TIMESTAMPS_NORMAL, TIMESTAMPS_BYPASS):
             raise _bad_cdb(12)
+        if cdb[10] & 0x07 in _ISOLATION_RESERVED:
+            raise _bad_cdb(10, 2)
         params = attribute_parameters(cdb, (cdb[11] >> 4) & 0x3)
         direction = DIRECTION[action]
         if direction is Data.NONE:
@@ -364,9 +370,17 @@ class OsdDevice(ScsiDevice):
         self.attributes.current = CurrentCommand(ObjectType.PARTITION, pid, 0)
 
     def _remove_partition(self, req: Request) -> None:
-        """REMOVE PARTITION (OSD-2 6.20): only an empty partition goes."""
+        """REMOVE PARTITION (OSD-2 6.20), by REMOVE SCOPE (bits 2-0 of byte 11).
+
+        Scope 0: a partition that still holds collections or user objects
+        stays, ILLEGAL REQUEST / PARTITION OR COLLECTION CONTAINS USER
+        OBJECTS; scope 1: they go with it. Other scopes are reserved.
+        """
+        scope = req.cmd.cdb[11] & 0x07
+        if scope > _REMOVE_EVERYTHING or req.cmd.cdb[11] & 0x08:
+            raise _bad_cdb(11, 2 if scope > _REMOVE_EVERYTHING else 3)
         pid = self._partition(req)
-        if self.store.objects(pid):
+        if scope != _REMOVE_EVERYTHING and self.store.objects(pid):
             raise SenseError(PARTITION_OR_COLLECTION_CONTAINS_USER_OBJECTS)
         self.store.remove_partition(pid)
 

@@ -242,7 +242,9 @@ class ObjectStore:
         return pid
 
     def remove_partition(self, pid: int) -> None:
-        """REMOVE PARTITION (OSD-2 6.20): the caller checked that it is empty."""
+        """REMOVE PARTITION (OSD-2 6.20): the partition and whatever it still holds."""
+        for key in [k for k in self._files if k[0] == pid]:
+            self._close(*key)
         with self.transaction() as db:
             db.execute("DELETE FROM objects WHERE pid = ?", (_sql(pid),))
             db.execute("DELETE FROM attributes WHERE pid = ?", (_sql(pid),))

@@ -391,3 +391,34 @@ def test_reserved_flush_scope_of_the_others(formatted: OsdClient, action: int) -
         formatted.run, c.build_cdb(action, partition_id=p, object_id=o, command_specific=3)
     )
     assert key(sense) == (0x5, 0x24, 0x00) and sense.field_pointer == 11
+
+
+def test_remove_scope_one_takes_the_partition_with_its_objects(
+    formatted: OsdClient, device: OsdDevice
+) -> None:
+    pid = formatted.create_partition()
+    oid = formatted.create(pid)
+    formatted.write(pid, oid, b"data")  # its file is open in the store now
+    formatted.create_collection(pid)
+    formatted.run(c.build_cdb(c.REMOVE_PARTITION, partition_id=pid, command_specific=1))
+    assert formatted.list().ids == []
+    assert not device.store.partition_path(pid).exists()
+    again = formatted.create_partition(pid)
+    assert formatted.create(again, oid) == oid
+    assert formatted.read(again, oid, 4) == b""  # a new object, not the old file
+
+
+@pytest.mark.parametrize(("specific", "pointer"), [(2, 11), (8, 11)])
+def test_reserved_remove_scope(formatted: OsdClient, specific: int, pointer: int) -> None:
+    pid = formatted.create_partition()
+    cdb = c.build_cdb(c.REMOVE_PARTITION, partition_id=pid, command_specific=specific)
+    sense = failure(formatted.run, cdb)
+    assert key(sense) == (0x5, 0x24, 0x00) and sense.field_pointer == pointer
+    assert formatted.list().ids == [pid]
+
+
+@pytest.mark.parametrize("isolation", [3, 6])
+def test_reserved_isolation_methods(formatted: OsdClient, isolation: int) -> None:
+    sense = failure(formatted.run, c.build_cdb(c.FLUSH_OSD, options=isolation))
+    assert key(sense) == (0x5, 0x24, 0x00) and sense.field_pointer == 10
+    formatted.run(c.build_cdb(c.FLUSH_OSD, options=isolation - 1))
