@@ -52,6 +52,7 @@ from devemu.osd.attributes import (
     StandardPage,
     decode_get_list,
     decode_value_list,
+    encode_multi_object_list,
     encode_value_list,
     page_object_type,
     timestamp,
@@ -857,9 +858,13 @@ class OsdDevice(ScsiDevice):
         if p.retrieved_offset is None:
             raise _bad_cdb(ATTRIBUTE_PARAMETERS_BYTE + (12 if p.fmt is CdbFormat.LIST else 8))
         if p.fmt is CdbFormat.LIST:
-            if len(req.created) > 1:  # several objects want the multi-object list (7.1.3.4)
-                raise _bad_cdb(ATTRIBUTE_PARAMETERS_BYTE)
-            payload = encode_value_list(self._listed(pid, oid, kind, self._get_list(req)))
+            wanted = self._get_list(req)
+            if len(req.created) > 1:  # every object a CREATE made: 7.1.3.4
+                payload = encode_multi_object_list(
+                    [(each, kind, self._listed(pid, each, kind, wanted)) for each in req.created]
+                )
+            else:
+                payload = encode_value_list(self._listed(pid, oid, kind, wanted))
             self._put_data_in(req, p.retrieved_offset, payload[: p.allocation_length])
             return
         page = p.get_page

@@ -302,6 +302,24 @@ def parse_retrieved_list(data: bytes) -> dict[tuple[int, int], bytes | None]:
     return out
 
 
+def parse_multi_object_list(data: bytes) -> dict[int, dict[tuple[int, int], bytes | None]]:
+    """A multi-object retrieved attributes list, type 0Eh (OSD-2 7.1.3.4, osd2r03).
+
+    Per object: OBJECT ID (8), OBJECT TYPE (1), five reserved bytes, a
+    two-byte length, then retrieved list entries of that length.
+    """
+    if data[0] & 0x0F != 0x0E:
+        raise ValueError(f"list type {data[0]:#x} is not a multi-object list")
+    (length,) = struct.unpack_from(">I", data, 4)
+    out: dict[int, dict[tuple[int, int], bytes | None]] = {}
+    at, end = 8, min(8 + length, len(data))
+    while at + 16 <= end:
+        oid, _kind, n = struct.unpack_from(">QB5xH", data, at)
+        out[oid] = parse_retrieved_list(struct.pack(">B3xI", 0x09, n) + data[at + 16 : at + 16 + n])
+        at += 16 + n
+    return out
+
+
 #: OSD-2 6.14.2: OBJECT DESCRIPTOR FORMAT of LIST and LIST COLLECTION parameter data.
 LISTED_PARTITIONS = 0x01
 LISTED_COLLECTIONS = 0x11
@@ -525,6 +543,28 @@ class OsdClient:
             attrs=Attrs.get_page(CURRENT_COMMAND, CURRENT_COMMAND_ROOM),
         )
         return self._current_command(self.run(cdb, None, CURRENT_COMMAND_ROOM).data)[1]
+
+    def create_listing(
+        self,
+        partition_id: int,
+        count: int,
+        pairs: Sequence[tuple[int, int]],
+        allocation: int = 4096,
+    ) -> dict[int, dict[tuple[int, int], bytes | None]]:
+        """CREATE of ``count`` objects with a get list: each object's attributes (bidirectional)."""
+        payload = get_list(pairs)
+        cdb = build_cdb(
+            CREATE,
+            partition_id=partition_id,
+            length=count << 48,
+            attrs=Attrs.lists(
+                get_length=len(payload), get_offset=0, allocation=allocation, retrieved_offset=0
+            ),
+        )
+        data = self.run(cdb, payload, allocation).data
+        if data[0] & 0x0F == 0x09:  # one object: a plain retrieved list
+            return {-1: parse_retrieved_list(data)}
+        return parse_multi_object_list(data)
 
     def remove(self, partition_id: int, object_id: int) -> None:
         self.run(build_cdb(REMOVE, partition_id=partition_id, object_id=object_id))

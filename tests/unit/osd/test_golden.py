@@ -609,3 +609,33 @@ def test_attributed_list_parameter_data_read_back() -> None:
     parsed = client.parse_attributed_list(golden)
     assert parsed.descriptor_format == 0x22
     assert parsed.objects == {0x10001: {(0x10000, 1): b"one"}, 0x10002: {(0x10000, 1): None}}
+
+
+def test_multi_object_list_both_ways() -> None:
+    """OSD-2 7.1.3.4 (osd2r03), multi-object retrieved attributes, list type 0Eh."""
+    golden = bytes.fromhex(
+        "0e000000"
+        "00000048"  # 16 + 24 and 16 + 16
+        "0000000000010001"
+        "80"
+        "0000000000"
+        "0018"
+        "00000001000000020000000000000008"
+        "0000000000010001"
+        "0000000000010002"
+        "80"
+        "0000000000"
+        "0010"
+        "0001000000000001000000000000ffff"
+    )
+    built = target_attrs.encode_multi_object_list(
+        [
+            (0x10001, 0x80, [target_attrs.Attribute(1, 2, (0x10001).to_bytes(8, "big"))]),
+            (0x10002, 0x80, [target_attrs.Attribute(0x10000, 1, None)]),
+        ]
+    )
+    assert built == golden
+    assert client.parse_multi_object_list(golden) == {
+        0x10001: {(1, 2): (0x10001).to_bytes(8, "big")},
+        0x10002: {(0x10000, 1): None},
+    }

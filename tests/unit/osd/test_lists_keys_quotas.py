@@ -422,3 +422,16 @@ def test_reserved_isolation_methods(formatted: OsdClient, isolation: int) -> Non
     sense = failure(formatted.run, c.build_cdb(c.FLUSH_OSD, options=isolation))
     assert key(sense) == (0x5, 0x24, 0x00) and sense.field_pointer == 10
     formatted.run(c.build_cdb(c.FLUSH_OSD, options=isolation - 1))
+
+
+# --- CREATE of several objects with a get list: the multi-object list (OSD-2 7.1.3.4) -------
+
+
+def test_create_of_several_objects_answers_each_ones_attributes(formatted: OsdClient) -> None:
+    pid = formatted.create_partition()
+    got = formatted.create_listing(pid, 3, [(c.USER_INFORMATION, 2), (APP, 1)])
+    assert list(got) == formatted.list(pid).ids
+    for oid, attributes in got.items():
+        assert attributes == {(c.USER_INFORMATION, 2): oid.to_bytes(8, "big"), (APP, 1): None}
+    one = formatted.create_listing(pid, 1, [(c.USER_INFORMATION, 2)])
+    assert list(one) == [-1]  # one object: a plain retrieved list (type 9h)
