@@ -96,15 +96,16 @@ class ListType(IntEnum):
     MULTI_OBJECT_RETRIEVED = 0xE
 
 
-# OSD-2 7.1.3.1 table 174: the attribute list header.
+# OSD-2 7.1.3.1, the attributes list format: the eight-byte header.
 ListHeader = CStruct(
     "list_type" / Int8ub,
     Padding(3),
     "list_length" / Int32ub,
 )
-# OSD-2 7.1.3.2 table 176: an entry of a get list.
+# OSD-2 7.1.3.2, list entry format for retrieving attributes.
 GetEntry = CStruct("page" / Int32ub, "number" / Int32ub)
-# OSD-2 7.1.3.3 table 177: an entry of a set or retrieved list (before padding).
+# OSD-2 7.1.3.3, list entry format for retrieved attributes and for setting them
+# (before padding).
 ValueEntryHead = CStruct(
     "page" / Int32ub, "number" / Int32ub, "reserved" / Bytes(6), "length" / Int16ub
 )
