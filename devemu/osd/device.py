@@ -134,6 +134,7 @@ MAX_CREATE = 0x10000
 _SA = ServiceAction
 _COLLECTIONS_PAGE = RANGE_OF_TYPE[ObjectType.USER] + StandardPage.COLLECTIONS
 _PARTITION_QUOTAS = RANGE_OF_TYPE[ObjectType.PARTITION] + StandardPage.QUOTAS
+_USER_QUOTAS = RANGE_OF_TYPE[ObjectType.USER] + StandardPage.QUOTAS
 _ROOT_SECURITY = RANGE_OF_TYPE[ObjectType.ROOT] + StandardPage.POLICY_SECURITY
 _PARTITION_SECURITY = RANGE_OF_TYPE[ObjectType.PARTITION] + StandardPage.POLICY_SECURITY
 
@@ -477,15 +478,12 @@ class OsdDevice(ScsiDevice):
         QUOTA ERROR and nothing is written.
         """
         store = self.store
-        value = store.attribute(
-            pid,
-            oid,
-            RANGE_OF_TYPE[ObjectType.USER] + StandardPage.QUOTAS,
-            MAXIMUM_USER_OBJECT_LENGTH,
+        value, quota = store.attribute_pair(
+            (pid, oid, _USER_QUOTAS, MAXIMUM_USER_OBJECT_LENGTH),
+            (pid, 0, _PARTITION_QUOTAS, CAPACITY_QUOTA),
         )
         if value is not None and end > int.from_bytes(value, "big"):
             raise SenseError(QUOTA_ERROR)
-        quota = store.attribute(pid, 0, _PARTITION_QUOTAS, CAPACITY_QUOTA)
         if quota is None:
             return
         growth = end - store.logical_length(pid, oid)
@@ -499,7 +497,7 @@ class OsdDevice(ScsiDevice):
         store = self.store
         before = store.used_capacity(pid, oid)
         if len(ranges) == 1:
-            store.write(pid, oid, offset, data)
+            store.write(pid, oid, ranges[0][0], data)
         else:
             done = 0
             for at, n in ranges:
@@ -545,7 +543,9 @@ class OsdDevice(ScsiDevice):
     def _punch(self, req: Request) -> None:
         """PUNCH (OSD-2 6.16): deallocate the range; it reads as zeros."""
         pid, oid = self._user_object(req)
+        before = self.store.used_capacity(pid, oid)
         self.store.punch(pid, oid, req.start, req.length)
+        self.attributes.current.used_change = self.store.used_capacity(pid, oid) - before
 
     def _clear(self, req: Request) -> None:
         """CLEAR (OSD-2 6.3): zeros over the range within the logical length."""

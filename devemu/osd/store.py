@@ -408,6 +408,20 @@ class ObjectStore:
         ).fetchone()
         return None if row is None else bytes(row[0])
 
+    def attribute_pair(
+        self, first: tuple[int, int, int, int], second: tuple[int, int, int, int]
+    ) -> tuple[bytes | None, bytes | None]:
+        """Two attributes, each (pid, oid, page, number), in one query (the quotas of a write)."""
+        keys = [(_sql(p), _sql(o), pg, n) for p, o, pg, n in (first, second)]
+        rows = self.db.execute(
+            "SELECT pid, oid, page, number, value FROM attributes WHERE"
+            " (pid = ? AND oid = ? AND page = ? AND number = ?) OR"
+            " (pid = ? AND oid = ? AND page = ? AND number = ?)",
+            (*keys[0], *keys[1]),
+        ).fetchall()
+        found = {(r[0], r[1], r[2], r[3]): bytes(r[4]) for r in rows}
+        return found.get(keys[0]), found.get(keys[1])
+
     def page_attributes(self, pid: int, oid: int, page: int) -> dict[int, bytes]:
         rows = self.db.execute(
             "SELECT number, value FROM attributes WHERE pid = ? AND oid = ? AND page = ?",

@@ -144,3 +144,10 @@ def test_parse_refuses_a_second_list_and_stops_at_no_more_descriptors() -> None:
     with pytest.raises(SenseError) as info:
         continuation.check_length(0x10008)
     assert info.value.field == cdb_field(48)
+
+
+def test_a_list_of_one_range_lands_at_its_offset(formatted: OsdClient) -> None:
+    pid = formatted.create_partition()
+    oid = formatted.create(pid)
+    formatted.write_scattered(pid, oid, [(16, 4)], b"WXYZ", start=100)
+    assert formatted.read(pid, oid, 120) == bytes(116) + b"WXYZ"

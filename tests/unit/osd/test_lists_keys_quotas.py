@@ -9,6 +9,7 @@ iovs). Each answer is read by the standalone initiator
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -435,3 +436,23 @@ def test_create_of_several_objects_answers_each_ones_attributes(formatted: OsdCl
         assert attributes == {(c.USER_INFORMATION, 2): oid.to_bytes(8, "big"), (APP, 1): None}
     one = formatted.create_listing(pid, 1, [(c.USER_INFORMATION, 2)])
     assert list(one) == [-1]  # one object: a plain retrieved list (type 9h)
+
+
+def test_punch_reports_the_capacity_it_gave_back(formatted: OsdClient) -> None:
+    pid = formatted.create_partition()
+    oid = formatted.create(pid)
+    formatted.write(pid, oid, os.urandom(1 << 18))
+    wanted = c.get_list([(c.CURRENT_COMMAND, 6)])
+    cdb = c.build_cdb(
+        c.PUNCH,
+        partition_id=pid,
+        object_id=oid,
+        length=1 << 17,
+        starting_address=1 << 16,
+        attrs=c.Attrs.lists(
+            get_length=len(wanted), get_offset=0, allocation=64, retrieved_offset=0
+        ),
+    )
+    got = c.parse_retrieved_list(formatted.run(cdb, wanted, 64).data)
+    change = int.from_bytes(got[(c.CURRENT_COMMAND, 6)] or b"", "big", signed=True)
+    assert change <= -(1 << 16)  # the file system gave back at least half the hole
