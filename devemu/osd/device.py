@@ -495,7 +495,7 @@ class OsdDevice(ScsiDevice):
         ranges = ((offset, req.length),) if req.action is _SA.APPEND else self._ranges(req)
         self._check_quota(pid, oid, max(at + n for at, n in ranges))
         store = self.store
-        before = store.used_capacity(pid, oid)
+        before = self._used_before(req, pid, oid)
         if len(ranges) == 1:
             store.write(pid, oid, ranges[0][0], data)
         else:
@@ -505,7 +505,19 @@ class OsdDevice(ScsiDevice):
                 done += n
         if req.fua:
             store.sync(pid, oid)
-        self.attributes.current.used_change = store.used_capacity(pid, oid) - before
+        self._used_after(before, pid, oid)
+
+    def _used_before(self, req: Request, pid: int, oid: int) -> int | None:
+        """Used capacity before a change, when this command retrieves attributes.
+
+        Only the command itself can read its current command page (7.1.2.24),
+        so the others skip the two ``fstat`` calls.
+        """
+        return self.store.used_capacity(pid, oid) if req.params.wants_data_in else None
+
+    def _used_after(self, before: int | None, pid: int, oid: int) -> None:
+        if before is not None:
+            self.attributes.current.used_change = self.store.used_capacity(pid, oid) - before
 
     def _write(self, req: Request) -> None:
         """WRITE (OSD-2 6.31): LENGTH bytes at STARTING BYTE ADDRESS."""
@@ -543,9 +555,9 @@ class OsdDevice(ScsiDevice):
     def _punch(self, req: Request) -> None:
         """PUNCH (OSD-2 6.16): deallocate the range; it reads as zeros."""
         pid, oid = self._user_object(req)
-        before = self.store.used_capacity(pid, oid)
+        before = self._used_before(req, pid, oid)
         self.store.punch(pid, oid, req.start, req.length)
-        self.attributes.current.used_change = self.store.used_capacity(pid, oid) - before
+        self._used_after(before, pid, oid)
 
     def _clear(self, req: Request) -> None:
         """CLEAR (OSD-2 6.3): zeros over the range within the logical length."""
@@ -676,27 +688,37 @@ class OsdDevice(ScsiDevice):
         """
         room = max(min(req.length, buffers.total(req.data_in)) - _LIST_HEAD.size, 0)
         cdb = req.cmd.cdb
+        entry: Callable[[int], bytes]
         if cdb[11] & 0x40:
             if req.params.fmt is not CdbFormat.LIST or req.params.get_list_length == 0:
                 raise _bad_cdb(11, 6)
             wanted = self._get_list(req)
-            pid = req.target[0] if fmt != DESCRIPTOR_PARTITION_IDS else 0
-            entries = []
-            for i in ids:
-                owner, oid = (i, 0) if fmt == DESCRIPTOR_PARTITION_IDS else (pid, i)
+            partitions = fmt == DESCRIPTOR_PARTITION_IDS
+            pid = 0 if partitions else req.target[0]
+
+            def entry(i: int) -> bytes:
+                owner, oid = (i, 0) if partitions else (pid, i)
                 listed = encode_value_list(self._listed(owner, oid, kind, wanted))[8:]
-                entries.append(_LISTED_OBJECT_HEAD.pack(i, len(listed)) + listed)
+                return _LISTED_OBJECT_HEAD.pack(i, len(listed)) + listed
+
             fmt += DESCRIPTOR_WITH_ATTRIBUTES
             req.attributes_listed = True
         else:
-            entries = [i.to_bytes(8, "big") for i in ids]
-        sent = 0
+
+            def entry(i: int) -> bytes:
+                return i.to_bytes(8, "big")
+
+        parts: list[bytes] = []
         used = 0
-        while sent < len(entries) and used + len(entries[sent]) <= room:
-            used += len(entries[sent])
-            sent += 1
+        for i in ids:  # up to the first that does not fit: the continuation id
+            one = entry(i)
+            if used + len(one) > room:
+                break
+            parts.append(one)
+            used += len(one)
+        sent = len(parts)
         continuation = ids[sent] if sent < len(ids) else 0
-        body = b"".join(entries[:sent])
+        body = b"".join(parts)
         head = _LIST_HEAD.pack(
             _LIST_HEAD.size - 8 + len(body),
             continuation,
