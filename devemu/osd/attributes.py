@@ -85,22 +85,27 @@ def page_object_type(page: int) -> ObjectType | None:
 
 
 class ListType(IntEnum):
-    """OSD-2 7.1.3.1 table 175: attribute list types."""
+    """OSD-2 7.1.3.1: attribute list types (osd2r03 table 184).
+
+    OSD-1's 0Fh (the attributes of the objects a CREATE made) is gone
+    from OSD-2: 0Eh, the multi-object retrieved list, took its place.
+    """
 
     GET = 0x1
     SET_OR_RETRIEVED = 0x9
     MULTI_OBJECT_RETRIEVED = 0xE
 
 
-# OSD-2 7.1.3.1 table 174: the attribute list header.
+# OSD-2 7.1.3.1, the attributes list format: the eight-byte header.
 ListHeader = CStruct(
     "list_type" / Int8ub,
     Padding(3),
     "list_length" / Int32ub,
 )
-# OSD-2 7.1.3.2 table 176: an entry of a get list.
+# OSD-2 7.1.3.2, list entry format for retrieving attributes.
 GetEntry = CStruct("page" / Int32ub, "number" / Int32ub)
-# OSD-2 7.1.3.3 table 177: an entry of a set or retrieved list (before padding).
+# OSD-2 7.1.3.3, list entry format for retrieved attributes and for setting them
+# (before padding).
 ValueEntryHead = CStruct(
     "page" / Int32ub, "number" / Int32ub, "reserved" / Bytes(6), "length" / Int16ub
 )
@@ -146,6 +151,24 @@ def encode_value_list(
         body += attr.value
         body += bytes(padded(len(body)) - len(body))
     return _HEAD.pack(list_type, len(body)) + bytes(body)
+
+
+#: OSD-2 7.1.3.4 (osd2r03 numbering): each object of a multi-object retrieved list.
+_MULTI_HEAD = struct.Struct(">QB5xH")
+
+
+def encode_multi_object_list(objects: list[tuple[int, int, list[Attribute]]]) -> bytes:
+    """A multi-object retrieved attributes list, list type 0Eh (OSD-2 7.1.3.4).
+
+    Per object: its OBJECT ID (8), OBJECT TYPE (1), five reserved bytes,
+    the length of what follows (2), then its attributes as retrieved list
+    entries (7.1.3.3).
+    """
+    body = bytearray()
+    for oid, kind, attributes in objects:
+        entries = encode_value_list(attributes)[_HEAD.size :]
+        body += _MULTI_HEAD.pack(oid, kind, len(entries)) + entries
+    return _HEAD.pack(ListType.MULTI_OBJECT_RETRIEVED, len(body)) + bytes(body)
 
 
 def _header(data: bytes, expected: int) -> int:

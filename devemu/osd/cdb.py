@@ -90,17 +90,24 @@ class CdbFormat(IntEnum):
 OFFSET_UNUSED = 0xFFFFFFFF
 
 
-def decode_offset(value: int) -> int | None:
-    """A data-in or data-out buffer offset (OSD-2 5.2.6): mantissa x 2^(exponent+8).
+#: OSD-2 4.15.5: the smallest exponent; -8 to -6 (8h-Ah) are reserved.
+MIN_EXPONENT = -5
+
+
+def decode_offset(value: int, byte: int = ATTRIBUTE_PARAMETERS_BYTE) -> int | None:
+    """A data-in or data-out buffer offset (OSD-2 4.15.5): mantissa x 2^(exponent+8).
 
     Bits 31-28 are a signed exponent, bits 27-0 the mantissa. FFFFFFFFh
-    means no offset (None).
+    means no offset (None). A reserved exponent is INVALID FIELD IN CDB at
+    ``byte``, where the offset field starts.
     """
     if value == OFFSET_UNUSED:
         return None
     exponent = value >> 28
     if exponent >= 8:
         exponent -= 16
+    if exponent < MIN_EXPONENT:
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(byte, 7))
     return (value & 0x0FFFFFFF) << (exponent + 8)
 
 
@@ -163,11 +170,11 @@ def attribute_parameters(cdb: bytes, fmt: int) -> AttributeParameters:
             CdbFormat.PAGE,
             get_page=page,
             allocation_length=alloc,
-            retrieved_offset=decode_offset(roff),
+            retrieved_offset=decode_offset(roff, _P + 8),
             set_page=spage,
             set_number=snum,
             set_length=slen,
-            set_offset=decode_offset(soff),
+            set_offset=decode_offset(soff, _P + 24),
         )
     if fmt == CdbFormat.LIST:
         glen, goff, alloc, roff, slen, soff, reserved = _PAGE.unpack(raw)
@@ -176,11 +183,11 @@ def attribute_parameters(cdb: bytes, fmt: int) -> AttributeParameters:
         return AttributeParameters(
             CdbFormat.LIST,
             get_list_length=glen,
-            get_list_offset=decode_offset(goff),
+            get_list_offset=decode_offset(goff, _P + 4),
             allocation_length=alloc,
-            retrieved_offset=decode_offset(roff),
+            retrieved_offset=decode_offset(roff, _P + 12),
             set_list_length=slen,
-            set_list_offset=decode_offset(soff),
+            set_list_offset=decode_offset(soff, _P + 20),
         )
     if fmt == CdbFormat.SET_ONE_ATTRIBUTE:
         page, number, length = _ONE.unpack(raw[:10])

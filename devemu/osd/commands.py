@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 VARIABLE_LENGTH = 0x7F
 FIELDS = ("partition_id", "object_id", "length", "starting_address")
 _SA = ServiceAction
-_ALWAYS_UNUSED = frozenset({"command_options.list_attr"})
+#: LIST_ATTR (bit 6 of byte 11) means something to LIST and LIST COLLECTION only.
+_NO_LIST_ATTR = "command_options.list_attr"
 
 
 def _handler(action: ServiceAction) -> Callable[..., HandlerResult]:
@@ -54,6 +55,7 @@ def _spec(
     unused: tuple[str, ...] = (),
     *,
     idempotent: bool | None = None,
+    list_attr: bool = False,
 ) -> CommandSpec:
     return CommandSpec(
         name=action.name.replace("_", " "),
@@ -62,7 +64,7 @@ def _spec(
         handler=_handler(action),
         service_action=int(action),
         fields=FIELDS,
-        unsupported=_ALWAYS_UNUSED | frozenset(unused),
+        unsupported=frozenset(unused if list_attr else (*unused, _NO_LIST_ATTR)),
         data=data,
         access=access,
         idempotent=idempotent,
@@ -83,12 +85,14 @@ OSD_COMMANDS: tuple[CommandSpec, ...] = (
         idempotent=True,
     ),
     _spec(_SA.CREATE, Data.NONE, Access.WRITE, ("starting_address", *_NO_LIST, *_NO_SPECIFIC)),
-    _spec(_SA.LIST, Data.IN, Access.READ, ("object_id", *_NO_SPECIFIC)),
+    _spec(_SA.LIST, Data.IN, Access.READ, ("object_id", *_NO_SPECIFIC), list_attr=True),
     _spec(_SA.PUNCH, Data.NONE, Access.WRITE, (*_NO_LIST, *_NO_SPECIFIC), idempotent=True),
-    _spec(_SA.READ, Data.IN, Access.READ, (*_NO_LIST, *_NO_SPECIFIC)),
-    _spec(_SA.WRITE, Data.OUT, Access.WRITE, (*_NO_LIST, *_NO_SPECIFIC), idempotent=True),
+    # READ, WRITE, CREATE AND WRITE: bytes 48-51 are CDB CONTINUATION LENGTH (OSD-2 5.3).
+    _spec(_SA.READ, Data.IN, Access.READ, _NO_SPECIFIC),
+    _spec(_SA.WRITE, Data.OUT, Access.WRITE, _NO_SPECIFIC, idempotent=True),
     _spec(_SA.APPEND, Data.OUT, Access.WRITE, ("starting_address", *_NO_LIST, *_NO_SPECIFIC)),
-    _spec(_SA.FLUSH, Data.NONE, Access.NONE, (*_NO_RANGE, *_NO_LIST)),
+    # FLUSH: a range in LENGTH and STARTING BYTE ADDRESS with FLUSH SCOPE 2 (OSD-2 6.10).
+    _spec(_SA.FLUSH, Data.NONE, Access.NONE, _NO_LIST),
     _spec(_SA.CLEAR, Data.NONE, Access.WRITE, (*_NO_LIST, *_NO_SPECIFIC), idempotent=True),
     _spec(_SA.REMOVE, Data.NONE, Access.WRITE, (*_NO_RANGE, *_NO_LIST, *_NO_SPECIFIC)),
     _spec(
@@ -101,7 +105,7 @@ OSD_COMMANDS: tuple[CommandSpec, ...] = (
         _SA.REMOVE_PARTITION,
         Data.NONE,
         Access.WRITE,
-        ("object_id", *_NO_RANGE, *_NO_LIST, *_NO_SPECIFIC),
+        ("object_id", *_NO_RANGE, *_NO_LIST),  # byte 11 bits 2-0: REMOVE SCOPE
     ),
     _spec(_SA.GET_ATTRIBUTES, Data.NONE, Access.NONE, (*_NO_RANGE, *_NO_LIST, *_NO_SPECIFIC)),
     _spec(
@@ -111,13 +115,15 @@ OSD_COMMANDS: tuple[CommandSpec, ...] = (
         (*_NO_RANGE, *_NO_LIST, *_NO_SPECIFIC),
         idempotent=True,
     ),
-    _spec(_SA.CREATE_AND_WRITE, Data.OUT, Access.WRITE, (*_NO_LIST, *_NO_SPECIFIC)),
+    _spec(_SA.CREATE_AND_WRITE, Data.OUT, Access.WRITE, _NO_SPECIFIC),
     _spec(_SA.CREATE_COLLECTION, Data.NONE, Access.WRITE, (*_NO_RANGE, *_NO_LIST, *_NO_SPECIFIC)),
     _spec(_SA.REMOVE_COLLECTION, Data.NONE, Access.WRITE, (*_NO_RANGE, *_NO_LIST)),
-    _spec(_SA.LIST_COLLECTION, Data.IN, Access.READ, _NO_SPECIFIC),
+    _spec(_SA.LIST_COLLECTION, Data.IN, Access.READ, _NO_SPECIFIC, list_attr=True),
     _spec(_SA.FLUSH_COLLECTION, Data.NONE, Access.NONE, (*_NO_RANGE, *_NO_LIST)),
     _spec(_SA.FLUSH_PARTITION, Data.NONE, Access.NONE, ("object_id", *_NO_RANGE, *_NO_LIST)),
     _spec(_SA.FLUSH_OSD, Data.NONE, Access.NONE, (*_ROOT_ONLY, *_NO_RANGE, *_NO_LIST)),
+    # OSD-2 6.26: bytes 24-51 hold KEY VERSION, KEY IDENTIFIER and SEED.
+    _spec(_SA.SET_KEY, Data.NONE, Access.WRITE, idempotent=True),
 )
 
 #: Which entry's data direction each service action has (the device reads it).

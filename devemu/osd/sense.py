@@ -2,7 +2,7 @@
 
 An OSD always answers in descriptor format (OSD-2 4.16.1), and a command
 that names an object carries the OSD object identification descriptor
-(OSD-2 4.16.2.1 table 53): which command functions were not started and
+(OSD-2 4.16.2.1): which command functions were not started and
 which completed, and the partition and object the error is about. An
 error in one attribute carries the OSD attribute identification
 descriptor (4.16.2.3).
@@ -30,7 +30,7 @@ INVALID_FIELD_IN_CDB_ID_IN_USE = SenseCode(_K.ILLEGAL_REQUEST, 0x24, 0x00)
 
 
 class CommandFunction(IntFlag):
-    """OSD-2 4.16.2.1 table 54: command function bits (a 32-bit big-endian field)."""
+    """OSD-2 4.16.2.1: command function bits (osd2r03 table 52; a 32-bit field, byte 0 first)."""
 
     VALIDATION = 0x80000000
     CMD_CAP_VERIFIED = 0x20000000
@@ -55,7 +55,7 @@ _OBJECT_ID = struct.Struct(">BB6xIIQQ")
 def object_identification(
     partition_id: int, object_id: int, not_initiated: int, completed: int
 ) -> bytes:
-    """The OSD object identification sense data descriptor (OSD-2 4.16.2.1 table 53)."""
+    """The OSD object identification sense data descriptor (OSD-2 4.16.2.1)."""
     return _OBJECT_ID.pack(
         OBJECT_IDENTIFICATION, 0x1E, not_initiated, completed, partition_id, object_id
     )

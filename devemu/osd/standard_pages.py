@@ -33,9 +33,11 @@ from devemu.osd.attributes import (
     page_identification,
     page_object_type,
     timestamp,
+    u32,
     u64,
 )
 from devemu.osd.cdb import ObjectType, SecurityMethod
+from devemu.osd.continuation import MAXIMUM_LENGTH
 from devemu.osd.store import ObjectStore
 from devemu.scsi.identity import Identity
 
@@ -72,14 +74,31 @@ PARTITION_COUNT_QUOTA = 0x20002
 DEFAULT_SECURITY_METHOD = 0x1
 PARTITION_DEFAULT_SECURITY_METHOD = 0x6
 SUPPORTED_SECURITY_METHODS = 0x7
+#: Root and partition timestamps pages (OSD-2 7.1.2.15-16): TIMESTAMP BYPASS, one byte.
+TIMESTAMP_BYPASS = 0xFFFFFFFE
+#: Root information page (OSD-2 7.1.2.8): MAXIMUM CDB CONTINUATION LENGTH, four bytes.
+MAXIMUM_CDB_CONTINUATION_LENGTH = 0xA
+#: Policy/security pages (OSD-2 7.1.2.20-21): key identifiers SET KEY records.
+MASTER_KEY_IDENTIFIER = 0x7FFD
+ROOT_KEY_IDENTIFIER = 0x7FFE
+PARTITION_KEY_IDENTIFIER = 0x7FFF
+WORKING_KEY_IDENTIFIER_FIRST = 0x8000
 #: Current command page (OSD-2 7.1.2.24).
 CC_RESPONSE_INTEGRITY_CHECK_VALUE = 0x1
 CC_OBJECT_TYPE = 0x2
 CC_PARTITION_ID = 0x3
 CC_OBJECT_ID = 0x4
 CC_STARTING_BYTE_ADDRESS_OF_APPEND = 0x5
+CC_CHANGE_IN_USED_CAPACITY = 0x6
 
 NO_LIMIT = (1 << 64) - 1
+#: OSD-2 7.1.2.8-23: how each object type is named in its pages' identification.
+_KIND_NAMES = {
+    ObjectType.ROOT: "Root",
+    ObjectType.PARTITION: "Partition",
+    ObjectType.COLLECTION: "Collection",
+    ObjectType.USER: "User Object",
+}
 _PAGE_NAMES: dict[int, str] = {
     StandardPage.DIRECTORY: "Directory",
     StandardPage.INFORMATION: "Information",
@@ -107,6 +126,8 @@ def settable(kind: ObjectType, page: int, number: int) -> bool:
         return number in _QUOTA_NUMBERS[kind]
     if sub == StandardPage.COLLECTIONS:
         return kind is ObjectType.USER and 0 < number < 0xFFFFFFFE
+    if sub == StandardPage.TIMESTAMPS:
+        return number == TIMESTAMP_BYPASS and kind in (ObjectType.ROOT, ObjectType.PARTITION)
     return False
 
 
@@ -145,13 +166,15 @@ _QUOTA_LAYOUT = {
     ObjectType.USER: ((MAXIMUM_USER_OBJECT_LENGTH, 8),),
 }
 _TIMES = ((1, 6), (2, 6), (3, 6), (4, 6), (5, 6))
+#: OSD-2 7.1.2.15-18: root and partition pages end with the one-byte TIMESTAMP BYPASS.
 _TIMESTAMP_LAYOUT = {
-    ObjectType.ROOT: ((2, 6), (3, 6)),
-    ObjectType.PARTITION: _TIMES,
+    ObjectType.ROOT: ((2, 6), (3, 6), (TIMESTAMP_BYPASS, 1)),
+    ObjectType.PARTITION: (*_TIMES, (TIMESTAMP_BYPASS, 1)),
     ObjectType.COLLECTION: _TIMES,
     ObjectType.USER: _TIMES,
 }
-_CURRENT_COMMAND_LAYOUT = ((1, 32), (2, 1), (0, 3), (3, 8), (4, 8), (5, 8))
+#: OSD-2 7.1.2.24: 68 bytes after the page header.
+_CURRENT_COMMAND_LAYOUT = ((1, 32), (2, 1), (0, 3), (3, 8), (4, 8), (5, 8), (6, 8))
 _QUOTA_DEFAULT = {4: 0xFFFFFFFF, 8: NO_LIMIT}
 
 
@@ -163,6 +186,8 @@ class CurrentCommand:
     partition_id: int = 0
     object_id: int = 0
     append_start: int = NO_LIMIT
+    #: Bytes the command added to (or, negative, took from) the used capacity.
+    used_change: int = 0
 
 
 class Attributes:
@@ -234,6 +259,7 @@ class Attributes:
             CC_PARTITION_ID: u64(c.partition_id),
             CC_OBJECT_ID: u64(c.object_id),
             CC_STARTING_BYTE_ADDRESS_OF_APPEND: u64(c.append_start),
+            CC_CHANGE_IN_USED_CAPACITY: c.used_change.to_bytes(8, "big", signed=True),
         }
 
     def _page(self, pid: int, oid: int, kind: ObjectType, page: int) -> dict[int, bytes]:
@@ -246,7 +272,7 @@ class Attributes:
         maker = _DERIVED.get((kind, sub))
         values: dict[int, bytes] = {}
         if sub in _PAGE_NAMES:
-            name = f"{kind.name.title()} {_PAGE_NAMES[sub]}"
+            name = f"T10 {_KIND_NAMES[kind]} {_PAGE_NAMES[sub]}"
             values[PAGE_IDENTIFICATION] = page_identification(b"INCITS  ", name)
         if maker is not None:
             values.update(maker(self, pid, oid))
@@ -268,6 +294,7 @@ class Attributes:
             PRODUCT_SERIAL_NUMBER: ident.serial.encode("ascii"),
             TOTAL_CAPACITY: u64(self.store.capacity),
             USED_CAPACITY: u64(used),
+            MAXIMUM_CDB_CONTINUATION_LENGTH: u32(MAXIMUM_LENGTH),
             NUMBER_OF_PARTITIONS: u64(len(partitions)),
             CLOCK: timestamp(),
         }
@@ -303,6 +330,8 @@ class Attributes:
         out.setdefault(ATTRIBUTES_MODIFIED_TIME, created)
         if kind is ObjectType.ROOT:
             del out[CREATED_TIME], out[DATA_ACCESSED_TIME], out[DATA_MODIFIED_TIME]
+        if kind in (ObjectType.ROOT, ObjectType.PARTITION):
+            out[TIMESTAMP_BYPASS] = b"\x00"
         return out
 
     def _quotas(self, pid: int, oid: int, kind: ObjectType) -> dict[int, bytes]:

@@ -64,6 +64,9 @@ CREATE TABLE IF NOT EXISTS objects (
 CREATE TABLE IF NOT EXISTS attributes (
     pid INTEGER NOT NULL, oid INTEGER NOT NULL, page INTEGER NOT NULL,
     number INTEGER NOT NULL, value BLOB NOT NULL, PRIMARY KEY (pid, oid, page, number));
+CREATE TABLE IF NOT EXISTS secret_keys (
+    pid INTEGER NOT NULL, slot INTEGER NOT NULL, identifier BLOB NOT NULL,
+    seed BLOB NOT NULL, PRIMARY KEY (pid, slot));
 """
 
 
@@ -183,6 +186,7 @@ class ObjectStore:
         with self.transaction() as db:
             db.execute("DELETE FROM objects")
             db.execute("DELETE FROM attributes")
+            db.execute("DELETE FROM secret_keys")
             db.execute("DELETE FROM meta")
             self._set_meta(db, "formatted", 1)
             self._set_meta(db, "capacity", capacity)
@@ -238,10 +242,13 @@ class ObjectStore:
         return pid
 
     def remove_partition(self, pid: int) -> None:
-        """REMOVE PARTITION (OSD-2 6.20): the caller checked that it is empty."""
+        """REMOVE PARTITION (OSD-2 6.20): the partition and whatever it still holds."""
+        for key in [k for k in self._files if k[0] == pid]:
+            self._close(*key)
         with self.transaction() as db:
             db.execute("DELETE FROM objects WHERE pid = ?", (_sql(pid),))
             db.execute("DELETE FROM attributes WHERE pid = ?", (_sql(pid),))
+            db.execute("DELETE FROM secret_keys WHERE pid = ?", (_sql(pid),))
         shutil.rmtree(self.partition_path(pid), ignore_errors=True)
 
     # --- objects -------------------------------------------------------------------
@@ -335,6 +342,15 @@ class ObjectStore:
     def logical_length(self, pid: int, oid: int) -> int:
         return os.fstat(self.fd(pid, oid)).st_size
 
+    def partition_bytes(self, pid: int) -> int:
+        """The logical lengths of a partition's user objects, added up (capacity quota)."""
+        total = 0
+        with os.scandir(self.partition_path(pid)) as entries:
+            for entry in entries:
+                if entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+        return total
+
     def used_capacity(self, pid: int, oid: int) -> int:
         return os.fstat(self.fd(pid, oid)).st_blocks * 512
 
@@ -392,6 +408,20 @@ class ObjectStore:
         ).fetchone()
         return None if row is None else bytes(row[0])
 
+    def attribute_pair(
+        self, first: tuple[int, int, int, int], second: tuple[int, int, int, int]
+    ) -> tuple[bytes | None, bytes | None]:
+        """Two attributes, each (pid, oid, page, number), in one query (the quotas of a write)."""
+        keys = [(_sql(p), _sql(o), pg, n) for p, o, pg, n in (first, second)]
+        rows = self.db.execute(
+            "SELECT pid, oid, page, number, value FROM attributes WHERE"
+            " (pid = ? AND oid = ? AND page = ? AND number = ?) OR"
+            " (pid = ? AND oid = ? AND page = ? AND number = ?)",
+            (*keys[0], *keys[1]),
+        ).fetchall()
+        found = {(r[0], r[1], r[2], r[3]): bytes(r[4]) for r in rows}
+        return found.get(keys[0]), found.get(keys[1])
+
     def page_attributes(self, pid: int, oid: int, page: int) -> dict[int, bytes]:
         rows = self.db.execute(
             "SELECT number, value FROM attributes WHERE pid = ? AND oid = ? AND page = ?",
@@ -421,6 +451,32 @@ class ObjectStore:
                     "DELETE FROM attributes WHERE pid = ? AND oid = ? AND page = ? AND number = ?",
                     key,
                 )
+
+    # --- secret keys (SET KEY, OSD-2 6.26) -------------------------------------------
+
+    def set_key(
+        self, pid: int, slot: int, identifier: bytes, seed: bytes, attribute: tuple[int, int]
+    ) -> None:
+        """Keep a key's identifier and seed, and show the identifier as ``attribute``.
+
+        ``slot`` tells the root key, the partition key and the working keys
+        apart; the seed stays in a table no attribute reads, the identifier
+        goes to the policy/security page in the same transaction.
+        """
+        page, number = attribute
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO secret_keys VALUES (?, ?, ?, ?)",
+                (_sql(pid), slot, identifier, seed),
+            )
+            self.set_attributes(db, pid, 0, [(page, number, identifier)])
+
+    def key(self, pid: int, slot: int) -> tuple[bytes, bytes] | None:
+        """(identifier, seed) of a key SET KEY stored, or None."""
+        row = self.db.execute(
+            "SELECT identifier, seed FROM secret_keys WHERE pid = ? AND slot = ?", (_sql(pid), slot)
+        ).fetchone()
+        return None if row is None else (bytes(row[0]), bytes(row[1]))
 
     def holders(self, pid: int, page: int, value: bytes) -> list[int]:
         """Objects of ``pid`` with an attribute of ``page`` equal to ``value`` (collections)."""

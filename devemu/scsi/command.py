@@ -14,6 +14,7 @@ data and the amount of data transferred.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -47,6 +48,9 @@ class Command:
     #: identity, so every command through the kernel ring has the empty
     #: nexus; reservations then treat all initiators as one.
     nexus: str = ""
+    #: The data-in buffers of a bidirectional command (TCMU's bidi iovs,
+    #: after the data-out ones in ``iov``); empty for every other command.
+    bidi_iov: Sequence[memoryview] = ()
 
     @property
     def opcode(self) -> int:

@@ -495,7 +495,7 @@ class RingLoop:
             log.error("%s: CMD %d: CDB runs past the mapping", self.name, cmd_id)
             return None
         cdb = bytes(m[cdb_off : cdb_off + cdb_len])
-        if iov_cnt == 1:
+        if iov_cnt == 1 and not bidi:
             if base < data_off or base + ln > size:
                 log.error(
                     "%s: CMD %d: iov %#x+%#x outside the data area", self.name, cmd_id, base, ln
@@ -504,7 +504,7 @@ class RingLoop:
             return Command(cdb, [m[base : base + ln]])
         views: list[memoryview] = []
         at = off + abi.REQ_IOV_OFFSET
-        for _ in range(iov_cnt):
+        for _ in range(iov_cnt + bidi):
             base, ln = _IOV.unpack_from(m, at)
             if base < data_off or base + ln > size:
                 log.error(
@@ -513,6 +513,8 @@ class RingLoop:
                 return None
             views.append(m[base : base + ln])
             at += 16
+        if bidi:  # the data-in iovs of a bidirectional command follow the data-out ones
+            return Command(cdb, views[:iov_cnt], bidi_iov=views[iov_cnt:])
         return Command(cdb, views)
 
     def _walk_tmr(

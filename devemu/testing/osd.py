@@ -15,10 +15,13 @@ sense data (4.16), and sends the commands through a :class:`Transport`:
   LIO's iSCSI target.
 
 :class:`OsdClient` is the initiator proper: one method per service action.
-Each command goes in one direction (TCMU and LIO carry no bidirectional
-commands): attributes come back through the page format of GET/SET
-CDBFMT into data-in, and are set through a set attributes list in data-out
-or through the one-attribute CDB format.
+Most commands go in one direction (LIO's iSCSI fabric carries no
+bidirectional command to TCMU): attributes come back through the page
+format of GET/SET CDBFMT into data-in, and are set through a set
+attributes list in data-out or through the one-attribute CDB format.
+GET ATTRIBUTES with a get list and LIST with LIST_ATTR need both
+directions; they run where the transport carries them (the ring
+simulator).
 """
 
 from __future__ import annotations
@@ -50,6 +53,11 @@ LIST_COLLECTION = 0x8897
 FLUSH_COLLECTION = 0x889A
 FLUSH_PARTITION = 0x889B
 FLUSH_OSD = 0x889C
+SET_KEY = 0x8898
+#: OSD-2 6.26: KEY TO SET.
+KEY_ROOT = 1
+KEY_PARTITION = 2
+KEY_WORKING = 3
 
 OPCODE = 0x7F
 CDB_LENGTH = 236
@@ -58,6 +66,8 @@ CDBFMT_ONE = 0x10
 CDBFMT_PAGE = 0x20
 CDBFMT_LIST = 0x30
 FUA = 0x08
+#: OSD-2 6.14: LIST_ATTR, bit 6 of byte 11 of LIST and LIST COLLECTION.
+LIST_ATTR = 0x40
 #: OSD-2 5.2.6: an offset field that names no offset.
 NO_OFFSET = 0xFFFFFFFF
 #: OSD-2 4.7.3 table 7 and 8: page numbers.
@@ -69,6 +79,11 @@ PARTITION_INFORMATION = 0x30000001
 COLLECTION_INFORMATION = 0x60000001
 ROOT_INFORMATION = 0x90000001
 ROOT_SECURITY = 0x90000005
+ROOT_QUOTAS = 0x90000002
+ROOT_TIMESTAMPS = 0x90000003
+PARTITION_QUOTAS = 0x30000002
+PARTITION_TIMESTAMPS = 0x30000003
+PARTITION_SECURITY = 0x30000005
 CURRENT_COMMAND = 0xFFFFFFFE
 ALL_PAGES = 0xFFFFFFFF
 #: Attribute numbers used here (OSD-2 7.1.2.8-11, 7.1.2.24).
@@ -78,6 +93,14 @@ USERNAME = 0x9
 NUMBER_OF_PARTITIONS = 0xC0
 NUMBER_OF_OBJECTS = 0xC1
 TOTAL_CAPACITY = 0x80
+#: OSD-2 7.1.2.13: CAPACITY QUOTA of the partition quotas page.
+CAPACITY_QUOTA = 0x10001
+#: OSD-2 7.1.2.15-16: TIMESTAMP BYPASS of the root and partition timestamps pages.
+TIMESTAMP_BYPASS = 0xFFFFFFFE
+#: OSD-2 7.1.2.20-21: key identifiers on the policy/security pages.
+ROOT_KEY_IDENTIFIER = 0x7FFE
+PARTITION_KEY_IDENTIFIER = 0x7FFF
+WORKING_KEY_IDENTIFIER = 0x8000
 
 
 def encode_offset(offset: int) -> int:
@@ -145,6 +168,33 @@ class Attrs:
         )
 
     @staticmethod
+    def lists(
+        *,
+        get_length: int = 0,
+        get_offset: int | None = None,
+        allocation: int = 0,
+        retrieved_offset: int | None = None,
+        set_length: int = 0,
+        set_offset: int | None = None,
+    ) -> Attrs:
+        """Get and set attributes lists (OSD-2 5.2.4.4): each offset None is FFFFFFFFh."""
+
+        def off(value: int | None) -> int:
+            return NO_OFFSET if value is None else encode_offset(value)
+
+        raw = struct.pack(
+            ">IIIIIII",
+            get_length,
+            off(get_offset),
+            allocation,
+            off(retrieved_offset),
+            set_length,
+            off(set_offset),
+            0,
+        )
+        return Attrs(CDBFMT_LIST, raw)
+
+    @staticmethod
     def set_list(length: int, offset: int) -> Attrs:
         """Set the attributes of a list in data-out (OSD-2 5.2.4.4)."""
         raw = struct.pack(">IIIIIII", 0, NO_OFFSET, 0, NO_OFFSET, length, encode_offset(offset), 0)
@@ -161,6 +211,7 @@ def build_cdb(
     list_identifier: int = 0,
     options: int = 0,
     command_specific: int = 0,
+    list_attr: bool = False,
     timestamps_control: int = 0,
     attrs: Attrs | None = None,
     capability: bytes | None = None,
@@ -177,7 +228,7 @@ def build_cdb(
         CDB_LENGTH - 8,
         service_action,
         options,
-        attrs.fmt | (command_specific & 0x0F),
+        attrs.fmt | (command_specific & 0x0F) | (LIST_ATTR if list_attr else 0),
         timestamps_control,
         partition_id,
         object_id,
@@ -190,6 +241,30 @@ def build_cdb(
     return cdb
 
 
+# --- the CDB continuation segment (OSD-2 5.3, 5.4) -----------------------------------------
+
+#: CDB CONTINUATION FORMAT 01h; descriptor type 0001h is a scatter/gather list.
+CONTINUATION_FORMAT = 0x01
+SCATTER_GATHER_LIST = 0x0001
+
+
+def continuation_segment(service_action: int, ranges: Sequence[tuple[int, int]]) -> bytes:
+    """A segment of one scatter/gather list descriptor (OSD-2 5.4.2).
+
+    Header: format, reserved, the continued service action, four reserved
+    bytes, a 32-byte integrity check value (zero under NOSEC). Descriptor:
+    type, reserved, pad length, length, then (offset, length) pairs.
+    """
+    body = b"".join(struct.pack(">QQ", off, n) for off, n in ranges)
+    head = struct.pack(">BBH4x", CONTINUATION_FORMAT, 0, service_action) + bytes(32)
+    return head + struct.pack(">HBBI", SCATTER_GATHER_LIST, 0, 0, len(body)) + body
+
+
+def _continued(cdb: bytes, length: int) -> bytes:
+    """``cdb`` with CDB CONTINUATION LENGTH (bytes 48-51) set."""
+    return cdb[:48] + length.to_bytes(4, "big") + cdb[52:]
+
+
 # --- attribute lists (OSD-2 7.1.3) ---------------------------------------------------------
 
 
@@ -200,6 +275,13 @@ def set_list(entries: Sequence[tuple[int, int, bytes]]) -> bytes:
         body += struct.pack(">II6xH", page, number, len(value)) + value
         body += bytes(-len(body) % 8)
     return struct.pack(">B3xI", 0x09, len(body)) + bytes(body)
+
+
+def get_list(pairs: Sequence[tuple[int, int]]) -> bytes:
+    """A get attributes list, list type 1h (OSD-2 7.1.3.2): page and number pairs."""
+    return struct.pack(">B3xI", 0x01, 8 * len(pairs)) + b"".join(
+        struct.pack(">II", p, n) for p, n in pairs
+    )
 
 
 def parse_retrieved_list(data: bytes) -> dict[tuple[int, int], bytes | None]:
@@ -220,6 +302,24 @@ def parse_retrieved_list(data: bytes) -> dict[tuple[int, int], bytes | None]:
     return out
 
 
+def parse_multi_object_list(data: bytes) -> dict[int, dict[tuple[int, int], bytes | None]]:
+    """A multi-object retrieved attributes list, type 0Eh (OSD-2 7.1.3.4, osd2r03).
+
+    Per object: OBJECT ID (8), OBJECT TYPE (1), five reserved bytes, a
+    two-byte length, then retrieved list entries of that length.
+    """
+    if data[0] & 0x0F != 0x0E:
+        raise ValueError(f"list type {data[0]:#x} is not a multi-object list")
+    (length,) = struct.unpack_from(">I", data, 4)
+    out: dict[int, dict[tuple[int, int], bytes | None]] = {}
+    at, end = 8, min(8 + length, len(data))
+    while at + 16 <= end:
+        oid, _kind, n = struct.unpack_from(">QB5xH", data, at)
+        out[oid] = parse_retrieved_list(struct.pack(">B3xI", 0x09, n) + data[at + 16 : at + 16 + n])
+        at += 16 + n
+    return out
+
+
 #: OSD-2 6.14.2: OBJECT DESCRIPTOR FORMAT of LIST and LIST COLLECTION parameter data.
 LISTED_PARTITIONS = 0x01
 LISTED_COLLECTIONS = 0x11
@@ -235,6 +335,29 @@ class IdList:
     list_identifier: int
     descriptor_format: int
     changed: bool
+
+
+@dataclass(frozen=True)
+class AttributedList:
+    """LIST / LIST COLLECTION parameter data with LIST_ATTR (OSD-2 6.14.2)."""
+
+    objects: dict[int, dict[tuple[int, int], bytes | None]]
+    continuation: int
+    descriptor_format: int
+
+
+def parse_attributed_list(data: bytes) -> AttributedList:
+    """Each id: eight bytes, four reserved, a four-byte length, retrieved list entries."""
+    additional, continuation, _list_id, flags = struct.unpack_from(">QQI3xB", data)
+    end = min(additional + 8, len(data))
+    objects: dict[int, dict[tuple[int, int], bytes | None]] = {}
+    at = 24
+    while at + 16 <= end:
+        oid, n = struct.unpack_from(">Q4xI", data, at)
+        body = data[at + 16 : at + 16 + n]
+        objects[oid] = parse_retrieved_list(struct.pack(">B3xI", 0x09, n) + body)
+        at += 16 + n
+    return AttributedList(objects, continuation, flags >> 2)
 
 
 def parse_id_list(data: bytes) -> IdList:
@@ -323,7 +446,29 @@ class OsdError(Exception):
 GOOD = 0x00
 CHECK_CONDITION = 0x02
 #: Room for the current command page in page format (OSD-2 7.1.2.24).
-CURRENT_COMMAND_ROOM = 72
+#: Room for the current command page in page format (OSD-2 7.1.2.24: 8 + 68 bytes).
+CURRENT_COMMAND_ROOM = 76
+
+
+@dataclass(frozen=True)
+class CurrentCommand:
+    """The current command page (OSD-2 7.1.2.24) as retrieved in the page format."""
+
+    object_type: int
+    partition_id: int
+    object_id: int
+    append_start: int
+    used_change: int
+
+
+def parse_current_command(data: bytes) -> CurrentCommand:
+    page, _length = struct.unpack_from(">II", data)
+    if page != CURRENT_COMMAND:
+        raise ValueError(f"page {page:#x} is not the current command page")
+    kind = data[8 + 32]
+    pid, oid, append = struct.unpack_from(">QQQ", data, 8 + 36)
+    (change,) = struct.unpack_from(">q", data, 8 + 60)
+    return CurrentCommand(kind, pid, oid, append, change)
 
 
 class OsdClient:
@@ -366,11 +511,25 @@ class OsdClient:
     @staticmethod
     def _current_command(data: bytes) -> tuple[int, int, int]:
         """(partition id, object id, append start) of a current command page (7.1.2.24)."""
-        page, _length = struct.unpack_from(">II", data)
-        if page != CURRENT_COMMAND:
-            raise ValueError(f"page {page:#x} is not the current command page")
-        pid, oid, append = struct.unpack_from(">QQQ", data, 8 + 36)
-        return pid, oid, append
+        page = parse_current_command(data)
+        return page.partition_id, page.object_id, page.append_start
+
+    def set_key(
+        self,
+        which: int,
+        partition_id: int,
+        identifier: bytes,
+        seed: bytes,
+        version: int = 0,
+    ) -> None:
+        """SET KEY (OSD-2 6.26): KEY VERSION byte 24, KEY IDENTIFIER 25-31, SEED 32-51."""
+        if len(identifier) != 7 or len(seed) != 20:
+            raise ValueError("a key identifier is 7 bytes, a seed 20")
+        cdb = bytearray(build_cdb(SET_KEY, partition_id=partition_id, command_specific=which))
+        cdb[24] = version
+        cdb[25:32] = identifier
+        cdb[32:52] = seed
+        self.run(bytes(cdb))
 
     # --- user objects ---
 
@@ -384,6 +543,28 @@ class OsdClient:
             attrs=Attrs.get_page(CURRENT_COMMAND, CURRENT_COMMAND_ROOM),
         )
         return self._current_command(self.run(cdb, None, CURRENT_COMMAND_ROOM).data)[1]
+
+    def create_listing(
+        self,
+        partition_id: int,
+        count: int,
+        pairs: Sequence[tuple[int, int]],
+        allocation: int = 4096,
+    ) -> dict[int, dict[tuple[int, int], bytes | None]]:
+        """CREATE of ``count`` objects with a get list: each object's attributes (bidirectional)."""
+        payload = get_list(pairs)
+        cdb = build_cdb(
+            CREATE,
+            partition_id=partition_id,
+            length=count << 48,
+            attrs=Attrs.lists(
+                get_length=len(payload), get_offset=0, allocation=allocation, retrieved_offset=0
+            ),
+        )
+        data = self.run(cdb, payload, allocation).data
+        if data[0] & 0x0F == 0x09:  # one object: a plain retrieved list
+            return {-1: parse_retrieved_list(data)}
+        return parse_multi_object_list(data)
 
     def remove(self, partition_id: int, object_id: int) -> None:
         self.run(build_cdb(REMOVE, partition_id=partition_id, object_id=object_id))
@@ -426,6 +607,44 @@ class OsdClient:
             starting_address=offset,
         )
         return self.run(cdb, None, length, recovered_ok=True).data
+
+    def write_scattered(
+        self,
+        partition_id: int,
+        object_id: int,
+        ranges: Sequence[tuple[int, int]],
+        data: bytes,
+        start: int = 0,
+    ) -> None:
+        """WRITE with a scatter/gather list in the CDB continuation segment (OSD-2 5.4.2)."""
+        segment = continuation_segment(WRITE, ranges)
+        cdb = build_cdb(
+            WRITE,
+            partition_id=partition_id,
+            object_id=object_id,
+            length=len(data),
+            starting_address=start,
+        )
+        self.run(_continued(cdb, len(segment)), segment + data)
+
+    def read_gathered(
+        self,
+        partition_id: int,
+        object_id: int,
+        ranges: Sequence[tuple[int, int]],
+        start: int = 0,
+    ) -> bytes:
+        """READ of a scatter/gather list: the segment in data-out, so bidirectional."""
+        segment = continuation_segment(READ, ranges)
+        total = sum(n for _, n in ranges)
+        cdb = build_cdb(
+            READ,
+            partition_id=partition_id,
+            object_id=object_id,
+            length=total,
+            starting_address=start,
+        )
+        return self.run(_continued(cdb, len(segment)), segment, total, recovered_ok=True).data
 
     def punch(self, partition_id: int, object_id: int, offset: int, length: int) -> None:
         self.run(
@@ -539,6 +758,51 @@ class OsdClient:
             attrs=Attrs.set_page(page, number, len(value), 0),
         )
         self.run(cdb, value)
+
+    def get_attributes_listed(
+        self,
+        partition_id: int,
+        object_id: int,
+        pairs: Sequence[tuple[int, int]],
+        allocation: int = 4096,
+    ) -> dict[tuple[int, int], bytes | None]:
+        """GET ATTRIBUTES with a get list (OSD-2 5.2.4.4): bidirectional.
+
+        The get list goes in data-out at 0; the retrieved attributes list
+        comes back in data-in at 0.
+        """
+        payload = get_list(pairs)
+        cdb = build_cdb(
+            GET_ATTRIBUTES,
+            partition_id=partition_id,
+            object_id=object_id,
+            attrs=Attrs.lists(
+                get_length=len(payload), get_offset=0, allocation=allocation, retrieved_offset=0
+            ),
+        )
+        return parse_retrieved_list(self.run(cdb, payload, allocation).data)
+
+    def list_attributes(
+        self,
+        partition_id: int,
+        pairs: Sequence[tuple[int, int]],
+        *,
+        collection_id: int | None = None,
+        start: int = 0,
+        allocation: int = 4096,
+    ) -> AttributedList:
+        """LIST (or LIST COLLECTION) with LIST_ATTR: each id with the attributes asked for."""
+        payload = get_list(pairs)
+        cdb = build_cdb(
+            LIST if collection_id is None else LIST_COLLECTION,
+            partition_id=partition_id,
+            object_id=collection_id or 0,
+            length=allocation,
+            starting_address=start,
+            list_attr=True,
+            attrs=Attrs.lists(get_length=len(payload), get_offset=0, allocation=allocation),
+        )
+        return parse_attributed_list(self.run(cdb, payload, allocation).data)
 
     def set_attributes(
         self, partition_id: int, object_id: int, entries: Sequence[tuple[int, int, bytes]]

@@ -155,6 +155,7 @@ class Handle:
     """One submitted command, from submission to completion."""
 
     __slots__ = (
+        "_in_iovs",
         "_iovs",
         "_pos",
         "_runs",
@@ -176,14 +177,22 @@ class Handle:
         self.data_out = data_out
         self.data_in_length = data_in_length
         self.capture = capture
-        self.length = len(data_out) if data_out is not None else data_in_length
+        #: Bytes of data the command moves: both directions of a bidirectional one.
+        self.length = (len(data_out) if data_out is not None else 0) + data_in_length
         self.cmd_id = 0
         self.state = State.WAITING
         self.result: Completion | None = None
         self.aborted = False
         self._runs: Sequence[tuple[int, int]] = ()
         self._iovs: list[tuple[int, int]] = []
+        #: The data-in iovs of a bidirectional command (the kernel's bidi iovs).
+        self._in_iovs: list[tuple[int, int]] = []
         self._pos = -1
+
+    @property
+    def bidirectional(self) -> bool:
+        """Data-out and data-in both (SAM-5 5.1: a bidirectional command)."""
+        return self.data_out is not None and self.data_in_length > 0
 
     @property
     def done(self) -> bool:
@@ -353,12 +362,12 @@ class RingSimulator:
         """Queue one command, as ``tcmu_queue_cmd`` does.
 
         ``data_out`` makes it a data-out command, ``data_in_length`` a
-        data-in one (not both: the ring has no bidirectional helper here).
+        data-in one; both make it bidirectional, laid out as the kernel
+        lays out a bidirectional command (the data-out iovs, then the
+        data-in ones in ``iov_bidi_cnt``, each part on its own blocks).
         ``capture=False`` skips gathering data-in into ``result.data``
         (benchmarks).
         """
-        if data_out is not None and data_in_length:
-            raise ValueError("a command is data-out or data-in, not both")
         h = Handle(
             bytes(cdb), None if data_out is None else bytes(data_out), data_in_length, capture
         )
@@ -591,9 +600,13 @@ class RingSimulator:
         """``queue_cmd_ring``: True once in the ring (or refused), False to wait."""
         bs = self.block_size
         length = h.length
+        bidi = h.bidirectional
+        out_length = length - h.data_in_length if bidi else length
         runs: Sequence[tuple[int, int]]
         if length:
             nblk = (length + bs - 1) // bs
+            if bidi:  # each direction starts on a block of its own
+                nblk = (out_length + bs - 1) // bs + (h.data_in_length + bs - 1) // bs
             if nblk > self._free_blocks:
                 if nblk > self._nblocks:
                     self._finish(h, Completion(_CHECK, INVALID_FIELD_IN_CDB_SENSE))
@@ -620,7 +633,8 @@ class RingSimulator:
             cdb_len = _GROUP_LENGTH[op >> 5]
         if len(cdb) != cdb_len:
             cdb = cdb[:cdb_len].ljust(cdb_len, b"\0")
-        n_iov = len(runs)
+        out_runs, in_runs = self._split_runs(runs, out_length) if bidi else (runs, _NO_RUNS)
+        n_iov = len(out_runs) + len(in_runs)
         base_size = 48 + 16 * n_iov if n_iov > 4 else 112
         size = base_size + ((cdb_len + 7) & ~7)
         head = self._head
@@ -654,7 +668,8 @@ class RingSimulator:
         len_op = size | _CMD
         cdb_off = off + base_size
         data_off = self.data_off
-        if n_iov == 1 and cdb_len <= 16:
+        in_iovs: list[tuple[int, int]] = []
+        if n_iov == 1 and cdb_len <= 16 and not bidi:
             # The whole entry in one write, zero bytes included (the kernel memsets it).
             base = data_off + runs[0][0] * bs
             iovs: list[tuple[int, int]] = [(base, length)]
@@ -662,17 +677,13 @@ class RingSimulator:
             entry.pack_into(m, off, len_op, cmd_id, 0, 0, 1, 0, 0, cdb_off, base, length, cdb)
         else:
             m[off : off + size] = self._zeros[:size]
+            iovs = self._iov_list(out_runs, out_length)
+            if bidi:
+                in_iovs = self._iov_list(in_runs, h.data_in_length)
             self._write_request(
-                m,
-                off=off,
-                len_op=len_op,
-                cmd_id=cmd_id,
-                runs=runs,
-                length=length,
-                cdb_off=cdb_off,
-                cdb=cdb,
+                m, off=off, len_op=len_op, cmd_id=cmd_id, iovs=iovs, bidi=in_iovs, cdb_off=cdb_off
             )
-            iovs = self._iov_list(runs, length)
+            m[cdb_off : cdb_off + len(cdb)] = cdb
         data_out = h.data_out
         if data_out:
             done = 0
@@ -684,6 +695,7 @@ class RingSimulator:
         h._pos = head
         h._runs = runs
         h._iovs = iovs
+        h._in_iovs = in_iovs
         self._slots[head] = len_op
         self._inflight[cmd_id] = h
         head += size
@@ -703,6 +715,23 @@ class RingSimulator:
             left -= n
         return iovs
 
+    def _split_runs(
+        self, runs: Sequence[tuple[int, int]], out_length: int
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """The block runs of a bidirectional command: data-out's blocks, then data-in's."""
+        bs = self.block_size
+        left = (out_length + bs - 1) // bs
+        out: list[tuple[int, int]] = []
+        rest: list[tuple[int, int]] = []
+        for start, count in runs:
+            take = min(count, left)
+            if take:
+                out.append((start, take))
+            if count > take:
+                rest.append((start + take, count - take))
+            left -= take
+        return out, rest
+
     def _write_request(
         self,
         m: memoryview,
@@ -710,19 +739,16 @@ class RingSimulator:
         off: int,
         len_op: int,
         cmd_id: int,
-        runs: Sequence[tuple[int, int]],
-        length: int,
+        iovs: Sequence[tuple[int, int]],
+        bidi: Sequence[tuple[int, int]],
         cdb_off: int,
-        cdb: bytes,
     ) -> None:
-        """The request half of an entry with any number of iovs."""
-        iovs = self._iov_list(runs, length)
-        _REQ.pack_into(m, off, len_op, cmd_id, 0, 0, len(iovs), 0, 0, cdb_off)
+        """The request half of an entry with any number of iovs (data-out, then bidi)."""
+        _REQ.pack_into(m, off, len_op, cmd_id, 0, 0, len(iovs), len(bidi), 0, cdb_off)
         at = off + abi.REQ_IOV_OFFSET
-        for base, n in iovs:
+        for base, n in (*iovs, *bidi):
             _IOV.pack_into(m, at, base, n)
             at += 16
-        m[cdb_off : cdb_off + len(cdb)] = cdb
 
     def _queue_tmr(self, tmr_type: int, ids: list[int]) -> bool:
         """``queue_tmr_ring``: a TMR entry naming the commands in the ring."""
@@ -872,7 +898,7 @@ class RingSimulator:
             return
         m = self.mapping
         data_in = h.data_in_length > 0
-        length = h.length
+        length = h.data_in_length if h.bidirectional else h.length
         valid = data_in and bool(uflags & _READ_LEN) and read_len != 0
         n = read_len if valid and read_len < length else length
         sense = b""
@@ -887,13 +913,14 @@ class RingSimulator:
             return
         data = b""
         if h.capture:
-            if len(h._iovs) == 1:
-                base = h._iovs[0][0]
+            iovs = h._in_iovs if h.bidirectional else h._iovs
+            if len(iovs) == 1:
+                base = iovs[0][0]
                 data = bytes(m[base : base + n])
             else:
                 parts = []
                 left = n
-                for base, ln in h._iovs:
+                for base, ln in iovs:
                     take = ln if ln < left else left
                     parts.append(m[base : base + take])
                     left -= take

@@ -1,7 +1,10 @@
 """Guest-side OSD-2 sequences for tests/vm/test_osd_iscsi_vm.py (run by the guest's Python).
 
 ``sequence``: everything the issue lists, through one iSCSI session, each
-result printed as ``KEY value``. ``stream SECONDS``: WRITEs of 64 KiB at
+result printed as ``KEY value``; then a partition capacity quota, REMOVE
+PARTITION of a partition in use, SET KEY, a WRITE with a scatter/gather
+list in its CDB continuation segment, and a get list (bidirectional, so
+refused over LIO's iSCSI fabric). ``stream SECONDS``: WRITEs of 64 KiB at
 increasing offsets, each acknowledged offset appended to a log (flushed
 and fsynced before the next write), until the time is up or a command
 fails. ``verify``: after a restart, every acknowledged byte is read back
@@ -95,10 +98,41 @@ def sequence() -> None:
     answer = osd.transport.execute(bytes(bad), None, 0)
     s = c.parse_sense(answer.sense)
     print("CAPKEY", f"{s.key:x}/{s.asc:02x}/{s.ascq:02x}", s.field_pointer)
+    extras(osd, pid, first)
     osd.create_partition(STREAM_PID)
     osd.create(STREAM_PID, STREAM_OID)
     osd.transport.close()  # type: ignore[attr-defined]
     print("SEQUENCE done")
+
+
+def sense_of(call: object, *args: object, **kwargs: object) -> str:
+    """``k/asc/ascq pointer`` of a command that must fail, or ``accepted``."""
+    try:
+        call(*args, **kwargs)  # type: ignore[operator]
+    except OsdError as err:
+        s = err.sense
+        assert s is not None
+        return f"{s.key:x}/{s.asc:02x}/{s.ascq:02x} {s.field_pointer}"
+    return "accepted"
+
+
+def extras(osd: OsdClient, pid: int, oid: int) -> None:
+    """Quotas, a partition that is not empty, SET KEY, a scatter/gather WRITE, a get list."""
+    quota_pid = osd.create_partition()
+    quota_oid = osd.create(quota_pid)
+    osd.set_attribute(quota_pid, 0, c.PARTITION_QUOTAS, c.CAPACITY_QUOTA, (4096).to_bytes(8, "big"))
+    osd.write(quota_pid, quota_oid, bytes(4096))
+    print("CAPACITY_QUOTA", sense_of(osd.write, quota_pid, quota_oid, b"x", 4096))
+    print("REMOVE_FULL_PARTITION", sense_of(osd.remove_partition, quota_pid))
+    osd.remove(quota_pid, quota_oid)
+    osd.remove_partition(quota_pid)
+    osd.set_key(c.KEY_ROOT, 0, b"vm-root", bytes(range(20)))
+    got = osd.get_attributes(0, 0, c.ROOT_SECURITY)
+    print("ROOT_KEY", (got.get((c.ROOT_SECURITY, c.ROOT_KEY_IDENTIFIER)) or b"").decode())
+    osd.write_scattered(pid, oid, [(0, 3), (8, 3)], b"abcxyz", start=1 << 20)
+    back = osd.read(pid, oid, 11, 1 << 20)
+    print("SCATTERED", "equal" if back == b"abc" + bytes(5) + b"xyz" else back.hex())
+    print("GET_LIST_ONE_WAY", sense_of(osd.get_attributes_listed, pid, oid, [(1, 0x82)]))
 
 
 def stream(seconds: float) -> None:

@@ -12,6 +12,9 @@ neither importing the target. One guest, one daemon serving an
   attributes set (list format) and read back (page format), PUNCH (zeros
   and less space), collections (membership, a full collection refused,
   forced removal), REMOVE, an absent object's sense, CAPKEY refused;
+- a partition capacity quota, REMOVE PARTITION of a partition in use,
+  SET KEY, a WRITE with a scatter/gather list in its CDB continuation
+  segment, a get list refused (bidirectional);
 - ``devemu osd-client`` lists and reads, ``devemu osd info`` shows the store;
 - ``kill -9`` of the daemon during a stream of WRITEs, a restart: every
   acknowledged write reads back equal.
@@ -224,6 +227,16 @@ def test_collections_and_remove(steps: dict[str, Step]) -> None:
     assert _value(steps, "sequence", "AFTER_REMOVE") == "0x10000 0x10001 0x10002"
     assert _value(steps, "sequence", "READ_REMOVED") == "5/24/00 24 0x10003"
     assert _value(steps, "sequence", "CAPKEY") == "5/24/00 82"
+
+
+def test_quota_keys_continuation_over_iscsi(steps: dict[str, Step]) -> None:
+    """OSD-2 4.9 capacity quota, 6.20 REMOVE PARTITION, 6.26 SET KEY, 5.4.2 WRITE's list."""
+    assert _value(steps, "sequence", "CAPACITY_QUOTA") == "7/55/07 None"
+    assert _value(steps, "sequence", "REMOVE_FULL_PARTITION") == "5/2c/0a None"
+    assert _value(steps, "sequence", "ROOT_KEY") == "vm-root"
+    assert _value(steps, "sequence", "SCATTERED") == "equal"
+    # a get list needs data-in too: LIO hands TCMU one direction, byte 52 is named
+    assert _value(steps, "sequence", "GET_LIST_ONE_WAY") == "5/24/00 52"
 
 
 def test_osd_client_and_info(steps: dict[str, Step]) -> None:

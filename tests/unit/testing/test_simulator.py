@@ -178,3 +178,48 @@ def test_echo_through_execute_convenience() -> None:
     sim.attach(EchoCdbDevice())
     done = sim.execute(READ10, data_in_length=4)
     assert done.ok and done.data == READ10[:4] and done.residual == 0
+
+
+def test_bidirectional_command_lays_out_both_directions_as_the_kernel() -> None:
+    """A bidirectional command: data-out iovs, then ``iov_bidi_cnt`` data-in iovs.
+
+    Each direction starts on a data block of its own (the kernel allocates
+    them apart); the handler sees data-out in ``Command.iov`` and writes
+    data-in into ``Command.bidi_iov``, whose bytes come back as the data.
+    """
+    sim = RingSimulator(ring_size=0x1000, data_size=0x8000)
+    seen: list[Command] = []
+
+    class Reverse:
+        def execute(self, cmd: Command) -> Result:
+            seen.append(cmd)
+            out = cmd.data_out()
+            cmd.bidi_iov[0][: len(out)] = out[::-1]
+            return Result(Status.GOOD, b"", len(out))
+
+    sim.attach(Reverse())
+    h = sim.submit(READ10, b"abcdefgh" * 64, data_in_length=0x1000)
+    head = abi.CmdRequest.parse(sim.entry_bytes(h)).head
+    assert (head.iov_cnt, head.iov_bidi_cnt) == (1, 1)
+    assert sim.free_blocks == 6  # one block each way
+    sim.process()
+    (cmd,) = seen
+    assert [len(v) for v in cmd.iov] == [512] and [len(v) for v in cmd.bidi_iov] == [0x1000]
+    assert h.result is not None and h.result.status == Status.GOOD
+    assert h.result.data == (b"abcdefgh" * 64)[::-1]
+    assert h.result.residual == 0x1000 - 512
+
+
+def test_one_direction_commands_have_no_bidi_buffers() -> None:
+    sim = RingSimulator()
+    seen: list[Command] = []
+
+    class Look:
+        def execute(self, cmd: Command) -> Result:
+            seen.append(cmd)
+            return Result(Status.GOOD, b"", None)
+
+    sim.attach(Look())
+    sim.execute(READ10, b"x" * 5000)
+    sim.execute(READ10, None, 5000)
+    assert [len(c.bidi_iov) for c in seen] == [0, 0]
