@@ -1,9 +1,9 @@
 """Rewritable DVD and BD media under the real kernel: growisofs and dvd+rw-tools on a
-DVD+RW, xorriso on a BD-RE, then reading what was written.
+DVD+RW, xorriso on a BD-RE and a DVD-RW, then reading what was written.
 
-In the tier's guest, a daemon of its own serves two drives that record:
+In the tier's guest, a daemon of its own serves three drives that record:
 ``rw0`` starts with a blank DVD+RW, ``rw1`` with a blank BD-RE (small
-capacities), both kept in a folder of the share. It shows:
+capacities), ``rw2`` with a blank DVD-RW, all kept in a folder of the share. It shows:
 
 - ``growisofs -Z`` of a tree onto the blank DVD+RW (growisofs formats it
   first, FORMAT UNIT 26h), then ``growisofs -M`` of a second tree (its
@@ -16,6 +16,10 @@ capacities), both kept in a folder of the share. It shows:
   media: mount shows both; ``xorriso -blank as_needed`` invalidates it,
   ``-format full`` formats it again, a third tree is written and mounts
   alone;
+- ``xorriso -format as_needed`` of a blank DVD-RW (quick format 15h to
+  restricted overwrite), a session of files that mounts, then ``-blank
+  deformat_quickest`` (BLANK) back to sequential recording, blank, as
+  dvd+rw-mediainfo reports;
 - a WRITE (10) with FUA, then ``kill -9`` of the daemon: restarted, the
   drive holds the formatted disc and the block reads back as written.
 """
@@ -48,6 +52,13 @@ blank = "bd-re"
 capacity = "64M"
 burn_dir = "discs"
 serial = "VMRW0002"
+
+[[cdrom]]
+name = "rw2"
+blank = "dvd-rw"
+capacity = "32M"
+burn_dir = "discs"
+serial = "VMRW0003"
 """
 
 SCRIPT = (
@@ -59,10 +70,11 @@ pid=$serve_pid
 for _ in $(seq 200); do
     SR0=$(node_with_serial VMRW0001 /sys/block/sr*)
     SR1=$(node_with_serial VMRW0002 /sys/block/sr*)
-    [ -b "$SR0" ] && [ -b "$SR1" ] && break
+    SR2=$(node_with_serial VMRW0003 /sys/block/sr*)
+    [ -b "$SR0" ] && [ -b "$SR1" ] && [ -b "$SR2" ] && break
     sleep 0.05
 done
-echo "DEVICES $SR0 $SR1"
+echo "DEVICES $SR0 $SR1 $SR2"
 ready() {
     for _ in $(seq 100); do sg_turs "$1" > /dev/null 2>&1 && return 0; sleep 0.1; done
     return 1
@@ -81,7 +93,7 @@ run() {  # run TAG SECONDS command...: bounded, output tagged
     sed "s/^/$tag /" /tmp/$tag.log | tail -40
 }
 mkdir -p /tmp/m
-ready "$SR0"; ready "$SR1"
+ready "$SR0"; ready "$SR1"; ready "$SR2"
 
 # --- DVD+RW: growisofs formats it, writes a session, then a second
 tree /tmp/g1 first; tree /tmp/g2 second
@@ -122,6 +134,19 @@ reload "$SR1"
 mount -t iso9660 -o ro "$SR1" /tmp/m && diff -r /tmp/m /tmp/x3 && echo "XTHIRD_TREE ok"
 umount /tmp/m
 devemu cdrom status rw1 --json | tr -d '\n' | sed 's/^/STATUS1 /'; echo
+
+# --- DVD-RW: xorriso formats it to restricted overwrite, writes, then blanks it back
+tree /tmp/w1 dash
+run WFORMAT 240 xorriso -dev "$SR2" -format as_needed
+ready "$SR2"
+run WWRITE 240 xorriso -dev "$SR2" -map /tmp/w1 / -commit
+reload "$SR2"
+mount -t iso9660 -o ro "$SR2" /tmp/m && diff -r /tmp/m /tmp/w1 && echo "WTREE ok"
+umount /tmp/m
+run WINFO 60 dvd+rw-mediainfo "$SR2"
+run WDEFORMAT 240 xorriso -dev "$SR2" -blank deformat_quickest
+ready "$SR2"
+run WINFO2 60 dvd+rw-mediainfo "$SR2"
 
 # --- a FUA write survives kill -9 of the daemon
 head -c 2048 /dev/urandom > /tmp/fua.bin
@@ -194,6 +219,17 @@ def test_xorriso_blank_format_full_and_write_again(boot: VmResult) -> None:
     for tag in ("XBLANK", "XFULL", "XWRITE3"):
         assert _rc(boot, tag) == "0", boot.output
     assert "XTHIRD_TREE ok" in boot.output, boot.output
+
+
+def test_xorriso_dvd_rw_restricted_overwrite_and_back(boot: VmResult) -> None:
+    for tag in ("WFORMAT", "WWRITE", "WINFO", "WDEFORMAT", "WINFO2"):
+        assert _rc(boot, tag) == "0", boot.output
+    assert "WTREE ok" in boot.output, boot.output
+    info = "\n".join(lines(boot.output, "WINFO"))
+    assert re.search(r"Mounted Media:\s+13h, DVD-RW Restricted Overwrite", info), info
+    again = "\n".join(lines(boot.output, "WINFO2"))
+    assert re.search(r"Mounted Media:\s+14h, DVD-RW Sequential", again), again
+    assert re.search(r"Disc status:\s+blank", again), again
 
 
 def test_fua_write_survives_kill(boot: VmResult) -> None:
