@@ -13,7 +13,7 @@ import pytest
 
 from devemu.cdrom import format_unit, overwrite
 from devemu.cdrom.format_state import FormatState
-from devemu.cdrom.recording import current_recording, load_recording
+from devemu.cdrom.recording import Recording, current_recording, load_recording
 from devemu.errors import ImageError
 from devemu.scsi.sense import (
     CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT,
@@ -387,3 +387,24 @@ def test_close_functions_outside_the_table_are_refused(dvd_plus: Rewriter) -> No
     for function in range(8):
         result, _ = dvd_plus.run([0x5B, 0, function, 0, 0, 0, 0, 0, 0, 0])
         assert (result.status == 0) == (function in overwrite.CLOSE_FUNCTIONS)
+
+
+def test_fua_and_synchronize_cache_flush_the_area(
+    dvd_plus: Rewriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flushed: list[int] = []
+    real = Recording.flush_area
+
+    def counting(rec: Recording) -> None:
+        flushed.append(1)
+        real(rec)
+
+    monkeypatch.setattr(Recording, "flush_area", counting)
+    dvd_plus.format(0xFFFFFFFF, 0x26)
+    dvd_plus.ok(struct.pack(">BBiBHB", 0x2A, 0, 64, 0, 1, 0), data_blocks(1, 1))
+    assert flushed == []
+    dvd_plus.ok(struct.pack(">BBiIBB", 0xAA, 0x08, 65, 1, 0, 0), data_blocks(1, 2))  # WRITE (12)
+    assert flushed == [1]
+    dvd_plus.sync()
+    assert flushed == [1, 1]
+    assert dvd_plus.read(64, 2) == data_blocks(1, 1) + data_blocks(1, 2)
