@@ -554,8 +554,9 @@ class Recording:
         return parse_cue(self.folder / CUE, text, [self.folder.resolve()]).open()
 
     def describe(self) -> dict[str, Any]:
-        """The disc's recording state for ``status``."""
-        nwa = self.next_writable
+        """The disc's recording state for ``status`` (a rewritable DVD or BD: its format,
+        written anywhere, no next writable address)."""
+        nwa = None if self.medium.overwritable else self.next_writable
         return {
             "folder": str(self.folder),
             "blank_type": self.medium.label,
@@ -564,7 +565,7 @@ class Recording:
             "closed_sessions": self.closed_sessions,
             "tracks": len(self.tracks),
             "next_writable": nwa,
-            "free_blocks": self.free_blocks,
+            "free_blocks": self.free_blocks if nwa is not None else 0,
             "kept_image": str(self.image_path) if self.tracks else None,
             "writing": None
             if self.open_track is None
@@ -580,6 +581,8 @@ def _xa_form1(data: bytes, subheader: bytes) -> bytes:
 
 
 def disc_status_name(rec: Recording) -> str:
+    if rec.medium.overwritable:
+        return "blank" if rec.format is None else "formatted"
     if rec.finalized:
         return "complete"
     return "blank" if rec.blank else "incomplete"
