@@ -145,13 +145,13 @@ def add_parser(subparsers: Any) -> None:
                 "--blank",
                 metavar="TYPE",
                 choices=[m.label for m in BlankMedium if m.recordable],
-                help="insert a new blank disc of this type (cd-r, cd-rw) instead of an image",
+                help="insert a new blank disc of this type instead of an image",
             )
             p.add_argument(
                 "--capacity",
                 metavar="SIZE",
                 type=size_argument,
-                help="the blank disc's capacity (such as 650M; a full 80-minute CD by default)",
+                help="the blank disc's capacity (such as 650M; by default a full disc of its type)",
             )
         if name != "status":
             p.add_argument("--force", action="store_true", help="even if removal is prevented")

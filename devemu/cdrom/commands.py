@@ -28,6 +28,8 @@ from devemu.cdrom import (
     dvd,
     events,
     features,
+    format_unit,
+    overwrite,
     performance,
     playback,
     reading,
@@ -64,7 +66,7 @@ def _write(name: str, opcode: Opcode, cdb: Construct, handler: Handler) -> Comma
         opcode,
         cdb,
         handler,
-        fields=("lba", "transfer_length"),
+        fields=("lba", "transfer_length", "flags.fua"),
         unsupported=frozenset({"flags.tsr"}),
         data=Data.OUT,
         access=Access.WRITE,
@@ -148,6 +150,32 @@ def _report(
 
 
 MMC_COMMANDS: tuple[CommandSpec, ...] = (
+    _record(
+        "FORMAT UNIT",
+        _O.FORMAT_UNIT,
+        format_unit.FormatUnitCdb,
+        format_unit.format_unit,
+        ("flags.fmt_data", "flags.cmp_list", "flags.format_code"),
+        data=Data.OUT,
+        timeout=600,
+    ),
+    _report(
+        "READ FORMAT CAPACITIES",
+        _O.READ_FORMAT_CAPACITIES,
+        format_unit.ReadFormatCapacitiesCdb,
+        format_unit.read_format_capacities,
+        ("allocation_length",),
+    ),
+    CommandSpec(
+        "VERIFY (10)",
+        _O.VERIFY_10,
+        overwrite.Verify10Cdb,
+        overwrite.verify_10,
+        fields=("flags.bytchk", "lba", "verification_length"),
+        data=Data.OUT,
+        access=Access.READ,
+        needs_medium=True,
+    ),
     CommandSpec(
         "START STOP UNIT",
         _O.START_STOP_UNIT,

@@ -8,11 +8,12 @@ configuration file's folder.
 
 A drive that records: ``burn_dir`` (the folder written discs are kept
 in, each in a folder ``<name>-NNN`` of its own; default
-``<state_dir>/discs`` when ``blank`` is given), ``blank`` (``cd-r`` or
-``cd-rw``: the drive starts with a blank disc of that type instead of
-``image``) and ``capacity`` (its size, such as ``650M``; a full 80-minute
-disc by default). A restarted daemon puts back the recordable disc the
-drive held (:func:`devemu.cdrom.recording.current_recording`).
+``<state_dir>/discs`` when ``blank`` is given), ``blank`` (``cd-r``,
+``cd-rw``, ``dvd+rw``, ``dvd-rw`` or ``bd-re``: the drive starts with a blank
+disc of that type instead of ``image``) and ``capacity`` (its size, such as
+``650M``; a full disc of its type by default: an 80-minute CD). A restarted
+daemon puts back the recordable disc the drive held
+(:func:`devemu.cdrom.recording.current_recording`).
 
 Replay policy after a restart: every optical command may run again
 except START STOP UNIT, which moves the tray.

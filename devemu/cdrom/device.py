@@ -56,7 +56,9 @@ from devemu.cdrom.audio import AudioPlayer
 from devemu.cdrom.commands import MMC_COMMANDS
 from devemu.cdrom.disc import Disc
 from devemu.cdrom.events import MediaEvent
+from devemu.cdrom.format_unit import FormatInProgress
 from devemu.cdrom.image import describe
+from devemu.cdrom.overwrite import profile_of
 from devemu.cdrom.profiles import SETTINGS, Profile, profile_for
 from devemu.cdrom.recording import Recording, forget_current, set_current
 from devemu.cdrom.write_pages import WRITE_PARAMETERS, WriteParameters, decode
@@ -113,6 +115,8 @@ class CdromDevice(ScsiDevice):
         self.recording: Recording | None = None
         #: A Session At Once recording between SEND CUE SHEET and its last sector.
         self.sao: SaoWrite | None = None
+        #: A FORMAT UNIT with Immed still running (NOT READY, FORMAT IN PROGRESS).
+        self.formatting: FormatInProgress | None = None
         self.write_speed = 0
         #: The disc on the tray; changed by :meth:`insert` and :meth:`eject`.
         self.disc: Disc | None = None
@@ -156,7 +160,9 @@ class CdromDevice(ScsiDevice):
         if self._becoming_ready:
             self._becoming_ready = False
             raise SenseError(LOGICAL_UNIT_BECOMING_READY)
-        self.may_be_not_ready = False
+        if self.formatting is not None and self.formatting.check():
+            self.formatting = None
+        self.may_be_not_ready = self.formatting is not None
 
     # --- state ------------------------------------------------------------------------
 
@@ -192,7 +198,7 @@ class CdromDevice(ScsiDevice):
     @property
     def profile(self) -> Profile:
         if self.recording is not None and self.medium is not None:
-            return Profile(self.recording.medium.profile_number)
+            return profile_of(self.recording)
         return profile_for(self.medium, self.profile_setting)
 
     def ready_disc(self) -> Disc:
@@ -264,6 +270,7 @@ class CdromDevice(ScsiDevice):
                 forget_current(self.burn_root, self.drive_name)
             self.recording = None
         self.sao = None
+        self.formatting = None
 
     def disc_changed(self, *, new_media: bool = False) -> None:
         """The recordable disc gained or lost tracks: read it anew.

@@ -103,6 +103,11 @@ def read_disc_structure(
 ) -> int:
     """READ DISC STRUCTURE (media type 0: DVD), MMC-6 6.24."""
     disc = device.ready_disc()
+    rec = device.recording
+    if rec is not None and rec.medium.overwritable:
+        return rewritable_structures.read_disc_structure(
+            device, cmd, media_type, layer_number, format, allocation_length
+        )
     fmt = format
     if device.profile is not Profile.DVD_ROM or media_type:
         raise SenseError(CANNOT_READ_MEDIUM_INCOMPATIBLE_FORMAT_ILLEGAL)
@@ -132,3 +137,7 @@ def report_key(
     if fmt == INVALIDATE_AGID:
         return None
     raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(10, 5))
+
+
+# Imported last: it builds on this module's structures (PhysicalFormat, the format codes).
+from devemu.cdrom import rewritable_structures  # noqa: E402

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from construct import Int8ub, Int16ub, Int32ub, Padding, Struct
 
-from devemu.cdrom.profiles import SUPPORTED, SUPPORTED_WRITER, Profile
+from devemu.cdrom.profiles import REWRITABLE, SUPPORTED, SUPPORTED_WRITER, Profile
 from devemu.scsi.command import Command
 from devemu.scsi.sense import INVALID_FIELD_IN_CDB, SenseError, cdb_field
 
@@ -135,9 +135,11 @@ def features(device: CdromDevice) -> list[Feature]:
     profile = device.profile
     loaded = profile is not Profile.NONE
     cd = profile.is_cd
-    dvd = profile is Profile.DVD_ROM
-    bd = profile is Profile.BD_ROM
-    supported = SUPPORTED_WRITER if device.writer else SUPPORTED
+    dvd = Profile.DVD_ROM <= profile < Profile.BD_ROM
+    bd = profile >= Profile.BD_ROM
+    supported = (
+        sorted({*SUPPORTED_WRITER, *REWRITABLE}, reverse=True) if device.writer else SUPPORTED
+    )
     profiles = b"".join(
         p.to_bytes(2, "big") + bytes((0x01 if p is profile else 0, 0)) for p in supported
     )
@@ -169,7 +171,7 @@ def features(device: CdromDevice) -> list[Feature]:
         Feature(DRIVE_SERIAL_NUMBER, 0, True, True, serial),
     ]
     if device.writer:
-        found += writer_features(profile)
+        found += writer_features(profile) + overwrite.rewritable_features(device)
         found.sort(key=lambda f: f.code)
     return found
 
@@ -197,3 +199,7 @@ def get_configuration(
         {"data_length": 4 + len(body), "current_profile": device.profile}
     )
     return cmd.data_in(head + body, allocation_length)
+
+
+# Imported last: the rewritable media's features build on :class:`Feature`.
+from devemu.cdrom import overwrite  # noqa: E402

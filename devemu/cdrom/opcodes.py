@@ -12,12 +12,15 @@ from enum import IntEnum
 class Opcode(IntEnum):
     """MMC-6 operation codes (MMC-6 table 8)."""
 
+    FORMAT_UNIT = 0x04
     START_STOP_UNIT = 0x1B
     PREVENT_ALLOW_MEDIUM_REMOVAL = 0x1E
+    READ_FORMAT_CAPACITIES = 0x23
     READ_CAPACITY = 0x25
     READ_10 = 0x28
     WRITE_10 = 0x2A
     SEEK_10 = 0x2B
+    VERIFY_10 = 0x2F
     SYNCHRONIZE_CACHE = 0x35
     READ_SUBCHANNEL = 0x42
     READ_TOC_PMA_ATIP = 0x43

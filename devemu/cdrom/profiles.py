@@ -28,6 +28,7 @@ class Profile(IntEnum):
     CD_RW = 0x000A
     DVD_ROM = 0x0010
     DVD_R = 0x0011
+    DVD_RW_RESTRICTED_OVERWRITE = 0x0013
     DVD_RW_SEQUENTIAL = 0x0014
     DVD_PLUS_RW = 0x001A
     DVD_PLUS_R = 0x001B
@@ -51,6 +52,13 @@ class Profile(IntEnum):
 SUPPORTED = (Profile.BD_ROM, Profile.DVD_ROM, Profile.CD_ROM)
 #: The profiles of a drive that records (MMC-6 5.3.1: highest first).
 SUPPORTED_WRITER = (Profile.BD_ROM, Profile.DVD_ROM, Profile.CD_RW, Profile.CD_R, Profile.CD_ROM)
+#: The rewritable DVD and BD profiles it records too (:mod:`devemu.cdrom.overwrite`).
+REWRITABLE = (
+    Profile.BD_RE,
+    Profile.DVD_PLUS_RW,
+    Profile.DVD_RW_SEQUENTIAL,
+    Profile.DVD_RW_RESTRICTED_OVERWRITE,
+)
 
 SETTINGS = {"auto": None, "cd": Profile.CD_ROM, "dvd": Profile.DVD_ROM, "bd": Profile.BD_ROM}
 

@@ -69,6 +69,7 @@ from devemu.cdrom.disc import (
     Disc,
     TrackMode,
 )
+from devemu.cdrom.format_state import FormatState
 from devemu.cdrom.media import BlankMedium
 from devemu.errors import DevemuError, ImageError
 from devemu.image_files import read_small_file
@@ -184,7 +185,11 @@ class Recording:
     closed_sessions: int = 0
     finalized: bool = False
     open_track: OpenTrack | None = None
+    #: A rewritable DVD or BD once formatted: its one track is its formatted area.
+    format: FormatState | None = None
     _dir_fd: int = -1
+    #: The formatted area's file, open for writes anywhere in it.
+    _area_fd: int = -1
 
     # --- state ---------------------------------------------------------------------
 
@@ -272,6 +277,7 @@ class Recording:
         if self.open_track is not None:
             os.close(self.open_track.fd)
             self.open_track = None
+        self._close_area()
         if self._dir_fd >= 0:
             os.close(self._dir_fd)
             self._dir_fd = -1
@@ -410,6 +416,62 @@ class Recording:
                 self.closed_sessions = self.tracks[-1].session - 1
             self.save()
 
+    # --- a formatted area, written anywhere (rewritable DVD and BD) ------------------
+
+    def format_area(self, state: FormatState) -> None:
+        """Lay out a new formatted area of ``state.blocks`` empty blocks (FORMAT UNIT).
+
+        The area is track 1 of session 1, its file ``track01.bin`` (sparse:
+        unwritten blocks read as zeros). Order for ``kill -9``: the file is
+        emptied and sized and flushed, then ``state.json`` names the format.
+        """
+        self._close_area()
+        fd = self._open_file(
+            WrittenTrack(1, 1, TrackMode.MODE1_2048, 0, 0, 1).file_name, os.O_RDWR | os.O_CREAT
+        )
+        try:
+            os.ftruncate(fd, 0)
+            os.ftruncate(fd, state.blocks * 2048)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.format = state
+        self.tracks = [WrittenTrack(1, 1, TrackMode.MODE1_2048, 0, 0, state.blocks)]
+        self.closed_sessions = 0
+        self.finalized = False
+        self.save()
+
+    def unformat(self) -> None:
+        """Forget the format and the area's blocks (a DVD-RW blanked to sequential mode)."""
+        self._close_area()
+        self.format = None
+        self.erase()
+
+    def write_area(self, lba: int, buffers: list[memoryview], count: int) -> None:
+        """Store ``count`` blocks at ``lba`` of the formatted area (the caller checked the
+        range and that the buffers hold ``count`` 2048-byte blocks)."""
+        if self._area_fd < 0:
+            self._area_fd = self._open_file(self.tracks[0].file_name, os.O_RDWR)
+        offset = lba * 2048
+        want = count * 2048
+        done = os.pwritev(self._area_fd, buffers, offset)
+        while done < want:
+            rest = b"".join(bytes(b) for b in buffers)[done:want]
+            n = os.pwrite(self._area_fd, rest, offset + done)
+            if n <= 0:
+                raise OSError("short write to the formatted area")
+            done += n
+
+    def flush_area(self) -> None:
+        """Make every block written to the formatted area durable (SYNCHRONIZE CACHE, FUA)."""
+        if self._area_fd >= 0:
+            os.fdatasync(self._area_fd)
+
+    def _close_area(self) -> None:
+        if self._area_fd >= 0:
+            os.close(self._area_fd)
+            self._area_fd = -1
+
     # --- the state file and the kept image -------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
@@ -420,7 +482,7 @@ class Recording:
             "closed_sessions": self.closed_sessions,
             "finalized": self.finalized,
             "tracks": [t.to_json() for t in self.tracks],
-        }
+        } | ({"format": self.format.to_json()} if self.format is not None else {})
 
     def save(self) -> None:
         """Replace ``state.json``, then the kept image (the CUE sheet, the ISO link)."""
@@ -492,8 +554,9 @@ class Recording:
         return parse_cue(self.folder / CUE, text, [self.folder.resolve()]).open()
 
     def describe(self) -> dict[str, Any]:
-        """The disc's recording state for ``status``."""
-        nwa = self.next_writable
+        """The disc's recording state for ``status`` (a rewritable DVD or BD: its format,
+        written anywhere, no next writable address)."""
+        nwa = None if self.medium.overwritable else self.next_writable
         return {
             "folder": str(self.folder),
             "blank_type": self.medium.label,
@@ -502,12 +565,12 @@ class Recording:
             "closed_sessions": self.closed_sessions,
             "tracks": len(self.tracks),
             "next_writable": nwa,
-            "free_blocks": self.free_blocks,
+            "free_blocks": self.free_blocks if nwa is not None else 0,
             "kept_image": str(self.image_path) if self.tracks else None,
             "writing": None
             if self.open_track is None
             else {"track": self.open_track.number, "written": self.open_track.written},
-        }
+        } | ({"format": self.format.to_json()} if self.format is not None else {})
 
 
 def _xa_form1(data: bytes, subheader: bytes) -> bytes:
@@ -518,6 +581,8 @@ def _xa_form1(data: bytes, subheader: bytes) -> bytes:
 
 
 def disc_status_name(rec: Recording) -> str:
+    if rec.medium.overwritable:
+        return "blank" if rec.format is None else "formatted"
     if rec.finalized:
         return "complete"
     return "blank" if rec.blank else "incomplete"
@@ -606,6 +671,7 @@ def load_recording(folder: Path) -> Recording:
             [WrittenTrack.from_json(t) for t in data["tracks"]],
             int(data["closed_sessions"]),
             bool(data["finalized"]),
+            format=FormatState.from_json(data["format"]) if "format" in data else None,
         )
     except (ValueError, KeyError, TypeError) as err:
         raise ImageError(path, None, f"not a recording state: {err}") from None
@@ -624,11 +690,12 @@ def load_recording(folder: Path) -> Recording:
         if not stat.S_ISREG(st.st_mode):
             rec.close()
             raise ImageError(path, None, f"{t.file_name} is not a regular file")
-        if st.st_size < need:
+        if st.st_size < need and rec.format is None:
             rec.close()
             raise ImageError(path, None, f"{t.file_name} holds {st.st_size} bytes of {need}")
-        if st.st_size > need:
-            # Sectors past the track's end were written after its last sync: cut them.
+        if st.st_size != need:
+            # Sectors past the track's end were written after its last sync: cut them. A
+            # formatted area cut short by a format that was stopped grows back empty.
             fd = rec._open_file(t.file_name, os.O_WRONLY)
             try:
                 os.ftruncate(fd, need)
@@ -656,4 +723,10 @@ def _layout_problem(rec: Recording) -> str | None:
         prev = t
     if rec.closed_sessions < 0 or rec.closed_sessions > MAX_TRACKS:
         return f"{rec.closed_sessions} closed sessions"
+    if rec.format is not None and (
+        not rec.medium.overwritable
+        or len(rec.tracks) != 1
+        or rec.tracks[0].end != rec.format.blocks
+    ):
+        return f"a format of {rec.format.blocks} blocks does not match the tracks"
     return None

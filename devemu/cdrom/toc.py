@@ -265,8 +265,11 @@ def read_disc_information(
     if data_type:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 2))
     disc = device.ready_disc()
-    if device.recording is not None:
-        return cmd.data_in(recordable_info.disc_information(device.recording), allocation_length)
+    rec = device.recording
+    if rec is not None and rec.medium.overwritable:
+        return cmd.data_in(overwrite.disc_information(rec), allocation_length)
+    if rec is not None:
+        return cmd.data_in(recordable_info.disc_information(rec), allocation_length)
     last = disc.sessions[-1]
     sessions = len(disc.sessions)
     data = DiscInformation.build(
@@ -318,6 +321,10 @@ def read_track_information(
     recordable disc, the invisible track: :mod:`devemu.cdrom.recordable_info`)."""
     disc = device.ready_disc()
     rec = device.recording
+    if rec is not None and rec.medium.overwritable:
+        if not overwrite.names_track(rec, address_type, address):
+            raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(5))
+        return cmd.data_in(overwrite.track_information(rec), allocation_length)
     if rec is not None and recordable_info.is_invisible(rec, address_type, address):
         return cmd.data_in(
             recordable_info.invisible_track(device, rec, address_type, address),
@@ -353,4 +360,4 @@ def read_track_information(
 
 
 # Imported last: it builds on this module's structures (DiscInformation, TrackInformation).
-from devemu.cdrom import recordable_info  # noqa: E402
+from devemu.cdrom import overwrite, recordable_info  # noqa: E402

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from construct import Int8ub, Int16ub, Int32ub, Padding, Struct
 
-from devemu.cdrom import pages
+from devemu.cdrom import overwrite, pages
 from devemu.cdrom import sector as raw
 from devemu.cdrom.cue_sheet import SaoPlan, parse_cue_sheet
 from devemu.cdrom.disc import DEFAULT_PREGAP, TrackMode
@@ -150,9 +150,15 @@ def _store(device: CdromDevice, rec: Recording, lba: int, views: list[memoryview
         raise SenseError(code, information=lba & 0xFFFFFFFF) from None
 
 
-def write_10(device: CdromDevice, cmd: Command, lba: int, transfer_length: int) -> None:
-    """WRITE (10), MMC-6 6.47, and WRITE (12), MMC-6 6.48: record at the next writable address."""
+def write_10(
+    device: CdromDevice, cmd: Command, lba: int, transfer_length: int, fua: int = 0
+) -> None:
+    """WRITE (10), MMC-6 6.47, and WRITE (12), MMC-6 6.48: record at the next writable
+    address (a rewritable DVD or BD: anywhere, :func:`devemu.cdrom.overwrite.write`)."""
     rec = _recording(device)
+    if rec.medium.overwritable:
+        overwrite.write(device, cmd, lba, transfer_length, fua)
+        return
     if lba >= 0x80000000:
         lba -= 1 << 32
     if transfer_length == 0:
@@ -266,6 +272,9 @@ def synchronize_cache(device: CdromDevice, cmd: Command) -> None:
     rec = device.recording
     if rec is None:
         return
+    if rec.medium.overwritable:
+        overwrite.synchronize_cache(device)
+        return
     if device.sao is not None:
         _finish_sao(device, rec)
         return
@@ -287,6 +296,9 @@ def close_track_session(
     (MMC-6 6.3.2.3, table 39).
     """
     rec = _recording(device)
+    if rec.medium.overwritable:
+        overwrite.close_track_session(device, close_function)
+        return
     if close_function == CloseFunction.TRACK:
         if device.sao is not None:
             raise SenseError(COMMAND_SEQUENCE_ERROR)
@@ -366,6 +378,9 @@ def blank(
     INCOMPATIBLE FORMAT (30/05).
     """
     rec = _recording(device)
+    if rec.medium.overwritable:
+        overwrite.blank(device, blanking_type)
+        return
     if blanking_type not in (
         BlankingType.FULL,
         BlankingType.MINIMAL,

@@ -429,7 +429,7 @@ def test_recording_features_are_current(burner: Burner) -> None:
     assert feature(0x0037)[2] & 0x01 == 0  # CD-RW media write support: not on a CD-R
     profiles = feature(0x0000)
     listed = [int.from_bytes(profiles[4 + i : 6 + i], "big") for i in range(0, profiles[3], 4)]
-    assert listed == [0x40, 0x10, 0x0A, 0x09, 0x08]
+    assert listed == [0x43, 0x40, 0x1A, 0x14, 0x13, 0x10, 0x0A, 0x09, 0x08]
 
 
 def test_atip_of_a_blank_cd_rw(tmp_path: Path) -> None:
