@@ -70,8 +70,10 @@ echo "$serve_pid" > /tmp/ltfs-serve.pid
 # What LTFS_KILL_SERVER runs in the middle of a copy: kill -9 the daemon, start it again.
 cat > /tmp/ltfs-kill-devemu.sh <<KILL
 old=\$(cat /tmp/ltfs-serve.pid)
+start=\$(date +%s.%N)
 kill -KILL "\$old"
-while kill -0 "\$old" 2> /dev/null; do sleep 0.05; done
+# gone, or a zombie (its parent, this guest's script, reaps it later): its files are closed
+while [ -e /proc/\$old ] && [ "\$(cut -d ' ' -f 3 /proc/\$old/stat)" != Z ]; do sleep 0.05; done
 echo "killed devemu \$old"
 rm -f $READY
 "$DEVEMU_VM_PYTHON" -m devemu serve "$DEVEMU_VM_SHARE/ltfs.toml" --ready-file $READY \
@@ -79,7 +81,8 @@ rm -f $READY
 echo \$! > /tmp/ltfs-serve.pid
 n=0
 while [ ! -e $READY ] && [ "\$n" -lt 1200 ]; do sleep 0.05; n=\$((n + 1)); done
-[ -e $READY ] && echo "devemu serving again as \$(cat /tmp/ltfs-serve.pid)"
+[ -e $READY ] && echo "devemu serving again as \$(cat /tmp/ltfs-serve.pid)" \
+    "\$(awk "BEGIN { printf \\"%.1f\\", \$(date +%s.%N) - \$start }") s after the kill"
 KILL
 for _ in $(seq 200); do
     CH=$(lsscsi -g | awk '/mediumx/ && /DEVEMU/ {print $(NF-1)}' | head -n1)
@@ -94,6 +97,7 @@ rm -rf /tmp/ltfs-vm && mkdir -p /tmp/ltfs-vm
 LTFS_PREFIX="$PREFIX" LTFS_LBP=on LTFS_TIMEOUT=240 LTFS_KILL_SERVER="sh /tmp/ltfs-kill-devemu.sh" \
     sh "$REPO/scripts/ltfs-check" "$SG" /tmp/ltfs-vm
 echo "CHECK_STATUS $?"
+dmesg | tail -n 40 | sed "s/^/DMESG /"
 sg_logs -p 0x17 "$SG" | sed 's/^/LOG17 /'
 sg_logs -p 0x31 "$SG" | sed 's/^/LOG31 /'
 sg_read_attr "$SG" | sed 's/^/ATTR0 /'
