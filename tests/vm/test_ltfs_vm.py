@@ -73,7 +73,9 @@ old=\$(cat /tmp/ltfs-serve.pid)
 start=\$(date +%s.%N)
 kill -KILL "\$old"
 # gone, or a zombie (its parent, this guest's script, reaps it later): its files are closed
-while [ -e /proc/\$old ] && [ "\$(cut -d ' ' -f 3 /proc/\$old/stat)" != Z ]; do sleep 0.05; done
+while [ -e /proc/\$old ] && [ "\$(cut -d ' ' -f 3 /proc/\$old/stat 2> /dev/null)" != Z ]; do
+    sleep 0.05
+done
 echo "killed devemu \$old"
 rm -f $READY
 "$DEVEMU_VM_PYTHON" -m devemu serve "$DEVEMU_VM_SHARE/ltfs.toml" --ready-file $READY \
@@ -184,3 +186,4 @@ def test_devemu_was_killed_and_served_again_mid_copy(checked: tuple[VmResult, st
     killed = [line for line in output.splitlines() if line.startswith("serverkill: ")]
     assert any("killed devemu" in line for line in killed), killed
     assert any("devemu serving again as" in line for line in killed), killed
+    assert any("copy running: yes" in line for line in killed), killed
