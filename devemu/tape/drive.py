@@ -79,7 +79,13 @@ from devemu.scsi.vpd import vpd_page
 from devemu.tape import attribute_commands, drive_dump, log_pages, pages, protection, tapealert
 from devemu.tape.cartridge import Cartridge, PartitionIndex
 from devemu.tape.commands import SSC_COMMANDS
-from devemu.tape.drive_state import DriveState, load_drive_state, save_drive_state, state_file
+from devemu.tape.drive_state import (
+    DriveState,
+    load_drive_state,
+    reservation_file,
+    save_drive_state,
+    state_file,
+)
 from devemu.tape.encryption import EncryptionState
 from devemu.tape.encryption_commands import SECURITY_PROTOCOL_COMMANDS
 from devemu.tape.faults import DriveFaults
@@ -154,6 +160,7 @@ class TapeDrive(TapeAlertDevice):
         self.state_file = state_file(state_dir, identity.serial) if state_dir is not None else None
         if state_dir is not None:
             self._spot = PositionSpot(Path(state_dir) / f"drive-{identity.serial}.position")
+            self.set_reservation_file(reservation_file(state_dir, identity.serial))
         self._restore_state()
 
     @property

@@ -16,7 +16,10 @@ Format::
 
 A restarted drive re-opens the cartridge where the tape was (kept apart,
 in :mod:`devemu.tape.position_spot`, since it changes with every motion),
-and posts the POWER ON RESET unit attention.
+keeps the registrations and reservation hosts made (``drive-<serial>.pr.json``,
+:mod:`devemu.scsi.persistent_reservations`: LTFS reserves the drive for
+as long as it mounts a cartridge), and posts the POWER ON RESET unit
+attention.
 """
 
 from __future__ import annotations
@@ -43,6 +46,11 @@ class DriveState:
 def state_file(state_dir: Path, serial: str) -> Path:
     """The file a drive with ``serial`` keeps its state in."""
     return Path(state_dir) / f"drive-{serial}.json"
+
+
+def reservation_file(state_dir: Path, serial: str) -> Path:
+    """The file a drive with ``serial`` keeps its persistent reservations in (SPC-5 5.13)."""
+    return Path(state_dir) / f"drive-{serial}.pr.json"
 
 
 def save_drive_state(path: Path, state: DriveState) -> None:

@@ -652,3 +652,32 @@ def test_kept_mode_pages_a_restart_cannot_use_are_left_out(cartridge: Path, tmp_
     saved["mode_pages"] = {"0a/f0": "07" + bytes(lbp_on[1:]).hex()}  # method 07h: refused
     path.write_text(json.dumps(saved))
     assert not TapeDrive(IDENTITY, state_dir=state).protection.on
+
+
+def test_a_restarted_drive_keeps_the_reservation_ltfs_made(cartridge: Path, tmp_path: Path) -> None:
+    """LTFS registers a key and reserves the drive (Exclusive Access) at mount and
+    releases it at unmount: after a restart the release must still find them
+    (SPC-5 5.13: the nexus never went away). A drive that forgot them answered
+    RESERVATION CONFLICT, the answer to a nexus that is not registered.
+    """
+    key = bytes.fromhex("0000000000abcdef")
+    state = tmp_path / "state"
+    drv = TapeDrive(IDENTITY, state_dir=state)
+    drv.load(cartridge)
+    h = Host(drv)
+    h.settle()
+    # what LTFS sends: REGISTER AND IGNORE EXISTING KEY, then RESERVE type 3
+    h.ok([0x5F, 0x06, 0, 0, 0, 0, 0, 0, 24, 0], out=bytes(8) + key + bytes(8))
+    h.ok([0x5F, 0x01, 0x03, 0, 0, 0, 0, 0, 24, 0], out=key + bytes(16))
+    drv.close()
+    again = TapeDrive(IDENTITY, state_dir=state)
+    h2 = Host(again)
+    h2.settle()
+    keys = h2.ok([0x5E, 0x00, 0, 0, 0, 0, 0, 0, 64, 0], n=64)  # READ KEYS
+    assert keys[4:8] == (8).to_bytes(4, "big") and keys[8:16] == key
+    held = h2.ok([0x5E, 0x01, 0, 0, 0, 0, 0, 0, 64, 0], n=64)  # READ RESERVATION
+    assert held[8:16] == key and held[21] & 0x0F == 0x03
+    # and what LTFS sends at unmount: RELEASE, then REGISTER with key 0 (unregister)
+    h2.ok([0x5F, 0x02, 0x03, 0, 0, 0, 0, 0, 24, 0], out=key + bytes(16))
+    h2.ok([0x5F, 0x06, 0, 0, 0, 0, 0, 0, 24, 0], out=key + bytes(16))
+    assert h2.ok([0x5E, 0x00, 0, 0, 0, 0, 0, 0, 64, 0], n=64)[4:8] == bytes(4)
