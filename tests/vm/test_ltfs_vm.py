@@ -8,10 +8,15 @@ node, with logical block protection on (CRC32C on every block, SSC-5
 unmount, ``ltfsck``, a second mount that compares the tree, then a mount
 whose daemon is killed with SIGKILL in the middle of a copy, ``ltfsck``
 recovering the cartridge and a mount that finds the first tree whole;
-then a mount during whose copy devemu's own daemon is killed with
-SIGKILL and started again (it adopts its TCMU devices, the drive comes
-back where it was), the copy's end, ``ltfsck``, and a last mount that
-finds the first tree whole. Each step must pass. Then ``sg_logs`` shows log pages 17h and 31h
+then a mount during which devemu's own daemon dies: part of a third
+tree copied in and indexed (``setfattr -n user.ltfs.sync``), a 40 MB copy in
+the middle of which the daemon is killed with SIGKILL and started again
+(it adopts its TCMU devices; the drive comes back with its cartridge
+where the tape was, its protection setting and LTFS's reservation), the
+copy's end, the unmount, ``ltfsck``, and a last mount on which the first
+tree and the indexed part of the third are whole and each other file of
+the third is absent or equal to its source. Each step must pass. Then
+``sg_logs`` shows log pages 17h and 31h
 with both partitions, and ``sg_read_attr`` the MAM attributes LTFS set.
 
 LTFS is not packaged by Debian: the test needs an LTFS build (the public
