@@ -24,8 +24,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from devemu.errors import ConfigError
+from devemu.errors import ConfigError, ImageError
 from devemu.scsi.identity import Identity
+from devemu.scsi.persistent_reservations import PersistentReservations
 from devemu.served import ServedDevice
 
 #: LIO backstore names: configfs folder names the UIO name can carry.
@@ -89,6 +90,21 @@ def folder_problem(path: Path) -> str | None:
             return f"{path} is {what}, not a folder"
         return f"{path} cannot be made: {place} is {what}"
     return None
+
+
+def reservation_problem(path: Path) -> str | None:
+    """Why ``path`` cannot hold a device's persistent reservations; None when it can.
+
+    Not a regular file that can be made, or one that is there but is not a
+    reservation state file (:mod:`devemu.scsi.persistent_reservations`).
+    """
+    try:
+        problem = file_problem(path)
+        if problem is None and path.is_file():
+            PersistentReservations(path)
+    except (OSError, ImageError) as err:
+        return str(err)
+    return problem
 
 
 def file_problem(path: Path) -> str | None:

@@ -55,7 +55,13 @@ from devemu.changer.device import MediumChanger
 from devemu.changer.elements import Element, ElementLayout, ElementType
 from devemu.changer.inventory import load_state
 from devemu.changer.library import Library, LibraryError
-from devemu.config_table import DevicePlan, TableReader, file_problem, folder_problem
+from devemu.config_table import (
+    DevicePlan,
+    TableReader,
+    file_problem,
+    folder_problem,
+    reservation_problem,
+)
 from devemu.control_protocol import control_op
 from devemu.errors import ConfigError, DevemuError
 from devemu.personality import DRIVE_PERSONALITIES, LIBRARY_PERSONALITIES, DrivePersonality
@@ -64,6 +70,7 @@ from devemu.served import ServedDevice
 from devemu.sizes import parse_size
 from devemu.tape.cartridge_check import check_cartridge_folder
 from devemu.tape.drive import TapeDrive
+from devemu.tape.drive_state import reservation_file
 from devemu.tape.faults import fault_op
 from devemu.tape.media import VOLSER_LENGTH, drive_type, media_identifier, medium_type
 
@@ -259,6 +266,9 @@ def check(
         problem = folder_problem(drive_state)
         if problem:
             raise d.error("name", f"cannot keep the drive's state: {problem}")
+        problem = reservation_problem(reservation_file(drive_state, identity.serial))
+        if problem:
+            raise d.error("name", f"cannot keep the drive's reservation state: {problem}")
         drive_specs.append((drive_name, identity, kind, drive_state, drive_personality))
 
     store = CartridgeDirectory(folder, media, capacity)

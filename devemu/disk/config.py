@@ -38,7 +38,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from devemu.config_table import DevicePlan, TableReader, file_problem
+from devemu.config_table import DevicePlan, TableReader, file_problem, reservation_problem
 from devemu.disk.claims import DEFAULT_STANDARDS, DISK_CLAIMS
 from devemu.disk.control import control_ops
 from devemu.disk.device import BlockImage, Disk
@@ -54,7 +54,6 @@ from devemu.disk.storage_daemon import (
 )
 from devemu.errors import ConfigError, ImageError
 from devemu.scsi.identity import Identity
-from devemu.scsi.persistent_reservations import PersistentReservations
 from devemu.served import ServedDevice
 from devemu.sizes import parse_size
 
@@ -167,12 +166,7 @@ def check(
     except ImageError as err:
         raise ConfigError(path, key, str(err)) from None
     roots = (image_path.parent, base_dir)
-    try:
-        problem = file_problem(pr_path)
-        if problem is None and pr_path.is_file():
-            PersistentReservations(pr_path)
-    except (OSError, ImageError) as err:
-        problem = str(err)
+    problem = reservation_problem(pr_path)
     if problem:
         raise ConfigError(path, key, f"cannot keep reservation state: {problem}")
 

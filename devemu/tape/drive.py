@@ -30,7 +30,9 @@ MEDIUM, WRITE ATTRIBUTE and :meth:`TapeDrive.unload` are synchronising
 and fdatasync the file; with buffered mode 0 every write is synchronised.
 
 Restart: with a ``state_dir`` the drive remembers which cartridge it
-holds and its mode settings (:mod:`devemu.tape.drive_state`), and where
+holds and its mode settings (:mod:`devemu.tape.drive_state`: block
+length, buffered mode, logical block protection and the programmable
+early warning, which a host such as LTFS sets once and relies on), and where
 the tape is (:mod:`devemu.tape.position_spot`, updated by every motion
 without a system call); a new drive object re-opens that cartridge at
 that position (capped at end of data) and posts POWER ON RESET. Not at
@@ -47,7 +49,7 @@ from __future__ import annotations
 import os
 import time
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -77,7 +79,13 @@ from devemu.scsi.vpd import vpd_page
 from devemu.tape import attribute_commands, drive_dump, log_pages, pages, protection, tapealert
 from devemu.tape.cartridge import Cartridge, PartitionIndex
 from devemu.tape.commands import SSC_COMMANDS
-from devemu.tape.drive_state import DriveState, load_drive_state, save_drive_state, state_file
+from devemu.tape.drive_state import (
+    DriveState,
+    load_drive_state,
+    reservation_file,
+    save_drive_state,
+    state_file,
+)
 from devemu.tape.encryption import EncryptionState
 from devemu.tape.encryption_commands import SECURITY_PROTOCOL_COMMANDS
 from devemu.tape.faults import DriveFaults
@@ -141,6 +149,9 @@ class TapeDrive(TapeAlertDevice):
         self.faults = DriveFaults()
         #: Data encryption parameters and keys, in memory only (:mod:`devemu.tape.encryption`).
         self.encryption = EncryptionState()
+        #: The kept mode pages (:meth:`_kept_page_appliers`) a host set: (page, subpage) ->
+        #: their parameter bytes, written to the state file.
+        self._kept_pages: dict[tuple[int, int], bytes] = {}
         #: Bytes written and read since the cartridge was loaded (for its MAM).
         self._load_written = 0
         self._load_read = 0
@@ -149,6 +160,7 @@ class TapeDrive(TapeAlertDevice):
         self.state_file = state_file(state_dir, identity.serial) if state_dir is not None else None
         if state_dir is not None:
             self._spot = PositionSpot(Path(state_dir) / f"drive-{identity.serial}.position")
+            self.set_reservation_file(reservation_file(state_dir, identity.serial))
         self._restore_state()
 
     @property
@@ -422,7 +434,7 @@ class TapeDrive(TapeAlertDevice):
     def _save_state(self) -> None:
         if self.state_file is None:
             return
-        state = DriveState(self._path, self.block_length, self.buffered_mode)
+        state = DriveState(self._path, self.block_length, self.buffered_mode, self._kept_pages)
         save_drive_state(self.state_file, state)
 
     def _restore_state(self) -> None:
@@ -437,6 +449,7 @@ class TapeDrive(TapeAlertDevice):
             return
         self.block_length = state.block_length
         self.buffered_mode = state.buffered_mode
+        self._restore_kept_pages(state.mode_pages)
         if state.cartridge is not None and state.cartridge.exists():
             saved = self._spot.read() if self._spot is not None else None
             self.load(state.cartridge)
@@ -448,6 +461,51 @@ class TapeDrive(TapeAlertDevice):
                 self._sync_partition_page()
             self.unit_attentions.reset()
 
+    def _restore_kept_pages(self, kept: Mapping[tuple[int, int], bytes]) -> None:
+        """Apply the kept mode pages again, as the host's MODE SELECT had (no state written)."""
+        appliers = self._kept_page_appliers()
+        for key, body in kept.items():
+            page = self.mode_pages.get(*key)
+            apply = appliers.get(key)
+            if page is None or apply is None or len(body) != len(page.default):
+                self.log.warning("ignoring mode page %02x/%02x in %s", *key, self.state_file)
+                continue
+            try:
+                apply(body)
+            except SenseError:
+                self.log.warning("ignoring mode page %02x/%02x in %s", *key, self.state_file)
+                continue
+            page.set_current(body)
+            self._kept_pages[key] = body
+
+    def _kept_page_appliers(self) -> dict[tuple[int, int], Callable[[bytes], None]]:
+        """The mode pages a restart keeps, and what each changes in the drive.
+
+        Those that change what the drive does with the data, which a host
+        sets once (LTFS, at mount) and relies on from then on: logical
+        block protection (0Ah/F0h) and the programmable early warning
+        (10h/01h), SSC-5 8.3.
+        """
+        return {
+            (protection.CONTROL_PAGE, protection.CONTROL_DATA_PROTECTION_SUBPAGE): (
+                self._apply_protection
+            ),
+            (pages.DEVICE_CONFIGURATION_PAGE, pages.DEVICE_CONFIGURATION_EXTENSION_SUBPAGE): (
+                self._apply_extension
+            ),
+        }
+
+    def _keeping(self, key: tuple[int, int]) -> Callable[[bytes], None]:
+        """A page's ``on_change``: apply the new values, then keep them in the state file."""
+        apply = self._kept_page_appliers()[key]
+
+        def on_change(body: bytes) -> None:
+            apply(body)
+            self._kept_pages[key] = bytes(body)
+            self._save_state()
+
+        return on_change
+
     # --- SPC hooks --------------------------------------------------------------------
 
     def make_mode_pages(self) -> list[ModePage]:
@@ -455,9 +513,9 @@ class TapeDrive(TapeAlertDevice):
         partition_page.on_change = self._check_partition_page
         compression = pages.data_compression_page()
         protection_page = protection.control_data_protection_page()
-        protection_page.on_change = self._set_protection
+        protection_page.on_change = self._keeping(protection_page.key)
         extension = pages.device_configuration_extension_page()
-        extension.on_change = self._set_extension
+        extension.on_change = self._keeping(extension.key)
         return [
             protection_page,
             compression,
@@ -469,11 +527,11 @@ class TapeDrive(TapeAlertDevice):
             no_page_mode_page(),
         ]
 
-    def _set_protection(self, body: bytes) -> None:
+    def _apply_protection(self, body: bytes) -> None:
         """Page 0Ah/F0h changed: protection information on writes and reads (SSC-5 8.3)."""
         self.protection = protection.protection_of(body)
 
-    def _set_extension(self, body: bytes) -> None:
+    def _apply_extension(self, body: bytes) -> None:
         """Page 10h/01h changed: the programmable early warning size."""
         self.pews = pages.programmable_early_warning(body)
 

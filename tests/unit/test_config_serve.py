@@ -259,3 +259,22 @@ def test_socket_option_and_environment_replace_the_configured_socket(
     assert host.served is not None and host.served.control_socket == lab.parent / "env.sock"
     assert cli.main(["serve", str(lab), "--socket", str(lab.parent / "opt.sock")]) == 0
     assert host.served.control_socket == lab.parent / "opt.sock"
+
+
+def test_a_drive_reservation_file_that_is_no_such_file_is_refused(
+    lab: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    host = Host(tmp_path_factory.mktemp("host"), tcmu=True)
+    install(monkeypatch, host, lab.parent)
+    assert cli.main(["serve", str(lab)]) == 0
+    kept = list((lab.parent / "state" / "tape" / "vtl0-drive0").glob("drive-*.pr.json"))
+    assert len(kept) == 1  # the drive keeps its reservations beside its state
+    kept[0].write_text("{not json")
+    capsys.readouterr()
+    assert cli.main(["serve", str(lab)]) == 1
+    line = only_line(capsys.readouterr().err)
+    assert "library[0].drives[0].name: cannot keep the drive's reservation state" in line, line
+    assert str(kept[0]) in line, line

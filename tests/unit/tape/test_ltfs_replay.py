@@ -80,6 +80,16 @@ LTFS_CHECK_STEPS = (
     "compare2",
     "unmount3",
 )
+#: The steps ``scripts/ltfs-check`` adds with ``LTFS_KILL_SERVER`` set: the drive's
+#: server killed with SIGKILL mid-copy and started again (the recordings have none).
+LTFS_SERVER_KILL_STEPS = (
+    "serverkill",
+    "serverback",
+    "ltfsck3",
+    "remount3",
+    "compare3",
+    "unmount4",
+)
 
 
 def lists_all_commands(cdb: bytes) -> bool:

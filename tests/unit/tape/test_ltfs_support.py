@@ -571,3 +571,113 @@ def test_programmable_early_warning_is_reported_once_when_crossed(tmp_path: Path
     )
     assert not fields["eom"] and drive.current_partition().used > point
     assert host.write(block).status == 0  # past it: no second report
+
+
+# --- a restart of the daemon keeps the host's protection and early warning ---------------
+
+
+def test_a_restarted_drive_keeps_protection_and_pews(cartridge: Path, tmp_path: Path) -> None:
+    """What LTFS met when devemu was killed and started again in the middle of a mount.
+
+    LTFS set protection once, at mount, and goes on appending each block's
+    CRC after the restart (the POWER ON RESET it sees is answered by its
+    backend, not by setting the page again). A drive that forgot the page
+    would store the CRC as four more bytes of the block: the index LTFS
+    wrote at unmount read back as XML with four bytes of garbage.
+    """
+    state = tmp_path / "state"
+    drv = TapeDrive(IDENTITY, state_dir=state)
+    drv.load(cartridge)
+    h = Host(drv)
+    h.settle()
+    assert select_protection(h, 0x02, 0x04, 0xC0)[0] == 0
+    pews_page = bytearray(mode_sense10(h, 0x10, 0x01)[8:])
+    pews_page[0] &= 0x7F
+    pews_page[6:8] = (476).to_bytes(2, "big")
+    mode_select10(h, bytes(pews_page))
+    first = b"before the restart" * 100
+    assert h.write(first + crc(first)).status == 0
+    drv.close()  # kill -9: the process dies, its files stay
+
+    again = TapeDrive(IDENTITY, state_dir=state)
+    assert again.protection == protection.Protection(write=True, read=True)
+    assert again.pews == 476 * 10**6
+    h2 = Host(again)
+    h2.settle()  # the POWER ON RESET
+    assert mode_sense10(h2, 0x0A, 0xF0)[12:15] == bytes.fromhex("02 04 c0")
+    assert mode_sense10(h2, 0x10, 0x01)[14:16] == (476).to_bytes(2, "big")
+    second = b"after the restart" * 100
+    assert h2.write(second + crc(second)).status == 0
+    assert again.mounted().read_block_bytes(0, 1) == second  # the block alone, no CRC
+    h2.rewind()
+    assert h2.read(len(first) + 4).status == 0 and h2.data == first + crc(first)
+    assert h2.read(len(second) + 4).status == 0 and h2.data == second + crc(second)
+
+
+def test_protection_turned_off_stays_off_after_a_restart(cartridge: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    drv = TapeDrive(IDENTITY, state_dir=state)
+    drv.load(cartridge)
+    h = Host(drv)
+    h.settle()
+    select_protection(h, 0x02, 0x04, 0xC0)
+    select_protection(h, 0x00, 0x00, 0x00)
+    drv.close()
+    again = TapeDrive(IDENTITY, state_dir=state)
+    assert not again.protection.on
+    h2 = Host(again)
+    h2.settle()
+    assert mode_sense10(h2, 0x0A, 0xF0)[8:] == PROTECTION_PAGE
+
+
+def test_kept_mode_pages_a_restart_cannot_use_are_left_out(cartridge: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    drv = TapeDrive(IDENTITY, state_dir=state)
+    drv.load(cartridge)
+    drv.close()
+    path = state / f"drive-{IDENTITY.serial}.json"
+    saved = json.loads(path.read_text())
+    lbp_on = bytearray(PROTECTION_PAGE[4:])
+    lbp_on[0:3] = bytes.fromhex("02 04 c0")
+    saved["mode_pages"] = {
+        "0a/f0": bytes(lbp_on).hex(),
+        "10/01": "00",  # too short for the page
+        "3e/00": "00",  # a page the drive does not keep
+    }
+    path.write_text(json.dumps(saved))
+    again = TapeDrive(IDENTITY, state_dir=state)
+    assert again.protection == protection.Protection(write=True, read=True)
+    assert again.pews == 0 and again.loaded_path == cartridge
+    again.close()
+    saved["mode_pages"] = {"0a/f0": "07" + bytes(lbp_on[1:]).hex()}  # method 07h: refused
+    path.write_text(json.dumps(saved))
+    assert not TapeDrive(IDENTITY, state_dir=state).protection.on
+
+
+def test_a_restarted_drive_keeps_the_reservation_ltfs_made(cartridge: Path, tmp_path: Path) -> None:
+    """LTFS registers a key and reserves the drive (Exclusive Access) at mount and
+    releases it at unmount: after a restart the release must still find them
+    (SPC-5 5.13: the nexus never went away). A drive that forgot them answered
+    RESERVATION CONFLICT, the answer to a nexus that is not registered.
+    """
+    key = bytes.fromhex("0000000000abcdef")
+    state = tmp_path / "state"
+    drv = TapeDrive(IDENTITY, state_dir=state)
+    drv.load(cartridge)
+    h = Host(drv)
+    h.settle()
+    # what LTFS sends: REGISTER AND IGNORE EXISTING KEY, then RESERVE type 3
+    h.ok([0x5F, 0x06, 0, 0, 0, 0, 0, 0, 24, 0], out=bytes(8) + key + bytes(8))
+    h.ok([0x5F, 0x01, 0x03, 0, 0, 0, 0, 0, 24, 0], out=key + bytes(16))
+    drv.close()
+    again = TapeDrive(IDENTITY, state_dir=state)
+    h2 = Host(again)
+    h2.settle()
+    keys = h2.ok([0x5E, 0x00, 0, 0, 0, 0, 0, 0, 64, 0], n=64)  # READ KEYS
+    assert keys[4:8] == (8).to_bytes(4, "big") and keys[8:16] == key
+    held = h2.ok([0x5E, 0x01, 0, 0, 0, 0, 0, 0, 64, 0], n=64)  # READ RESERVATION
+    assert held[8:16] == key and held[21] & 0x0F == 0x03
+    # and what LTFS sends at unmount: RELEASE, then REGISTER with key 0 (unregister)
+    h2.ok([0x5F, 0x02, 0x03, 0, 0, 0, 0, 0, 24, 0], out=key + bytes(16))
+    h2.ok([0x5F, 0x06, 0, 0, 0, 0, 0, 0, 24, 0], out=key + bytes(16))
+    assert h2.ok([0x5E, 0x00, 0, 0, 0, 0, 0, 0, 64, 0], n=64)[4:8] == bytes(4)
