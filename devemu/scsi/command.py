@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Final
 
 
 class Status(IntEnum):
@@ -117,6 +118,21 @@ class Result:
 
 
 GOOD = Result()
+
+
+class Deferred:
+    """The answer of a device that completes the command later (SAM-5 5.1: the
+    execute command procedure returns when the command ends, not when it was
+    received): the transport hands the command's :class:`Result` to the initiator
+    once the device reports it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "DEFERRED"
+
+
+DEFERRED: Final = Deferred()
 
 #: Plain GOOD answers by data-in length; results are immutable, so one
 #: instance serves every command of that length (the dispatcher looks here
