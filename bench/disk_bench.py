@@ -26,14 +26,19 @@ with ``queue_depth = 1`` (each command waited for in its handler, one
 request at a time reaching the server: the disk before commands were
 answered later) and "NBD queued" with the default queue depth (every
 command of a walk in flight at once, :mod:`devemu.disk.nbd_queue`).
+``--latency-us N`` makes the server a ``null-co`` node that answers every
+request N microseconds after it arrives (and keeps no data): a stand-in
+for a server across a network (Ceph RBD, nbdkit's S3 plugin), where the
+round trip, not the CPU of this machine, bounds one request at a time.
 
     python3 bench/disk_bench.py [--size 256M] [--seconds 1] [--repeat 3] [--qd 16] [--dir /tmp]
-        [--nbd]
+        [--nbd [--latency-us N]]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import mmap
 import os
 import random
@@ -235,6 +240,9 @@ def main() -> None:
     parser.add_argument("--qd", type=int, default=16, help="commands per ring batch")
     parser.add_argument("--dir", default=None, help="folder for the temporary image")
     parser.add_argument("--nbd", action="store_true", help="the disk through NBD (qsd, raw)")
+    parser.add_argument(
+        "--latency-us", type=int, default=0, help="with --nbd: a null-co server of this latency"
+    )
     args = parser.parse_args()
     size = max(MIB * args.qd, args.size - args.size % MIB)
     with tempfile.TemporaryDirectory(prefix="disk-bench-", dir=args.dir) as tmp:
@@ -275,10 +283,34 @@ def main() -> None:
     )
 
 
+class DelayedServer(StorageDaemon):
+    """A qemu-storage-daemon whose export answers every request after ``latency_us``."""
+
+    def __init__(self, path: Path, latency_us: int, size: int) -> None:
+        super().__init__(path, "raw", path.parent / "qsd-null")
+        self.latency_us = latency_us
+        self.size = size
+
+    def command(self) -> list[str]:
+        node = {
+            "driver": "null-co",
+            "node-name": "fmt",
+            "size": self.size,
+            "latency-ns": self.latency_us * 1000,
+        }
+        line = super().command()
+        at = line.index("--nbd-server")
+        return [line[0], "--blockdev", json.dumps(node), *line[at:]]
+
+
 def nbd_main(path: Path, size: int, args: argparse.Namespace) -> None:
     """The disk through NBD one command at a time and with commands queued, and the bare
     loop, taking turns on one server."""
-    server = StorageDaemon(path, "raw", path.parent / "qsd")
+    server = (
+        DelayedServer(path, args.latency_us, size)
+        if args.latency_us
+        else StorageDaemon(path, "raw", path.parent / "qsd")
+    )
     server.start()
     try:
         before = Bench(path, size, args.seconds, args.qd, nbd=server.uri, depth=1)
@@ -302,8 +334,9 @@ def nbd_main(path: Path, size: int, args: argparse.Namespace) -> None:
             after.close()
     finally:
         server.stop()
+    where = f", a null-co server of {args.latency_us} us latency" if args.latency_us else ""
     print(
-        f"disk bench through NBD: {size // MIB} MiB image, qd {args.qd}, "
+        f"disk bench through NBD: {size // MIB} MiB image{where}, qd {args.qd}, "
         f"best of {args.repeat} x {args.seconds:g} s"
     )
     print(
