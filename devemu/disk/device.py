@@ -132,6 +132,13 @@ class Disk(ScsiDevice):
         self.queue = CommandQueue(self, image, complete_all)
         return self.queue
 
+    def quiesce(self) -> None:
+        """Wait until no request of a command answered later is in flight (their answers
+        go out at the worker's next turn): what follows may touch the image from
+        another thread."""
+        if self.queue is not None:
+            self.queue.flight.drain()
+
     # --- ScsiDevice hooks -----------------------------------------------------------
 
     def make_mode_pages(self) -> list[ModePage]:
