@@ -215,8 +215,13 @@ class RingWorker:
         polled = self._polled
         poller = self._poller
         for io in self._sources:
-            fd = io.fileno()
-            events = io.events() if fd >= 0 else 0
+            try:
+                fd = io.fileno()
+                events = io.events() if fd >= 0 else 0
+                left = io.timeout()
+            except Exception:  # the worker serves on; the source's ready() sees it
+                log.exception("polling the completions of a device failed")
+                fd, events, left = -1, 0, 1.0
             now = (fd, events) if events else (-1, 0)
             was = polled.get(io, (-1, 0))
             if now != was:
@@ -226,7 +231,6 @@ class RingWorker:
                 if now[0] >= 0:
                     poller.register(now[0], now[1])
                 polled[io] = now
-            left = io.timeout()
             if left is not None and (timeout is None or left < timeout):
                 timeout = left
         return None if timeout is None else max(0.0, timeout * 1000.0)

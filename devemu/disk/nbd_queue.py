@@ -264,10 +264,17 @@ class Flight:
     # --- progress --------------------------------------------------------------------
 
     def fileno(self) -> int:
+        """The connection's socket while requests are in flight, else -1."""
         h = self.image._h
-        return int(h.aio_get_fd()) if h is not None and self._ops else -1
+        if h is None or not self._ops:
+            return -1
+        try:
+            return int(h.aio_get_fd())
+        except self._nbd.Error:  # a dead connection: ready() drops it
+            return -1
 
     def events(self) -> int:
+        """POLLIN, POLLOUT or both, as libnbd's state machine asks now."""
         h = self.image._h
         if h is None or not self._ops:
             return 0

@@ -23,6 +23,8 @@ from typing import Any
 import nbd
 import pytest
 
+from devemu.config import Config
+from devemu.daemon import Daemon
 from devemu.disk import nbd as nbd_image
 from devemu.disk.config import from_config
 from devemu.disk.device import Disk
@@ -36,12 +38,13 @@ from devemu.scsi.sense import (
     MISCOMPARE_DURING_VERIFY_OPERATION,
     parse_sense,
 )
+from devemu.served import ServedDevice
 from devemu.tcmu.loop import RingLoop
 from devemu.testing import RingSimulator
 from devemu.testing.simulator import Handle
 from tests.unit.disk.disk_fixtures import IDENTITY, rw10
 from tests.unit.disk.nbd_server import Server
-from tests.unit.test_daemon import SimChannel
+from tests.unit.test_daemon import SimBackend, SimChannel
 
 BS = 512
 SIZE = 8 << 20
@@ -392,3 +395,32 @@ def test_config_queue_depth(slow: Server, tmp_path: Path) -> None:
     (tmp_path / "plain.img").write_bytes(bytes(1 << 20))
     with pytest.raises(ConfigError, match="queue_depth: only a disk served over NBD"):
         served(image="plain.img", queue_depth=4)
+
+
+def test_daemon_shutdown_waits_for_the_commands_in_flight(slow: Server, tmp_path: Path) -> None:
+    """``devemu serve`` stopping with NBD commands in flight answers them first (the
+    daemon's drain), then closes the disk."""
+    disk = Disk(NbdImage(slow.uri, BS), IDENTITY)
+    disk.unit_attentions.clear()
+    config = Config(
+        path=tmp_path / "lab.toml", control_socket=tmp_path / "c.sock", state_dir=tmp_path
+    )
+    config.devices = [ServedDevice("nbd0", "disk", disk, close=disk.close)]
+    backend = SimBackend()
+    daemon = Daemon(config, backend)
+    daemon.export = False
+    try:
+        daemon.start()
+        sim = backend.sims["nbd0"]
+        handles = [sim.submit(rw10(0x28, 8 * k, 8), None, 4096) for k in range(4)]
+        backend.channels["nbd0"].kick()
+        deadline = time.monotonic() + 5
+        while not disk.queue or not disk.queue.in_flight:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        daemon.request_stop("test")
+        daemon.shutdown()
+        assert all(h.result is not None and h.result.status == 0 for h in handles)
+        assert not disk.image.connected
+    finally:
+        daemon.close()
