@@ -141,8 +141,10 @@ class Flight:
 
     @property
     def busy(self) -> int:
-        """Operations not ended yet."""
-        return len(self._ops) + len(self._landed)
+        """Operations not ended yet (those failed before they had a request are in
+        ``_landed`` only)."""
+        ops = self._ops
+        return len(ops) + sum(1 for op in self._landed if op.seq not in ops)
 
     # --- submitting ------------------------------------------------------------------
 
