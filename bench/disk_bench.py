@@ -321,14 +321,14 @@ def nbd_main(path: Path, size: int, args: argparse.Namespace) -> None:
                 ("1 MiB seq write", "MB/s", "disk_seq_write", "bare_seq_write"),
                 ("4 KiB rand read", "cmd/s", "disk_random_read", "bare_random_read"),
             ]
-            rows = []
+            rows: list[tuple[str, str, float, float, float]] = []
             for name, unit, disk_run, bare_run in kinds:
                 best = [0.0, 0.0, 0.0]
                 for _ in range(max(1, args.repeat)):
                     best[0] = max(best[0], getattr(before, disk_run)())
                     best[1] = max(best[1], getattr(after, disk_run)())
                     best[2] = max(best[2], getattr(after, bare_run)())
-                rows.append((name, unit, *best))
+                rows.append((name, unit, best[0], best[1], best[2]))
         finally:
             before.close()
             after.close()

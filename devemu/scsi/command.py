@@ -134,6 +134,15 @@ class Deferred:
 
 DEFERRED: Final = Deferred()
 
+
+def answered(outcome: Result | Deferred) -> Result:
+    """The :class:`Result` of a command that completed at once: a device no ring loop
+    serves never defers (only a loop gives it the means to answer later)."""
+    if isinstance(outcome, Deferred):
+        raise TypeError("the command was deferred, but no ring loop serves the device")
+    return outcome
+
+
 #: Plain GOOD answers by data-in length; results are immutable, so one
 #: instance serves every command of that length (the dispatcher looks here
 #: before it calls :func:`good`).

@@ -422,7 +422,7 @@ def test_daemon_shutdown_waits_for_the_commands_in_flight(slow: Server, tmp_path
         daemon.request_stop("test")
         daemon.shutdown()
         assert all(h.result is not None and h.result.status == 0 for h in handles)
-        assert not disk.image.connected
+        assert isinstance(disk.image, NbdImage) and not disk.image.connected
     finally:
         daemon.close()
 
