@@ -20,18 +20,25 @@ Each figure is the best of ``--repeat`` runs, disk and bare loop taking
 turns, so that other load on the machine hurts both alike.
 
 ``--nbd`` serves the disk from the same file through a qemu-storage-daemon
-and NBD (:mod:`devemu.disk.nbd`) instead of reading it directly: the
-"disk" column then includes the NBD round trip of every command. The ring
-loop runs each command to its end, so the server sees one request at a
-time whatever ``--qd`` is.
+and NBD (:mod:`devemu.disk.nbd`) instead of reading it directly, twice,
+on two connections to the one server, the three taking turns: "NBD qd 1"
+with ``queue_depth = 1`` (each command waited for in its handler, one
+request at a time reaching the server: the disk before commands were
+answered later) and "NBD queued" with the default queue depth (every
+command of a walk in flight at once, :mod:`devemu.disk.nbd_queue`).
+``--latency-us N`` makes the server a ``null-co`` node that answers every
+request N microseconds after it arrives (and keeps no data): a stand-in
+for a server across a network (Ceph RBD, nbdkit's S3 plugin), where the
+round trip, not the CPU of this machine, bounds one request at a time.
 
     python3 bench/disk_bench.py [--size 256M] [--seconds 1] [--repeat 3] [--qd 16] [--dir /tmp]
-        [--nbd]
+        [--nbd [--latency-us N]]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import mmap
 import os
 import random
@@ -77,20 +84,16 @@ def timed(seconds: float, step: Callable[[], int]) -> tuple[int, float]:
 
 class Bench:
     def __init__(
-        self, path: Path, size: int, seconds: float, qd: int, *, nbd: bool = False
+        self, path: Path, size: int, seconds: float, qd: int, *, nbd: str = "", depth: int = 32
     ) -> None:
         self.path = path
         self.size = size
         self.seconds = seconds
         self.qd = qd
         self.fd = os.open(path, os.O_RDWR)
-        image: BlockImage
-        if nbd:
-            server = StorageDaemon(path, "raw", path.parent / "qsd")
-            server.start()
-            image = NbdImage(server.uri, BLOCK, release=server.stop)
-        else:
-            image = DiskImage(path, BLOCK)
+        image: BlockImage = (
+            NbdImage(nbd, BLOCK, queue_depth=depth) if nbd else DiskImage(path, BLOCK)
+        )
         self.disk = Disk(image, Identity(serial="BENCH"))
         self.disk.unit_attentions.clear()
         self.sim = RingSimulator(ring_size=1 << 20, data_size=2 * qd * MIB)
@@ -237,13 +240,19 @@ def main() -> None:
     parser.add_argument("--qd", type=int, default=16, help="commands per ring batch")
     parser.add_argument("--dir", default=None, help="folder for the temporary image")
     parser.add_argument("--nbd", action="store_true", help="the disk through NBD (qsd, raw)")
+    parser.add_argument(
+        "--latency-us", type=int, default=0, help="with --nbd: a null-co server of this latency"
+    )
     args = parser.parse_args()
     size = max(MIB * args.qd, args.size - args.size % MIB)
     with tempfile.TemporaryDirectory(prefix="disk-bench-", dir=args.dir) as tmp:
         path = Path(tmp) / "bench.img"
         create_image(path, size, BLOCK)
         fill(path, size)
-        bench = Bench(path, size, args.seconds, args.qd, nbd=args.nbd)
+        if args.nbd:
+            nbd_main(path, size, args)
+            return
+        bench = Bench(path, size, args.seconds, args.qd)
         try:
             pairs = [
                 ("1 MiB seq read", "MB/s", bench.disk_seq_read, bench.bare_seq_read),
@@ -272,6 +281,73 @@ def main() -> None:
         f"ring floor (null device, 4 KiB): {floor:,.0f} cmd/s = {floor / bare_random:.2f}x "
         f"the bare loop; the disk reaches {rows[2][2] / floor:.2f} of the floor"
     )
+
+
+class DelayedServer(StorageDaemon):
+    """A qemu-storage-daemon whose export answers every request after ``latency_us``."""
+
+    def __init__(self, path: Path, latency_us: int, size: int) -> None:
+        super().__init__(path, "raw", path.parent / "qsd-null")
+        self.latency_us = latency_us
+        self.size = size
+
+    def command(self) -> list[str]:
+        node = {
+            "driver": "null-co",
+            "node-name": "fmt",
+            "size": self.size,
+            "latency-ns": self.latency_us * 1000,
+        }
+        line = super().command()
+        at = line.index("--nbd-server")
+        return [line[0], "--blockdev", json.dumps(node), *line[at:]]
+
+
+def nbd_main(path: Path, size: int, args: argparse.Namespace) -> None:
+    """The disk through NBD one command at a time and with commands queued, and the bare
+    loop, taking turns on one server."""
+    server = (
+        DelayedServer(path, args.latency_us, size)
+        if args.latency_us
+        else StorageDaemon(path, "raw", path.parent / "qsd")
+    )
+    server.start()
+    try:
+        before = Bench(path, size, args.seconds, args.qd, nbd=server.uri, depth=1)
+        after = Bench(path, size, args.seconds, args.qd, nbd=server.uri)
+        try:
+            kinds = [
+                ("1 MiB seq read", "MB/s", "disk_seq_read", "bare_seq_read"),
+                ("1 MiB seq write", "MB/s", "disk_seq_write", "bare_seq_write"),
+                ("4 KiB rand read", "cmd/s", "disk_random_read", "bare_random_read"),
+            ]
+            rows: list[tuple[str, str, float, float, float]] = []
+            for name, unit, disk_run, bare_run in kinds:
+                best = [0.0, 0.0, 0.0]
+                for _ in range(max(1, args.repeat)):
+                    best[0] = max(best[0], getattr(before, disk_run)())
+                    best[1] = max(best[1], getattr(after, disk_run)())
+                    best[2] = max(best[2], getattr(after, bare_run)())
+                rows.append((name, unit, best[0], best[1], best[2]))
+        finally:
+            before.close()
+            after.close()
+    finally:
+        server.stop()
+    where = f", a null-co server of {args.latency_us} us latency" if args.latency_us else ""
+    print(
+        f"disk bench through NBD: {size // MIB} MiB image{where}, qd {args.qd}, "
+        f"best of {args.repeat} x {args.seconds:g} s"
+    )
+    print(
+        f"{'workload':<18}{'unit':<7}{'NBD qd 1':>12}{'NBD queued':>12}{'bare loop':>12}"
+        f"{'queued/qd1':>12}{'queued/bare':>13}"
+    )
+    for name, unit, one, queued, bare in rows:
+        print(
+            f"{name:<18}{unit:<7}{one:>12,.0f}{queued:>12,.0f}{bare:>12,.0f}"
+            f"{queued / one:>12.2f}{queued / bare:>13.2f}"
+        )
 
 
 if __name__ == "__main__":

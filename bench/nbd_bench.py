@@ -13,10 +13,15 @@ Unix socket; the figures are taken through libnbd, in this process:
 - ``pwrite from the buffer``: the disk's WRITE (``pwrite`` of the
   memoryview) against ``pwrite`` of a ``bytes`` copy of it;
 - ``QD N in flight``: N ``aio_pread`` requests kept in flight on the one
-  connection: the ceiling of a loop that answered NBD commands later
-  instead of waiting for each (the ring loop's DEFERRED completion);
-  ``QD 1`` is what the synchronous path gives, whatever the initiator's
-  queue depth.
+  connection, each waited for with ``aio_command_completed``: the ceiling
+  of a loop that answers NBD commands later (``QD 1`` is what a disk with
+  ``queue_depth = 1`` gives, whatever the initiator's queue depth);
+- ``QD N, completion callbacks``: the same with a completion callback per
+  request, as :mod:`devemu.disk.nbd_queue` sends them (the callback counts
+  the reply; the price of a Python call and a ``ctypes.c_int`` per reply);
+- ``nbd.Buffer`` per command: ``from_buffer`` (what the disk does: shares
+  the ring's memoryview), against ``from_bytearray`` (a copy in) and
+  ``to_bytearray`` (a copy out), in microseconds per call.
 
 Each figure is the best of ``--repeat`` runs of ``--seconds``.
 
@@ -106,6 +111,52 @@ def in_flight(h: Any, bufs: list[Any], where: Callable[[], int]) -> Callable[[],
     return step
 
 
+def with_callbacks(h: Any, bufs: list[Any], where: Callable[[], int]) -> Callable[[], int]:
+    """``len(bufs)`` aio_pread requests with a completion callback each, polled as the
+    ring worker polls the connection."""
+    import select  # noqa: PLC0415
+
+    left = [0]
+
+    def reply(error: Any) -> int:
+        left[0] -= 1
+        return 1
+
+    def step() -> int:
+        left[0] = len(bufs)
+        for b in bufs:
+            h.aio_pread(b, where(), completion=reply)
+        poller = select.poll()
+        poller.register(h.aio_get_fd(), select.POLLIN)
+        while left[0]:
+            poller.poll(-1)
+            h.aio_notify_read()
+        return len(bufs)
+
+    return step
+
+
+def buffer_costs(nbd: Any, length: int) -> list[tuple[str, str]]:
+    """Microseconds per nbd.Buffer made by sharing a view, by copying in, and per copy out."""
+    view = memoryview(bytearray(length))
+    shared = nbd.Buffer.from_buffer(view)
+    label = "4 KiB" if length == 4096 else "1 MiB"
+    rows = []
+    for name, call in (
+        ("from_buffer (shared)", lambda: nbd.Buffer.from_buffer(view)),
+        ("from_bytearray (copy)", lambda: nbd.Buffer.from_bytearray(view)),
+        ("to_bytearray (copy)", shared.to_bytearray),
+    ):
+        n = 2000 if length == 4096 else 200
+        start = time.perf_counter()
+        for _ in range(n):
+            call()
+        rows.append(
+            (f"{label} nbd.Buffer {name}", f"{(time.perf_counter() - start) / n * 1e6:.2f} us")
+        )
+    return rows
+
+
 def measure(image: NbdImage, size: int, seconds: float, repeat: int) -> list[tuple[str, str]]:
     nbd = image.nbd
     h: Any = image._h
@@ -121,6 +172,11 @@ def measure(image: NbdImage, size: int, seconds: float, repeat: int) -> list[tup
             bufs = [nbd.Buffer.from_buffer(memoryview(bytearray(length))) for _ in range(depth)]
             rate = best(repeat, seconds, in_flight(h, bufs, where)) * scale
             rows.append((f"{label} randread QD {depth} in flight", f"{rate:,.0f} {unit}"))
+            rate = best(repeat, seconds, with_callbacks(h, bufs, where)) * scale
+            rows.append(
+                (f"{label} randread QD {depth}, completion callbacks", f"{rate:,.0f} {unit}")
+            )
+        rows += buffer_costs(nbd, length)
     return rows
 
 

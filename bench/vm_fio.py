@@ -9,7 +9,9 @@ of the same size on the same guest tmpfs:
   with ``format = "raw"``, each through a qemu-storage-daemon of its own
   and NBD (:mod:`devemu.disk.nbd`): what reaching a disk over NBD costs
   next to the image file read directly, in the same boot (``--no-nbd``
-  leaves it out);
+  leaves it out); ``--nbd-queue-depth N`` sets its ``queue_depth`` (the
+  commands in flight on each connection; 1: one at a time, each waited
+  for, as before commands were answered later);
 - ``fileio``: LIO's in-kernel ``fileio`` backstore, created through
   configfs, with ``fd_buffered_io=1`` (write-back, WCE=1, the same
   caching contract devemu's disk gives by default);
@@ -44,7 +46,7 @@ the ratios, which are taken within one boot.
 
     python3 bench/vm_fio.py [--runtime S] [--ramp S] [--size MiB] [--luns 1,4]
         [--soak S] [--alone S] [--reverse] [--no-runner] [--no-nbd] [--targets devemu,nbd]
-        [--ring-workers N] [--json] [--verbose]
+        [--ring-workers N] [--nbd-queue-depth N] [--json] [--verbose]
 """
 
 from __future__ import annotations
@@ -150,7 +152,7 @@ EOF
         case " $TARGETS " in *" nbd "*)
             printf '[[disk]]\nname = "benchnbd%d"\nimage = "%s"\nformat = "raw"\n' \
                 "$i" "$DIR/nbd-$i.img"
-            printf 'serial = "NBD%d"\n' "$i"
+            printf 'serial = "NBD%d"\n@NBD_QUEUE_DEPTH@' "$i"
         esac
     done
 } > "$DIR/devemu.toml"
@@ -331,6 +333,7 @@ def guest_script(
     alone: int = 10,
     reverse: bool = False,
     ring_workers: int = 0,
+    nbd_queue_depth: int = 0,
     handler_dir: str = "/usr/lib/x86_64-linux-gnu/tcmu-runner",
 ) -> str:
     """The shell script the guest runs: set up every LUN, run every job on each target."""
@@ -352,6 +355,9 @@ def guest_script(
     return guest_functions() + (
         GUEST_SCRIPT.replace("@DAEMON_TABLE@", GUEST_DAEMON_TABLE)
         .replace("@RING_WORKERS@", f"ring_workers = {ring_workers}\n" if ring_workers else "")
+        .replace(
+            "@NBD_QUEUE_DEPTH@", f"queue_depth = {nbd_queue_depth}\\n" if nbd_queue_depth else ""
+        )
         .replace("@IMAGE_DIR@", IMAGE_DIR)
         .replace("@SIZE_MB@", str(size_mb))
         .replace("@LUNS@", str(max(lun_counts)))
@@ -416,6 +422,7 @@ def run_bench(
     alone: int = 10,
     reverse: bool = False,
     ring_workers: int = 0,
+    nbd_queue_depth: int = 0,
     verbose: bool = False,
 ) -> tuple[VmResult, list[Comparison], Soak | None]:
     """Boot once, run every job on every target, return the boot, comparisons and soak."""
@@ -429,6 +436,7 @@ def run_bench(
         alone=alone,
         reverse=reverse,
         ring_workers=ring_workers,
+        nbd_queue_depth=nbd_queue_depth,
     )
     n = max(lun_counts)
     runs = len(JOBS) * len(targets) * len(lun_counts)
@@ -606,6 +614,12 @@ def main() -> int:
     parser.add_argument(
         "--ring-workers", type=int, default=0, help="devemu's [daemon] ring_workers (0: default)"
     )
+    parser.add_argument(
+        "--nbd-queue-depth",
+        type=int,
+        default=0,
+        help="the NBD disks' queue_depth (0: devemu's default; 1: one command at a time)",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON report")
     parser.add_argument("--verbose", action="store_true", help="show the guest's output live")
     args = parser.parse_args()
@@ -627,6 +641,7 @@ def main() -> int:
             alone=args.alone,
             reverse=args.reverse,
             ring_workers=args.ring_workers,
+            nbd_queue_depth=args.nbd_queue_depth,
             verbose=args.verbose,
         )
     except (VmError, BenchError) as err:
@@ -640,6 +655,7 @@ def main() -> int:
         "order": [LABELS[t] for t in _order(0, targets, args.reverse)],
         "soak_s": args.soak,
         "ring_workers": args.ring_workers,
+        "nbd_queue_depth": args.nbd_queue_depth,
     }
     data = report(result, comparisons, soak, settings)
     if args.json:
@@ -653,6 +669,7 @@ def main() -> int:
         f"{args.runtime} s + {args.ramp} s ramp per job; first job's order: "
         + ", ".join(settings["order"])
         + f"; devemu ring_workers = {args.ring_workers}"
+        + (f"; NBD queue_depth = {args.nbd_queue_depth}" if args.nbd_queue_depth else "")
     )
     print(table(comparisons, targets))
     if soak is not None:

@@ -49,6 +49,15 @@ cores at 4 KiB needs worker processes owning rings, which this design
 leaves room for: everything a worker owns is reached only through
 :meth:`RingWorker.call` and :meth:`RingWorker.post`.
 
+A device that completes commands later (a disk on an NBD export, whose
+requests are in flight on a socket while the ring is walked again) gives
+its loop an :class:`~devemu.tcmu.loop.IoSource`: the worker polls that
+source's file descriptor beside the rings, for the events it asks for
+before each ``poll(2)`` (libnbd's direction changes as requests go out),
+at most until its next deadline, and lets it run after every walk of its
+ring and whenever its descriptor is ready; it answers what finished with
+one doorbell.
+
 A worker whose ring goes away (``acknowledge`` fails: the kernel removed
 the device) drops that ring and tells the daemon through ``on_gone``,
 which must be safe to call from any thread.
@@ -66,7 +75,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Protocol, TypeVar
 
-from devemu.tcmu.loop import RingLoop
+from devemu.tcmu.loop import IoSource, RingLoop
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +105,9 @@ class RingWorker:
         self._poller.register(self._wake_r, select.POLLIN)
         # fd -> (bell, ring, on_gone); touched only by the worker's thread once started.
         self._rings: dict[int, tuple[Bell, RingLoop, Callable[[], None]]] = {}
+        # The rings' devices' own sources, and the fd and events each is polled for now.
+        self._sources: list[IoSource] = []
+        self._polled: dict[IoSource, tuple[int, int]] = {}
         self._posted: deque[tuple[Callable[[], object], Future[object]]] = deque()
         # Guards _running against post(): taken per posted job, never per command.
         self._lock = threading.Lock()
@@ -143,8 +155,12 @@ class RingWorker:
             fd = bell.fileno()
             self._rings[fd] = (bell, ring, on_gone)
             self._poller.register(fd, _READABLE)
+            if ring.io is not None:
+                self._sources.append(ring.io)
             # Entries left by a previous handler are there before any doorbell.
             self._walk(ring)
+            if ring.io is not None:
+                self._run_source(ring.io, 0)
 
         self.call(register)
 
@@ -153,9 +169,11 @@ class RingWorker:
 
         def unregister() -> None:
             fd = bell.fileno()
-            if self._rings.pop(fd, None) is not None:
+            entry = self._rings.pop(fd, None)
+            if entry is not None:
                 with contextlib.suppress(KeyError, ValueError):
                     self._poller.unregister(fd)
+                self._forget(entry[1])
 
         self.call(unregister)
 
@@ -180,15 +198,54 @@ class RingWorker:
 
     # ---------------------------------------------------------------- run
 
+    def _forget(self, ring: RingLoop) -> None:
+        """Stop polling the source of ``ring``'s device."""
+        io = ring.io
+        if io is None or io not in self._sources:
+            return
+        self._sources.remove(io)
+        fd, _events = self._polled.pop(io, (-1, 0))
+        if fd >= 0 and not any(f == fd for f, _ in self._polled.values()):
+            with contextlib.suppress(KeyError, ValueError):
+                self._poller.unregister(fd)
+
+    def _arm(self) -> float | None:
+        """Poll each source's descriptor for what it wants now; the poll timeout in ms."""
+        timeout: float | None = None
+        polled = self._polled
+        poller = self._poller
+        for io in self._sources:
+            try:
+                fd = io.fileno()
+                events = io.events() if fd >= 0 else 0
+                left = io.timeout()
+            except Exception:  # the worker serves on; the source's ready() sees it
+                log.exception("polling the completions of a device failed")
+                fd, events, left = -1, 0, 1.0
+            now = (fd, events) if events else (-1, 0)
+            was = polled.get(io, (-1, 0))
+            if now != was:
+                if was[0] >= 0:
+                    with contextlib.suppress(KeyError, ValueError):
+                        poller.unregister(was[0])
+                if now[0] >= 0:
+                    poller.register(now[0], now[1])
+                polled[io] = now
+            if left is not None and (timeout is None or left < timeout):
+                timeout = left
+        return None if timeout is None else max(0.0, timeout * 1000.0)
+
     def _run(self) -> None:
         poll = self._poller.poll
         rings = self._rings
         wake = self._wake_r
         while True:
             try:
-                ready = poll()
+                ready = poll(self._arm() if self._sources else None)
             except InterruptedError:
                 continue
+            if self._sources:
+                self._run_sources(ready)
             for fd, events in ready:
                 if fd == wake:
                     with contextlib.suppress(BlockingIOError):
@@ -204,13 +261,31 @@ class RingWorker:
                     rings.pop(fd, None)
                     with contextlib.suppress(KeyError, ValueError):
                         self._poller.unregister(fd)
+                    self._forget(ring)
                     on_gone()
                     continue
                 self._walk(ring)
+                if ring.io is not None:
+                    self._run_source(ring.io, 0)
             if not self._running:
                 with self._lock:
                     if not self._running:
                         return
+
+    def _run_sources(self, ready: list[tuple[int, int]]) -> None:
+        """Let every source run: with its events when its descriptor is ready, else to
+        see its deadlines."""
+        revents = dict(ready) if ready else {}
+        for io in list(self._sources):
+            fd = self._polled.get(io, (-1, 0))[0]
+            self._run_source(io, revents.get(fd, 0) if fd >= 0 else 0)
+
+    @staticmethod
+    def _run_source(io: IoSource, revents: int) -> None:
+        try:
+            io.ready(revents)
+        except Exception:  # the source answers its commands; the worker serves on
+            log.exception("running the completions of a device failed")
 
     @staticmethod
     def _walk(ring: RingLoop) -> None:

@@ -47,7 +47,7 @@ from devemu.scsi import sense as sense_module
 from devemu.scsi.answers import INTERNAL_TARGET_FAILURE_SENSE
 from devemu.scsi.command import Command, Result, Status
 from devemu.scsi.table import CommandTable, Data
-from devemu.tcmu.loop import Deferred, Device
+from devemu.tcmu.loop import CompleteAll, Deferred, Device, IoSource
 
 log = logging.getLogger(__name__)
 
@@ -480,6 +480,11 @@ class TracedDevice:
         self.inner = inner
         self.table = table
         self.hub = hub
+
+    def attach_ring(self, complete_all: CompleteAll) -> IoSource | None:
+        """The traced device's own completions (a disk on an NBD export), as untraced."""
+        attach = getattr(self.inner, "attach_ring", None)
+        return attach(complete_all) if callable(attach) else None
 
     def execute(self, cmd: Command) -> Result | Deferred:
         started = time.time_ns()

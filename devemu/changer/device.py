@@ -42,7 +42,7 @@ from devemu.changer.elements import Element
 from devemu.changer.library import Library
 from devemu.changer.pages import changer_mode_pages
 from devemu.changer.tapealert import LibraryTapeAlertFlag
-from devemu.scsi.command import Command, Result, Status
+from devemu.scsi.command import Command, Deferred, Result, Status
 from devemu.scsi.device import LogProducer
 from devemu.scsi.identity import Identity
 from devemu.scsi.informational_exceptions import informational_exceptions_page
@@ -104,7 +104,7 @@ class MediumChanger(TapeAlertDevice):
                 self.unit_attentions.post(IMPORT_OR_EXPORT_ELEMENT_ACCESSED)
         self.door_open = open_
 
-    def execute_door_open(self, cmd: Command) -> Result:
+    def execute_door_open(self, cmd: Command) -> Result | Deferred:
         """:meth:`execute` while the door is open: the robot's commands are NOT READY."""
         cdb = cmd.cdb
         if (

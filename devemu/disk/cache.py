@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from devemu.disk.checks import write_error
-from devemu.scsi.command import Command, Result, Status
+from devemu.scsi.command import Command, Deferred, Result, Status
 
 if TYPE_CHECKING:
     from devemu.disk.device import Disk
@@ -23,19 +23,26 @@ _CONDITION_MET = Result(Status.CONDITION_MET)
 PREFETCH_CACHE_BYTES = 64 << 20
 
 
-def _synchronize(dev: Disk, lba: int, count: int) -> None:
+def _synchronize(dev: Disk, cmd: Command, lba: int, count: int) -> Deferred | None:
     # NUMBER OF LOGICAL BLOCKS 0 means "to the last LBA" (SBC-4 5.31).
     dev.check_range(lba, count or 1)
+    queue = dev.queue
+    if queue is not None:
+        return queue.flush(cmd, lba)
     try:
         dev.image.flush()
     except OSError as err:
         raise write_error(err, lba) from err
+    return None
 
 
-def synchronize_cache_10(dev: Disk, cmd: Command, lba: int, transfer_length: int) -> None:
+def synchronize_cache_10(
+    dev: Disk, cmd: Command, lba: int, transfer_length: int
+) -> Deferred | None:
     """SYNCHRONIZE CACHE (10) and (16), SBC-4 5.31 and 5.32; IMMED is accepted and the
-    flush done anyway."""
-    _synchronize(dev, lba, transfer_length)
+    flush done anyway. On an NBD export served by a ring, the flush goes out once the
+    writes answered before it have their replies (:mod:`devemu.disk.nbd_queue`)."""
+    return _synchronize(dev, cmd, lba, transfer_length)
 
 
 synchronize_cache_16 = synchronize_cache_10

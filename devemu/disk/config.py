@@ -13,6 +13,8 @@ Keys::
     read_only = false           # DATA PROTECT for every writing command
     removable = false           # RMB=1: eject, load, insert another image (devemu.disk.removable)
     write_cache = true          # WCE of the caching mode page at start
+    queue_depth = 32            # NBD (and qcow2...) disks: commands in flight on the connection
+                                # at once, 1 to 1024 (1: one at a time, each waited for)
     vendor = "DEVEMU"           # INQUIRY strings (8 / 16 / 4 ASCII characters)
     product = "VIRTUAL DISK"
     revision = "0100"
@@ -43,7 +45,7 @@ from devemu.disk.claims import DEFAULT_STANDARDS, DISK_CLAIMS
 from devemu.disk.control import control_ops
 from devemu.disk.device import BlockImage, Disk
 from devemu.disk.image import BLOCK_SIZES, DiskImage, create_image
-from devemu.disk.nbd import NbdImage, is_nbd_uri
+from devemu.disk.nbd import DEFAULT_QUEUE_DEPTH, MAX_QUEUE_DEPTH, NbdImage, is_nbd_uri
 from devemu.disk.removable import MediumState, RemovableDisk
 from devemu.disk.storage_daemon import (
     CREATE_FORMATS,
@@ -72,6 +74,7 @@ KNOWN_KEYS = (
     "read_only",
     "removable",
     "write_cache",
+    "queue_depth",
     "vendor",
     "product",
     "revision",
@@ -115,6 +118,7 @@ def check(
     read_only = r.boolean("read_only", False)
     removable = r.boolean("removable", False)
     write_cache = r.boolean("write_cache", True)
+    queue_depth = r.integer("queue_depth", DEFAULT_QUEUE_DEPTH, 1, MAX_QUEUE_DEPTH)
     dev_name = r.name(image_path.stem if not uri else None)
     identity = r.identity(Identity(DEFAULT_VENDOR, DEFAULT_PRODUCT, DEFAULT_REVISION, dev_name))
     standards = r.string("standards", DEFAULT_STANDARDS)
@@ -130,6 +134,8 @@ def check(
             raise r.error("size", str(err)) from None
         if size <= 0 or size % block_size:
             raise r.error("size", f"must be a positive multiple of the block size {block_size}")
+    if "queue_depth" in table and not (uri or fmt):
+        raise r.error("queue_depth", "only a disk served over NBD (a URI, or qcow2...) has one")
     if (uri or fmt) and removable:
         raise r.error("removable", "a removable disk serves plain image files only")
     if uri:
@@ -183,10 +189,15 @@ def check(
         image: BlockImage
         try:
             if uri:
-                image = NbdImage(uri, block_size, read_only=read_only)
+                image = NbdImage(uri, block_size, read_only=read_only, queue_depth=queue_depth)
             elif fmt:
                 image = _through_storage_daemon(
-                    image_path, fmt, block_size, read_only, _run_dir(state_dir, dev_name)
+                    image_path,
+                    fmt,
+                    block_size,
+                    read_only,
+                    _run_dir(state_dir, dev_name),
+                    queue_depth,
                 )
             else:
                 image = DiskImage(medium_image, block_size, read_only=read_only)
@@ -227,7 +238,12 @@ def _run_dir(state_dir: Path, name: str) -> Path:
 
 
 def _through_storage_daemon(
-    image_path: Path, fmt: str, block_size: int, read_only: bool, run_dir: Path
+    image_path: Path,
+    fmt: str,
+    block_size: int,
+    read_only: bool,
+    run_dir: Path,
+    queue_depth: int = DEFAULT_QUEUE_DEPTH,
 ) -> NbdImage:
     """Start a qemu-storage-daemon on ``image_path`` and connect to its export."""
     server = StorageDaemon(image_path, fmt, run_dir, read_only=read_only)
@@ -240,6 +256,7 @@ def _through_storage_daemon(
             path=image_path,
             revive=server.revive,
             release=server.stop,
+            queue_depth=queue_depth,
         )
     except BaseException:
         server.stop()

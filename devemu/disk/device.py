@@ -40,6 +40,7 @@ from devemu.disk.copy_offload import COPY_COMMANDS, CopyManager, third_party_cop
 from devemu.disk.copy_results import THIRD_PARTY_COPY_VPD
 from devemu.disk.image import DiskImage
 from devemu.disk.nbd import NbdImage
+from devemu.disk.nbd_queue import CommandQueue
 from devemu.disk.pages import (
     WCE,
     Limits,
@@ -63,6 +64,7 @@ from devemu.scsi.sense import (
 )
 from devemu.scsi.spc import SPC_COMMANDS
 from devemu.scsi.table import CommandTable
+from devemu.tcmu.loop import CompleteAll, IoSource
 
 #: DEVICE-SPECIFIC PARAMETER bits of the mode parameter header, SBC-4 6.5.1 table 203.
 WP = 0x80
@@ -107,6 +109,8 @@ class Disk(ScsiDevice):
         )
         #: WCE: True while writes may stay in the page cache until flushed.
         self.write_cache = write_cache
+        #: READ, WRITE and SYNCHRONIZE CACHE answered later (an NBD export on a ring).
+        self.queue: CommandQueue | None = None
         self._stopped = False
         super().__init__(identity)
         #: EXTENDED COPY's reach and held results (:mod:`devemu.disk.copy_offload`).
@@ -114,6 +118,26 @@ class Disk(ScsiDevice):
         self.may_be_not_ready = False
         #: SANITIZE's state (:mod:`devemu.disk.sanitize`).
         self.sanitizer = Sanitizer(self)
+
+    def attach_ring(self, complete_all: CompleteAll) -> IoSource | None:
+        """A ring loop serves the disk: on an NBD export with a queue depth above 1, READ,
+        WRITE and SYNCHRONIZE CACHE are answered later through ``complete_all`` and the
+        connection is the source the loop's driver polls (:mod:`devemu.disk.nbd_queue`)."""
+        image = self.image
+        if self.queue is not None:
+            self.queue.detach()
+            self.queue = None
+        if not isinstance(image, NbdImage) or image.queue_depth <= 1:
+            return None
+        self.queue = CommandQueue(self, image, complete_all)
+        return self.queue
+
+    def quiesce(self) -> None:
+        """Wait until no request of a command answered later is in flight (their answers
+        go out at the worker's next turn): what follows may touch the image from
+        another thread."""
+        if self.queue is not None:
+            self.queue.flight.drain()
 
     # --- ScsiDevice hooks -----------------------------------------------------------
 

@@ -50,13 +50,16 @@ from a live server is an ``OSError`` with the server's errno, which the
 handlers turn into MEDIUM ERROR or SPACE ALLOCATION FAILED as for an
 image file.
 
-Every request goes out asynchronously (``aio_*``) and the handler waits
-for its own, polling the connection: a command of several buffers has
-all of them in flight at once, and a request never waits longer than
-:data:`REQUEST_TIMEOUT`. Commands still run one at a time, as on an image
-file (the ring loop completes commands synchronously). See
-the README's "Disks on NBD exports" for what that costs and how the
-loop's deferred completion could keep several commands in flight.
+Every request goes out asynchronously (``aio_*``). On a ring served by a
+worker (or the ring simulator), READ, WRITE and SYNCHRONIZE CACHE are
+answered later, up to :attr:`NbdImage.queue_depth` commands in flight at
+once (:mod:`devemu.disk.nbd_queue`); every other request, and every
+request of a disk not attached to a ring (or with ``queue_depth`` 1), is
+synchronous: the handler waits for its own reply, polling the
+connection, after waiting for every request in flight
+(:meth:`~devemu.disk.nbd_queue.Flight.drain`). A command of several
+buffers has all of them in flight at once either way, and a request
+never waits longer than :data:`REQUEST_TIMEOUT`.
 """
 
 from __future__ import annotations
@@ -68,12 +71,15 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devemu.disk.image import BLOCK_SIZES, BlockMethods, Extent, _limit
 from devemu.disk.pages import Limits
 from devemu.errors import ImageError
 from devemu.scsi.sense import LOGICAL_UNIT_COMMUNICATION_FAILURE, SenseError
+
+if TYPE_CHECKING:
+    from devemu.disk.nbd_queue import Flight
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +98,10 @@ REQUEST_TIMEOUT = 20.0
 _MAX_REQUEST = 1 << 30
 #: The largest transfer a disk accepts when the export allows more (as an image file's).
 MAX_TRANSFER_BYTES = 16 << 20
+#: Commands in flight at once on the connection by default (``[[disk]] queue_depth``).
+DEFAULT_QUEUE_DEPTH = 32
+#: The most a configuration may ask for (beyond the kernel ring's own depth, hw_queue_depth).
+MAX_QUEUE_DEPTH = 1024
 
 
 def is_nbd_uri(text: str) -> bool:
@@ -139,6 +149,7 @@ class NbdImage(BlockMethods):
         path: Path | None = None,
         revive: Callable[[], None] | None = None,
         release: Callable[[], None] | None = None,
+        queue_depth: int = DEFAULT_QUEUE_DEPTH,
     ) -> None:
         if block_size not in BLOCK_SIZES:
             raise ValueError(f"block size {block_size} is not one of {BLOCK_SIZES}")
@@ -154,6 +165,10 @@ class NbdImage(BlockMethods):
         self.release = release
         self._next_attempt = 0.0
         self._closed = False
+        #: Commands in flight at most (1: one at a time, each waited for in its handler).
+        self.queue_depth = max(1, queue_depth)
+        #: The asynchronous requests of a disk attached to a ring (devemu.disk.nbd_queue).
+        self.flight: Flight | None = None
         try:
             h = self._connect()
         except self.nbd.Error as err:
@@ -247,8 +262,8 @@ class NbdImage(BlockMethods):
     def _failed(self, h: Any, err: Any) -> Exception:
         """The exception a failed request ends in: OSError from a live server, else the
         connection is dropped and the command ends in LOGICAL UNIT COMMUNICATION FAILURE."""
-        if not h.aio_is_dead() and not h.aio_is_closed() and err.errno:
-            return OSError(err.errno, err.string)
+        if not h.aio_is_dead() and not h.aio_is_closed() and err.errnum:
+            return OSError(err.errnum, err.string)
         return self._drop(h, f"the server went away: {err.string}")
 
     def _drop(self, h: Any, why: str) -> SenseError:
@@ -257,6 +272,8 @@ class NbdImage(BlockMethods):
             log.error("%s: %s", self.uri, why)
             self._h = None
             self._next_attempt = 0.0
+            if self.flight is not None:
+                self.flight.lost()
             with contextlib.suppress(Exception):
                 _close_handle(h)
         return SenseError(LOGICAL_UNIT_COMMUNICATION_FAILURE)
@@ -269,7 +286,11 @@ class NbdImage(BlockMethods):
     def _submit(self, *issue: Callable[[Any], int]) -> None:
         """Send the requests ``issue`` makes (each returns its cookie), all at once, and
         wait for every one that was sent, even when a later one could not be: the
-        transport's buffers must not change once the command is answered."""
+        transport's buffers must not change once the command is answered. Every
+        asynchronous request in flight is answered first."""
+        flight = self.flight
+        if flight is not None and flight.busy:
+            flight.drain()
         h = self._handle()
         cookies: list[int] = []
         error = None
@@ -465,6 +486,8 @@ class NbdImage(BlockMethods):
 
     def close(self) -> None:
         """Flush, disconnect, then let the owner of the server stop it."""
+        if self.flight is not None:
+            self.flight.drain()
         self._closed = True
         h, self._h = self._h, None
         release, self.release = self.release, None

@@ -411,7 +411,9 @@ class Sanitizer:
     # --- commands ---------------------------------------------------------------------
 
     def start(self, plan: Plan, immed: bool) -> None:
-        """Begin a sanitize: recorded, then run here (IMMED clear) or in the background."""
+        """Begin a sanitize: recorded, then run here (IMMED clear) or in the background
+        (once every request in flight has its reply: the thread alone touches the image)."""
+        self.dev.quiesce()
         self.job = SanitizeJob(self.dev.image, plan)
         self._enter(Phase.RUNNING)
         self.failed_ause = False

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from devemu.disk.checks import out_of_range, read_error, write_error
-from devemu.scsi.command import Command
+from devemu.scsi.command import Command, Deferred
 from devemu.scsi.sense import (
     INVALID_FIELD_IN_CDB,
     MISCOMPARE_DURING_VERIFY_OPERATION,
@@ -41,16 +41,20 @@ _VERIFY_CHUNK = 1 << 20
 # --- READ ---------------------------------------------------------------------------
 
 
-def read_6(dev: Disk, cmd: Command, lba: int, transfer_length: int) -> int:
+def read_6(dev: Disk, cmd: Command, lba: int, transfer_length: int) -> int | Deferred:
     """READ (6), SBC-4 5.12: a transfer length of 0 means 256 blocks."""
     return read_10(dev, cmd, lba, transfer_length or 256)
 
 
-def read_10(dev: Disk, cmd: Command, lba: int, transfer_length: int) -> int:
+def read_10(dev: Disk, cmd: Command, lba: int, transfer_length: int) -> int | Deferred:
     """READ (10), SBC-4 5.13, and READ (12) and (16), SBC-4 5.14 and 5.15, which
-    take the same fields; DPO and FUA are accepted (the page cache is coherent)."""
+    take the same fields; DPO and FUA are accepted (the page cache is coherent).
+    On an NBD export served by a ring, answered when the server replies."""
     if lba + transfer_length > dev.capacity:
         raise out_of_range(lba, dev.capacity)
+    queue = dev.queue
+    if queue is not None and transfer_length:
+        return queue.read(cmd, lba, transfer_length)
     image = dev.image
     iov = cmd.iov
     nbytes = transfer_length << dev.shift
@@ -73,7 +77,7 @@ read_12 = read_16 = read_10
 # --- WRITE --------------------------------------------------------------------------
 
 
-def _write(dev: Disk, cmd: Command, fua: int, lba: int, count: int) -> None:
+def _write(dev: Disk, cmd: Command, fua: int, lba: int, count: int) -> Deferred | None:
     if lba + count > dev.capacity:
         raise out_of_range(lba, dev.capacity)
     nbytes = count << dev.shift
@@ -81,22 +85,27 @@ def _write(dev: Disk, cmd: Command, fua: int, lba: int, count: int) -> None:
     if (len(iov[0]) if len(iov) == 1 else sum(map(len, iov))) != nbytes:
         dev.check_data_out(cmd, nbytes)
     if not count:
-        return
+        return None
+    queue = dev.queue
+    if queue is not None:
+        return queue.write(cmd, lba, count, bool(fua) or not dev.write_cache)
     try:
         dev.image.write_from(lba, count, iov, durable=bool(fua) or not dev.write_cache)
     except OSError as err:
         raise write_error(err, lba) from err
+    return None
 
 
-def write_6(dev: Disk, cmd: Command, lba: int, transfer_length: int) -> None:
+def write_6(dev: Disk, cmd: Command, lba: int, transfer_length: int) -> Deferred | None:
     """WRITE (6), SBC-4 5.41: a transfer length of 0 means 256 blocks."""
-    _write(dev, cmd, 0, lba, transfer_length or 256)
+    return _write(dev, cmd, 0, lba, transfer_length or 256)
 
 
-def write_10(dev: Disk, cmd: Command, fua: int, lba: int, transfer_length: int) -> None:
+def write_10(dev: Disk, cmd: Command, fua: int, lba: int, transfer_length: int) -> Deferred | None:
     """WRITE (10), SBC-4 5.42 (and (12), 5.43, and (16), 5.44); FUA makes the data
-    durable before GOOD."""
-    _write(dev, cmd, fua, lba, transfer_length)
+    durable before GOOD. On an NBD export served by a ring, answered when the server
+    replies."""
+    return _write(dev, cmd, fua, lba, transfer_length)
 
 
 write_12 = write_16 = write_10

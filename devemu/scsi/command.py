@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Final
 
 
 class Status(IntEnum):
@@ -121,6 +122,30 @@ class Result:
 
 
 GOOD = Result()
+
+
+class Deferred:
+    """The answer of a device that completes the command later (SAM-5 5.1: the
+    execute command procedure returns when the command ends, not when it was
+    received): the transport hands the command's :class:`Result` to the initiator
+    once the device reports it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "DEFERRED"
+
+
+DEFERRED: Final = Deferred()
+
+
+def answered(outcome: Result | Deferred) -> Result:
+    """The :class:`Result` of a command that completed at once: a device no ring loop
+    serves never defers (only a loop gives it the means to answer later)."""
+    if isinstance(outcome, Deferred):
+        raise TypeError("the command was deferred, but no ring loop serves the device")
+    return outcome
+
 
 #: Plain GOOD answers by data-in length; results are immutable, so one
 #: instance serves every command of that length (the dispatcher looks here

@@ -46,7 +46,7 @@ from typing import ClassVar
 
 from devemu.scsi.answers import HARDWARE_ERROR, RESERVATION_CONFLICT
 from devemu.scsi.block_descriptor import BlockDescriptor
-from devemu.scsi.command import GOOD, GOOD_BY_LENGTH, Command, Result, Status, good
+from devemu.scsi.command import GOOD, GOOD_BY_LENGTH, Command, Deferred, Result, Status, good
 from devemu.scsi.identity import Identity
 from devemu.scsi.inquiry import SPC5_CLAIMS, Claims
 from devemu.scsi.mode_pages import CONTROL_MODE_PAGE, ModePage, ModePageSet, control_mode_page
@@ -234,8 +234,9 @@ class ScsiDevice:
 
     # --- the dispatcher -------------------------------------------------------------
 
-    def execute(self, cmd: Command) -> Result:
-        """Run one command to completion; never raises (SAM-5 5.1)."""
+    def execute(self, cmd: Command) -> Result | Deferred:
+        """Run one command to completion, or to :data:`DEFERRED` when its handler answers
+        it later; never raises (SAM-5 5.1)."""
         cdb = cmd.cdb
         nexus = cmd.nexus
         if nexus:
@@ -262,11 +263,7 @@ class ScsiDevice:
                 raise SenseError(WRITE_PROTECTED)
             answer = spec.run(self, cmd)
         except SenseError as err:
-            return Result(
-                Status.CHECK_CONDITION,
-                err.sense_bytes(descriptor=self.descriptor_sense),
-                err.transferred,
-            )
+            return self.check_condition(err)
         except Exception:
             log.exception("internal error in %s handling CDB %s", type(self).__name__, cdb.hex())
             return HARDWARE_ERROR
@@ -277,6 +274,15 @@ class ScsiDevice:
         if isinstance(answer, int):
             return Result(Status.GOOD, b"", int(answer))
         return answer
+
+    def check_condition(self, err: SenseError) -> Result:
+        """CHECK CONDITION with the sense of ``err``, in the format the control mode page
+        asks for (SPC-5 4.4): a handler's error, or a deferred command's."""
+        return Result(
+            Status.CHECK_CONDITION,
+            err.sense_bytes(descriptor=self.descriptor_sense),
+            err.transferred,
+        )
 
     def may_replay(self, cmd: Command) -> bool:
         """May a command found half done after a restart run again?

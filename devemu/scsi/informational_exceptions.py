@@ -32,7 +32,7 @@ command's path while no report waits.
 
 from __future__ import annotations
 
-from devemu.scsi.command import Command, Result, Status
+from devemu.scsi.command import Command, Deferred, Result, Status
 from devemu.scsi.device import ScsiDevice
 from devemu.scsi.mode_pages import ModePage
 from devemu.scsi.opcodes import Opcode
@@ -109,10 +109,10 @@ class InformationalExceptions(ScsiDevice):
         page = self.mode_pages.get(INFORMATIONAL_EXCEPTIONS_PAGE)
         return report_mode(bytes(page.current)) if page is not None else MRIE_NONE
 
-    def execute(self, cmd: Command) -> Result:
+    def execute(self, cmd: Command) -> Result | Deferred:
         """The SPC dispatcher, then a pending informational exception (SPC-5 7.5.10, MRIE)."""
         result = super().execute(cmd)
-        if self._exception_pending:
+        if self._exception_pending and not isinstance(result, Deferred):
             return self._report_exception(cmd, result)
         return result
 

@@ -34,10 +34,10 @@ from typing import Any
 
 from construct import Construct
 
-from devemu.scsi.command import Command, Result
+from devemu.scsi.command import Command, Deferred, Result
 from devemu.scsi.layout import Decoder, decoder, usage_data
 
-HandlerResult = int | Result | None
+HandlerResult = int | Result | Deferred | None
 Handler = Callable[..., HandlerResult]
 
 VARIABLE_LENGTH_OPCODE = 0x7F

@@ -55,7 +55,7 @@ from typing import ClassVar
 
 from devemu.errors import DevemuError
 from devemu.scsi.block_descriptor import BlockDescriptor
-from devemu.scsi.command import Command, Result, Status
+from devemu.scsi.command import Command, Deferred, Result, Status
 from devemu.scsi.device import LogProducer, VpdProducer
 from devemu.scsi.identity import Identity
 from devemu.scsi.informational_exceptions import informational_exceptions_page
@@ -360,7 +360,7 @@ class TapeDrive(TapeAlertDevice):
 
     # --- faults ------------------------------------------------------------------------
 
-    def execute_faulted(self, cmd: Command) -> Result:
+    def execute_faulted(self, cmd: Command) -> Result | Deferred:
         """:meth:`execute` while a fault is set: the instance's ``execute`` then.
 
         A unit attention waiting is reported first (SAM-5 5.14: it comes
@@ -372,7 +372,10 @@ class TapeDrive(TapeAlertDevice):
             if refused is not None:
                 sense = refused.sense_bytes(descriptor=self.descriptor_sense)
                 return Result(Status.CHECK_CONDITION, sense, 0)
-        return self.faults.after(self, cmd, TapeDrive.execute(self, cmd))
+        result = TapeDrive.execute(self, cmd)
+        if isinstance(result, Deferred):
+            return result
+        return self.faults.after(self, cmd, result)
 
     def set_fault(self, kind: str, record: int | None = None, size: int | None = None) -> None:
         """Set or end a fault (:meth:`DriveFaults.apply`); route commands accordingly."""

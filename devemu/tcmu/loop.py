@@ -45,11 +45,18 @@ the next command's data, on a doorbell that hands its ``write()`` to
 another thread, and lets the initiator queue its next command sooner.
 
 A device may answer later: ``execute`` returns :data:`DEFERRED` and the
-device calls :meth:`RingLoop.complete` from the loop's thread when done.
+device calls :meth:`RingLoop.complete` (or :meth:`RingLoop.complete_all`
+for several at once, one doorbell) from the loop's thread when done,
+never from inside :meth:`RingLoop.poll`.
 This is how answers leave the ring out of order (the slot filling above
-exists for it); no device type uses it yet, and the ring stress run
-(:mod:`devemu.testing.ring_stress`) and the daemon's drain at shutdown
-are tested with it.
+exists for it). A disk on an NBD export uses it (:mod:`devemu.disk.nbd_queue`):
+a device with ``attach_ring(complete_all)`` is handed the loop's
+:meth:`RingLoop.complete_all` when the loop is made and may return an
+:class:`IoSource`, the file descriptor its completions arrive on, which
+whoever drives the loop (a :class:`~devemu.ring_worker.RingWorker`, the
+ring simulator) polls beside the ring and runs between two walks. The
+ring stress run (:mod:`devemu.testing.ring_stress`) and the daemon's
+drain at shutdown are tested with it too.
 
 A response overwrites the request half of its slot (status, read_len and
 sense share bytes with ``iov_cnt``, ``cdb_off`` and the iovs), and the
@@ -77,22 +84,12 @@ from devemu.scsi.answers import (
     INTERNAL_TARGET_FAILURE_SENSE,
     TASK_ABORTED,
 )
+from devemu.scsi.command import DEFERRED as DEFERRED  # noqa: PLC0414  (re-exported)
 from devemu.scsi.command import Command, Result, Status
+from devemu.scsi.command import Deferred as Deferred  # noqa: PLC0414  (re-exported)
 from devemu.tcmu import abi
 
 log = logging.getLogger("devemu.tcmu.loop")
-
-
-class Deferred:
-    """The answer of a device that completes the command later."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "DEFERRED"
-
-
-DEFERRED: Final = Deferred()
 
 
 class Device(Protocol):
@@ -120,6 +117,29 @@ class Doorbell(Protocol):
     def notify(self) -> None:
         """Tell the kernel that completions wait behind ``cmd_tail``."""
         ...
+
+
+class IoSource(Protocol):
+    """Where a device's deferred commands progress: polled beside the ring.
+
+    The driver of the loop polls :meth:`fileno` for :meth:`events` (none
+    while ``events()`` is 0), at most :meth:`timeout` seconds, then calls
+    :meth:`ready` with what ``poll(2)`` returned (0 for nothing, and after
+    every walk of the ring); ``ready`` completes what has finished through
+    the loop's :meth:`RingLoop.complete_all`.
+    """
+
+    def fileno(self) -> int: ...
+
+    def events(self) -> int: ...
+
+    def timeout(self) -> float | None: ...
+
+    def ready(self, revents: int) -> None: ...
+
+
+#: What a device's ``attach_ring`` is given: answers several deferred commands, one doorbell.
+CompleteAll = Callable[[list[tuple[Command, Result]]], None]
 
 
 # A doorbell may also have ``notify_soon()``: the same, made by another
@@ -283,9 +303,17 @@ class RingLoop:
         self._aborted: set[object] = set()  # in-flight tickets named by a TMR
         self._held: dict[object, tuple[int, Result]] = {}  # in-order mode only
         self._bad_head_logged = False
+        #: The device's own completions, polled beside the ring (None: it has none).
+        self.io: IoSource | None = None
+        attach = getattr(device, "attach_ring", None)
+        if callable(attach):
+            self.io = attach(self.complete_all)
         bind = getattr(doorbell, "bind", None)
         if callable(bind):
             bind(self.poll)
+        watch = getattr(doorbell, "watch_io", None)
+        if callable(watch) and self.io is not None:
+            watch(self)
         soon = getattr(doorbell, "notify_soon", None)
         self._notify_soon: Callable[[], None] = soon if callable(soon) else doorbell.notify
 
@@ -585,9 +613,23 @@ class RingLoop:
     def complete(self, cmd: Command, result: Result) -> None:
         """Answer a command whose device returned :data:`DEFERRED`.
 
-        Call from the loop's thread. Publishes the tail and rings the
-        doorbell at once.
+        Call from the loop's thread, not from inside :meth:`poll`.
+        Publishes the tail and rings the doorbell at once.
         """
+        self._complete(cmd, result)
+        self._publish()
+
+    def complete_all(self, done: list[tuple[Command, Result]]) -> None:
+        """Answer several deferred commands, then publish and ring once (from another
+        thread when they placed EARLY_NOTIFY_BYTES of data-in or more: the kernel's copy
+        of it then runs while this thread goes on, as after a large READ in a walk)."""
+        placed = 0
+        for cmd, result in done:
+            self._complete(cmd, result)
+            placed += result.data_in_length or 0
+        self._publish(soon=placed >= EARLY_NOTIFY_BYTES)
+
+    def _complete(self, cmd: Command, result: Result) -> None:
         cmd_id = self._inflight.pop(cmd, None)
         if cmd_id is None:
             log.error("%s: completion of a command the ring does not hold", self.name)
@@ -597,7 +639,6 @@ class RingLoop:
             self.stats.aborted += 1
         self.stats.commands += 1
         self._answer(cmd, cmd_id, result)
-        self._publish()
 
     @property
     def in_flight(self) -> int:

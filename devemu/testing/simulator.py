@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import heapq
 import mmap
+import select
 import struct
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -59,7 +60,7 @@ from devemu.scsi.command import Status
 from devemu.tcmu import abi
 
 if TYPE_CHECKING:
-    from devemu.tcmu.loop import RingLoop
+    from devemu.tcmu.loop import IoSource, RingLoop
 
 PAGE_SIZE = 4096
 _U32 = abi.FAST.u32
@@ -258,6 +259,11 @@ class SimDoorbell:
         """Called by the loop: :meth:`RingSimulator.process` drives ``poll``."""
         self._sim.handler = poll
 
+    def watch_io(self, loop: RingLoop) -> None:
+        """Called by a loop whose device answers later through its own
+        :class:`~devemu.tcmu.loop.IoSource`: :meth:`RingSimulator.process` polls it too."""
+        self._sim.io_loop = loop
+
 
 class RingSimulator:
     """The kernel side of one TCMU device ring.
@@ -298,6 +304,9 @@ class RingSimulator:
         self._words = abi.mailbox_words(self.mapping)
         self.doorbell = SimDoorbell(self)
         self.handler: Callable[[], int] | None = None
+        #: A loop whose device completes commands from its own source (see watch_io).
+        self.io_loop: RingLoop | None = None
+        self._io_poll: tuple[int, int, Any] | None = None
         self.events = 0  # uio_event_notify count not yet seen by the handler
         self.broken: str | None = None
         #: uflags bits, one of which every CMD slot behind cmd_tail must carry (0: unchecked).
@@ -329,19 +338,45 @@ class RingSimulator:
         return RingLoop(self.mapping, device, doorbell=self.doorbell, **loop_options)
 
     def process(self, max_rounds: int = 1_000_000) -> None:
-        """Run the handler until it has seen every queued entry (same thread)."""
+        """Run the handler until it has seen every queued entry (same thread), and, for a
+        device with its own source of completions, until it has answered every command
+        it holds (polling that source as a ring worker does)."""
         handler = self.handler
         if handler is None:
             raise RuntimeError("no handler: attach a device or build a RingLoop on sim.doorbell")
         rounds = 0
-        while self.events:
-            self.events = 0
-            handler()
-            rounds += 1
-            if rounds >= max_rounds:
-                raise RuntimeError(f"handler still busy after {rounds} rounds")
+        while True:
+            while self.events:
+                self.events = 0
+                handler()
+                rounds += 1
+                if rounds >= max_rounds:
+                    raise RuntimeError(f"handler still busy after {rounds} rounds")
+            loop = self.io_loop
+            if loop is None or loop.io is None or not loop.in_flight:
+                break
+            if not self._pump(loop.io) and not self.events:
+                break
         if self.broken:
             raise RingBrokenError(self.broken)
+
+    def _pump(self, io: IoSource) -> bool:
+        """Wait for ``io`` (as :class:`~devemu.ring_worker.RingWorker` does) and let it
+        run; False when it has nothing to wait for."""
+        io.ready(0)
+        fd = io.fileno()
+        events = io.events() if fd >= 0 else 0
+        left = io.timeout()
+        if not events:
+            return left is not None
+        cached = self._io_poll
+        if cached is None or cached[:2] != (fd, events):
+            poller = select.poll()
+            poller.register(fd, events)
+            cached = self._io_poll = (fd, events, poller)
+        ready = cached[2].poll(None if left is None else left * 1000.0)
+        io.ready(ready[0][1] if ready else 0)
+        return True
 
     def reap(self) -> list[Handle]:
         """The commands completed since the previous call, in completion order."""

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from devemu.personality import DRIVE_PERSONALITIES
-from devemu.scsi.command import Command
+from devemu.scsi.command import Command, answered
 from devemu.tape.cartridge import Cartridge
 from devemu.tape.drive import TapeDrive
 
@@ -86,7 +86,9 @@ def serve(sock_path: str, cartridge: Path, recording: Path) -> None:
                     cdb = _read(conn, cmd_len)
                     out = _read(conn, length) if direction == TO_DEVICE and length else b""
                     buf = bytearray(out or length)
-                    result = drive.execute(Command(cdb, [memoryview(buf)] if length else []))
+                    result = answered(
+                        drive.execute(Command(cdb, [memoryview(buf)] if length else []))
+                    )
                     n = (result.data_in_length or 0) if direction == FROM_DEVICE else 0
                     sense = bytes(result.sense)
                     line = {

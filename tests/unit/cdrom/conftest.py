@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from devemu.cdrom.device import CdromDevice
-from devemu.scsi.command import Command, Result
+from devemu.scsi.command import Command, Result, answered
 from devemu.scsi.identity import Identity
 from devemu.scsi.sense import SenseCode, parse_sense
 from tests.sample_images import load_make_samples
@@ -34,7 +34,7 @@ class Drive:
 
     def run(self, cdb: bytes | list[int], length: int = 65536) -> tuple[Result, bytes]:
         buf = bytearray(length)
-        result = self.device.execute(Command(bytes(cdb), [memoryview(buf)]))
+        result = answered(self.device.execute(Command(bytes(cdb), [memoryview(buf)])))
         return result, bytes(buf[: result.data_in_length or 0])
 
     def data(self, cdb: bytes | list[int], length: int = 65536) -> bytes:

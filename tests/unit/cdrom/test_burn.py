@@ -20,7 +20,7 @@ from devemu.cdrom.recording import (
     new_recording,
 )
 from devemu.errors import ImageError
-from devemu.scsi.command import Command, Result
+from devemu.scsi.command import Command, Result, answered
 from devemu.scsi.identity import Identity
 from devemu.scsi.sense import (
     CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT,
@@ -49,7 +49,7 @@ class Burner(Drive):
         self.settle()
 
     def out(self, cdb: bytes | list[int], payload: bytes) -> Result:
-        return self.device.execute(Command(bytes(cdb), [memoryview(bytearray(payload))]))
+        return answered(self.device.execute(Command(bytes(cdb), [memoryview(bytearray(payload))])))
 
     def ok(self, cdb: bytes | list[int], payload: bytes = b"") -> None:
         result = self.out(cdb, payload) if payload else self.run(cdb)[0]
@@ -333,8 +333,10 @@ def test_wrong_transfer_size_refused(burner: Burner) -> None:
 def test_pressed_disc_refuses_writes(drive: Drive, samples: dict[str, Path]) -> None:
     drive.device.insert(load_image(samples["data"]))
     drive.settle()
-    result = drive.device.execute(
-        Command(bytes.fromhex("2a000000000000000100"), [memoryview(bytearray(2048))])
+    result = answered(
+        drive.device.execute(
+            Command(bytes.fromhex("2a000000000000000100"), [memoryview(bytearray(2048))])
+        )
     )
     assert parse_sense(result.sense)[0] == CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT
 

@@ -14,7 +14,7 @@ from devemu.cdrom.device import CdromDevice
 from devemu.cli import build_parser
 from devemu.errors import ConfigError, DevemuError
 from devemu.global_options import fill_defaults
-from devemu.scsi.command import Command
+from devemu.scsi.command import Command, answered
 from devemu.scsi.sense import NOT_READY_TO_READY_CHANGE, parse_sense
 from devemu.served import ServedDevice
 
@@ -67,7 +67,7 @@ def test_control_insert_eject(samples: dict[str, Path], tmp_path: Path) -> None:
     device.unit_attentions.clear()
     result = served.control["insert"]({"image": str(samples["mixed"])})
     assert result["tray"] == "closed" and len(result["medium"]["sessions"][0]["tracks"]) == 3
-    answer = device.execute(Command(bytes(6), []))
+    answer = answered(device.execute(Command(bytes(6), [])))
     assert parse_sense(answer.sense)[0] == NOT_READY_TO_READY_CHANGE
     device.prevented = True
     with pytest.raises(DevemuError, match="prevents medium removal"):

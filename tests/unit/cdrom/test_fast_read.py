@@ -24,7 +24,7 @@ from devemu.cdrom.device import CdromDevice
 from devemu.cdrom.disc import FastRange
 from devemu.cdrom.image import load_image
 from devemu.scsi import sense as s
-from devemu.scsi.command import Command, Result, Status
+from devemu.scsi.command import Command, Result, Status, answered
 from devemu.scsi.identity import Identity
 from devemu.scsi.sense import NOT_READY_TO_READY_CHANGE, SenseCode, parse_sense
 
@@ -328,8 +328,8 @@ def preadv_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[Any]]]:
 def run(device: CdromDevice, cdb: bytes, length: int, nexus: str = "") -> Any:
     buf = bytearray([FILL]) * length
     iov = [memoryview(buf)] if length else []
-    result = device.execute(Command(cdb, iov, nexus=nexus))
-    tur = device.execute(Command(bytes(6)))
+    result = answered(device.execute(Command(cdb, iov, nexus=nexus)))
+    tur = answered(device.execute(Command(bytes(6))))
     return result, bytes(buf), tur, iov
 
 
@@ -384,7 +384,7 @@ def test_plain_reads_are_one_preadv_into_the_buffers(
         count = transfer_of(cdb) // SECTOR
         halves = bytearray(count * SECTOR)
         iov = [memoryview(halves)[:SECTOR], memoryview(halves)[SECTOR:]]
-        result = drive.execute(Command(cdb, iov))
+        result = answered(drive.execute(Command(cdb, iov)))
         assert (result.status, result.data_in_length) == (Status.GOOD, count * SECTOR)
         assert [list(map(id, c)) for c in preadv_calls] == [[id(iov[0]), id(iov[1])]]
         lba = int.from_bytes(cdb[2:6], "big")

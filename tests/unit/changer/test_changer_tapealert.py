@@ -12,7 +12,7 @@ import pytest
 from devemu.changer.device import MediumChanger
 from devemu.changer.tapealert import FLAG_CAUSES, LibraryTapeAlertFlag
 from devemu.control_protocol import answer
-from devemu.scsi.command import Command, Status
+from devemu.scsi.command import Command, Status, answered
 from devemu.scsi.sense import SenseCode, SenseKey, parse_sense
 from devemu.served import ServedDevice
 from devemu.tape.tapealert import log_page_flags
@@ -131,7 +131,7 @@ def test_mrie_unit_attention_on_door_open(served: dict[str, ServedDevice]) -> No
     page = bytes([0x1C, 0x0A, 0x00, 0x02]) + bytes(8)
     data_out = bytes(4) + page
     cdb = bytes([0x15, 0x10, 0, 0, len(data_out), 0])
-    result = changer.execute(Command(cdb, [memoryview(bytearray(data_out))]))
+    result = answered(changer.execute(Command(cdb, [memoryview(bytearray(data_out))])))
     assert result.status is Status.GOOD, parse_sense(result.sense)
     fault(served, "vtl0", "door-open")
     code, _ = sense_of(changer, log_sense(0x00))

@@ -9,7 +9,7 @@ import pytest
 
 from devemu.changer.device import MediumChanger
 from devemu.changer.element_status import DESCRIPTOR_HEAD_LENGTH, ElementDescriptorHead, MediumType
-from devemu.scsi.command import Command, Result, Status
+from devemu.scsi.command import Command, Result, Status, answered
 from devemu.scsi.sense import MEDIUM_NOT_PRESENT, parse_sense
 from devemu.tape import attribute_commands, mam
 from devemu.tape.cartridge import Cartridge
@@ -40,7 +40,7 @@ def execute(
     device: TapeDrive | MediumChanger, cdb: bytes, length: int = 4096
 ) -> tuple[Result, bytes]:
     buf = bytearray(length)
-    result = device.execute(Command(cdb, [memoryview(buf)]))
+    result = answered(device.execute(Command(cdb, [memoryview(buf)])))
     return result, bytes(buf[: result.data_in_length or 0])
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from devemu.changer.config import from_config
 from devemu.changer.device import MediumChanger
-from devemu.scsi.command import Command, Result, Status
+from devemu.scsi.command import Command, Result, Status, answered
 from devemu.scsi.device import ScsiDevice
 from devemu.scsi.sense import (
     MEDIUM_NOT_PRESENT,
@@ -51,7 +51,7 @@ def serve(tmp_path: Path, extra: str = "") -> list[ServedDevice]:
 
 def run(device: ScsiDevice, cdb: bytes, data: bytes = b"", length: int = 0) -> tuple[Result, bytes]:
     buf = bytearray(data) if data else bytearray(length)
-    result = device.execute(Command(cdb, [memoryview(buf)] if buf else []))
+    result = answered(device.execute(Command(cdb, [memoryview(buf)] if buf else [])))
     return result, bytes(buf[: result.data_in_length or 0])
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from devemu.changer.device import MediumChanger
 from devemu.changer.elements import ElementLayout
 from devemu.changer.library import CartridgeInfo, Library
-from devemu.scsi.command import Command, Result
+from devemu.scsi.command import Command, Result, answered
 from devemu.scsi.identity import Identity
 
 
@@ -110,6 +110,6 @@ def make_changer(tmp_path: Path, **kwargs: object) -> MediumChanger:
 def run(changer: MediumChanger, cdb: bytes, length: int = 4096) -> tuple[Result, bytes]:
     """Execute ``cdb``; return the result and the data-in bytes."""
     buf = bytearray(length)
-    result = changer.execute(Command(cdb, [memoryview(buf)]))
+    result = answered(changer.execute(Command(cdb, [memoryview(buf)])))
     n = result.data_in_length or 0
     return result, bytes(buf[:n])

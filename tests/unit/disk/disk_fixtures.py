@@ -8,7 +8,7 @@ from pathlib import Path
 
 from devemu.disk.device import Disk
 from devemu.disk.image import DiskImage, create_image
-from devemu.scsi.command import Command, Status
+from devemu.scsi.command import Command, Status, answered
 from devemu.scsi.identity import Identity
 from devemu.scsi.sense import SenseCode, parse_sense
 
@@ -43,7 +43,7 @@ def execute(
     view = memoryview(buf)
     step = max(1, -(-len(buf) // pieces)) if buf else 1
     iov = [view[i : i + step] for i in range(0, len(buf), step)]
-    result = dev.execute(Command(bytes(cdb), iov))
+    result = answered(dev.execute(Command(bytes(cdb), iov)))
     n = result.data_in_length or 0
     return Answer(Status(result.status), result.sense, bytes(buf[:n]), result.data_in_length)
 

@@ -18,7 +18,11 @@ class Server:
     """qemu-storage-daemon exporting ``image`` (a raw file or a qcow2) on a Unix socket.
 
     ``layers`` are extra block nodes stacked on the format node (each a dict
-    without ``node-name`` and ``image``), e.g. blkdebug to impose block sizes.
+    without ``node-name`` and ``image``), e.g. blkdebug to impose block sizes;
+    a layer whose child option is not ``image`` names it in ``"child"`` (the
+    throttle filter's is ``file``). ``objects`` are ``--object`` definitions
+    (a throttle group). ``nodes`` replaces the file and format nodes (a
+    ``null-co`` node with a latency, which keeps no data).
     """
 
     def __init__(
@@ -29,12 +33,16 @@ class Server:
         fmt: str = "qcow2",
         writable: bool = True,
         layers: tuple[dict[str, Any], ...] = (),
+        objects: tuple[dict[str, Any], ...] = (),
+        nodes: tuple[dict[str, Any], ...] = (),
     ) -> None:
         self.image = image
         self.socket = socket
         self.fmt = fmt
         self.writable = writable
         self.layers = layers
+        self.objects = objects
+        self.nodes = nodes
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -47,11 +55,18 @@ class Server:
             {"driver": "file", "node-name": "n0", "filename": str(self.image), "read-only": ro},
             {"driver": self.fmt, "node-name": "n1", "file": "n0", "read-only": ro},
         ]
-        for i, layer in enumerate(self.layers, start=2):
-            nodes.append({**layer, "node-name": f"n{i}", "image": f"n{i - 1}", "read-only": ro})
+        if self.nodes:
+            nodes = [{**n, "node-name": f"n{i}"} for i, n in enumerate(self.nodes)]
+        for layer in self.layers:
+            i = len(nodes)
+            child = layer.get("child", "image")
+            extra = {k: v for k, v in layer.items() if k != "child"}
+            nodes.append({**extra, "node-name": f"n{i}", child: f"n{i - 1}", "read-only": ro})
         for node in nodes:
             node["discard"] = "unmap"
         args = ["qemu-storage-daemon"]
+        for obj in self.objects:
+            args += ["--object", json.dumps(obj)]
         for node in nodes:
             args += ["--blockdev", json.dumps(node)]
         args += ["--nbd-server", json.dumps({"addr": {"type": "unix", "path": str(self.socket)}})]

@@ -32,7 +32,7 @@ from devemu.disk.copy_sense import COPY_DESTINATION, CopyAbortedError, Forwarded
 from devemu.disk.device import Disk
 from devemu.disk.image import DiskImage
 from devemu.disk.removable import RemovableDisk
-from devemu.scsi.command import Command, Status
+from devemu.scsi.command import Command, Status, answered
 from devemu.scsi.identity import Identity
 from devemu.scsi.sense import (
     COPY_SEGMENT_GRANULARITY_VIOLATION,
@@ -676,7 +676,7 @@ def test_destination_write_protected(tmp_path: Path) -> None:
 
 def test_destination_reserved_by_another_nexus(pair: tuple[Disk, Disk]) -> None:
     a, b = pair
-    reserve = b.execute(Command(bytes([0x16, 0, 0, 0, 0, 0]), nexus="other"))
+    reserve = answered(b.execute(Command(bytes([0x16, 0, 0, 0, 0, 0]), nexus="other")))
     assert reserve.status == Status.GOOD
     answer = xcopy(a, copy_list([cscd(a), cscd(b)], [segment(0, 1, 4, 0, 0)]))
     _aborted(answer, THIRD_PARTY_DEVICE_FAILURE, 0, 4)
@@ -762,7 +762,9 @@ def test_receive_copy_results_of_a_good_copy(pair: tuple[Disk, Disk]) -> None:
 def test_results_are_per_nexus(pair: tuple[Disk, Disk]) -> None:
     a, b = pair
     assert xcopy(a, copy_list([cscd(a), cscd(b)], [segment(0, 1, 2, 0, 0)], list_id=8)).status == 0
-    other = a.execute(Command(rcr_cdb(0, 8, 12), [memoryview(bytearray(12))], nexus="other"))
+    other = answered(
+        a.execute(Command(rcr_cdb(0, 8, 12), [memoryview(bytearray(12))], nexus="other"))
+    )
     assert other.status == Status.CHECK_CONDITION
 
 

@@ -21,7 +21,7 @@ from devemu.disk.config import from_config
 from devemu.disk.device import Disk
 from devemu.disk.image import DiskImage, create_image
 from devemu.errors import ConfigError
-from devemu.scsi.command import Command, Status
+from devemu.scsi.command import Command, Status, answered
 from devemu.scsi.persistent_reservations import PrType, Reservation
 from devemu.scsi.sense import (
     DEFECT_LIST_NOT_FOUND,
@@ -513,7 +513,7 @@ def _reserved_by_other(disk: Disk, pr_type: PrType) -> None:
 def _as(disk: Disk, cdb: bytes, data: bytes | None, nexus: str) -> Status:
     buf = bytearray(data) if data is not None else bytearray(512)
     iov = [memoryview(buf)] if buf else []
-    return Status(disk.execute(Command(cdb, iov, nexus=nexus)).status)
+    return Status(answered(disk.execute(Command(cdb, iov, nexus=nexus))).status)
 
 
 @pytest.mark.parametrize("make", WRITING + READING)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from devemu.scsi.command import Command, Status
+from devemu.scsi.command import Command, Status, answered
 from tests.unit.disk.disk_fixtures import make_disk, make_image
 
 BLOCKS = 32
@@ -35,11 +35,11 @@ def test_one_pwritev_and_one_preadv_into_the_buffers(
     try:
         data = memoryview(bytearray(os.urandom(2 * block_size)))
         write = Command(bytes([0x2A, 0, 0, 0, 0, 3, 0, 0, 2, 0]), [data])
-        assert dev.execute(write).status == Status.GOOD
+        assert answered(dev.execute(write)).status == Status.GOOD
         out = memoryview(bytearray(2 * block_size))
         read = Command(bytes([0x88, 0]) + (3).to_bytes(8, "big") + (2).to_bytes(4, "big") + b"\0\0")
         read.iov = [out]
-        result = dev.execute(read)
+        result = answered(dev.execute(read))
         assert (result.status, result.data_in_length) == (Status.GOOD, 2 * block_size)
         assert out == data
         # The buffers the transport handed over, not copies of them.

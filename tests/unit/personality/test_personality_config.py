@@ -21,7 +21,7 @@ from devemu.changer.elements import ElementBases, ElementLayout, ElementType
 from devemu.config import check_file
 from devemu.errors import ConfigError
 from devemu.personality.model import DECIMAL_DIGITS, SerialFormat
-from devemu.scsi.command import Command
+from devemu.scsi.command import Command, answered
 from devemu.scsi.inquiry import standard_inquiry_data
 from devemu.served import ServedDevice
 
@@ -189,7 +189,7 @@ def test_changing_the_personality_keeps_every_cartridge(tmp_path: Path) -> None:
     buf = bytearray(0)
     # MOVE MEDIUM slot 1 (0400h) -> drive (0100h), the generic addresses.
     move = bytes.fromhex("a5 00 0001 0400 0100 0000 00 00")
-    assert changer.execute(Command(move, [memoryview(buf)])).status == 0
+    assert answered(changer.execute(Command(move, [memoryview(buf)]))).status == 0
     assert changer.library.occupant(0x0100) is not None
     close(served)
 

@@ -33,7 +33,7 @@ from devemu.changer.element_status import (
 )
 from devemu.changer.pages import ElementAddressAssignment
 from devemu.personality import DRIVE_PERSONALITIES, LIBRARY_PERSONALITIES
-from devemu.scsi.command import Command
+from devemu.scsi.command import Command, answered
 from devemu.scsi.device import ScsiDevice
 from devemu.scsi.inquiry import StandardInquiry
 from devemu.scsi.vpd import Designator, VpdPage
@@ -477,7 +477,7 @@ DECODERS = {
 
 def _answer(device: ScsiDevice, cdb: bytes) -> bytes:
     buf = bytearray(4096)
-    result = device.execute(Command(cdb, [memoryview(buf)]))
+    result = answered(device.execute(Command(cdb, [memoryview(buf)])))
     assert result.status == 0
     return bytes(buf[: result.data_in_length or 0])
 

@@ -17,7 +17,7 @@ import pytest
 from devemu.changer.device import MediumChanger
 from devemu.changer.elements import ElementType
 from devemu.personality import LIBRARY_PERSONALITIES
-from devemu.scsi.command import Command, Result, Status
+from devemu.scsi.command import Command, Result, Status, answered
 from devemu.scsi.device import ScsiDevice
 from devemu.scsi.sense import SenseCode, SenseKey, parse_sense
 from devemu.tape.drive import TapeDrive
@@ -69,7 +69,7 @@ def served(
 
 
 def execute(device: ScsiDevice, cdb: bytes) -> Result:
-    return device.execute(Command(cdb, [memoryview(bytearray(256))]))
+    return answered(device.execute(Command(cdb, [memoryview(bytearray(256))])))
 
 
 def move(changer: MediumChanger, source: int, destination: int) -> Result:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from devemu.scsi.block_descriptor import BlockDescriptor
-from devemu.scsi.command import Command, Status
+from devemu.scsi.command import Command, Status, answered
 from devemu.scsi.device import ScsiDevice
 from devemu.scsi.identity import Identity
 from devemu.scsi.mode_pages import ModePage
@@ -115,7 +115,7 @@ def execute(
     nexus: str = "",
 ) -> Answer:
     buf = bytearray(data_out) if data_out is not None else bytearray(alloc)
-    result = device.execute(Command(bytes(cdb), [memoryview(buf)], nexus=nexus))
+    result = answered(device.execute(Command(bytes(cdb), [memoryview(buf)], nexus=nexus)))
     n = result.data_in_length or 0
     data = b"" if data_out is not None else bytes(buf[:n])
     return Answer(result.status, result.sense, data)

@@ -33,7 +33,7 @@ from devemu.cdrom.device import CdromDevice
 from devemu.changer.device import MediumChanger
 from devemu.disk.device import Disk
 from devemu.disk.image import DiskImage, create_image
-from devemu.scsi.command import Command, Status
+from devemu.scsi.command import Command, Status, answered
 from devemu.scsi.device import ScsiDevice
 from devemu.scsi.identity import Identity
 from devemu.scsi.sense import SenseCode, SenseKey, parse_sense
@@ -84,7 +84,7 @@ class Initiator:
     ) -> Reply:
         buf = bytearray(data_out) if data_out is not None else bytearray(buflen)
         iov = [memoryview(buf)] if buf else []
-        result = self.device.execute(Command(bytes(cdb), iov))
+        result = answered(self.device.execute(Command(bytes(cdb), iov)))
         code = parse_sense(result.sense)[0] if result.sense else None
         data = b"" if data_out is not None else bytes(buf[: result.data_in_length or 0])
         return Reply(Status(result.status), code, data)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from devemu.disk.device import Disk
-from devemu.scsi.command import Command, Status
+from devemu.scsi.command import Command, Status, answered
 from devemu.scsi.device import ScsiDevice
 from devemu.scsi.persistent_reservations import PrType, Reservation
 from devemu.scsi.table import VARIABLE_LENGTH_OPCODE, CommandSpec, Conflict
@@ -63,7 +63,9 @@ def test_a_reservation_refuses_what_the_entry_says(
     """Write Exclusive refuses what changes anything; Exclusive Access the reads too."""
     device = _reserved_by_other(tmp_path, cls, pr_type)
     try:
-        answer = device.execute(Command(_cdb(spec), [memoryview(bytearray(512))], nexus="me"))
+        answer = answered(
+            device.execute(Command(_cdb(spec), [memoryview(bytearray(512))], nexus="me"))
+        )
     finally:
         device.close()
     conflicted = answer.status == Status.RESERVATION_CONFLICT
@@ -75,9 +77,9 @@ def test_unmap_and_write_same_unmap_conflict_on_a_disk(tmp_path: Path) -> None:
     try:
         unmap = Command(bytes([0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0]), [memoryview(bytearray(24))])
         unmap.nexus = "me"
-        assert disk.execute(unmap).status == Status.RESERVATION_CONFLICT
+        assert answered(disk.execute(unmap)).status == Status.RESERVATION_CONFLICT
         write_same = bytes([0x93, 0x08]) + (0).to_bytes(8, "big") + (8).to_bytes(4, "big") + b"\0\0"
         ws = Command(write_same, [memoryview(bytearray(512))], nexus="me")
-        assert disk.execute(ws).status == Status.RESERVATION_CONFLICT
+        assert answered(disk.execute(ws)).status == Status.RESERVATION_CONFLICT
     finally:
         disk.close()

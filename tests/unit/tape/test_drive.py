@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from devemu.scsi.command import Command, Result, Status
+from devemu.scsi.command import Command, Result, Status, answered
 from devemu.scsi.identity import Identity
 from devemu.scsi.sense import (
     CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT_DATA_PROTECT,
@@ -45,7 +45,7 @@ class Host:
 
     def cmd(self, cdb: bytes | list[int], out: bytes | None = None, n: int = 0) -> Result:
         buf = bytearray(out if out is not None else n)
-        r = self.drive.execute(Command(bytes(cdb), [memoryview(buf)] if buf else []))
+        r = answered(self.drive.execute(Command(bytes(cdb), [memoryview(buf)] if buf else [])))
         self.data = bytes(buf[: r.data_in_length or 0]) if out is None else b""
         return r
 

@@ -13,7 +13,7 @@ import pytest
 
 from devemu.daemon import reset_hook
 from devemu.errors import ImageError
-from devemu.scsi.command import Command, Status
+from devemu.scsi.command import Command, Status, answered
 from devemu.scsi.security_protocol import (
     CertificatePage,
     SecurityProtocolInCdb,
@@ -300,7 +300,7 @@ class EncHost(Host):
     def cmd(self, cdb: bytes | list[int], out: bytes | None = None, n: int = 0) -> Any:
         buf = bytearray(out if out is not None else n)
         command = Command(bytes(cdb), [memoryview(buf)] if buf else [], self.nexus)
-        r = self.drive.execute(command)
+        r = answered(self.drive.execute(command))
         self.data = bytes(buf[: r.data_in_length or 0]) if out is None else b""
         return r
 

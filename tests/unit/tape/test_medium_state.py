@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from devemu.scsi.command import Command, Status
+from devemu.scsi.command import Command, Status, answered
 from devemu.scsi.identity import Identity
 from devemu.scsi.sense import (
     MEDIUM_NOT_PRESENT,
@@ -86,7 +86,7 @@ def test_only_threading_announces_a_new_medium() -> None:
 def _settle(drive: TapeDrive) -> None:
     """Take the pending unit attentions (power on, new medium)."""
     for _ in range(4):
-        result = drive.execute(Command(TUR, []))
+        result = answered(drive.execute(Command(TUR, [])))
         if (
             result.status == Status.GOOD
             or parse_sense(result.sense)[0].key != SenseKey.UNIT_ATTENTION
@@ -107,7 +107,7 @@ def drive(tmp_path: Path) -> TapeDrive:
 
 def _reach(drive: TapeDrive, state: MediumState) -> None:
     for cdb in REACH[state]:
-        assert drive.execute(Command(cdb, [])).status == Status.GOOD
+        assert answered(drive.execute(Command(cdb, []))).status == Status.GOOD
     assert drive.medium_state is state
 
 
@@ -117,10 +117,10 @@ def test_load_unload_moves_the_drive_as_the_table_says(
     drive: TapeDrive, state: MediumState, event: MediumEvent
 ) -> None:
     _reach(drive, state)
-    result = drive.execute(Command(LOAD_UNLOAD[event], []))
+    result = answered(drive.execute(Command(LOAD_UNLOAD[event], [])))
     assert result.status == Status.GOOD, parse_sense(result.sense)
     assert drive.medium_state is TRANSITIONS[state][event].target
-    tur = drive.execute(Command(TUR, []))
+    tur = answered(drive.execute(Command(TUR, [])))
     expected = NOT_READY[drive.medium_state]
     if expected is None:
         assert tur.status == Status.GOOD
@@ -132,7 +132,7 @@ def test_load_unload_moves_the_drive_as_the_table_says(
 def test_load_unload_without_a_cartridge_is_refused(event: MediumEvent) -> None:
     drv = TapeDrive(IDENTITY)
     _settle(drv)
-    result = drv.execute(Command(LOAD_UNLOAD[event], []))
+    result = answered(drv.execute(Command(LOAD_UNLOAD[event], [])))
     assert result.status == Status.CHECK_CONDITION
     assert parse_sense(result.sense)[0] == REFUSED[MediumState.EMPTY] == MEDIUM_NOT_PRESENT
     assert drv.medium_state is MediumState.EMPTY
@@ -143,8 +143,8 @@ def test_prevented_removal_refuses_the_eject_and_keeps_the_state(
     drive: TapeDrive, state: MediumState
 ) -> None:
     _reach(drive, state)
-    assert drive.execute(Command(bytes([0x1E, 0, 0, 0, 1, 0]), [])).status == Status.GOOD
-    result = drive.execute(Command(LOAD_UNLOAD[MediumEvent.UNLOAD], []))
+    assert answered(drive.execute(Command(bytes([0x1E, 0, 0, 0, 1, 0]), []))).status == Status.GOOD
+    result = answered(drive.execute(Command(LOAD_UNLOAD[MediumEvent.UNLOAD], [])))
     assert parse_sense(result.sense)[0] == MEDIUM_REMOVAL_PREVENTED
     assert drive.medium_state is state
 
@@ -155,7 +155,7 @@ def test_inserting_the_same_cartridge_threads_it_again_and_says_so(drive: TapeDr
     assert path is not None
     drive.load(path)
     assert drive.medium_state is MediumState.THREADED
-    tur = drive.execute(Command(TUR, []))
+    tur = answered(drive.execute(Command(TUR, [])))
     assert parse_sense(tur.sense)[0] == NOT_READY_TO_READY_CHANGE
 
 

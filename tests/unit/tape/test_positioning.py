@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from devemu.scsi.command import Command, Result, Status
+from devemu.scsi.command import Command, Result, Status, answered
 from devemu.scsi.identity import Identity
 from devemu.scsi.sense import (
     BEGINNING_OF_PARTITION_MEDIUM_DETECTED,
@@ -138,7 +138,7 @@ def drive(tmp_path_factory: pytest.TempPathFactory) -> TapeDrive:
 
 def run(drv: TapeDrive, cdb: bytes, data_in: int = 0) -> tuple[Result, bytes]:
     buf = bytearray(data_in)
-    result = drv.execute(Command(cdb, [memoryview(buf)] if data_in else []))
+    result = answered(drv.execute(Command(cdb, [memoryview(buf)] if data_in else [])))
     return result, bytes(buf)
 
 

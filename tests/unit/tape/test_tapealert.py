@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from devemu.scsi.command import Command, Status
+from devemu.scsi.command import Command, Status, answered
 from devemu.scsi.sense import (
     INVALID_FIELD_IN_CDB,
     MEDIUM_REMOVAL_PREVENTED,
@@ -275,5 +275,5 @@ def test_mam_tapealert_flags_attribute(protected: Host) -> None:
 
 def test_an_empty_cdb_is_refused_before_the_tapealert_checks() -> None:
     """The TapeAlert step after dispatch reads the opcode only of a command that ended GOOD."""
-    result = TapeDrive(IDENTITY).execute(Command(b""))
+    result = answered(TapeDrive(IDENTITY).execute(Command(b"")))
     assert result.status == Status.CHECK_CONDITION
