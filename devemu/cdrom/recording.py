@@ -56,7 +56,7 @@ import re
 import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from devemu.atomic_file import fsync_directory, write_atomic
 from devemu.cdrom import sector as raw
@@ -185,6 +185,8 @@ class Recording:
     finalized: bool = False
     open_track: OpenTrack | None = None
     _dir_fd: int = -1
+    #: Every track's sectors are in one file at their LBA (DVD, BD), not a file each (CD).
+    shared_file: ClassVar[bool] = False
 
     # --- state ---------------------------------------------------------------------
 
@@ -212,6 +214,26 @@ class Recording:
     @property
     def next_track_number(self) -> int:
         return (self.tracks[-1].number if self.tracks else 0) + 1
+
+    # --- layout: what a CD does; :mod:`devemu.cdrom.sequential` changes it for DVD and BD ---
+
+    def track_file(self, number: int) -> str:
+        """The file in the folder holding track ``number``'s sectors."""
+        return f"track{number:02d}.bin"
+
+    def file_start(self, track_first: int) -> int:
+        """The LBA whose sector is at byte 0 of the file of a track starting at ``track_first``."""
+        return track_first
+
+    def pregap_of_next(self) -> int:
+        """Blocks of pregap the drive writes before a Track-At-Once track it opens: 150 after
+        a track of the same session (ECMA-130), none for a session's first track."""
+        in_session = bool(self.tracks) and self.tracks[-1].session == self.session
+        return DEFAULT_PREGAP if in_session else 0
+
+    def write_mode(self, requested: TrackMode) -> TrackMode:
+        """The mode a track opened by a WRITE records in: the one page 05h names."""
+        return requested
 
     def next_track_start(self) -> int:
         """Index 1 of the next Track-At-Once track (its pregap is written by the drive)."""
@@ -247,9 +269,8 @@ class Recording:
     def reserve(self, mode: TrackMode, blocks: int) -> OpenTrack:
         """RESERVE TRACK (MMC-6 6.32): the invisible track becomes a track of ``blocks``."""
         start = self.next_track_start()
-        in_session = bool(self.tracks) and self.tracks[-1].session == self.session
         track = self.begin_track(
-            mode, first=start, start=start, generated_pregap=DEFAULT_PREGAP if in_session else 0
+            mode, first=start, start=start, generated_pregap=self.pregap_of_next()
         )
         track.reserved = blocks
         return track
@@ -287,9 +308,10 @@ class Recording:
         if mode not in WRITABLE_MODES:
             raise ValueError(f"cannot record {mode.label} tracks")
         number = self.next_track_number
-        name = f"track{number:02d}.bin"
+        name = self.track_file(number)
         # O_NOFOLLOW: a symbolic link put in the track's place is refused (ELOOP).
-        fd = self._open_file(name, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+        truncate = 0 if self.shared_file else os.O_TRUNC
+        fd = self._open_file(name, os.O_RDWR | os.O_CREAT | truncate)
         self.open_track = OpenTrack(
             number, self.session, mode, first, start, fd, generated_pregap=generated_pregap
         )
@@ -304,7 +326,7 @@ class Recording:
         track = self.open_track
         assert track is not None and lba == track.next_address
         size = track.mode.stored_size
-        offset = (lba - track.first) * size
+        offset = (lba - self.file_start(track.first)) * size
         want = count * size
         if track.mode is TrackMode.MODE2_2336:
             buffers = [memoryview(_xa_form1(b"".join(buffers), track.subheader))]
@@ -350,7 +372,7 @@ class Recording:
         finally:
             os.close(track.fd)
         if track.written == 0 or track.next_address <= track.start:
-            os.unlink(f"track{track.number:02d}.bin", dir_fd=self._dir_fd)
+            self._drop_track_file(track.number, track.first)
             return None
         done = WrittenTrack(
             track.number,
@@ -364,6 +386,11 @@ class Recording:
         self.tracks.append(done)
         self.save()
         return done
+
+    def _drop_track_file(self, number: int, first: int) -> None:
+        """Forget the sectors of a track that never completed."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.track_file(number), dir_fd=self._dir_fd)
 
     def close_session(self, *, finalize: bool) -> None:
         """Close the last session (MMC-6 6.3.2.3); ``finalize`` allows no further session."""
@@ -384,7 +411,7 @@ class Recording:
         """BLANK (MMC-6 6.2): the whole disc, or the last session's tracks."""
         if self.open_track is not None:
             os.close(self.open_track.fd)
-            os.unlink(f"track{self.open_track.number:02d}.bin", dir_fd=self._dir_fd)
+            self._drop_track_file(self.open_track.number, self.open_track.first)
             self.open_track = None
         if last_session_only and self.tracks:
             last = self.tracks[-1].session
@@ -409,6 +436,34 @@ class Recording:
             if self.tracks and self.tracks[-1].session <= self.closed_sessions:
                 self.closed_sessions = self.tracks[-1].session - 1
             self.save()
+
+    def check_files(self, state: Path) -> None:
+        """Every completed track's file holds its sectors; sectors written after the last
+        completed track (a track the process died writing) are dropped."""
+        names = {t.file_name for t in self.tracks}
+        for t in self.tracks:
+            need = (t.end - t.first) * t.mode.stored_size
+            try:
+                st = os.stat(t.file_name, dir_fd=self._dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                self.close()
+                raise ImageError(state, None, f"{t.file_name} is missing") from None
+            if not stat.S_ISREG(st.st_mode):
+                self.close()
+                raise ImageError(state, None, f"{t.file_name} is not a regular file")
+            if st.st_size < need:
+                self.close()
+                raise ImageError(state, None, f"{t.file_name} holds {st.st_size} bytes of {need}")
+            if st.st_size > need:
+                # Sectors past the track's end were written after its last sync: cut them.
+                fd = self._open_file(t.file_name, os.O_WRONLY)
+                try:
+                    os.ftruncate(fd, need)
+                finally:
+                    os.close(fd)
+        for leftover in os.listdir(self._dir_fd):
+            if re.fullmatch(r"track[0-9]{2}\.bin", leftover) and leftover not in names:
+                os.unlink(leftover, dir_fd=self._dir_fd)
 
     # --- the state file and the kept image -------------------------------------------
 
@@ -555,7 +610,7 @@ def new_recording(root: Path, drive: str, medium: BlankMedium, sectors: int) -> 
         n += 1
     folder = root / f"{drive}-{n:03d}"
     folder.mkdir()
-    rec = Recording(folder, medium, sectors)
+    rec = recording_class(medium)(folder, medium, sectors)
     rec.open_folder()
     rec.save()
     return rec
@@ -599,7 +654,7 @@ def load_recording(folder: Path) -> Recording:
         if data.get("version") != STATE_VERSION:
             raise ValueError(f"version {data.get('version')!r} is not {STATE_VERSION}")
         medium = BlankMedium.from_label(str(data["medium"]))
-        rec = Recording(
+        rec = recording_class(medium)(
             folder,
             medium,
             int(data["sectors"]),
@@ -613,32 +668,19 @@ def load_recording(folder: Path) -> Recording:
     if problem:
         raise ImageError(path, None, problem)
     rec.open_folder()
-    names = {t.file_name for t in rec.tracks}
-    for t in rec.tracks:
-        need = (t.end - t.first) * t.mode.stored_size
-        try:
-            st = os.stat(t.file_name, dir_fd=rec._dir_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            rec.close()
-            raise ImageError(path, None, f"{t.file_name} is missing") from None
-        if not stat.S_ISREG(st.st_mode):
-            rec.close()
-            raise ImageError(path, None, f"{t.file_name} is not a regular file")
-        if st.st_size < need:
-            rec.close()
-            raise ImageError(path, None, f"{t.file_name} holds {st.st_size} bytes of {need}")
-        if st.st_size > need:
-            # Sectors past the track's end were written after its last sync: cut them.
-            fd = rec._open_file(t.file_name, os.O_WRONLY)
-            try:
-                os.ftruncate(fd, need)
-            finally:
-                os.close(fd)
-    for leftover in os.listdir(rec._dir_fd):
-        if re.fullmatch(r"track[0-9]{2}\.bin", leftover) and leftover not in names:
-            os.unlink(leftover, dir_fd=rec._dir_fd)
+    rec.check_files(path)
     rec._write_image()
     return rec
+
+
+def recording_class(medium: BlankMedium) -> type[Recording]:
+    """The recording model of ``medium``: this module's for a CD, sequential DVD/BD otherwise."""
+    if medium.is_cd:
+        return Recording
+    # Imported here: the sequential model builds on this module.
+    from devemu.cdrom.sequential import SequentialRecording  # noqa: PLC0415
+
+    return SequentialRecording
 
 
 def _layout_problem(rec: Recording) -> str | None:
