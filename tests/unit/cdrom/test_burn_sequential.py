@@ -1,0 +1,227 @@
+"""Recording write-once DVD+R, DVD-R and BD-R sequentially through the MMC-6 commands:
+features, disc and track information, the NWA rule, sessions closed and finalized, the
+fabricated TOC, READ DISC STRUCTURE, and the image kept in its folder across a restart."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+
+from devemu.cdrom.image import load_image
+from devemu.cdrom.media import BlankMedium
+from devemu.cdrom.recording import current_recording, load_recording
+from devemu.cdrom.sequential import IMAGE, SESSION_GAP, SequentialRecording
+from devemu.scsi.sense import (
+    CANNOT_READ_MEDIUM_INCOMPATIBLE_FORMAT_ILLEGAL,
+    INVALID_ADDRESS_FOR_WRITE,
+    INVALID_FIELD_IN_CDB,
+    INVALID_FIELD_IN_PARAMETER_LIST,
+    parse_sense,
+)
+from tests.unit.cdrom.test_burn import Burner, data_blocks
+
+SECTORS = 40000
+
+
+def burner_for(tmp_path: Path, medium: str) -> Burner:
+    return Burner(tmp_path / "discs", medium, sectors=SECTORS)
+
+
+def feature(b: Burner, code: int) -> bytes:
+    """GET CONFIGURATION RT 2: the one feature (header stripped); b"" if absent."""
+    return b.data([0x46, 0x02, code >> 8, code & 0xFF, 0, 0, 0, 0, 64, 0])[8:]
+
+
+def current(b: Burner, code: int) -> bool:
+    desc = feature(b, code)
+    return bool(desc) and bool(desc[2] & 0x01)
+
+
+def write_ok(b: Burner, lba: int, payload: bytes) -> None:
+    for i in range(0, len(payload) // 2048, 64):
+        chunk = payload[i * 2048 : (i + 64) * 2048]
+        r = b.write(lba + i, len(chunk) // 2048, chunk)
+        assert r.status == 0, parse_sense(r.sense)
+
+
+def toc(b: Burner, fmt: int) -> bytes:
+    return b.data([0x43, 0, fmt, 0, 0, 0, 0, 0x03, 0x00, 0])
+
+
+def capacity(b: Burner) -> int:
+    return int.from_bytes(b.data([0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0])[:4], "big")
+
+
+@pytest.mark.parametrize(
+    ("medium", "profile", "write_feature"),
+    [("dvd+r", 0x1B, 0x002B), ("dvd-r", 0x11, 0x002F), ("bd-r", 0x41, 0x0041)],
+)
+def test_blank_medium_profile_features_and_invisible_track(
+    tmp_path: Path, medium: str, profile: int, write_feature: int
+) -> None:
+    b = burner_for(tmp_path, medium)
+    head = b.data([0x46, 0x02, 0, 0, 0, 0, 0, 0, 16, 0])
+    assert int.from_bytes(head[6:8], "big") == profile
+    assert current(b, write_feature)
+    others = {0x002B, 0x002F, 0x0041} - {write_feature}
+    assert not any(current(b, code) for code in others)
+    assert current(b, 0x0021) == (medium == "dvd-r")  # incremental streaming: DVD-R only
+    assert not current(b, 0x002D)  # CD track at once
+    assert current(b, 0x0040 if medium == "bd-r" else 0x001F)  # BD read / DVD read
+    info = b.disc_info()
+    assert info[2] & 0x03 == 0 and info[2] & 0x10 == 0  # blank, not erasable
+    assert int.from_bytes(info[20:24], "big") == SECTORS  # last possible lead-out: an LBA
+    track = b.track_info(1)
+    assert track[6] & 0x40 and track[7] & 0x01  # blank, NWA valid
+    assert track[6] & 0x0F == 1  # data mode 1
+    assert struct.unpack(">III", track[8:20]) == (0, 0, SECTORS)  # start, NWA, free blocks
+    assert int.from_bytes(track[24:28], "big") == SECTORS
+
+
+def test_dvd_plus_r_two_sessions(tmp_path: Path, samples: dict[str, Path]) -> None:
+    b = burner_for(tmp_path, "dvd+r")
+    first = samples["data"].read_bytes()
+    n1 = len(first) // 2048
+    write_ok(b, 0, first)
+    b.sync()
+    b.close(1, 1)  # close track (nothing left open)
+    b.close(2)  # close session: the disc stays appendable
+    info = b.disc_info()
+    assert info[2] & 0x03 == 1 and (info[2] >> 2) & 0x03 == 0  # appendable, last session empty
+    assert info[4] == 2 and info[5] == 2 and info[6] == 2  # sessions, first/last track
+    nwa = b.nwa()
+    assert nwa == -(-n1 // 16) * 16 + SESSION_GAP[BlankMedium.DVD_PLUS_R]
+    assert nwa % 16 == 0
+    assert int.from_bytes(info[16:20], "big") == nwa  # last session starts at the NWA
+    # Write-once: the old session cannot be written again, nor a block past the NWA.
+    for lba in (0, n1, nwa + 16):
+        code = parse_sense(b.write(lba, 1, bytes(2048)).sense)[0]
+        assert code == INVALID_ADDRESS_FOR_WRITE
+    second = data_blocks(48, 7)
+    write_ok(b, nwa, second)
+    b.sync()
+    b.close(2)
+    # The fabricated TOC: one entry a track, the lead-out after the last block.
+    t = toc(b, 0)
+    assert t[2:4] == b"\x01\x02"
+    assert struct.unpack(">I", t[8:12])[0] == 0
+    assert struct.unpack(">I", t[16:20])[0] == nwa
+    assert t[22] == 0xAA and struct.unpack(">I", t[24:28])[0] == nwa + 48
+    ms = toc(b, 1)
+    assert ms[3] == 2 and ms[6] == 2 and struct.unpack(">I", ms[8:12])[0] == nwa
+    assert capacity(b) == nwa + 47
+    assert b.read(0, n1) == first
+    assert b.read(nwa, 48) == second
+    done = b.track_info(1)
+    assert done[6] & 0xC0 == 0 and done[7] & 0x01 == 0  # complete: not blank, no NWA
+    assert struct.unpack(">I", done[24:28])[0] == n1
+    # Finalize (110b): no more writing.
+    b.close(6)
+    info = b.disc_info()
+    assert info[2] & 0x03 == 2 and (info[2] >> 2) & 0x03 == 3
+    assert parse_sense(b.write(nwa + 48, 1, bytes(2048)).sense)[0] == INVALID_ADDRESS_FOR_WRITE
+    # The kept image is the disc's user data at its LBAs; devemu reads it as an ISO.
+    rec = b.device.recording
+    assert isinstance(rec, SequentialRecording)
+    image = rec.image_path
+    assert image.name == IMAGE and image.stat().st_size == (nwa + 48) * 2048
+    assert image.read_bytes()[: n1 * 2048] == first
+    assert load_image(image).size_bytes == (nwa + 48) * 2048
+
+
+def test_dvd_r_incremental_page_and_border(tmp_path: Path) -> None:
+    b = burner_for(tmp_path, "dvd-r")
+    feat = feature(b, 0x0021)
+    assert feat[4:6] == b"\x01\x01" and feat[7] == 1 and feat[8] == 16  # link size 16
+    # growisofs's page 05h for DVD-R: Incremental, BUFE, link size 16, track mode 5,
+    # multi-session 11b, fixed packets of 16.
+    page = b.page05()
+    page[2] = 0x40 | 0x20 | 0x00
+    page[3] = 0xC0 | 0x20 | 0x05
+    page[4] = 8
+    page[5] = 16
+    page[10:14] = (16).to_bytes(4, "big")
+    r = b.select05(page)
+    assert r.status == 0, parse_sense(r.sense)
+    write_ok(b, 0, data_blocks(32, 1))
+    b.sync()
+    b.close(2)  # multi-session 11b: the border closes, the disc stays appendable
+    assert b.disc_info()[2] & 0x03 == 1
+    nwa = b.nwa()
+    assert nwa == 32 + SESSION_GAP[BlankMedium.DVD_R]
+    write_ok(b, nwa, data_blocks(16, 2))
+    b.set_params(write_type=0, multi=0, track_mode=5)
+    b.close(2)  # multi-session 00b: the disc is finalized
+    assert b.disc_info()[2] & 0x03 == 2
+    # 110b (finalize) is a DVD+R and BD-R function.
+    assert parse_sense(b.run([0x5B, 0, 6, 0, 0, 0, 0, 0, 0, 0])[0].sense)[0] == INVALID_FIELD_IN_CDB
+
+
+def test_packet_writing_still_refused_on_cd(tmp_path: Path) -> None:
+    b = burner_for(tmp_path, "cd-r")
+    page = b.page05()
+    page[2] = page[2] & 0xF0
+    assert parse_sense(b.select05(page).sense)[0] == INVALID_FIELD_IN_PARAMETER_LIST
+
+
+def test_bd_r_clusters_sessions_and_disc_information(tmp_path: Path) -> None:
+    b = burner_for(tmp_path, "bd-r")
+    write_ok(b, 0, data_blocks(40, 3))
+    b.sync()
+    b.close(2)
+    nwa = b.nwa()
+    assert nwa == 64  # the next cluster of 32, no gap between BD-R sessions
+    write_ok(b, nwa, data_blocks(32, 4))
+    b.sync()
+    b.close(2)
+    assert [b.track_info(n)[8:12] for n in (1, 2)] == [
+        (0).to_bytes(4, "big"),
+        (64).to_bytes(4, "big"),
+    ]
+    di = b.data([0xAD, 0x01, 0, 0, 0, 0, 0, 0x00, 0x10, 0x04, 0, 0])
+    assert di[4:6] == b"DI" and di[12:15] == b"BDR"
+    assert b.sense([0xAD, 0x00, 0, 0, 0, 0, 0, 0x00, 0x10, 0x04, 0, 0]) == (
+        CANNOT_READ_MEDIUM_INCOMPATIBLE_FORMAT_ILLEGAL
+    )
+    random = feature(b, 0x0010)
+    assert int.from_bytes(random[8:10], "big") == 32  # blocking
+
+
+def test_dvd_structure_names_the_book(tmp_path: Path) -> None:
+    for medium, book in (("dvd+r", 0xA1), ("dvd-r", 0x25)):
+        b = burner_for(tmp_path / medium, medium)
+        phys = b.data([0xAD, 0, 0, 0, 0, 0, 0, 0x00, 0x08, 0x04, 0, 0])
+        assert phys[4] == book and phys[6] & 0x0F == 0x02  # recordable layer
+        start = int.from_bytes(phys[9:12], "big")
+        end = int.from_bytes(phys[13:16], "big")
+        assert end - start + 1 == SECTORS  # the whole data zone, written or not
+
+
+def test_restart_keeps_completed_tracks_and_drops_an_open_one(tmp_path: Path) -> None:
+    b = burner_for(tmp_path, "dvd+r")
+    write_ok(b, 0, data_blocks(32, 5))
+    b.sync()  # the track completes
+    write_ok(b, 32, data_blocks(16, 6))  # a second track, never synchronized
+    rec = b.device.recording
+    assert rec is not None
+    image = rec.image_path
+    assert image.stat().st_size == 48 * 2048
+    # The process dies here: what the state file says is what a restart finds.
+    again = load_recording(rec.folder)
+    assert [(t.number, t.start, t.end) for t in again.tracks] == [(1, 0, 32)]
+    assert image.stat().st_size == 32 * 2048
+    assert again.next_writable == 32 and not again.finalized
+    assert again.disc().leadout == 32
+    found = current_recording(tmp_path / "discs", "cd0")
+    assert found is not None and found.folder == rec.folder
+    again.close()
+    found.close()
+
+
+def test_write_elsewhere_than_the_nwa_is_refused_with_the_lba(tmp_path: Path) -> None:
+    b = burner_for(tmp_path, "bd-r")
+    r = b.write(32, 1, bytes(2048))
+    code, info = parse_sense(r.sense)[0], r.sense[3:7]
+    assert code == INVALID_ADDRESS_FOR_WRITE and int.from_bytes(info, "big") == 32
