@@ -9,10 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from devemu.cdrom import dvd, write_pages
+from devemu.cdrom.features import FeatureDescriptorHeader
 from devemu.cdrom.image import load_image
 from devemu.cdrom.media import BlankMedium
+from devemu.cdrom.profiles import Profile
 from devemu.cdrom.recording import current_recording, load_recording
 from devemu.cdrom.sequential import IMAGE, SESSION_GAP, SequentialRecording
+from devemu.cdrom.toc import DiscInformation
 from devemu.scsi.sense import (
     CANNOT_READ_MEDIUM_INCOMPATIBLE_FORMAT_ILLEGAL,
     INVALID_ADDRESS_FOR_WRITE,
@@ -20,6 +24,7 @@ from devemu.scsi.sense import (
     INVALID_FIELD_IN_PARAMETER_LIST,
     parse_sense,
 )
+from tests.golden import check_both_ways
 from tests.unit.cdrom.test_burn import Burner, data_blocks
 
 SECTORS = 40000
@@ -225,3 +230,114 @@ def test_write_elsewhere_than_the_nwa_is_refused_with_the_lba(tmp_path: Path) ->
     r = b.write(32, 1, bytes(2048))
     code, info = parse_sense(r.sense)[0], r.sense[3:7]
     assert code == INVALID_ADDRESS_FOR_WRITE and int.from_bytes(info, "big") == 32
+
+
+def test_dvd_plus_r_takes_growisofs_page_and_immediate_closing(tmp_path: Path) -> None:
+    """Page 05h as growisofs sends it for DVD+R (Incremental, BUFE, the track mode of
+    track 1, multi-session 11b), then the IMMED forms of SYNCHRONIZE CACHE and CLOSE."""
+    b = burner_for(tmp_path, "dvd+r")
+    page = b.page05()
+    page[2] = 0x40  # BUFE, write type 00h
+    page[3] = 0xC0 | (b.track_info(1)[5] & 0x0F)
+    page[4] = 8
+    r = b.select05(page)
+    assert r.status == 0, parse_sense(r.sense)
+    write_ok(b, 0, data_blocks(16, 9))
+    b.ok([0x35, 0x02, 0, 0, 0, 0, 0, 0, 0, 0])  # SYNCHRONIZE CACHE, IMMED
+    b.ok([0x5B, 0x01, 0x01, 0, 0, 1, 0, 0, 0, 0])  # CLOSE TRACK 1, IMMED
+    b.ok([0x5B, 0x01, 0x02, 0, 0, 0, 0, 0, 0, 0])  # CLOSE SESSION, IMMED
+    info = b.disc_info()
+    assert info[2] & 0x03 == 1 and info[4] == 2
+    assert b.nwa() == 16 + SESSION_GAP[BlankMedium.DVD_PLUS_R]
+
+
+# --- golden bytes, both ways -----------------------------------------------------------
+
+GROWISOFS_DVD_R_PAGE05 = bytes.fromhex(
+    "60 e5 08 10 00 00 00 00 00000010 0096".replace(" ", "")
+) + bytes(36)
+
+
+def test_dvd_r_page05_golden() -> None:
+    fields = {
+        "flags": {"reserved": 0, "bufe": True, "ls_v": True, "test_write": False, "write_type": 0},
+        "track": {"multi_session": 3, "fp": True, "copy": False, "track_mode": 5},
+        "data_block_type": {"reserved": 0, "type": 8},
+        "link_size": 16,
+        "reserved": 0,
+        "host_application_code": {"reserved": 0, "code": 0},
+        "session_format": 0,
+        "reserved2": 0,
+        "packet_size": 16,
+        "audio_pause_length": 150,
+        "media_catalog_number": bytes(16),
+        "isrc": bytes(16),
+        "subheader": bytes(4),
+    }
+    check_both_ways(write_pages.WriteParametersPage, GROWISOFS_DVD_R_PAGE05, fields)
+
+
+def test_dvd_plus_r_physical_format_golden() -> None:
+    raw = bytes.fromhex("a1 02 02 10 00 030000 00 039c3f 00 000000 00".replace(" ", ""))
+    fields = {
+        "book": 0xA1,
+        "size_rate": 0x02,
+        "layers": 0x02,
+        "density": 0x10,
+        "start": 0x030000,
+        "end": 0x030000 + SECTORS - 1,
+        "end_layer0": 0,
+        "bca": 0,
+    }
+    check_both_ways(dvd.PhysicalFormat, raw, fields)
+    built = dvd._structure(dvd.PHYSICAL, SECTORS, Profile.DVD_PLUS_R)
+    assert built[:17] == raw and len(built) == 2048
+
+
+def test_appendable_dvd_plus_r_disc_information_golden(tmp_path: Path) -> None:
+    b = burner_for(tmp_path, "dvd+r")
+    write_ok(b, 0, data_blocks(16, 1))
+    b.sync()
+    b.close(2)
+    raw = bytes.fromhex(
+        "0020 01 01 02 02 02 10 00 00 00 00 00000000"  # status to disc identification
+        "00000810 00009c40 0000000000000000 00 00".replace(" ", "")  # session start, capacity
+    )
+    fields = {
+        "length": 32,
+        "status": 0x01,
+        "first_track": 1,
+        "sessions_lsb": 2,
+        "first_track_last_session_lsb": 2,
+        "last_track_last_session_lsb": 2,
+        "flags": 0x10,
+        "disc_type": 0,
+        "sessions_msb": 0,
+        "first_track_last_session_msb": 0,
+        "last_track_last_session_msb": 0,
+        "disc_id": 0,
+        "last_leadin": 16 + 2048,
+        "last_leadout": SECTORS,
+        "bar_code": [0, 0],
+        "application_code": 0,
+        "opc_tables": 0,
+    }
+    check_both_ways(DiscInformation, raw, fields)
+    assert b.disc_info() == raw
+
+
+@pytest.mark.parametrize(
+    ("code", "raw"),
+    [
+        (0x002B, "002b0104 01000000"),
+        (0x002F, "002f0504 44000000"),
+        (0x0041, "00410514 00000000 0000000000000000 0001000000000000"),
+    ],
+)
+def test_write_feature_descriptors_golden(tmp_path: Path, code: int, raw: str) -> None:
+    medium = {0x002B: "dvd+r", 0x002F: "dvd-r", 0x0041: "bd-r"}[code]
+    b = burner_for(tmp_path, medium)
+    golden = bytes.fromhex(raw.replace(" ", ""))
+    assert feature(b, code) == golden
+    head = FeatureDescriptorHeader.parse(golden)
+    assert (head.code, head.additional_length) == (code, len(golden) - 4)
