@@ -221,10 +221,6 @@ class Recording:
         """The file in the folder holding track ``number``'s sectors."""
         return f"track{number:02d}.bin"
 
-    def file_start(self, track_first: int) -> int:
-        """The LBA whose sector is at byte 0 of the file of a track starting at ``track_first``."""
-        return track_first
-
     def pregap_of_next(self) -> int:
         """Blocks of pregap the drive writes before a Track-At-Once track it opens: 150 after
         a track of the same session (ECMA-130), none for a session's first track."""
@@ -326,7 +322,7 @@ class Recording:
         track = self.open_track
         assert track is not None and lba == track.next_address
         size = track.mode.stored_size
-        offset = (lba - self.file_start(track.first)) * size
+        offset = (lba if self.shared_file else lba - track.first) * size
         want = count * size
         if track.mode is TrackMode.MODE2_2336:
             buffers = [memoryview(_xa_form1(b"".join(buffers), track.subheader))]
@@ -372,7 +368,7 @@ class Recording:
         finally:
             os.close(track.fd)
         if track.written == 0 or track.next_address <= track.start:
-            self._drop_track_file(track.number, track.first)
+            self._drop_track_file(track.number)
             return None
         done = WrittenTrack(
             track.number,
@@ -387,7 +383,7 @@ class Recording:
         self.save()
         return done
 
-    def _drop_track_file(self, number: int, first: int) -> None:
+    def _drop_track_file(self, number: int) -> None:
         """Forget the sectors of a track that never completed."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.track_file(number), dir_fd=self._dir_fd)
@@ -411,7 +407,7 @@ class Recording:
         """BLANK (MMC-6 6.2): the whole disc, or the last session's tracks."""
         if self.open_track is not None:
             os.close(self.open_track.fd)
-            self._drop_track_file(self.open_track.number, self.open_track.first)
+            self._drop_track_file(self.open_track.number)
             self.open_track = None
         if last_session_only and self.tracks:
             last = self.tracks[-1].session

@@ -83,9 +83,6 @@ class SequentialRecording(Recording):
     def track_file(self, number: int) -> str:
         return IMAGE
 
-    def file_start(self, track_first: int) -> int:
-        return 0
-
     def pregap_of_next(self) -> int:
         """DVD and BD tracks have no pregap (MMC-6 4.5.3)."""
         return 0
@@ -121,8 +118,12 @@ class SequentialRecording(Recording):
 
     # --- the image file ----------------------------------------------------------------
 
-    def _drop_track_file(self, number: int, first: int) -> None:
-        """Cut what a track that never completed wrote past the last completed track."""
+    def _drop_track_file(self, number: int) -> None:
+        """A track that never completed: what it wrote is cut (the file is every track's)."""
+        self._cut_image()
+
+    def _cut_image(self) -> None:
+        """Cut ``disc.iso`` after the last completed track."""
         with contextlib.suppress(FileNotFoundError):
             fd = self._open_file(IMAGE, os.O_WRONLY)
             try:
@@ -148,7 +149,7 @@ class SequentialRecording(Recording):
             self.close()
             raise ImageError(state, None, f"{IMAGE} holds {st.st_size} bytes of {need}")
         if st.st_size > need:
-            self._drop_track_file(0, 0)
+            self._cut_image()
 
     def erase(self, *, last_session_only: bool = False) -> None:
         """BLANK of an erasable sequential medium: the tracks go, the image is cut."""
@@ -164,7 +165,7 @@ class SequentialRecording(Recording):
             self.closed_sessions = 0
         self.finalized = False
         self.save()
-        self._drop_track_file(0, 0)
+        self._cut_image()
 
     # --- the kept image and the readable disc --------------------------------------------
 
