@@ -120,7 +120,7 @@ echo "DONE"
 def burned(guest_scripts: GuestScripts) -> VmResult:
     share = guest_scripts.new_share()
     (share / "dvd.toml").write_text(CONFIG)
-    return guest_scripts.run(SCRIPT, share=share, timeout=900)
+    return guest_scripts.run(SCRIPT, share=share, timeout=480)
 
 
 def _rc(result: VmResult, tag: str) -> str:
