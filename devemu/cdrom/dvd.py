@@ -40,6 +40,10 @@ DVD_FIRST_SECTOR = 0x030000
 BOOK_TYPES = {Profile.DVD_ROM: 0x01, Profile.DVD_R: 0x25, Profile.DVD_PLUS_R: 0xA1}
 #: Layer type (byte 2, bits 3-0): embossed (01b), recordable (10b).
 LAYER_TYPES = {Profile.DVD_ROM: 0x01, Profile.DVD_R: 0x02, Profile.DVD_PLUS_R: 0x02}
+#: Where a DVD+R's physical format names its maker and media type (ECMA-349: bytes 19-29),
+#: and what this drive's blank discs say there (8 bytes of maker, 3 of type).
+DVD_PLUS_R_MEDIA_ID = 19
+MEDIA_ID = b"DEVEMU\0\0" + b"001"
 #: BD disc type identifiers of a DI unit: read-only, write-once.
 BD_DISC_TYPES = {Profile.BD_ROM: b"BDO", Profile.BD_R: b"BDR"}
 #: Media type field of READ DISC STRUCTURE (MMC-6 table 427): DVD, BD.
@@ -93,7 +97,11 @@ def _structure(fmt: int, sectors: int, profile: Profile = Profile.DVD_ROM) -> by
                 "bca": 0,
             }
         )
-        return body.ljust(2048, b"\0")
+        out = bytearray(body.ljust(2048, b"\0"))
+        if profile is Profile.DVD_PLUS_R:
+            # ECMA-349 (DVD+R) physical format: disc manufacturer ID, media type ID.
+            out[DVD_PLUS_R_MEDIA_ID : DVD_PLUS_R_MEDIA_ID + len(MEDIA_ID)] = MEDIA_ID
+        return bytes(out)
     if fmt == COPYRIGHT:
         return bytes(4)  # no protection, all regions
     if fmt == MANUFACTURING:
@@ -119,8 +127,8 @@ def bd_disc_information(profile: Profile) -> bytes:
     unit[3] = 0x00  # unit 0 of the block
     unit[4] = 0x01  # one DI unit
     unit[8:11] = BD_DISC_TYPES.get(profile, b"BDO")
-    unit[100:106] = b"DEVEMU"
-    unit[106:109] = b"001"
+    unit[100:106] = MEDIA_ID[:6]
+    unit[106:109] = MEDIA_ID[8:]
     return bytes(unit).ljust(BD_DI_BYTES, b"\0")
 
 

@@ -292,6 +292,7 @@ def test_dvd_plus_r_physical_format_golden() -> None:
     check_both_ways(dvd.PhysicalFormat, raw, fields)
     built = dvd._structure(dvd.PHYSICAL, SECTORS, Profile.DVD_PLUS_R)
     assert built[:17] == raw and len(built) == 2048
+    assert built[19:30] == b"DEVEMU\x00\x00001"  # disc manufacturer and media type IDs
 
 
 def test_appendable_dvd_plus_r_disc_information_golden(tmp_path: Path) -> None:
