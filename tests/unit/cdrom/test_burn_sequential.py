@@ -342,3 +342,21 @@ def test_write_feature_descriptors_golden(tmp_path: Path, code: int, raw: str) -
     assert feature(b, code) == golden
     head = FeatureDescriptorHeader.parse(golden)
     assert (head.code, head.additional_length) == (code, len(golden) - 4)
+
+
+def test_reserved_track_on_bd_r_completes_when_full(tmp_path: Path) -> None:
+    """RESERVE TRACK as libburn sends it for a track of known size (MMC-6 6.32): the
+    reserved track is written at its own NWA and completes with its last block; the
+    invisible track starts at the next cluster after the reservation."""
+    b = burner_for(tmp_path, "bd-r")
+    b.ok([0x53, 0, 0, 0, 0, 0, 0, 0x00, 40, 0])  # RESERVE TRACK, 40 blocks
+    reserved = b.track_info(1)
+    assert reserved[6] & 0xC0 == 0xC0  # RT and Blank: reserved, nothing written yet
+    assert struct.unpack(">II", reserved[12:20]) == (0, 40)  # NWA 0, 40 free blocks
+    assert b.nwa() == 64  # the invisible track, after the reservation's cluster
+    write_ok(b, 0, data_blocks(40, 8))
+    rec = b.device.recording
+    assert rec is not None and rec.open_track is None
+    assert [(t.start, t.end) for t in rec.tracks] == [(0, 40)]
+    b.close(2)
+    assert b.nwa() == 64
