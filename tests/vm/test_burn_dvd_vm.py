@@ -14,7 +14,12 @@ DVD+R, ``dvd1`` a DVD-R, ``bd0`` a BD-R. It shows:
   ADDRESS FOR WRITE (21/02);
 - ``xorriso -dev /dev/srN -close off`` mapping a first directory, then a
   second one, onto the BD-R: two sessions, the disc still appendable, the
-  mount shows both directories' files.
+  mount shows both directories' files;
+- a new blank DVD+R, a first session by ``growisofs -Z``, then a WRITE
+  (10) of 32 blocks at the next writable address that is never
+  synchronized, and the daemon killed (SIGKILL) and started again: the
+  disc holds the first session, mounts, and ``growisofs -M`` adds a second
+  one at the same next writable address.
 """
 
 from __future__ import annotations
@@ -112,7 +117,39 @@ mount -t iso9660 -o ro "$BD" /tmp/m && diff -r /tmp/m /tmp/bd-both && echo "BD_T
 umount /tmp/m
 devemu cdrom status bd0 --json | tr -d '\n' | sed "s/^/BDSTATUS /"; echo
 devemu image info "$S/discs/bd0-001/disc.iso" 2>&1 | sed "s/^/BDIMAGE /"
-grep -i "traceback\|error\|warning" /tmp/serve.log | tail -30 | sed 's/^/SERVELOG /'
+
+# --- kill -9 while a DVD+R track is being written, then a restart and growisofs -M
+devemu cdrom insert dvd0 --blank dvd+r --capacity 64M | sed 's/^/INSERT /'
+ready "$PLUS"
+tree /tmp/k-1 first; tree /tmp/k-2 second
+run KZ growisofs -Z "$PLUS" -R -J /tmp/k-1
+ready "$PLUS"
+NWA=$(devemu cdrom status dvd0 --json \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["recording"]["next_writable"])')
+echo "KNWA $NWA"
+head -c $((32 * 2048)) /dev/urandom > /tmp/part.bin
+sg_raw -s $((32 * 2048)) -i /tmp/part.bin "$PLUS" 2a 00 $(printf '%08x' "$NWA" | sed 's/../& /g') \
+    00 00 20 00 2>&1 | sed 's/^/KPART /'
+devemu cdrom status dvd0 --json | tr -d '\n' | sed 's/^/KMID /'; echo
+kill -KILL "$pid"; wait "$pid" 2>/dev/null
+echo "KILLED"
+serve_start "$S/dvd.toml" /tmp/serve2.log -v
+pid=$serve_pid
+for _ in $(seq 200); do
+    PLUS=$(node_with_serial VMDVD01 /sys/block/sr*)
+    [ -b "$PLUS" ] && break
+    sleep 0.05
+done
+ready "$PLUS"
+devemu cdrom status dvd0 --json | tr -d '\n' | sed 's/^/KRESTART /'; echo
+mount -t iso9660 -o ro "$PLUS" /tmp/m && diff -r /tmp/m /tmp/k-1 && echo "K_FIRST ok"
+umount /tmp/m
+run KM growisofs -M "$PLUS" -R -J /tmp/k-2
+ready "$PLUS"
+mkdir -p /tmp/k-both; cp -r /tmp/k-1/. /tmp/k-2/. /tmp/k-both/
+mount -t iso9660 -o ro "$PLUS" /tmp/m && diff -r /tmp/m /tmp/k-both && echo "K_TREE ok"
+umount /tmp/m
+cat /tmp/serve.log /tmp/serve2.log | grep -i "traceback" | tail -30 | sed 's/^/SERVELOG /'
 kill "$pid"; wait "$pid"
 [ -z "$made_fd" ] || rm -f /dev/fd
 echo "DONE"
@@ -166,6 +203,20 @@ def test_kept_image_and_status(burned: VmResult, tag: str) -> None:
     assert rec["status"] == "incomplete" and rec["kept_image"].endswith("disc.iso"), rec
     rewrite = "\n".join(lines(burned.output, f"{tag}REWRITE"))
     assert "Invalid address for write" in rewrite, burned.output
+
+
+def test_kill_mid_burn_then_growisofs_appends(burned: VmResult) -> None:
+    assert _rc(burned, "KZ") == "0", burned.output
+    nwa = int(lines(burned.output, "KNWA")[0])
+    mid = _status(burned, "KMID")["recording"]
+    assert mid["writing"] == {"track": 2, "written": 32}, mid
+    after = _status(burned, "KRESTART")["recording"]
+    assert after["tracks"] == 1 and after["writing"] is None, after
+    assert after["next_writable"] == nwa and after["status"] == "incomplete", after
+    assert "K_FIRST ok" in burned.output, burned.output
+    assert _rc(burned, "KM") == "0", burned.output
+    assert "K_TREE ok" in burned.output, burned.output
+    assert not lines(burned.output, "SERVELOG"), burned.output
 
 
 def test_xorriso_two_sessions_on_bd_r(burned: VmResult) -> None:
