@@ -689,7 +689,7 @@ def _layout_problem(rec: Recording) -> str | None:
         expected = 1 if prev is None else prev.number + 1
         if t.number != expected or not 1 <= t.session <= rec.closed_sessions + 1:
             return f"track {t.number} (session {t.session}) is out of order"
-        if prev is not None and t.first <= prev.end:
+        if prev is not None and t.first < prev.end:
             return f"track {t.number} overlaps track {prev.number}"
         prev = t
     if rec.closed_sessions < 0 or rec.closed_sessions > MAX_TRACKS:

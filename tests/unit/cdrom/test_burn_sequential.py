@@ -173,11 +173,11 @@ def test_packet_writing_still_refused_on_cd(tmp_path: Path) -> None:
 
 def test_bd_r_clusters_sessions_and_disc_information(tmp_path: Path) -> None:
     b = burner_for(tmp_path, "bd-r")
-    write_ok(b, 0, data_blocks(40, 3))
+    write_ok(b, 0, data_blocks(64, 3))
     b.sync()
     b.close(2)
     nwa = b.nwa()
-    assert nwa == 64  # the next cluster of 32, no gap between BD-R sessions
+    assert nwa == 64  # right after the last cluster: no gap between BD-R sessions
     write_ok(b, nwa, data_blocks(32, 4))
     b.sync()
     b.close(2)
@@ -192,6 +192,12 @@ def test_bd_r_clusters_sessions_and_disc_information(tmp_path: Path) -> None:
     )
     random = feature(b, 0x0010)
     assert int.from_bytes(random[8:10], "big") == 32  # blocking
+    # Tracks that touch (no gap between BD-R sessions) are a valid state on restart.
+    rec = b.device.recording
+    assert rec is not None
+    again = load_recording(rec.folder)
+    assert [(t.start, t.end) for t in again.tracks] == [(0, 64), (64, 96)]
+    again.close()
 
 
 def test_dvd_structure_names_the_book(tmp_path: Path) -> None:
