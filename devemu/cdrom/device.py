@@ -133,7 +133,9 @@ class CdromDevice(ScsiDevice):
     # --- hooks of ScsiDevice --------------------------------------------------------
 
     def make_mode_pages(self) -> list[ModePage]:
-        return pages.make_pages(writer=self.writer)
+        return pages.make_pages(
+            writer=self.writer, incremental=lambda: self.profile.is_dvd or self.profile.is_bd
+        )
 
     @property
     def writer(self) -> bool:

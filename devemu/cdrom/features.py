@@ -44,10 +44,13 @@ MULTI_READ = 0x001D
 CD_READ = 0x001E
 DVD_READ = 0x001F
 INCREMENTAL_STREAMING_WRITABLE = 0x0021
+DVD_PLUS_R = 0x002B
 CD_TRACK_AT_ONCE = 0x002D
 CD_MASTERING = 0x002E
+DVD_R_RW_WRITE = 0x002F
 CD_RW_MEDIA_WRITE_SUPPORT = 0x0037
 BD_READ = 0x0040
+BD_WRITE = 0x0041
 POWER_MANAGEMENT = 0x0100
 CD_EXTERNAL_AUDIO_PLAY = 0x0103
 TIMEOUT = 0x0105
@@ -93,18 +96,52 @@ MASTERING_FLAGS = 0x20 | 0x04 | 0x02
 MAX_CUE_SHEET = 0x1000
 #: CD-RW subtypes written (MMC-6 table 164): 0 (standard speed), 1 (high speed).
 CD_RW_SUBTYPES = 0x03
+#: Link size of incremental recording (MMC-6 5.3.17): 7 blocks on CD, 16 (an ECC block) on DVD-R.
+CD_LINK_SIZE = 7
+DVD_LINK_SIZE = 16
+#: DVD+R byte 4 (MMC-6 5.3.22): Write.
+DVD_PLUS_R_WRITE = 0x01
+#: DVD-R/-RW Write byte 4 (MMC-6 5.3.26): BUFE, Test Write.
+DVD_R_WRITE_FLAGS = 0x40 | 0x04
+#: BD class 0 support bitmap of the BD Read and BD Write features (MMC-6 5.3.31-32).
+BD_CLASS0 = (1).to_bytes(2, "big")
+#: The BD-RE class 0 versions read and written: 1 and 2 (the same features).
+BD_RE_CLASS0 = (0x0006).to_bytes(2, "big")
+
+
+def sequential_features(profile: Profile) -> list[Feature]:
+    """The DVD and BD recording features of this module: DVD+R (MMC-6 5.3.22), DVD-R/-RW
+    Write (5.3.26), each current with its medium loaded, and BD Write (5.3.32: bytes 8-15
+    the BD-RE classes 0-3, 16-23 the BD-R classes), current with a BD-R or a BD-RE."""
+    return [
+        Feature(
+            DVD_PLUS_R, 0, False, profile is Profile.DVD_PLUS_R, bytes((DVD_PLUS_R_WRITE, 0, 0, 0))
+        ),
+        Feature(
+            DVD_R_RW_WRITE, 1, False, profile is Profile.DVD_R, bytes((DVD_R_WRITE_FLAGS, 0, 0, 0))
+        ),
+        Feature(
+            BD_WRITE,
+            1,
+            False,
+            profile in (Profile.BD_R, Profile.BD_RE),
+            bytes(4) + BD_RE_CLASS0 + bytes(6) + BD_CLASS0 + bytes(6),
+        ),
+    ]
 
 
 def writer_features(profile: Profile) -> list[Feature]:
-    """The CD recording features (MMC-6 5.3.17, 5.3.24, 5.3.25, 5.3.30), current on CD-R/RW."""
+    """The CD recording features (MMC-6 5.3.17, 5.3.24, 5.3.25, 5.3.30), current on CD-R/RW;
+    Incremental Streaming Writable is current on DVD-R too, with a link size of 16."""
     writable = profile in (Profile.CD_R, Profile.CD_RW)
+    link = DVD_LINK_SIZE if profile is Profile.DVD_R else CD_LINK_SIZE
     return [
         Feature(
             INCREMENTAL_STREAMING_WRITABLE,
             1,
             False,
-            writable,
-            DATA_BLOCK_TYPES.to_bytes(2, "big") + bytes((0, 1, 7, 0, 0, 0)),
+            writable or profile is Profile.DVD_R,
+            DATA_BLOCK_TYPES.to_bytes(2, "big") + bytes((0, 1, link, 0, 0, 0)),
         ),
         Feature(
             CD_TRACK_AT_ONCE,
@@ -135,8 +172,8 @@ def features(device: CdromDevice) -> list[Feature]:
     profile = device.profile
     loaded = profile is not Profile.NONE
     cd = profile.is_cd
-    dvd = Profile.DVD_ROM <= profile < Profile.BD_ROM
-    bd = profile >= Profile.BD_ROM
+    dvd = profile.is_dvd
+    bd = profile.is_bd
     supported = (
         sorted({*SUPPORTED_WRITER, *REWRITABLE}, reverse=True) if device.writer else SUPPORTED
     )
@@ -146,7 +183,9 @@ def features(device: CdromDevice) -> list[Feature]:
     blocking = 32 if bd else 16 if dvd else 1
     serial = device.identity.serial.encode("ascii")
     serial = serial.ljust(-(-len(serial) // 4) * 4, b" ")
-    bd_classes = bytes(4) + bytes(8) + bytes(8) + (1).to_bytes(2, "big") + bytes(6)
+    bd_r = BD_CLASS0 if device.writer else bytes(2)
+    bd_re = BD_RE_CLASS0 if device.writer else bytes(2)
+    bd_classes = bytes(4) + bd_re + bytes(6) + bd_r + bytes(6) + BD_CLASS0 + bytes(6)
     streaming = REAL_TIME_STREAMING_FLAGS | (STREAMING_WRITE_FLAGS if device.writer else 0)
     found = [
         Feature(PROFILE_LIST, 0, True, True, profiles),
@@ -171,7 +210,11 @@ def features(device: CdromDevice) -> list[Feature]:
         Feature(DRIVE_SERIAL_NUMBER, 0, True, True, serial),
     ]
     if device.writer:
-        found += writer_features(profile) + overwrite.rewritable_features(device)
+        found += (
+            writer_features(profile)
+            + sequential_features(profile)
+            + overwrite.rewritable_features(device)
+        )
         found.sort(key=lambda f: f.code)
     return found
 

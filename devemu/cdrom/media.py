@@ -7,12 +7,12 @@ possible start of lead-out" (MMC-6 6.26.3.6): 79:59:74, that is
 359 849 frames from 00:00:00 or 359 699 LBAs after the 150-block pregap.
 
 Writing is implemented for CD-R and CD-RW (:mod:`devemu.cdrom.recording`)
-and for the rewritable DVD and BD media, which are written at random once
-formatted (:mod:`devemu.cdrom.overwrite`): DVD+RW, DVD-RW (restricted
-overwrite) and BD-RE. The capacity of a BD-RE is its capacity without spare
-areas (format type 31h); the default formats keep some of it as spares. The
-other types are known (so a configuration naming one gets a precise
-refusal) but not yet recordable.
+and for the DVD and BD media: the write-once DVD+R, DVD-R and BD-R are
+written sequentially (:mod:`devemu.cdrom.sequential`), the rewritable
+DVD+RW, DVD-RW (restricted overwrite) and BD-RE at random once formatted
+(:mod:`devemu.cdrom.overwrite`). The capacity of a BD-RE is its capacity
+without spare areas (format type 31h); the default formats keep some of it
+as spares.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ class BlankMedium(Enum):
 
     CD_R = ("cd-r", 0x0009, False, True, CD_SECTORS)
     CD_RW = ("cd-rw", 0x000A, True, True, CD_SECTORS)
-    DVD_R = ("dvd-r", 0x0011, False, False, 2_298_496)
+    DVD_R = ("dvd-r", 0x0011, False, True, 2_298_496)
     DVD_RW = ("dvd-rw", 0x0014, True, True, 2_298_496)
-    DVD_PLUS_R = ("dvd+r", 0x001B, False, False, 2_295_104)
+    DVD_PLUS_R = ("dvd+r", 0x001B, False, True, 2_295_104)
     DVD_PLUS_RW = ("dvd+rw", 0x001A, True, True, 2_295_104)
-    BD_R = ("bd-r", 0x0041, False, False, 12_219_392)
+    BD_R = ("bd-r", 0x0041, False, True, 12_219_392)
     BD_RE = ("bd-re", 0x0043, True, True, 12_219_392)
 
     @property

@@ -299,7 +299,6 @@ HARDWARE_DEFECT_MANAGEMENT = 0x0024
 RESTRICTED_OVERWRITE = 0x0026
 DVD_PLUS_RW = 0x002A
 RIGID_RESTRICTED_OVERWRITE = 0x002C
-BD_WRITE = 0x0041
 
 #: Formattable byte 4 (MMC-6 5.3.13): RENoSA (BD-RE without spare), QCert and Cert
 #: (format type 30h subtypes 11b and 10b).
@@ -310,13 +309,12 @@ SSA = 0x80
 DVD_PLUS_RW_WRITE = 0x01
 #: Rigid Restricted Overwrite byte 4: Blank, Intermediate (MMC-6 5.3.21).
 RIGID_FLAGS = 0x01 | 0x02
-#: BD Write: class 0 BD-RE versions 1 and 2 (MMC-6 5.3.36).
-BD_RE_VERSIONS = 0x0006
 
 
 def rewritable_features(device: CdromDevice) -> list[Feature]:
     """The features of writing rewritable DVD and BD media, current as the disc in the
-    drive is (MMC-6 5.3.11, 5.3.13, 5.3.14, 5.3.16, 5.3.19, 5.3.21, 5.3.36)."""
+    drive is (MMC-6 5.3.11, 5.3.13, 5.3.14, 5.3.16, 5.3.19, 5.3.21; BD Write is
+    :func:`devemu.cdrom.features.sequential_features`)."""
     profile = device.profile
     rec = device.recording if is_overwritable(device) else None
     formatted = rec is not None and rec.format is not None
@@ -352,11 +350,4 @@ def rewritable_features(device: CdromDevice) -> list[Feature]:
             bytes((DVD_PLUS_RW_WRITE, 0, 0, 0)),
         ),
         Feature(RIGID_RESTRICTED_OVERWRITE, 1, False, restricted, bytes((RIGID_FLAGS, 0, 0, 0))),
-        Feature(
-            BD_WRITE,
-            1,
-            False,
-            profile is Profile.BD_RE,
-            bytes(4) + BD_RE_VERSIONS.to_bytes(2, "big") + bytes(18),
-        ),
     ]

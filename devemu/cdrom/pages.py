@@ -7,6 +7,7 @@ current read speed) in step with the drive.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from construct import Bytes, Int8ub, Int16ub, Padding, Struct
@@ -63,8 +64,9 @@ CDDA_FLAGS = 0x40 | 0x20 | 0x10 | 0x04 | 0x02 | 0x01
 #: mechanism: loading mechanism type 001b (tray), eject, lock.
 MECHANISM = 0x20 | 0x08 | 0x01
 LOCK_STATE = 0x02
-#: write_media of a drive that records: test write, CD-RW write, CD-R write (MMC-3 table 361).
-WRITE_MEDIA = 0x04 | 0x02 | 0x01
+#: write_media of a drive that records: DVD-R write, test write, CD-RW write, CD-R write
+#: (MMC-3 table 361).
+WRITE_MEDIA = 0x10 | 0x04 | 0x02 | 0x01
 #: channel_flags: separate channel mute, separate volume levels.
 CHANNEL_FLAGS = 0x03
 
@@ -103,10 +105,13 @@ def capabilities_body(
     return out
 
 
-def make_pages(*, writer: bool = False) -> list[ModePage]:
+def make_pages(
+    *, writer: bool = False, incremental: Callable[[], bool] = lambda: False
+) -> list[ModePage]:
     """Pages 0x01, 0x0D, 0x0E, 0x1A and 0x2A with their defaults and masks; and the
-    write parameters page 0x05 on a drive that records."""
-    extra = [write_pages.make_page()] if writer else []
+    write parameters page 0x05 on a drive that records (``incremental``: the loaded
+    medium is a DVD or BD, written incrementally)."""
+    extra = [write_pages.make_page(incremental)] if writer else []
     capabilities = capabilities_body(writer=writer)
     return [
         *extra,

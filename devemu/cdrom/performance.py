@@ -2,8 +2,9 @@
 
 A drive that records reports its write speeds: GET PERFORMANCE type 03h
 (MMC-6 6.7.2.5) lists one write speed descriptor per speed it offers
-(48x, 24x, 16x, 8x, 4x of CD, 176 kB/s a 1x), fastest first; SET CD
-SPEED and SET STREAMING choose one.
+for the loaded medium (48x, 24x, 16x, 8x, 4x of CD, 176 kB/s a 1x;
+16x to 2x of DVD; 6x to 2x of BD), fastest first; SET CD SPEED and SET
+STREAMING choose one.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ PERFORMANCE = 0x00
 WRITE_SPEED = 0x03
 #: The CD write speeds offered, in multiples of 1x (176 kB/s).
 CD_WRITE_SPEEDS = (48, 24, 16, 8, 4)
+#: ... and the DVD (1x 1385 kB/s) and BD (1x 4496 kB/s) write speeds.
+DVD_WRITE_SPEEDS = (16, 8, 4, 2)
+BD_WRITE_SPEEDS = (6, 4, 2)
 #: Write speed descriptor byte 0: MRW 0, Exact 0, RDD 0, WRC 00b (default rotation control).
 WRITE_SPEED_FLAGS = 0x00
 
@@ -63,16 +67,24 @@ def write_speed_descriptors(device: CdromDevice) -> bytes:
     if not device.writer or device.recording is None:
         return b""
     end = device.recording.sectors
+    profile = device.profile
+    speeds = (
+        BD_WRITE_SPEEDS
+        if profile.is_bd
+        else DVD_WRITE_SPEEDS
+        if profile.is_dvd
+        else CD_WRITE_SPEEDS
+    )
     return b"".join(
         WriteSpeedDescriptor.build(
             {
                 "flags": WRITE_SPEED_FLAGS,
                 "end_lba": end,
                 "read_speed": pages.MAX_READ_SPEED,
-                "write_speed": x * 176,
+                "write_speed": x * profile.kilobytes_per_second_1x,
             }
         )
-        for x in CD_WRITE_SPEEDS
+        for x in speeds
     )
 
 

@@ -41,6 +41,16 @@ class Profile(IntEnum):
         return self in (Profile.CD_ROM, Profile.CD_R, Profile.CD_RW)
 
     @property
+    def is_dvd(self) -> bool:
+        """A DVD profile (0010h to 002Fh, MMC-6 table 91)."""
+        return 0x0010 <= self < 0x0030
+
+    @property
+    def is_bd(self) -> bool:
+        """A BD profile (0040h to 004Fh)."""
+        return 0x0040 <= self < 0x0050
+
+    @property
     def kilobytes_per_second_1x(self) -> int:
         """Read speed of 1x on this medium (CD 176.4, DVD 1385, BD 4496 kB/s)."""
         if self.is_cd:
@@ -51,7 +61,16 @@ class Profile(IntEnum):
 #: Every profile the drive supports, in the order of the profile list feature.
 SUPPORTED = (Profile.BD_ROM, Profile.DVD_ROM, Profile.CD_ROM)
 #: The profiles of a drive that records (MMC-6 5.3.1: highest first).
-SUPPORTED_WRITER = (Profile.BD_ROM, Profile.DVD_ROM, Profile.CD_RW, Profile.CD_R, Profile.CD_ROM)
+SUPPORTED_WRITER = (
+    Profile.BD_R,
+    Profile.BD_ROM,
+    Profile.DVD_PLUS_R,
+    Profile.DVD_R,
+    Profile.DVD_ROM,
+    Profile.CD_RW,
+    Profile.CD_R,
+    Profile.CD_ROM,
+)
 #: The rewritable DVD and BD profiles it records too (:mod:`devemu.cdrom.overwrite`).
 REWRITABLE = (
     Profile.BD_RE,

@@ -12,7 +12,8 @@ session and its invisible track (MMC-6 6.22.3.1.5-7).
 On a CD, the last session's lead-in start and the last possible
 lead-out start are MSF addresses (0, M, S, F): the lead-in of the next
 session (the ATIP lead-in start of a blank disc) and the capacity
-(MMC-6 6.22.3.1.11-12); FFFFFFFFh on a complete disc.
+(MMC-6 6.22.3.1.11-12); FFFFFFFFh on a complete disc. On a DVD or BD
+they are LBAs: the start of the last session and the capacity.
 
 The invisible track (READ TRACK INFORMATION of track FFh, MMC-6
 6.27.3.1) is the next track to be written: Blank and NWA_V set, its
@@ -110,12 +111,17 @@ def disc_information(rec: Recording) -> bytes:
         first_last = last_session_tracks[0].number if last_session_tracks else rec.next_track_number
         last_last = rec.next_track_number if rec.open_track is None else rec.open_track.number
         nwa = rec.next_writable
-        if rec.blank:
+        start = nwa if nwa is not None else rec.sectors
+        if not rec.medium.is_cd:
+            # DVD and BD: LBAs, the last session's start and the capacity (MMC-6 6.22.3.1.11-12).
+            leadin = last_session_tracks[0].start if last_session_tracks else start
+            leadout = rec.sectors
+        elif rec.blank:
             leadin = int.from_bytes(bytes((0, *ATIP_LEADIN)), "big")
+            leadout = _msf_field(rec.sectors)
         else:
-            start = nwa if nwa is not None else rec.sectors
             leadin = _msf_field(start - DEFAULT_PREGAP - LEADIN_LENGTH)
-        leadout = _msf_field(rec.sectors)
+            leadout = _msf_field(rec.sectors)
     out: bytes = DiscInformation.build(
         {
             "length": DiscInformation.sizeof() - 2,
@@ -168,7 +174,7 @@ def invisible_track(device: CdromDevice, rec: Recording, address_type: int, addr
             open_track.reserved - open_track.written if open_track.reserved else rec.sectors - nwa
         )
     else:
-        number, start, mode = rec.next_track_number, nwa, params.mode
+        number, start, mode = rec.next_track_number, nwa, rec.write_mode(params.mode)
         if rec.open_track is not None:
             number = rec.open_track.number + 1
         flags = TRACK_BLANK

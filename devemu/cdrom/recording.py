@@ -56,7 +56,7 @@ import re
 import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from devemu.atomic_file import fsync_directory, write_atomic
 from devemu.cdrom import sector as raw
@@ -190,6 +190,8 @@ class Recording:
     _dir_fd: int = -1
     #: The formatted area's file, open for writes anywhere in it.
     _area_fd: int = -1
+    #: Every track's sectors are in one file at their LBA (DVD, BD), not a file each (CD).
+    shared_file: ClassVar[bool] = False
 
     # --- state ---------------------------------------------------------------------
 
@@ -217,6 +219,22 @@ class Recording:
     @property
     def next_track_number(self) -> int:
         return (self.tracks[-1].number if self.tracks else 0) + 1
+
+    # --- layout: what a CD does; :mod:`devemu.cdrom.sequential` changes it for DVD and BD ---
+
+    def track_file(self, number: int) -> str:
+        """The file in the folder holding track ``number``'s sectors."""
+        return f"track{number:02d}.bin"
+
+    def pregap_of_next(self) -> int:
+        """Blocks of pregap the drive writes before a Track-At-Once track it opens: 150 after
+        a track of the same session (ECMA-130), none for a session's first track."""
+        in_session = bool(self.tracks) and self.tracks[-1].session == self.session
+        return DEFAULT_PREGAP if in_session else 0
+
+    def write_mode(self, requested: TrackMode) -> TrackMode:
+        """The mode a track opened by a WRITE records in: the one page 05h names."""
+        return requested
 
     def next_track_start(self) -> int:
         """Index 1 of the next Track-At-Once track (its pregap is written by the drive)."""
@@ -252,9 +270,8 @@ class Recording:
     def reserve(self, mode: TrackMode, blocks: int) -> OpenTrack:
         """RESERVE TRACK (MMC-6 6.32): the invisible track becomes a track of ``blocks``."""
         start = self.next_track_start()
-        in_session = bool(self.tracks) and self.tracks[-1].session == self.session
         track = self.begin_track(
-            mode, first=start, start=start, generated_pregap=DEFAULT_PREGAP if in_session else 0
+            mode, first=start, start=start, generated_pregap=self.pregap_of_next()
         )
         track.reserved = blocks
         return track
@@ -293,9 +310,10 @@ class Recording:
         if mode not in WRITABLE_MODES:
             raise ValueError(f"cannot record {mode.label} tracks")
         number = self.next_track_number
-        name = f"track{number:02d}.bin"
+        name = self.track_file(number)
         # O_NOFOLLOW: a symbolic link put in the track's place is refused (ELOOP).
-        fd = self._open_file(name, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+        truncate = 0 if self.shared_file else os.O_TRUNC
+        fd = self._open_file(name, os.O_RDWR | os.O_CREAT | truncate)
         self.open_track = OpenTrack(
             number, self.session, mode, first, start, fd, generated_pregap=generated_pregap
         )
@@ -310,7 +328,7 @@ class Recording:
         track = self.open_track
         assert track is not None and lba == track.next_address
         size = track.mode.stored_size
-        offset = (lba - track.first) * size
+        offset = (lba if self.shared_file else lba - track.first) * size
         want = count * size
         if track.mode is TrackMode.MODE2_2336:
             buffers = [memoryview(_xa_form1(b"".join(buffers), track.subheader))]
@@ -356,7 +374,7 @@ class Recording:
         finally:
             os.close(track.fd)
         if track.written == 0 or track.next_address <= track.start:
-            os.unlink(f"track{track.number:02d}.bin", dir_fd=self._dir_fd)
+            self._drop_track_file(track.number)
             return None
         done = WrittenTrack(
             track.number,
@@ -370,6 +388,11 @@ class Recording:
         self.tracks.append(done)
         self.save()
         return done
+
+    def _drop_track_file(self, number: int) -> None:
+        """Forget the sectors of a track that never completed."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.track_file(number), dir_fd=self._dir_fd)
 
     def close_session(self, *, finalize: bool) -> None:
         """Close the last session (MMC-6 6.3.2.3); ``finalize`` allows no further session."""
@@ -390,7 +413,7 @@ class Recording:
         """BLANK (MMC-6 6.2): the whole disc, or the last session's tracks."""
         if self.open_track is not None:
             os.close(self.open_track.fd)
-            os.unlink(f"track{self.open_track.number:02d}.bin", dir_fd=self._dir_fd)
+            self._drop_track_file(self.open_track.number)
             self.open_track = None
         if last_session_only and self.tracks:
             last = self.tracks[-1].session
@@ -426,9 +449,7 @@ class Recording:
         emptied and sized and flushed, then ``state.json`` names the format.
         """
         self._close_area()
-        fd = self._open_file(
-            WrittenTrack(1, 1, TrackMode.MODE1_2048, 0, 0, 1).file_name, os.O_RDWR | os.O_CREAT
-        )
+        fd = self._open_file(self.track_file(1), os.O_RDWR | os.O_CREAT)
         try:
             os.ftruncate(fd, 0)
             os.ftruncate(fd, state.blocks * 2048)
@@ -451,7 +472,7 @@ class Recording:
         """Store ``count`` blocks at ``lba`` of the formatted area (the caller checked the
         range and that the buffers hold ``count`` 2048-byte blocks)."""
         if self._area_fd < 0:
-            self._area_fd = self._open_file(self.tracks[0].file_name, os.O_RDWR)
+            self._area_fd = self._open_file(self.track_file(1), os.O_RDWR)
         offset = lba * 2048
         want = count * 2048
         done = os.pwritev(self._area_fd, buffers, offset)
@@ -471,6 +492,35 @@ class Recording:
         if self._area_fd >= 0:
             os.close(self._area_fd)
             self._area_fd = -1
+
+    def check_files(self, state: Path) -> None:
+        """Every completed track's file holds its sectors; sectors written after the last
+        completed track (a track the process died writing) are dropped."""
+        names = {t.file_name for t in self.tracks}
+        for t in self.tracks:
+            need = (t.end - t.first) * t.mode.stored_size
+            try:
+                st = os.stat(t.file_name, dir_fd=self._dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                self.close()
+                raise ImageError(state, None, f"{t.file_name} is missing") from None
+            if not stat.S_ISREG(st.st_mode):
+                self.close()
+                raise ImageError(state, None, f"{t.file_name} is not a regular file")
+            if st.st_size < need and self.format is None:
+                self.close()
+                raise ImageError(state, None, f"{t.file_name} holds {st.st_size} bytes of {need}")
+            if st.st_size != need:
+                # Sectors past the track's end were written after its last sync: cut them. A
+                # formatted area cut short by a format that was stopped grows back empty.
+                fd = self._open_file(t.file_name, os.O_WRONLY)
+                try:
+                    os.ftruncate(fd, need)
+                finally:
+                    os.close(fd)
+        for leftover in os.listdir(self._dir_fd):
+            if re.fullmatch(r"track[0-9]{2}\.bin", leftover) and leftover not in names:
+                os.unlink(leftover, dir_fd=self._dir_fd)
 
     # --- the state file and the kept image -------------------------------------------
 
@@ -620,7 +670,7 @@ def new_recording(root: Path, drive: str, medium: BlankMedium, sectors: int) -> 
         n += 1
     folder = root / f"{drive}-{n:03d}"
     folder.mkdir()
-    rec = Recording(folder, medium, sectors)
+    rec = recording_class(medium)(folder, medium, sectors)
     rec.open_folder()
     rec.save()
     return rec
@@ -664,7 +714,7 @@ def load_recording(folder: Path) -> Recording:
         if data.get("version") != STATE_VERSION:
             raise ValueError(f"version {data.get('version')!r} is not {STATE_VERSION}")
         medium = BlankMedium.from_label(str(data["medium"]))
-        rec = Recording(
+        rec = recording_class(medium)(
             folder,
             medium,
             int(data["sectors"]),
@@ -679,33 +729,20 @@ def load_recording(folder: Path) -> Recording:
     if problem:
         raise ImageError(path, None, problem)
     rec.open_folder()
-    names = {t.file_name for t in rec.tracks}
-    for t in rec.tracks:
-        need = (t.end - t.first) * t.mode.stored_size
-        try:
-            st = os.stat(t.file_name, dir_fd=rec._dir_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            rec.close()
-            raise ImageError(path, None, f"{t.file_name} is missing") from None
-        if not stat.S_ISREG(st.st_mode):
-            rec.close()
-            raise ImageError(path, None, f"{t.file_name} is not a regular file")
-        if st.st_size < need and rec.format is None:
-            rec.close()
-            raise ImageError(path, None, f"{t.file_name} holds {st.st_size} bytes of {need}")
-        if st.st_size != need:
-            # Sectors past the track's end were written after its last sync: cut them. A
-            # formatted area cut short by a format that was stopped grows back empty.
-            fd = rec._open_file(t.file_name, os.O_WRONLY)
-            try:
-                os.ftruncate(fd, need)
-            finally:
-                os.close(fd)
-    for leftover in os.listdir(rec._dir_fd):
-        if re.fullmatch(r"track[0-9]{2}\.bin", leftover) and leftover not in names:
-            os.unlink(leftover, dir_fd=rec._dir_fd)
+    rec.check_files(path)
     rec._write_image()
     return rec
+
+
+def recording_class(medium: BlankMedium) -> type[Recording]:
+    """The recording model of ``medium``: this module's for a CD and for a rewritable DVD or
+    BD (its formatted area is one track), the sequential one for write-once DVD and BD."""
+    if medium.is_cd or medium.overwritable:
+        return Recording
+    # Imported here: the sequential model builds on this module.
+    from devemu.cdrom.sequential import SequentialRecording  # noqa: PLC0415
+
+    return SequentialRecording
 
 
 def _layout_problem(rec: Recording) -> str | None:
@@ -718,7 +755,7 @@ def _layout_problem(rec: Recording) -> str | None:
         expected = 1 if prev is None else prev.number + 1
         if t.number != expected or not 1 <= t.session <= rec.closed_sessions + 1:
             return f"track {t.number} (session {t.session}) is out of order"
-        if prev is not None and t.first <= prev.end:
+        if prev is not None and t.first < prev.end:
             return f"track {t.number} overlaps track {prev.number}"
         prev = t
     if rec.closed_sessions < 0 or rec.closed_sessions > MAX_TRACKS:

@@ -240,7 +240,7 @@ def read_toc(
         fmt = vendor_format
     cd = device.profile.is_cd
     rec = device.recording
-    if fmt == ATIP and rec is not None:
+    if fmt == ATIP and rec is not None and rec.medium.is_cd:
         return cmd.data_in(recordable_info.atip(rec), allocation_length)
     if not disc.sessions:
         # A blank disc has no TOC (MMC-6 6.26.2.1): the format cannot be given.

@@ -32,6 +32,7 @@ from devemu.cdrom import overwrite, pages
 from devemu.cdrom import sector as raw
 from devemu.cdrom.cue_sheet import SaoPlan, parse_cue_sheet
 from devemu.cdrom.disc import DEFAULT_PREGAP, TrackMode
+from devemu.cdrom.media import BlankMedium
 from devemu.cdrom.recording import MAX_TRACKS, Recording, host_size
 from devemu.scsi.command import Command
 from devemu.scsi.sense import (
@@ -86,10 +87,31 @@ StreamingDescriptor = Struct(
 
 
 class CloseFunction:
-    """MMC-6 table 39 (CD): close the track, close the session."""
+    """MMC-6 table 39: close the track, close the session; on DVD+R and BD-R also
+    finalize the disc (with the minimal radius, or the normal lead-out)."""
 
     TRACK = 0b001
     SESSION = 0b010
+    FINALIZE_MINIMAL_RADIUS = 0b101
+    FINALIZE = 0b110
+
+
+#: Media whose session closing does not follow page 05h (MMC-6 6.3.2.3: DVD+R, BD-R):
+#: 010b leaves the disc appendable, 101b and 110b finalize it.
+CLOSED_BY_FUNCTION = frozenset((BlankMedium.DVD_PLUS_R, BlankMedium.BD_R))
+
+
+def _finalizes(device: CdromDevice, rec: Recording, close_function: int) -> bool:
+    """Whether closing the session with ``close_function`` finalizes the disc; INVALID
+    FIELD IN CDB for a function the medium does not have."""
+    if rec.medium in CLOSED_BY_FUNCTION:
+        if close_function == CloseFunction.SESSION:
+            return False
+        if close_function in (CloseFunction.FINALIZE, CloseFunction.FINALIZE_MINIMAL_RADIUS):
+            return True
+    elif close_function == CloseFunction.SESSION:
+        return not device.write_parameters().next_session_allowed
+    raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2, 2))
 
 
 class BlankingType:
@@ -175,7 +197,7 @@ def write_10(
     track = rec.open_track
     if track is not None and track.reserved and track.written + transfer_length > track.reserved:
         raise SenseError(INVALID_ADDRESS_FOR_WRITE, information=lba & 0xFFFFFFFF)
-    mode = track.mode if track is not None else params.mode
+    mode = track.mode if track is not None else rec.write_mode(params.mode)
     if cmd.data_length != transfer_length * host_size(mode):
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(7))
     if params.test_write:
@@ -183,8 +205,7 @@ def write_10(
     if track is None:
         if rec.next_track_number > MAX_TRACKS:
             raise SenseError(INVALID_ADDRESS_FOR_WRITE, information=lba & 0xFFFFFFFF)
-        in_session = bool(rec.tracks) and rec.tracks[-1].session == rec.session
-        _begin(rec, lba, mode, lba, DEFAULT_PREGAP if in_session else 0)
+        _begin(rec, lba, mode, lba, rec.pregap_of_next())
         assert rec.open_track is not None
         submode = params.subheader[2]
         if submode & SUBMODE_DATA and not submode & raw.SUBMODE_FORM2:
@@ -293,7 +314,8 @@ def close_track_session(
 
     Closing the session finalizes the disc when the Multi-session field of
     page 05h is 00b, and leaves room for a next session when it is 11b
-    (MMC-6 6.3.2.3, table 39).
+    (MMC-6 6.3.2.3, table 39: CD, DVD-R). On DVD+R and BD-R the function
+    says it: 010b closes the session, 101b and 110b finalize the disc.
     """
     rec = _recording(device)
     if rec.medium.overwritable:
@@ -307,15 +329,14 @@ def close_track_session(
             # The unwritten rest of a reserved track is padded (MMC-6 6.3.2.2).
             rec.write_zeros(track.reserved - track.written)
         rec.complete_track()
-    elif close_function == CloseFunction.SESSION:
+    else:
+        finalize = _finalizes(device, rec, close_function)
         if device.sao is not None:
             _finish_sao(device, rec)
             return
-        rec.close_session(finalize=not device.write_parameters().next_session_allowed)
+        rec.close_session(finalize=finalize)
         device.disc_changed(new_media=True)
         return
-    else:
-        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(2, 2))
     device.disc_changed()
 
 

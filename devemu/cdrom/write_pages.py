@@ -1,10 +1,11 @@
 """The Write Parameters mode page (05h), MMC-6 7.5, and what the drive accepts in it.
 
 The page tells the drive how the next track is written: the write type
-(Track At Once 01h, Session At Once 02h; packet 00h and raw 03h are
-refused), the track mode (the Q sub-channel CONTROL nibble: 4 data, 0
-audio), the data block type (08h Mode 1 of 2048 bytes, 00h raw audio of
-2352 bytes, 0Ah CD-ROM XA Mode 2 form 1 of 2048 bytes, MMC-6 table 647),
+(Track At Once 01h, Session At Once 02h; Incremental 00h on DVD and BD
+media; packet writing on CD and raw 03h are refused), the track mode
+(the Q sub-channel CONTROL nibble: 4 data, 0 audio), the data block
+type (08h Mode 1 of 2048 bytes, 00h raw audio of 2352 bytes, 0Ah CD-ROM
+XA Mode 2 form 1 of 2048 bytes, MMC-6 table 647),
 whether a next session is allowed when this one closes (Multi-session
 11b) or the disc is finalized (00b), the test write bit (the drive writes
 nothing) and the audio pause length.
@@ -17,6 +18,7 @@ drive's write modes exactly that way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -170,14 +172,19 @@ CHANGEABLE = bytes([0x7F, 0xFF, 0x0F, 0xFF, 0x00, 0x3F, 0xFF, 0x00]) + b"\xff" *
 SESSION_FORMATS = (0x00, 0x10, 0x20)
 
 
-def check(body: bytes) -> None:
+def check(body: bytes, *, incremental: bool = False) -> None:
     """Refuse a page the drive cannot record with (MMC-6 7.5.1).
 
-    Packet and raw writing, data block types other than 00h and 08h and
-    unknown session formats are INVALID FIELD IN PARAMETER LIST.
+    Raw writing, packet writing on a CD, data block types other than
+    00h, 08h and 0Ah and unknown session formats are INVALID FIELD IN
+    PARAMETER LIST. With ``incremental`` (a DVD or BD is loaded) write
+    type 00h is Incremental recording (MMC-6 table 644, DVD-R) and taken.
     """
     params = decode(body)
-    if params.write_type not in (WriteType.TRACK_AT_ONCE, WriteType.SESSION_AT_ONCE):
+    allowed = {WriteType.TRACK_AT_ONCE, WriteType.SESSION_AT_ONCE}
+    if incremental:
+        allowed.add(WriteType.PACKET)
+    if params.write_type not in allowed:
         raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST)
     if params.data_block_type not in tuple(DataBlockType):
         raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST)
@@ -187,6 +194,11 @@ def check(body: bytes) -> None:
         raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST)
 
 
-def make_page() -> ModePage:
-    """Page 05h with its defaults, mask and check."""
-    return ModePage(WRITE_PARAMETERS, default_body(), CHANGEABLE, on_change=check)
+def make_page(incremental: Callable[[], bool] = lambda: False) -> ModePage:
+    """Page 05h with its defaults, mask and check; ``incremental`` says whether the
+    loaded medium is written incrementally (a DVD or BD)."""
+
+    def on_change(body: bytes) -> None:
+        check(body, incremental=incremental())
+
+    return ModePage(WRITE_PARAMETERS, default_body(), CHANGEABLE, on_change=on_change)

@@ -401,7 +401,7 @@ def test_write_speeds_and_set_streaming(burner: Burner) -> None:
     burner.ok([0xB6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 28, 0], descriptor)
     assert burner.device.write_speed == 1408
     page = burner.data([0x5A, 0x08, 0x2A, 0, 0, 0, 0, 0x01, 0x00, 0])[8:]
-    assert page[3] == 0x07  # CD-R, CD-RW and test write
+    assert page[3] == 0x17  # DVD-R, CD-R, CD-RW and test write
     assert int.from_bytes(page[28:30], "big") == 1408  # current write speed selected
     burner.ok([0xBB, 0, 0xFF, 0xFF, 0x0B, 0x00, 0, 0, 0, 0, 0, 0])  # SET CD SPEED write 2816
     assert burner.device.write_speed == 2816
@@ -431,7 +431,7 @@ def test_recording_features_are_current(burner: Burner) -> None:
     assert feature(0x0037)[2] & 0x01 == 0  # CD-RW media write support: not on a CD-R
     profiles = feature(0x0000)
     listed = [int.from_bytes(profiles[4 + i : 6 + i], "big") for i in range(0, profiles[3], 4)]
-    assert listed == [0x43, 0x40, 0x1A, 0x14, 0x13, 0x10, 0x0A, 0x09, 0x08]
+    assert listed == [0x43, 0x41, 0x40, 0x1B, 0x1A, 0x14, 0x13, 0x11, 0x10, 0x0A, 0x09, 0x08]
 
 
 def test_atip_of_a_blank_cd_rw(tmp_path: Path) -> None:
