@@ -113,6 +113,9 @@ class CdromDevice(ScsiDevice):
         self.recording: Recording | None = None
         #: A Session At Once recording between SEND CUE SHEET and its last sector.
         self.sao: SaoWrite | None = None
+        #: A disc was taken out while a track or a Session At Once recording was being
+        #: written on it: the next recording command is told the medium changed.
+        self.write_interrupted = False
         self.write_speed = 0
         #: The disc on the tray; changed by :meth:`insert` and :meth:`eject`.
         self.disc: Disc | None = None
@@ -259,6 +262,8 @@ class CdromDevice(ScsiDevice):
             self.disc.close()
             self.disc = None
         if self.recording is not None:
+            if self.recording.open_track is not None or self.sao is not None:
+                self.write_interrupted = True
             self.recording.close()
             if self.burn_root is not None:
                 forget_current(self.burn_root, self.drive_name)

@@ -43,6 +43,10 @@ class DataBlockType(IntEnum):
     """MMC-6 table 647: Data Block Type (the ones this drive records)."""
 
     RAW_2352 = 0x00
+    #: Raw data with raw P-W sub-channel, 2448 bytes: what cdrdao names for a Session At
+    #: Once recording with CD-TEXT; accepted in SAO only, where the cue sheet's data forms
+    #: say what each sector holds (MMC-6 7.5.4.9).
+    RAW_PW_2448 = 0x03
     MODE1_2048 = 0x08
     #: CD-ROM XA Mode 2 form 1, 2048 bytes from the host; the sub-header is page
     #: bytes 48-51 (or a form 1 data sub-header when those are zero).
@@ -173,13 +177,16 @@ SESSION_FORMATS = (0x00, 0x10, 0x20)
 def check(body: bytes) -> None:
     """Refuse a page the drive cannot record with (MMC-6 7.5.1).
 
-    Packet and raw writing, data block types other than 00h and 08h and
-    unknown session formats are INVALID FIELD IN PARAMETER LIST.
+    Packet and raw writing, data block types other than 00h, 08h and 0Ah
+    (and 03h outside Session At Once) and unknown session formats are
+    INVALID FIELD IN PARAMETER LIST.
     """
     params = decode(body)
     if params.write_type not in (WriteType.TRACK_AT_ONCE, WriteType.SESSION_AT_ONCE):
         raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST)
     if params.data_block_type not in tuple(DataBlockType):
+        raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST)
+    if params.data_block_type == DataBlockType.RAW_PW_2448 and not params.session_at_once:
         raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST)
     if params.multi_session not in (MULTISESSION_NONE, MULTISESSION_NEXT, 0b01):
         raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST)
