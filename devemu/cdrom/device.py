@@ -76,6 +76,7 @@ from devemu.scsi.spc import SPC_COMMANDS
 from devemu.scsi.table import CommandTable
 
 if TYPE_CHECKING:
+    from devemu.cdrom.raw_write import RawWrite
     from devemu.cdrom.write_commands import SaoWrite
 
 
@@ -113,6 +114,8 @@ class CdromDevice(ScsiDevice):
         self.recording: Recording | None = None
         #: A Session At Once recording between SEND CUE SHEET and its last sector.
         self.sao: SaoWrite | None = None
+        #: A raw session (write type 03h) between its first sector and SYNCHRONIZE CACHE.
+        self.raw: RawWrite | None = None
         #: A disc was taken out while a track or a Session At Once recording was being
         #: written on it: the next recording command is told the medium changed.
         self.write_interrupted = False
@@ -262,13 +265,14 @@ class CdromDevice(ScsiDevice):
             self.disc.close()
             self.disc = None
         if self.recording is not None:
-            if self.recording.open_track is not None or self.sao is not None:
+            if self.recording.open_track is not None or self.sao or self.raw:
                 self.write_interrupted = True
             self.recording.close()
             if self.burn_root is not None:
                 forget_current(self.burn_root, self.drive_name)
             self.recording = None
         self.sao = None
+        self.raw = None
 
     def disc_changed(self, *, new_media: bool = False) -> None:
         """The recordable disc gained or lost tracks: read it anew.

@@ -45,6 +45,7 @@ from devemu.cdrom import sector as raw
 from devemu.cdrom.cue_sheet import SaoPlan, parse_cue_sheet
 from devemu.cdrom.disc import DEFAULT_PREGAP, TrackMode
 from devemu.cdrom.leadin_text import SECTOR_BYTES, LeadInText
+from devemu.cdrom.raw_write import LEAD_OUT, RawWrite, kept_bytes, q_position, track_mode
 from devemu.cdrom.recordable_info import leadin_start
 from devemu.cdrom.recording import MAX_TRACKS, Recording, host_size
 from devemu.scsi.command import Command
@@ -196,6 +197,9 @@ def write_10(device: CdromDevice, cmd: Command, lba: int, transfer_length: int) 
     if device.sao is not None:
         _write_sao(device, rec, cmd, lba, transfer_length)
         return
+    if params.raw or device.raw is not None:
+        _write_raw(device, rec, cmd, lba, transfer_length)
+        return
     nwa = rec.next_writable
     if nwa is None or lba != nwa:
         raise SenseError(INVALID_ADDRESS_FOR_WRITE, information=lba & 0xFFFFFFFF)
@@ -275,6 +279,81 @@ def _write_sao(device: CdromDevice, rec: Recording, cmd: Command, lba: int, coun
     sao.next = pos
 
 
+def _write_raw(device: CdromDevice, rec: Recording, cmd: Command, lba: int, count: int) -> None:
+    """Raw writing (:mod:`devemu.cdrom.raw_write`): the session sector by sector, its
+    layout read from the Q sub-channel the host writes with each."""
+    params = device.write_parameters()
+    raw = device.raw
+    if raw is None:
+        nwa = rec.next_writable
+        if nwa is None or rec.open_track is not None or rec.session_open:
+            raise SenseError(COMMAND_SEQUENCE_ERROR)
+        if not leadin_start(rec) <= lba <= nwa - DEFAULT_PREGAP:
+            raise SenseError(INVALID_ADDRESS_FOR_WRITE, information=lba & 0xFFFFFFFF)
+        raw = RawWrite(params.data_block_type, lba, program_start=nwa - DEFAULT_PREGAP)
+        device.raw = raw
+    if lba != raw.next:
+        raise SenseError(INVALID_ADDRESS_FOR_WRITE, information=lba & 0xFFFFFFFF)
+    size = raw.sector_bytes
+    if cmd.data_length != count * size:
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(7))
+    flat = cmd.iov[0] if len(cmd.iov) == 1 else memoryview(b"".join(cmd.iov))
+    pending: list[memoryview] = []
+    pending_lba = lba
+    for i in range(count):
+        pos = lba + i
+        if raw.leadout:
+            continue
+        sector = flat[i * size : (i + 1) * size]
+        if pos < raw.program_start:
+            raw.leadin_rw(sector)
+            continue
+        where = q_position(raw.q(sector)) or raw.position
+        if where is None:
+            raise SenseError(INVALID_ADDRESS_FOR_WRITE, information=pos & 0xFFFFFFFF)
+        changed = raw.position is not None and where.track != raw.position.track
+        if (changed or where.track == LEAD_OUT) and pending:
+            _store(device, rec, pending_lba, pending, len(pending))
+            pending = []
+        if where.track == LEAD_OUT:
+            _finish_raw(device, rec, raw, params.test_write)
+            continue
+        raw.position = where
+        if params.test_write or pos < 0:
+            continue  # sectors before LBA 0 are not addressable: not kept
+        track = rec.open_track
+        if track is None or changed:
+            rec.complete_track()
+            mode = track_mode(where, sector)
+            if where.track != rec.next_track_number or where.track > MAX_TRACKS or mode is None:
+                raise SenseError(CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT, information=pos)
+            if raw.text.packs and rec.cdtext is None:
+                _keep_cdtext(rec, raw.text.data(), pos)
+            _begin(rec, pos, mode, pos, 0)
+            track = rec.open_track
+            assert track is not None
+            raw.index1 = where.index >= 1
+        elif where.index >= 1 and not raw.index1:
+            track.start = pos
+            raw.index1 = True
+        if not pending:
+            pending_lba = pos
+        pending.append(kept_bytes(track.mode, sector))
+    if pending:
+        _store(device, rec, pending_lba, pending, len(pending))
+    raw.next = lba + count
+
+
+def _finish_raw(device: CdromDevice, rec: Recording, raw: RawWrite, test: bool) -> None:
+    """The first lead-out sector: the last track completes, the session closes."""
+    raw.leadout = True
+    if test:
+        return
+    rec.complete_track()
+    rec.close_session(finalize=not device.write_parameters().next_session_allowed)
+    device.disc_changed(new_media=True)
+
+
 def _write_leadin(device: CdromDevice, sao: SaoWrite, cmd: Command, lba: int, count: int) -> None:
     """Lead-in sectors of CD-TEXT (data form 41h): 96 R-W bytes each, in order from the
     lead-in start to the first pregap (MMC-6 6.33.3.5)."""
@@ -330,6 +409,12 @@ def synchronize_cache(device: CdromDevice, cmd: Command) -> None:
         return
     if device.sao is not None:
         _finish_sao(device, rec)
+        return
+    if device.raw is not None:
+        if device.raw.leadout:
+            device.raw = None
+        else:
+            rec.flush()
         return
     track = rec.open_track
     if track is not None and track.reserved and not track.full:

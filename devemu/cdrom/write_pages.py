@@ -1,7 +1,7 @@
 """The Write Parameters mode page (05h), MMC-6 7.5, and what the drive accepts in it.
 
 The page tells the drive how the next track is written: the write type
-(Track At Once 01h, Session At Once 02h; packet 00h and raw 03h are
+(Track At Once 01h, Session At Once 02h, raw 03h; packet 00h is
 refused), the track mode (the Q sub-channel CONTROL nibble: 4 data, 0
 audio), the data block type (08h Mode 1 of 2048 bytes, 00h raw audio of
 2352 bytes, 0Ah CD-ROM XA Mode 2 form 1 of 2048 bytes, MMC-6 table 647),
@@ -43,6 +43,8 @@ class DataBlockType(IntEnum):
     """MMC-6 table 647: Data Block Type (the ones this drive records)."""
 
     RAW_2352 = 0x00
+    #: Raw writing: 2352 bytes and 16 bytes of P-Q sub-channel (MMC-6 table 647).
+    RAW_PQ_2368 = 0x01
     #: Raw data with raw P-W sub-channel, 2448 bytes: what cdrdao names for a Session At
     #: Once recording with CD-TEXT; accepted in SAO only, where the cue sheet's data forms
     #: say what each sector holds (MMC-6 7.5.4.9).
@@ -108,6 +110,10 @@ class WriteParameters:
     @property
     def session_at_once(self) -> bool:
         return self.write_type == WriteType.SESSION_AT_ONCE
+
+    @property
+    def raw(self) -> bool:
+        return self.write_type == WriteType.RAW
 
     @property
     def next_session_allowed(self) -> bool:
@@ -177,16 +183,23 @@ SESSION_FORMATS = (0x00, 0x10, 0x20)
 def check(body: bytes) -> None:
     """Refuse a page the drive cannot record with (MMC-6 7.5.1).
 
-    Packet and raw writing, data block types other than 00h, 08h and 0Ah
-    (and 03h outside Session At Once) and unknown session formats are
-    INVALID FIELD IN PARAMETER LIST.
+    Packet writing, data block types other than 00h, 08h and 0Ah for
+    Track At Once, raw writing with other than 01h or 03h (raw data with
+    P-Q or raw P-W sub-channel; 03h is accepted in Session At Once too) and
+    unknown session formats are INVALID FIELD IN PARAMETER LIST.
     """
     params = decode(body)
-    if params.write_type not in (WriteType.TRACK_AT_ONCE, WriteType.SESSION_AT_ONCE):
+    if params.write_type not in (
+        WriteType.TRACK_AT_ONCE,
+        WriteType.SESSION_AT_ONCE,
+        WriteType.RAW,
+    ):
         raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST)
     if params.data_block_type not in tuple(DataBlockType):
         raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST)
-    if params.data_block_type == DataBlockType.RAW_PW_2448 and not params.session_at_once:
+    raw_types = (DataBlockType.RAW_PQ_2368, DataBlockType.RAW_PW_2448)
+    sao_with_pw = params.session_at_once and params.data_block_type == DataBlockType.RAW_PW_2448
+    if params.raw != (params.data_block_type in raw_types) and not sao_with_pw:
         raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST)
     if params.multi_session not in (MULTISESSION_NONE, MULTISESSION_NEXT, 0b01):
         raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST)

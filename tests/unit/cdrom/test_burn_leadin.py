@@ -23,7 +23,8 @@ from devemu.cdrom.leadin_text import (
 from devemu.cdrom.media import BlankMedium
 from devemu.cdrom.msf import msf_to_lba
 from devemu.cdrom.recording import Recording, current_recording, load_recording, new_recording
-from devemu.cdrom.subchannel import crc16
+from devemu.cdrom.sector import mode1_sector
+from devemu.cdrom.subchannel import crc16, q_subchannel, raw_pw
 from devemu.errors import ImageError
 from devemu.scsi.identity import Identity
 from devemu.scsi.sense import (
@@ -364,3 +365,91 @@ def test_a_swap_between_burns_is_not_told_twice(tmp_path: Path) -> None:
     burner.device.insert(new.disc(), new)
     burner.settle()
     assert burner.write(0, 10, data_blocks(10, 1)).status == 0
+
+
+# --- raw writing (write type 03h) ----------------------------------------------------------
+
+
+def _raw_session(pw: bool, leadin: int) -> tuple[bytes, int, bytes, bytes]:
+    """A raw session from ``leadin`` blocks before the first pregap: a Mode 1 track of 100
+    blocks after its 150-block pregap, an audio track (150-block pregap, 150 blocks), 10
+    blocks of lead-out; one Q frame in the data track a catalog number (ADR 2)."""
+    data = data_blocks(100, 7)
+    audio = _audio(150)
+    sectors: list[tuple[bytes, bytes, bytes]] = []  # main, q, r-w
+    text = b"".join(PACKS)
+    for i in range(leadin):
+        rw = bytes_to_symbols(text)  # four packs: one lead-in sector holds them all
+        sectors.append((bytes(2352), q_subchannel(4, 0, 1, 0, -150 - leadin + i), rw))
+    for lba in range(-150, 100):
+        user = data[lba * 2048 : (lba + 1) * 2048] if lba >= 0 else bytes(2048)
+        q = q_subchannel(4, 1, 0 if lba < 0 else 1, abs(lba), lba)
+        if lba == 50:
+            q = bytes((0x42,)) + b"1234567890123"[:9] + bytes(2)
+        sectors.append((bytes(mode1_sector(lba, user)), q, bytes(96)))
+    for lba in range(100, 400):
+        main = bytes(2352) if lba < 250 else audio[(lba - 250) * 2352 : (lba - 249) * 2352]
+        sectors.append((main, q_subchannel(0, 2, 0 if lba < 250 else 1, 0, lba), bytes(96)))
+    for lba in range(400, 410):
+        sectors.append((bytes(2352), q_subchannel(0, 0xAA, 1, lba - 400, lba), bytes(96)))
+    out = bytearray()
+    for main, q, rw in sectors:
+        if pw:
+            out += main + bytes(a | b for a, b in zip(raw_pw(q, False), rw, strict=True))
+        else:
+            out += main + q + bytes(4)
+    return bytes(out), len(sectors), data, audio
+
+
+@pytest.mark.parametrize("pw", [False, True], ids=["pq16", "raw-pw96"])
+def test_raw_session_becomes_the_tracks_its_q_subchannel_names(tmp_path: Path, pw: bool) -> None:
+    """Raw writing (MMC-6 7.5.4.3): tracks, pregaps and modes from the Q sub-channel; the
+    user data of Mode 1 sectors and whole audio sectors kept; lead-in CD-TEXT (raw P-W)."""
+    burner = Burner(tmp_path / "discs")
+    burner.set_params(write_type=3, dbtype=3 if pw else 1, track_mode=4)
+    leadin = 8
+    stream, count, data, audio = _raw_session(pw, leadin)
+    size = 2352 + (96 if pw else 16)
+    sense = burner.out_sense(struct.pack(">BBiBHB", 0x2A, 0, 0, 0, 1, 0), stream[:size])
+    assert sense[0] == INVALID_ADDRESS_FOR_WRITE  # a raw session starts before the pregap
+    lba = -150 - leadin
+    done = 0
+    while done < count:
+        n = min(27, count - done)
+        chunk = stream[done * size : (done + n) * size]
+        result = burner.out(struct.pack(">BBiBHB", 0x2A, 0, lba + done, 0, n, 0), chunk)
+        assert result.status == 0, parse_sense(result.sense)
+        done += n
+    burner.sync()
+    rec = burner.device.recording
+    assert rec is not None and rec.finalized
+    disc = load_image(rec.image_path)
+    try:
+        layout = [(t.number, t.mode.label, t.pregap, t.start, t.end) for t in disc.tracks]
+        assert layout == [(1, "MODE1/2048", 0, 0, 100), (2, "AUDIO", 100, 250, 400)]
+    finally:
+        disc.close()
+    assert burner.read(0, 100) == data
+    assert (rec.folder / "track02.bin").read_bytes()[150 * 2352 :] == audio
+    assert rec.cdtext == (b"".join(PACKS) if pw else None)
+
+
+def test_raw_data_block_types(burner: Burner) -> None:
+    for write_type, dbtype, ok in ((3, 1, True), (3, 3, True), (3, 8, False), (1, 1, False)):
+        page = burner.page05()
+        page[2] = (page[2] & 0xF0) | write_type
+        page[4] = dbtype
+        assert (burner.select05(page).status == 0) == ok, (write_type, dbtype)
+
+
+def test_raw_write_out_of_order_refused(burner: Burner) -> None:
+    burner.set_params(write_type=3, dbtype=1, track_mode=4)
+    stream, _, _, _ = _raw_session(False, 0)
+    size = 2368
+    assert (
+        burner.out(struct.pack(">BBiBHB", 0x2A, 0, -150, 0, 2, 0), stream[: 2 * size]).status == 0
+    )
+    sense = burner.out_sense(struct.pack(">BBiBHB", 0x2A, 0, -140, 0, 1, 0), stream[:size])
+    assert sense[0] == INVALID_ADDRESS_FOR_WRITE
+    sense = burner.out_sense(struct.pack(">BBiBHB", 0x2A, 0, -148, 0, 1, 0), stream[:2048])
+    assert sense[0] == INVALID_FIELD_IN_CDB
