@@ -265,7 +265,10 @@ class CdromDevice(ScsiDevice):
             self.disc.close()
             self.disc = None
         if self.recording is not None:
-            if self.recording.open_track is not None or self.sao or self.raw:
+            track = self.recording.open_track
+            # A reserved track waits in the state for its blocks; any other open track,
+            # a cue sheet or a raw session is a recording cut short.
+            if (track is not None and not track.reserved) or self.sao or self.raw:
                 self.write_interrupted = True
             self.recording.close()
             if self.burn_root is not None:

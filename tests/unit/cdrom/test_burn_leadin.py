@@ -453,3 +453,15 @@ def test_raw_write_out_of_order_refused(burner: Burner) -> None:
     assert sense[0] == INVALID_ADDRESS_FOR_WRITE
     sense = burner.out_sense(struct.pack(">BBiBHB", 0x2A, 0, -148, 0, 1, 0), stream[:2048])
     assert sense[0] == INVALID_FIELD_IN_CDB
+
+
+def test_taking_out_a_disc_with_a_reserved_track_is_no_interruption(tmp_path: Path) -> None:
+    root = tmp_path / "discs"
+    burner = Burner(root)
+    burner.set_params()
+    burner.ok([0x53, 0, 0, 0, 0, 0, 0, 0, 100, 0])
+    burner.device.eject()
+    new = new_recording(root, "cd0", BlankMedium.from_label("cd-r"), 20000)
+    burner.device.insert(new.disc(), new)
+    burner.settle()
+    assert burner.write(0, 10, data_blocks(10, 1)).status == 0
