@@ -94,6 +94,9 @@ class CdromDevice(ScsiDevice):
         SPC_COMMANDS, MMC_COMMANDS
     ).accepting_obsolete_lun()
     version_descriptors: ClassVar[tuple[int, ...]] = (VERSION_MMC6,)
+    #: MMC drives report no block descriptor (MMC-6 7.2.2) but take the 8 bytes of one
+    #: in MODE SELECT without using them: cdrdao sends one of zeros with page 05h.
+    passes_over_block_descriptor: ClassVar[bool] = True
 
     def __init__(
         self,

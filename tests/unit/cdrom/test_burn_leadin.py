@@ -465,3 +465,20 @@ def test_taking_out_a_disc_with_a_reserved_track_is_no_interruption(tmp_path: Pa
     burner.device.insert(new.disc(), new)
     burner.settle()
     assert burner.write(0, 10, data_blocks(10, 1)).status == 0
+
+
+def test_mode_select_with_cdrdaos_zero_block_descriptor(burner: Burner) -> None:
+    """cdrdao sends page 05h after an 8-byte block descriptor of zeros: passed over (an MMC
+    drive has none to change); a descriptor of another length is still refused."""
+    page = burner.page05()
+    page[2] = (page[2] & 0xF0) | 2
+    body = bytes(page[: page[1] + 2])
+    plist = bytes((0, 0, 0, 0, 0, 0, 0, 8)) + bytes(8) + body
+    result = burner.out([0x55, 0x10, 0, 0, 0, 0, 0, 0, len(plist), 0], plist)
+    assert result.status == 0, parse_sense(result.sense)
+    assert burner.page05()[2] & 0x0F == 2
+    assert burner.data([0x5A, 0x00, 0x05, 0, 0, 0, 0, 0, 164, 0])[6:8] == b"\0\0"
+    plist = bytes((0, 0, 0, 0, 0, 0, 0, 16)) + bytes(16) + body
+    result = burner.out([0x55, 0x10, 0, 0, 0, 0, 0, 0, len(plist), 0], plist)
+    sense = parse_sense(result.sense)
+    assert sense[0] == INVALID_FIELD_IN_PARAMETER_LIST and result.sense[16:18] == b"\x00\x06"
