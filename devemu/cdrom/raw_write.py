@@ -12,7 +12,10 @@ data block type names (MMC-6 table 647):
 - 03h: 96 bytes of raw P-W, one byte per symbol, Q in bit 6 and the
   R-W symbol (CD-TEXT in the lead-in) in bits 5-0.
 
-The drive reads the layout from what it is asked to record: the Q
+The host scrambles data sectors (ECMA-130 annex B: bytes 12 to 2351
+XORed with the output of the 15-bit register x^15 + x + 1 started at 1,
+as a drive does before recording); audio sectors are not scrambled. The
+drive reads the layout from what it is asked to record: the Q
 sub-channel's mode 1 frames (ADR 1) name the track and index of each
 program-area sector, their CONTROL nibble an audio or a data track, and
 track AAh the lead-out (MMC-6 4.2.3, ECMA-130 22.3). Frames of other
@@ -44,6 +47,36 @@ LEAD_OUT = 0xAA
 #: Byte 15 of a data sector's header: the sector mode (ECMA-130 14.3).
 _MODE_BYTE = 15
 _USER_DATA = 16
+#: Bytes of a sector the scrambler covers: all but the 12 sync bytes (ECMA-130 annex B).
+_SCRAMBLED = RAW_SECTOR_SIZE - 12
+
+
+def _scramble_sequence() -> bytes:
+    """ECMA-130 annex B: the register's output bits, least significant bit of each byte
+    first."""
+    out = bytearray(_SCRAMBLED)
+    reg = 1
+    for i in range(_SCRAMBLED):
+        byte = 0
+        for bit in range(8):
+            byte |= (reg & 1) << bit
+            feedback = (reg ^ (reg >> 1)) & 1
+            reg = (reg >> 1) | (feedback << 14)
+        out[i] = byte
+    return bytes(out)
+
+
+SCRAMBLE_SEQUENCE = _scramble_sequence()
+_SCRAMBLE_INT = int.from_bytes(SCRAMBLE_SEQUENCE, "big")
+
+
+def descramble(main: bytes | memoryview) -> bytes:
+    """A data sector's 2352 bytes with the scrambling undone (or done: it is its own
+    inverse)."""
+    body = int.from_bytes(main[12:RAW_SECTOR_SIZE], "big") ^ _SCRAMBLE_INT
+    return bytes(main[:12]) + body.to_bytes(_SCRAMBLED, "big")
+
+
 #: Maps each raw P-W byte to "1" or "0" by its Q bit (bit 6).
 _Q_BITS = bytes((0x31 if b & 0x40 else 0x30) for b in range(256))
 
@@ -109,8 +142,9 @@ class RawWrite:
             self.text.add_sectors(sector[RAW_SECTOR_SIZE : RAW_SECTOR_SIZE + RW_BYTES], 1)
 
 
-def track_mode(position: QPosition, sector: memoryview) -> TrackMode | None:
-    """The mode a track is kept in, from its first sector; None for one not recorded."""
+def track_mode(position: QPosition, sector: bytes | memoryview) -> TrackMode | None:
+    """The mode a track is kept in, from its first (descrambled) sector; None for one not
+    recorded."""
     if not position.data:
         return TrackMode.AUDIO
     if sector[_MODE_BYTE] == 1:
@@ -119,7 +153,7 @@ def track_mode(position: QPosition, sector: memoryview) -> TrackMode | None:
 
 
 def kept_bytes(mode: TrackMode, sector: memoryview) -> memoryview:
-    """The bytes of a raw sector a track of ``mode`` keeps."""
+    """The bytes of a raw (descrambled) sector a track of ``mode`` keeps."""
     if mode is TrackMode.AUDIO:
         return sector[:RAW_SECTOR_SIZE]
     return sector[_USER_DATA : _USER_DATA + USER_DATA_SIZE]

@@ -45,7 +45,14 @@ from devemu.cdrom import sector as raw
 from devemu.cdrom.cue_sheet import SaoPlan, parse_cue_sheet
 from devemu.cdrom.disc import DEFAULT_PREGAP, TrackMode
 from devemu.cdrom.leadin_text import SECTOR_BYTES, LeadInText
-from devemu.cdrom.raw_write import LEAD_OUT, RawWrite, kept_bytes, q_position, track_mode
+from devemu.cdrom.raw_write import (
+    LEAD_OUT,
+    RawWrite,
+    descramble,
+    kept_bytes,
+    q_position,
+    track_mode,
+)
 from devemu.cdrom.recordable_info import leadin_start
 from devemu.cdrom.recording import MAX_TRACKS, Recording, host_size
 from devemu.scsi.command import Command
@@ -321,10 +328,11 @@ def _write_raw(device: CdromDevice, rec: Recording, cmd: Command, lba: int, coun
         raw.position = where
         if params.test_write or pos < 0:
             continue  # sectors before LBA 0 are not addressable: not kept
+        main = memoryview(descramble(sector)) if where.data else sector
         track = rec.open_track
         if track is None or changed:
             rec.complete_track()
-            mode = track_mode(where, sector)
+            mode = track_mode(where, main)
             if where.track != rec.next_track_number or where.track > MAX_TRACKS or mode is None:
                 raise SenseError(CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT, information=pos)
             if raw.text.packs and rec.cdtext is None:
@@ -338,7 +346,7 @@ def _write_raw(device: CdromDevice, rec: Recording, cmd: Command, lba: int, coun
             raw.index1 = True
         if not pending:
             pending_lba = pos
-        pending.append(kept_bytes(track.mode, sector))
+        pending.append(kept_bytes(track.mode, main))
     if pending:
         _store(device, rec, pending_lba, pending, len(pending))
     raw.next = lba + count

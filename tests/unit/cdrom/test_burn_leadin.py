@@ -22,6 +22,7 @@ from devemu.cdrom.leadin_text import (
 )
 from devemu.cdrom.media import BlankMedium
 from devemu.cdrom.msf import msf_to_lba
+from devemu.cdrom.raw_write import SCRAMBLE_SEQUENCE, descramble
 from devemu.cdrom.recording import Recording, current_recording, load_recording, new_recording
 from devemu.cdrom.sector import mode1_sector
 from devemu.cdrom.subchannel import crc16, q_subchannel, raw_pw
@@ -386,7 +387,7 @@ def _raw_session(pw: bool, leadin: int) -> tuple[bytes, int, bytes, bytes]:
         q = q_subchannel(4, 1, 0 if lba < 0 else 1, abs(lba), lba)
         if lba == 50:
             q = bytes((0x42,)) + b"1234567890123"[:9] + bytes(2)
-        sectors.append((bytes(mode1_sector(lba, user)), q, bytes(96)))
+        sectors.append((descramble(mode1_sector(lba, user)), q, bytes(96)))  # scrambled
     for lba in range(100, 400):
         main = bytes(2352) if lba < 250 else audio[(lba - 250) * 2352 : (lba - 249) * 2352]
         sectors.append((main, q_subchannel(0, 2, 0 if lba < 250 else 1, 0, lba), bytes(96)))
@@ -432,6 +433,16 @@ def test_raw_session_becomes_the_tracks_its_q_subchannel_names(tmp_path: Path, p
     assert burner.read(0, 100) == data
     assert (rec.folder / "track02.bin").read_bytes()[150 * 2352 :] == audio
     assert rec.cdtext == (b"".join(PACKS) if pw else None)
+
+
+def test_scramble_sequence_golden() -> None:
+    """ECMA-130 annex B: the sequence starts 01 80 00 60 00 28 00 1E; scrambling twice
+    gives the sector back."""
+    assert SCRAMBLE_SEQUENCE[:8] == bytes.fromhex("018000600028001e")
+    assert len(SCRAMBLE_SEQUENCE) == 2340
+    sector = bytes(mode1_sector(5, data_blocks(1, 3)))
+    assert descramble(sector)[:12] == sector[:12] and descramble(sector) != sector
+    assert descramble(descramble(sector)) == sector
 
 
 def test_raw_data_block_types(burner: Burner) -> None:
