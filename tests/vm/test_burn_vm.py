@@ -424,7 +424,8 @@ check_disc() {  # check_disc TAG DEV FOLDER: the kept image and the disc against
 
 # --- cdrdao Session At Once (generic-mmc), CD-TEXT in the lead-in, onto the CD-R
 cd /tmp/w
-timeout 240 cdrdao write --device "$SG0" --driver generic-mmc disc.toc > /tmp/sao.log 2>&1
+# Driver option 0x10: write CD-TEXT (cdrdao leaves it off for drives it does not know).
+timeout 240 cdrdao write --device "$SG0" --driver generic-mmc:0x10 disc.toc > /tmp/sao.log 2>&1
 echo "CDRDAO rc=$?"
 tail -25 /tmp/sao.log | sed 's/^/CDRDAO /'
 ready "$SR0"
