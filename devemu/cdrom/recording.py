@@ -734,7 +734,7 @@ def _reserved_problem(rec: Recording, r: _Reserved | None) -> str | None:
         return f"reserved track {r.number} cannot be written ({r.mode.label})"
     if r.number != rec.next_track_number or r.session != rec.session:
         return f"reserved track {r.number} (session {r.session}) is out of order"
-    if rec.tracks and r.first <= rec.tracks[-1].end:
+    if rec.tracks and r.first < rec.tracks[-1].end:
         return f"reserved track {r.number} overlaps track {rec.tracks[-1].number}"
     fits = r.first == r.start and r.start + r.blocks <= rec.sectors
     if not (fits and 0 <= r.written <= r.blocks):
@@ -790,7 +790,7 @@ def _layout_problem(rec: Recording) -> str | None:
         expected = 1 if prev is None else prev.number + 1
         if t.number != expected or not 1 <= t.session <= rec.closed_sessions + 1:
             return f"track {t.number} (session {t.session}) is out of order"
-        if prev is not None and t.first <= prev.end:
+        if prev is not None and t.first < prev.end:
             return f"track {t.number} overlaps track {prev.number}"
         prev = t
     if rec.closed_sessions < 0 or rec.closed_sessions > MAX_TRACKS:

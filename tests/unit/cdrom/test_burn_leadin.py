@@ -493,3 +493,32 @@ def test_mode_select_with_cdrdaos_zero_block_descriptor(burner: Burner) -> None:
     result = burner.out([0x55, 0x10, 0, 0, 0, 0, 0, 0, len(plist), 0], plist)
     sense = parse_sense(result.sense)
     assert sense[0] == INVALID_FIELD_IN_PARAMETER_LIST and result.sense[16:18] == b"\x00\x06"
+
+
+def test_a_session_at_once_disc_of_back_to_back_tracks_loads_again(tmp_path: Path) -> None:
+    """Session At Once tracks follow each other with no gap (track 2's pregap starts where
+    track 1 ends): the state reads back after a restart."""
+    root = tmp_path / "discs"
+    burner = Burner(root)
+    burner.set_params(write_type=2, dbtype=0, track_mode=0)
+    sheet = _cue(
+        [
+            (0x41, 0x00, 0, 0x14, (0, 0, 0)),
+            (0x41, 0x01, 0, 0x10, (0, 0, 0)),
+            (0x41, 0x01, 1, 0x10, (0, 2, 0)),
+            (0x01, 0x02, 0, 0x00, (0, 4, 0)),
+            (0x01, 0x02, 1, 0x00, (0, 6, 0)),
+            (0x01, 0xAA, 1, 0x01, (0, 8, 0)),
+        ]
+    )
+    burner.ok([0x5D, 0, 0, 0, 0, 0, 0, 0, len(sheet), 0], sheet)
+    assert burner.write(-150, 150, bytes(150 * 2048)).status == 0
+    assert burner.write(0, 150, data_blocks(150, 3)).status == 0
+    assert burner.write(150, 300, _audio(300)).status == 0
+    burner.sync()
+    rec = current_recording(root, "cd0")
+    assert rec is not None
+    try:
+        assert [(t.first, t.end) for t in rec.tracks] == [(0, 150), (150, 450)]
+    finally:
+        rec.close()
