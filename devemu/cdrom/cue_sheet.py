@@ -13,6 +13,13 @@ bytes a sector from the host; 01h CD-DA the drive fills with zeros
 (nothing from the host); 10h CD-ROM Mode 1, 2048 bytes from the host;
 14h Mode 1 the drive fills. Others are INVALID FIELD IN PARAMETER LIST
 with the field pointer on the entry's data form byte.
+
+Catalog number (ADR 2) and ISRC (ADR 3) entries carry no address and may
+come before the lead-in entry (cdrdao puts the catalog number first).
+Bit 6 of the lead-in entry's data form (41h, MMC-6 table 584) says the
+host writes the lead-in's R-W sub-channel: the CD-TEXT packs, 96 bytes a
+sector from the lead-in start to the first pregap
+(:mod:`devemu.cdrom.leadin_text`).
 """
 
 from __future__ import annotations
@@ -54,6 +61,10 @@ DATA_FORMS: dict[int, tuple[TrackMode, int]] = {
 }
 #: Data form bits 5-0 of a lead-in or lead-out entry (bit 6 CD-TEXT in the lead-in).
 _LEAD_FORM_MASK = 0x3F
+#: Lead-in data form bit 6: the host sends the lead-in's R-W sub-channel (CD-TEXT).
+LEADIN_RW = 0x40
+#: ADR of entries without an address: catalog number (2) and ISRC (3).
+_NO_ADDRESS = (0x02, 0x03)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +96,8 @@ class SaoPlan:
     tracks: tuple[PlannedTrack, ...]
     regions: tuple[Region, ...]
     leadout: int
+    #: The host writes the lead-in's R-W sub-channel (CD-TEXT) before the first pregap.
+    leadin_text: bool = False
 
     @property
     def first(self) -> int:
@@ -111,14 +124,18 @@ def parse_cue_sheet(data: bytes, *, first_track: int, first_lba: int, sectors: i
     if not data or len(data) % ENTRY_SIZE:
         raise SenseError(PARAMETER_LIST_LENGTH_ERROR)
     entries = CueSheet.parse(data)
-    if len(entries) < 3 or entries[0].tno != LEAD_IN:
-        raise _bad(0, 1)
+    lead = 0
+    while lead < len(entries) and entries[lead].ctl_adr & 0x0F in _NO_ADDRESS:
+        lead += 1
+    if len(entries) - lead < 3 or entries[lead].tno != LEAD_IN:
+        raise _bad(lead, 1)
     if entries[-1].tno != LEAD_OUT:
         raise _bad(len(entries) - 1, 1)
+    leadin_text = bool(entries[lead].data_form & LEADIN_RW)
     points: list[tuple[int, int, int, int, int]] = []  # (entry, tno, index, lba, form)
-    for i, e in enumerate(entries[1:], 1):
+    for i, e in enumerate(entries[lead + 1 :], lead + 1):
         adr = e.ctl_adr & 0x0F
-        if adr in (0x02, 0x03):
+        if adr in _NO_ADDRESS:
             continue  # catalog number and ISRC entries carry no address
         if adr != 0x01:
             raise _bad(i, 0)
@@ -176,4 +193,4 @@ def parse_cue_sheet(data: bytes, *, first_track: int, first_lba: int, sectors: i
     for t in tracks:
         if t.start < 0 or t.start >= t.end:
             raise _bad(0, 1)
-    return SaoPlan(tuple(tracks), tuple(regions), leadout)
+    return SaoPlan(tuple(tracks), tuple(regions), leadout, leadin_text)

@@ -78,6 +78,7 @@ from devemu.scsi.spc import SPC_COMMANDS
 from devemu.scsi.table import CommandTable
 
 if TYPE_CHECKING:
+    from devemu.cdrom.raw_write import RawWrite
     from devemu.cdrom.write_commands import SaoWrite
 
 
@@ -95,6 +96,9 @@ class CdromDevice(ScsiDevice):
         SPC_COMMANDS, MMC_COMMANDS
     ).accepting_obsolete_lun()
     version_descriptors: ClassVar[tuple[int, ...]] = (VERSION_MMC6,)
+    #: MMC drives report no block descriptor (MMC-6 7.2.2) but take the 8 bytes of one
+    #: in MODE SELECT without using them: cdrdao sends one of zeros with page 05h.
+    passes_over_block_descriptor: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -117,6 +121,11 @@ class CdromDevice(ScsiDevice):
         self.sao: SaoWrite | None = None
         #: A FORMAT UNIT with Immed still running (NOT READY, FORMAT IN PROGRESS).
         self.formatting: FormatInProgress | None = None
+        #: A raw session (write type 03h) between its first sector and SYNCHRONIZE CACHE.
+        self.raw: RawWrite | None = None
+        #: A disc was taken out while a track or a Session At Once recording was being
+        #: written on it: the next recording command is told the medium changed.
+        self.write_interrupted = False
         self.write_speed = 0
         #: The disc on the tray; changed by :meth:`insert` and :meth:`eject`.
         self.disc: Disc | None = None
@@ -267,12 +276,18 @@ class CdromDevice(ScsiDevice):
             self.disc.close()
             self.disc = None
         if self.recording is not None:
+            track = self.recording.open_track
+            # A reserved track waits in the state for its blocks; any other open track,
+            # a cue sheet or a raw session is a recording cut short.
+            if (track is not None and not track.reserved) or self.sao or self.raw:
+                self.write_interrupted = True
             self.recording.close()
             if self.burn_root is not None:
                 forget_current(self.burn_root, self.drive_name)
             self.recording = None
         self.sao = None
         self.formatting = None
+        self.raw = None
 
     def disc_changed(self, *, new_media: bool = False) -> None:
         """The recordable disc gained or lost tracks: read it anew.

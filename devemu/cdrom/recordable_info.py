@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from construct import Array, BitsInteger, BitStruct, Flag, Int8ub, Int16ub, Struct
 
 from devemu.cdrom.disc import DEFAULT_PREGAP, LEADIN_LENGTH
-from devemu.cdrom.msf import msf_bytes
+from devemu.cdrom.msf import msf_bytes, msf_to_lba
 from devemu.cdrom.recording import OpenTrack, Recording
 from devemu.cdrom.toc import DiscInformation, TrackInformation
 from devemu.scsi.sense import INVALID_FIELD_IN_CDB, SenseError, cdb_field
@@ -98,6 +98,16 @@ def _msf_field(lba: int) -> int:
     return int.from_bytes(msf_bytes(lba), "big")
 
 
+def leadin_start(rec: Recording) -> int:
+    """LBA of the lead-in of the session to be written: the ATIP lead-in start on a blank
+    disc, else 4500 blocks and a pregap before the next track (MMC-6 6.22.3.1.11)."""
+    if rec.blank:
+        return msf_to_lba(*ATIP_LEADIN)
+    nwa = rec.next_writable
+    start = nwa if nwa is not None else rec.sectors
+    return start - DEFAULT_PREGAP - LEADIN_LENGTH
+
+
 def disc_information(rec: Recording) -> bytes:
     """The disc information block of a recordable CD (MMC-6 table 506)."""
     status, session_state = disc_status(rec)
@@ -116,11 +126,8 @@ def disc_information(rec: Recording) -> bytes:
             # DVD and BD: LBAs, the last session's start and the capacity (MMC-6 6.22.3.1.11-12).
             leadin = last_session_tracks[0].start if last_session_tracks else start
             leadout = rec.sectors
-        elif rec.blank:
-            leadin = int.from_bytes(bytes((0, *ATIP_LEADIN)), "big")
-            leadout = _msf_field(rec.sectors)
         else:
-            leadin = _msf_field(start - DEFAULT_PREGAP - LEADIN_LENGTH)
+            leadin = _msf_field(leadin_start(rec))
             leadout = _msf_field(rec.sectors)
     out: bytes = DiscInformation.build(
         {

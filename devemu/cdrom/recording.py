@@ -14,6 +14,10 @@ configuration names). It holds:
 ``trackNN.bin``
     each track's sectors as written (2048 bytes a Mode 1 sector, 2352 an
     audio sector), from its first host-written sector on;
+``cdtext.bin``
+    the CD-TEXT packs a Session At Once recording wrote in its lead-in
+    (:mod:`devemu.cdrom.leadin_text`), named by the CUE sheet's
+    ``CDTEXTFILE``; written (atomically) before the state names it;
 ``disc.cue`` and, for one session of one Mode 1 track, ``disc.iso``
     the kept image: a CUE sheet over the track files (``REM SESSION`` for
     each session, ``PREGAP`` for the 150 blocks a Track-At-Once pregap
@@ -31,6 +35,13 @@ died is not in it and its sectors are dropped; every completed track is
 readable, an open session stays open (MMC-6 4.5.3: the disc is
 "incomplete" and its next writable address follows the last completed
 track). The kept image is rewritten from the state on every load.
+
+A reserved track (RESERVE TRACK, MMC-6 6.32) is part of the disc as
+soon as it is reserved: the state names it (``reserved``: its number,
+mode, start, size and the blocks written and made durable by the last
+SYNCHRONIZE CACHE), so a restarted drive answers READ TRACK INFORMATION
+for it as before and takes the rest of its blocks; sectors written into
+it after the last synchronization are dropped like an open track's.
 
 Addresses (MMC-6 4.2.3, ECMA-130 / Orange Book): the first track's index
 1 is LBA 0; a Track-At-Once track after the first of its session starts
@@ -54,6 +65,7 @@ import json
 import os
 import re
 import stat
+from collections.abc import Set
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -77,6 +89,7 @@ from devemu.image_files import read_small_file
 STATE = "state.json"
 CUE = "disc.cue"
 ISO = "disc.iso"
+CDTEXT = "cdtext.bin"
 STATE_VERSION = 1
 _MAX_STATE = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -187,6 +200,8 @@ class Recording:
     open_track: OpenTrack | None = None
     #: A rewritable DVD or BD once formatted: its one track is its formatted area.
     format: FormatState | None = None
+    #: The CD-TEXT packs written in the lead-in (kept in ``cdtext.bin``), if any.
+    cdtext: bytes | None = None
     _dir_fd: int = -1
     #: The formatted area's file, open for writes anywhere in it.
     _area_fd: int = -1
@@ -274,6 +289,7 @@ class Recording:
             mode, first=start, start=start, generated_pregap=self.pregap_of_next()
         )
         track.reserved = blocks
+        self.save()
         return track
 
     @property
@@ -355,9 +371,17 @@ class Recording:
             left -= n
 
     def flush(self) -> None:
-        """Make the open track's written sectors durable (they are not on the disc yet)."""
+        """Make the open track's written sectors durable (they are not on the disc yet);
+        a reserved track's state records how many there are."""
         if self.open_track is not None:
             os.fsync(self.open_track.fd)
+            if self.open_track.reserved:
+                self.save()
+
+    def keep_cdtext(self, packs: bytes) -> None:
+        """Keep the lead-in's CD-TEXT packs; the next state names them."""
+        write_atomic(self.folder / CDTEXT, packs)
+        self.cdtext = packs
 
     def complete_track(self) -> WrittenTrack | None:
         """Close the open track: flush its file, record it, rewrite the kept image.
@@ -424,7 +448,11 @@ class Recording:
             drop, self.tracks = self.tracks, []
             self.closed_sessions = 0
         self.finalized = False
+        if not self.tracks:
+            self.cdtext = None
         self.save()
+        if self.cdtext is None:
+            _unlink(self.folder / CDTEXT)
         for t in drop:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(t.file_name, dir_fd=self._dir_fd)
@@ -493,10 +521,11 @@ class Recording:
             os.close(self._area_fd)
             self._area_fd = -1
 
-    def check_files(self, state: Path) -> None:
+    def check_files(self, state: Path, keep: Set[str] = frozenset()) -> None:
         """Every completed track's file holds its sectors; sectors written after the last
-        completed track (a track the process died writing) are dropped."""
-        names = {t.file_name for t in self.tracks}
+        completed track (a track the process died writing) are dropped, and so are track
+        files of no track but those in ``keep`` (a reserved track's)."""
+        names = {t.file_name for t in self.tracks} | keep
         for t in self.tracks:
             need = (t.end - t.first) * t.mode.stored_size
             try:
@@ -525,14 +554,34 @@ class Recording:
     # --- the state file and the kept image -------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "version": STATE_VERSION,
             "medium": self.medium.label,
             "sectors": self.sectors,
             "closed_sessions": self.closed_sessions,
             "finalized": self.finalized,
             "tracks": [t.to_json() for t in self.tracks],
-        } | ({"format": self.format.to_json()} if self.format is not None else {})
+        }
+        if self.format is not None:
+            out["format"] = self.format.to_json()
+        track = self.open_track
+        # A reserved CD track is kept with its own file; a DVD or BD track is kept once
+        # completed (its blocks share the disc's one file).
+        if track is not None and track.reserved and not self.shared_file:
+            out["reserved"] = {
+                "number": track.number,
+                "session": track.session,
+                "mode": track.mode.label,
+                "first": track.first,
+                "start": track.start,
+                "generated_pregap": track.generated_pregap,
+                "blocks": track.reserved,
+                "written": track.written,
+                "subheader": track.subheader.hex(),
+            }
+        if self.cdtext is not None:
+            out["cdtext"] = CDTEXT
+        return out
 
     def save(self) -> None:
         """Replace ``state.json``, then the kept image (the CUE sheet, the ISO link)."""
@@ -541,7 +590,7 @@ class Recording:
 
     def cue_text(self) -> str:
         """The CUE sheet of the completed tracks (``REM SESSION`` for each session)."""
-        lines = []
+        lines = [f'CDTEXTFILE "{CDTEXT}"'] if self.cdtext is not None and self.tracks else []
         multisession = any(t.session > 1 for t in self.tracks)
         session = 0
         for t in self.tracks:
@@ -723,13 +772,23 @@ def load_recording(folder: Path) -> Recording:
             bool(data["finalized"]),
             format=FormatState.from_json(data["format"]) if "format" in data else None,
         )
+        reserved = _reserved_from_json(data.get("reserved"))
+        cdtext = data.get("cdtext")
+        if cdtext not in (None, CDTEXT):
+            raise ValueError(f"cdtext names {cdtext!r}, not {CDTEXT}")
     except (ValueError, KeyError, TypeError) as err:
         raise ImageError(path, None, f"not a recording state: {err}") from None
-    problem = _layout_problem(rec)
+    problem = _layout_problem(rec) or _reserved_problem(rec, reserved)
     if problem:
         raise ImageError(path, None, problem)
     rec.open_folder()
-    rec.check_files(path)
+    keep: set[str] = set()
+    if cdtext is not None:
+        rec.cdtext = _read_cdtext(rec, path)
+    if reserved is not None:
+        _reopen_reserved(rec, reserved, path)
+        keep.add(rec.track_file(reserved.number))
+    rec.check_files(path, keep)
     rec._write_image()
     return rec
 
@@ -743,6 +802,93 @@ def recording_class(medium: BlankMedium) -> type[Recording]:
     from devemu.cdrom.sequential import SequentialRecording  # noqa: PLC0415
 
     return SequentialRecording
+
+
+@dataclass(frozen=True, slots=True)
+class _Reserved:
+    """A reserved track as the state file names it."""
+
+    number: int
+    session: int
+    mode: TrackMode
+    first: int
+    start: int
+    generated_pregap: int
+    blocks: int
+    written: int
+    subheader: bytes
+
+
+def _reserved_from_json(data: Any) -> _Reserved | None:
+    if data is None:
+        return None
+    subheader = bytes.fromhex(str(data.get("subheader", raw.FORM1_SUBHEADER.hex())))
+    if len(subheader) != len(raw.FORM1_SUBHEADER):
+        raise ValueError(f"sub-header {subheader.hex()} is not 4 bytes")
+    return _Reserved(
+        number=int(data["number"]),
+        session=int(data["session"]),
+        mode=TrackMode.from_label(str(data["mode"])),
+        first=int(data["first"]),
+        start=int(data["start"]),
+        generated_pregap=int(data["generated_pregap"]),
+        blocks=int(data["blocks"]),
+        written=int(data["written"]),
+        subheader=subheader,
+    )
+
+
+def _reserved_problem(rec: Recording, r: _Reserved | None) -> str | None:
+    if r is None:
+        return None
+    if rec.finalized or r.mode not in WRITABLE_MODES:
+        return f"reserved track {r.number} cannot be written ({r.mode.label})"
+    if r.number != rec.next_track_number or r.session != rec.session:
+        return f"reserved track {r.number} (session {r.session}) is out of order"
+    if rec.tracks and r.first < rec.tracks[-1].end:
+        return f"reserved track {r.number} overlaps track {rec.tracks[-1].number}"
+    fits = r.first == r.start and r.start + r.blocks <= rec.sectors
+    if not (fits and 0 <= r.written <= r.blocks):
+        return f"reserved track {r.number} of {r.blocks} blocks at {r.start} does not fit the disc"
+    return None
+
+
+def _reopen_reserved(rec: Recording, r: _Reserved, path: Path) -> None:
+    """Open the reserved track's file again, cut to the blocks last made durable."""
+    name = f"track{r.number:02d}.bin"
+    try:
+        fd = rec._open_file(name, os.O_RDWR | os.O_CREAT)
+    except OSError as err:
+        rec.close()
+        raise ImageError(path, None, f"{name} cannot be opened: {err.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        rec.close()
+        raise ImageError(path, None, f"{name} is not a regular file")
+    os.ftruncate(fd, r.written * r.mode.stored_size)
+    track = OpenTrack(
+        r.number, r.session, r.mode, r.first, r.start, fd, generated_pregap=r.generated_pregap
+    )
+    track.written = r.written
+    track.reserved = r.blocks
+    track.subheader = r.subheader
+    rec.open_track = track
+
+
+def _read_cdtext(rec: Recording, path: Path) -> bytes:
+    try:
+        fd = rec._open_file(CDTEXT, os.O_RDONLY)
+    except OSError as err:
+        rec.close()
+        raise ImageError(path, None, f"{CDTEXT} cannot be opened: {err.strerror}") from None
+    try:
+        data = os.pread(fd, _MAX_STATE + 1, 0)
+    finally:
+        os.close(fd)
+    if not data or len(data) % 18 or len(data) > _MAX_STATE:
+        rec.close()
+        raise ImageError(path, None, f"{CDTEXT} is not a list of 18-byte CD-TEXT packs")
+    return data
 
 
 def _layout_problem(rec: Recording) -> str | None:

@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -132,7 +133,7 @@ class SequentialRecording(Recording):
             finally:
                 os.close(fd)
 
-    def check_files(self, state: Path) -> None:
+    def check_files(self, state: Path, keep: Set[str] = frozenset()) -> None:
         """``disc.iso`` holds every completed track; what lies past the last is cut."""
         need = self.recorded_end * SECTOR
         try:

@@ -9,6 +9,18 @@ INVALID ADDRESS FOR WRITE (21/02) with the LBA in the INFORMATION field,
 as is any write to a finalized disc. Session At Once writes follow the
 cue sheet from the first track's pregap to the lead-out, in order.
 
+A disc taken out (a forced control ``eject`` or ``insert``) while a
+track or a Session At Once recording was being written on it leaves the
+recording program writing to a disc that is gone. The medium change is
+posted as a unit attention (28/00) like any other, but on Linux the
+kernel's media polling (TEST UNIT READY) shares the program's I_T nexus
+and takes it first; so the next recording command (WRITE, SYNCHRONIZE
+CACHE, CLOSE TRACK/SESSION, RESERVE TRACK, SEND CUE SHEET) is itself
+terminated with UNIT ATTENTION, NOT READY TO READY CHANGE, MEDIUM MAY
+HAVE CHANGED (SPC-5 5.14, MMC-6 4.1.6), once: the program learns its
+recording was cut instead of closing a track on the new disc. A write at
+the old next writable address of the new disc is refused anyway (21/02).
+
 Track At Once: the first WRITE at the next writable address opens a
 track in the mode the Write Parameters page names; SYNCHRONIZE CACHE or
 CLOSE TRACK completes it (MMC-6 6.41.3: in TAO the cache flush closes
@@ -32,7 +44,17 @@ from devemu.cdrom import overwrite, pages
 from devemu.cdrom import sector as raw
 from devemu.cdrom.cue_sheet import SaoPlan, parse_cue_sheet
 from devemu.cdrom.disc import DEFAULT_PREGAP, TrackMode
+from devemu.cdrom.leadin_text import SECTOR_BYTES, LeadInText
 from devemu.cdrom.media import BlankMedium
+from devemu.cdrom.raw_write import (
+    LEAD_OUT,
+    RawWrite,
+    descramble,
+    kept_bytes,
+    q_position,
+    track_mode,
+)
+from devemu.cdrom.recordable_info import leadin_start
 from devemu.cdrom.recording import MAX_TRACKS, Recording, host_size
 from devemu.scsi.command import Command
 from devemu.scsi.sense import (
@@ -42,6 +64,7 @@ from devemu.scsi.sense import (
     INVALID_FIELD_IN_CDB,
     INVALID_FIELD_IN_PARAMETER_LIST,
     LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE,
+    NOT_READY_TO_READY_CHANGE,
     PARAMETER_LIST_LENGTH_ERROR,
     WRITE_ERROR,
     SenseError,
@@ -125,10 +148,16 @@ class BlankingType:
 
 @dataclass(slots=True)
 class SaoWrite:
-    """A Session At Once recording in progress: its plan and the next address."""
+    """A Session At Once recording in progress: its plan and the next address.
+
+    With CD-TEXT in the lead-in (:attr:`SaoPlan.leadin_text`), ``leadin_next``
+    is the next lead-in sector the host writes and ``text`` what it wrote.
+    """
 
     plan: SaoPlan
     next: int
+    leadin_next: int | None = None
+    text: LeadInText | None = None
 
 
 def _recording(device: CdromDevice) -> Recording:
@@ -138,6 +167,20 @@ def _recording(device: CdromDevice) -> Recording:
     if rec is None:
         raise SenseError(CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT)
     return rec
+
+
+def _writing(device: CdromDevice) -> Recording:
+    """The recordable disc, for a recording command: after a disc was taken out in the
+    middle of a recording, the first such command is told the medium changed."""
+    rec = _recording(device)
+    _check_interrupted(device)
+    return rec
+
+
+def _check_interrupted(device: CdromDevice) -> None:
+    if device.write_interrupted:
+        device.write_interrupted = False
+        raise SenseError(NOT_READY_TO_READY_CHANGE)
 
 
 def _views(buffers: list[memoryview], start: int, length: int) -> list[memoryview]:
@@ -177,7 +220,7 @@ def write_10(
 ) -> None:
     """WRITE (10), MMC-6 6.47, and WRITE (12), MMC-6 6.48: record at the next writable
     address (a rewritable DVD or BD: anywhere, :func:`devemu.cdrom.overwrite.write`)."""
-    rec = _recording(device)
+    rec = _writing(device)
     if rec.medium.overwritable:
         overwrite.write(device, cmd, lba, transfer_length, fua)
         return
@@ -188,6 +231,9 @@ def write_10(
     params = device.write_parameters()
     if device.sao is not None:
         _write_sao(device, rec, cmd, lba, transfer_length)
+        return
+    if params.raw or device.raw is not None:
+        _write_raw(device, rec, cmd, lba, transfer_length)
         return
     nwa = rec.next_writable
     if nwa is None or lba != nwa:
@@ -224,6 +270,9 @@ def _write_sao(device: CdromDevice, rec: Recording, cmd: Command, lba: int, coun
     """Session At Once: sectors in cue sheet order, each region's size from its data form."""
     sao = device.sao
     assert sao is not None
+    if sao.leadin_next is not None and lba < sao.plan.first:
+        _write_leadin(device, sao, cmd, lba, count)
+        return
     if lba != sao.next:
         raise SenseError(INVALID_ADDRESS_FOR_WRITE, information=lba & 0xFFFFFFFF)
     if lba + count > sao.plan.leadout:
@@ -240,6 +289,10 @@ def _write_sao(device: CdromDevice, rec: Recording, cmd: Command, lba: int, coun
     if cmd.data_length != need:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(7))
     test = device.write_parameters().test_write
+    if sao.text is not None and not test and rec.cdtext is None:
+        packs = sao.text.data()
+        if packs:
+            _keep_cdtext(rec, packs, lba)
     offset = 0
     pos = lba
     while pos < lba + count:
@@ -258,6 +311,101 @@ def _write_sao(device: CdromDevice, rec: Recording, cmd: Command, lba: int, coun
         offset += n * size
         pos += n
     sao.next = pos
+
+
+def _write_raw(device: CdromDevice, rec: Recording, cmd: Command, lba: int, count: int) -> None:
+    """Raw writing (:mod:`devemu.cdrom.raw_write`): the session sector by sector, its
+    layout read from the Q sub-channel the host writes with each."""
+    params = device.write_parameters()
+    raw = device.raw
+    if raw is None:
+        nwa = rec.next_writable
+        if nwa is None or rec.open_track is not None or rec.session_open:
+            raise SenseError(COMMAND_SEQUENCE_ERROR)
+        if not leadin_start(rec) <= lba <= nwa - DEFAULT_PREGAP:
+            raise SenseError(INVALID_ADDRESS_FOR_WRITE, information=lba & 0xFFFFFFFF)
+        raw = RawWrite(params.data_block_type, lba, program_start=nwa - DEFAULT_PREGAP)
+        device.raw = raw
+    if lba != raw.next:
+        raise SenseError(INVALID_ADDRESS_FOR_WRITE, information=lba & 0xFFFFFFFF)
+    size = raw.sector_bytes
+    if cmd.data_length != count * size:
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(7))
+    flat = cmd.iov[0] if len(cmd.iov) == 1 else memoryview(b"".join(cmd.iov))
+    pending: list[memoryview] = []
+    pending_lba = lba
+    for i in range(count):
+        pos = lba + i
+        if raw.leadout:
+            continue
+        sector = flat[i * size : (i + 1) * size]
+        if pos < raw.program_start:
+            raw.leadin_rw(sector)
+            continue
+        where = q_position(raw.q(sector)) or raw.position
+        if where is None:
+            raise SenseError(INVALID_ADDRESS_FOR_WRITE, information=pos & 0xFFFFFFFF)
+        changed = raw.position is not None and where.track != raw.position.track
+        if (changed or where.track == LEAD_OUT) and pending:
+            _store(device, rec, pending_lba, pending, len(pending))
+            pending = []
+        if where.track == LEAD_OUT:
+            _finish_raw(device, rec, raw, params.test_write)
+            continue
+        raw.position = where
+        if params.test_write or pos < 0:
+            continue  # sectors before LBA 0 are not addressable: not kept
+        main = memoryview(descramble(sector)) if where.data else sector
+        track = rec.open_track
+        if track is None or changed:
+            rec.complete_track()
+            mode = track_mode(where, main)
+            if where.track != rec.next_track_number or where.track > MAX_TRACKS or mode is None:
+                raise SenseError(CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT, information=pos)
+            if raw.text.packs and rec.cdtext is None:
+                _keep_cdtext(rec, raw.text.data(), pos)
+            _begin(rec, pos, mode, pos, 0)
+            track = rec.open_track
+            assert track is not None
+            raw.index1 = where.index >= 1
+        elif where.index >= 1 and not raw.index1:
+            track.start = pos
+            raw.index1 = True
+        if not pending:
+            pending_lba = pos
+        pending.append(kept_bytes(track.mode, main))
+    if pending:
+        _store(device, rec, pending_lba, pending, len(pending))
+    raw.next = lba + count
+
+
+def _finish_raw(device: CdromDevice, rec: Recording, raw: RawWrite, test: bool) -> None:
+    """The first lead-out sector: the last track completes, the session closes."""
+    raw.leadout = True
+    if test:
+        return
+    rec.complete_track()
+    rec.close_session(finalize=not device.write_parameters().next_session_allowed)
+    device.disc_changed(new_media=True)
+
+
+def _write_leadin(device: CdromDevice, sao: SaoWrite, cmd: Command, lba: int, count: int) -> None:
+    """Lead-in sectors of CD-TEXT (data form 41h): 96 R-W bytes each, in order from the
+    lead-in start to the first pregap (MMC-6 6.33.3.5)."""
+    if lba != sao.leadin_next or lba + count > sao.plan.first:
+        raise SenseError(INVALID_ADDRESS_FOR_WRITE, information=lba & 0xFFFFFFFF)
+    if cmd.data_length != count * SECTOR_BYTES:
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(7))
+    assert sao.text is not None
+    sao.text.add_sectors(b"".join(_views(cmd.iov, 0, cmd.data_length)), count)
+    sao.leadin_next = lba + count
+
+
+def _keep_cdtext(rec: Recording, packs: bytes, lba: int) -> None:
+    try:
+        rec.keep_cdtext(packs)
+    except OSError:
+        raise SenseError(WRITE_ERROR, information=lba & 0xFFFFFFFF) from None
 
 
 def _sao_track(device: CdromDevice, rec: Recording, number: int, lba: int) -> None:
@@ -290,6 +438,7 @@ def synchronize_cache(device: CdromDevice, cmd: Command) -> None:
     sheet, the session is closed as page 05h says.
     """
     device.ready_disc()
+    _check_interrupted(device)
     rec = device.recording
     if rec is None:
         return
@@ -298,6 +447,12 @@ def synchronize_cache(device: CdromDevice, cmd: Command) -> None:
         return
     if device.sao is not None:
         _finish_sao(device, rec)
+        return
+    if device.raw is not None:
+        if device.raw.leadout:
+            device.raw = None
+        else:
+            rec.flush()
         return
     track = rec.open_track
     if track is not None and track.reserved and not track.full:
@@ -317,7 +472,7 @@ def close_track_session(
     (MMC-6 6.3.2.3, table 39: CD, DVD-R). On DVD+R and BD-R the function
     says it: 010b closes the session, 101b and 110b finalize the disc.
     """
-    rec = _recording(device)
+    rec = _writing(device)
     if rec.medium.overwritable:
         overwrite.close_track_session(device, close_function)
         return
@@ -349,7 +504,7 @@ def reserve_track(device: CdromDevice, cmd: Command, arsv: int, reservation_size
     is a reservation while a track is being written (COMMAND SEQUENCE
     ERROR) or one larger than the free space.
     """
-    rec = _recording(device)
+    rec = _writing(device)
     if arsv:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 0))
     if rec.open_track is not None or device.sao is not None:
@@ -368,7 +523,7 @@ def send_cue_sheet(device: CdromDevice, cmd: Command, cue_sheet_size: int) -> No
     Refused unless page 05h names Session At Once (COMMAND SEQUENCE
     ERROR) and the sheet starts at the pregap of the next track.
     """
-    rec = _recording(device)
+    rec = _writing(device)
     if cue_sheet_size == 0:
         return
     data = cmd.data_out(cue_sheet_size)
@@ -387,7 +542,11 @@ def send_cue_sheet(device: CdromDevice, cmd: Command, cue_sheet_size: int) -> No
     )
     if rec.next_track_number + len(plan.tracks) - 1 > MAX_TRACKS:
         raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST, field=param_field(len(data) - 8 + 1))
-    device.sao = SaoWrite(plan, plan.first)
+    sao = SaoWrite(plan, plan.first)
+    if plan.leadin_text:
+        sao.leadin_next = leadin_start(rec)
+        sao.text = LeadInText()
+    device.sao = sao
 
 
 def blank(

@@ -1,11 +1,11 @@
 """The Write Parameters mode page (05h), MMC-6 7.5, and what the drive accepts in it.
 
 The page tells the drive how the next track is written: the write type
-(Track At Once 01h, Session At Once 02h; Incremental 00h on DVD and BD
-media; packet writing on CD and raw 03h are refused), the track mode
-(the Q sub-channel CONTROL nibble: 4 data, 0 audio), the data block
-type (08h Mode 1 of 2048 bytes, 00h raw audio of 2352 bytes, 0Ah CD-ROM
-XA Mode 2 form 1 of 2048 bytes, MMC-6 table 647),
+(Track At Once 01h, Session At Once 02h, raw 03h; Incremental 00h on
+DVD and BD media; packet writing on CD is refused), the track mode (the
+Q sub-channel CONTROL nibble: 4 data, 0 audio), the data block type (08h
+Mode 1 of 2048 bytes, 00h raw audio of 2352 bytes, 0Ah CD-ROM XA Mode 2
+form 1 of 2048 bytes, MMC-6 table 647),
 whether a next session is allowed when this one closes (Multi-session
 11b) or the disc is finalized (00b), the test write bit (the drive writes
 nothing) and the audio pause length.
@@ -45,6 +45,12 @@ class DataBlockType(IntEnum):
     """MMC-6 table 647: Data Block Type (the ones this drive records)."""
 
     RAW_2352 = 0x00
+    #: Raw writing: 2352 bytes and 16 bytes of P-Q sub-channel (MMC-6 table 647).
+    RAW_PQ_2368 = 0x01
+    #: Raw data with raw P-W sub-channel, 2448 bytes: what cdrdao names for a Session At
+    #: Once recording with CD-TEXT; accepted in SAO only, where the cue sheet's data forms
+    #: say what each sector holds (MMC-6 7.5.4.9).
+    RAW_PW_2448 = 0x03
     MODE1_2048 = 0x08
     #: CD-ROM XA Mode 2 form 1, 2048 bytes from the host; the sub-header is page
     #: bytes 48-51 (or a form 1 data sub-header when those are zero).
@@ -106,6 +112,10 @@ class WriteParameters:
     @property
     def session_at_once(self) -> bool:
         return self.write_type == WriteType.SESSION_AT_ONCE
+
+    @property
+    def raw(self) -> bool:
+        return self.write_type == WriteType.RAW
 
     @property
     def next_session_allowed(self) -> bool:
@@ -175,18 +185,24 @@ SESSION_FORMATS = (0x00, 0x10, 0x20)
 def check(body: bytes, *, incremental: bool = False) -> None:
     """Refuse a page the drive cannot record with (MMC-6 7.5.1).
 
-    Raw writing, packet writing on a CD, data block types other than
-    00h, 08h and 0Ah and unknown session formats are INVALID FIELD IN
-    PARAMETER LIST. With ``incremental`` (a DVD or BD is loaded) write
-    type 00h is Incremental recording (MMC-6 table 644, DVD-R) and taken.
+    Packet writing on a CD, data block types other than 00h, 08h and 0Ah
+    for Track At Once, raw writing with other than 01h or 03h (raw data with
+    P-Q or raw P-W sub-channel; 03h is accepted in Session At Once too) and
+    unknown session formats are INVALID FIELD IN PARAMETER LIST. With
+    ``incremental`` (a DVD or BD is loaded) write type 00h is Incremental
+    recording (MMC-6 table 644, DVD-R) and taken.
     """
     params = decode(body)
-    allowed = {WriteType.TRACK_AT_ONCE, WriteType.SESSION_AT_ONCE}
+    allowed = {WriteType.TRACK_AT_ONCE, WriteType.SESSION_AT_ONCE, WriteType.RAW}
     if incremental:
         allowed.add(WriteType.PACKET)
     if params.write_type not in allowed:
         raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST)
     if params.data_block_type not in tuple(DataBlockType):
+        raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST)
+    raw_types = (DataBlockType.RAW_PQ_2368, DataBlockType.RAW_PW_2448)
+    sao_with_pw = params.session_at_once and params.data_block_type == DataBlockType.RAW_PW_2448
+    if params.raw != (params.data_block_type in raw_types) and not sao_with_pw:
         raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST)
     if params.multi_session not in (MULTISESSION_NONE, MULTISESSION_NEXT, 0b01):
         raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST)

@@ -107,6 +107,9 @@ class ScsiDevice:
     #: The device keeps state a logical unit reset clears
     #: (:meth:`logical_unit_reset`): the kernel is asked to pass resets on.
     hears_resets: ClassVar[bool] = False
+    #: A device without block descriptors passes over one a MODE SELECT sends (of the
+    #: right length) instead of refusing it; see :func:`devemu.scsi.mode_sense.mode_select`.
+    passes_over_block_descriptor: ClassVar[bool] = False
 
     def __init__(self, identity: Identity, *, reservation_file: Path | None = None) -> None:
         self.identity = identity

@@ -295,10 +295,13 @@ def mode_select(device: ScsiDevice, cmd: Command, *, ten: bool, sp: bool, length
     desc_length = LONG_LENGTH if long_lba else SHORT_LENGTH
     if header_length + bdl > length:
         raise SenseError(PARAMETER_LIST_LENGTH_ERROR)
-    if bdl not in (0, desc_length) or (bdl and device.block_descriptor() is None):
+    has_descriptor = device.block_descriptor() is not None
+    if bdl not in (0, desc_length) or (
+        bdl and not has_descriptor and not device.passes_over_block_descriptor
+    ):
         raise SenseError(INVALID_FIELD_IN_PARAMETER_LIST, field=param_field(bdl_field))
     new_desc = None
-    if bdl:
+    if bdl and has_descriptor:
         raw = data[header_length : header_length + bdl]
         new_desc = _check_descriptor(device, raw, header_length, direct=direct, long_lba=long_lba)
     pages = data[header_length + bdl :]

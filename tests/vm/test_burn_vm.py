@@ -325,3 +325,279 @@ def test_image_info_agrees_with_cd_info(boot: VmResult) -> None:
     kept = re.findall(r"track\s+(\d+) \S+\s+start\s+(\d+)", "\n".join(lines(boot.output, "MINFO")))
     assert len(drive) == 2, boot.output
     assert [(int(n), int(lba)) for n, lba in drive] == [(int(n), int(lba)) for n, lba in kept]
+
+
+CDRDAO_CONFIG = f"""\
+{GUEST_DAEMON_TABLE}
+[[cdrom]]
+name = "cd0"
+blank = "cd-r"
+capacity = "100M"
+burn_dir = "discs"
+serial = "VMBURN04"
+
+[[cdrom]]
+name = "cd1"
+blank = "cd-rw"
+capacity = "100M"
+burn_dir = "discs"
+serial = "VMBURN05"
+"""
+
+#: cdrdao's TOC: a Mode 1 data track and two audio tracks, CD-TEXT for the disc and each.
+CDRDAO_TOC = """\
+CD_ROM
+CD_TEXT {
+  LANGUAGE_MAP { 0 : EN }
+  LANGUAGE 0 { TITLE "Probe Album" PERFORMER "Devemu" }
+}
+TRACK MODE1
+CD_TEXT { LANGUAGE 0 { TITLE "Data" PERFORMER "Devemu" } }
+DATAFILE "data.iso"
+TRACK AUDIO
+CD_TEXT { LANGUAGE 0 { TITLE "Tone A" PERFORMER "Osc" } }
+PREGAP 00:02:00
+FILE "a1.wav" 0
+TRACK AUDIO
+CD_TEXT { LANGUAGE 0 { TITLE "Tone B" PERFORMER "Osc" } }
+FILE "a2.wav" 0
+"""
+
+CDRDAO_SCRIPT = (
+    guest_functions(ready_timeout=45)
+    + r"""
+S="$DEVEMU_VM_SHARE"
+serve_start "$S/cdrdao.toml" /tmp/serve1.log -v
+pid=$serve_pid
+for _ in $(seq 200); do
+    SR0=$(node_with_serial VMBURN04 /sys/block/sr*)
+    SR1=$(node_with_serial VMBURN05 /sys/block/sr*)
+    [ -b "$SR0" ] && [ -b "$SR1" ] && break
+    sleep 0.05
+done
+SG0=/dev/$(ls /sys/block/$(basename "$SR0")/device/scsi_generic/)
+SG1=/dev/$(ls /sys/block/$(basename "$SR1")/device/scsi_generic/)
+echo "DEVICES $SR0 $SG0 $SR1 $SG1"
+ready() {
+    for _ in $(seq 100); do sg_turs "$1" > /dev/null 2>&1 && return 0; sleep 0.1; done
+    return 1
+}
+ready "$SR0"; ready "$SR1"
+mkdir -p /tmp/w /tmp/d /tmp/m
+cp "$S/disc.toc" /tmp/w/disc.toc
+head -c 700000 /dev/urandom > /tmp/d/x.bin
+genisoimage -quiet -R -V CDRDAO -o /tmp/w/data.iso /tmp/d
+# Tracks of at least 4 seconds (300 blocks), as cdrdao and wodim want them.
+python3 - <<'EOF'
+import math, struct, wave
+for name, hz, frames in (("/tmp/w/a1.wav", 440.0, 310), ("/tmp/w/a2.wav", 660.0, 320)):
+    pcm = b"".join(
+        struct.pack("<hh", int(8000 * math.sin(2 * math.pi * hz * i / 44100)),
+                    int(4000 * math.sin(2 * math.pi * hz * i / 44100)))
+        for i in range(frames * 588)
+    )
+    with wave.open(name, "wb") as w:
+        w.setnchannels(2); w.setsampwidth(2); w.setframerate(44100); w.writeframes(pcm)
+EOF
+for n in 1 2; do tail -c +45 /tmp/w/a$n.wav > /tmp/w/a$n.pcm; done
+python3 - <<'EOF'
+import wave
+with wave.open("/tmp/w/both.wav", "wb") as w:
+    w.setnchannels(2); w.setsampwidth(2); w.setframerate(44100)
+    for n in (1, 2):
+        w.writeframes(open(f"/tmp/w/a{n}.pcm", "rb").read())
+EOF
+check_disc() {  # check_disc TAG DEV FOLDER: the kept image and the disc against the TOC
+    devemu image info "$3/disc.cue" 2>&1 | sed "s/^/$1INFO /"
+    cmp "$3/track01.bin" /tmp/w/data.iso && echo "$1 DATA ok"
+    cd-info --no-header --no-device-info --no-cddb -C "$2" 2>&1 | sed "s/^/$1CDINFO /"
+    cd /tmp
+    for t in 2 3; do
+        cdparanoia -q -d "$2" $t /tmp/r$t.wav 2>&1 | sed "s/^/$1PARANOIA /"
+        tail -c +45 /tmp/r$t.wav > /tmp/r$t.pcm
+    done
+    # Track 2 as ripped runs to track 3's index 1 (no pregap between them: none).
+    cmp /tmp/w/a1.pcm /tmp/r2.pcm && echo "$1 PCM2 ok"
+    cmp /tmp/w/a2.pcm /tmp/r3.pcm && echo "$1 PCM3 ok"
+    cd /tmp/w
+}
+
+# --- cdrdao Session At Once (generic-mmc), CD-TEXT in the lead-in, onto the CD-R
+cd /tmp/w
+# Driver option 0x10: write CD-TEXT (cdrdao leaves it off for drives it does not know).
+timeout 240 cdrdao write --device "$SG0" --driver generic-mmc:0x10 disc.toc > /tmp/sao.log 2>&1
+echo "CDRDAO rc=$?"
+tail -25 /tmp/sao.log | sed 's/^/CDRDAO /'
+ready "$SR0"
+check_disc SAO "$SR0" "$S/discs/cd0-001"
+head -1 "$S/discs/cd0-001/disc.cue" | sed 's/^/SAOCUE /'
+
+# --- cdrdao raw (generic-mmc-raw) onto the CD-RW
+timeout 300 cdrdao write --device "$SG1" --driver generic-mmc-raw disc.toc > /tmp/raw.log 2>&1
+echo "CDRDAORAW rc=$?"
+tail -25 /tmp/raw.log | sed 's/^/CDRDAORAW /'
+ready "$SR1"
+check_disc RAW "$SR1" "$S/discs/cd1-001"
+
+# --- wodim -dao -text with a CUE sheet's CDTEXTFILE, onto a new blank CD-R
+devemu cdrom insert cd0 --blank cd-r --capacity 100M | sed 's/^/INSERT /'
+ready "$SR0"
+"$DEVEMU_VM_PYTHON" - <<'EOF'
+from devemu.cdrom.subchannel import crc16
+def pack(kind, track, seq, payload):
+    body = bytes((kind, track, seq, 0)) + payload.ljust(12, b"\0")
+    return body + (crc16(body) ^ 0xFFFF).to_bytes(2, "big")
+packs = [
+    pack(0x80, 0, 0, b"WAlbum\0WOne\0"), pack(0x80, 2, 1, b"WTwo\0"),
+    pack(0x81, 0, 2, b"WBand\0WBand\0"), pack(0x81, 2, 3, b"WBand\0"),
+    pack(0x8F, 0, 4, bytes((0, 1, 2, 0, 2, 2) + (0,) * 6)),
+    pack(0x8F, 1, 5, bytes((0,) * 7 + (3,) + (0,) * 4)),
+    pack(0x8F, 2, 6, bytes((6, 0, 0, 0, 9) + (0,) * 7)),
+]
+open("/tmp/w/disc.cdt", "wb").write(b"".join(packs))
+EOF
+cat > /tmp/w/w.cue <<'EOF'
+CDTEXTFILE "disc.cdt"
+FILE "both.wav" WAVE
+  TRACK 01 AUDIO
+    INDEX 01 00:00:00
+  TRACK 02 AUDIO
+    INDEX 01 00:04:10
+EOF
+timeout 240 wodim -v dev="$SR0" -dao -text cuefile=w.cue > /tmp/wtext.log 2>&1
+echo "WTEXT rc=$?"
+tail -20 /tmp/wtext.log | sed 's/^/WTEXT /'
+ready "$SR0"
+cmp /tmp/w/disc.cdt "$S/discs/cd0-002/cdtext.bin" && echo "WTEXT PACKS ok"
+head -1 "$S/discs/cd0-002/disc.cue" | sed 's/^/WTEXTCUE /'
+cd-info --no-header --no-device-info --no-cddb -C "$SR0" 2>&1 | sed 's/^/WTEXTCDINFO /'
+
+# --- a reserved track across a restart (kill -9)
+devemu cdrom insert cd0 --blank cd-r --capacity 100M | sed 's/^/INSERT /'
+ready "$SR0"
+sg_raw "$SR0" 53 00 00 00 00 00 00 01 f4 00 2>&1 | sed 's/^/RESERVE /'
+rti() {  # READ TRACK INFORMATION of track $1, in hex
+    sg_raw -r 36 -o /tmp/rti.bin "$SR0" 52 01 00 00 00 $1 00 00 24 00 > /dev/null 2>&1
+    od -An -tx1 /tmp/rti.bin | tr -d ' \n'
+    echo
+}
+echo "RTI1BEFORE $(rti 01)"
+echo "RTIFFBEFORE $(rti ff)"
+kill -KILL "$pid"; sleep 1
+serve_start "$S/cdrdao.toml" /tmp/serve2.log -v
+pid=$serve_pid
+ready "$SR0"
+echo "RTI1AFTER $(rti 01)"
+echo "RTIFFAFTER $(rti ff)"
+devemu cdrom status cd0 --json | tr -d '\n' | sed 's/^/RESERVED /'; echo
+
+# --- a prevented eject, refused from the control socket, mid-burn
+devemu cdrom insert cd1 --blank cd-rw --capacity 100M | sed 's/^/INSERT /'
+ready "$SR1"
+head -c 30000000 /dev/urandom > /tmp/d/big.bin
+genisoimage -quiet -R -V BIG -o /tmp/w/big.iso /tmp/d
+written() {
+    devemu cdrom status cd1 --json | python3 -c '
+import json, sys
+w = json.load(sys.stdin)["recording"]["writing"]
+print(w["written"] if w else 0)'
+}
+timeout 240 wodim -v dev="$SR1" -tao /tmp/w/big.iso > /tmp/wbig.log 2>&1 &
+wpid=$!
+# wodim writes faster than a control command starts under emulation: it is stopped
+# (SIGSTOP) in the middle of its track while the operator acts, then let go on.
+for _ in $(seq 600); do
+    size=$(stat -c %s "$S/discs/cd1-002/track01.bin" 2>/dev/null || echo 0)
+    if [ "$size" -gt 2000000 ]; then
+        for p in $(pgrep -x wodim); do kill -STOP "$p"; done
+        break
+    fi
+    sleep 0.02
+done
+echo "STOPPED at $(written)"
+devemu cdrom status cd1 --json \
+    | python3 -c 'import json, sys; print("PREVENTED", json.load(sys.stdin)["prevented"])'
+devemu cdrom eject cd1 > /tmp/eject.out 2>&1; echo "EJECT rc=$?"
+sed 's/^/EJECTMSG /' /tmp/eject.out
+# --- then a forced swap mid-track: wodim must fail, the old disc stays consistent
+devemu cdrom insert cd1 --blank cd-rw --capacity 100M --force 2>&1 | sed 's/^/SWAP /'
+for p in $(pgrep -x wodim); do kill -CONT "$p"; done
+wait $wpid; echo "WSWAP rc=$?"
+tail -12 /tmp/wbig.log | sed 's/^/WSWAP /'
+ls "$S/discs/cd1-002" | sed 's/^/OLDFILES /'
+cat "$S/discs/cd1-002/state.json" | tr -d ' \n' | sed 's/^/OLDSTATE /'; echo
+grep -i "traceback" /tmp/serve1.log /tmp/serve2.log | tail -5 | sed 's/^/SERVELOG /'
+kill "$pid"; wait "$pid"
+echo "DONE"
+"""
+)
+
+
+@pytest.fixture(scope="module")
+def cdrdao(guest_scripts: GuestScripts) -> VmResult:
+    share = guest_scripts.new_share()
+    (share / "cdrdao.toml").write_text(CDRDAO_CONFIG)
+    (share / "disc.toc").write_text(CDRDAO_TOC)
+    return guest_scripts.run(CDRDAO_SCRIPT, share=share, timeout=600)
+
+
+def _tracks(text: str) -> list[tuple[int, str]]:
+    return [(int(n), kind) for n, kind in re.findall(r"track\s+(\d+) (\S+)", text)]
+
+
+@pytest.mark.parametrize("tag", ["SAO", "RAW"])
+def test_cdrdao_write_data_and_audio(cdrdao: VmResult, tag: str) -> None:
+    """cdrdao write (generic-mmc, generic-mmc-raw) of a TOC with a data and two audio tracks:
+    the kept CUE/BIN has its tracks, the data track's bytes equal the ISO, cdparanoia's rips
+    equal the WAVs' PCM."""
+    rc = _rc(cdrdao, "CDRDAO" if tag == "SAO" else "CDRDAORAW")
+    assert rc == "0", cdrdao.output
+    info = "\n".join(lines(cdrdao.output, f"{tag}INFO"))
+    kinds = [k.upper() for _, k in _tracks(info)]
+    assert len(kinds) == 3 and kinds[0].startswith("MODE1") and kinds[1:] == ["AUDIO"] * 2, info
+    for check in ("DATA", "PCM2", "PCM3"):
+        assert f"{tag} {check} ok" in cdrdao.output, cdrdao.output
+
+
+def test_cdrdao_cdtext_in_the_leadin(cdrdao: VmResult) -> None:
+    """cdrdao's CD_TEXT blocks, written in the lead-in, are kept and read back (cd-info)."""
+    assert lines(cdrdao.output, "SAOCUE") == ['CDTEXTFILE "cdtext.bin"'], cdrdao.output
+    cdinfo = "\n".join(lines(cdrdao.output, "SAOCDINFO"))
+    for text in ("Probe Album", "Tone A", "Tone B", "Osc"):
+        assert text in cdinfo, cdinfo
+
+
+def test_wodim_text_from_cdtextfile(cdrdao: VmResult) -> None:
+    assert _rc(cdrdao, "WTEXT") == "0", cdrdao.output
+    assert "WTEXT PACKS ok" in cdrdao.output, cdrdao.output
+    assert lines(cdrdao.output, "WTEXTCUE") == ['CDTEXTFILE "cdtext.bin"'], cdrdao.output
+    cdinfo = "\n".join(lines(cdrdao.output, "WTEXTCDINFO"))
+    for text in ("WAlbum", "WOne", "WTwo", "WBand"):
+        assert text in cdinfo, cdinfo
+
+
+def test_reserved_track_survives_a_restart(cdrdao: VmResult) -> None:
+    """READ TRACK INFORMATION after kill -9 and a restart answers as before: the reserved
+    track whole, the invisible track but for its track and data modes (bytes 5 and 6),
+    which follow page 05h and a restarted drive's page is the default one."""
+    before = lines(cdrdao.output, "RTI1BEFORE")
+    assert before and before == lines(cdrdao.output, "RTI1AFTER"), cdrdao.output
+    assert len(before[0]) == 72, cdrdao.output
+    ff_before = bytes.fromhex(lines(cdrdao.output, "RTIFFBEFORE")[0])
+    ff_after = bytes.fromhex(lines(cdrdao.output, "RTIFFAFTER")[0])
+    assert ff_before[:5] + ff_before[7:] == ff_after[:5] + ff_after[7:], cdrdao.output
+    rti = bytes.fromhex(lines(cdrdao.output, "RTI1BEFORE")[0])
+    assert rti[6] & 0x80 and int.from_bytes(rti[24:28], "big") == 500, rti.hex()
+
+
+def test_prevented_eject_refused_mid_burn_and_forced_swap_fails_the_burn(
+    cdrdao: VmResult,
+) -> None:
+    assert lines(cdrdao.output, "PREVENTED") == ["True"], cdrdao.output
+    assert _rc(cdrdao, "EJECT") != "0", cdrdao.output
+    eject = lines(cdrdao.output, "EJECTMSG")
+    assert len(eject) == 1 and "prevents medium removal" in eject[0], eject
+    assert _rc(cdrdao, "WSWAP") != "0", cdrdao.output
+    state = json.loads(lines(cdrdao.output, "OLDSTATE")[0])
+    assert state["tracks"] == [], state
+    assert "DONE" in cdrdao.output
