@@ -45,8 +45,9 @@ from devemu.cdrom.features import Feature
 from devemu.cdrom.format_state import FormatState
 from devemu.cdrom.media import BlankMedium
 from devemu.cdrom.profiles import Profile
+from devemu.cdrom.recordable_info import disc_information_block
 from devemu.cdrom.recording import Recording
-from devemu.cdrom.toc import DiscInformation, TrackInformation
+from devemu.cdrom.toc import TrackInformation
 from devemu.scsi.command import Command
 from devemu.scsi.sense import (
     CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT,
@@ -222,28 +223,15 @@ def disc_information(rec: Recording) -> bytes:
     bg = BG_FORMAT_NONE
     if rec.medium is BlankMedium.DVD_PLUS_RW and rec.format is not None:
         bg = BG_FORMAT_COMPLETE
-    out: bytes = DiscInformation.build(
-        {
-            "length": DiscInformation.sizeof() - 2,
-            "status": ERASABLE | (session << 2) | status,
-            "first_track": 1,
-            "sessions_lsb": 1,
-            "first_track_last_session_lsb": 1,
-            "last_track_last_session_lsb": 1,
-            "flags": URU | bg,
-            "disc_type": 0,
-            "sessions_msb": 0,
-            "first_track_last_session_msb": 0,
-            "last_track_last_session_msb": 0,
-            "disc_id": 0,
-            "last_leadin": leadin,
-            "last_leadout": leadout,
-            "bar_code": [0, 0],
-            "application_code": 0,
-            "opc_tables": 0,
-        }
+    return disc_information_block(
+        status=ERASABLE | (session << 2) | status,
+        sessions=1,
+        first_last=1,
+        last_last=1,
+        flags=URU | bg,
+        leadin=leadin,
+        leadout=leadout,
     )
-    return out
 
 
 def names_track(rec: Recording, address_type: int, address: int) -> bool:

@@ -129,19 +129,44 @@ def disc_information(rec: Recording) -> bytes:
         else:
             leadin = _msf_field(leadin_start(rec))
             leadout = _msf_field(rec.sectors)
+    return disc_information_block(
+        status=(ERASABLE if rec.medium.erasable else 0) | (session_state << 2) | status,
+        sessions=sessions,
+        first_last=first_last,
+        last_last=last_last,
+        flags=URU,
+        leadin=leadin,
+        leadout=leadout,
+    )
+
+
+def disc_information_block(
+    *,
+    status: int,
+    sessions: int,
+    first_last: int,
+    last_last: int,
+    flags: int,
+    leadin: int,
+    leadout: int,
+) -> bytes:
+    """The disc information block (MMC-6 6.22.3.1, table 506) of a recordable disc: its
+    status byte (erasable, state of the last session, disc status), session count, first
+    and last track of the last session, flags byte 7 (URU, BG format status), last
+    lead-in start and last possible lead-out start."""
     out: bytes = DiscInformation.build(
         {
             "length": DiscInformation.sizeof() - 2,
-            "status": (ERASABLE if rec.medium.erasable else 0) | (session_state << 2) | status,
+            "status": status,
             "first_track": 1,
             "sessions_lsb": sessions & 0xFF,
             "first_track_last_session_lsb": first_last & 0xFF,
             "last_track_last_session_lsb": last_last & 0xFF,
-            "flags": URU,
+            "flags": flags,
             "disc_type": 0,
             "sessions_msb": sessions >> 8,
-            "first_track_last_session_msb": 0,
-            "last_track_last_session_msb": 0,
+            "first_track_last_session_msb": first_last >> 8,
+            "last_track_last_session_msb": last_last >> 8,
             "disc_id": 0,
             "last_leadin": leadin,
             "last_leadout": leadout,

@@ -194,19 +194,7 @@ class Flight:
         op = self._start(done)
         if op is None:
             return
-        h, share, reply, keep = op.handle, self._share, partial(self._reply, op), op.keep
-        failed = None
-        try:
-            for buf in iov:
-                b = share(buf)
-                keep.append(b)
-                op.left += 1
-                h.aio_pread(b, offset, completion=reply)
-                offset += len(buf)
-        except self._nbd.Error as err:
-            op.left -= 1
-            failed = err
-        self._issued(op, failed)
+        self._send_each(op, op.handle.aio_pread, iov, offset)
 
     def write(self, iov: Sequence[memoryview], offset: int, durable: bool, done: Done) -> None:
         """``NBD_CMD_WRITE`` from each buffer of ``iov``; durable: FUA, or a flush after
@@ -219,14 +207,21 @@ class Flight:
         flags = self._nbd.CMD_FLAG_FUA if fua else 0
         op.write = True
         op.then_flush = durable and not fua
-        h, share, reply, keep = op.handle, self._share, partial(self._reply, op), op.keep
+        self._send_each(op, partial(op.handle.aio_pwrite, flags=flags), iov, offset)
+
+    def _send_each(
+        self, op: _Op, send: Callable[..., Any], iov: Sequence[memoryview], offset: int
+    ) -> None:
+        """One request per buffer of ``iov`` (``send(buffer, offset, completion=...)``),
+        each buffer shared with libnbd, not copied; counted in ``op.left``."""
+        share, reply, keep = self._share, partial(self._reply, op), op.keep
         failed = None
         try:
             for buf in iov:
                 b = share(buf)
                 keep.append(b)
                 op.left += 1
-                h.aio_pwrite(b, offset, completion=reply, flags=flags)
+                send(b, offset, completion=reply)
                 offset += len(buf)
         except self._nbd.Error as err:
             op.left -= 1
