@@ -144,7 +144,7 @@ def add_parser(subparsers: Any) -> None:
             p.add_argument(
                 "--blank",
                 metavar="TYPE",
-                choices=[m.label for m in BlankMedium if m.recordable],
+                choices=[m.label for m in BlankMedium],
                 help="insert a new blank disc of this type instead of an image",
             )
             p.add_argument(

@@ -24,16 +24,16 @@ CD_SECTORS = 79 * 60 * 75 + 59 * 75 + 74 - 150
 
 
 class BlankMedium(Enum):
-    """A recordable medium: (name, profile number, erasable, recordable here, sectors)."""
+    """A recordable medium: (name, profile number, erasable, sectors)."""
 
-    CD_R = ("cd-r", 0x0009, False, True, CD_SECTORS)
-    CD_RW = ("cd-rw", 0x000A, True, True, CD_SECTORS)
-    DVD_R = ("dvd-r", 0x0011, False, True, 2_298_496)
-    DVD_RW = ("dvd-rw", 0x0014, True, True, 2_298_496)
-    DVD_PLUS_R = ("dvd+r", 0x001B, False, True, 2_295_104)
-    DVD_PLUS_RW = ("dvd+rw", 0x001A, True, True, 2_295_104)
-    BD_R = ("bd-r", 0x0041, False, True, 12_219_392)
-    BD_RE = ("bd-re", 0x0043, True, True, 12_219_392)
+    CD_R = ("cd-r", 0x0009, False, CD_SECTORS)
+    CD_RW = ("cd-rw", 0x000A, True, CD_SECTORS)
+    DVD_R = ("dvd-r", 0x0011, False, 2_298_496)
+    DVD_RW = ("dvd-rw", 0x0014, True, 2_298_496)
+    DVD_PLUS_R = ("dvd+r", 0x001B, False, 2_295_104)
+    DVD_PLUS_RW = ("dvd+rw", 0x001A, True, 2_295_104)
+    BD_R = ("bd-r", 0x0041, False, 12_219_392)
+    BD_RE = ("bd-re", 0x0043, True, 12_219_392)
 
     @property
     def label(self) -> str:
@@ -49,13 +49,8 @@ class BlankMedium(Enum):
         return self.value[2]
 
     @property
-    def recordable(self) -> bool:
-        """The drive can write this medium (the write path is implemented for it)."""
-        return self.value[3]
-
-    @property
     def default_sectors(self) -> int:
-        return self.value[4]
+        return self.value[3]
 
     @property
     def is_cd(self) -> bool:
@@ -72,11 +67,6 @@ class BlankMedium(Enum):
         """The medium called ``label``; ValueError naming the choices otherwise."""
         for medium in cls:
             if medium.label == label.lower():
-                if not medium.recordable:
-                    raise ValueError(
-                        f"{label!r} media cannot be recorded yet; recordable: "
-                        + ", ".join(m.label for m in cls if m.recordable)
-                    )
                 return medium
         raise ValueError(f"{label!r} is not one of {', '.join(m.label for m in cls)}")
 
