@@ -110,10 +110,15 @@ class Events:
         return call
 
 
+#: The commands in flight these tests give a disk (the default is one at a time).
+QUEUED = 32
+
+
 class Ring:
     """A disk on an NBD export served by the ring loop on the simulator."""
 
     def __init__(self, uri: str, **kw: Any) -> None:
+        kw.setdefault("queue_depth", QUEUED)
         write_cache = kw.pop("write_cache", True)
         self.disk = Disk(NbdImage(uri, BS, **kw), IDENTITY, write_cache=write_cache)
         self.disk.unit_attentions.clear()
@@ -348,7 +353,7 @@ def test_silent_server_fails_the_commands_in_flight(
 def test_ring_worker_polls_the_connection(slow: Server) -> None:
     """Through a ring worker (the daemon's path): the connection's socket is polled
     beside the ring, and eight READs take one latency."""
-    disk = Disk(NbdImage(slow.uri, BS), IDENTITY)
+    disk = Disk(NbdImage(slow.uri, BS, queue_depth=QUEUED), IDENTITY)
     disk.unit_attentions.clear()
     sim = RingSimulator(data_size=8 << 20)
     channel = SimChannel(sim)
@@ -401,7 +406,7 @@ def test_config_queue_depth(slow: Server, tmp_path: Path) -> None:
 def test_daemon_shutdown_waits_for_the_commands_in_flight(slow: Server, tmp_path: Path) -> None:
     """``devemu serve`` stopping with NBD commands in flight answers them first (the
     daemon's drain), then closes the disk."""
-    disk = Disk(NbdImage(slow.uri, BS), IDENTITY)
+    disk = Disk(NbdImage(slow.uri, BS, queue_depth=QUEUED), IDENTITY)
     disk.unit_attentions.clear()
     config = Config(
         path=tmp_path / "lab.toml", control_socket=tmp_path / "c.sock", state_dir=tmp_path
