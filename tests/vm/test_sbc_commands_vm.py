@@ -105,8 +105,8 @@ echo "VERIFIED"
 """,
     "miscompare": SD
     + """
-cp /tmp/data /tmp/bad
-printf '\\377' | dd of=/tmp/bad bs=1 seek=1500 conv=notrunc 2>/dev/null
+"$DEVEMU_VM_PYTHON" -c "d = bytearray(open('/tmp/data', 'rb').read()); d[1500] ^= 0xff; \\
+open('/tmp/bad', 'wb').write(d)"
 cmp -l /tmp/data /tmp/bad | head -1
 rc=0; sg_verify --lba=100 --count=8 --ndo=4096 --in=/tmp/bad "$sd" || rc=$?
 echo "SG_VERIFY_RC $rc"
