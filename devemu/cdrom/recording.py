@@ -348,14 +348,7 @@ class Recording:
         want = count * size
         if track.mode is TrackMode.MODE2_2336:
             buffers = [memoryview(_xa_form1(b"".join(buffers), track.subheader))]
-        done = os.pwritev(track.fd, buffers, offset)
-        while done < want:
-            # A short write (a full file system): finish it from a flat copy.
-            rest = b"".join(bytes(b) for b in buffers)[done:want]
-            n = os.pwrite(track.fd, rest, offset + done)
-            if n <= 0:
-                raise OSError("short write to the track file")
-            done += n
+        _pwrite_all(track.fd, buffers, offset, want, "the track file")
         track.written += count
 
     def write_zeros(self, count: int) -> None:
@@ -501,15 +494,7 @@ class Recording:
         range and that the buffers hold ``count`` 2048-byte blocks)."""
         if self._area_fd < 0:
             self._area_fd = self._open_file(self.track_file(1), os.O_RDWR)
-        offset = lba * 2048
-        want = count * 2048
-        done = os.pwritev(self._area_fd, buffers, offset)
-        while done < want:
-            rest = b"".join(bytes(b) for b in buffers)[done:want]
-            n = os.pwrite(self._area_fd, rest, offset + done)
-            if n <= 0:
-                raise OSError("short write to the formatted area")
-            done += n
+        _pwrite_all(self._area_fd, buffers, lba * 2048, count * 2048, "the formatted area")
 
     def flush_area(self) -> None:
         """Make every block written to the formatted area durable (SYNCHRONIZE CACHE, FUA)."""
@@ -791,6 +776,18 @@ def load_recording(folder: Path) -> Recording:
     rec.check_files(path, keep)
     rec._write_image()
     return rec
+
+
+def _pwrite_all(fd: int, buffers: list[memoryview], offset: int, want: int, what: str) -> None:
+    """Write the ``want`` bytes of ``buffers`` at ``offset``: one ``pwritev``, and after a
+    short write (a full file system) the rest from a flat copy."""
+    done = os.pwritev(fd, buffers, offset)
+    while done < want:
+        rest = b"".join(bytes(b) for b in buffers)[done:want]
+        n = os.pwrite(fd, rest, offset + done)
+        if n <= 0:
+            raise OSError(f"short write to {what}")
+        done += n
 
 
 def recording_class(medium: BlankMedium) -> type[Recording]:
