@@ -101,8 +101,12 @@ CD_LINK_SIZE = 7
 DVD_LINK_SIZE = 16
 #: DVD+R byte 4 (MMC-6 5.3.22): Write.
 DVD_PLUS_R_WRITE = 0x01
-#: DVD-R/-RW Write byte 4 (MMC-6 5.3.26): BUFE, Test Write.
-DVD_R_WRITE_FLAGS = 0x40 | 0x04
+#: DVD-R/-RW Write byte 4 (MMC-6 5.3.26): BUFE, Test Write, DVD-RW SL (writes and erases
+#: DVD-RW).
+DVD_R_WRITE_FLAGS = 0x40 | 0x04 | 0x02
+#: The profiles recorded incrementally, Rzone after Rzone (MMC-6 4.5.3): DVD-R and DVD-RW
+#: in sequential recording.
+DVD_DASH_SEQUENTIAL = (Profile.DVD_R, Profile.DVD_RW_SEQUENTIAL)
 #: BD class 0 support bitmap of the BD Read and BD Write features (MMC-6 5.3.31-32).
 BD_CLASS0 = (1).to_bytes(2, "big")
 #: The BD-RE class 0 versions read and written: 1 and 2 (the same features).
@@ -111,14 +115,18 @@ BD_RE_CLASS0 = (0x0006).to_bytes(2, "big")
 
 def sequential_features(profile: Profile) -> list[Feature]:
     """The DVD and BD recording features of this module: DVD+R (MMC-6 5.3.22), DVD-R/-RW
-    Write (5.3.26), each current with its medium loaded, and BD Write (5.3.32: bytes 8-15
+    Write (5.3.26, current with a DVD-R or a sequential DVD-RW), and BD Write (5.3.32: bytes 8-15
     the BD-RE classes 0-3, 16-23 the BD-R classes), current with a BD-R or a BD-RE."""
     return [
         Feature(
             DVD_PLUS_R, 0, False, profile is Profile.DVD_PLUS_R, bytes((DVD_PLUS_R_WRITE, 0, 0, 0))
         ),
         Feature(
-            DVD_R_RW_WRITE, 1, False, profile is Profile.DVD_R, bytes((DVD_R_WRITE_FLAGS, 0, 0, 0))
+            DVD_R_RW_WRITE,
+            1,
+            False,
+            profile in DVD_DASH_SEQUENTIAL,
+            bytes((DVD_R_WRITE_FLAGS, 0, 0, 0)),
         ),
         Feature(
             BD_WRITE,
@@ -132,15 +140,16 @@ def sequential_features(profile: Profile) -> list[Feature]:
 
 def writer_features(profile: Profile) -> list[Feature]:
     """The CD recording features (MMC-6 5.3.17, 5.3.24, 5.3.25, 5.3.30), current on CD-R/RW;
-    Incremental Streaming Writable is current on DVD-R too, with a link size of 16."""
+    Incremental Streaming Writable is current on DVD-R and sequential DVD-RW too, with a
+    link size of 16 (growisofs and dvd+rw-format read it before they set page 05h)."""
     writable = profile in (Profile.CD_R, Profile.CD_RW)
-    link = DVD_LINK_SIZE if profile is Profile.DVD_R else CD_LINK_SIZE
+    link = DVD_LINK_SIZE if profile in DVD_DASH_SEQUENTIAL else CD_LINK_SIZE
     return [
         Feature(
             INCREMENTAL_STREAMING_WRITABLE,
             1,
             False,
-            writable or profile is Profile.DVD_R,
+            writable or profile in DVD_DASH_SEQUENTIAL,
             DATA_BLOCK_TYPES.to_bytes(2, "big") + bytes((0, 1, link, 0, 0, 0)),
         ),
         Feature(

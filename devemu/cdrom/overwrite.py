@@ -22,11 +22,14 @@ state             profile      READ DISC INFORMATION              READ FORMAT
 ================  ===========  =================================  ===================
 DVD+RW blank      001Ah        blank, BG format 00b (not begun)   unformatted, ``N``
 DVD+RW formatted  001Ah        complete, BG format 11b (done)     formatted
-DVD-RW blank      0014h        blank (sequential recording)       unformatted, ``N``
 DVD-RW formatted  0013h        complete                           formatted
 BD-RE blank       0043h        blank                              unformatted
 BD-RE formatted   0043h        complete                           formatted
 ================  ===========  =================================  ===================
+
+A DVD-RW that is not formatted is in sequential recording (profile 0014h)
+and is written like a DVD-R (:mod:`devemu.cdrom.sequential`); FORMAT UNIT
+(type 00h, 10h or 15h) turns it to restricted overwrite whatever it holds.
 
 BLANK returns a DVD-RW to sequential recording, blank (MMC-6 6.2; the
 area's blocks are dropped); DVD+RW and BD-RE have no blanking (they are
@@ -109,9 +112,10 @@ Verify10Cdb = Struct(
 
 
 def is_overwritable(device: CdromDevice) -> bool:
-    """The drive holds a rewritable DVD or BD (written at random once formatted)."""
+    """The drive holds a disc written at random once formatted: a DVD+RW, a BD-RE or a
+    restricted overwrite DVD-RW (a sequential DVD-RW is written like a DVD-R)."""
     rec = device.recording
-    return rec is not None and rec.medium.overwritable
+    return rec is not None and rec.random_access
 
 
 def profile_of(rec: Recording) -> Profile:
@@ -126,9 +130,6 @@ def _formatted(device: CdromDevice) -> tuple[Recording, FormatState]:
     rec = device.recording
     assert rec is not None
     if rec.format is None:
-        if rec.medium is BlankMedium.DVD_RW:
-            # Sequential recording of DVD-RW is not emulated: format it first.
-            raise SenseError(CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT)
         raise SenseError(MEDIUM_NOT_FORMATTED)
     return rec, rec.format
 
@@ -305,6 +306,8 @@ def rewritable_features(device: CdromDevice) -> list[Feature]:
     :func:`devemu.cdrom.features.sequential_features`)."""
     profile = device.profile
     rec = device.recording if is_overwritable(device) else None
+    loaded = device.recording
+    formattable = loaded is not None and loaded.medium.overwritable
     formatted = rec is not None and rec.format is not None
     spare = rec is not None and rec.format is not None and rec.format.spare
     blocking = 32 if profile is Profile.BD_RE else 16
@@ -325,7 +328,7 @@ def rewritable_features(device: CdromDevice) -> list[Feature]:
             FORMATTABLE,
             0,
             False,
-            rec is not None,
+            formattable,
             bytes((FORMATTABLE_FLAGS, 0, 0, 0, 0, 0, 0, 0)),
         ),
         Feature(HARDWARE_DEFECT_MANAGEMENT, 1, False, spare, bytes((SSA, 0, 0, 0))),

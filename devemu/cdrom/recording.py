@@ -215,6 +215,16 @@ class Recording:
         return not self.tracks and self.open_track is None
 
     @property
+    def random_access(self) -> bool:
+        """Written at random in a formatted area (MMC-6 4.5.2 DVD+RW, 4.5.4 restricted
+        overwrite, 4.8.3 BD-RE), not track after track: a DVD+RW or BD-RE, and a DVD-RW
+        once formatted; a DVD-RW in sequential recording (profile 14h) is written like a
+        DVD-R."""
+        if self.medium is BlankMedium.DVD_RW:
+            return self.format is not None
+        return self.medium.overwritable
+
+    @property
     def session(self) -> int:
         """The number of the session being (or to be) written: one past the closed ones."""
         return self.closed_sessions + 1
@@ -470,6 +480,9 @@ class Recording:
         emptied and sized and flushed, then ``state.json`` names the format.
         """
         self._close_area()
+        if self.open_track is not None:  # a DVD-RW formatted in the middle of a track
+            os.close(self.open_track.fd)
+            self.open_track = None
         fd = self._open_file(self.track_file(1), os.O_RDWR | os.O_CREAT)
         try:
             os.ftruncate(fd, 0)
@@ -640,7 +653,7 @@ class Recording:
     def describe(self) -> dict[str, Any]:
         """The disc's recording state for ``status`` (a rewritable DVD or BD: its format,
         written anywhere, no next writable address)."""
-        nwa = None if self.medium.overwritable else self.next_writable
+        nwa = None if self.random_access else self.next_writable
         return {
             "folder": str(self.folder),
             "blank_type": self.medium.label,
@@ -665,7 +678,7 @@ def _xa_form1(data: bytes, subheader: bytes) -> bytes:
 
 
 def disc_status_name(rec: Recording) -> str:
-    if rec.medium.overwritable:
+    if rec.random_access:
         return "blank" if rec.format is None else "formatted"
     if rec.finalized:
         return "complete"
@@ -791,9 +804,10 @@ def _pwrite_all(fd: int, buffers: list[memoryview], offset: int, want: int, what
 
 
 def recording_class(medium: BlankMedium) -> type[Recording]:
-    """The recording model of ``medium``: this module's for a CD and for a rewritable DVD or
-    BD (its formatted area is one track), the sequential one for write-once DVD and BD."""
-    if medium.is_cd or medium.overwritable:
+    """The recording model of ``medium``: this module's for a CD and for a DVD+RW or BD-RE
+    (its formatted area is one track), the sequential one for write-once DVD and BD and
+    for a DVD-RW (sequential recording; once formatted its area is that model's image)."""
+    if medium.is_cd or (medium.overwritable and medium is not BlankMedium.DVD_RW):
         return Recording
     # Imported here: the sequential model builds on this module.
     from devemu.cdrom.sequential import SequentialRecording  # noqa: PLC0415

@@ -1,5 +1,6 @@
-"""Write-once DVD and BD media recorded sequentially: DVD+R (profile 1Bh), DVD-R
-Sequential Recording (11h) and BD-R Sequential Recording Mode (41h).
+"""DVD and BD media recorded sequentially: DVD+R (profile 1Bh), DVD-R Sequential
+Recording (11h), BD-R Sequential Recording Mode (41h) and DVD-RW Sequential Recording
+(14h).
 
 Theory of operation
 -------------------
@@ -26,6 +27,12 @@ DVD-R "border-out") and the next session's lead-in between the sessions:
 its four-session disc shows each session starting 2048 blocks after the
 previous one's end). A BD-R SRM session ends with its last SRR and the
 next starts at the next cluster.
+
+A DVD-RW is recorded like a DVD-R until FORMAT UNIT turns it to restricted
+overwrite (profile 13h, MMC-6 4.5.4): its formatted area (the CD model's
+:meth:`~devemu.cdrom.recording.Recording.format_area`) is then ``disc.iso``
+itself, LBA 0 to the formatted size, written at random
+(:mod:`devemu.cdrom.overwrite`); BLANK returns it to a blank sequential disc.
 
 Track state: a completed track is neither blank nor reserved (its NWA is
 not valid); the invisible track is blank with a valid NWA. READ DISC
@@ -60,6 +67,7 @@ BD_BLOCKING = 32
 SESSION_GAP = {
     BlankMedium.DVD_PLUS_R: 2048,
     BlankMedium.DVD_R: 2048,
+    BlankMedium.DVD_RW: 2048,
     BlankMedium.BD_R: 0,
 }
 
@@ -71,7 +79,8 @@ def blocking_of(medium: BlankMedium) -> int:
 
 @dataclass(slots=True)
 class SequentialRecording(Recording):
-    """A DVD+R, DVD-R or BD-R written track after track into one image file."""
+    """A DVD+R, DVD-R, BD-R or sequential DVD-RW written track after track into one image
+    file (a restricted overwrite DVD-RW: its formatted area)."""
 
     shared_file: ClassVar[bool] = True
 
@@ -126,12 +135,15 @@ class SequentialRecording(Recording):
     def _cut_image(self) -> None:
         """Cut ``disc.iso`` after the last completed track."""
         with contextlib.suppress(FileNotFoundError):
-            fd = self._open_file(IMAGE, os.O_WRONLY)
-            try:
-                os.ftruncate(fd, self.recorded_end * SECTOR)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            self._size_image(self.recorded_end * SECTOR)
+
+    def _size_image(self, size: int) -> None:
+        fd = self._open_file(IMAGE, os.O_WRONLY)
+        try:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def check_files(self, state: Path, keep: Set[str] = frozenset()) -> None:
         """``disc.iso`` holds every completed track; what lies past the last is cut."""
@@ -146,6 +158,10 @@ class SequentialRecording(Recording):
         if not stat.S_ISREG(st.st_mode):
             self.close()
             raise ImageError(state, None, f"{IMAGE} is not a regular file")
+        if st.st_size < need and self.format is not None:
+            # A formatted area cut short by a format that was stopped grows back empty.
+            self._size_image(need)
+            return
         if st.st_size < need:
             self.close()
             raise ImageError(state, None, f"{IMAGE} holds {st.st_size} bytes of {need}")

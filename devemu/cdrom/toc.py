@@ -266,7 +266,7 @@ def read_disc_information(
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(1, 2))
     disc = device.ready_disc()
     rec = device.recording
-    if rec is not None and rec.medium.overwritable:
+    if rec is not None and rec.random_access:
         return cmd.data_in(overwrite.disc_information(rec), allocation_length)
     if rec is not None:
         return cmd.data_in(recordable_info.disc_information(rec), allocation_length)
@@ -321,7 +321,7 @@ def read_track_information(
     recordable disc, the invisible track: :mod:`devemu.cdrom.recordable_info`)."""
     disc = device.ready_disc()
     rec = device.recording
-    if rec is not None and rec.medium.overwritable:
+    if rec is not None and rec.random_access:
         if not overwrite.names_track(rec, address_type, address):
             raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(5))
         return cmd.data_in(overwrite.track_information(rec), allocation_length)

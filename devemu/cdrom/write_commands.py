@@ -221,7 +221,7 @@ def write_10(
     """WRITE (10), MMC-6 6.47, and WRITE (12), MMC-6 6.48: record at the next writable
     address (a rewritable DVD or BD: anywhere, :func:`devemu.cdrom.overwrite.write`)."""
     rec = _writing(device)
-    if rec.medium.overwritable:
+    if rec.random_access:
         overwrite.write(device, cmd, lba, transfer_length, fua)
         return
     if lba >= 0x80000000:
@@ -260,6 +260,12 @@ def write_10(
     if rec.open_track is not None and rec.open_track.full:
         # A reserved track is complete once every block of it is written (MMC-6 6.32.2).
         rec.complete_track()
+        if params.session_at_once and not rec.medium.is_cd:
+            # DVD-R/-RW Disc At Once: the one reserved Rzone written, the drive closes the
+            # disc itself (MMC-6 4.5.3; growisofs sends no CLOSE TRACK/SESSION then).
+            rec.close_session(finalize=not params.next_session_allowed)
+            device.disc_changed(new_media=True)
+            return
         device.disc_changed()
 
 
@@ -442,7 +448,7 @@ def synchronize_cache(device: CdromDevice, cmd: Command) -> None:
     rec = device.recording
     if rec is None:
         return
-    if rec.medium.overwritable:
+    if rec.random_access:
         overwrite.synchronize_cache(device)
         return
     if device.sao is not None:
@@ -473,7 +479,7 @@ def close_track_session(
     says it: 010b closes the session, 101b and 110b finalize the disc.
     """
     rec = _writing(device)
-    if rec.medium.overwritable:
+    if rec.random_access:
         overwrite.close_track_session(device, close_function)
         return
     if close_function == CloseFunction.TRACK:
@@ -558,7 +564,7 @@ def blank(
     INCOMPATIBLE FORMAT (30/05).
     """
     rec = _recording(device)
-    if rec.medium.overwritable:
+    if rec.random_access:
         overwrite.blank(device, blanking_type)
         return
     if blanking_type not in (

@@ -337,7 +337,7 @@ def test_appendable_dvd_plus_r_disc_information_golden(tmp_path: Path) -> None:
     ("code", "raw"),
     [
         (0x002B, "002b0104 01000000"),
-        (0x002F, "002f0504 44000000"),
+        (0x002F, "002f0504 46000000"),  # BUFE, Test Write, DVD-RW
         (0x0041, "00410514 00000000 0006000000000000 0001000000000000"),
     ],
 )

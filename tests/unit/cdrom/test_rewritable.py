@@ -355,8 +355,6 @@ def test_verify_compares_with_the_area(bd_re: Rewriter) -> None:
 def test_dvd_rw_quick_format_to_restricted_overwrite_and_blank_back(dvd_minus: Rewriter) -> None:
     assert dvd_minus.profile() == 0x14
     assert [o[1] for o in dvd_minus.offers()] == [0x00, 0x10, 0x15]
-    code, _ = dvd_minus.refused(struct.pack(">BBiBHB", 0x2A, 0, 0, 0, 1, 0), bytes(2048))
-    assert code == CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT
     dvd_minus.format(0, 0x15)
     dvd_minus.settle()
     assert dvd_minus.profile() == 0x13
