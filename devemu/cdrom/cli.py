@@ -14,7 +14,10 @@
   the folder, with a progress bar on a terminal;
 - ``devemu image info IMAGE [--json]``: everything the image tells (files,
   sessions, tracks, indexes, every CUE field, CD-TEXT, label, sizes in
-  bytes as stored and as user data); for a tape cartridge file, what
+  bytes as stored and as user data); of a disc the drive recorded (its
+  folder, or the ``disc.iso`` with ``state.json`` beside it) every
+  session, its volume and how to loop-mount the last one
+  (:mod:`devemu.cdrom.kept_disc`); for a tape cartridge file, what
   ``devemu tape info`` prints.
 """
 
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from devemu.cdrom.image import describe, info_lines, load_image
+from devemu.cdrom.kept_disc import describe_kept, kept_folder, kept_lines, load_kept
 from devemu.cdrom.media import BlankMedium
 from devemu.config import default_socket
 from devemu.control import call
@@ -113,19 +117,33 @@ def _image_info(args: argparse.Namespace) -> int:
             else:
                 tape_cli.print_info(cart)
         return 0
-    disc = load_image(args.image)
-    try:
-        info = describe(disc)
-    finally:
-        disc.close()
+    folder = kept_folder(Path(args.image))
+    extra: list[str] = []
+    if folder is not None:
+        rec, disc = load_kept(folder)
+        try:
+            info = describe(disc)
+            info["recording"] = describe_kept(rec, disc)
+        finally:
+            disc.close()
+        extra = kept_lines(info["recording"])
+    else:
+        disc = load_image(args.image)
+        try:
+            info = describe(disc)
+        finally:
+            disc.close()
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print("\n".join(info_lines(info)))
+    print("\n".join(info_lines(info) + extra))
     return 0
 
 
-IMAGE_HELP = "ISO 9660 image, CUE sheet, Nero .nrg, Alcohol .mds, CloneCD .ccd or cdrdao .toc"
+IMAGE_HELP = (
+    "ISO 9660 image, CUE sheet, Nero .nrg, Alcohol .mds, CloneCD .ccd or cdrdao .toc, "
+    "or a recorded disc's folder"
+)
 
 
 def add_parser(subparsers: Any) -> None:

@@ -752,8 +752,13 @@ def forget_current(root: Path, drive: str) -> None:
     _unlink(pointer_path(root, drive))
 
 
-def load_recording(folder: Path) -> Recording:
-    """Read ``state.json`` of ``folder``; drop sectors of a track that never completed."""
+def read_recording(folder: Path) -> Recording:
+    """The disc ``state.json`` of ``folder`` describes, checked but not opened: nothing
+    in the folder is opened, cut or rewritten (``devemu image info`` of a kept disc)."""
+    return _read_state(folder)[0]
+
+
+def _read_state(folder: Path) -> tuple[Recording, _Reserved | None, str | None]:
     path = folder / STATE
     raw = read_small_file(path, _MAX_STATE, "a recording state file")
     try:
@@ -779,6 +784,13 @@ def load_recording(folder: Path) -> Recording:
     problem = _layout_problem(rec) or _reserved_problem(rec, reserved)
     if problem:
         raise ImageError(path, None, problem)
+    return rec, reserved, cdtext
+
+
+def load_recording(folder: Path) -> Recording:
+    """Read ``state.json`` of ``folder``; drop sectors of a track that never completed."""
+    path = folder / STATE
+    rec, reserved, cdtext = _read_state(folder)
     rec.open_folder()
     keep: set[str] = set()
     if cdtext is not None:

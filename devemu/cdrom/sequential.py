@@ -148,6 +148,8 @@ class SequentialRecording(Recording):
     def check_files(self, state: Path, keep: Set[str] = frozenset()) -> None:
         """``disc.iso`` holds every completed track; what lies past the last is cut."""
         need = self.recorded_end * SECTOR
+        if self.format is not None:
+            self._adopt_area_file()
         try:
             st = os.stat(IMAGE, dir_fd=self._dir_fd, follow_symlinks=False)
         except FileNotFoundError:
@@ -167,6 +169,18 @@ class SequentialRecording(Recording):
             raise ImageError(state, None, f"{IMAGE} holds {st.st_size} bytes of {need}")
         if st.st_size > need:
             self._cut_image()
+
+    def _adopt_area_file(self) -> None:
+        """A DVD-RW formatted before it was recorded sequentially kept its area in the CD
+        model's ``track01.bin`` (``disc.iso`` a link to it, if anything): it becomes
+        ``disc.iso`` (one rename, atomic)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(
+                Recording.track_file(self, 1),
+                IMAGE,
+                src_dir_fd=self._dir_fd,
+                dst_dir_fd=self._dir_fd,
+            )
 
     def erase(self, *, last_session_only: bool = False) -> None:
         """BLANK of an erasable sequential medium: the tracks go, the image is cut."""

@@ -195,3 +195,21 @@ def test_verify_and_other_blanking_types_refused_in_sequential_mode(tmp_path: Pa
     result, _ = b.run([0xA1, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])  # blank a track
     assert parse_sense(result.sense)[0] == INVALID_FIELD_IN_CDB
     assert result.sense[15:18] == bytes((0xC0 | 0x08 | 2, 0, 1))  # CDB byte 1, bit 2
+
+
+def test_an_area_kept_as_track01_becomes_the_image(tmp_path: Path) -> None:
+    b = dvd_rw(tmp_path)
+    b.format(0, 0x15)
+    b.ok(struct.pack(">BBiBHB", 0x2A, 0, 64, 0, 1, 0), data_blocks(1, 8))
+    b.sync()
+    rec = b.device.recording
+    assert rec is not None
+    (rec.folder / IMAGE).rename(rec.folder / "track01.bin")  # the CD model's file name
+    again = load_recording(rec.folder)
+    assert not (rec.folder / "track01.bin").exists()
+    disc = again.disc()
+    buf = bytearray(2048)
+    disc.read_user_data(64, 1, [memoryview(buf)])
+    assert bytes(buf) == data_blocks(1, 8)
+    disc.close()
+    again.close()

@@ -178,3 +178,66 @@ def test_iso_info_tells_both_labels_and_bytes(
     text = _info([str(tmp_path / "o.iso")], capsys)
     assert "  label 'MY_DISC' (Joliet 'My Disc'), extensions: joliet, rock_ridge\n" in text
     assert f"{size} bytes in its files, {size} bytes of user data" in text
+
+
+def _burn_two_sessions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, int]:
+    """A DVD+R of two sessions, each an ISO 9660 volume of its own label; its folder and
+    the second session's start."""
+    from tests.unit.cdrom.test_burn import Burner  # noqa: PLC0415
+    from tests.unit.cdrom.test_burn_sequential import write_ok  # noqa: PLC0415
+
+    images = []
+    for label in ("first", "second"):
+        (tmp_path / label).mkdir()
+        (tmp_path / label / f"{label}.txt").write_text(label)
+        out = tmp_path / f"{label}.iso"
+        assert main(["image", "iso", str(tmp_path / label), str(out), "--label", label]) == 0
+        images.append(out.read_bytes())
+    capsys.readouterr()
+    b = Burner(tmp_path / "discs", "dvd+r", 40000)
+    write_ok(b, 0, images[0])
+    b.sync()
+    b.close(2)
+    nwa = b.nwa()
+    write_ok(b, nwa, images[1])
+    b.sync()
+    b.close(2)
+    rec = b.device.recording
+    assert rec is not None
+    return rec.folder, nwa
+
+
+def test_kept_multisession_disc_tells_every_session_and_the_mount(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, nwa = _burn_two_sessions(tmp_path, capsys)
+    for given in (folder, folder / "disc.iso"):
+        info = json.loads(_info(["--json", str(given)], capsys))
+        kept = info["recording"]
+        assert kept["medium"] == "dvd+r" and kept["status"] == "incomplete"
+        assert [(s["number"], s["start"]) for s in kept["sessions"]] == [(1, 0), (2, nwa)]
+        assert [s["volume"]["label"] for s in kept["sessions"]] == ["FIRST", "SECOND"]
+        assert [s["volume"]["joliet_label"] for s in kept["sessions"]] == ["first", "second"]
+        lengths = [s["length"] for s in kept["sessions"]]
+        assert lengths == [s["tracks"][0]["length"] for s in info["sessions"]]
+        assert kept["mount_last_session"] == (
+            f"mount -o loop,ro,sbsector={nwa} {folder / 'disc.iso'} MOUNTPOINT"
+        )
+        text = _info([str(given)], capsys)
+        assert f"  session 2: start {nwa}, length {lengths[1]}, volume 'SECOND'" in text
+        assert f"  last session: mount -o loop,ro,sbsector={nwa} " in text
+    # A copy of the file without its state is a plain ISO image: its first session.
+    alone = tmp_path / "alone.iso"
+    alone.write_bytes((folder / "disc.iso").read_bytes())
+    info = json.loads(_info(["--json", str(alone)], capsys))
+    assert "recording" not in info and info["label"] == "FIRST"
+
+
+def test_kept_folder_with_a_bad_state_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, _ = _burn_two_sessions(tmp_path, capsys)
+    (folder / "state.json").write_text("{")
+    assert main(["image", "info", str(folder)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "state.json" in err[0], err
