@@ -10,7 +10,8 @@ Writing is implemented for CD-R and CD-RW (:mod:`devemu.cdrom.recording`)
 and for the DVD and BD media: the write-once DVD+R, DVD-R and BD-R are
 written sequentially (:mod:`devemu.cdrom.sequential`), the rewritable
 DVD+RW, DVD-RW (restricted overwrite) and BD-RE at random once formatted
-(:mod:`devemu.cdrom.overwrite`). The capacity of a BD-RE is its capacity
+(:mod:`devemu.cdrom.overwrite`); a DVD-RW not formatted is in sequential
+recording, written like a DVD-R. The capacity of a BD-RE is its capacity
 without spare areas (format type 31h); the default formats keep some of it
 as spares.
 """
