@@ -139,17 +139,35 @@ def _check_range(state: FormatState, lba: int, count: int) -> None:
         raise SenseError(LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE, information=lba & 0xFFFFFFFF)
 
 
+def transferred(cmd: Command, need: int) -> list[memoryview]:
+    """The first ``need`` bytes of a WRITE's data-out buffer: the blocks its Transfer
+    Length names. A buffer shorter than that is INVALID FIELD IN CDB (the transfer length);
+    a longer one gives only those blocks, as a drive takes them (growisofs sends the last
+    WRITE of a Disc At Once recording with fewer blocks than its 32 KiB buffer)."""
+    if cmd.data_length < need:
+        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(7))
+    if cmd.data_length == need:
+        return cmd.iov
+    out: list[memoryview] = []
+    left = need
+    for buf in cmd.iov:
+        if left <= 0:
+            break
+        out.append(buf[:left])
+        left -= len(buf)
+    return out
+
+
 def write(device: CdromDevice, cmd: Command, lba: int, count: int, fua: int) -> None:
     """WRITE (10)/(12) anywhere in the formatted area (MMC-6 6.47, 6.48); FUA flushes
     the blocks before the command completes."""
     rec, state = _formatted(device)
     _check_range(state, lba, count)
-    if cmd.data_length != count * 2048:
-        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(7))
+    views = transferred(cmd, count * 2048)
     if count == 0:
         return
     try:
-        rec.write_area(lba, cmd.iov, count)
+        rec.write_area(lba, views, count)
         if fua:
             rec.flush_area()
     except OSError:

@@ -244,8 +244,7 @@ def write_10(
     if track is not None and track.reserved and track.written + transfer_length > track.reserved:
         raise SenseError(INVALID_ADDRESS_FOR_WRITE, information=lba & 0xFFFFFFFF)
     mode = track.mode if track is not None else rec.write_mode(params.mode)
-    if cmd.data_length != transfer_length * host_size(mode):
-        raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(7))
+    views = overwrite.transferred(cmd, transfer_length * host_size(mode))
     if params.test_write:
         return
     if track is None:
@@ -256,7 +255,7 @@ def write_10(
         submode = params.subheader[2]
         if submode & SUBMODE_DATA and not submode & raw.SUBMODE_FORM2:
             rec.open_track.subheader = params.subheader
-    _store(device, rec, lba, cmd.iov, transfer_length)
+    _store(device, rec, lba, views, transfer_length)
     if rec.open_track is not None and rec.open_track.full:
         # A reserved track is complete once every block of it is written (MMC-6 6.32.2).
         rec.complete_track()

@@ -20,6 +20,15 @@ capacities), ``rw2`` with a blank DVD-RW, all kept in a folder of the share. It 
   restricted overwrite), a session of files that mounts, then ``-blank
   deformat_quickest`` (BLANK) back to sequential recording, blank, as
   dvd+rw-mediainfo reports;
+- on the same DVD-RW, back in sequential recording (profile 14h):
+  ``growisofs -use-the-force-luke=dao -Z`` (Disc At Once: RESERVE TRACK,
+  the disc closed by the drive), ``dvd+rw-format -blank``, ``growisofs -Z``
+  then ``-M`` as on a DVD-R: the disc mounts with both trees, cd-info and
+  ``devemu image info`` of the kept folder agree on the sessions and the
+  last volume, and the loop mount ``devemu image info`` prints shows the
+  last session (a plain loop mount the first); ``dvd+rw-format -force``
+  turns it to restricted overwrite (13h) and ``growisofs -Z`` writes it
+  as an overwrite medium;
 - a WRITE (10) with FUA, then ``kill -9`` of the daemon: restarted, the
   drive holds the formatted disc and the block reads back as written.
 """
@@ -152,6 +161,43 @@ run WDEFORMAT 240 xorriso -dev "$SR2" -blank deformat_quickest
 ready "$SR2"
 run WINFO2 60 dvd+rw-mediainfo "$SR2"
 
+# --- the blank DVD-RW in sequential recording: growisofs DAO, dvd+rw-format -blank,
+# growisofs -Z then -M, the kept image's last session loop-mounted, then dvd+rw-format
+# to restricted overwrite and growisofs -Z on it
+tree /tmp/s1 seqone; tree /tmp/s2 seqtwo; tree /tmp/s3 overwrite
+mkdir -p /tmp/sboth; cp -r /tmp/s1/. /tmp/s2/. /tmp/sboth/
+run SDAO 120 growisofs -use-the-force-luke=dao -Z "$SR2" -R -J -V DAOVOL /tmp/s1
+ready "$SR2"
+run SDAOINFO 60 dvd+rw-mediainfo "$SR2"
+mount -t iso9660 -o ro "$SR2" /tmp/m && diff -r /tmp/m /tmp/s1 && echo "SDAO_TREE ok"
+umount /tmp/m
+run SBLANK 120 dvd+rw-format -blank "$SR2"
+ready "$SR2"
+run SBLANKINFO 60 dvd+rw-mediainfo "$SR2"
+run SZ 120 growisofs -Z "$SR2" -R -J -V SEQONE /tmp/s1
+ready "$SR2"
+run SM 120 growisofs -M "$SR2" -R -J -V SEQTWO /tmp/s2
+ready "$SR2"
+mount -t iso9660 -o ro "$SR2" /tmp/m && diff -r /tmp/m /tmp/sboth && echo "SEQ_TREE ok"
+umount /tmp/m
+run SINFO 60 dvd+rw-mediainfo "$SR2"
+run SCDINFO 60 cd-info --no-header --no-device-info --no-cddb --dvd -C "$SR2"
+devemu image info "$S/discs/rw2-001" > /tmp/simage.txt 2>&1; sed 's/^/SIMAGE /' /tmp/simage.txt
+loop=$(sed -n 's/^  last session: //p' /tmp/simage.txt)
+echo "SLOOPCMD $loop"
+${loop%MOUNTPOINT}/tmp/m && diff -r /tmp/m /tmp/sboth && echo "SLOOP ok"
+umount /tmp/m
+mount -o loop,ro "$S/discs/rw2-001/disc.iso" /tmp/m && diff -r /tmp/m /tmp/s1 \
+    && echo "SLOOP_FIRST ok"
+umount /tmp/m
+run SFORMAT 120 dvd+rw-format -force "$SR2"
+ready "$SR2"
+run SROINFO 60 dvd+rw-mediainfo "$SR2"
+run SRO 120 growisofs -Z "$SR2" -R -J /tmp/s3
+ready "$SR2"
+mount -t iso9660 -o ro "$SR2" /tmp/m && diff -r /tmp/m /tmp/s3 && echo "SRO_TREE ok"
+umount /tmp/m
+
 # --- a FUA write survives kill -9 of the daemon
 head -c 2048 /dev/urandom > /tmp/fua.bin
 sg_raw -s 2048 -i /tmp/fua.bin "$SR1" 2a 08 00 00 10 00 00 00 01 00 2>&1 | sed 's/^/FUA /'
@@ -236,6 +282,50 @@ def test_xorriso_dvd_rw_restricted_overwrite_and_back(boot: VmResult) -> None:
     again = "\n".join(lines(boot.output, "WINFO2"))
     assert re.search(r"Mounted Media:\s+14h, DVD-RW Sequential", again), again
     assert re.search(r"Disc status:\s+blank", again), again
+
+
+def test_growisofs_dao_then_blank_on_sequential_dvd_rw(boot: VmResult) -> None:
+    """growisofs -use-the-force-luke=dao on a blank DVD-RW (profile 14h): page 05h DAO,
+    RESERVE TRACK, the drive closes the disc; dvd+rw-format -blank (BLANK) empties it."""
+    for tag in ("SDAO", "SDAOINFO", "SBLANK", "SBLANKINFO"):
+        assert _rc(boot, tag) == "0", boot.output
+    dao = "\n".join(lines(boot.output, "SDAO"))
+    assert "engaging DVD-RW DAO" in dao and "failed" not in dao, dao
+    info = "\n".join(lines(boot.output, "SDAOINFO"))
+    assert re.search(r"Mounted Media:\s+14h, DVD-RW Sequential", info), info
+    assert re.search(r"Disc status:\s+complete", info), info
+    assert "SDAO_TREE ok" in boot.output, boot.output
+    blanked = "\n".join(lines(boot.output, "SBLANKINFO"))
+    assert re.search(r"Disc status:\s+blank", blanked), blanked
+
+
+def test_growisofs_two_sessions_on_sequential_dvd_rw(boot: VmResult) -> None:
+    for tag in ("SZ", "SM", "SINFO", "SCDINFO"):
+        assert _rc(boot, tag) == "0", boot.output
+    assert "SEQ_TREE ok" in boot.output, boot.output
+    info = "\n".join(lines(boot.output, "SINFO"))
+    assert re.search(r"Mounted Media:\s+14h, DVD-RW Sequential", info), info
+    assert re.search(r"Disc status:\s+appendable", info), info
+    toc = re.findall(r"Track#(\d+)\s*:\s+\S+@(\d+)", info)
+    assert [n for n, _ in toc] == ["1", "2"], info
+    # The kept image: both sessions at the addresses the drive reports, the last one's
+    # volume as cd-info reads it, and a loop mount of it showing both trees.
+    image = "\n".join(lines(boot.output, "SIMAGE"))
+    kept = re.findall(r"session (\d+): start (\d+), length \d+, volume '(\w+)'", image)
+    assert [(n, start) for n, start, _ in kept] == [("1", toc[0][1]), ("2", toc[1][1])], image
+    assert [label for _, _, label in kept] == ["SEQONE", "SEQTWO"], image
+    cd_info = "\n".join(lines(boot.output, "SCDINFO"))
+    assert "label `SEQTWO'" in cd_info or "SEQTWO" in cd_info, cd_info
+    assert f"sbsector={toc[1][1]}" in image, image
+    assert "SLOOP ok" in boot.output and "SLOOP_FIRST ok" in boot.output, boot.output
+
+
+def test_dvd_rw_format_then_growisofs_overwrites(boot: VmResult) -> None:
+    for tag in ("SFORMAT", "SROINFO", "SRO"):
+        assert _rc(boot, tag) == "0", boot.output
+    info = "\n".join(lines(boot.output, "SROINFO"))
+    assert re.search(r"Mounted Media:\s+13h, DVD-RW Restricted Overwrite", info), info
+    assert "SRO_TREE ok" in boot.output, boot.output
 
 
 def test_fua_write_survives_kill(boot: VmResult) -> None:

@@ -178,7 +178,9 @@ def test_disc_at_once_closes_the_disc_with_its_reserved_track(tmp_path: Path) ->
     b = dvd_rw(tmp_path)
     growisofs_page(b, write_type=2, multi=0)
     b.ok([0x53, 0, 0, 0, 0, 0, 0, 0, 40, 0])
-    write_ok(b, 0, data_blocks(40, 4))
+    write_ok(b, 0, data_blocks(32, 4))
+    # The last WRITE names the 8 blocks left but comes in growisofs's 32 KiB buffer.
+    b.ok(struct.pack(">BBiBHB", 0x2A, 0, 32, 0, 8, 0), data_blocks(16, 36))
     info = b.disc_info()
     assert info[2] & 0x03 == 2  # complete
     track = b.track_info(1)
