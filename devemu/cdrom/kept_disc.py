@@ -36,7 +36,9 @@ from typing import Any
 from construct import Bytes, Const, Int8ub, Int32ub, Int32ul, Struct
 
 from devemu.cdrom.disc import Disc
-from devemu.cdrom.recording import STATE, Recording, read_recording
+from devemu.cdrom.image import load_image
+from devemu.cdrom.recording import CUE, ISO, STATE, Recording, disc_status_name, read_recording
+from devemu.cdrom.sequential import IMAGE
 from devemu.errors import ImageError
 from devemu.image_files import regular_file
 
@@ -82,7 +84,7 @@ def kept_folder(path: Path) -> Path | None:
     ``disc.iso`` of one (None for any other image)."""
     if path.is_dir():
         return path if (path / STATE).is_file() else None
-    if path.name == "disc.iso" and (path.parent / STATE).is_file():
+    if path.name == ISO and (path.parent / STATE).is_file():
         return path.parent
     return None
 
@@ -120,14 +122,21 @@ def mount_command(image: Path, start: int) -> str:
 
 
 def load_kept(folder: Path) -> tuple[Recording, Disc]:
-    """The recording of ``folder`` and its readable disc (opened, read only)."""
+    """The recording of ``folder`` and its readable disc (opened, read only): a DVD or BD
+    recorded sequentially from its state, any other from its kept image (``disc.iso``,
+    else ``disc.cue``), which already tells every session."""
     rec = read_recording(folder)
-    if rec.shared_file and rec.tracks:
-        regular_file(rec.image_path, "a kept disc image")
+    if not rec.tracks:
+        return rec, rec.disc()
+    if not rec.shared_file:
+        iso = folder / ISO
+        return rec, load_image(iso if iso.is_file() else folder / CUE)
+    image = folder / IMAGE
+    regular_file(image, "a kept disc image")
     try:
         return rec, rec.disc()
     except OSError as err:
-        raise ImageError(rec.image_path, None, f"cannot open: {err.strerror}") from None
+        raise ImageError(image, None, f"cannot open: {err.strerror}") from None
 
 
 def describe_kept(rec: Recording, disc: Disc) -> dict[str, Any]:
@@ -137,14 +146,14 @@ def describe_kept(rec: Recording, disc: Disc) -> dict[str, Any]:
     out: dict[str, Any] = {
         "folder": str(rec.folder),
         "medium": rec.medium.label,
-        "status": rec.describe()["status"],
+        "status": disc_status_name(rec),
     }
     if not rec.shared_file or not disc.sessions:
         return out
     sessions: list[dict[str, Any]] = []
     for s in disc.sessions:
         start = s.tracks[0].start
-        volume = volume_at(rec.image_path, start)
+        volume = volume_at(rec.folder / IMAGE, start)
         sessions.append(
             {
                 "number": s.number,
@@ -160,7 +169,7 @@ def describe_kept(rec: Recording, disc: Disc) -> dict[str, Any]:
             }
         )
     out["sessions"] = sessions
-    out["mount_last_session"] = mount_command(rec.image_path, int(sessions[-1]["start"]))
+    out["mount_last_session"] = mount_command(rec.folder / IMAGE, int(sessions[-1]["start"]))
     return out
 
 

@@ -241,3 +241,37 @@ def test_kept_folder_with_a_bad_state_is_one_line(
     assert main(["image", "info", str(folder)]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "state.json" in err[0], err
+
+
+def test_kept_cd_and_dvd_plus_rw_read_their_kept_image(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Media other than sequential DVD and BD keep an image that tells every session
+    already (a CUE sheet, or the ISO of one data track): info reads it, with the state."""
+    from tests.unit.cdrom.test_burn import Burner  # noqa: PLC0415
+    from tests.unit.cdrom.test_burn_sequential import write_ok  # noqa: PLC0415
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "f").write_text("f")
+    assert (
+        main(["image", "iso", str(tmp_path / "src"), str(tmp_path / "o.iso"), "--label", "K"]) == 0
+    )
+    capsys.readouterr()
+    volume = (tmp_path / "o.iso").read_bytes()
+    plus = Burner(tmp_path / "plus", "dvd+rw", 8192)
+    plus.ok([0x04, 0x11, 0, 0, 0, 0], bytes((0, 0, 0, 8)) + bytes.fromhex("ffffffff98000000"))
+    write_ok(plus, 0, volume)
+    plus.sync()
+    rec = plus.device.recording
+    assert rec is not None
+    info = json.loads(_info(["--json", str(rec.folder / "disc.iso")], capsys))
+    assert info["label"] == "K" and info["recording"]["medium"] == "dvd+rw"
+    assert info["recording"]["status"] == "formatted" and "sessions" not in info["recording"]
+    cd = Burner(tmp_path / "cd", "cd-r")
+    cd.set_params()
+    write_ok(cd, 0, volume)
+    cd.sync()
+    rec = cd.device.recording
+    assert rec is not None
+    text = _info([str(rec.folder)], capsys)
+    assert "  label 'K'" in text and "  recorded cd-r (incomplete)" in text
