@@ -26,7 +26,12 @@ in each pair (two boots, one each way, show whether the order matters).
 The guest also prints the transfer limits Linux took for each device
 (``max_sectors_kb`` and ``max_hw_sectors_kb`` of its queue).
 
-    python3 bench/vm_stream.py [--iso-size MiB] [--size MiB] [--reverse] [--json] [--verbose]
+With ``--trace``, a short untimed pass of each stream runs first under
+``devemu trace``: the guest prints, per device and command, the data
+lengths seen and the device's own execute time.
+
+    python3 bench/vm_stream.py [--iso-size MiB] [--size MiB] [--reverse] [--trace]
+                               [--json] [--verbose]
 """
 
 from __future__ import annotations
@@ -189,6 +194,7 @@ read_devemu() {
 read_fileio() {
     timed tape-read fileio if="$DISK_SD" of=/dev/null bs=256k iflag=direct count=$RECORDS
 }
+@TRACE@
 @RUNS@
 dd if="$SR" bs=1M iflag=direct status=none | check - "$DIR/stream.iso"
 dd if="$ISO_SD" bs=1M iflag=direct status=none | check - "$DIR/stream.iso"
@@ -231,7 +237,60 @@ class BenchError(Exception):
     """The guest did not produce the figures."""
 
 
-def guest_script(iso_mb: int, stream_mb: int, reverse: bool) -> str:
+#: With ``--trace``: a short pass of each stream under ``devemu trace`` before the timed
+#: runs, its records summed up by the guest (the trace costs time, so it is not timed).
+TRACE_SCRIPT = r"""
+devemu trace --json --socket /run/devemu/control.sock streamcd streamlib-d0 \
+    > "$OUT/trace.jsonl" 2> "$OUT/trace.err" &
+trace_pid=$!
+sleep 2
+dd if="$SR" of=/dev/null bs=1M iflag=direct count=16 status=none
+mt -f "$T" rewind
+head -c 8388608 "$DIR/src" | dd of="$T" bs=256k status=none
+mt -f "$T" rewind
+dd if="$T" of=/dev/null bs=256k count=32 status=none
+mt -f "$T" rewind
+sleep 1
+kill -TERM $trace_pid
+# The same reads with the daemon (every thread) and dd on one vCPU, then on both again:
+# what the wake-ups between vCPUs cost a stream of one command at a time.
+for pin in 0,1 0 0,1; do
+    taskset -a -p -c $pin "$serve_pid" > /dev/null
+    for what in "$SR 1M 32" "$ISO_SD 1M 32"; do
+        set -- $what
+        line=$(taskset -c $pin dd if=$1 of=/dev/null bs=$2 count=$3 iflag=direct 2>&1 | grep copied)
+        echo "BENCH trace cpus=$pin dd $1 bs=$2: ${line##*, }"
+    done
+    mt -f "$T" rewind
+    line=$(taskset -c $pin dd if="$T" of=/dev/null bs=256k count=32 2>&1 | grep copied)
+    echo "BENCH trace cpus=$pin dd $T bs=256k: ${line##*, }"
+done
+mt -f "$T" rewind
+wait $trace_pid
+sed 's/^/BENCH trace stderr: /' "$OUT/trace.err" | head -n 5
+"$DEVEMU_VM_PYTHON" - "$OUT/trace.jsonl" <<'PY'
+import collections, json, os, sys, time
+import crc32c
+block = os.urandom(256 << 10)
+start = time.perf_counter()
+for _ in range(20):
+    crc32c.crc32c(block)
+print(f"BENCH trace crc32c hardware_based={crc32c.hardware_based} "
+      f"256KiB_us={(time.perf_counter() - start) / 20 * 1e6:.0f}")
+seen = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("event") == "command":
+        seen[(r["device"], r["name"], r["length"])].append(r["latency_us"])
+for (device, name, length), lat in sorted(seen.items()):
+    lat.sort()
+    print(f"BENCH trace {device} {name} length={length} count={len(lat)} "
+          f"execute_us median={lat[len(lat) // 2]} max={lat[-1]}")
+PY
+"""
+
+
+def guest_script(iso_mb: int, stream_mb: int, reverse: bool, trace: bool = False) -> str:
     """The shell script the guest runs."""
     runs = []
     for index, (name, _what) in enumerate(PAIRS):
@@ -243,6 +302,7 @@ def guest_script(iso_mb: int, stream_mb: int, reverse: bool) -> str:
         .replace("@GUEST_DIR@", GUEST_DIR)
         .replace("@ISO_MB@", str(iso_mb))
         .replace("@STREAM_MB@", str(stream_mb))
+        .replace("@TRACE@", TRACE_SCRIPT if trace else "")
         .replace("@RUNS@", "\n".join(runs))
     )
 
@@ -273,7 +333,12 @@ def _echo(chunk: bytes) -> None:
 
 
 def run_bench(
-    iso_mb: int, stream_mb: int, *, reverse: bool = False, verbose: bool = False
+    iso_mb: int,
+    stream_mb: int,
+    *,
+    reverse: bool = False,
+    verbose: bool = False,
+    trace: bool = False,
 ) -> tuple[VmResult, list[Comparison]]:
     """Boot once, run every transfer on both sides, check the data, return the figures."""
     with tempfile.TemporaryDirectory(prefix="devemu-stream-") as folder:
@@ -286,7 +351,7 @@ def run_bench(
         make_iso(src, share / "stream.iso", label="STREAM")
         (src / "payload.bin").unlink()
         result = run(
-            guest_script(iso_mb, stream_mb, reverse),
+            guest_script(iso_mb, stream_mb, reverse, trace),
             share=share,
             timeout=300 + (iso_mb + stream_mb) // 2,
             memory_mb=1024 + iso_mb + 3 * stream_mb,
@@ -327,6 +392,11 @@ def main() -> int:
     parser.add_argument("--iso-size", type=int, default=256, help="ISO payload in MiB (256)")
     parser.add_argument("--size", type=int, default=512, help="tape stream in MiB (512)")
     parser.add_argument("--reverse", action="store_true", help="the other side first")
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="first an untimed pass under devemu trace: the commands each stream sends",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON report")
     parser.add_argument("--verbose", action="store_true", help="show the guest's output live")
     args = parser.parse_args()
@@ -334,7 +404,7 @@ def main() -> int:
         parser.error("--iso-size and --size must be at least 1")
     try:
         result, comparisons = run_bench(
-            args.iso_size, args.size, reverse=args.reverse, verbose=args.verbose
+            args.iso_size, args.size, reverse=args.reverse, verbose=args.verbose, trace=args.trace
         )
     except (VmError, BenchError) as err:
         print(f"vm_stream: {err}", file=sys.stderr)
@@ -344,7 +414,7 @@ def main() -> int:
         print(json.dumps(data, indent=2))
         return 0
     for line in data["guest"]:
-        if line.startswith(("kernel", "device", "check")):
+        if line.startswith(("kernel", "device", "check", "trace")):
             print(line)
     header = f"{'transfer':<14}{'fileio MB/s':>13}{'devemu MB/s':>13}{'devemu/fileio':>15}"
     print(header)

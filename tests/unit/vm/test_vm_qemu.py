@@ -39,6 +39,12 @@ def test_guest_cpu_has_no_fast_string_copies(tmp_path: Path) -> None:
     assert {"-erms", "-fsrm"} <= set(model.split(",")[1:])
 
 
+def test_guest_cpu_has_no_crc32_instruction(tmp_path: Path) -> None:
+    # TCG runs SSE 4.2's CRC32 a bit per step; the tape's CRC-32C must take software.
+    (model,) = _option_values(qemu_command(_spec(tmp_path)), "-cpu")
+    assert "-sse4.2" in model.split(",")[1:]
+
+
 def test_console_goes_to_file_and_script_output_to_stdio(tmp_path: Path) -> None:
     argv = qemu_command(_spec(tmp_path))
     assert _option_values(argv, "-serial") == [f"file:{tmp_path / 'console.log'}", "stdio"]
