@@ -243,7 +243,7 @@ TRACE_SCRIPT = r"""
 devemu trace --json --socket /run/devemu/control.sock streamcd streamlib-d0 \
     > "$OUT/trace.jsonl" 2> "$OUT/trace.err" &
 trace_pid=$!
-sleep 2
+sleep 5
 dd if="$SR" of=/dev/null bs=1M iflag=direct count=16 status=none
 mt -f "$T" rewind
 head -c 8388608 "$DIR/src" | dd of="$T" bs=256k status=none
@@ -252,21 +252,32 @@ dd if="$T" of=/dev/null bs=256k count=32 status=none
 mt -f "$T" rewind
 sleep 1
 kill -TERM $trace_pid
-# The same reads with the daemon (every thread) and dd on one vCPU, then on both again:
-# what the wake-ups between vCPUs cost a stream of one command at a time.
-for pin in 0,1 0 0,1; do
-    taskset -a -p -c $pin "$serve_pid" > /dev/null
-    for what in "$SR 1M 32" "$ISO_SD 1M 32"; do
-        set -- $what
-        line=$(taskset -c $pin dd if=$1 of=/dev/null bs=$2 count=$3 iflag=direct 2>&1 | grep copied)
-        echo "BENCH trace cpus=$pin dd $1 bs=$2: ${line##*, }"
-    done
+wait $trace_pid
+# Untraced, each stream at several sizes per command: the time of one command is
+# a fixed cost plus a cost per byte, on each side (BENCH sweep NAME SIDE BS BYTES SECONDS).
+sweep() {
+    name=$1 side=$2 bs=$3
+    shift 3
+    dd "$@" bs=$bs 2> "$OUT/dd.err" || fail "sweep $name $side $bs: $(cat "$OUT/dd.err")"
+    line=$(grep 'copied' "$OUT/dd.err")
+    echo "BENCH sweep $name $side $bs ${line%% bytes*}" \
+        "$(echo "$line" | sed 's/.*copied, \([0-9.e+-]*\) s.*/\1/')"
+}
+for bs in 64 256 1024; do
+    n=$((32768 / bs))
+    sweep optical devemu ${bs}k if="$SR" of=/dev/null iflag=direct count=$n
+    sweep optical fileio ${bs}k if="$ISO_SD" of=/dev/null iflag=direct count=$n
+done
+for bs in 64 256; do
+    n=$((16384 / bs))
     mt -f "$T" rewind
-    line=$(taskset -c $pin dd if="$T" of=/dev/null bs=256k count=32 2>&1 | grep copied)
-    echo "BENCH trace cpus=$pin dd $T bs=256k: ${line##*, }"
+    sweep tape-write devemu ${bs}k if="$DIR/src" of="$T" count=$n
+    sweep tape-write fileio ${bs}k if="$DIR/src" of="$DISK_SD" count=$n oflag=direct conv=fsync
+    mt -f "$T" rewind
+    sweep tape-read devemu ${bs}k if="$T" of=/dev/null count=$n
+    sweep tape-read fileio ${bs}k if="$DISK_SD" of=/dev/null count=$n iflag=direct
 done
 mt -f "$T" rewind
-wait $trace_pid
 sed 's/^/BENCH trace stderr: /' "$OUT/trace.err" | head -n 5
 "$DEVEMU_VM_PYTHON" - "$OUT/trace.jsonl" <<'PY'
 import collections, json, os, sys, time
@@ -362,6 +373,16 @@ def run_bench(
     return result, parse(result.output)
 
 
+def sweep_lines(output: str) -> list[tuple[str, str, str, int, float]]:
+    """The ``--trace`` size sweep: (stream, side, dd bs, bytes, seconds) each."""
+    out = []
+    for line in output.splitlines():
+        fields = line.split()
+        if fields[:2] == ["BENCH", "sweep"] and len(fields) == 7:
+            out.append((fields[2], fields[3], fields[4], int(fields[5]), float(fields[6])))
+    return out
+
+
 def report(result: VmResult, comparisons: list[Comparison], reverse: bool) -> dict[str, Any]:
     """Everything measured, as one JSON-ready dict."""
     guest = [
@@ -416,6 +437,12 @@ def main() -> int:
     for line in data["guest"]:
         if line.startswith(("kernel", "device", "check", "trace")):
             print(line)
+    for name, side, bs, count, seconds in sweep_lines(result.output):
+        commands = count // (int(bs.rstrip("k")) * 1024)
+        print(
+            f"sweep {name:<10} {side:<6} bs={bs:<5} {count / seconds / 1e6:8.1f} MB/s "
+            f"{seconds / commands * 1e3:7.3f} ms per command"
+        )
     header = f"{'transfer':<14}{'fileio MB/s':>13}{'devemu MB/s':>13}{'devemu/fileio':>15}"
     print(header)
     print("-" * len(header))
