@@ -254,28 +254,37 @@ sleep 1
 kill -TERM $trace_pid
 wait $trace_pid
 # Untraced, each stream at several sizes per command: the time of one command is
-# a fixed cost plus a cost per byte, on each side (BENCH sweep NAME SIDE BS BYTES SECONDS).
+# a fixed cost plus a cost per byte, on each side (BENCH sweep NAME SIDE BS BYTES SECONDS);
+# "pinned": the daemon (every thread) and dd on vCPU 0, no wake-up crosses vCPUs.
 sweep() {
-    name=$1 side=$2 bs=$3
+    sw_name=$1 sw_side=$2 sw_bs=$3
     shift 3
-    dd "$@" bs=$bs 2> "$OUT/dd.err" || fail "sweep $name $side $bs: $(cat "$OUT/dd.err")"
-    line=$(grep 'copied' "$OUT/dd.err")
-    echo "BENCH sweep $name $side $bs ${line%% bytes*}" \
-        "$(echo "$line" | sed 's/.*copied, \([0-9.e+-]*\) s.*/\1/')"
+    "$@" bs=$sw_bs 2> "$OUT/dd.err" || fail "sweep $sw_name $sw_side: $(cat "$OUT/dd.err")"
+    sw_line=$(grep 'copied' "$OUT/dd.err")
+    echo "BENCH sweep $sw_name $sw_side $sw_bs ${sw_line%% bytes*}" \
+        "$(echo "$sw_line" | sed 's/.*copied, \([0-9.e+-]*\) s.*/\1/')"
 }
-for bs in 64 256 1024; do
-    n=$((32768 / bs))
-    sweep optical devemu ${bs}k if="$SR" of=/dev/null iflag=direct count=$n
-    sweep optical fileio ${bs}k if="$ISO_SD" of=/dev/null iflag=direct count=$n
+for kb in 64 1024; do
+    n=$((32768 / kb))
+    sweep optical devemu ${kb}k dd if="$SR" of=/dev/null iflag=direct count=$n
+    sweep optical fileio ${kb}k dd if="$ISO_SD" of=/dev/null iflag=direct count=$n
 done
-for bs in 64 256; do
-    n=$((16384 / bs))
+taskset -a -p -c 0 "$serve_pid" > /dev/null
+on0="taskset -c 0"
+for kb in 64 1024; do
+    n=$((32768 / kb))
+    sweep optical-pinned devemu ${kb}k $on0 dd if="$SR" of=/dev/null iflag=direct count=$n
+    sweep optical-pinned fileio ${kb}k $on0 dd if="$ISO_SD" of=/dev/null iflag=direct count=$n
+done
+taskset -a -p -c 0,1 "$serve_pid" > /dev/null
+for kb in 64 256; do
+    n=$((16384 / kb))
     mt -f "$T" rewind
-    sweep tape-write devemu ${bs}k if="$DIR/src" of="$T" count=$n
-    sweep tape-write fileio ${bs}k if="$DIR/src" of="$DISK_SD" count=$n oflag=direct conv=fsync
+    sweep tape-write devemu ${kb}k dd if="$DIR/src" of="$T" count=$n
+    sweep tape-write fileio ${kb}k dd if="$DIR/src" of="$DISK_SD" count=$n oflag=direct conv=fsync
     mt -f "$T" rewind
-    sweep tape-read devemu ${bs}k if="$T" of=/dev/null count=$n
-    sweep tape-read fileio ${bs}k if="$DISK_SD" of=/dev/null count=$n iflag=direct
+    sweep tape-read devemu ${kb}k dd if="$T" of=/dev/null count=$n
+    sweep tape-read fileio ${kb}k dd if="$DISK_SD" of=/dev/null count=$n iflag=direct
 done
 mt -f "$T" rewind
 sed 's/^/BENCH trace stderr: /' "$OUT/trace.err" | head -n 5
