@@ -287,6 +287,10 @@ for kb in 64 256; do
     sweep tape-read fileio ${kb}k dd if="$DISK_SD" of=/dev/null count=$n iflag=direct
 done
 mt -f "$T" rewind
+# The daemon's threads' CPU time (TID = PID: the main thread) around 5 s of idling.
+ps -L -o tid=,time= -p "$serve_pid" | sed 's/^/BENCH trace threads before idle: /'
+sleep 5
+ps -L -o tid=,time= -p "$serve_pid" | sed 's/^/BENCH trace threads after idle: /'
 sed 's/^/BENCH trace stderr: /' "$OUT/trace.err" | head -n 5
 "$DEVEMU_VM_PYTHON" - "$OUT/trace.jsonl" <<'PY'
 import collections, json, os, sys, time
