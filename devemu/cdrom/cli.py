@@ -26,14 +26,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from devemu.cdrom.image import describe, info_lines, load_image
 from devemu.cdrom.media import BlankMedium
 from devemu.config import default_socket
 from devemu.control import call
 from devemu.errors import UsageError
 from devemu.progress import ProgressBar
 from devemu.sizes import size_argument
-from devemu.tape.cartridge import Cartridge, is_cartridge_file
 
 
 def _socket(args: argparse.Namespace) -> Path:
@@ -103,8 +101,12 @@ def _image_iso(args: argparse.Namespace) -> int:
 
 
 def _image_info(args: argparse.Namespace) -> int:
+    # Imported here: the commands that talk to a daemon need neither the
+    # image readers nor the tape package (an emulated guest pays seconds).
+    from devemu.cdrom.image import describe, info_lines, load_image  # noqa: PLC0415
+    from devemu.tape.cartridge import Cartridge, is_cartridge_file  # noqa: PLC0415
+
     if is_cartridge_file(Path(args.image)):
-        # Imported here: only a cartridge needs the tape package.
         from devemu.tape import cli as tape_cli  # noqa: PLC0415
 
         with Cartridge.open(args.image, read_only=True) as cart:
