@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from devemu.cdrom.media import BlankMedium
-from devemu.config import default_socket
 from devemu.control import call
 from devemu.errors import UsageError
 from devemu.progress import ProgressBar
@@ -37,6 +36,9 @@ from devemu.sizes import size_argument
 def _socket(args: argparse.Namespace) -> Path:
     if args.socket is not None:
         return Path(args.socket)
+    # Imported here: reaching a daemon needs none of the configuration's readers.
+    from devemu.config import default_socket  # noqa: PLC0415
+
     return default_socket()
 
 
