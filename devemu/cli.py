@@ -22,37 +22,88 @@ import argparse
 import importlib
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from devemu import __version__, global_options
+from devemu import global_options
 from devemu.errors import DevemuError
 
-#: ``module:function`` pairs that add subcommands, in the order ``--help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = (
-    "devemu.daemon_cli:add_parser",
-    "devemu.trace_cli:add_parser",
-    "devemu.fault_cli:add_parser",
-    "devemu.disk.cli:add_parser",
-    "devemu.cdrom.cli:add_parser",
-    "devemu.tape.cli:add_tape_parser",
-    "devemu.changer.cli:add_library_parser",
-    "devemu.osd.cli:add_parser",
-    "devemu.testing.osd_client_cli:add_parser",
-    "devemu.vm.cli:add_parser",
-    "devemu.completion:add_parser",
-    "devemu.manpage:add_parser",
+#: ``module:function`` that adds subcommands, and the command words it adds,
+#: in the order ``--help`` lists them. The words let a command line build
+#: only its own part of the tree: importing every part costs a guest under
+#: emulation seconds per command (``tests/unit/test_cli_lazy.py`` checks
+#: each entry adds exactly its words).
+SUBCOMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("devemu.daemon_cli:add_parser", ("serve", "status")),
+    ("devemu.trace_cli:add_parser", ("trace",)),
+    ("devemu.fault_cli:add_parser", ("fault",)),
+    ("devemu.disk.cli:add_parser", ("disk",)),
+    ("devemu.cdrom.cli:add_parser", ("cdrom", "image")),
+    ("devemu.tape.cli:add_tape_parser", ("tape",)),
+    ("devemu.changer.cli:add_library_parser", ("library",)),
+    ("devemu.osd.cli:add_parser", ("osd",)),
+    ("devemu.testing.osd_client_cli:add_parser", ("osd-client",)),
+    ("devemu.vm.cli:add_parser", ("vm",)),
+    ("devemu.completion:add_parser", ("completion",)),
+    ("devemu.manpage:add_parser", ("man",)),
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _VersionAction(argparse.Action):
+    """``--version``: the installed version, looked up only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from devemu import __version__  # noqa: PLC0415
+
+        print(f"{parser.prog} {__version__}")
+        parser.exit()
+
+
+def command_word(argv: Sequence[str]) -> str | None:
+    """The command word of ``argv`` (``devemu``'s own options skipped), None if unsure.
+
+    Only ``-v``/``--verbose``, ``--json`` and ``--socket PATH`` may come
+    before it; anything else (``--help``, ``--version``, an unknown option)
+    leaves it unknown, and the whole tree is built.
+    """
+    args = iter(argv)
+    for arg in args:
+        if not arg.startswith("-"):
+            return arg
+        if arg.startswith("--socket="):
+            continue
+        if arg != "--" and len(arg) > 2 and "--socket".startswith(arg):
+            next(args, None)
+            continue
+        if re.fullmatch(r"-v+", arg) or (
+            len(arg) > 2 and ("--verbose".startswith(arg) or "--json".startswith(arg))
+        ):
+            continue
+        return None
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser: the whole tree, or only the part that adds ``command``."""
     parser = argparse.ArgumentParser(
         prog="devemu",
         description="SCSI disks, optical drives and tape libraries served to Linux through TCMU.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action=_VersionAction, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for entry in SUBCOMMANDS:
+    entries = [entry for entry, words in SUBCOMMANDS if command in words]
+    for entry in entries or [entry for entry, _ in SUBCOMMANDS]:
         module, _, function = entry.partition(":")
         getattr(importlib.import_module(module), function or "add_parser")(sub)
     global_options.install(parser)
@@ -83,8 +134,10 @@ def fail(message: str, status: int = EXIT_FAILURE) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (devemu completion)
+    words = sys.argv[1:] if argv is None else argv
+    completing = "_ARGCOMPLETE" in os.environ
+    parser = build_parser(None if completing else command_word(words))
+    if completing:  # the shell asks for completions (devemu completion)
         # Imported here: only a completion request needs it.
         import argcomplete  # noqa: PLC0415
 

@@ -53,7 +53,7 @@ import time
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devemu.control_protocol import (
     ControlError,
@@ -63,8 +63,10 @@ from devemu.control_protocol import (
     refusal,
     trace_request,
 )
-from devemu.served import ServedDevice
-from devemu.trace import Subscriber, TraceFilterError, TraceHub
+
+if TYPE_CHECKING:  # the daemon's side: a client (devemu cdrom, library...) imports none of it
+    from devemu.served import ServedDevice
+    from devemu.trace import Subscriber, TraceHub
 
 __all__ = ["CALL_TIMEOUT", "ControlError", "ControlServer", "Limits", "call", "stream"]
 
@@ -171,6 +173,8 @@ class _Connection:
         """The answer to one request line; a trace request turns this connection into a stream."""
         tracing = self.server.tracing
         if tracing is not None:
+            from devemu.trace import TraceFilterError  # noqa: PLC0415 (loaded with the hub)
+
             try:
                 args = trace_request(line)
                 if args is not None:

@@ -32,10 +32,12 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devemu.errors import DevemuError, ImageError
-from devemu.served import ServedDevice
+
+if TYPE_CHECKING:  # the daemon's side: a client imports none of it
+    from devemu.served import ServedDevice
 
 log = logging.getLogger("devemu.control")
 

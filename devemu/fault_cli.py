@@ -21,7 +21,6 @@ import json
 from typing import Any
 
 from devemu.changer.door import DOOR_OPEN
-from devemu.config import default_socket
 from devemu.control import call
 from devemu.errors import UsageError
 from devemu.tape.faults import BYTES_KINDS, CLEAR, RECORD_KINDS, DriveFaultKind
@@ -56,6 +55,9 @@ def _arguments(args: argparse.Namespace) -> dict[str, int]:
 
 
 def _fault(args: argparse.Namespace) -> int:
+    # Imported here: reaching a daemon needs none of the configuration's readers.
+    from devemu.config import default_socket  # noqa: PLC0415
+
     params = _arguments(args)
     socket = args.socket if args.socket is not None else default_socket()
     result = call(socket, args.device, "fault", kind=args.kind, **params)

@@ -29,20 +29,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from devemu.cdrom.image import describe, info_lines, load_image
-from devemu.cdrom.kept_disc import describe_kept, kept_folder, kept_lines, load_kept
 from devemu.cdrom.media import BlankMedium
-from devemu.config import default_socket
 from devemu.control import call
 from devemu.errors import UsageError
 from devemu.progress import ProgressBar
 from devemu.sizes import size_argument
-from devemu.tape.cartridge import Cartridge, is_cartridge_file
 
 
 def _socket(args: argparse.Namespace) -> Path:
     if args.socket is not None:
         return Path(args.socket)
+    # Imported here: reaching a daemon needs none of the configuration's readers.
+    from devemu.config import default_socket  # noqa: PLC0415
+
     return default_socket()
 
 
@@ -107,8 +106,18 @@ def _image_iso(args: argparse.Namespace) -> int:
 
 
 def _image_info(args: argparse.Namespace) -> int:
+    # Imported here: the commands that talk to a daemon need neither the
+    # image readers nor the tape package (an emulated guest pays seconds).
+    from devemu.cdrom.image import describe, info_lines, load_image  # noqa: PLC0415
+    from devemu.cdrom.kept_disc import (  # noqa: PLC0415
+        describe_kept,
+        kept_folder,
+        kept_lines,
+        load_kept,
+    )
+    from devemu.tape.cartridge import Cartridge, is_cartridge_file  # noqa: PLC0415
+
     if is_cartridge_file(Path(args.image)):
-        # Imported here: only a cartridge needs the tape package.
         from devemu.tape import cli as tape_cli  # noqa: PLC0415
 
         with Cartridge.open(args.image, read_only=True) as cart:

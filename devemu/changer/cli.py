@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from devemu import control
-from devemu.config import default_socket
 from devemu.errors import DevemuError
 
 CHANGER_KIND = "changer"
@@ -65,7 +64,12 @@ def add_parser(subparsers: Any) -> None:
 
 def _socket(args: argparse.Namespace) -> Path:
     path: Path | None = args.socket
-    return path if path is not None else default_socket()
+    if path is not None:
+        return path
+    # Imported here: reaching a daemon needs none of the configuration's readers.
+    from devemu.config import default_socket  # noqa: PLC0415
+
+    return default_socket()
 
 
 def _library(args: argparse.Namespace, name: str | None) -> str:

@@ -21,7 +21,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from devemu.config import default_socket
 from devemu.control import call
 from devemu.disk.image import BLOCK_SIZES, DiskImage, create_image
 from devemu.disk.storage_daemon import CREATE_FORMATS, create, format_for
@@ -87,6 +86,9 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _call(args: argparse.Namespace, op: str, **params: Any) -> int:
+    # Imported here: reaching a daemon needs none of the configuration's readers.
+    from devemu.config import default_socket  # noqa: PLC0415
+
     socket = Path(args.socket) if args.socket is not None else default_socket()
     result = call(socket, args.device, op, **params)
     if args.json:

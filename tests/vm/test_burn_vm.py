@@ -29,7 +29,11 @@ still open; ``wodim -fix`` then closes it.
 from __future__ import annotations
 
 import json
+import math
 import re
+import struct
+import wave
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,6 +44,37 @@ from tests.vm.guest_scripts import GuestScripts
 from tests.vm.vm_helpers import lines
 
 pytestmark = pytest.mark.vm
+
+#: Audio tracks (file, tone in Hz, length in blocks of 588 stereo frames) of the first run ...
+TONES = (("a1.wav", 440.0, 300), ("a2.wav", 660.0, 375))
+#: ... and of cdrdao's TOC and wodim's CUE sheet (``both.wav``: the two, one after the other).
+CDRDAO_TONES = (("a1.wav", 440.0, 310), ("a2.wav", 660.0, 320))
+
+
+def tone_pcm(hz: float, blocks: int) -> bytes:
+    """CD audio (16-bit stereo, 44.1 kHz) of a tone: ``blocks`` sectors of 588 frames."""
+    step = 2 * math.pi * hz / 44100
+    return b"".join(
+        struct.pack("<hh", int(8000 * math.sin(step * i)), int(4000 * math.sin(step * i)))
+        for i in range(blocks * 588)
+    )
+
+
+def write_wav(path: Path, pcm: bytes) -> None:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(44100)
+        out.writeframes(pcm)
+
+
+def write_tones(folder: Path, tones: tuple[tuple[str, float, int], ...]) -> list[bytes]:
+    """The WAV files of ``tones`` in ``folder`` (made on the host: the guest's CPU is emulated)."""
+    pcms = [tone_pcm(hz, blocks) for _, hz, blocks in tones]
+    for (name, _, _), pcm in zip(tones, pcms, strict=True):
+        write_wav(folder / name, pcm)
+    return pcms
+
 
 CONFIG = f"""\
 {GUEST_DAEMON_TABLE}
@@ -111,18 +146,7 @@ umount /tmp/m
 # --- blank=fast, then an audio CD from WAV files
 burn BLANK dev="$SR1" blank=fast
 ready "$SR1"
-python3 - <<'EOF'
-import math, struct, wave
-for name, hz, frames in (("/tmp/a1.wav", 440.0, 300), ("/tmp/a2.wav", 660.0, 375)):
-    samples = frames * 588
-    pcm = b"".join(
-        struct.pack("<hh", int(8000 * math.sin(2 * math.pi * hz * i / 44100)),
-                    int(4000 * math.sin(2 * math.pi * hz * i / 44100)))
-        for i in range(samples)
-    )
-    with wave.open(name, "wb") as w:
-        w.setnchannels(2); w.setsampwidth(2); w.setframerate(44100); w.writeframes(pcm)
-EOF
+cp "$S/a1.wav" "$S/a2.wav" /tmp/
 burn AUDIO dev="$SR1" -tao -audio /tmp/a1.wav /tmp/a2.wav
 ready "$SR1"
 cd-info --no-header --no-device-info --no-cddb -C "$SR1" 2>&1 | sed 's/^/CDINFO /'
@@ -239,6 +263,7 @@ echo "DONE"
 def boot(guest_scripts: GuestScripts) -> VmResult:
     share = guest_scripts.new_share()
     (share / "burn.toml").write_text(CONFIG)
+    write_tones(share, TONES)
     return guest_scripts.run(SCRIPT, share=share, timeout=600)
 
 
@@ -387,26 +412,9 @@ mkdir -p /tmp/w /tmp/d /tmp/m
 cp "$S/disc.toc" /tmp/w/disc.toc
 head -c 700000 /dev/urandom > /tmp/d/x.bin
 genisoimage -quiet -R -V CDRDAO -o /tmp/w/data.iso /tmp/d
-# Tracks of at least 4 seconds (300 blocks), as cdrdao and wodim want them.
-python3 - <<'EOF'
-import math, struct, wave
-for name, hz, frames in (("/tmp/w/a1.wav", 440.0, 310), ("/tmp/w/a2.wav", 660.0, 320)):
-    pcm = b"".join(
-        struct.pack("<hh", int(8000 * math.sin(2 * math.pi * hz * i / 44100)),
-                    int(4000 * math.sin(2 * math.pi * hz * i / 44100)))
-        for i in range(frames * 588)
-    )
-    with wave.open(name, "wb") as w:
-        w.setnchannels(2); w.setsampwidth(2); w.setframerate(44100); w.writeframes(pcm)
-EOF
+# Tracks of at least 4 seconds (300 blocks), as cdrdao and wodim want them (made on the host).
+cp "$S/a1.wav" "$S/a2.wav" "$S/both.wav" /tmp/w/
 for n in 1 2; do tail -c +45 /tmp/w/a$n.wav > /tmp/w/a$n.pcm; done
-python3 - <<'EOF'
-import wave
-with wave.open("/tmp/w/both.wav", "wb") as w:
-    w.setnchannels(2); w.setsampwidth(2); w.setframerate(44100)
-    for n in (1, 2):
-        w.writeframes(open(f"/tmp/w/a{n}.pcm", "rb").read())
-EOF
 check_disc() {  # check_disc TAG DEV FOLDER: the kept image and the disc against the TOC
     devemu image info "$3/disc.cue" 2>&1 | sed "s/^/$1INFO /"
     cmp "$3/track01.bin" /tmp/w/data.iso && echo "$1 DATA ok"
@@ -538,6 +546,7 @@ def cdrdao(guest_scripts: GuestScripts) -> VmResult:
     share = guest_scripts.new_share()
     (share / "cdrdao.toml").write_text(CDRDAO_CONFIG)
     (share / "disc.toc").write_text(CDRDAO_TOC)
+    write_wav(share / "both.wav", b"".join(write_tones(share, CDRDAO_TONES)))
     return guest_scripts.run(CDRDAO_SCRIPT, share=share, timeout=600)
 
 

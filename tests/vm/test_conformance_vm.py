@@ -4,14 +4,15 @@ In the tier's guest. A daemon of the module's own serves a disk, an
 optical drive and a tape library (its changer and one drive); the script
 finds each logical unit's ``/dev/sgN`` by its unit serial and runs ``python -m
 devemu.testing.conformance NODE --type TYPE --through-lio --json`` on
-it: the same checks ``tests/conformance`` runs through the ring
-simulator, here through the sg driver, tcm_loop, the target core and
-``target_core_user``. The drives are judged in both states: the optical
-drive empty, then with a disc inserted (``devemu cdrom insert``); the
-tape drive empty, then with a cartridge the changer loaded (``mtx
-load``). ``--through-lio`` is the one difference the profiles declare:
-the target core answers REPORT LUNS itself, so the checks judge only that
-its answer is well formed, and say so in their results.
+it (its ``main``, every profile in one Python): the same checks
+``tests/conformance`` runs through the ring simulator, here through the
+sg driver, tcm_loop, the target core and ``target_core_user``. The
+drives are judged in both states: the optical drive empty, then with a
+disc inserted (``devemu cdrom insert``); the tape drive empty, then with
+a cartridge the changer loaded (``mtx load``). ``--through-lio`` is the
+one difference the profiles declare: the target core answers REPORT LUNS
+itself, so the checks judge only that its answer is well formed, and say
+so in their results.
 """
 
 from __future__ import annotations
@@ -64,10 +65,74 @@ serial = "CONFDRIVE001"
 
 PROFILES = ("disk", "cdrom", "cdrom-disc", "tape", "tape-loaded", "changer")
 
-SCRIPT = (
+#: Runs ``python -m devemu.testing.conformance NODE --type PROFILE --through-lio --json``
+#: (its ``main``) for each ``suite PROFILE NODE`` of its arguments, in order, and each ``sh
+#: COMMAND`` between them (the shell functions of ``/tmp/helpers.sh`` defined): one Python
+#: for every suite, whose imports take seconds under emulation. Each suite's JSON and
+#: stderr go to /tmp/PROFILE.json and .err; it is stopped after ``PROFILE_TIMEOUT``
+#: seconds (status 124, as timeout(1) says).
+SUITES = f"""
+import contextlib, signal, subprocess, sys, time, traceback
+from devemu.testing.conformance.__main__ import main
+
+
+class TimedOut(Exception):
+    pass
+
+
+def alarm(signum, frame):
+    raise TimedOut
+
+
+signal.signal(signal.SIGALRM, alarm)
+args = iter(sys.argv[1:])
+for kind in args:
+    if kind == "sh":
+        sys.stdout.flush()
+        subprocess.run(["/bin/sh", "-c", ". /tmp/helpers.sh\\n" + next(args)], check=False)
+        continue
+    profile, node = next(args), next(args)
+    t0 = time.monotonic()
+    with open(f"/tmp/{{profile}}.json", "w") as out, open(f"/tmp/{{profile}}.err", "w") as err:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            signal.alarm({PROFILE_TIMEOUT})
+            try:
+                status = main([node, "--type", profile, "--through-lio", "--json"])
+            except TimedOut:
+                status = 124
+            except SystemExit as stop:
+                status = stop.code if isinstance(stop.code, int) else 1
+            except Exception:
+                traceback.print_exc()
+                status = 1
+            finally:
+                signal.alarm(0)
+    print(f"SECONDS {{profile}} {{time.monotonic() - t0:.2f}}")
+    print(f"EXIT {{profile}} {{status}}")
+    for tag, path in (("RESULT", out.name), ("STDERR", err.name)):
+        with open(path) as lines:
+            for line in lines:
+                print(f"{{tag}} {{profile}} {{line}}", end="" if line.endswith("\\n") else "\\n")
+    sys.stdout.flush()
+"""
+
+HELPERS = (
     guest_functions(ready_timeout=60)
-    + rf"""
-S="$DEVEMU_VM_SHARE"
+    + """
+wait_ready() {
+    for _ in $(seq 100); do sg_turs "$1" > /dev/null 2>&1 && return 0; sleep 0.1; done
+    return 1
+}
+"""
+)
+
+SCRIPT = rf"""
+cat > /tmp/helpers.sh <<'HELPERS_END'
+{HELPERS}HELPERS_END
+cat > /tmp/suites.py <<'SUITES_END'
+{SUITES}SUITES_END
+. /tmp/helpers.sh
+export S="$DEVEMU_VM_SHARE"
 serve_start "$S/conformance.toml" /tmp/serve.log -v
 # Each unit's sg node, found by its unit serial (the guest may hold other units).
 sg_of() {{ node_with_serial "$1" /sys/class/scsi_generic/sg*; }}
@@ -80,30 +145,19 @@ for _ in $(seq 100); do
 done
 echo "$units" | sed 's/^/LSSCSI /'
 echo "NODES $DISK $CD $TAPE $CH"
-suite() {{
-    t0=$(date +%s.%N)
-    status=0
-    timeout {PROFILE_TIMEOUT} "$DEVEMU_VM_PYTHON" -m devemu.testing.conformance "$2" \
-        --type "$1" --through-lio --json > "/tmp/$1.json" 2> "/tmp/$1.err" || status=$?
-    echo "SECONDS $1 $(echo "$(date +%s.%N) - $t0" | bc)"
-    echo "EXIT $1 $status"
-    sed "s/^/RESULT $1 /" "/tmp/$1.json"
-    sed "s/^/STDERR $1 /" "/tmp/$1.err"
-}}
-wait_ready() {{
-    for _ in $(seq 100); do sg_turs "$1" > /dev/null 2>&1 && return 0; sleep 0.1; done
-    return 1
-}}
-suite disk "$DISK"
-suite cdrom "$CD"
-devemu cdrom insert cd0 "$S/disc.iso" | sed 's/^/INSERT /'
-wait_ready "$CD" && echo "DISC_READY ok"
-suite cdrom-disc "$CD"
-suite tape "$TAPE"
-mtx -f "$CH" load 1 0 && echo "LOAD ok"
-wait_ready "$TAPE" && echo "TAPE_READY ok"
-suite tape-loaded "$TAPE"
-suite changer "$CH"
+export CD CH TAPE
+"$DEVEMU_VM_PYTHON" /tmp/suites.py \
+    suite disk "$DISK" \
+    suite cdrom "$CD" \
+    sh 'devemu cdrom insert cd0 "$S/disc.iso" | sed "s/^/INSERT /"' \
+    sh 'wait_ready "$CD" && echo "DISC_READY ok"' \
+    suite cdrom-disc "$CD" \
+    suite tape "$TAPE" \
+    sh 'mtx -f "$CH" load 1 0 && echo "LOAD ok"' \
+    sh 'wait_ready "$TAPE" && echo "TAPE_READY ok"' \
+    suite tape-loaded "$TAPE" \
+    suite changer "$CH"
+echo "SUITES_EXIT $?"
 kill -TERM "$serve_pid"
 for _ in $(seq 200); do kill -0 "$serve_pid" 2>/dev/null || break; sleep 0.05; done
 kill -KILL "$serve_pid" 2>/dev/null
@@ -112,7 +166,6 @@ echo "SERVE_EXIT $serve_status"
 echo "--- serve log"
 cat /tmp/serve.log
 """
-)
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +187,7 @@ def test_script_completed_and_found_every_unit(boot: VmResult) -> None:
     assert len(nodes) == 4 and all(re.fullmatch(r"/dev/sg\d+", n) for n in nodes), nodes
     assert value(boot.output, "DISC_READY") == "ok"
     assert value(boot.output, "LOAD") == "ok" and value(boot.output, "TAPE_READY") == "ok"
+    assert value(boot.output, "SUITES_EXIT") == "0"
     # The script stops its daemon itself: the guest stays as the boot left it.
     assert value(boot.output, "SERVE_EXIT") == "0"
 
