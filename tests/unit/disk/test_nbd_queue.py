@@ -110,8 +110,8 @@ class Events:
         return call
 
 
-#: The commands in flight these tests give a disk (the default is one at a time).
-QUEUED = 32
+#: The commands in flight these tests give a disk: the default (several).
+QUEUED = nbd_image.DEFAULT_QUEUE_DEPTH
 
 
 class Ring:
@@ -446,6 +446,11 @@ def test_config_queue_depth(slow: Server, tmp_path: Path) -> None:
     item = served(image=slow.uri, queue_depth=4)
     try:
         assert item.device.image.queue_depth == 4
+    finally:
+        item.device.close()
+    item = served(image=slow.uri)
+    try:  # several in flight by default
+        assert item.device.image.queue_depth == QUEUED == 32
     finally:
         item.device.close()
     with pytest.raises(ConfigError, match="queue_depth: must be an integer from 1 to 1024"):
