@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from typing import Any
 
 import pytest
@@ -207,6 +208,37 @@ def test_a_restarted_handler_replays_exactly_the_commands_not_answered() -> None
     assert all(h.done for h in handles) and sim.cmd_tail == sim.cmd_head
     assert handles[2].result is not None and handles[2].result.status == Status.BUSY
     assert handles[1].result is not None and handles[1].result.data == READ10[:9] + b"\x01"
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_kill_at_any_point_of_answers_in_any_order_loses_and_repeats_nothing(
+    seed: int,
+) -> None:
+    """Commands answered later in a random order, the handler killed after a random
+    number of answers, a new handler on the same ring: every command is answered
+    exactly once (the simulator breaks the ring on a second answer, as the kernel
+    does), the ones answered before the kill with their first answer."""
+    rng = random.Random(seed)
+    sim = RingSimulator(ring_size=2048)
+    first = DeferringDevice()
+    loop1 = sim.attach(first)
+    handles = [sim.submit(READ10[:9] + bytes([i]), data_in_length=4) for i in range(12)]
+    sim.process()
+    order = list(range(len(first.held)))
+    rng.shuffle(order)
+    answered = order[: rng.randrange(len(order) + 1)]
+    for k in answered:
+        first.held[k].data_in(b"old!")
+        loop1.complete(first.held[k], Result(Status.GOOD, b"", 4))
+    echo = EchoCdbDevice()
+    loop2 = RingLoop(sim.mapping, echo, doorbell=sim.doorbell, on_replay=lambda cmd: None)
+    loop2.poll()
+    assert sim.broken is None
+    assert all(h.done for h in handles) and sim.cmd_tail == sim.cmd_head
+    for k, h in enumerate(handles):
+        assert h.result is not None
+        assert h.result.data == (b"old!" if k in answered else READ10[:4])
+    assert len(echo.seen) == len(handles) - len(answered)
 
 
 def test_in_order_completion_without_cap_oooc() -> None:
