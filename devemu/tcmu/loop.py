@@ -36,13 +36,14 @@ CMD slot. ``TCMU_MAILBOX_FLAG_CAP_OOOC`` would let a response go into the
 oldest CMD slot not yet used, whichever command it belongs to; the loop
 does not use that: each command answers in its own slot, keeping its
 ``len_op``, and the tail waits for the oldest command not answered (an
-answer that comes early is held, or written ahead of the tail). A
-response written over another command's request would lose that
-request while its command is still the kernel's: a handler killed then
-leaves a ring whose slots no longer say which commands are unanswered,
-and its successor would replay a command already answered (the kernel:
-"cmd_id not found, ring is broken") and never answer the one whose
-request was overwritten. The tail moves and the doorbell rings once per walk, and also right after a
+answer that comes before an older one's is written in its slot at once,
+ahead of the tail). A response written over another command's request
+would lose that request while its command is still the kernel's: a
+handler killed then leaves a ring whose slots no longer say which
+commands are unanswered, and its successor would replay a command
+already answered (the kernel: "cmd_id not found, ring is broken") and
+never answer the one whose request was overwritten. The tail moves and
+the doorbell rings once per walk, and also right after a
 command that placed :data:`EARLY_NOTIFY_BYTES` or more of data-in: the
 kernel copies data-in out of the data area while it handles the doorbell
 (``gather_data_area``, under the lock that also queues new commands), so
@@ -54,8 +55,9 @@ A device may answer later: ``execute`` returns :data:`DEFERRED` and the
 device calls :meth:`RingLoop.complete` (or :meth:`RingLoop.complete_all`
 for several at once, one doorbell) from the loop's thread when done,
 never from inside :meth:`RingLoop.poll`.
-This is how answers leave the ring out of order (the slot filling above
-exists for it). A disk on an NBD export uses it (:mod:`devemu.disk.nbd_queue`):
+This is how devices answer in another order than the ring's (each answer
+in its own slot, the tail passing them in ring order, see above). A disk
+on an NBD export uses it (:mod:`devemu.disk.nbd_queue`):
 a device with ``attach_ring(complete_all)`` is handed the loop's
 :meth:`RingLoop.complete_all` when the loop is made and may return an
 :class:`IoSource`, the file descriptor its completions arrive on, which
