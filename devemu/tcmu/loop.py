@@ -188,6 +188,7 @@ class RingStats:
 
     commands: int = 0
     replayed: int = 0
+    answered_before: int = 0
     refused: int = 0
     unknown: int = 0
     aborted: int = 0
@@ -461,6 +462,13 @@ class RingLoop:
                 elif replay > 0 and uflags & (ANSWERING | ANSWERED):
                     if uflags & ANSWERED:  # answered before the restart: it stands
                         append((pos, length, None, cmd_id, None, False))
+                        stats.answered_before += 1
+                        log.info(
+                            "%s: CMD %d was answered before the last handler stopped; "
+                            "the answer stands",
+                            self.name,
+                            cmd_id,
+                        )
                     else:
                         log.warning(
                             "%s: CMD %d was being answered when the last handler stopped",

@@ -386,7 +386,7 @@ def test_restart_after_a_kill_replays_what_was_not_answered(throttled: Server) -
         )
         loop.poll()
         ring.sim.process()
-        assert loop.stats.replayed >= 1
+        assert loop.stats.replayed == 1 and loop.stats.answered_before == 1  # w2; r
         assert [status_of(x) for x in (w1, w2, r)] == [Status.GOOD] * 3
         assert r.result is not None and r.result.data == first[:4096]
         assert ring.sim.outstanding == 0 and ring.sim.broken is None

@@ -208,6 +208,7 @@ def test_a_restarted_handler_replays_exactly_the_commands_not_answered() -> None
     assert all(h.done for h in handles) and sim.cmd_tail == sim.cmd_head
     assert handles[2].result is not None and handles[2].result.status == Status.BUSY
     assert handles[1].result is not None and handles[1].result.data == READ10[:9] + b"\x01"
+    assert loop2.stats.answered_before == 1 and loop2.stats.replayed == 2
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -230,6 +231,7 @@ def test_a_kill_at_any_point_of_answers_in_any_order_loses_and_repeats_nothing(
     for k in answered:
         first.held[k].data_in(b"old!")
         loop1.complete(first.held[k], Result(Status.GOOD, b"", 4))
+    published = sum(h.done for h in handles)  # answered and handed to the kernel
     echo = EchoCdbDevice()
     loop2 = RingLoop(sim.mapping, echo, doorbell=sim.doorbell, on_replay=lambda cmd: None)
     loop2.poll()
@@ -239,6 +241,8 @@ def test_a_kill_at_any_point_of_answers_in_any_order_loses_and_repeats_nothing(
         assert h.result is not None
         assert h.result.data == (b"old!" if k in answered else READ10[:4])
     assert len(echo.seen) == len(handles) - len(answered)
+    # the answers before the kill that had not reached the kernel yet stood
+    assert loop2.stats.answered_before + loop2.stats.replayed == len(handles) - published
 
 
 def test_in_order_completion_without_cap_oooc() -> None:
