@@ -24,15 +24,16 @@ and NBD (:mod:`devemu.disk.nbd`) instead of reading it directly, twice,
 on two connections to the one server, the three taking turns: "NBD qd 1"
 with ``queue_depth = 1`` (each command waited for in its handler, one
 request at a time reaching the server: the disk before commands were
-answered later) and "NBD queued" with the default queue depth (every
-command of a walk in flight at once, :mod:`devemu.disk.nbd_queue`).
+answered later) and "NBD queued" with ``--depth`` (the default queue
+depth unless given: up to that many commands of a walk in flight at once,
+:mod:`devemu.disk.nbd_queue`).
 ``--latency-us N`` makes the server a ``null-co`` node that answers every
 request N microseconds after it arrives (and keeps no data): a stand-in
 for a server across a network (Ceph RBD, nbdkit's S3 plugin), where the
 round trip, not the CPU of this machine, bounds one request at a time.
 
     python3 bench/disk_bench.py [--size 256M] [--seconds 1] [--repeat 3] [--qd 16] [--dir /tmp]
-        [--nbd [--latency-us N]]
+        [--nbd [--latency-us N] [--depth N]]
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from devemu.disk.device import BlockImage, Disk
 from devemu.disk.image import DiskImage, create_image
-from devemu.disk.nbd import NbdImage
+from devemu.disk.nbd import DEFAULT_QUEUE_DEPTH, NbdImage
 from devemu.disk.storage_daemon import StorageDaemon
 from devemu.scsi.identity import Identity
 from devemu.sizes import size_argument
@@ -84,7 +85,14 @@ def timed(seconds: float, step: Callable[[], int]) -> tuple[int, float]:
 
 class Bench:
     def __init__(
-        self, path: Path, size: int, seconds: float, qd: int, *, nbd: str = "", depth: int = 32
+        self,
+        path: Path,
+        size: int,
+        seconds: float,
+        qd: int,
+        *,
+        nbd: str = "",
+        depth: int = DEFAULT_QUEUE_DEPTH,
     ) -> None:
         self.path = path
         self.size = size
@@ -241,6 +249,12 @@ def main() -> None:
     parser.add_argument("--dir", default=None, help="folder for the temporary image")
     parser.add_argument("--nbd", action="store_true", help="the disk through NBD (qsd, raw)")
     parser.add_argument(
+        "--depth",
+        type=int,
+        default=DEFAULT_QUEUE_DEPTH,
+        help=f"with --nbd: queue_depth of the queued disk ({DEFAULT_QUEUE_DEPTH})",
+    )
+    parser.add_argument(
         "--latency-us", type=int, default=0, help="with --nbd: a null-co server of this latency"
     )
     args = parser.parse_args()
@@ -314,7 +328,7 @@ def nbd_main(path: Path, size: int, args: argparse.Namespace) -> None:
     server.start()
     try:
         before = Bench(path, size, args.seconds, args.qd, nbd=server.uri, depth=1)
-        after = Bench(path, size, args.seconds, args.qd, nbd=server.uri)
+        after = Bench(path, size, args.seconds, args.qd, nbd=server.uri, depth=args.depth)
         try:
             kinds = [
                 ("1 MiB seq read", "MB/s", "disk_seq_read", "bare_seq_read"),
@@ -337,6 +351,7 @@ def nbd_main(path: Path, size: int, args: argparse.Namespace) -> None:
     where = f", a null-co server of {args.latency_us} us latency" if args.latency_us else ""
     print(
         f"disk bench through NBD: {size // MIB} MiB image{where}, qd {args.qd}, "
+        f"queue_depth {args.depth}, "
         f"best of {args.repeat} x {args.seconds:g} s"
     )
     print(

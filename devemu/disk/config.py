@@ -13,9 +13,8 @@ Keys::
     read_only = false           # DATA PROTECT for every writing command
     removable = false           # RMB=1: eject, load, insert another image (devemu.disk.removable)
     write_cache = true          # WCE of the caching mode page at start
-    queue_depth = 1             # NBD (and qcow2...) disks: commands in flight on the connection
-                                # at once, 1 to 1024 (1, the default: one at a time, each
-                                # waited for; more is experimental)
+    queue_depth = 32            # NBD (and qcow2...) disks: commands in flight on the connection
+                                # at once, 1 to 1024 (1: one at a time, each waited for)
     vendor = "DEVEMU"           # INQUIRY strings (8 / 16 / 4 ASCII characters)
     product = "VIRTUAL DISK"
     revision = "0100"

@@ -32,11 +32,18 @@ would have; nothing is ever completed twice.
 Completion follows ``tcmu_handle_completions``: the kernel walks the ring
 from its last cleaned position up to ``cmd_tail``, skips PAD and TMR
 entries by their length and reads ``cmd_id`` and the response from every
-CMD slot. With ``TCMU_MAILBOX_FLAG_CAP_OOOC`` the loop therefore writes
-each response into the oldest CMD slot not yet used, whichever command
-it belongs to, keeping that slot's ``len_op``; without it, each command
-answers in its own slot and the tail waits for the oldest one. The tail
-moves and the doorbell rings once per walk, and also right after a
+CMD slot. ``TCMU_MAILBOX_FLAG_CAP_OOOC`` would let a response go into the
+oldest CMD slot not yet used, whichever command it belongs to; the loop
+does not use that: each command answers in its own slot, keeping its
+``len_op``, and the tail waits for the oldest command not answered (an
+answer that comes before an older one's is written in its slot at once,
+ahead of the tail). A response written over another command's request
+would lose that request while its command is still the kernel's: a
+handler killed then leaves a ring whose slots no longer say which
+commands are unanswered, and its successor would replay a command
+already answered (the kernel: "cmd_id not found, ring is broken") and
+never answer the one whose request was overwritten. The tail moves and
+the doorbell rings once per walk, and also right after a
 command that placed :data:`EARLY_NOTIFY_BYTES` or more of data-in: the
 kernel copies data-in out of the data area while it handles the doorbell
 (``gather_data_area``, under the lock that also queues new commands), so
@@ -48,8 +55,9 @@ A device may answer later: ``execute`` returns :data:`DEFERRED` and the
 device calls :meth:`RingLoop.complete` (or :meth:`RingLoop.complete_all`
 for several at once, one doorbell) from the loop's thread when done,
 never from inside :meth:`RingLoop.poll`.
-This is how answers leave the ring out of order (the slot filling above
-exists for it). A disk on an NBD export uses it (:mod:`devemu.disk.nbd_queue`):
+This is how devices answer in another order than the ring's (each answer
+in its own slot, the tail passing them in ring order, see above). A disk
+on an NBD export uses it (:mod:`devemu.disk.nbd_queue`):
 a device with ``attach_ring(complete_all)`` is handed the loop's
 :meth:`RingLoop.complete_all` when the loop is made and may return an
 :class:`IoSource`, the file descriptor its completions arrive on, which
@@ -180,6 +188,7 @@ class RingStats:
 
     commands: int = 0
     replayed: int = 0
+    answered_before: int = 0
     refused: int = 0
     unknown: int = 0
     aborted: int = 0
@@ -287,7 +296,6 @@ class RingLoop:
         self.on_replay = on_replay
         self.on_task_management = on_task_management
         self.stats = RingStats()
-        self._ooo = bool(flags & abi.MailboxFlag.CAP_OOOC)
         self._read_len_ok = bool(flags & abi.MailboxFlag.CAP_READ_LEN)
         if tail >= cmdr_size or tail % abi.OP_ALIGN_SIZE:
             log.error("%s: cmd_tail %#x is not a ring position; starting at cmd_head", name, tail)
@@ -299,9 +307,9 @@ class RingLoop:
         # (position, length, ticket); ticket None for an entry with nothing to answer.
         self._entries: list[_Walked] = []
         self._fill = 0  # index in _entries of the oldest unanswered CMD slot
-        self._inflight: dict[Command, int] = {}  # deferred command -> cmd_id
+        self._inflight: dict[Command, tuple[int, int]] = {}  # deferred -> cmd_id, position
         self._aborted: set[object] = set()  # in-flight tickets named by a TMR
-        self._held: dict[object, tuple[int, Result]] = {}  # in-order mode only
+        self._ahead: set[object] = set()  # answered in their slots ahead of an older one
         self._bad_head_logged = False
         #: The device's own completions, polled beside the ring (None: it has none).
         self.io: IoSource | None = None
@@ -347,7 +355,8 @@ class RingLoop:
         aborted = self._aborted
         stats = self.stats
         execute = self.device.execute
-        fast = self._ooo
+        # Nothing older waits: each answer's slot is the oldest one (see _answer).
+        fast = not self._inflight
         entries = self._entries
         n_entries = len(entries)
         fill = self._fill
@@ -375,17 +384,18 @@ class RingLoop:
                 except Exception:
                     outcome = self._device_error(cmd)
                 if isinstance(outcome, deferred):
-                    self._inflight[cmd] = cmd_id
+                    self._inflight[cmd] = (cmd_id, _pos)
+                    fast = False
                     continue
                 result = outcome
             answered += 1
             if not fast:
                 self._fill = fill
-                self._answer(ticket, cmd_id, result)
+                self._answer(ticket, _pos, cmd_id, result)
                 fill = self._fill
                 continue
-            # Out-of-order capable: the oldest free CMD slot takes the answer.
-            read_len = store(base + entries[fill][0], cmd_id, result)
+            # The oldest unanswered slot is this command's own.
+            read_len = store(base + _pos, cmd_id, result)
             fill += 1
             while fill < n_entries and entries[fill][2] is None:
                 fill += 1
@@ -452,6 +462,13 @@ class RingLoop:
                 elif replay > 0 and uflags & (ANSWERING | ANSWERED):
                     if uflags & ANSWERED:  # answered before the restart: it stands
                         append((pos, length, None, cmd_id, None, False))
+                        stats.answered_before += 1
+                        log.info(
+                            "%s: CMD %d was answered before the last handler stopped; "
+                            "the answer stands",
+                            self.name,
+                            cmd_id,
+                        )
                     else:
                         log.warning(
                             "%s: CMD %d was being answered when the last handler stopped",
@@ -565,7 +582,7 @@ class RingLoop:
         named: list[Command] = []
         by_id = {w[3]: k for k, w in enumerate(walked) if w[2] is not None}
         at = off + abi.TMR_CMD_IDS_OFFSET
-        inflight_by_id = {i: c for c, i in self._inflight.items()} if self._inflight else {}
+        inflight_by_id = {i[0]: c for c, i in self._inflight.items()} if self._inflight else {}
         for k in range(cmd_cnt):
             cmd_id = _U16.unpack_from(self._m, at + 2 * k)[0]
             index = by_id.get(cmd_id)
@@ -630,15 +647,16 @@ class RingLoop:
         self._publish(soon=placed >= EARLY_NOTIFY_BYTES)
 
     def _complete(self, cmd: Command, result: Result) -> None:
-        cmd_id = self._inflight.pop(cmd, None)
-        if cmd_id is None:
+        slot = self._inflight.pop(cmd, None)
+        if slot is None:
             log.error("%s: completion of a command the ring does not hold", self.name)
             return
         if cmd in self._aborted:
             self._aborted.discard(cmd)
             self.stats.aborted += 1
         self.stats.commands += 1
-        self._answer(cmd, cmd_id, result)
+        cmd_id, pos = slot
+        self._answer(cmd, pos, cmd_id, result)
 
     @property
     def in_flight(self) -> int:
@@ -653,26 +671,33 @@ class RingLoop:
             fill += 1
         self._fill = fill
 
-    def _answer(self, ticket: object, cmd_id: int, result: Result) -> None:
-        """Write one response into the ring, SPC-5 4.4 for the sense data."""
+    def _answer(self, ticket: object, pos: int, cmd_id: int, result: Result) -> None:
+        """Write one response into the command's own slot at ring position ``pos``, SPC-5
+        4.4 for the sense data; the fill moves past every answered slot from the oldest.
+
+        An answer that comes before an older command's is written now, ahead of the
+        tail (the kernel reads nothing there yet; a restarted loop finds it marked
+        answered and lets it stand), never into the older command's slot: that slot's
+        request is what a restarted loop replays (see the module's theory).
+        """
+        self._store(self.cmdr_off + pos, cmd_id, result)
         entries = self._entries
-        if not self._ooo:
-            self._held[ticket] = (cmd_id, result)
-            fill = self._fill
-            while fill < len(entries) and entries[fill][2] in self._held:
-                own_id, own = self._held.pop(entries[fill][2])
-                self._store(self.cmdr_off + entries[fill][0], own_id, own)
-                fill += 1
-                while fill < len(entries) and entries[fill][2] is None:
-                    fill += 1
-            self._fill = fill
-            return
         fill = self._fill
-        self._store(self.cmdr_off + entries[fill][0], cmd_id, result)
-        fill += 1
+        if entries[fill][2] is not ticket:
+            self._ahead.add(ticket)
+            return
+        ahead = self._ahead
         n = len(entries)
-        while fill < n and entries[fill][2] is None:
-            fill += 1
+        fill += 1
+        while fill < n:
+            t = entries[fill][2]
+            if t is None:
+                fill += 1
+            elif t in ahead:
+                ahead.discard(t)
+                fill += 1
+            else:
+                break
         self._fill = fill
 
     def _store(self, off: int, cmd_id: int, result: Result) -> int:

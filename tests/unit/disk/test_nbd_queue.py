@@ -25,7 +25,7 @@ import nbd
 import pytest
 
 from devemu.config import Config
-from devemu.daemon import Daemon
+from devemu.daemon import Daemon, replay_policy
 from devemu.disk import nbd as nbd_image
 from devemu.disk.config import from_config
 from devemu.disk.device import Disk
@@ -110,8 +110,8 @@ class Events:
         return call
 
 
-#: The commands in flight these tests give a disk (the default is one at a time).
-QUEUED = 32
+#: The commands in flight these tests give a disk: the default (several).
+QUEUED = nbd_image.DEFAULT_QUEUE_DEPTH
 
 
 class Ring:
@@ -229,11 +229,14 @@ def test_queue_depth_one_keeps_the_synchronous_path(slow: Server) -> None:
         ring.close()
 
 
-def test_answers_leave_in_the_order_the_server_replies(throttled: Server) -> None:
-    """A WRITE held by the server's throttle is answered after a READ sent after it;
+def test_replies_in_another_order_are_answered_in_ring_order(throttled: Server) -> None:
+    """The server replies to a READ before a WRITE sent before it (held by its
+    throttle); the READ's answer waits in its own slot for the WRITE's (see
+    devemu.tcmu.loop: no answer overwrites a request the kernel still holds);
     every command lands its data where it belongs."""
     ring = Ring(throttled.uri)
     try:
+        rec = ring.events()
         first = pattern(WRITE_BLOCKS * BS, 3)
         second = pattern(WRITE_BLOCKS * BS, 5)
         w1 = ring.submit(rw10(0x2A, 0, WRITE_BLOCKS), first)
@@ -241,7 +244,10 @@ def test_answers_leave_in_the_order_the_server_replies(throttled: Server) -> Non
         r = ring.submit(rw10(0x28, 0, 8), data_in=4096)
         ring.run()
         assert [status_of(h) for h in (w1, w2, r)] == [Status.GOOD] * 3
-        assert ring.order.index(r) < ring.order.index(w2)
+        replies = [e for e in rec.log if e.endswith("replied")]
+        assert replies == ["pwrite replied", "pread replied", "pwrite replied"]
+        assert ring.order == [w1, w2, r]
+        assert r.result is not None and r.result.data == first[:4096]
         h = throttled.connect()
         try:
             assert h.pread(len(second), WRITE_BLOCKS * BS) == second
@@ -270,7 +276,7 @@ def test_synchronize_cache_waits_for_the_writes_in_flight(throttled: Server) -> 
         flush_sent = rec.log.index("flush sent")
         assert rec.log[:flush_sent].count("pwrite replied") == 2
         assert ring.order.index(sync) > ring.order.index(w2)
-        assert ring.order.index(r) < ring.order.index(w2)  # the READ did not wait
+        assert rec.log.index("pread replied") < rec.log.index("flush sent")  # no wait
         assert rec.flags == [0, nbd.CMD_FLAG_FUA]
     finally:
         ring.close()
@@ -347,6 +353,52 @@ def test_silent_server_fails_the_commands_in_flight(
         ring.close()
 
 
+# --- the handler killed -----------------------------------------------------------------
+
+
+def test_restart_after_a_kill_replays_what_was_not_answered(throttled: Server) -> None:
+    """devemu killed with -9 after the server replied to a READ before an older WRITE
+    (held by its throttle): a new disk and loop on the same ring (the restarted
+    daemon) replay the commands not answered, answer every one exactly once (a second
+    answer would break the ring: "cmd_id not found, ring is broken") and the WRITE's
+    data reaches the export."""
+    ring = Ring(throttled.uri)
+    first = pattern(WRITE_BLOCKS * BS, 3)
+    second = pattern(WRITE_BLOCKS * BS, 5)
+    w1 = ring.submit(rw10(0x2A, 0, WRITE_BLOCKS), first)
+    w2 = ring.submit(rw10(0x2A, WRITE_BLOCKS, WRITE_BLOCKS), second)
+    r = ring.submit(rw10(0x28, 0, 8), data_in=4096)
+    ring.loop.poll()
+    deadline = time.monotonic() + 5
+    while ring.loop.stats.commands < 2:  # the first WRITE and the READ
+        assert time.monotonic() < deadline
+        ring.sim._pump(ring.queue)
+    assert w1.done and not w2.done
+    # kill -9: the connection goes with the process, nothing more is answered
+    h, ring.image._h = ring.image._h, None
+    nbd_image._close_handle(h)
+    disk = Disk(NbdImage(throttled.uri, BS, queue_depth=QUEUED), IDENTITY)
+    disk.unit_attentions.clear()
+    try:
+        served = ServedDevice("nbd0", "disk", disk)
+        loop = RingLoop(
+            ring.sim.mapping, disk, doorbell=ring.sim.doorbell, on_replay=replay_policy(served)
+        )
+        loop.poll()
+        ring.sim.process()
+        assert loop.stats.replayed == 1 and loop.stats.answered_before == 1  # w2; r
+        assert [status_of(x) for x in (w1, w2, r)] == [Status.GOOD] * 3
+        assert r.result is not None and r.result.data == first[:4096]
+        assert ring.sim.outstanding == 0 and ring.sim.broken is None
+        check = throttled.connect()
+        try:
+            assert check.pread(len(second), WRITE_BLOCKS * BS) == second
+        finally:
+            check.shutdown()
+    finally:
+        disk.close()
+
+
 # --- the daemon's ring worker -----------------------------------------------------------
 
 
@@ -396,6 +448,11 @@ def test_config_queue_depth(slow: Server, tmp_path: Path) -> None:
         assert item.device.image.queue_depth == 4
     finally:
         item.device.close()
+    item = served(image=slow.uri)
+    try:  # several in flight by default
+        assert item.device.image.queue_depth == QUEUED == 32
+    finally:
+        item.device.close()
     with pytest.raises(ConfigError, match="queue_depth: must be an integer from 1 to 1024"):
         served(image=slow.uri, queue_depth=0)
     (tmp_path / "plain.img").write_bytes(bytes(1 << 20))
@@ -421,7 +478,10 @@ def test_daemon_shutdown_waits_for_the_commands_in_flight(slow: Server, tmp_path
         handles = [sim.submit(rw10(0x28, 8 * k, 8), None, 4096) for k in range(4)]
         backend.channels["nbd0"].kick()
         deadline = time.monotonic() + 5
-        while not disk.queue or not disk.queue.in_flight:
+        ring = daemon.served["nbd0"].ring
+        assert ring is not None
+        # every command handed to the disk (the walk over): what the daemon's drain counts
+        while ring.in_flight < len(handles):
             assert time.monotonic() < deadline
             time.sleep(0.01)
         daemon.request_stop("test")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from typing import Any
 
 import pytest
@@ -56,24 +57,27 @@ def test_data_out_reaches_the_device_across_fragmented_blocks() -> None:
     small = [sim.submit(WRITE10, data_out=bytes([i]) * 10) for i in range(8)]
     sim.process()
     assert all(h.done for h in small)
-    # hold blocks 1, 3 and 5 so that a 4-block command gets four iovs
+    # Answered oldest first (each in its own slot), commands of one and two blocks
+    # (first fit) leave blocks 1 and 3 held and 0, 2 and 4 free.
     deferring = DeferringDevice()
     loop.device = deferring
-    held = [sim.submit(WRITE10, data_out=b"h" * 4096) for _ in range(6)]
-    sim.process()
-    for cmd in deferring.held[0::2]:
-        loop.complete(cmd, Result())
+    held = []
+    for k, blocks in enumerate((1, 1, 2, 2)):
+        held.append(sim.submit(WRITE10, data_out=b"h" * 4096 * blocks))
+        sim.process()
+        if k:
+            loop.complete(deferring.held[k - 1], Result())
     loop.device = sink
     payload = bytes(range(256)) * 48  # 12 KiB over three free blocks
     h = sim.submit(WRITE10, data_out=payload)
     entry = abi.CmdRequest.parse(sim.entry_bytes(h))
     assert entry.head.iov_cnt == 3
     sim.process()
-    assert h.result is not None and h.result.ok
     assert sink.received[-1] == payload
-    for cmd in deferring.held[1::2]:
-        loop.complete(cmd, Result())
+    assert not h.done  # answered in its slot, behind the older command still held
+    loop.complete(deferring.held[3], Result())
     assert all(x.done for x in held)
+    assert h.result is not None and h.result.ok
 
 
 def test_wraps_with_pad_entries_and_full_ring_waits() -> None:
@@ -154,27 +158,91 @@ def test_without_cap_read_len_no_read_len_is_written() -> None:
     assert len(done.data) == 96 and done.residual == 0
 
 
-def test_out_of_order_answers_fill_the_oldest_slots() -> None:
+def test_an_answer_never_overwrites_an_older_commands_request() -> None:
+    """A command answered before older ones is answered in its own slot, ahead of the
+    tail; the older commands' requests stay whole in theirs (what a restarted handler
+    replays), and the tail passes the answered slots once the oldest is answered."""
     sim = RingSimulator()
     device = DeferringDevice()
     loop = sim.attach(device)
     handles = [sim.submit(READ10[:9] + bytes([i]), data_in_length=4) for i in range(4)]
     sim.process()
     assert loop.in_flight == 4 and sim.cmd_tail == 0
-    first_slot_len_op = abi.FAST.u32.unpack_from(sim.mapping, sim.cmdr_off)[0]
+    requests = [sim.entry_bytes(h) for h in handles]
     third = device.held[2]
     third.data_in(b"3333")
     loop.complete(third, Result(Status.GOOD, b"", 4))
-    # the third command answered in the first slot, the slot keeps its len_op
-    assert handles[2].done and not handles[0].done
-    rsp = abi.CmdResponse.parse(sim.mapping[sim.cmdr_off : sim.cmdr_off + 112])
+    assert not any(h.done for h in handles) and sim.cmd_tail == 0
+    assert [sim.entry_bytes(h) for h in handles[:2]] == requests[:2]
+    rsp = abi.CmdResponse.parse(sim.entry_bytes(handles[2])[:112])
     assert rsp.head.hdr.cmd_id == handles[2].cmd_id
-    assert rsp.head.hdr.len_op == first_slot_len_op
+    assert rsp.head.hdr.uflags & ANSWERED
+    loop.complete(device.held[0], Result())
+    assert handles[0].done and not handles[1].done and not handles[2].done
+    loop.complete(device.held[1], Result())
+    assert handles[1].done and handles[2].done and not handles[3].done
     assert handles[2].result is not None and handles[2].result.data == b"3333"
-    for cmd in (device.held[3], device.held[0], device.held[1]):
-        loop.complete(cmd, Result())
+    loop.complete(device.held[3], Result())
     assert all(h.done for h in handles)
     assert sim.cmd_tail == sim.cmd_head
+
+
+def test_a_restarted_handler_replays_exactly_the_commands_not_answered() -> None:
+    """A handler killed after answering a later command before an earlier one: the
+    restarted handler replays the earlier ones and never answers a command twice (the
+    kernel's "cmd_id not found, ring is broken")."""
+    sim = RingSimulator()
+    first = DeferringDevice()
+    loop1 = sim.attach(first)
+    handles = [sim.submit(READ10[:9] + bytes([i]), data_in_length=10) for i in range(4)]
+    sim.process()
+    loop1.complete(first.held[0], Result())
+    loop1.complete(first.held[2], Result(Status.BUSY))
+    assert handles[0].done and not handles[2].done  # held behind the second
+    # the first handler dies holding the second and the fourth
+    echo = EchoCdbDevice()
+    loop2 = RingLoop(sim.mapping, echo, doorbell=sim.doorbell, on_replay=lambda cmd: None)
+    loop2.poll()
+    assert sim.broken is None
+    assert echo.seen == [READ10[:9] + b"\x01", READ10[:9] + b"\x03"]
+    assert all(h.done for h in handles) and sim.cmd_tail == sim.cmd_head
+    assert handles[2].result is not None and handles[2].result.status == Status.BUSY
+    assert handles[1].result is not None and handles[1].result.data == READ10[:9] + b"\x01"
+    assert loop2.stats.answered_before == 1 and loop2.stats.replayed == 2
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_kill_at_any_point_of_answers_in_any_order_loses_and_repeats_nothing(
+    seed: int,
+) -> None:
+    """Commands answered later in a random order, the handler killed after a random
+    number of answers, a new handler on the same ring: every command is answered
+    exactly once (the simulator breaks the ring on a second answer, as the kernel
+    does), the ones answered before the kill with their first answer."""
+    rng = random.Random(seed)
+    sim = RingSimulator(ring_size=2048)
+    first = DeferringDevice()
+    loop1 = sim.attach(first)
+    handles = [sim.submit(READ10[:9] + bytes([i]), data_in_length=4) for i in range(12)]
+    sim.process()
+    order = list(range(len(first.held)))
+    rng.shuffle(order)
+    answered = order[: rng.randrange(len(order) + 1)]
+    for k in answered:
+        first.held[k].data_in(b"old!")
+        loop1.complete(first.held[k], Result(Status.GOOD, b"", 4))
+    published = sum(h.done for h in handles)  # answered and handed to the kernel
+    echo = EchoCdbDevice()
+    loop2 = RingLoop(sim.mapping, echo, doorbell=sim.doorbell, on_replay=lambda cmd: None)
+    loop2.poll()
+    assert sim.broken is None
+    assert all(h.done for h in handles) and sim.cmd_tail == sim.cmd_head
+    for k, h in enumerate(handles):
+        assert h.result is not None
+        assert h.result.data == (b"old!" if k in answered else READ10[:4])
+    assert len(echo.seen) == len(handles) - len(answered)
+    # the answers before the kill that had not reached the kernel yet stood
+    assert loop2.stats.answered_before + loop2.stats.replayed == len(handles) - published
 
 
 def test_in_order_completion_without_cap_oooc() -> None:
