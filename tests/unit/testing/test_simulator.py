@@ -55,11 +55,15 @@ def test_cmd_ids_are_lowest_free_and_blocks_first_fit() -> None:
     handles = [sim.submit(READ10, data_in_length=4096) for _ in range(3)]
     assert [h.cmd_id for h in handles] == [1, 2, 3]
     sim.process()
+    # Answered ahead of the tail: command 2 stays the kernel's until command 1 is answered.
     loop.complete(device_held[1], Result())
-    h4 = sim.submit(READ10, data_in_length=8192)
-    assert h4.cmd_id == 2  # the lowest free id
-    iovs = abi.CmdRequest.parse(sim.entry_bytes(h4)).iov
-    assert [(v.base, v.len) for v in iovs] == [(0x3000, 4096), (0x5000, 4096)]
+    h4 = sim.submit(READ10, data_in_length=4096)
+    assert h4.cmd_id == 4
+    loop.complete(device_held[0], Result())
+    h5 = sim.submit(READ10, data_in_length=12288)
+    assert h5.cmd_id == 1  # the lowest free id
+    iovs = abi.CmdRequest.parse(sim.entry_bytes(h5)).iov
+    assert [(v.base, v.len) for v in iovs] == [(0x2000, 8192), (0x6000, 4096)]
 
 
 def test_pad_entry_at_the_wrap() -> None:
