@@ -45,6 +45,15 @@ def growisofs_page(b: Rewriter, *, write_type: int = 0, multi: int = 0b11) -> No
     assert r.status == 0, parse_sense(r.sense)
 
 
+def blank_minimal(b: Rewriter, folder: Path) -> None:
+    """BLANK (minimal, Immed), MMC-6 6.2: blank and sequential again, the kept image emptied."""
+    b.ok(BLANK_MINIMAL)
+    b.settle()
+    assert b.profile() == PROFILE_SEQUENTIAL
+    assert b.disc_info()[2] & 0x03 == 0
+    assert (folder / IMAGE).stat().st_size == 0
+
+
 def test_blank_dvd_rw_is_sequential_with_incremental_streaming_current(tmp_path: Path) -> None:
     b = dvd_rw(tmp_path)
     assert b.profile() == PROFILE_SEQUENTIAL
@@ -91,12 +100,7 @@ def test_two_sessions_like_dvd_r_then_blank(tmp_path: Path) -> None:
     again = load_recording(rec.folder)
     assert [(t.session, t.start, t.end) for t in again.tracks] == [(1, 0, 40), (2, nwa, nwa + 16)]
     again.close()
-    # BLANK (minimal, Immed): blank and sequential again, the image emptied.
-    b.ok(BLANK_MINIMAL)
-    b.settle()
-    assert b.profile() == PROFILE_SEQUENTIAL
-    assert b.disc_info()[2] & 0x03 == 0
-    assert (rec.folder / IMAGE).stat().st_size == 0
+    blank_minimal(b, rec.folder)
     write_ok(b, 0, data_blocks(16, 3))
 
 
@@ -152,11 +156,7 @@ def test_format_switches_to_restricted_overwrite_and_blank_back(
     assert bytes(buf) == data_blocks(16, 5)
     disc.close()
     again.close()
-    b.ok(BLANK_MINIMAL)
-    b.settle()
-    assert b.profile() == PROFILE_SEQUENTIAL
-    assert b.disc_info()[2] & 0x03 == 0
-    assert (rec.folder / IMAGE).stat().st_size == 0
+    blank_minimal(b, rec.folder)
     write_ok(b, 0, data_blocks(16, 7))  # sequential again: written at the NWA
 
 

@@ -229,20 +229,34 @@ def test_queue_depth_one_keeps_the_synchronous_path(slow: Server) -> None:
         ring.close()
 
 
+def read_behind_writes(server: Server) -> tuple[bytes, int]:
+    """Blocks for a READ apart from the two WRITEs' (overlapping commands in flight have
+    no order, SAM-5 8.6), written before the ring starts: their data and first LBA."""
+    data, lba = pattern(4096, 7), 2 * WRITE_BLOCKS
+    h = server.connect()
+    try:
+        h.pwrite(data, lba * BS)
+    finally:
+        h.shutdown()
+    return data, lba
+
+
+def assert_written(server: Server, first: bytes, second: bytes) -> None:
+    """The two WRITEs' data, read back from the export."""
+    h = server.connect()
+    try:
+        assert h.pread(len(first), 0) == first
+        assert h.pread(len(second), WRITE_BLOCKS * BS) == second
+    finally:
+        h.shutdown()
+
+
 def test_replies_in_another_order_are_answered_in_ring_order(throttled: Server) -> None:
     """The server replies to a READ before a WRITE sent before it (held by its
     throttle); the READ's answer waits in its own slot for the WRITE's (see
     devemu.tcmu.loop: no answer overwrites a request the kernel still holds);
     every command lands its data where it belongs."""
-    # The READ's blocks, apart from the WRITEs' (overlapping commands in flight
-    # have no order, SAM-5 8.6): written before the ring starts.
-    third = pattern(4096, 7)
-    at = 2 * WRITE_BLOCKS
-    h = throttled.connect()
-    try:
-        h.pwrite(third, at * BS)
-    finally:
-        h.shutdown()
+    third, at = read_behind_writes(throttled)
     ring = Ring(throttled.uri)
     try:
         rec = ring.events()
@@ -258,12 +272,7 @@ def test_replies_in_another_order_are_answered_in_ring_order(throttled: Server) 
         assert replies[2] == "pwrite replied"  # the throttled second WRITE's, last
         assert ring.order == [w1, w2, r]
         assert r.result is not None and r.result.data == third
-        h = throttled.connect()
-        try:
-            assert h.pread(len(first), 0) == first
-            assert h.pread(len(second), WRITE_BLOCKS * BS) == second
-        finally:
-            h.shutdown()
+        assert_written(throttled, first, second)
     finally:
         ring.close()
 
@@ -373,13 +382,7 @@ def test_restart_after_a_kill_replays_what_was_not_answered(throttled: Server) -
     daemon) replay the commands not answered, answer every one exactly once (a second
     answer would break the ring: "cmd_id not found, ring is broken") and the WRITE's
     data reaches the export."""
-    third = pattern(4096, 7)  # the READ's blocks, apart from the WRITEs'
-    at = 2 * WRITE_BLOCKS
-    pre = throttled.connect()
-    try:
-        pre.pwrite(third, at * BS)
-    finally:
-        pre.shutdown()
+    third, at = read_behind_writes(throttled)
     ring = Ring(throttled.uri)
     first = pattern(WRITE_BLOCKS * BS, 3)
     second = pattern(WRITE_BLOCKS * BS, 5)
@@ -408,12 +411,7 @@ def test_restart_after_a_kill_replays_what_was_not_answered(throttled: Server) -
         assert [status_of(x) for x in (w1, w2, r)] == [Status.GOOD] * 3
         assert r.result is not None and r.result.data == third
         assert ring.sim.outstanding == 0 and ring.sim.broken is None
-        check = throttled.connect()
-        try:
-            assert check.pread(len(first), 0) == first
-            assert check.pread(len(second), WRITE_BLOCKS * BS) == second
-        finally:
-            check.shutdown()
+        assert_written(throttled, first, second)
     finally:
         disk.close()
 
