@@ -17,8 +17,9 @@ from devemu.errors import ImageError
 from devemu.image_files import regular_file
 
 SECTOR = 2048
-#: The first volume descriptor sits at sector 16 (ECMA-119 6.2.1).
-VOLUME_DESCRIPTORS = 16 * SECTOR
+#: The first volume descriptor sits at sector 16 of a volume (ECMA-119 6.2.1).
+DESCRIPTOR_SECTOR = 16
+VOLUME_DESCRIPTORS = DESCRIPTOR_SECTOR * SECTOR
 _PVD = f"offset 0x{VOLUME_DESCRIPTORS:x}"
 
 
@@ -52,12 +53,11 @@ def probe_iso(path: Path, size: int) -> IsoInfo:
                 f"the volume holds {volume} bytes ({pvd.space_size} blocks of "
                 f"{pvd.log_block_size}) but the file only {size}: it is cut short",
             )
-        label = pvd.volume_identifier.decode("ascii", "replace").rstrip(" \0")
+        label = volume_label(pvd.volume_identifier)
         joliet_vd = iso.joliet_vd
         joliet_label = None
         if joliet_vd is not None:
-            ucs2 = joliet_vd.volume_identifier
-            joliet_label = ucs2.decode("utf-16_be", "replace").rstrip(" \0")
+            joliet_label = joliet_volume_label(joliet_vd.volume_identifier)
         return IsoInfo(
             label=label,
             joliet=iso.has_joliet(),
@@ -73,6 +73,18 @@ def probe_iso(path: Path, size: int) -> IsoInfo:
     finally:
         with contextlib.suppress(Exception):
             iso.close()
+
+
+def volume_label(identifier: bytes) -> str:
+    """A primary volume descriptor's volume identifier (ECMA-119 8.4.6, d-characters
+    padded with spaces) as text."""
+    return identifier.decode("ascii", "replace").rstrip(" \0")
+
+
+def joliet_volume_label(identifier: bytes) -> str:
+    """A Joliet supplementary volume descriptor's volume identifier (ECMA-119 8.5.6,
+    UCS-2 big-endian in Joliet) as text."""
+    return identifier.decode("utf-16_be", "replace").rstrip(" \0")
 
 
 def _one_line(err: BaseException) -> str:

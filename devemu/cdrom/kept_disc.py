@@ -37,14 +37,11 @@ from construct import Bytes, Const, Int8ub, Int32ub, Int32ul, Struct
 
 from devemu.cdrom.disc import Disc
 from devemu.cdrom.image import load_image
+from devemu.cdrom.iso import DESCRIPTOR_SECTOR, SECTOR, joliet_volume_label, volume_label
 from devemu.cdrom.recording import CUE, ISO, STATE, Recording, disc_status_name, read_recording
-from devemu.cdrom.sequential import IMAGE
 from devemu.errors import ImageError
 from devemu.image_files import regular_file
 
-SECTOR = 2048
-#: The volume descriptor set of a session starts 16 blocks into it (ECMA-119 6.2.1).
-DESCRIPTOR_OFFSET = 16
 #: Volume descriptors a session may have before its terminator (a bound for hostile data).
 MAX_DESCRIPTORS = 32
 #: Volume descriptor types (ECMA-119 8.1.1): primary, supplementary, terminator.
@@ -99,7 +96,7 @@ def volume_at(image: Path, start: int) -> SessionVolume | None:
         blocks = 0
         for n in range(MAX_DESCRIPTORS):
             raw = os.pread(
-                fd, VolumeDescriptorHead.sizeof(), (start + DESCRIPTOR_OFFSET + n) * SECTOR
+                fd, VolumeDescriptorHead.sizeof(), (start + DESCRIPTOR_SECTOR + n) * SECTOR
             )
             if len(raw) < VolumeDescriptorHead.sizeof() or raw[1:6] != b"CD001":
                 break
@@ -107,10 +104,10 @@ def volume_at(image: Path, start: int) -> SessionVolume | None:
             if head.type == TERMINATOR:
                 break
             if head.type == PRIMARY and label is None:
-                label = head.volume_id.decode("ascii", "replace").rstrip(" \0")
+                label = volume_label(head.volume_id)
                 blocks = head.space_size_le
             elif head.type == SUPPLEMENTARY and head.escape_sequences[:3] in JOLIET_ESCAPES:
-                joliet = head.volume_id.decode("utf-16_be", "replace").rstrip(" \0")
+                joliet = joliet_volume_label(head.volume_id)
     finally:
         os.close(fd)
     return None if label is None else SessionVolume(label, joliet, blocks)
@@ -131,7 +128,7 @@ def load_kept(folder: Path) -> tuple[Recording, Disc]:
     if not rec.shared_file:
         iso = folder / ISO
         return rec, load_image(iso if iso.is_file() else folder / CUE)
-    image = folder / IMAGE
+    image = folder / ISO
     regular_file(image, "a kept disc image")
     try:
         return rec, rec.disc()
@@ -153,7 +150,7 @@ def describe_kept(rec: Recording, disc: Disc) -> dict[str, Any]:
     sessions: list[dict[str, Any]] = []
     for s in disc.sessions:
         start = s.tracks[0].start
-        volume = volume_at(rec.folder / IMAGE, start)
+        volume = volume_at(rec.folder / ISO, start)
         sessions.append(
             {
                 "number": s.number,
@@ -169,7 +166,7 @@ def describe_kept(rec: Recording, disc: Disc) -> dict[str, Any]:
             }
         )
     out["sessions"] = sessions
-    out["mount_last_session"] = mount_command(rec.folder / IMAGE, int(sessions[-1]["start"]))
+    out["mount_last_session"] = mount_command(rec.folder / ISO, int(sessions[-1]["start"]))
     return out
 
 

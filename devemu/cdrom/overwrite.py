@@ -51,6 +51,7 @@ from devemu.cdrom.profiles import Profile
 from devemu.cdrom.recordable_info import disc_information_block
 from devemu.cdrom.recording import Recording
 from devemu.cdrom.toc import TrackInformation
+from devemu.iov import prefix
 from devemu.scsi.command import Command
 from devemu.scsi.sense import (
     CANNOT_WRITE_MEDIUM_INCOMPATIBLE_FORMAT,
@@ -146,16 +147,7 @@ def transferred(cmd: Command, need: int) -> list[memoryview]:
     WRITE of a Disc At Once recording with fewer blocks than its 32 KiB buffer)."""
     if cmd.data_length < need:
         raise SenseError(INVALID_FIELD_IN_CDB, field=cdb_field(7))
-    if cmd.data_length == need:
-        return cmd.iov
-    out: list[memoryview] = []
-    left = need
-    for buf in cmd.iov:
-        if left <= 0:
-            break
-        out.append(buf[:left])
-        left -= len(buf)
-    return out
+    return cmd.iov if cmd.data_length == need else prefix(cmd.iov, need)
 
 
 def write(device: CdromDevice, cmd: Command, lba: int, count: int, fua: int) -> None:

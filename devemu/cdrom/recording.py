@@ -82,6 +82,7 @@ from devemu.cdrom.disc import (
     TrackMode,
 )
 from devemu.cdrom.format_state import FormatState
+from devemu.cdrom.iso import DESCRIPTOR_SECTOR, SECTOR
 from devemu.cdrom.media import BlankMedium
 from devemu.errors import DevemuError, ImageError
 from devemu.image_files import read_small_file
@@ -108,8 +109,6 @@ def host_size(mode: TrackMode) -> int:
     return 2048 if mode is TrackMode.MODE2_2336 else mode.stored_size
 
 
-#: Where an ISO 9660 volume descriptor set starts (ECMA-119 6.2.1: after 16 system sectors).
-ISO_DESCRIPTOR_SECTOR = 16
 #: Tracks on a CD (MMC-6 4.2.3.5: track numbers 1 to 99).
 MAX_TRACKS = 99
 
@@ -612,12 +611,12 @@ class Recording:
             len(self.tracks) == 1
             and self.tracks[0].mode is TrackMode.MODE1_2048
             and self.tracks[0].first == 0
-            and self.tracks[0].end > ISO_DESCRIPTOR_SECTOR
+            and self.tracks[0].end > DESCRIPTOR_SECTOR
         ):
             return False
         fd = self._open_file(self.tracks[0].file_name, os.O_RDONLY)
         try:
-            return os.pread(fd, 6, ISO_DESCRIPTOR_SECTOR * 2048)[1:6] == b"CD001"
+            return os.pread(fd, 6, DESCRIPTOR_SECTOR * SECTOR)[1:6] == b"CD001"
         finally:
             os.close(fd)
 

@@ -53,13 +53,13 @@ from typing import ClassVar
 
 from devemu.atomic_file import fsync_directory
 from devemu.cdrom.disc import Disc, Extent, Session, Track, TrackMode
+from devemu.cdrom.iso import SECTOR
 from devemu.cdrom.media import BlankMedium
-from devemu.cdrom.recording import Recording
+from devemu.cdrom.recording import ISO, Recording
 from devemu.errors import ImageError
 
 #: The kept image and the file every track is written into.
-IMAGE = "disc.iso"
-SECTOR = 2048
+IMAGE = ISO
 #: Sectors of an ECC block of DVD (ECMA-267 16) and of a cluster of BD.
 DVD_BLOCKING = 16
 BD_BLOCKING = 32

@@ -28,6 +28,7 @@ from functools import partial
 from pathlib import Path
 
 from devemu.errors import ImageError
+from devemu.iov import prefix
 
 #: fallocate(2) modes, linux/falloc.h.
 FALLOC_FL_KEEP_SIZE = 0x01
@@ -174,7 +175,7 @@ class DiskImage(BlockMethods):
         """
         want = count << self.shift
         offset = lba << self.shift
-        bufs = _limit(iov, want)
+        bufs = prefix(iov, want)
         done = 0
         while bufs:
             chunk = bufs[:IOV_MAX]
@@ -209,7 +210,7 @@ class DiskImage(BlockMethods):
             and os.pwritev(self.fd, iov, offset, flags) == want
         ):
             return want
-        bufs = _limit(iov, want)
+        bufs = prefix(iov, want)
         done = 0
         while bufs:
             chunk = bufs[:IOV_MAX]
@@ -341,22 +342,6 @@ def create_image(path: str | Path, size: int, block_size: int = 512) -> None:
 
 def _is_regular(mode: int) -> bool:
     return stat.S_ISREG(mode)
-
-
-def _limit(iov: Sequence[memoryview], length: int) -> list[memoryview]:
-    """The first ``length`` bytes of ``iov`` as a list of buffers."""
-    out: list[memoryview] = []
-    left = length
-    for buf in iov:
-        if left <= 0:
-            break
-        n = len(buf)
-        if n > left:
-            out.append(buf[:left])
-            break
-        out.append(buf)
-        left -= n
-    return out
 
 
 def _skip(bufs: list[memoryview], n: int) -> list[memoryview]:

@@ -73,9 +73,10 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from devemu.disk.image import BLOCK_SIZES, BlockMethods, Extent, _limit
+from devemu.disk.image import BLOCK_SIZES, BlockMethods, Extent
 from devemu.disk.pages import Limits
 from devemu.errors import ImageError
+from devemu.iov import prefix
 from devemu.scsi.sense import LOGICAL_UNIT_COMMUNICATION_FAILURE, SenseError
 
 if TYPE_CHECKING:
@@ -341,14 +342,14 @@ class NbdImage(BlockMethods):
 
     def read_into(self, lba: int, count: int, iov: Sequence[memoryview]) -> int:
         """Read ``count`` blocks at ``lba`` into ``iov``; return the bytes placed."""
-        bufs = _limit(iov, count << self.shift)
+        bufs = prefix(iov, count << self.shift)
         return self._read_at(bufs, lba << self.shift) if bufs else 0
 
     def write_from(
         self, lba: int, count: int, iov: Sequence[memoryview], *, durable: bool = False
     ) -> int:
         """Write ``count`` blocks at ``lba`` from ``iov``; FUA when ``durable``."""
-        bufs = _limit(iov, count << self.shift)
+        bufs = prefix(iov, count << self.shift)
         if not bufs:
             return 0
         nbd = self.nbd

@@ -73,7 +73,7 @@ from typing import TYPE_CHECKING, Any
 
 from devemu.disk import nbd as nbd_image
 from devemu.disk.checks import read_error, write_error
-from devemu.disk.image import _limit
+from devemu.iov import prefix
 from devemu.scsi.command import DEFERRED, Command, Deferred, Result, good
 from devemu.scsi.command import GOOD as _GOOD
 from devemu.scsi.sense import LOGICAL_UNIT_COMMUNICATION_FAILURE, SenseError
@@ -386,7 +386,7 @@ class CommandQueue:
         """READ of ``count`` blocks at ``lba`` into the command's buffers."""
         iov = cmd.iov
         nbytes = count << self.shift
-        bufs = iov if len(iov) == 1 and len(iov[0]) == nbytes else _limit(iov, nbytes)
+        bufs = iov if len(iov) == 1 and len(iov[0]) == nbytes else prefix(iov, nbytes)
         placed = nbytes if bufs is iov else sum(map(len, bufs))
         self.flight.read(bufs, lba << self.shift, partial(self._read_done, cmd, lba, placed))
         return DEFERRED
