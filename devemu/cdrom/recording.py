@@ -86,6 +86,7 @@ from devemu.cdrom.iso import DESCRIPTOR_SECTOR, SECTOR
 from devemu.cdrom.media import BlankMedium
 from devemu.errors import DevemuError, ImageError
 from devemu.image_files import read_small_file
+from devemu.iov import pwrite_all
 
 STATE = "state.json"
 CUE = "disc.cue"
@@ -354,10 +355,9 @@ class Recording:
         assert track is not None and lba == track.next_address
         size = track.mode.stored_size
         offset = (lba if self.shared_file else lba - track.first) * size
-        want = count * size
         if track.mode is TrackMode.MODE2_2336:
             buffers = [memoryview(_xa_form1(b"".join(buffers), track.subheader))]
-        _pwrite_all(track.fd, buffers, offset, want, "the track file")
+        pwrite_all(track.fd, buffers, offset)
         track.written += count
 
     def write_zeros(self, count: int) -> None:
@@ -506,7 +506,7 @@ class Recording:
         range and that the buffers hold ``count`` 2048-byte blocks)."""
         if self._area_fd < 0:
             self._area_fd = self._open_file(self.track_file(1), os.O_RDWR)
-        _pwrite_all(self._area_fd, buffers, lba * 2048, count * 2048, "the formatted area")
+        pwrite_all(self._area_fd, buffers, lba * 2048)
 
     def flush_area(self) -> None:
         """Make every block written to the formatted area durable (SYNCHRONIZE CACHE, FUA)."""
@@ -800,18 +800,6 @@ def load_recording(folder: Path) -> Recording:
     rec.check_files(path, keep)
     rec._write_image()
     return rec
-
-
-def _pwrite_all(fd: int, buffers: list[memoryview], offset: int, want: int, what: str) -> None:
-    """Write the ``want`` bytes of ``buffers`` at ``offset``: one ``pwritev``, and after a
-    short write (a full file system) the rest from a flat copy."""
-    done = os.pwritev(fd, buffers, offset)
-    while done < want:
-        rest = b"".join(bytes(b) for b in buffers)[done:want]
-        n = os.pwrite(fd, rest, offset + done)
-        if n <= 0:
-            raise OSError(f"short write to {what}")
-        done += n
 
 
 def recording_class(medium: BlankMedium) -> type[Recording]:

@@ -28,7 +28,7 @@ from functools import partial
 from pathlib import Path
 
 from devemu.errors import ImageError
-from devemu.iov import prefix
+from devemu.iov import prefix, skip
 
 #: fallocate(2) modes, linux/falloc.h.
 FALLOC_FL_KEEP_SIZE = 0x01
@@ -184,10 +184,10 @@ class DiskImage(BlockMethods):
             done += n
             if n < size:
                 if n == 0:
-                    _zero_fill(_skip(bufs, 0))
+                    _zero_fill(skip(bufs, 0))
                     done += sum(map(len, bufs))
                     break
-                bufs = _skip(bufs, n)
+                bufs = skip(bufs, n)
             else:
                 bufs = bufs[IOV_MAX:]
         return done
@@ -217,7 +217,7 @@ class DiskImage(BlockMethods):
             n = os.pwritev(self.fd, chunk, offset + done, flags)
             size = sum(map(len, chunk))
             done += n
-            bufs = _skip(bufs, n) if n < size else bufs[IOV_MAX:]
+            bufs = skip(bufs, n) if n < size else bufs[IOV_MAX:]
         return done
 
     def write_zeros(self, lba: int, count: int, *, durable: bool = False) -> None:
@@ -342,18 +342,6 @@ def create_image(path: str | Path, size: int, block_size: int = 512) -> None:
 
 def _is_regular(mode: int) -> bool:
     return stat.S_ISREG(mode)
-
-
-def _skip(bufs: list[memoryview], n: int) -> list[memoryview]:
-    """``bufs`` without its first ``n`` bytes."""
-    out: list[memoryview] = []
-    for buf in bufs:
-        if n >= len(buf):
-            n -= len(buf)
-            continue
-        out.append(buf[n:] if n else buf)
-        n = 0
-    return out
 
 
 def _zero_fill(bufs: list[memoryview]) -> None:

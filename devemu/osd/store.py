@@ -44,6 +44,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from devemu.errors import ImageError
+from devemu.iov import pwrite_all
 from devemu.osd.cdb import ObjectType
 
 DATABASE = "osd.sqlite3"
@@ -355,15 +356,7 @@ class ObjectStore:
         return os.fstat(self.fd(pid, oid)).st_blocks * 512
 
     def write(self, pid: int, oid: int, offset: int, buffers: Sequence[memoryview]) -> int:
-        fd = self.fd(pid, oid)
-        done = 0
-        want = sum(len(b) for b in buffers)
-        while done < want:
-            n = os.pwritev(fd, _skip(buffers, done), offset + done)
-            if n <= 0:
-                raise OSError("short write")
-            done += n
-        return done
+        return pwrite_all(self.fd(pid, oid), buffers, offset)
 
     def read(self, pid: int, oid: int, offset: int, buffers: Sequence[memoryview]) -> int:
         return os.preadv(self.fd(pid, oid), list(buffers), offset)
@@ -485,17 +478,6 @@ class ObjectStore:
             (_sql(pid), page, value),
         )
         return sorted(_unsql(r[0]) for r in rows)
-
-
-def _skip(buffers: Sequence[memoryview], done: int) -> list[memoryview]:
-    out: list[memoryview] = []
-    for b in buffers:
-        if done >= len(b):
-            done -= len(b)
-            continue
-        out.append(b[done:] if done else b)
-        done = 0
-    return out
 
 
 def _fallocate(fd: int, mode: int, offset: int, length: int) -> None:
