@@ -10,6 +10,7 @@ Schema::
     cmd_time_out = 30                          # seconds the kernel waits for an answer
     external_backstores = ["disk1"]            # made by targetcli: served when they appear
     ring_workers = 0                           # threads serving rings; 0: one per device
+    ring_processes = 0                         # processes serving rings; 0: none (threads)
 
     [iscsi]                                    # with fabric = "iscsi" only:
     portals = ["127.0.0.1:3260"]               # keys in devemu.iscsi_config
@@ -47,7 +48,7 @@ import importlib
 import os
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -86,6 +87,7 @@ DAEMON_KEYS = (
     "cmd_time_out",
     "external_backstores",
     "ring_workers",
+    "ring_processes",
 )
 
 _WWN_PATTERN = re.compile(r"^naa\.5001405[0-9a-f]{9}$")
@@ -137,9 +139,14 @@ class Config:
     #: Most threads serving rings (:mod:`devemu.ring_worker`); 0: one per
     #: device group. Fewer workers than groups share them out in turn.
     ring_workers: int = 0
+    #: Processes serving rings (:mod:`devemu.worker_process`); 0: the rings
+    #: are served by threads of the daemon's own process.
+    ring_processes: int = 0
     sections: list[Section] = field(default_factory=list)
     plans: list[tuple[Section, DevicePlan]] = field(default_factory=list)
     devices: list[ServedDevice] = field(default_factory=list)
+    #: The index in ``plans`` of the plan that built each device, by name.
+    built_by: dict[str, int] = field(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
@@ -185,6 +192,10 @@ def parse_text(text: str, path: Path) -> Config:
     if type(ring_workers) is not int or not 0 <= ring_workers <= 1024:
         raise r.error("ring_workers", f"must be a count from 0 to 1024, not {ring_workers!r}")
     config.ring_workers = ring_workers
+    ring_processes = daemon.get("ring_processes", config.ring_processes)
+    if type(ring_processes) is not int or not 0 <= ring_processes <= 256:
+        raise r.error("ring_processes", f"must be a count from 0 to 256, not {ring_processes!r}")
+    config.ring_processes = ring_processes
     config.iscsi = parse_iscsi(data.pop("iscsi", None), path=path, fabric=config.fabric)
 
     for family, tables in data.items():
@@ -293,17 +304,31 @@ def build_devices(config: Config) -> list[ServedDevice]:
     """
     if not config.plans and config.sections:
         check(config)
+    devices = build_plans(config, range(len(config.plans)))
+    config.devices = devices
+    config.built_by = {
+        name: index for index, (_section, plan) in enumerate(config.plans) for name in plan.names
+    }
+    return devices
+
+
+def build_plans(config: Config, indexes: Iterable[int]) -> list[ServedDevice]:
+    """Build the devices of the plans at ``indexes``; on any error close what was built.
+
+    A worker process builds its own devices again this way
+    (:mod:`devemu.worker_process`), from the images and state files the
+    first build made.
+    """
     devices: list[ServedDevice] = []
     try:
-        for _section, plan in config.plans:
-            devices.extend(plan.build())
+        for index in indexes:
+            devices.extend(config.plans[index][1].build())
     except BaseException:
         # The original error is what the user must see; a failing close is secondary.
         for device in devices:
             with contextlib.suppress(Exception):
                 device.close()
         raise
-    config.devices = devices
     return devices
 
 

@@ -99,23 +99,21 @@ from typing import Any, Protocol
 from devemu.config import Config
 from devemu.control import ControlServer
 from devemu.dbus_service import BusService, machine_id
+from devemu.device_ring import ring_of
 from devemu.disk.copy_offload import link_copy_peers
 from devemu.errors import DevemuError
-from devemu.ring_worker import RingWorker
-from devemu.scsi.answers import ABORTED_COMMAND
-from devemu.scsi.command import Command, Result
-from devemu.scsi.device import ScsiDevice
+from devemu.ring_worker import RingWorker, workers_for
 from devemu.sd_notify import Notifier
 from devemu.served import ControlOp, ServedDevice
-from devemu.tcmu.abi import TmrType
 from devemu.tcmu.backend import KernelBackend, NoBackstoreYetError
 from devemu.tcmu.configfs import SUBTYPE
 from devemu.tcmu.host import ServeError
-from devemu.tcmu.loop import RingLoop, TaskManagementHook
+from devemu.tcmu.loop import RingLoop
 from devemu.tcmu.netlink import DeviceEvent, TcmuCommand
 from devemu.tcmu.uio import UioName
 from devemu.tcmu_service import TcmuService, devemu_handler
 from devemu.trace import TraceHub, TraceRecord, tables_of
+from devemu.worker_process import WorkerGoneError, WorkerProcess, deal
 
 log = logging.getLogger(__name__)
 
@@ -212,23 +210,6 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-def replay_policy(device: ServedDevice) -> Callable[[Command], Result | None]:
-    """The ring loop's replay hook from ``ServedDevice.may_replay``."""
-
-    def decide(cmd: Command) -> Result | None:
-        if device.may_replay(cmd):
-            log.info("%s: replaying CDB %s found in the ring", device.name, cmd.cdb.hex())
-            return None
-        log.warning(
-            "%s: CDB %s was in progress when the previous handler stopped; not replayed",
-            device.name,
-            cmd.cdb.hex(),
-        )
-        return ABORTED_COMMAND
-
-    return decide
-
-
 class RingState(enum.Enum):
     """Where a device's ring is, as ``devemu status`` shows it once it has ever broken."""
 
@@ -241,26 +222,14 @@ class RingState(enum.Enum):
 MAX_RECOVERIES = 3
 
 
-#: Task management functions that reset the logical unit (SAM-5 7.7, 7.8).
-RESETS = frozenset({TmrType.LUN_RESET, TmrType.TARGET_WARM_RESET, TmrType.TARGET_COLD_RESET})
-
-
-def reset_hook(device: ScsiDevice) -> TaskManagementHook:
-    """The ring's task management hook: a reset reaches :meth:`ScsiDevice.logical_unit_reset`."""
-
-    def hook(function: int, named: list[Command]) -> None:
-        if function in RESETS:
-            device.logical_unit_reset()
-
-    return hook
-
-
 @dataclass(eq=False)
 class _Served:
     device: ServedDevice
     lun: int
     #: The thread that serves the ring and owns the device's state.
     worker: RingWorker | None = None
+    #: Or the worker process that does (``[daemon] ring_processes``).
+    process: WorkerProcess | None = None
     channel: Channel | None = None
     ring: RingLoop | None = None
     exported: bool = False
@@ -275,7 +244,11 @@ class _Served:
 
     def status(self) -> dict[str, Any]:
         """The device's own status, plus the ring's once it has ever broken."""
-        status: dict[str, Any] = self.on_worker(self.device.status)
+        status: dict[str, Any] = (
+            self.on_worker(self.device.status)
+            if self.process is None
+            else self.process.call("status", self.name)
+        )
         if self.ring_breaks:
             status = {
                 **status,
@@ -287,8 +260,11 @@ class _Served:
     def name(self) -> str:
         return self.device.name
 
-    def posted(self, op: ControlOp) -> ControlOp:
-        """A control operation of the device, run on its worker."""
+    def posted(self, name: str, op: ControlOp) -> ControlOp:
+        """The control operation ``name`` (``op``) of the device, run where its state lives."""
+        process = self.process
+        if process is not None:
+            return lambda args: process.call("control", self.name, name, args)
         return lambda args: self.on_worker(lambda: op(args))
 
 
@@ -343,6 +319,8 @@ class Daemon:
         self.failed: str | None = None
         #: One ring worker per device group (see :mod:`devemu.ring_worker`).
         self.workers: dict[str, RingWorker] = {}
+        #: Or the worker processes (``[daemon] ring_processes``; :mod:`devemu.worker_process`).
+        self.processes: list[WorkerProcess] = []
         # Work the ring workers hand to the main thread (appended from any thread).
         self._later: deque[Callable[[], None]] = deque()
         #: ``devemu trace`` subscribers; a ring executes through the hub only while traced.
@@ -355,20 +333,19 @@ class Daemon:
         if self.ready_file is not None:
             self.ready_file.unlink(missing_ok=True)
         self.notify.status(f"attaching {len(self.config.devices)} device(s)")
-        limit = self.config.ring_workers
-        by_group: dict[str, RingWorker] = {}
-        for lun, device in enumerate(self.config.devices):
-            group = device.group or device.name
-            worker = by_group.get(group)
-            if worker is None:
-                if limit and len(self.workers) >= limit:  # groups share the workers in turn
-                    worker = list(self.workers.values())[len(by_group) % limit]
-                else:
-                    worker = self.workers[group] = RingWorker(group)
-                by_group[group] = worker
-            self.served[device.name] = _Served(device, lun, worker)
-        # EXTENDED COPY reaches every disk served here, by its designator.
-        link_copy_peers(item.device.device for item in self.served.values())
+        if self.config.ring_processes:
+            self._plan_processes()
+        else:
+            chosen = workers_for(
+                ((d.name, d.group) for d in self.config.devices), self.config.ring_workers
+            )
+            for lun, device in enumerate(self.config.devices):
+                self.served[device.name] = _Served(device, lun, chosen[device.name])
+                self.workers.setdefault(chosen[device.name].name, chosen[device.name])
+        # EXTENDED COPY reaches every disk served here, by its designator
+        # (in a worker process: every disk of that process).
+        if not self.processes:
+            link_copy_peers(item.device.device for item in self.served.values())
         socket_path = self.socket_path or self.config.control_socket
         # The control socket's view of each device: its status includes the
         # ring's, and every operation runs on the device's worker.
@@ -389,13 +366,16 @@ class Daemon:
         self.ring_watch = self.backend.ring_watch()
         if self.ring_watch is not None:
             self.selector.register(self.ring_watch, selectors.EVENT_READ, self._on_ring_watch)
-        for service in self.services:
-            service.start()
         for item in self.served.values():
             try:
                 self._attach(item)
             except NoBackstoreYetError as err:
                 log.info("%s", err)
+        # Forked before any thread of this process starts.
+        for process in self.processes:
+            self._start_process(process)
+        for service in self.services:
+            service.start()
         targets = [
             item for item in self.served.values() if self.export and item.channel is not None
         ]
@@ -405,6 +385,80 @@ class Daemon:
         else:
             self._ready()
 
+    def _plan_processes(self) -> None:
+        """Deal the devices' plans to the worker processes; close this process's copies."""
+        config = self.config
+        shares = deal(config, config.devices, config.ring_processes)
+        for index, plans in enumerate(shares):
+            names = tuple(d.name for d in config.devices if config.built_by[d.name] in plans)
+            self.processes.append(
+                WorkerProcess(f"worker{index}", config, plans, names, self._on_process_event)
+            )
+        by_name = {name: p for p in self.processes for name in p.devices}
+        for lun, device in enumerate(config.devices):
+            self.served[device.name] = _Served(device, lun, process=by_name[device.name])
+            # The process builds the device again from its plan: nothing ran on this copy.
+            device.close()
+
+    def _start_process(self, process: WorkerProcess) -> None:
+        channels = {
+            name: channel
+            for name in process.devices
+            if (channel := self.served[name].channel) is not None
+        }
+        process.start(channels)
+        self.selector.register(
+            process, selectors.EVENT_READ, lambda _e: self._on_process_socket(process)
+        )
+        for name in process.devices:
+            if self.tracing.wants(name):
+                process.trace(name, True)
+
+    def _stop_process(self, process: WorkerProcess) -> None:
+        if process.running:
+            self.selector.unregister(process)
+            process.stop()
+
+    def _restart_process(self, process: WorkerProcess) -> None:
+        """Hand a process its rings again (one was added): stop it, fork it anew."""
+        self._stop_process(process)
+        self._start_process(process)
+
+    def _on_process_socket(self, process: WorkerProcess) -> None:
+        events = process.events()
+        if events is not None:
+            for event in events:
+                self._on_process_event(event)
+            return
+        self.selector.unregister(process)
+        how = process.reap()
+        if self.stopping:
+            log.warning("%s: worker process ended (%s)", process.name, how)
+        elif process.may_restart():
+            log.error(
+                "%s: worker process ended (%s); forking it again for %s",
+                process.name,
+                how,
+                ", ".join(process.devices),
+            )
+            self._start_process(process)
+        else:
+            log.error(
+                "%s: worker process ended (%s), again; %s stay down until devemu serve restarts",
+                process.name,
+                how,
+                ", ".join(process.devices),
+            )
+
+    def _on_process_event(self, event: tuple[str, Any]) -> None:
+        kind, value = event
+        if kind == "trace":
+            TraceHub.publish(self.tracing, value)
+        elif kind == "gone":
+            item = self.served.get(value)
+            if item is not None and item.channel is not None:
+                self._gone(item, item.channel)
+
     def attached(self) -> dict[str, bool]:
         """Which devices have their ring served now (any thread may ask)."""
         return {name: item.channel is not None for name, item in list(self.served.items())}
@@ -413,14 +467,16 @@ class Daemon:
         self._serve(item, self.backend.attach(item.device))
 
     def _serve(self, item: _Served, channel: Channel) -> None:
+        if item.process is not None:
+            # The process serves the ring; a running one is forked again to take it.
+            item.channel = channel
+            log.info("%s: ring open (%s, LUN %d)", item.name, item.device.kind, item.lun)
+            if item.process.running:
+                self._restart_process(item.process)
+            return
         try:
-            ring = RingLoop(
-                channel.mapping,
-                self.tracing.device_for(item.name, item.device.device),
-                doorbell=channel,
-                on_replay=replay_policy(item.device),
-                on_task_management=reset_hook(item.device.device),
-                name=item.name,
+            ring = ring_of(
+                item.device, channel, self.tracing.device_for(item.name, item.device.device)
             )
         except Exception:
             channel.close()
@@ -439,7 +495,9 @@ class Daemon:
         """
         for item in self.served.values():
             ring = item.ring
-            if ring is not None:
+            if item.process is not None and item.process.running:
+                item.process.trace(item.name, self.tracing.wants(item.name))
+            elif ring is not None:
                 device = self.tracing.device_for(item.name, item.device.device)
                 item.on_worker(functools.partial(setattr, ring, "device", device))
 
@@ -511,6 +569,9 @@ class Daemon:
         if item.channel is not None:
             if item.worker is not None:
                 item.worker.remove(item.channel)
+            if item.process is not None and item.process.running:
+                with contextlib.suppress(WorkerGoneError):
+                    item.process.call("remove", item.name)
             item.ring = None
             item.channel.close()
             item.channel = None
@@ -703,18 +764,21 @@ class Daemon:
             )
             while not unexported and time.monotonic() < deadline:
                 self.step(0.1)
-        while time.monotonic() < deadline and any(
-            item.ring is not None and item.ring.in_flight for item in self.served.values()
-        ):
+        while time.monotonic() < deadline and self._in_flight():
             self.step(0.1)
         for item in self.served.values():
             if item.ring is not None and item.ring.in_flight:
                 log.warning("%s: %d command(s) still in flight", item.name, item.ring.in_flight)
+        for process in self.processes:  # each closes its rings and devices
+            self._stop_process(process)
+        for item in self.served.values():
             self._detach(item)
             try:
                 self.backend.release(item.device)
             except DevemuError as err:
                 log.error("%s", err)
+            if item.process is not None:
+                continue
             try:
                 item.on_worker(item.device.close)
             except Exception:
@@ -735,6 +799,15 @@ class Daemon:
         self._worker.shutdown(wait=False)
         if self.ready_file is not None:
             self.ready_file.unlink(missing_ok=True)
+
+    def _in_flight(self) -> int:
+        """Commands taken from the rings and not yet answered, in every worker."""
+        count = sum(item.ring.in_flight for item in self.served.values() if item.ring is not None)
+        for process in self.processes:
+            if process.running:
+                with contextlib.suppress(WorkerGoneError):
+                    count += process.call("in_flight")
+        return count
 
     def _unexport_all(self, items: list[_Served]) -> None:
         for item in reversed(items):
@@ -777,7 +850,7 @@ class Daemon:
 
 def _posted_ops(item: _Served, ops: Mapping[str, ControlOp]) -> dict[str, ControlOp]:
     """The control operations of ``item``, each run on its worker."""
-    return {name: item.posted(op) for name, op in ops.items()}
+    return {name: item.posted(name, op) for name, op in ops.items()}
 
 
 def serve(

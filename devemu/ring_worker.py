@@ -71,7 +71,7 @@ import os
 import select
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from typing import Protocol, TypeVar
 
@@ -310,3 +310,23 @@ def _run_into(work: Callable[[], T], future: Future[T]) -> None:
         future.set_exception(err)
     else:
         future.set_result(result)
+
+
+def workers_for(devices: Iterable[tuple[str, str]], limit: int) -> dict[str, RingWorker]:
+    """A worker for each ``(device name, group)``: one per group (an empty group is
+    the device alone), or, with ``limit``, at most that many shared out in turn."""
+    by_group: dict[str, RingWorker] = {}
+    started: list[RingWorker] = []
+    chosen: dict[str, RingWorker] = {}
+    for name, group in devices:
+        key = group or name
+        worker = by_group.get(key)
+        if worker is None:
+            if limit and len(started) >= limit:
+                worker = started[len(by_group) % limit]
+            else:
+                worker = RingWorker(key)
+                started.append(worker)
+            by_group[key] = worker
+        chosen[name] = worker
+    return chosen

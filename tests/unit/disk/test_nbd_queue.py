@@ -25,7 +25,8 @@ import nbd
 import pytest
 
 from devemu.config import Config
-from devemu.daemon import Daemon, replay_policy
+from devemu.daemon import Daemon
+from devemu.device_ring import replay_policy
 from devemu.disk import nbd as nbd_image
 from devemu.disk.config import from_config
 from devemu.disk.device import Disk

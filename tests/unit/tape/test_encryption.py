@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from devemu.daemon import reset_hook
+from devemu.device_ring import reset_hook
 from devemu.errors import ImageError
 from devemu.scsi.command import Command, Status, answered
 from devemu.scsi.security_protocol import (
