@@ -227,10 +227,12 @@ for t in $TARGETS; do
     done
 done
 
-# ticks PID: user+system clock ticks of PID so far (0 for the kernel's own backstore)
+# ticks PID: user+system clock ticks of PID and its children so far (devemu's
+# worker processes; 0 for the kernel's own backstore)
 ticks() {
     if [ -n "$1" ] && [ -r "/proc/$1/stat" ]; then
-        awk '{ print $14 + $15 }' "/proc/$1/stat"
+        awk -v pid="$1" '$1 == pid || $4 == pid { t += $14 + $15 } END { print t + 0 }' \
+            /proc/[0-9]*/stat 2>/dev/null
     else
         echo 0
     fi
@@ -333,6 +335,7 @@ def guest_script(
     alone: int = 10,
     reverse: bool = False,
     ring_workers: int = 0,
+    ring_processes: int = 0,
     nbd_queue_depth: int = 0,
     handler_dir: str = "/usr/lib/x86_64-linux-gnu/tcmu-runner",
 ) -> str:
@@ -354,7 +357,11 @@ def guest_script(
         runs.extend(f"{spec} 1 {alone} alone-{i} {i}" for i in range(n))
     return guest_functions() + (
         GUEST_SCRIPT.replace("@DAEMON_TABLE@", GUEST_DAEMON_TABLE)
-        .replace("@RING_WORKERS@", f"ring_workers = {ring_workers}\n" if ring_workers else "")
+        .replace(
+            "@RING_WORKERS@",
+            (f"ring_workers = {ring_workers}\n" if ring_workers else "")
+            + (f"ring_processes = {ring_processes}\n" if ring_processes else ""),
+        )
         .replace(
             "@NBD_QUEUE_DEPTH@", f"queue_depth = {nbd_queue_depth}\\n" if nbd_queue_depth else ""
         )
@@ -422,6 +429,7 @@ def run_bench(
     alone: int = 10,
     reverse: bool = False,
     ring_workers: int = 0,
+    ring_processes: int = 0,
     nbd_queue_depth: int = 0,
     verbose: bool = False,
 ) -> tuple[VmResult, list[Comparison], Soak | None]:
@@ -436,6 +444,7 @@ def run_bench(
         alone=alone,
         reverse=reverse,
         ring_workers=ring_workers,
+        ring_processes=ring_processes,
         nbd_queue_depth=nbd_queue_depth,
     )
     n = max(lun_counts)
@@ -615,6 +624,12 @@ def main() -> int:
         "--ring-workers", type=int, default=0, help="devemu's [daemon] ring_workers (0: default)"
     )
     parser.add_argument(
+        "--ring-processes",
+        type=int,
+        default=0,
+        help="devemu's [daemon] ring_processes (0: threads only)",
+    )
+    parser.add_argument(
         "--nbd-queue-depth",
         type=int,
         default=0,
@@ -641,6 +656,7 @@ def main() -> int:
             alone=args.alone,
             reverse=args.reverse,
             ring_workers=args.ring_workers,
+            ring_processes=args.ring_processes,
             nbd_queue_depth=args.nbd_queue_depth,
             verbose=args.verbose,
         )
@@ -655,6 +671,7 @@ def main() -> int:
         "order": [LABELS[t] for t in _order(0, targets, args.reverse)],
         "soak_s": args.soak,
         "ring_workers": args.ring_workers,
+        "ring_processes": args.ring_processes,
         "nbd_queue_depth": args.nbd_queue_depth,
     }
     data = report(result, comparisons, soak, settings)
@@ -668,7 +685,7 @@ def main() -> int:
         f"images: {args.size} MiB each on {data['image_dir']}; fio libaio direct=1, "
         f"{args.runtime} s + {args.ramp} s ramp per job; first job's order: "
         + ", ".join(settings["order"])
-        + f"; devemu ring_workers = {args.ring_workers}"
+        + f"; devemu ring_workers = {args.ring_workers}, ring_processes = {args.ring_processes}"
         + (f"; NBD queue_depth = {args.nbd_queue_depth}" if args.nbd_queue_depth else "")
     )
     print(table(comparisons, targets))
