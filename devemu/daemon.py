@@ -406,7 +406,14 @@ class Daemon:
             for name in process.devices
             if (channel := self.served[name].channel) is not None
         }
-        process.start(channels)
+        mine = set(process.devices)
+        foreign: list[Any] = [
+            item.channel
+            for name, item in self.served.items()
+            if name not in mine and item.channel is not None
+        ]
+        foreign += [other for other in self.processes if other is not process]
+        process.start(channels, foreign)
         self.selector.register(
             process, selectors.EVENT_READ, lambda _e: self._on_process_socket(process)
         )

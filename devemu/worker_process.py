@@ -60,7 +60,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from devemu.config import Config, build_plans
 from devemu.device_ring import RingChannel, ring_of
@@ -77,12 +77,19 @@ log = logging.getLogger(__name__)
 MESSAGE_MAX = 4 << 20
 #: Seconds the main thread waits for a request's answer before it gives up.
 REQUEST_SECONDS = 60.0
+#: Seconds an ending process has to exit before it is killed.
+REAP_SECONDS = 5.0
 #: A process that lived this long before dying is restarted with a clean count.
 STEADY_SECONDS = 10.0
 #: Restarts of a process that keeps dying young before its devices stay down.
 MAX_RESTARTS = 3
 
 _PR_SET_PDEATHSIG = 1
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
+
 
 #: An event a worker sends between answers: ("trace", record) or ("gone", device name).
 Event = tuple[str, Any]
@@ -117,15 +124,26 @@ class WorkerProcess:
 
     # ------------------------------------------------------------- start
 
-    def start(self, channels: Mapping[str, RingChannel]) -> None:
-        """Fork the process; it serves ``channels`` (name -> open ring) of its devices."""
+    def start(self, channels: Mapping[str, RingChannel], foreign: Iterable[Closable] = ()) -> None:
+        """Fork the process; it serves ``channels`` (name -> open ring) of its devices.
+
+        ``foreign`` is what the process must not keep (the other processes'
+        rings and sockets): closed in the child at once. Call from the main
+        thread only: the kernel's parent-death signal follows the thread
+        that forked.
+        """
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, which ends in os._exit
             parent.close()
             code = 1
             try:
+                for item in foreign:
+                    with contextlib.suppress(Exception):
+                        item.close()
                 code = _serve_child(self, child, dict(channels))
+            except DevemuError as err:
+                log.error("%s: %s", self.name, err)
             except BaseException:
                 log.exception("%s: worker process failed", self.name)
             finally:
@@ -144,6 +162,12 @@ class WorkerProcess:
     def fileno(self) -> int:
         """The socket the main loop watches for events and for the process's end."""
         return -1 if self._conn is None else self._conn.fileno()
+
+    def close(self) -> None:
+        """Close this handle's socket only (in another worker process, after a fork)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     # ---------------------------------------------------------- requests
 
@@ -222,28 +246,27 @@ class WorkerProcess:
             return
         with contextlib.suppress(WorkerGoneError):
             self.call("stop")
-        self.reap(wait=True)
+        self.reap()
 
-    def reap(self, *, wait: bool = False) -> str:
-        """Close the socket and collect the process's exit; how it ended, in words."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+    def reap(self) -> str:
+        """Close the socket and collect the process's exit; how it ended, in words.
+
+        The process is ending (it closed its socket, or answered ``stop``);
+        one still there after :data:`REAP_SECONDS` is killed.
+        """
+        self.close()
         if not self.pid:
             return "not started"
-        if not wait:
-            # The socket closes as the process exits; the exit status follows at once.
-            deadline = time.monotonic() + 5.0
-            while time.monotonic() < deadline:
-                pid, status = os.waitpid(self.pid, os.WNOHANG)
-                if pid:
-                    break
-                time.sleep(0.01)
-            else:
+        deadline = time.monotonic() + REAP_SECONDS
+        while True:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
                 os.kill(self.pid, signal.SIGKILL)
                 _pid, status = os.waitpid(self.pid, 0)
-        else:
-            _pid, status = os.waitpid(self.pid, 0)
+                break
+            time.sleep(0.01)
         self.pid = 0
         self._traced.clear()
         if os.WIFSIGNALED(status):
