@@ -51,7 +51,6 @@ that process and forking it again with every ring it serves.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import logging
 import os
@@ -66,6 +65,7 @@ from devemu.config import Config, build_plans
 from devemu.device_ring import RingChannel, ring_of
 from devemu.disk.copy_offload import link_copy_peers
 from devemu.errors import DevemuError
+from devemu.parent_death import die_with_parent
 from devemu.ring_worker import RingWorker, workers_for
 from devemu.served import ServedDevice
 from devemu.tcmu.loop import RingLoop
@@ -83,8 +83,6 @@ REAP_SECONDS = 5.0
 STEADY_SECONDS = 10.0
 #: Restarts of a process that keeps dying young before its devices stay down.
 MAX_RESTARTS = 3
-
-_PR_SET_PDEATHSIG = 1
 
 
 class Closable(Protocol):
@@ -117,6 +115,7 @@ class WorkerProcess:
         self.devices = devices
         self.on_event = on_event
         self.pid = 0
+        self.main_pid = 0
         self.restarts = 0
         self.started = 0.0
         self._conn: socket.socket | None = None
@@ -133,6 +132,7 @@ class WorkerProcess:
         that forked.
         """
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.main_pid = os.getpid()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, which ends in os._exit
             parent.close()
@@ -320,19 +320,13 @@ def _portable(err: BaseException) -> BaseException:
     return err
 
 
-def _die_with_parent() -> None:
-    """Ask the kernel for SIGKILL when the main process ends (prctl(2))."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() == 1:  # the parent died before the request
-        os._exit(1)
-
-
 def _serve_child(
     handle: WorkerProcess, conn: socket.socket, channels: dict[str, RingChannel]
 ) -> int:
     """The worker process: build its devices, serve their rings, answer requests."""
-    _die_with_parent()
+    die_with_parent(signal.SIGKILL)
+    if os.getppid() != handle.main_pid:  # the main process died before the request
+        return 1
     for sig in (signal.SIGTERM, signal.SIGINT):  # the main process orders the shutdown
         signal.signal(sig, signal.SIG_IGN)
     signal.set_wakeup_fd(-1)

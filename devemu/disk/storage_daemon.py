@@ -28,7 +28,7 @@ clusters.
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import functools
 import json
 import logging
 import os
@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 
 from devemu.errors import ImageError
+from devemu.parent_death import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,6 @@ START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 #: A Unix socket path must fit sockaddr_un.sun_path (108 bytes with its NUL).
 _SUN_PATH_MAX = 107
-_PR_SET_PDEATHSIG = 1
 
 
 def format_for(path: Path, configured: str | None) -> str | None:
@@ -66,12 +66,6 @@ def format_for(path: Path, configured: str | None) -> str | None:
         return configured
     suffix = path.suffix.lower().lstrip(".")
     return suffix if suffix in CREATE_FORMATS else None
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the thread that started us ends."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 class StorageDaemon:
@@ -154,7 +148,8 @@ class StorageDaemon:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509  (prctl must run in the child)
+            # prctl must run in the child: SIGTERM when the thread that started it ends.
+            preexec_fn=functools.partial(die_with_parent, signal.SIGTERM),  # noqa: PLW1509
             start_new_session=True,
         )
         self.process = proc
