@@ -62,6 +62,7 @@ fail() {{
     exit 1
 }}
 children() {{ pgrep -P "$1" | sort | tr '\n' ' '; }}
+alive() {{ n=0; for k in "$@"; do kill -0 "$k" 2>/dev/null && n=$((n + 1)); done; echo "$n"; }}
 writes() {{ awk '{{print $5 + $6}}' "/sys/block/$1/stat"; }}
 truncate -s {DISK_MB}M /tmp/proc0.img /tmp/proc1.img
 serve_start "$CFG" /tmp/serve1.log -v
@@ -85,7 +86,8 @@ echo "KILLED_AT $(writes "${{sd0##*/}}")"
 s0=0; wait "$fio0" || s0=$?
 s1=0; wait "$fio1" || s1=$?
 echo "WRITE_PHASE $s0 $s1"
-echo "CHILDREN_AFTER $(children "$pid")"
+after=$(children "$pid")
+echo "CHILDREN_AFTER $after"
 devemu status --json > /tmp/status.json 2>&1
 echo "STATUS $(grep -o '"name": "proc[01]"' /tmp/status.json | sort -u | wc -l)"
 v0=0; fio --filename="$sd0" {FIO} --verify_only > /tmp/fio-v0.log 2>&1 || v0=$?
@@ -95,16 +97,14 @@ echo "RESTARTED $(grep -c 'ended (killed by SIGKILL); forking it again' /tmp/ser
 echo "REPLAYED $(grep -c 'replaying CDB' /tmp/serve1.log)"
 kill -TERM "$pid"; term=0; wait "$pid" || term=$?
 echo "TERM $term"
-echo "LEFT_AFTER_TERM $(pgrep -f 'devemu.* serve' | wc -l)"
+echo "LEFT_AFTER_TERM $(alive $after)"
 
 serve_start "$CFG" /tmp/serve2.log -v
 pid=$serve_pid
 kids=$(children "$pid")
 kill -KILL "$pid"; wait "$pid" 2>/dev/null || true
 sleep 1
-alive=0
-for k in $kids; do kill -0 "$k" 2>/dev/null && alive=$((alive + 1)); done
-echo "WORKERS_ALIVE_AFTER_MAIN_KILL $alive of $(echo $kids | wc -w)"
+echo "WORKERS_ALIVE_AFTER_MAIN_KILL $(alive $kids) of $(echo $kids | wc -w)"
 serve_start "$CFG" /tmp/serve3.log -v
 echo "ADOPTED $(grep -c 'attaching to existing' /tmp/serve3.log)"
 dd if="$(node_with_serial VMPROC0002 /sys/block/sd*)" of=/dev/null bs=64k count=16 iflag=direct \
