@@ -193,6 +193,11 @@ class WorkerProcess:
                     raise value
                 self.on_event(message)
         except TimeoutError as err:
+            # A process that does not answer is hung: it is killed, and its end
+            # (the socket closing) has the daemon fork it again.
+            log.error("%s: no answer to %s; killing worker process %d", self.name, op, self.pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
             raise WorkerGoneError(
                 f"{self.name}: no answer to {op} in {REQUEST_SECONDS:g} s"
             ) from err
@@ -284,8 +289,7 @@ class WorkerProcess:
 def deal(config: Config, devices: Iterable[ServedDevice], count: int) -> list[tuple[int, ...]]:
     """The plans of ``devices`` dealt out to ``count`` processes in turn (none left empty)."""
     plans = sorted({config.built_by[d.name] for d in devices})
-    shares = [tuple(plans[i::count]) for i in range(min(count, len(plans)))]
-    return shares
+    return [tuple(plans[i::count]) for i in range(min(count, len(plans)))]
 
 
 # ------------------------------------------------------------- the child

@@ -47,6 +47,7 @@ def test_defaults_and_daemon_table() -> None:
         ("[daemon]\ncmd_time_out = 0\n", "daemon.cmd_time_out", "whole seconds from 1 to 3600"),
         ("[daemon]\ncmd_time_out = 2.5\n", "daemon.cmd_time_out", "whole seconds"),
         ("[daemon]\nring_workers = -1\n", "daemon.ring_workers", "a count from 0 to 1024"),
+        ("[daemon]\nring_processes = true\n", "daemon.ring_processes", "a count from 0 to 256"),
         (
             "[[tape]]\nname = 'a'\n",
             "tape",

@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import pytest
 
+from devemu import worker_process
 from devemu.config import Config, Section, build_devices
 from devemu.config_table import DevicePlan
 from devemu.control import call
@@ -29,7 +30,7 @@ from devemu.served import ServedDevice
 from devemu.testing import EchoCdbDevice
 from devemu.testing.simulator import Handle
 from devemu.trace import TraceRecord
-from devemu.worker_process import MAX_RESTARTS
+from devemu.worker_process import MAX_RESTARTS, deal
 from tests.unit.test_daemon import INQUIRY, SimBackend, SimChannel
 
 
@@ -59,6 +60,7 @@ class SharedBackend(SimBackend):
 def _where(args: dict[str, Any]) -> dict[str, Any]:
     if args.get("fail"):
         raise ControlError("refused as asked")
+    time.sleep(args.get("sleep", 0))
     return {"pid": os.getpid(), "args": args}
 
 
@@ -234,3 +236,42 @@ def test_a_traced_device_sends_its_records_to_the_main_process(
     subscriber.queue.clear()
     _served(daemon, backend, "d1")
     assert not subscriber.queue
+
+
+def test_a_plans_devices_stay_in_one_process(tmp_path: Path) -> None:
+    config = Config(path=tmp_path / "lab.toml", ring_processes=2)
+
+    def plan(*names: str) -> tuple[Section, DevicePlan]:
+        return Section("disk", 0, {}), DevicePlan(names, "", list)
+
+    config.plans = [plan("d0"), plan("changer", "drive0", "drive1"), plan("d1")]
+    config.built_by = {name: i for i, (_s, p) in enumerate(config.plans) for name in p.names}
+    devices = [
+        ServedDevice(name, "disk", cast(ScsiDevice, Echo()))
+        for name in ("d0", "changer", "drive0", "drive1", "d1")
+    ]
+    assert deal(config, devices, 2) == [(0, 2), (1,)]
+    assert deal(config, devices, 8) == [(0,), (1,), (2,)]
+
+
+def test_a_process_that_does_not_answer_is_killed_and_forked_again(
+    make: Callable[..., tuple[Daemon, SimBackend]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(worker_process, "REQUEST_SECONDS", 0.5)
+    daemon, backend = make()
+    daemon.start()
+    _until(daemon, (tmp_path / "ready").exists)
+    hung = _ask(daemon, "d0", "status")["pid"]
+    with pytest.raises(ControlError, match=r"no answer to control in 0\.5 s"):
+        _ask(daemon, "d0", "where", sleep=30)
+
+    def forked_again() -> bool:
+        try:
+            return bool(_ask(daemon, "d0", "status")["pid"] != hung)
+        except ControlError:  # asked while the process ended
+            return False
+
+    _until(daemon, forked_again)
+    _served(daemon, backend, "d0")
