@@ -1,4 +1,4 @@
-"""``devemu serve``: one process, a ring worker per device group, every configured device.
+"""``devemu serve``: a ring worker per device group, every configured device.
 
 Theory of operation
 -------------------
@@ -16,6 +16,12 @@ devices' state. The main thread owns a :mod:`selectors` loop over
 - the kernel log, for rings the kernel marks broken,
 - a wake-up socket for signals, for the LIO thread and for the ring
   workers (a ring that went away, trace records).
+
+With ``[daemon] ring_processes`` the ring workers run in worker processes
+instead (:mod:`devemu.worker_process`): this process opens the rings,
+forks the processes, which build their devices and serve them, and
+reaches each device with a named request to its process; a process that
+dies is forked again. The rest below holds either way.
 
 Most LIO operations are quick configfs writes done in the loop's thread.
 Two are not: linking a backstore to a tcm_loop LUN makes the kernel scan

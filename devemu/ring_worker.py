@@ -45,9 +45,9 @@ pay for handing the GIL to each other on every system call. A worker per
 device group is the default (``[daemon] ring_workers = 0``); a
 configuration of many LUNs doing small I/O does better with
 ``ring_workers = 1`` (the single loop of old) or a few. Python on both
-cores at 4 KiB needs worker processes owning rings, which this design
-leaves room for: everything a worker owns is reached only through
-:meth:`RingWorker.call` and :meth:`RingWorker.post`.
+cores takes processes: with ``[daemon] ring_processes`` the device
+groups are dealt out to worker processes (:mod:`devemu.worker_process`),
+each serving its rings with ring workers of its own.
 
 A device that completes commands later (a disk on an NBD export, whose
 requests are in flight on a socket while the ring is walked again) gives

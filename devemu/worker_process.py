@@ -29,7 +29,10 @@ each way: ``status``, a control operation with its arguments, tracing
 on or off, a ring to drop, stop. Requests are made by the main thread
 alone, one at a time; the worker answers each in order and, between
 answers, sends the records of traced commands and the rings it found
-gone. Nothing on the per-command path crosses the socket.
+gone. Nothing on the per-command path crosses the socket. One thing
+does not cross it at all: EXTENDED COPY (SPC-4 6.4) reaches the disks
+of the same process only (a copy names its target by designator and
+runs in the disk's own process).
 
 A process that dies (a crash, an out-of-memory kill, ``kill -9``) takes
 only its devices down: the main process sees the socket close, reaps
