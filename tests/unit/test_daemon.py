@@ -7,9 +7,9 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import pytest
 
@@ -24,6 +24,8 @@ from devemu.tcmu.host import ServeError, check_host
 from devemu.tcmu.loop import DEFERRED
 from devemu.tcmu.netlink import DeviceEvent, TcmuCommand
 from devemu.testing import EchoCdbDevice, RingSimulator
+
+T = TypeVar("T")
 
 TUR = bytes(6)
 INQUIRY = bytes([0x12, 0, 0, 0, 36, 0])
@@ -186,6 +188,27 @@ def _until(daemon: Daemon, predicate: Any, steps: int = 100) -> None:
     raise AssertionError("condition never became true")
 
 
+def while_stepping(daemon: Daemon, client: Callable[[], T], steps: int = 100) -> T:
+    """Run ``client`` (a user of the daemon's sockets) in a thread while the daemon's
+    loop steps; return its result, or raise its error."""
+    outcome: list[tuple[T, None] | tuple[None, Exception]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((client(), None))
+        except Exception as err:
+            outcome.append((None, err))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    _until(daemon, lambda: bool(outcome), steps)
+    thread.join()
+    result, error = outcome[0]
+    if error is not None:
+        raise error
+    return cast(T, result)
+
+
 def test_serves_rings_control_and_shuts_down_in_order(
     setup: tuple[Daemon, SimBackend, list[str]],
 ) -> None:
@@ -204,14 +227,8 @@ def test_serves_rings_control_and_shuts_down_in_order(
     device = cast(Recorder, daemon.served["d1"].device.device)
     assert device.seen == [INQUIRY] * 3
 
-    answers: list[dict[str, Any]] = []
-    client = threading.Thread(
-        target=lambda: answers.append(call(daemon.config.control_socket, "d0", "status"))
-    )
-    client.start()
-    _until(daemon, lambda: bool(answers))
-    client.join()
-    assert answers == [{"name": "d0", "kind": "disk", "ops": ["status"], "x": 1}]
+    answer = while_stepping(daemon, lambda: call(daemon.config.control_socket, "d0", "status"))
+    assert answer == {"name": "d0", "kind": "disk", "ops": ["status"], "x": 1}
 
     daemon.request_stop("test")
     daemon.shutdown()
@@ -378,7 +395,6 @@ def test_a_broken_ring_is_said_once_and_its_backstore_recreated_while_others_ser
     caplog.clear()
     backend.watch.say_broken()
     _until(daemon, lambda: daemon.served["d1"].ring_state is RingState.RECOVERING)
-    answers: list[dict[str, Any]] = []
     _until(daemon, lambda: daemon.served["d1"].ring_state is RingState.SERVING)
     assert backend.calls == ["unexport d1 1", "recreate d1", "export d1 1"]
     assert old_channel.closed and daemon.served["d1"].exported
@@ -397,13 +413,8 @@ def test_a_broken_ring_is_said_once_and_its_backstore_recreated_while_others_ser
     backend.channels["d0"].kick()
     _until(daemon, lambda: d0.done)
 
-    client = threading.Thread(
-        target=lambda: answers.append(call(daemon.config.control_socket, None, "status"))
-    )
-    client.start()
-    _until(daemon, lambda: bool(answers))
-    client.join()
-    by_name = {d["name"]: d for d in answers[0]["devices"]}
+    answer = while_stepping(daemon, lambda: call(daemon.config.control_socket, None, "status"))
+    by_name = {d["name"]: d for d in answer["devices"]}
     assert by_name["d1"]["ring"] == {"state": "serving", "breaks": 1}
     assert by_name["d0"] == {"name": "d0", "kind": "disk", "ops": ["status"], "x": 1}
     daemon.request_stop("test")

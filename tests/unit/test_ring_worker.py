@@ -16,7 +16,7 @@ from devemu.ring_worker import RingWorker
 from devemu.scsi.command import Command, Result, Status
 from devemu.scsi.device import ScsiDevice
 from devemu.served import ServedDevice
-from tests.unit.test_daemon import INQUIRY, TUR, Recorder, SimBackend, _until
+from tests.unit.test_daemon import INQUIRY, TUR, Recorder, SimBackend, _until, while_stepping
 
 
 class Gate(Recorder):
@@ -88,15 +88,9 @@ def test_control_operations_run_on_the_devices_worker(
     daemon: tuple[Daemon, SimBackend, Gate, Recorder, list[str]],
 ) -> None:
     served, _backend, _gate, _other, seen = daemon
-    answers: list[dict[str, Any]] = []
-    client = threading.Thread(
-        target=lambda: answers.append(call(served.config.control_socket, "fast", "whoami"))
-    )
-    client.start()
-    _until(served, lambda: bool(answers))
-    client.join()
+    answer = while_stepping(served, lambda: call(served.config.control_socket, "fast", "whoami"))
     assert seen == ["devemu-fast"]
-    assert answers[0]["thread"] == "devemu-fast"
+    assert answer["thread"] == "devemu-fast"
 
 
 def test_a_group_shares_one_worker_and_others_have_their_own(

@@ -44,7 +44,15 @@ from devemu.trace import (
 )
 from devemu.trace_cli import format_event
 from tests.unit.control_fixtures import Serving, ask_once, connect, read_line
-from tests.unit.test_daemon import INQUIRY, TUR, Recorder, SimBackend, _served, _until
+from tests.unit.test_daemon import (
+    INQUIRY,
+    TUR,
+    Recorder,
+    SimBackend,
+    _served,
+    _until,
+    while_stepping,
+)
 
 READ10 = bytes([0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0])
 UNKNOWN = bytes([0xFF, 0, 0, 0, 0, 0])
@@ -238,19 +246,11 @@ def test_a_bad_filter_is_refused_and_named(
     daemon: tuple[Daemon, SimBackend], filters: dict[str, Any], message: str
 ) -> None:
     served, _ = daemon
-    answers: list[Exception] = []
-
-    def client() -> None:
-        try:
-            next(stream(served.config.control_socket, "trace", **filters))
-        except ControlError as err:
-            answers.append(err)
-
-    thread = threading.Thread(target=client)
-    thread.start()
-    _until(served, lambda: bool(answers))
-    thread.join()
-    assert re.search(message, str(answers[0])), answers[0]
+    with pytest.raises(ControlError) as refused:
+        while_stepping(
+            served, lambda: next(stream(served.config.control_socket, "trace", **filters))
+        )
+    assert re.search(message, str(refused.value)), refused.value
     assert served.tracing.subscribers == []
     assert own_device(served, "disk0")
 
@@ -358,18 +358,13 @@ def test_trace_request_passes_other_lines_on() -> None:
 
 def test_a_malformed_trace_request_over_the_socket(daemon: tuple[Daemon, SimBackend]) -> None:
     served, _ = daemon
-    replies: list[bytes] = []
 
-    def client() -> None:
+    def client() -> list[bytes]:
         with connect(served.config.control_socket) as sock:
             sock.sendall(b'{"op": "trace", "device": "disk0"}\n{"op": "status"}\n')
-            replies.append(read_line(sock))
-            replies.append(read_line(sock))
+            return [read_line(sock), read_line(sock)]
 
-    thread = threading.Thread(target=client)
-    thread.start()
-    _until(served, lambda: len(replies) == 2)
-    thread.join()
+    replies = while_stepping(served, client)
     assert json.loads(replies[0])["ok"] is False
     assert json.loads(replies[1])["ok"] is True
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,7 +30,7 @@ from devemu.testing import EchoCdbDevice
 from devemu.testing.simulator import Handle
 from devemu.trace import TraceRecord
 from devemu.worker_process import MAX_RESTARTS, deal
-from tests.unit.test_daemon import INQUIRY, SimBackend, SimChannel
+from tests.unit.test_daemon import INQUIRY, SimBackend, SimChannel, while_stepping
 
 
 class Echo(EchoCdbDevice):
@@ -106,6 +105,8 @@ def make(tmp_path: Path) -> Iterator[Callable[..., tuple[Daemon, SimBackend]]]:
         build_devices(config)
         backend = SharedBackend()
         made.append(Daemon(config, backend, ready_file=tmp_path / "ready"))
+        made[-1].start()
+        _until(made[-1], (tmp_path / "ready").exists)
         return made[-1], backend
 
     yield daemon
@@ -141,29 +142,13 @@ def _served(daemon: Daemon, backend: SimBackend, name: str, count: int = 2) -> l
 
 def _ask(daemon: Daemon, name: str, op: str, **args: Any) -> dict[str, Any]:
     """A control request from another thread while the daemon's loop runs."""
-    answers: list[dict[str, Any] | ControlError] = []
-
-    def client() -> None:
-        try:
-            answers.append(call(daemon.config.control_socket, name, op, **args))
-        except ControlError as err:
-            answers.append(err)
-
-    thread = threading.Thread(target=client)
-    thread.start()
-    _until(daemon, lambda: bool(answers))
-    thread.join()
-    if isinstance(answers[0], ControlError):
-        raise answers[0]
-    return answers[0]
+    return while_stepping(daemon, lambda: call(daemon.config.control_socket, name, op, **args))
 
 
 def test_each_process_serves_its_devices_and_closes_them(
     make: Callable[..., tuple[Daemon, SimBackend]], tmp_path: Path
 ) -> None:
     daemon, backend = make()
-    daemon.start()
-    _until(daemon, (tmp_path / "ready").exists)
     # The main process closed the copies it built to check the file.
     assert (tmp_path / f"d0.closed.{os.getpid()}").exists()
 
@@ -189,8 +174,6 @@ def test_a_killed_process_is_forked_again_and_serves_what_waited(
     make: Callable[..., tuple[Daemon, SimBackend]], tmp_path: Path
 ) -> None:
     daemon, backend = make()
-    daemon.start()
-    _until(daemon, (tmp_path / "ready").exists)
     before = {name: _ask(daemon, name, "status")["pid"] for name in ("d0", "d1")}
     os.kill(before["d0"], signal.SIGKILL)
     # Queued while the process is dead: served by the next one.
@@ -206,8 +189,6 @@ def test_a_process_that_keeps_dying_leaves_its_devices_down(
     make: Callable[..., tuple[Daemon, SimBackend]], tmp_path: Path
 ) -> None:
     daemon, backend = make(broken="d1")
-    daemon.start()
-    _until(daemon, (tmp_path / "ready").exists)
     process = daemon.served["d1"].process
     assert process is not None
     _until(daemon, lambda: not process.running and process.restarts > MAX_RESTARTS)
@@ -221,8 +202,6 @@ def test_a_traced_device_sends_its_records_to_the_main_process(
     make: Callable[..., tuple[Daemon, SimBackend]], tmp_path: Path
 ) -> None:
     daemon, backend = make()
-    daemon.start()
-    _until(daemon, (tmp_path / "ready").exists)
     woken: list[int] = []
     subscriber = daemon.tracing.subscribe({"devices": ["d1"]}, lambda: woken.append(1), 100)
     for name in ("d0", "d1"):
@@ -261,8 +240,6 @@ def test_a_process_that_does_not_answer_is_killed_and_forked_again(
 ) -> None:
     monkeypatch.setattr(worker_process, "REQUEST_SECONDS", 0.5)
     daemon, backend = make()
-    daemon.start()
-    _until(daemon, (tmp_path / "ready").exists)
     hung = _ask(daemon, "d0", "status")["pid"]
     with pytest.raises(ControlError, match=r"no answer to control in 0\.5 s"):
         _ask(daemon, "d0", "where", sleep=30)
