@@ -249,12 +249,17 @@ class _Served:
         return work() if self.worker is None else self.worker.call(work)
 
     def status(self) -> dict[str, Any]:
-        """The device's own status, plus the ring's once it has ever broken."""
-        status: dict[str, Any] = (
-            self.on_worker(self.device.status)
-            if self.process is None
-            else self.process.call("status", self.name)
-        )
+        """The device's own status, plus the ring's once it has ever broken, plus the
+        worker process that serves it, if one does."""
+        process = self.process
+        status: dict[str, Any]
+        if process is None:
+            status = self.on_worker(self.device.status)
+        else:
+            status = {
+                **process.call("status", self.name),
+                "worker": {"process": process.name, "pid": process.pid},
+            }
         if self.ring_breaks:
             status = {
                 **status,

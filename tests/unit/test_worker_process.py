@@ -154,8 +154,10 @@ def test_each_process_serves_its_devices_and_closes_them(
 
     for name in ("d0", "d1"):
         _served(daemon, backend, name)
-    pids = {name: _ask(daemon, name, "status")["pid"] for name in ("d0", "d1")}
+    status = {name: _ask(daemon, name, "status") for name in ("d0", "d1")}
+    pids = {name: answer["pid"] for name, answer in status.items()}
     assert len({*pids.values(), os.getpid()}) == 3
+    assert status["d1"]["worker"] == {"process": "worker1", "pid": pids["d1"]}
     assert _ask(daemon, "d1", "where", x=1) == {"pid": pids["d1"], "args": {"x": 1}}
     with pytest.raises(ControlError, match="refused as asked"):
         _ask(daemon, "d0", "where", fail=True)
