@@ -26,6 +26,8 @@ from devemu.daemon import Daemon
 from devemu.scsi.command import Command
 from devemu.scsi.device import ScsiDevice
 from devemu.served import ServedDevice
+from devemu.tcmu.backend import NoBackstoreYetError
+from devemu.tcmu.netlink import DeviceEvent, TcmuCommand
 from devemu.testing import EchoCdbDevice
 from devemu.testing.simulator import Handle
 from devemu.trace import TraceRecord
@@ -50,7 +52,15 @@ class SharedChannel(SimChannel):
 
 
 class SharedBackend(SimBackend):
+    """Rings in shared memory; the backstores named in ``later`` appear once ``made``."""
+
+    def __init__(self, later: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.later = set(later)
+
     def attach(self, device: ServedDevice) -> SimChannel:
+        if device.name in self.later:
+            raise NoBackstoreYetError(f"{device.name}: no backstore yet")
         super().attach(device)
         channel = self.channels[device.name] = SharedChannel(self.sims[device.name])
         return channel
@@ -90,20 +100,24 @@ def make(tmp_path: Path) -> Iterator[Callable[..., tuple[Daemon, SimBackend]]]:
     made: list[Daemon] = []
 
     def daemon(
-        names: tuple[str, ...] = ("d0", "d1"), broken: str = ""
-    ) -> tuple[Daemon, SimBackend]:
+        names: tuple[str, ...] = ("d0", "d1"),
+        broken: str = "",
+        processes: int = 2,
+        external: tuple[str, ...] = (),
+    ) -> tuple[Daemon, SharedBackend]:
         config = Config(
             path=tmp_path / "lab.toml",
             control_socket=tmp_path / "c.sock",
             state_dir=tmp_path,
-            ring_processes=2,
+            ring_processes=processes,
+            external_backstores=external,
         )
         config.plans = [
             (Section("disk", i, {}), _plan(n, tmp_path, broken=n == broken))
             for i, n in enumerate(names)
         ]
         build_devices(config)
-        backend = SharedBackend()
+        backend = SharedBackend(external)
         made.append(Daemon(config, backend, ready_file=tmp_path / "ready"))
         made[-1].start()
         _until(made[-1], (tmp_path / "ready").exists)
@@ -254,3 +268,18 @@ def test_a_process_that_does_not_answer_is_killed_and_forked_again(
 
     _until(daemon, forked_again)
     _served(daemon, backend, "d0")
+
+
+def test_a_ring_that_appears_later_is_handed_to_its_process(
+    make: Callable[..., tuple[Daemon, SharedBackend]],
+) -> None:
+    daemon, backend = make(processes=1, external=("d1",))
+    assert daemon.served["d1"].channel is None
+    before = _ask(daemon, "d0", "status")["pid"]
+    backend.later.clear()  # targetcli made the backstore
+    daemon.handle_event(DeviceEvent(TcmuCommand.ADDED_DEVICE, "tcm-user/1/d1/devemu/d1", 1, 2))
+    assert daemon.served["d1"].channel is not None
+    _served(daemon, backend, "d1")
+    _served(daemon, backend, "d0")
+    # The one process was forked again with both rings.
+    assert _ask(daemon, "d0", "status")["pid"] == _ask(daemon, "d1", "status")["pid"] != before
