@@ -39,7 +39,7 @@ from construct import BitsInteger, BitStruct, Flag, Int8ub, Padding, Struct
 
 from devemu.scsi.mode_pages import ModePage
 from devemu.scsi.sense import INVALID_FIELD_IN_PARAMETER_LIST, SenseError, param_field
-from devemu.tape.records import crc32c_of
+from devemu.tape.castagnoli import crc32c_of
 
 CONTROL_PAGE = 0x0A
 CONTROL_DATA_PROTECTION_SUBPAGE = 0xF0

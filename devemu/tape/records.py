@@ -72,7 +72,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
-import crc32c
 from construct import (
     Bytes,
     Checksum,
@@ -94,6 +93,8 @@ from construct import (
     this,
 )
 
+from devemu.tape.castagnoli import crc32c_of
+
 MAGIC = b"DEVEMUT\x00"
 #: The format version new cartridges are made in.
 FORMAT_VERSION = 2
@@ -106,12 +107,6 @@ PAYLOAD_ALIGNMENT = 4096
 
 #: A checksum function: (data, running value) -> value, as ``zlib.crc32``.
 Crc = Callable[[bytes | bytearray | memoryview, int], int]
-
-
-#: CRC-32C (Castagnoli, RFC 3720 B.4) of ``data``, continuing from ``value``:
-#: the ``crc32c`` package, with the processor's CRC32 instruction (SSE 4.2,
-#: ARMv8) where there is one (called directly: it is on every WRITE's path).
-crc32c_of = crc32c.crc32c
 
 
 def crc32_of(data: bytes | bytearray | memoryview, value: int = 0) -> int:

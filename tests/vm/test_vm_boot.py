@@ -61,6 +61,8 @@ rmdir {C}/core/user_{HBA}
     "share": 'echo from-guest > "$DEVEMU_VM_SHARE/written-in-guest"',
     "sg_tools": "command -v sg_inq lsscsi mt mtx fio",
     "failing_step": "exit 3",
+    "crc32c_code": '"$DEVEMU_VM_PYTHON" -c "import os; from devemu.tape import castagnoli as c; '
+    'print(c.emulated_by_tcg(), c.hardware_based, os.environ.get(c.MODE_VARIABLE))"',
 }
 
 
@@ -109,6 +111,13 @@ def test_loopback_nexus_is_set(boot: tuple[VmResult, dict[str, Step], Path]) -> 
 def test_guest_imports_host_package(boot: tuple[VmResult, dict[str, Step], Path]) -> None:
     printed = Path(_step(boot, "python").output.strip())
     assert printed == package_root() / "devemu" / "__init__.py"
+
+
+def test_crc32c_by_the_table_code_under_tcg(
+    boot: tuple[VmResult, dict[str, Step], Path],
+) -> None:
+    # The guest's CPU is QEMU's TCG, which runs the CRC32 instruction one bit at a time.
+    assert _step(boot, "crc32c_code").output.split() == ["True", "False", "None"]
 
 
 def test_failing_step_reports_its_status(boot: tuple[VmResult, dict[str, Step], Path]) -> None:

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from devemu.tape.cartridge import Cartridge
+from devemu.tape.castagnoli import crc32c_of
 from devemu.tape.records import (
     ENTRY_HEADER_SIZE,
     FORMATS,
     HEADER_SIZE,
     PAYLOAD_ALIGNMENT,
-    crc32c_of,
 )
 
 # RFC 3720 B.4 (iSCSI CRC32C examples): the 32-bit value of each 32-byte
