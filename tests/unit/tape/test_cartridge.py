@@ -12,6 +12,7 @@ import pytest
 from devemu.errors import ImageError
 from devemu.tape import mam
 from devemu.tape.cartridge import FILEMARK, Cartridge
+from devemu.tape.castagnoli import crc32c_of
 from devemu.tape.records import (
     CURRENT,
     ENTRY_HEADER_SIZE,
@@ -22,7 +23,6 @@ from devemu.tape.records import (
     EntryHeader,
     EntryKind,
     FormatPayload,
-    crc32c_of,
 )
 
 pack_entry = CURRENT.pack_entry
