@@ -68,7 +68,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -93,7 +93,7 @@ from construct import (
     this,
 )
 
-from devemu.tape.castagnoli import crc32c_of
+from devemu.tape.castagnoli import CrcFunction, crc32c_of
 
 MAGIC = b"DEVEMUT\x00"
 #: The format version new cartridges are made in.
@@ -104,9 +104,6 @@ ENTRY_MAGIC = b"RC"
 WHOLE_CARTRIDGE = 0xFF
 #: Version 2 places a payload of at least this many bytes at a multiple of it.
 PAYLOAD_ALIGNMENT = 4096
-
-#: A checksum function: (data, running value) -> value, as ``zlib.crc32``.
-Crc = Callable[[bytes | bytearray | memoryview, int], int]
 
 
 def crc32_of(data: bytes | bytearray | memoryview, value: int = 0) -> int:
@@ -168,7 +165,7 @@ class JournalFormat:
 
     version: int
     #: The checksum of the header, the sync marks, entry headers and payloads.
-    crc: Crc
+    crc: CrcFunction
     #: Payloads of at least this many bytes start at a multiple of it (0: never).
     alignment: int
 

@@ -19,8 +19,8 @@ HOST = "processor\t: 0\nmodel name\t: AMD EPYC 7B13 64-Core Processor\nflags\t\t
 KVM = "processor\t: 0\nmodel name\t: QEMU Virtual CPU version 2.5+\nflags\t\t: hypervisor\n"
 
 
-def _cpuinfo(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "cpuinfo"
+def _cpuinfo(tmp_path: Path, text: str, name: str = "cpuinfo") -> Path:
+    path = tmp_path / name
     path.write_text(text)
     return path
 
@@ -35,8 +35,7 @@ def test_no_cpuinfo_is_no_emulator(tmp_path: Path) -> None:
 
 
 def test_software_under_tcg_unless_the_user_chose(tmp_path: Path) -> None:
-    tcg, host = _cpuinfo(tmp_path, TCG), tmp_path / "host"
-    host.write_text(HOST)
+    tcg, host = _cpuinfo(tmp_path, TCG), _cpuinfo(tmp_path, HOST, "host")
     assert castagnoli.software_mode({}, tcg) == "force"
     assert castagnoli.software_mode({}, host) is None
     assert castagnoli.software_mode({castagnoli.MODE_VARIABLE: "none"}, tcg) is None
