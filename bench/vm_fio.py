@@ -44,9 +44,16 @@ completion latency per LUN (clat max) and the kernel's "ring is broken"
 lines. Absolute figures under QEMU TCG move from boot to boot; compare
 the ratios, which are taken within one boot.
 
+``--ftrace S`` turns on the guest kernel's scheduler and SCSI trace events
+for S seconds of every run (after the ramp and one more second) and prints,
+per run, what :mod:`devemu.vm.ftrace` makes of them: each kind of task's
+share of the vCPUs (``idle``: halted), wake-up to running times, and each
+SCSI operation's dispatch-to-completion times. Tracing costs every target
+some of its rate in that window; compare ratios from runs without it.
+
     python3 bench/vm_fio.py [--runtime S] [--ramp S] [--size MiB] [--luns 1,4]
         [--soak S] [--alone S] [--reverse] [--no-runner] [--no-nbd] [--targets devemu,nbd]
-        [--ring-workers N] [--nbd-queue-depth N] [--json] [--verbose]
+        [--ring-workers N] [--nbd-queue-depth N] [--ftrace S] [--json] [--verbose]
 """
 
 from __future__ import annotations
@@ -56,14 +63,14 @@ import json
 import shutil
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from devemu.tcmu.configfs import BackstoreSpec
-from devemu.vm import VmError, VmResult, run
+from devemu.vm import VmError, VmResult, ftrace, run
 from devemu.vm.initramfs import CONTROL_DIR
 from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
 
@@ -250,12 +257,20 @@ bench() {
     before=$(ticks "$pid")
     start=$(date +%s.%N)
     echo "BENCH run $8 $5"
+    if [ @FTRACE@ -gt 0 ]; then
+        (sleep $((@RAMP@ + 1)); ftrace_start; sleep @FTRACE@; ftrace_stop) &
+        ftrace_pid=$!
+    fi
     fio --ioengine=libaio --direct=1 --rw="$2" --bs="$3" --iodepth="$4" \
         --runtime="$7" --ramp_time=@RAMP@ --time_based \
         --output-format=json --output="$OUT/$5-$8.json" $args > "$OUT/$5-$8.log" 2>&1 \
         || echo "BENCH fio-error $5 $8 $(tr '\n' ' ' < "$OUT/$5-$8.log")"
     echo "BENCH cpu $5 $8 $(($(ticks "$pid") - before)) $(date +%s.%N) $start" \
         "$(getconf CLK_TCK)"
+    if [ @FTRACE@ -gt 0 ]; then
+        wait "$ftrace_pid"
+        ftrace_save "$OUT/ftrace-$5-$8.txt"
+    fi
 }
 fileio_pid=
 @RUNS@
@@ -292,6 +307,8 @@ class Comparison:
     job: FioJob
     luns: int
     figures: dict[str, Figures]
+    #: With ``--ftrace``: each target's trace window, summed up.
+    traces: dict[str, ftrace.TraceSummary] = field(default_factory=dict)
 
     def ratio(self, over: str, under: str) -> float | None:
         """IOPS of ``over`` / IOPS of ``under``; None if either did not run."""
@@ -337,6 +354,7 @@ def guest_script(
     ring_workers: int = 0,
     ring_processes: int = 0,
     nbd_queue_depth: int = 0,
+    ftrace_seconds: int = 0,
     handler_dir: str = "/usr/lib/x86_64-linux-gnu/tcmu-runner",
 ) -> str:
     """The shell script the guest runs: set up every LUN, run every job on each target."""
@@ -355,8 +373,10 @@ def guest_script(
         spec = f"bench {j.name} {j.rw} {j.block_size} {j.iodepth} devemu"
         runs.append(f"{spec} {n} {soak} soak")
         runs.extend(f"{spec} 1 {alone} alone-{i} {i}" for i in range(n))
-    return guest_functions() + (
-        GUEST_SCRIPT.replace("@DAEMON_TABLE@", GUEST_DAEMON_TABLE)
+    return (
+        guest_functions()
+        + ftrace.GUEST_FUNCTIONS
+        + GUEST_SCRIPT.replace("@DAEMON_TABLE@", GUEST_DAEMON_TABLE)
         .replace(
             "@RING_WORKERS@",
             (f"ring_workers = {ring_workers}\n" if ring_workers else "")
@@ -374,6 +394,7 @@ def guest_script(
         .replace("@MAX_SECTORS@", str(_SPEC.max_sectors))
         .replace("@DATA_AREA_MB@", str(_SPEC.data_area_mb))
         .replace("@RAMP@", str(ramp))
+        .replace("@FTRACE@", str(ftrace_seconds))
         .replace("@RUNS@", "\n".join(runs))
     )
 
@@ -431,6 +452,7 @@ def run_bench(
     ring_workers: int = 0,
     ring_processes: int = 0,
     nbd_queue_depth: int = 0,
+    ftrace_seconds: int = 0,
     verbose: bool = False,
 ) -> tuple[VmResult, list[Comparison], Soak | None]:
     """Boot once, run every job on every target, return the boot, comparisons and soak."""
@@ -446,6 +468,7 @@ def run_bench(
         ring_workers=ring_workers,
         ring_processes=ring_processes,
         nbd_queue_depth=nbd_queue_depth,
+        ftrace_seconds=ftrace_seconds,
     )
     n = max(lun_counts)
     runs = len(JOBS) * len(targets) * len(lun_counts)
@@ -475,7 +498,12 @@ def run_bench(
                     t: read_figures(share / f"{t}-{tag}.json", job, use.get((t, tag), 0.0))
                     for t in targets
                 }
-                comparisons.append(Comparison(job, luns, figures))
+                traces = {}
+                if ftrace_seconds:
+                    for t in targets:
+                        with (share / f"ftrace-{t}-{tag}.txt").open(errors="replace") as text:
+                            traces[t] = ftrace.summarize(text)
+                comparisons.append(Comparison(job, luns, figures, traces))
         soaked = None
         if soak:
             lines = result.output.splitlines()
@@ -571,6 +599,7 @@ def report(
                 **asdict(c.job),
                 "luns": c.luns,
                 **{LABELS[t]: asdict(f) for t, f in c.figures.items()},
+                "ftrace": {LABELS[t]: asdict(s) for t, s in c.traces.items()},
                 "ratios": {
                     f"{LABELS[a]}/{LABELS[b]}": c.ratio(a, b)
                     for a, b in RATIOS
@@ -635,11 +664,20 @@ def main() -> int:
         default=0,
         help="the NBD disks' queue_depth (0: devemu's default; 1: one command at a time)",
     )
+    parser.add_argument(
+        "--ftrace",
+        type=int,
+        default=0,
+        metavar="S",
+        help="trace the guest's scheduler and SCSI events for S s of every run (0: off)",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON report")
     parser.add_argument("--verbose", action="store_true", help="show the guest's output live")
     args = parser.parse_args()
     if args.runtime < 1 or args.ramp < 0 or args.size < 16 or args.soak < 0 or args.alone < 1:
         parser.error("--runtime and --alone must be >= 1, --ramp and --soak >= 0, --size >= 16")
+    if args.ftrace < 0 or (args.ftrace and args.ftrace > args.runtime - 1):
+        parser.error("--ftrace must be from 0 to --runtime - 1")
     targets: tuple[str, ...] = args.targets
     if args.no_runner or shutil.which("tcmu-runner") is None:
         targets = tuple(t for t in targets if t != "runner")
@@ -658,6 +696,7 @@ def main() -> int:
             ring_workers=args.ring_workers,
             ring_processes=args.ring_processes,
             nbd_queue_depth=args.nbd_queue_depth,
+            ftrace_seconds=args.ftrace,
             verbose=args.verbose,
         )
     except (VmError, BenchError) as err:
@@ -689,6 +728,10 @@ def main() -> int:
         + (f"; NBD queue_depth = {args.nbd_queue_depth}" if args.nbd_queue_depth else "")
     )
     print(table(comparisons, targets))
+    for c in comparisons:
+        for t, summary in c.traces.items():
+            print(f"ftrace {c.job.name} {c.luns} LUN(s) {LABELS[t]}:")
+            print("\n".join(f"  {line}" for line in ftrace.describe(summary)))
     if soak is not None:
         print(soak_text(soak, args.soak, args.alone))
     print(

@@ -30,8 +30,15 @@ With ``--trace``, a short untimed pass of each stream runs first under
 ``devemu trace``: the guest prints, per device and command, the data
 lengths seen and the device's own execute time.
 
+With ``--ftrace S``, each timed ``dd`` runs with the guest kernel's
+scheduler and SCSI trace events on for its first S seconds (or all of it,
+if shorter); the bench prints what :mod:`devemu.vm.ftrace` makes of each
+window: the vCPUs' shares per kind of task (``idle``: halted), wake-up to
+running times, and each SCSI operation's dispatch-to-completion times.
+Tracing slows both sides; take the ratios from runs without it.
+
     python3 bench/vm_stream.py [--iso-size MiB] [--size MiB] [--reverse] [--trace]
-                               [--json] [--verbose]
+                               [--ftrace S] [--json] [--verbose]
 """
 
 from __future__ import annotations
@@ -41,14 +48,14 @@ import json
 import os
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from devemu.cdrom.iso_writer import make_iso
-from devemu.vm import VmError, VmResult, run
+from devemu.vm import VmError, VmResult, ftrace, run
 from devemu.vm.serving import GUEST_DAEMON_TABLE, guest_functions
 
 MIB = 1 << 20
@@ -166,7 +173,18 @@ echo "BENCH device $T $(cat /sys/class/scsi_tape/${T##*/}/device/vendor 2>/dev/n
 timed() {
     name=$1 side=$2
     shift 2
+    if [ @FTRACE@ -gt 0 ]; then
+        ftrace_start
+        (sleep @FTRACE@; ftrace_stop) &
+        ftrace_pid=$!
+    fi
     dd "$@" 2> "$OUT/dd.err" || fail "dd $name $side: $(cat "$OUT/dd.err")"
+    if [ @FTRACE@ -gt 0 ]; then
+        kill "$ftrace_pid" 2>/dev/null
+        wait "$ftrace_pid" 2>/dev/null
+        ftrace_stop
+        ftrace_save "$OUT/ftrace-$name-$side.txt"
+    fi
     line=$(grep 'copied' "$OUT/dd.err")
     bytes=${line%% bytes*}
     seconds=$(echo "$line" | sed 's/.*copied, \([0-9.e+-]*\) s.*/\1/')
@@ -314,19 +332,24 @@ PY
 """
 
 
-def guest_script(iso_mb: int, stream_mb: int, reverse: bool, trace: bool = False) -> str:
+def guest_script(
+    iso_mb: int, stream_mb: int, reverse: bool, trace: bool = False, ftrace_seconds: int = 0
+) -> str:
     """The shell script the guest runs."""
     runs = []
     for index, (name, _what) in enumerate(PAIRS):
         short = name.split("-")[-1] if name.startswith("tape") else "optical"
         order = ["devemu", "fileio"] if (index % 2 == 0) != reverse else ["fileio", "devemu"]
         runs += [f"{short}_{side}" for side in order]
-    return guest_functions() + (
-        GUEST_SCRIPT.replace("@DAEMON_TABLE@", GUEST_DAEMON_TABLE)
+    return (
+        guest_functions()
+        + ftrace.GUEST_FUNCTIONS
+        + GUEST_SCRIPT.replace("@DAEMON_TABLE@", GUEST_DAEMON_TABLE)
         .replace("@GUEST_DIR@", GUEST_DIR)
         .replace("@ISO_MB@", str(iso_mb))
         .replace("@STREAM_MB@", str(stream_mb))
         .replace("@TRACE@", TRACE_SCRIPT if trace else "")
+        .replace("@FTRACE@", str(ftrace_seconds))
         .replace("@RUNS@", "\n".join(runs))
     )
 
@@ -363,8 +386,13 @@ def run_bench(
     reverse: bool = False,
     verbose: bool = False,
     trace: bool = False,
-) -> tuple[VmResult, list[Comparison]]:
-    """Boot once, run every transfer on both sides, check the data, return the figures."""
+    ftrace_seconds: int = 0,
+) -> tuple[VmResult, list[Comparison], dict[tuple[str, str], ftrace.TraceSummary]]:
+    """Boot once, run every transfer on both sides, check the data, return the figures.
+
+    The last item: with ``ftrace_seconds``, each timed transfer's trace
+    window, by (transfer, side).
+    """
     with tempfile.TemporaryDirectory(prefix="devemu-stream-") as folder:
         share = Path(folder)
         src = share / "iso-src"
@@ -375,15 +403,22 @@ def run_bench(
         make_iso(src, share / "stream.iso", label="STREAM")
         (src / "payload.bin").unlink()
         result = run(
-            guest_script(iso_mb, stream_mb, reverse, trace),
+            guest_script(iso_mb, stream_mb, reverse, trace, ftrace_seconds),
             share=share,
             timeout=300 + (iso_mb + stream_mb) // 2,
             memory_mb=1024 + iso_mb + 3 * stream_mb,
             echo=_echo if verbose else None,
         )
+        traces = {}
+        for name, _what in PAIRS if ftrace_seconds else ():
+            for side in ("devemu", "fileio"):
+                path = share / f"ftrace-{name}-{side}.txt"
+                if path.exists():
+                    with path.open(errors="replace") as text:
+                        traces[(name, side)] = ftrace.summarize(text)
     if result.exit_code != 0 or "BENCH done" not in result.output:
         raise BenchError(f"the guest script failed ({result.exit_code}):\n{result.output}")
-    return result, parse(result.output)
+    return result, parse(result.output), traces
 
 
 def sweep_lines(output: str) -> list[tuple[str, str, str, int, float]]:
@@ -431,19 +466,32 @@ def main() -> int:
         action="store_true",
         help="first an untimed pass under devemu trace: the commands each stream sends",
     )
+    parser.add_argument(
+        "--ftrace",
+        type=int,
+        default=0,
+        metavar="S",
+        help="trace the guest's scheduler and SCSI events for the first S s of each dd (0: off)",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON report")
     parser.add_argument("--verbose", action="store_true", help="show the guest's output live")
     args = parser.parse_args()
-    if args.iso_size < 1 or args.size < 1:
-        parser.error("--iso-size and --size must be at least 1")
+    if args.iso_size < 1 or args.size < 1 or args.ftrace < 0:
+        parser.error("--iso-size and --size must be at least 1, --ftrace at least 0")
     try:
-        result, comparisons = run_bench(
-            args.iso_size, args.size, reverse=args.reverse, verbose=args.verbose, trace=args.trace
+        result, comparisons, traces = run_bench(
+            args.iso_size,
+            args.size,
+            reverse=args.reverse,
+            verbose=args.verbose,
+            trace=args.trace,
+            ftrace_seconds=args.ftrace,
         )
     except (VmError, BenchError) as err:
         print(f"vm_stream: {err}", file=sys.stderr)
         return 1
     data = report(result, comparisons, args.reverse)
+    data["ftrace"] = {f"{name} {side}": asdict(s) for (name, side), s in traces.items()}
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
@@ -461,6 +509,9 @@ def main() -> int:
     print("-" * len(header))
     for c in comparisons:
         print(f"{c.name:<14}{c.fileio_mb_per_s:>13.1f}{c.devemu_mb_per_s:>13.1f}{c.ratio:>15.2f}")
+    for (name, side), summary in traces.items():
+        print(f"ftrace {name} {side}:")
+        print("\n".join(f"  {line}" for line in ftrace.describe(summary)))
     print(
         f"boot {result.boot_seconds:.1f} s, whole VM run {result.duration:.1f} s "
         f"({data['order']}); the ratio is within this boot"
