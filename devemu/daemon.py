@@ -36,8 +36,9 @@ created), then for each device either attach to an enabled backstore of
 subtype ``devemu`` whose path is the device name (one made by targetcli,
 or left by a previous run) or create one, open its ring from ``cmd_tail``,
 and finally export the LUNs. ``--ready-file`` is created when every
-device is linked; the worker then opens the netlink socket (slow on an
-emulated machine) while the loop already serves the new LUNs.
+device is linked; the worker then opens the netlink socket (one round
+trip to the generic netlink controller) while the loop already serves
+the new LUNs.
 
 A restarted daemon finds its rings with entries between ``cmd_tail`` and
 ``cmd_head``: those commands may have been started by the process that
@@ -542,9 +543,9 @@ class Daemon:
             self.ready_file.touch()
         log.info("ready: %d device(s)", len(self.served))
         self.notify.ready(f"serving {len(self.served)} device(s)")
-        # Device events are followed from here on. Opening the netlink socket
-        # (resolving the generic netlink family) takes seconds on an emulated
-        # machine: the worker does it while the loop serves the new LUNs.
+        # Device events are followed from here on: the worker opens the
+        # netlink socket (asks the controller for the family) while the loop
+        # serves the new LUNs.
         opened: list[EventSource | None] = []
         self._submit(
             lambda: opened.append(self.backend.events()),

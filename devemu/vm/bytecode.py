@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 #: Packages ``devemu serve`` imports besides the standard library (pyproject dependencies).
-RUNTIME_PACKAGES = ("construct", "pycdlib", "pyroute2")
+RUNTIME_PACKAGES = ("construct", "pycdlib")
 
 #: Standard library folders the guest never imports from.
 SKIPPED_FOLDERS = frozenset(
