@@ -273,6 +273,7 @@ bench() {
     fi
 }
 fileio_pid=
+if [ @FTRACE@ -gt 0 ]; then ftrace_setup; fi
 @RUNS@
 if [ -n "$runner_pid" ]; then
     kill -TERM "$runner_pid"
@@ -486,6 +487,7 @@ def run_bench(
             timeout=budget,
             memory_mb=1024 + len(targets) * n * size_mb,
             echo=_echo if verbose else None,
+            kernel_args=ftrace.KERNEL_ARGS if ftrace_seconds else (),
         )
         if result.exit_code != 0:
             raise BenchError(f"the guest script failed ({result.exit_code}):\n{result.output}")

@@ -213,6 +213,7 @@ read_fileio() {
     timed tape-read fileio if="$DISK_SD" of=/dev/null bs=256k iflag=direct count=$RECORDS
 }
 @TRACE@
+if [ @FTRACE@ -gt 0 ]; then ftrace_setup; fi
 @RUNS@
 dd if="$SR" bs=1M iflag=direct status=none | check - "$DIR/stream.iso"
 dd if="$ISO_SD" bs=1M iflag=direct status=none | check - "$DIR/stream.iso"
@@ -408,6 +409,7 @@ def run_bench(
             timeout=300 + (iso_mb + stream_mb) // 2,
             memory_mb=1024 + iso_mb + 3 * stream_mb,
             echo=_echo if verbose else None,
+            kernel_args=ftrace.KERNEL_ARGS if ftrace_seconds else (),
         )
         traces = {}
         for name, _what in PAIRS if ftrace_seconds else ():

@@ -19,6 +19,18 @@ halted time; 1.0 = one vCPU), the median time from a task's wake-up to
 its running, and each SCSI operation's count and completion times. The
 same window on every target of a run says, in one boot, where one
 backstore spends what another does not.
+
+Turning an event on patches kernel text (its tracepoint's static key and
+static call, ``text_poke_bp``), and under QEMU's TCG that can hang the
+guest: turning ``sched_wakeup`` on while the other vCPU ran the
+scheduler left one vCPU looping on the breakpoint in ``__schedule`` and
+the other waiting for it forever in the patch's cross-CPU call (a soft
+lockup, twice in a row in one order of a bench). So nothing is patched while a
+benchmark runs: the scheduler's events are on from boot
+(:data:`KERNEL_ARGS`, the ``trace_event=`` parameter, before the second
+vCPU starts), the SCSI midlayer's (a module) are turned on once by
+``ftrace_setup`` before the first run, and a window only switches the
+recording (``tracing_on``) and clears the buffer.
 """
 
 from __future__ import annotations
@@ -40,25 +52,34 @@ EVENTS = (
 #: Per-vCPU ring buffer, KiB: a second of 4 KiB commands at QD16 under TCG fits.
 BUFFER_KB = 16384
 
-#: Shell functions for a guest script: ``ftrace_start``, ``ftrace_stop``, ``ftrace_save FILE``.
+#: The events the kernel turns on at boot: the scheduler's, always built in.
+BOOT_EVENTS = tuple(e for e in EVENTS if e.startswith("sched/"))
+
+#: Guest kernel parameters for a traced boot (Documentation/admin-guide/kernel-parameters.txt).
+KERNEL_ARGS = (
+    "trace_event=" + ",".join(e.replace("/", ":") for e in BOOT_EVENTS),
+    f"trace_buf_size={BUFFER_KB}K",
+)
+
+#: Shell functions for a guest script: ``ftrace_setup`` once before the first
+#: run, then ``ftrace_start``, ``ftrace_stop`` and ``ftrace_save FILE`` per window.
 GUEST_FUNCTIONS = f"""FTRACE_DIR=/sys/kernel/tracing
-ftrace_events() {{
-    for e in {" ".join(EVENTS)}; do
-        echo "$1" > "$FTRACE_DIR/events/$e/enable" 2>/dev/null || true
-    done
-}}
-ftrace_start() {{
+ftrace_setup() {{
     [ -e "$FTRACE_DIR/trace" ] || mount -t tracefs tracefs "$FTRACE_DIR" 2>/dev/null || return 0
     echo 0 > "$FTRACE_DIR/tracing_on"
     echo {BUFFER_KB} > "$FTRACE_DIR/buffer_size_kb"
+    for e in {" ".join(EVENTS)}; do
+        echo 1 > "$FTRACE_DIR/events/$e/enable" 2>/dev/null || true
+    done
+}}
+ftrace_start() {{
+    [ -e "$FTRACE_DIR/trace" ] || return 0
     echo > "$FTRACE_DIR/trace"
-    ftrace_events 1
     echo 1 > "$FTRACE_DIR/tracing_on"
 }}
 ftrace_stop() {{
     [ -e "$FTRACE_DIR/trace" ] || return 0
     echo 0 > "$FTRACE_DIR/tracing_on"
-    ftrace_events 0
 }}
 ftrace_save() {{
     if [ -e "$FTRACE_DIR/trace" ]; then cat "$FTRACE_DIR/trace" > "$1"; else : > "$1"; fi

@@ -45,6 +45,8 @@ class MachineSpec:
     output_log: Path | None = None
     #: Unix socket QEMU listens on for the agent's virtio-serial port (None: no port).
     agent_socket: Path | None = None
+    #: Kernel parameters after :data:`KERNEL_APPEND` (``trace_event=...``).
+    kernel_args: tuple[str, ...] = ()
 
 
 def _fsdev(fsdev_id: str, path: Path, tag: str, *, readonly: bool) -> list[str]:
@@ -92,7 +94,7 @@ def qemu_command(spec: MachineSpec, qemu: str = "qemu-system-x86_64") -> list[st
         "-initrd",
         str(spec.initramfs),
         "-append",
-        KERNEL_APPEND,
+        " ".join((KERNEL_APPEND, *spec.kernel_args)),
     ]
     argv += _fsdev("root", spec.root, ROOT_TAG, readonly=True)
     argv += _fsdev("ctl", spec.control_dir, CONTROL_TAG, readonly=False)

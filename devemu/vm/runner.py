@@ -205,8 +205,11 @@ def run(
     cpus: int = 2,
     echo: Callable[[bytes], None] | None = None,
     kernel: Kernel | None = None,
+    kernel_args: Iterable[str] = (),
 ) -> VmResult:
     """Boot the guest, run ``script`` with ``/bin/sh`` and return its result.
+
+    ``kernel_args`` go on the guest kernel's command line after devemu's own.
 
     Raises :class:`VmTimeoutError` (QEMU killed) after ``timeout`` seconds,
     :class:`VmBootError` if the guest stops before the script finishes,
@@ -237,6 +240,7 @@ def run(
             memory_mb=memory_mb,
             cpus=cpus,
             exports=exports,
+            kernel_args=tuple(kernel_args),
         )
         started = time.monotonic()
         outcome = run_qemu(qemu_command(spec, prepared.qemu), timeout=timeout, echo=echo)

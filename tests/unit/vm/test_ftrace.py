@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from devemu.vm.ftrace import EVENTS, GUEST_FUNCTIONS, describe, summarize, task_kind
+from devemu.vm.ftrace import (
+    BUFFER_KB,
+    EVENTS,
+    GUEST_FUNCTIONS,
+    KERNEL_ARGS,
+    describe,
+    summarize,
+    task_kind,
+)
 
 
 def _event(task: str, cpu: int, us: int, event: str, body: str) -> str:
@@ -123,7 +131,30 @@ def test_description_names_shares_and_commands() -> None:
     assert "READ_10: 1 commands, dispatch to done median 405 us" in text
 
 
-def test_guest_functions_turn_every_event_on_and_off() -> None:
+def _function(name: str) -> str:
+    """The body of one shell function of GUEST_FUNCTIONS."""
+    start = GUEST_FUNCTIONS.index(f"{name}() {{")
+    return GUEST_FUNCTIONS[start : GUEST_FUNCTIONS.index("\n}", start)]
+
+
+def test_setup_turns_every_event_on_and_the_recording_off() -> None:
+    setup = _function("ftrace_setup")
     for event in EVENTS:
-        assert event in GUEST_FUNCTIONS
-    assert "ftrace_events 1" in GUEST_FUNCTIONS and "ftrace_events 0" in GUEST_FUNCTIONS
+        assert event in setup
+    assert 'echo 0 > "$FTRACE_DIR/tracing_on"' in setup
+    assert setup.index("tracing_on") < setup.index("/enable")
+
+
+def test_a_window_only_switches_the_recording() -> None:
+    # Turning an event on or off patches kernel text, which hung a TCG guest mid-run.
+    for name in ("ftrace_start", "ftrace_stop", "ftrace_save"):
+        assert "enable" not in _function(name)
+    assert 'echo 1 > "$FTRACE_DIR/tracing_on"' in _function("ftrace_start")
+    assert 'echo 0 > "$FTRACE_DIR/tracing_on"' in _function("ftrace_stop")
+
+
+def test_kernel_args_turn_the_scheduler_events_on_at_boot() -> None:
+    prefix = "trace_event="
+    (events,) = (a.removeprefix(prefix) for a in KERNEL_ARGS if a.startswith(prefix))
+    assert events.split(",") == ["sched:sched_switch", "sched:sched_wakeup"]
+    assert f"trace_buf_size={BUFFER_KB}K" in KERNEL_ARGS

@@ -52,6 +52,12 @@ def test_console_goes_to_file_and_script_output_to_stdio(tmp_path: Path) -> None
     assert "console=ttyS0" in KERNEL_APPEND
 
 
+def test_extra_kernel_parameters_follow_devemus_own(tmp_path: Path) -> None:
+    spec = dataclasses.replace(_spec(tmp_path), kernel_args=("trace_event=sched:sched_switch",))
+    (line,) = _option_values(qemu_command(spec), "-append")
+    assert line == KERNEL_APPEND + " trace_event=sched:sched_switch"
+
+
 def test_kernel_initrd_and_machine(tmp_path: Path) -> None:
     argv = qemu_command(_spec(tmp_path), qemu="/usr/bin/qemu-system-x86_64")
     assert argv[0] == "/usr/bin/qemu-system-x86_64"
